@@ -1,0 +1,1 @@
+"""Database foundations: the declarative base, portable column types and Alembic migrations."""

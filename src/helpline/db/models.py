@@ -1,0 +1,9 @@
+"""Imports every table so ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from helpline.db.base import Base
+from helpline.domains.accounts import models as accounts
+from helpline.domains.customers import models as customers
+from helpline.domains.tickets import models as tickets
+from helpline.platform import models as platform
+
+__all__ = ["Base", "accounts", "customers", "platform", "tickets"]

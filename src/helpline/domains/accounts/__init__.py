@@ -1,0 +1,1 @@
+"""Workspaces, users, roles, groups, sessions, two-factor authentication and API tokens."""

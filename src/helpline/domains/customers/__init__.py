@@ -1,0 +1,1 @@
+"""Contacts (with several identities), organizations (with email domains), and merging duplicates."""

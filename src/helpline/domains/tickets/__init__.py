@@ -1,0 +1,1 @@
+"""Tickets, their conversation (messages and attachments), custom fields, links, and the event history."""

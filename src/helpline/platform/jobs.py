@@ -1,0 +1,233 @@
+"""Durable background jobs kept in the database's ``jobs`` table.
+
+Embedded, ``helpline serve`` runs a worker in-process; distributed, any number of ``helpline worker``
+processes claim jobs with ``FOR UPDATE SKIP LOCKED``. Jobs are enqueued inside the transaction that
+causes them, so they exist exactly when the change does (see ADR 0003).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from helpline.db.base import utcnow
+from helpline.platform.db import Database, UnitOfWork
+from helpline.platform.models import Job
+
+if TYPE_CHECKING:
+    from helpline.platform.runtime import Platform
+
+log = logging.getLogger(__name__)
+
+#: A handler receives the platform and the arguments of every claimed job of its kind, in id order.
+Handler = Callable[["Platform", list[dict[str, Any]]], Awaitable[None]]
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def job_handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the handler of one job kind. Handlers must be idempotent: a job may run twice."""
+
+    def register(fn: Handler) -> Handler:
+        if kind in _HANDLERS:
+            raise ValueError(f"job kind {kind!r} registered twice")
+        _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+async def enqueue(
+    uow: UnitOfWork,
+    kind: str,
+    args: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+    delay: timedelta | None = None,
+) -> None:
+    """Add a job in the caller's transaction. With ``dedupe_key``, an identical queued job absorbs it."""
+    now = utcnow()
+    values = {
+        "kind": kind,
+        "args": args,
+        "dedupe_key": dedupe_key,
+        "run_at": now + delay if delay else now,
+        "created_at": now,
+        "state": "queued",
+        "attempts": 0,
+        "max_attempts": 8,
+    }
+    table = Job.__table__
+    insert = postgresql.insert(table) if uow.dialect == "postgresql" else sqlite.insert(table)
+    stmt: Any = insert.values(values)
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=["dedupe_key"],
+            index_where=sa.text("state = 'queued' AND dedupe_key IS NOT NULL"),
+        )
+    await uow.execute(stmt)
+    uow.on_commit(_wake_all)
+
+
+_WAITERS: set[asyncio.Event] = set()
+
+
+async def _wake_all() -> None:
+    for ev in _WAITERS:
+        ev.set()
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before retry number ``attempts``: 2, 4, 8 … seconds, at most an hour."""
+    return timedelta(seconds=min(2**attempts, 3600))
+
+
+@dataclass
+class Claimed:
+    id: int
+    kind: str
+    args: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+class JobRunner:
+    """Claims ready jobs, runs their handlers, and records success, retry or death."""
+
+    def __init__(self, platform: Platform, *, batch: int = 100, lease: timedelta = timedelta(minutes=5)):
+        self.platform = platform
+        self.db: Database = platform.db
+        self.batch = batch
+        self.lease = lease
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    async def claim(self) -> list[Claimed]:
+        now = utcnow()
+        jobs = Job.__table__
+        ready = (
+            sa.select(jobs.c.id)
+            .where(jobs.c.state == "queued", jobs.c.run_at <= now)
+            .order_by(jobs.c.run_at, jobs.c.id)
+            .limit(self.batch)
+        )
+        if self.db.dialect == "postgresql":
+            ready = ready.with_for_update(skip_locked=True)
+        async with self.db.transaction() as uow:
+            # Jobs whose worker died mid-run go back to the queue once their lease is over.
+            await uow.execute(
+                jobs.update()
+                .where(jobs.c.state == "running", jobs.c.locked_until < now)
+                .values(state="queued", locked_by=None)
+            )
+            rows = await uow.execute(
+                jobs.update()
+                .where(jobs.c.id.in_(ready.scalar_subquery()))
+                .values(
+                    state="running",
+                    locked_by=self.name,
+                    locked_until=now + self.lease,
+                    attempts=jobs.c.attempts + 1,
+                )
+                .returning(jobs.c.id, jobs.c.kind, jobs.c.args, jobs.c.attempts, jobs.c.max_attempts)
+            )
+            claimed = [Claimed(*row) for row in rows]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    async def run_once(self) -> int:
+        """Claim and run one batch; the number of jobs handled."""
+        claimed = await self.claim()
+        by_kind: dict[str, list[Claimed]] = defaultdict(list)
+        for c in claimed:
+            by_kind[c.kind].append(c)
+        for kind, group in by_kind.items():
+            handler = _HANDLERS.get(kind)
+            error: str | None = None
+            if handler is None:
+                error = f"no handler registered for job kind {kind!r}"
+            else:
+                try:
+                    await handler(self.platform, [c.args for c in group])
+                except Exception as exc:
+                    log.exception("job %s failed", kind)
+                    error = f"{type(exc).__name__}: {exc}"[:2000]
+            await self._finish(group, error)
+        return len(claimed)
+
+    async def _finish(self, group: list[Claimed], error: str | None) -> None:
+        jobs = Job.__table__
+        ids = [c.id for c in group]
+        async with self.db.transaction() as uow:
+            if error is None:
+                await uow.execute(jobs.delete().where(jobs.c.id.in_(ids)))
+                return
+            now = utcnow()
+            for c in group:
+                dead = c.attempts >= c.max_attempts
+                await uow.execute(
+                    jobs.update()
+                    .where(jobs.c.id == c.id)
+                    .values(
+                        state="dead" if dead else "queued",
+                        run_at=now if dead else now + backoff(c.attempts),
+                        last_error=error,
+                        locked_by=None,
+                        locked_until=None,
+                        finished_at=now if dead else None,
+                    )
+                )
+
+    async def drain(self, *, max_rounds: int = 1000) -> int:
+        """Run every ready job, including those the handlers enqueue; for tests and the CLI."""
+        total = 0
+        for _ in range(max_rounds):
+            n = await self.run_once()
+            total += n
+            if n == 0:
+                break
+        return total
+
+    async def run_forever(self, *, poll_seconds: float = 1.0) -> None:
+        _WAITERS.add(self._wake)
+        try:
+            while not self._stop.is_set():
+                try:
+                    n = await self.run_once()
+                except Exception:
+                    log.exception("job runner round failed; retrying")
+                    n = 0
+                if n == 0:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                    except TimeoutError:
+                        pass
+        finally:
+            _WAITERS.discard(self._wake)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+
+async def pending_counts(db: Database) -> dict[str, int]:
+    """Jobs per state, for ``helpline check`` and the status page."""
+    jobs = Job.__table__
+    async with db.read() as conn:
+        rows = await conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state))
+        return {state: n for state, n in rows}
+
+
+_ = datetime

@@ -1,0 +1,71 @@
+"""Publish/subscribe for live updates: in-memory (one process) or Redis (many processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import orjson
+
+
+class PubSub(Protocol):
+    async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
+
+    def subscribe(self, channel: str) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryPubSub:
+    """Delivers to subscribers in this process only."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        for q in list(self._subs.get(channel, ())):
+            q.put_nowait(message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subs[channel].add(q)
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self._subs[channel].discard(q)
+            if not self._subs[channel]:
+                del self._subs[channel]
+
+    async def close(self) -> None:
+        self._subs.clear()
+
+
+class RedisPubSub:
+    """Delivers through Redis channels, to every process subscribed."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        await self._redis.publish(f"helpline:{channel}", orjson.dumps(message))
+
+    async def subscribe(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+        ps = self._redis.pubsub()
+        await ps.subscribe(f"helpline:{channel}")
+        try:
+            async for item in ps.listen():
+                if item["type"] == "message":
+                    yield orjson.loads(item["data"])
+        finally:
+            with contextlib.suppress(Exception):
+                await ps.unsubscribe()
+            await ps.aclose()
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,155 @@
+"""All configuration, read once at start-up from ``HELPLINE_*`` environment variables.
+
+Every field is documented here and in ``docs/configuration.md``; nothing else in the code base reads
+the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _var_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    """Helpline's settings. Unset values fall back to an embedded, single-machine install under ``./var``."""
+
+    model_config = SettingsConfigDict(env_prefix="HELPLINE_", extra="ignore")
+
+    var_dir: Path = Field(default_factory=_var_dir)
+    """Folder for the SQLite database, the generated secret key and stored files (default ``./var``)."""
+
+    database_url: str = ""
+    """SQLAlchemy URL. Empty means ``sqlite+aiosqlite:///<var_dir>/helpline.db``.
+    ``postgresql://…`` is accepted and run with the asyncpg driver."""
+
+    redis_url: str = ""
+    """Optional Redis URL. When set, pub/sub, cache, rate limits and login throttling are shared through
+    Redis, so several ``helpline serve`` processes can run side by side."""
+
+    secret_key: str = ""
+    """Key for signing sessions and tokens. When unset, one is generated on first run into
+    ``<var_dir>/secret_key`` with mode 0600 and reused."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    """The public address of this install, used in links sent by email."""
+
+    environment: str = "development"
+    """``development`` or ``production``. Production refuses insecure settings (http base URL, console mail)."""
+
+    mail_transport: str = "console"
+    """``console`` (print outgoing mail to the log) or ``smtp``."""
+
+    smtp_host: str = "127.0.0.1"
+    """SMTP server for outgoing notifications when ``mail_transport`` is ``smtp``."""
+
+    smtp_port: int = 25
+    """SMTP port."""
+
+    smtp_username: str = ""
+    """SMTP user name; empty for no authentication."""
+
+    smtp_password: str = ""
+    """SMTP password."""
+
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS."""
+
+    mail_from: str = "Helpline <helpline@localhost>"
+    """From address of notifications."""
+
+    files_dir: Path | None = None
+    """Where attachments are stored (content-addressed). Default ``<var_dir>/files``."""
+
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    """Largest attachment accepted, in bytes."""
+
+    max_request_bytes: int = 30 * 1024 * 1024
+    """Largest request body accepted, in bytes; larger requests get 413."""
+
+    max_json_bytes: int = 1024 * 1024
+    """Largest JSON request body accepted, in bytes."""
+
+    blocked_attachment_types: list[str] = [
+        "application/x-msdownload",
+        "application/x-dosexec",
+        "application/x-sh",
+        "application/javascript",
+        "text/html",
+    ]
+    """Content types refused as attachments."""
+
+    login_max_failures: int = 5
+    """Failed sign-ins allowed per account and address within ``login_window_seconds`` before throttling."""
+
+    login_window_seconds: int = 900
+    """Window of the login throttle, in seconds."""
+
+    session_days: int = 14
+    """How long a web session lives without use."""
+
+    run_jobs_in_process: bool = True
+    """Run background jobs inside ``helpline serve`` (embedded mode). Turn off when ``helpline worker``
+    processes do the work."""
+
+    db_pool_size: int = 10
+    """Connections per process in the PostgreSQL pool."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        if value.startswith("postgresql://"):
+            value = "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+            value = "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+        return value
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'helpline.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_files_dir(self) -> Path:
+        return self.files_dir or self.var_dir / "files"
+
+    def ensure_secret_key(self) -> str:
+        """Return the configured key, or the one kept in ``var/secret_key``, creating it (0600) if needed."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret_key"
+        if path.exists():
+            self.secret_key = path.read_text().strip()
+            return self.secret_key
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        self.secret_key = key
+        return key
+
+    def problems(self) -> list[str]:
+        """Settings that are unsafe for the chosen environment, as sentences a person can act on."""
+        found: list[str] = []
+        if self.environment == "production":
+            if not self.base_url.startswith("https://"):
+                found.append("HELPLINE_BASE_URL must start with https:// in production.")
+            if self.mail_transport == "console":
+                found.append("HELPLINE_MAIL_TRANSPORT=console sends no mail; set it to smtp in production.")
+        if self.mail_transport not in {"console", "smtp"}:
+            found.append("HELPLINE_MAIL_TRANSPORT must be 'console' or 'smtp'.")
+        return found
