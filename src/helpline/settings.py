@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     Redis, so several ``helpline serve`` processes can run side by side."""
 
     secret_key: str = ""
-    """Key for signing sessions and tokens. When unset, one is generated on first run into
+    """Key for signing links (password resets, widget identities). When unset, one is generated on first run into
     ``<var_dir>/secret_key`` with mode 0600 and reused."""
 
     base_url: str = "http://127.0.0.1:8000"
@@ -94,14 +94,14 @@ class Settings(BaseSettings):
     """Window of the login throttle, in seconds."""
 
     session_days: int = 14
-    """How long a web session lives without use."""
+    """How long a web session lives after sign-in, in days."""
 
     run_jobs_in_process: bool = True
     """Run background jobs inside ``helpline serve`` (embedded mode). Turn off when ``helpline worker``
     processes do the work."""
 
     db_pool_size: int = 10
-    """Connections per process in the PostgreSQL pool."""
+    """Connections per process in the database pool (PostgreSQL; SQLite readers). Up to twice as many open under load."""
 
     @field_validator("database_url")
     @classmethod

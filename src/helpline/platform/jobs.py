@@ -125,11 +125,16 @@ class JobRunner:
         if self.db.dialect == "postgresql":
             ready = ready.with_for_update(skip_locked=True)
         async with self.db.transaction() as uow:
-            # Jobs whose worker died mid-run go back to the queue once their lease is over.
+            # Jobs whose worker died mid-run go back to the queue once their lease is over (dead
+            # after their last attempt). They give up their dedupe key: a newer queued twin may hold it.
+            expired = sa.and_(jobs.c.state == "running", jobs.c.locked_until < now)
             await uow.execute(
                 jobs.update()
-                .where(jobs.c.state == "running", jobs.c.locked_until < now)
-                .values(state="queued", locked_by=None)
+                .where(expired, jobs.c.attempts >= jobs.c.max_attempts)
+                .values(state="dead", locked_by=None, finished_at=now, last_error="worker died while running it")
+            )
+            await uow.execute(
+                jobs.update().where(expired).values(state="queued", locked_by=None, dedupe_key=None)
             )
             rows = await uow.execute(
                 jobs.update()
@@ -186,6 +191,8 @@ class JobRunner:
                         locked_by=None,
                         locked_until=None,
                         finished_at=now if dead else None,
+                        # A newer queued job with the same key may exist; the unique index allows one.
+                        dedupe_key=None,
                     )
                 )
 

@@ -1,0 +1,43 @@
+# Helpline — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-sqlite check lint format bench clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements-dev.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install Helpline with its locked dependencies
+
+run: $(STAMP) ## Set up everything (migrations, demo data) and serve on http://127.0.0.1:8000
+	$(BIN)/helpline migrate
+	$(BIN)/helpline demo
+	$(BIN)/helpline serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP) ## Run the whole suite (SQLite always; PostgreSQL and Redis when reachable)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check: $(STAMP) ## Lint, format check, type check, then the suite
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+format: $(STAMP) ## Format the code
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(STAMP) ## Run the benchmarks (JSON lines on stdout); see docs/performance.md
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+clean: ## Remove the virtual environment and local data
+	rm -rf $(VENV) var

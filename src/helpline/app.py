@@ -1,0 +1,97 @@
+"""``create_app(settings)``: the ASGI application. The lifespan builds the Platform once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from helpline import __version__
+from helpline.domains.accounts.api import router as accounts_router
+from helpline.domains.customers.api import router as customers_router
+from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handlers
+from helpline.domains.tickets.api import router as tickets_router
+from helpline.domains.tickets.catalog_api import router as catalog_router
+from helpline.domains.tickets.files_api import router as files_router
+from helpline.platform.jobs import JobRunner
+from helpline.platform.runtime import Platform, build_platform
+from helpline.settings import Settings
+from helpline.web import errors
+from helpline.web.limits import BodyLimitMiddleware
+from helpline.web.responses import JSON
+
+_ = _ticket_jobs
+
+API_PREFIX = "/api/v1"
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
+    """The application. Pass ``platform`` to share one already built (tests do); otherwise the
+    lifespan builds it from ``settings`` and, in embedded mode, runs the job worker in-process."""
+    settings = settings or (platform.settings if platform else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = platform is None
+        app.state.platform = platform or build_platform(settings)
+        runner_task = None
+        runner = None
+        if own and settings.run_jobs_in_process:
+            runner = JobRunner(app.state.platform)
+            runner_task = asyncio.create_task(runner.run_forever())
+        try:
+            yield
+        finally:
+            if runner is not None and runner_task is not None:
+                runner.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner_task
+            if own:
+                await app.state.platform.close()
+
+    app = FastAPI(
+        title="Helpline API",
+        version=__version__,
+        description="Tickets, conversations, contacts and organizations. Authenticate with "
+        "`Authorization: Bearer <token>` (create one with `helpline tokens create --email E`). "
+        "Errors are RFC 9457 problem+json.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        default_response_class=JSON,
+    )
+    if platform is not None:
+        app.state.platform = platform
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router):
+        api.include_router(r)
+    app.include_router(api)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="Helpline API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,237 @@
+"""The ``helpline`` command: serve, worker, migrate, demo, users, tokens, check.
+
+Every command uses ``./var/`` of the directory it runs in unless ``HELPLINE_DATABASE_URL`` says
+otherwise. Problems are reported as one line saying what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from helpline.settings import Settings
+from helpline.web.errors import Problem
+
+app = typer.Typer(help="Helpline: one inbox for every customer conversation.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+users_app = typer.Typer(help="Manage people who sign in.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"HELPLINE_{str(first['loc'][0]).upper()}: {first['msg']}")
+        raise  # pragma: no cover
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run async work; turn expected failures into one line instead of a traceback."""
+    try:
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except Problem as exc:
+        fail(exc.detail)
+    except OSError as exc:
+        fail(f"cannot reach a service: {exc}. Check HELPLINE_DATABASE_URL / HELPLINE_REDIS_URL, or run `helpline check`.")
+    except Exception as exc:  # a driver error (bad URL, server down) must not print a traceback
+        name = type(exc).__name__
+        if "sqlalchemy" in type(exc).__module__ or "asyncpg" in type(exc).__module__:
+            fail(f"database error ({name}): {str(exc).splitlines()[0]}. Run `helpline migrate`, or check HELPLINE_DATABASE_URL.")
+        raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ensure_schema(s: Settings) -> None:
+    from helpline.db.migrate import current_revision_sync, head_revision
+
+    if current_revision_sync(s.effective_database_url) != head_revision():
+        fail("the database schema is not up to date: run `helpline migrate` first")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    from helpline.db.migrate import upgrade
+
+    s = settings()
+    try:
+        upgrade(s.effective_database_url)
+    except Exception as exc:
+        fail(f"migration failed: {str(exc).splitlines()[0]}. Check HELPLINE_DATABASE_URL.", 1)
+    s.ensure_secret_key()
+    err.print("database is up to date", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Processes (distributed mode needs HELPLINE_REDIS_URL)", min=1)] = 1,
+) -> None:
+    """Serve the web app and API (and, embedded, run background jobs in-process)."""
+    import uvicorn
+
+    s = settings()
+    for problem in s.problems():
+        fail(problem)
+    if workers > 1 and not s.redis_url:
+        fail("several processes need shared pub/sub: set HELPLINE_REDIS_URL, or use --workers 1")
+    if workers > 1 and s.is_sqlite:
+        fail("SQLite serves one process: use --workers 1, or set HELPLINE_DATABASE_URL to PostgreSQL")
+    _ensure_schema(s)
+    s.ensure_secret_key()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run("helpline.asgi:app", host=host, port=port, workers=workers, log_level="info",
+                proxy_headers=True, access_log=False)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run the jobs that are ready, then exit")] = False,
+) -> None:
+    """Run background jobs (distributed mode: as many of these as you like)."""
+    from helpline.app import _ticket_jobs  # noqa: F401 - registers handlers
+    from helpline.platform.jobs import JobRunner
+    from helpline.platform.runtime import build_platform
+
+    s = settings()
+    _ensure_schema(s)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        platform = build_platform(s)
+        runner = JobRunner(platform)
+        try:
+            if once:
+                n = await runner.drain()
+                err.print(f"ran {n} job(s)", highlight=False)
+            else:
+                await runner.run_forever()
+        finally:
+            await platform.close()
+
+    try:
+        run(main)
+    except KeyboardInterrupt:
+        pass
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Email address; it is the sign-in name")],
+    password: Annotated[str, typer.Option(help="At least 10 characters")],
+    role: Annotated[str, typer.Option(help="admin | agent | light-agent | customer")],
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    group: Annotated[list[str] | None, typer.Option(help="Group to join (created if missing); repeat for several")] = None,
+    workspace: Annotated[str | None, typer.Option(help="Workspace slug (default: the only one)")] = None,
+) -> None:
+    """Add a person to the workspace."""
+    from helpline.domains.accounts import service
+    from helpline.domains.accounts.models import Role
+    from helpline.platform.db import Database
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        fail(f"--role must be one of admin, agent, light-agent, customer (got {role!r})")
+    if "@" not in email:
+        fail(f"--email {email!r} is not an email address")
+    s = settings()
+    _ensure_schema(s)
+
+    async def main() -> int:
+        db = Database(s.effective_database_url)
+        try:
+            async with db.transaction() as uow:
+                ws = await service.workspace_by_slug(uow, workspace) if workspace else await service.default_workspace(uow)
+                return await service.create_user(uow, ws, email=email, role=role_value, name=name, password=password,
+                                                  group_names=group or [], create_groups=True)
+        finally:
+            await db.dispose()
+
+    user_id = run(main)
+    err.print(f"created {role} {email} (user {user_id})", highlight=False)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    email: Annotated[str, typer.Option(help="Whose token")],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    expires_days: Annotated[int | None, typer.Option(help="Expire after this many days", min=1)] = None,
+    workspace: Annotated[str | None, typer.Option(help="Workspace slug (default: the only one)")] = None,
+) -> None:
+    """Create an API token and print it (only the token, so scripts can capture it)."""
+    from datetime import timedelta
+
+    from helpline.domains.accounts import service
+    from helpline.platform.db import Database
+
+    s = settings()
+    _ensure_schema(s)
+
+    async def main() -> str:
+        db = Database(s.effective_database_url)
+        try:
+            async with db.transaction() as uow:
+                ws = await service.workspace_by_slug(uow, workspace) if workspace else await service.default_workspace(uow)
+                user_id = await service.user_id_by_email(uow, ws, email)
+                expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+                _, token = await service.create_token(uow, ws, user_id, name=name, expires_at=expires)
+                return token
+        finally:
+            await db.dispose()
+
+    token = run(main)
+    sys.stdout.write(token + "\n")
+
+
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option(help="How many contacts", min=1)] = 300,
+    tickets: Annotated[int, typer.Option(help="How many tickets", min=1)] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+) -> None:
+    """Fill the workspace with a realistic demo: agents, groups, contacts, organizations and tickets."""
+    from helpline.demo import load_demo
+
+    s = settings()
+    _ensure_schema(s)
+    s.ensure_secret_key()
+    logins = run(lambda: load_demo(s, contacts=contacts, tickets=tickets, seed=seed))
+    for line in logins:
+        err.print(line, highlight=False)
+
+
+@app.command()
+def check() -> None:
+    """Check the configuration and that every service it names can be reached."""
+    from helpline.checks import run_checks
+
+    s = settings()
+    ok = run(lambda: run_checks(s, Console()))
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

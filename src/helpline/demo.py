@@ -1,0 +1,728 @@
+"""``helpline demo``: fill the default workspace with a help desk that looks lived in.
+
+Everything is created through the domain services, as the API would, so the demo has the same events
+and jobs as real use; only the timestamps are moved afterwards, to spread the history over the last 90
+days. Sign in with any demo login and the password :data:`DEMO_PASSWORD`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from helpline.db.base import utcnow
+from helpline.domains.accounts import service as accounts
+from helpline.domains.accounts.models import Membership, Role, User
+from helpline.domains.customers import service as customers
+from helpline.domains.customers.models import Contact
+from helpline.domains.tickets import jobs as _ticket_jobs  # registers the search.index handler
+from helpline.domains.tickets import service as tickets
+from helpline.domains.tickets.models import Channel, CustomField, Event, Message, Ticket
+from helpline.domains.tickets.schemas import MessageCreate, TicketCreate, TicketUpdate
+from helpline.platform.db import UnitOfWork
+from helpline.platform.jobs import JobRunner
+from helpline.platform.models import Job
+from helpline.platform.runtime import Platform, build_platform
+from helpline.settings import Settings
+from helpline.web.errors import Invalid
+from helpline.web.principal import Principal
+
+_ = _ticket_jobs
+
+# Typed handles on the tables this module writes directly (timestamps, field definitions, jobs).
+TICKETS = cast(sa.Table, Ticket.__table__)
+MESSAGES = cast(sa.Table, Message.__table__)
+EVENTS = cast(sa.Table, Event.__table__)
+JOBS = cast(sa.Table, Job.__table__)
+FIELDS = cast(sa.Table, CustomField.__table__)
+CONTACTS = cast(sa.Table, Contact.__table__)
+USERS = cast(sa.Table, User.__table__)
+MEMBERS = cast(sa.Table, Membership.__table__)
+
+#: The password of every demo login (documented in the README and printed by ``helpline demo``).
+DEMO_PASSWORD = "helpline-demo"  # noqa: S105 - public by design: it is a demo
+ADMIN_EMAIL = "admin@example.com"
+#: Optional extra ticket text (a public data set) used when the project checkout has it.
+CSV_PATH = Path(__file__).resolve().parents[3] / "shared" / "data" / "load" / "customer_support_tickets.csv"
+
+GROUPS = {
+    "Billing": "Invoices, refunds, plans and orders",
+    "Technical": "Sign-in, bugs and integrations",
+    "Sales": "Quotes, trials and feature requests",
+}
+STAFF = [  # (name, email, role, groups)
+    ("Maya Patel", "maya@example.com", Role.agent, ["Billing"]),
+    ("Jonas Weber", "jonas@example.com", Role.agent, ["Billing", "Sales"]),
+    ("Priya Shah", "priya@example.com", Role.agent, ["Technical"]),
+    ("Diego Alvarez", "diego@example.com", Role.agent, ["Technical"]),
+    ("Hannah Kim", "hannah@example.com", Role.agent, ["Sales"]),
+    ("Tom Okafor", "tom@example.com", Role.agent, ["Technical", "Billing"]),
+    ("Sam Lee", "sam@example.com", Role.light_agent, ["Technical"]),
+]
+PLANS = ["Free", "Starter", "Pro", "Enterprise"]
+CUSTOM_FIELDS = [  # key, label, type, options, customer_visible
+    ("order_number", "Order number", "text", [], True),
+    ("plan", "Plan", "dropdown", PLANS, False),
+    ("refund_amount", "Refund amount", "number", [], False),
+]
+
+
+def _table(text: str) -> list[list[str]]:
+    """Rows of an ``a | b | c`` text block. An indented line continues the row above it; ``//`` in a
+    cell is a paragraph break."""
+    rows: list[str] = []
+    for line in text.strip("\n").splitlines():
+        if line.startswith(" ") and rows:
+            rows[-1] += " " + line.strip()
+        elif line.strip():
+            rows.append(line.strip())
+    return [[cell.strip().replace(" // ", "\n\n") for cell in row.split(" | ")] for row in rows]
+
+
+def _cells(text: str) -> list[str]:
+    return [c.strip() for c in text.replace("\n", "|").split("|") if c.strip()]
+
+
+ORGS = _cells("""
+Northwind Traders | Globex | Initech | Bluebird Bakery | Kestrel Analytics | Harbor & Pine | Lumen Dental
+Mosaic Learning | Northstar Fitness | Orchard Grocers | Quill Publishing | Redwood Legal | Silverline Travel
+Tidewater Marine | Verdant Gardens | Willow Pediatrics | Zephyr Bikes | Atlas Freight | Copperleaf Hotels
+Driftwood Studios | Ember Coffee Roasters | Fjord Outdoor | Granite Insurance | Helix Labs | Kite Payments
+""")
+FIRST = _cells("""
+Olivia|Liam|Emma|Noah|Ava|Elijah|Sofia|Lucas|Mia|Mateo|Amara|Kenji|Leila|Omar|Chloe|Ivan|Nora|Ravi|Grace|Felix
+Zara|Hugo|Ines|Malik|Yuki|Aaron|Bea|Carlos|Dana|Erik|Fatima|Gabe|Hana|Isaac|Jade
+""")
+LAST = _cells("""
+Smith|Garcia|Chen|Müller|Okoye|Rossi|Novak|Silva|Tanaka|Kowalski|Haddad|Larsen|Dubois|Moreau|Nguyen|Fischer
+Brennan|Costa|Ahmed|Park|Jensen|Ortiz|Walsh|Ibrahim|Schmidt|Lopez|Andersen|Kaur|Petrov
+""")
+
+# category | subject | customer's first message. Placeholders: first order amount invoice plan month company.
+TEMPLATES = _table("""
+billing | Charged twice for the {month} invoice | Hi, // Our card was charged twice for invoice {invoice}
+    this month (${amount} each). Could you refund the duplicate? // Thanks, {first}
+refund | Refund request for order {order} | Hello, I returned order {order} two weeks ago and still haven't
+    seen the ${amount} refund. The courier confirmed delivery to your warehouse.
+billing | Can't download invoice PDF | When I click "Download PDF" on invoice {invoice} I get a blank page.
+    Our accountant needs it by Friday.
+billing | Update billing address and VAT number | We moved offices. Please update the billing address for
+    {company} and add our VAT number to future invoices.
+refund | Downgrading from {plan}: will I get a credit? | We want to move from {plan} to a smaller plan
+    mid-cycle. Do we get a prorated credit of roughly ${amount}?
+billing | Card declined on renewal | Our renewal failed with "card declined" but the card works everywhere
+    else. Is there a problem on your side?
+billing | Why did our bill go up? | The {month} invoice is ${amount} higher than last month and nobody here
+    changed the plan. Can you explain the difference?
+login | Locked out after too many password attempts | I mistyped my password a few times and now I'm locked
+    out. I have a customer call in an hour, please help!
+login | Password reset email never arrives | I've requested the reset link three times. Nothing in my inbox
+    or spam folder. My address is the one I'm writing from.
+login | Two-factor codes are not accepted | My authenticator codes keep being rejected since I got a new
+    phone. I still have the old phone but it's been factory reset.
+login | SSO sign-in loops back to the login page | Since this morning everyone at {company} who signs in
+    with SSO ends up back on the login page. Password users are fine.
+login | New teammate can't accept the invitation | I invited a colleague yesterday; the link says "expired"
+    even though it was sent an hour ago.
+shipping | Where is my order {order}? | Order {order} was supposed to arrive on Monday. Tracking hasn't
+    updated in five days. Can you check with the carrier?
+shipping | Package marked delivered but not received | Tracking for {order} says it was delivered yesterday
+    at 2pm but nothing arrived. The neighbours don't have it either.
+refund | Wrong item in order {order} | I ordered the blue one and received a grey one. I'd like a refund of
+    ${amount} or an exchange, whichever is faster.
+shipping | Change delivery address for order {order} | Can I still change the delivery address for {order}?
+    I'll be away next week.
+refund | Arrived damaged: order {order} | The box for {order} was crushed and the item is cracked. Photos
+    attached. I'd like a replacement or a ${amount} refund.
+bug | CSV export produces an empty file | Exporting the contacts list gives a CSV with only the header row.
+    It worked last week. Chrome on Windows.
+bug | Mobile app crashes when opening attachments | The iOS app closes immediately when I tap a PDF
+    attachment. Reinstalling didn't help.
+bug | Dashboard totals are wrong since the update | Since the latest release the revenue widget shows about
+    half of what our reports say. Screenshot attached.
+bug | Webhook deliveries failing with HTTP 500 | Our endpoint is up, but your dashboard shows every webhook
+    since yesterday failed with 500 and the retries stopped.
+bug | Search doesn't find recent records | Records created today don't show up in search, even when I paste
+    the exact name. Older ones are fine.
+bug | Our emails to customers land in spam | Since Tuesday, messages sent from {company} go to spam at Gmail
+    and Outlook. Did something change with DKIM?
+feature | Feature request: dark mode | Our team works late shifts. A dark theme would really help with eye
+    strain. Any plans?
+feature | API endpoint for bulk updates? | We update a few thousand records every night and hit the rate
+    limits. Is a bulk endpoint on the roadmap?
+feature | Slack notifications | Could you send notifications to a Slack channel? Email gets buried for us.
+feature | Custom roles with finer permissions | We'd like a role that can view billing but not change it. Is
+    that possible on {plan}?
+sales | Quote for 50 seats on Enterprise | We're growing and need a quote for 50 seats on Enterprise, billed
+    annually, for {company}.
+sales | Nonprofit discount? | {company} is a registered nonprofit. Do you offer a discount?
+sales | Trial extension request | Our trial ends tomorrow but the decision-maker is on holiday. Could you
+    extend it by two weeks?
+sales | Data processing agreement for our legal team | Legal needs a signed DPA before we can roll out to
+    the whole company. Where can I get one?
+""")
+CATEGORY = {  # category: (group, ticket types, tags)
+    "billing": ("Billing", ["question", "incident"], ["billing", "invoice", "payment"]),
+    "refund": ("Billing", ["problem", "complaint"], ["refund", "billing", "returns"]),
+    "shipping": ("Billing", ["problem", "question"], ["shipping", "delivery-delay", "carrier"]),
+    "login": ("Technical", ["incident", "problem"], ["login", "2fa", "sso", "password-reset"]),
+    "bug": ("Technical", ["incident", "problem"], ["bug", "mobile-app", "export", "webhooks", "regression"]),
+    "feature": ("Sales", ["task", "question"], ["feature-request", "roadmap", "api"]),
+    "sales": ("Sales", ["question", "task"], ["sales", "quote", "trial", "legal"]),
+    "product": ("Technical", ["incident", "question"], ["hardware", "setup", "product"]),
+}
+# category | the agent's first reply | a later reply
+REPLIES = {
+    r[0]: r[1:]
+    for r in _table("""
+billing | Hi {first}, // Thanks for flagging this. I can see the charge on our side and I'm looking into it
+    with our payments team now. | I've corrected this and you'll see the change on your next invoice. A copy
+    of the corrected invoice is attached.
+refund | Hi {first}, // Sorry about that! I've started a refund of ${amount}; it usually takes 5-7 business
+    days to show up. | Could you send a photo of the item and the packing slip so I can finish processing
+    this?
+shipping | Hi {first}, // I've opened a trace with the carrier for {order} and will update you within 48
+    hours. | Good news: the carrier located the parcel and it is out for delivery today.
+login | Hi {first}, // I've unlocked your account. Please try signing in again and let me know if it works.
+    | Could you tell me which browser you're using and whether you see an error message?
+bug | Hi {first}, // Thanks for the detailed report. I could reproduce it and have passed it to our
+    engineers. | A fix went out this morning. Could you refresh the page and try again?
+feature | Hi {first}, // Thanks for the suggestion! I've added your vote; our product team reviews these
+    every month. | This is on the roadmap for next quarter. I'll let you know when it ships.
+sales | Hi {first}, // Happy to help. I've prepared a quote and attached it; it's valid for 30 days. | I've
+    extended your trial by 14 days. Let me know if a call would help.
+product | Hi {first}, // Sorry to hear that. Could you try a full power cycle and then a factory reset? |
+    I've arranged a replacement under warranty; you'll receive a shipping label by email.
+""")
+}
+FOLLOW_UPS = [
+    r[0]
+    for r in _table("""
+Thanks, that worked!
+I tried that but I still see the same thing.
+Any update on this?
+Here's the screenshot you asked for.
+Great, thank you for the quick help.
+Sorry, one more question: does this also apply to our other accounts?
+It happened again this morning, unfortunately.
+""")
+]
+NOTES = [
+    r[0]
+    for r in _table("""
+Checked the logs: this matches the incident from last week.
+Customer has a renewal call next week; handle with care.
+Escalated to engineering, waiting for a fix.
+Reproduced on staging.
+Verified identity by phone before making changes.
+Looks like a duplicate of an older ticket; keeping this one open.
+Payments dashboard shows two captures; refunding one.
+""")
+]
+CLOSING = "Glad we could sort this out, {first}! I'll mark this as solved; just reply if anything comes up."
+MONTHS = list(calendar.month_name)[1:]
+
+
+@dataclass
+class Person:
+    user_id: int
+    principal: Principal
+    groups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Requester:
+    contact_id: int
+    name: str
+    email: str | None
+    org_id: int | None
+    org_name: str | None
+    plan: str | None
+    phone: bool
+    signin: Principal | None = None
+
+
+@dataclass
+class Ctx:
+    ws: int
+    admin: Person
+    agents: list[Person]
+    light: list[Person]
+    groups: dict[str, int]
+    requesters: list[Requester]
+    weights: list[float]
+    csv_rows: list[tuple[str, str]]
+
+
+def _principal(
+    ws: int,
+    user_id: int | None,
+    role: Role,
+    email: str,
+    name: str,
+    *,
+    group_ids: frozenset[int] = frozenset(),
+    contact_id: int | None = None,
+) -> Principal:
+    # A customer writing in by email has no sign-in: their messages carry only the contact, as an
+    # inbound email will. The services accept a customer principal without a user for that.
+    return Principal(
+        user_id=cast(int, user_id),
+        workspace_id=ws,
+        role=role,
+        email=email,
+        name=name,
+        group_ids=group_ids,
+        contact_id=contact_id,
+    )
+
+
+async def load_demo(settings: Settings, *, contacts: int, tickets: int, seed: int) -> list[str]:
+    """Create the demo in the default workspace; the lines to print (URL, logins, an API token).
+
+    If ``admin@example.com`` is already there, nothing is created and the logins are returned.
+    """
+    platform = build_platform(settings)
+    console = Console(stderr=True)
+    try:
+        async with platform.db.transaction() as uow:
+            ws = await accounts.default_workspace(uow)
+            exists = (
+                await uow.execute(
+                    sa.select(USERS.c.id)
+                    .join(MEMBERS, MEMBERS.c.user_id == USERS.c.id)
+                    .where(USERS.c.email == ADMIN_EMAIL, MEMBERS.c.workspace_id == ws)
+                )
+            ).first()
+        if exists:
+            console.print("The demo is already loaded; nothing was changed.", highlight=False)
+            return _lines(settings, await _customer_email(platform, ws), None)
+        rng = random.Random(seed)
+        with Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            people = progress.add_task("people & organizations", total=contacts + len(ORGS) + len(STAFF) + 1)
+            ctx, token = await _people(platform, rng, contacts, progress, people)
+            work = progress.add_task("tickets", total=tickets)
+            await _tickets(platform, ctx, rng, tickets, progress, work)
+            await _index(platform, progress)
+        return _lines(settings, next((r.email for r in ctx.requesters if r.signin), None), token)
+    finally:
+        await platform.close()
+
+
+def _lines(settings: Settings, customer: str | None, token: str | None) -> list[str]:
+    out = [
+        f"Helpline is at {settings.base_url}  (start it with `helpline serve`)",
+        f"  admin     {ADMIN_EMAIL} / {DEMO_PASSWORD}",
+        f"  agent     {STAFF[0][1]} / {DEMO_PASSWORD}",
+        f"  customer  {customer or '(none)'} / {DEMO_PASSWORD}",
+    ]
+    if token:
+        out.append(f"  API token for {ADMIN_EMAIL}: {token}")
+    else:
+        out.append(f"  API token: `helpline tokens create --email {ADMIN_EMAIL}`")
+    return out
+
+
+async def _customer_email(platform: Platform, ws: int) -> str | None:
+    m, u = MEMBERS, USERS
+    async with platform.db.read() as conn:
+        return (
+            await conn.execute(
+                sa.select(u.c.email)
+                .join(m, m.c.user_id == u.c.id)
+                .where(m.c.workspace_id == ws, m.c.role == Role.customer.value)
+                .order_by(u.c.id)
+                .limit(1)
+            )
+        ).scalar()
+
+
+async def _people(
+    platform: Platform, rng: random.Random, n_contacts: int, progress: Progress, task: TaskID
+) -> tuple[Ctx, str]:
+    now = utcnow()
+    async with platform.db.transaction() as uow:
+        ws = await accounts.default_workspace(uow)
+        groups: dict[str, int] = {}
+        for name, description in GROUPS.items():
+            try:
+                groups[name] = await accounts.group_id_for(uow, ws, name)
+            except Invalid:
+                groups[name] = await accounts.create_group(uow, ws, name, description)
+        admin_id = await accounts.create_user(
+            uow, ws, email=ADMIN_EMAIL, role=Role.admin, name="Avery Admin", password=DEMO_PASSWORD
+        )
+        admin = Person(admin_id, _principal(ws, admin_id, Role.admin, ADMIN_EMAIL, "Avery Admin"))
+        _, token = await accounts.create_token(uow, ws, admin_id, name="demo")
+        progress.advance(task)
+        agents: list[Person] = []
+        light: list[Person] = []
+        for name, email, role, member_of in STAFF:
+            uid = await accounts.create_user(
+                uow, ws, email=email, role=role, name=name, password=DEMO_PASSWORD, group_names=member_of
+            )
+            gids = frozenset(groups[g] for g in member_of)
+            person = Person(uid, _principal(ws, uid, role, email, name, group_ids=gids), member_of)
+            (light if role is Role.light_agent else agents).append(person)
+            progress.advance(task)
+        await _custom_fields(uow, ws)
+        orgs: list[tuple[int, str, str, str]] = []
+        for name in ORGS:
+            domain = re.sub(r"[^a-z0-9]+", "-", name.lower()) + ".example"
+            plan = rng.choices(PLANS[1:], weights=[5, 4, 2])[0]
+            org_id = await customers.create_organization(
+                uow,
+                ws,
+                name=name,
+                domains=[domain],
+                shared_tickets=rng.random() < 0.3,
+                tags=["enterprise"] if plan == "Enterprise" else (["vip"] if rng.random() < 0.15 else []),
+                attributes={"plan": plan, "region": rng.choice(["EMEA", "AMER", "APAC"])},
+            )
+            orgs.append((org_id, domain, plan, name))
+            progress.advance(task)
+        requesters: list[Requester] = []
+        used: set[str] = set()
+        for i in range(n_contacts):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            at_org = rng.random() < 0.85
+            org = rng.choice(orgs) if at_org else None
+            domain = org[1] if org else rng.choice(["example.net", "example.org", "mail.example"])
+            local = f"{first}.{last}".lower().replace("ü", "ue")
+            email = f"{local}@{domain}"
+            n = 2
+            while email in used:
+                email, n = f"{local}{n}@{domain}", n + 1
+            used.add(email)
+            phone = rng.random() < 0.25
+            ids = [("phone", f"+1 555 01{i // 10000 % 100:02d} {i % 10000:04d}")] if phone else []
+            cid = await customers.create_contact(
+                uow,
+                ws,
+                name=f"{first} {last}",
+                email=email,
+                identities_in=ids,
+                tags=["vip"] if rng.random() < 0.05 else [],
+            )
+            requesters.append(
+                Requester(
+                    cid,
+                    f"{first} {last}",
+                    email,
+                    org[0] if org else None,
+                    org[3] if org else None,
+                    org[2] if org else None,
+                    phone,
+                )
+            )
+            progress.advance(task)
+        for r in [r for r in requesters if r.org_id][:3]:
+            assert r.email is not None
+            uid = await accounts.create_user(
+                uow, ws, email=r.email, role=Role.customer, name=r.name, password=DEMO_PASSWORD
+            )
+            r.signin = _principal(ws, uid, Role.customer, r.email, r.name, contact_id=r.contact_id)
+        # Customers existed before their first ticket.
+        c = CONTACTS
+        await uow.execute(
+            c.update()
+            .where(c.c.id == sa.bindparam("cid"))
+            .values(created_at=sa.bindparam("at"), updated_at=sa.bindparam("at")),
+            [{"cid": r.contact_id, "at": now - timedelta(days=rng.uniform(91, 700))} for r in requesters],
+        )
+    weights = [rng.paretovariate(1.4) for _ in requesters]
+    ctx = Ctx(ws, admin, agents, light, groups, requesters, weights, _csv_rows(rng))
+    return ctx, token
+
+
+async def _custom_fields(uow: UnitOfWork, ws: int) -> None:
+    # There is no service for custom-field definitions yet: write the rows the admin API will.
+    have = {r[0] for r in await uow.execute(sa.select(FIELDS.c.key).where(FIELDS.c.workspace_id == ws))}
+    for position, (key, label, kind, options, visible) in enumerate(CUSTOM_FIELDS):
+        if key not in have:
+            await uow.execute(
+                FIELDS.insert().values(
+                    workspace_id=ws,
+                    key=key,
+                    label=label,
+                    type=kind,
+                    options=options,
+                    required=False,
+                    customer_visible=visible,
+                    position=position,
+                    created_at=utcnow(),
+                )
+            )
+
+
+def _csv_rows(rng: random.Random, limit: int = 400) -> list[tuple[str, str]]:
+    """(subject, body) pairs from the optional CSV; empty when the file is not there."""
+    if not CSV_PATH.is_file():
+        return []
+    rows: list[tuple[str, str]] = []
+    try:
+        with CSV_PATH.open(newline="", encoding="utf-8") as fh:
+            for i, row in enumerate(csv.DictReader(fh)):
+                if i >= 5000:
+                    break
+                product = row.get("Product Purchased") or "device"
+                body = (row.get("Ticket Description") or "").replace("{product_purchased}", product).strip()
+                subject = f"{row.get('Ticket Subject') or 'Problem'}: {product}"
+                if body:
+                    rows.append((subject[:200], body[:4000]))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+    return rng.sample(rows, min(limit, len(rows)))
+
+
+# --- tickets ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    at: datetime
+    actor: Principal
+    kind: str  # "message" | "update"
+    body: str = ""
+    public: bool = True
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+def _status_for(rng: random.Random, age_days: float) -> str:
+    if age_days < 2:
+        weights = {"new": 30, "open": 35, "pending": 20, "on-hold": 5, "solved": 10}
+    elif age_days < 14:
+        weights = {"new": 5, "open": 25, "pending": 20, "on-hold": 10, "solved": 35, "closed": 5}
+    else:
+        weights = {"open": 5, "pending": 5, "on-hold": 5, "solved": 30, "closed": 55}
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _plan(
+    ctx: Ctx, rng: random.Random, now: datetime
+) -> tuple[TicketCreate, Principal, list[Step], datetime]:
+    """One ticket's story: who opens it, the triage, the conversation and where it ends."""
+    req = rng.choices(ctx.requesters, weights=ctx.weights)[0]
+    if ctx.csv_rows and rng.random() < 0.15:
+        category, (subject, body) = "product", rng.choice(ctx.csv_rows)
+    else:
+        category, subject, body = rng.choice(TEMPLATES)
+    group_name, types, tags = CATEGORY[category]
+    agent = rng.choice([a for a in ctx.agents if group_name in a.groups])
+    first = req.name.split()[0]
+    values = {
+        "first": first,
+        "order": f"HL-{rng.randint(100000, 999999)}",
+        "amount": f"{rng.randint(9, 480)}.00",
+        "invoice": f"INV-{rng.randint(20000, 99999)}",
+        "plan": req.plan or "Starter",
+        "month": rng.choice(MONTHS),
+        "company": req.org_name or "our company",
+    }
+    if category != "product":  # the CSV's text is used as it is
+        subject, body = subject.format_map(values), body.format_map(values)
+    age = 90 * rng.random() ** 1.4
+    t0 = now - timedelta(days=age)
+    status = _status_for(rng, age)
+    # Who opens it, and through which channel.
+    contact_actor = _principal(
+        ctx.ws, None, Role.customer, req.email or "", req.name, contact_id=req.contact_id
+    )
+    if req.signin is not None and rng.random() < 0.7:
+        opener = req.signin
+        data = TicketCreate(subject=subject, body=body, channel=Channel.portal)
+    elif req.phone and rng.random() < 0.4:
+        opener = agent.principal
+        data = TicketCreate(
+            subject=subject,
+            body=f"Logged from a phone call with {req.name}.\n\n{body}",
+            channel=Channel.phone,
+            requester_id=req.contact_id,
+        )
+    else:
+        channel = rng.choices(["email", "web", "chat", "api"], weights=[60, 20, 15, 5])[0]
+        opener = contact_actor
+        data = TicketCreate(subject=subject, body=body, channel=Channel(channel))
+    customer = req.signin or contact_actor
+    steps: list[Step] = []
+    t = t0
+    # Triage: group, assignee, priority, type, tags and custom fields.
+    custom: dict[str, Any] = {}
+    if req.plan:
+        custom["plan"] = req.plan
+    if category in ("refund", "shipping"):
+        custom["order_number"] = values["order"]
+    if category == "refund":
+        custom["refund_amount"] = float(values["amount"])
+    triage: dict[str, Any] = {
+        "group_id": ctx.groups[group_name],
+        "type": rng.choice(types),
+        "custom_fields": custom,
+        "priority": rng.choices(["low", "normal", "high", "urgent"], weights=[20, 50, 22, 8])[0],
+        "add_tags": rng.sample(tags, k=rng.randint(1, min(2, len(tags)))),
+    }
+    if status != "new" or rng.random() < 0.5:
+        if status != "new":
+            triage["assignee_id"] = agent.user_id
+        if rng.random() < 0.15:
+            others = [a.user_id for a in ctx.agents if a.user_id != agent.user_id]
+            triage["follower_ids"] = [rng.choice(others)]
+        t += timedelta(minutes=rng.uniform(2, 180))
+        steps.append(Step(t, agent.principal, "update", changes=triage))
+    if status == "new":
+        return data, opener, steps, t0
+    target = rng.choice([2, 2, 3, 3, 4, 4, 5, 6, 7])
+    roles = ["C"]
+    while len(roles) < target or roles[-1] != ("C" if status == "open" else "A"):
+        if roles[-1] == "C":
+            if rng.random() < 0.25:
+                roles.append("N")
+            roles.append("A")
+        else:
+            roles.append("C")
+    replies = REPLIES[category]
+    sign = f"\n\n{agent.principal.name}"
+    for i, role in enumerate(roles[1:], 1):
+        if role == "N":
+            t += timedelta(minutes=rng.uniform(5, 120))
+            author = (
+                rng.choice(ctx.light)
+                if ctx.light and group_name == "Technical" and rng.random() < 0.5
+                else agent
+            )
+            steps.append(Step(t, author.principal, "message", rng.choice(NOTES), public=False))
+        elif role == "A":
+            t += timedelta(minutes=rng.uniform(10, 1200))
+            last = i == len(roles) - 1
+            text = (
+                CLOSING if last and status in ("solved", "closed") else replies[min(i // 2, len(replies) - 1)]
+            )
+            steps.append(Step(t, agent.principal, "message", text.format_map(values) + sign))
+            if not last and rng.random() < 0.5:
+                steps.append(Step(t, agent.principal, "update", changes={"status": "pending"}))
+        else:
+            t += timedelta(minutes=rng.uniform(20, 2880))
+            steps.append(Step(t, customer, "message", rng.choice(FOLLOW_UPS)))
+    if status in ("pending", "on-hold", "solved", "closed"):
+        t += timedelta(minutes=1)
+        steps.append(
+            Step(t, agent.principal, "update", changes={"status": "solved" if status == "closed" else status})
+        )
+    if status == "closed":
+        steps.append(Step(t + timedelta(days=4), agent.principal, "update", changes={"status": "closed"}))
+    # Squeeze the story into the time since it began (the last step a few minutes ago at the latest).
+    end = steps[-1].at
+    room = (now - timedelta(minutes=5)) - t0
+    if end - t0 > room:
+        scale = max(room, timedelta(0)) / (end - t0)
+        for s in steps:
+            s.at = t0 + (s.at - t0) * scale
+    return data, opener, steps, t0
+
+
+async def _tickets(
+    platform: Platform, ctx: Ctx, rng: random.Random, n: int, progress: Progress, task: TaskID
+) -> None:
+    now = utcnow()
+    batch = 25
+    for start in range(0, n, batch):
+        async with platform.db.transaction() as uow:
+            made: list[int] = []
+            for _ in range(start, min(n, start + batch)):
+                made.append(await _one_ticket(uow, platform, ctx, rng, now))
+                progress.advance(task)
+            # The demo's people are made up: drop the notifications it would send them.
+            jobs = JOBS
+            await uow.execute(
+                jobs.delete().where(
+                    jobs.c.kind.like("notify.%"),
+                    jobs.c.state == "queued",
+                    jobs.c.args["ticket_id"].as_integer().in_(made),
+                )
+            )
+
+
+async def _one_ticket(
+    uow: UnitOfWork, platform: Platform, ctx: Ctx, rng: random.Random, now: datetime
+) -> int:
+    data, opener, steps, t0 = _plan(ctx, rng, now)
+    t, m, e = TICKETS, MESSAGES, EVENTS
+    tid = await tickets.create_ticket(uow, platform.pubsub, opener, data)
+    await uow.execute(m.update().where(m.c.ticket_id == tid).values(created_at=t0))
+    last_event = max(
+        [
+            r[0]
+            for r in await uow.execute(
+                e.update().where(e.c.ticket_id == tid).values(created_at=t0).returning(e.c.id)
+            )
+        ],
+        default=0,
+    )
+    solved_at: datetime | None = None
+    for step in steps:
+        ticket = dict((await uow.execute(sa.select(t).where(t.c.id == tid))).mappings().one())
+        if step.kind == "update":
+            await tickets.update_ticket(
+                uow, platform.pubsub, step.actor, ticket, TicketUpdate(**step.changes)
+            )
+            if step.changes.get("status") in ("solved", "closed"):
+                solved_at = solved_at or step.at
+        else:
+            channel = ticket["channel"] if step.public else "web"
+            mid = await tickets.add_message(
+                uow,
+                platform.pubsub,
+                step.actor,
+                ticket,
+                MessageCreate(body=step.body, public=step.public),
+                channel=channel,
+            )
+            await uow.execute(m.update().where(m.c.id == mid).values(created_at=step.at))
+        ids = [
+            r[0]
+            for r in await uow.execute(
+                e.update()
+                .where(e.c.ticket_id == tid, e.c.id > last_event)
+                .values(created_at=step.at)
+                .returning(e.c.id)
+            )
+        ]
+        last_event = max([last_event, *ids])
+    final = (await uow.execute(sa.select(t.c.status).where(t.c.id == tid))).scalar_one()
+    await uow.execute(
+        t.update()
+        .where(t.c.id == tid)
+        .values(
+            created_at=t0,
+            updated_at=steps[-1].at if steps else t0,
+            solved_at=solved_at if final in ("solved", "closed") else None,
+        )
+    )
+    return tid
+
+
+async def _index(platform: Platform, progress: Progress) -> None:
+    jobs = JOBS
+    async with platform.db.read() as conn:
+        queued = (await conn.execute(sa.select(sa.func.count()).where(jobs.c.state == "queued"))).scalar_one()
+    task = progress.add_task("search index", total=queued or 1)
+    runner = JobRunner(platform)
+    while n := await runner.run_once():
+        progress.advance(task, n)
+    progress.update(task, completed=queued or 1)

@@ -1,0 +1,173 @@
+"""Permission-checked reads of the accounts domain, and turning credentials into a Principal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from helpline.db.base import utcnow
+from helpline.domains.accounts.models import (
+    ApiToken,
+    Group,
+    GroupMember,
+    Membership,
+    Role,
+    User,
+    WebSession,
+)
+from helpline.domains.customers.models import Contact, Organization
+from helpline.web.errors import Forbidden, NotFound
+from helpline.web.principal import Principal
+
+tokens = ApiToken.__table__
+users = User.__table__
+members = Membership.__table__
+groups = Group.__table__
+group_members = GroupMember.__table__
+sessions = WebSession.__table__
+contacts = Contact.__table__
+orgs = Organization.__table__
+
+
+def _principal_select(*extra_cols: sa.ColumnElement[object]) -> sa.Select[tuple[object, ...]]:
+    return (
+        sa.select(
+            users.c.id,
+            members.c.workspace_id,
+            members.c.role,
+            users.c.email,
+            users.c.name,
+            members.c.contact_id,
+            sa.case((orgs.c.shared_tickets, orgs.c.id), else_=None),
+            *extra_cols,
+        )
+        .select_from(
+            members.join(users, users.c.id == members.c.user_id)
+            .outerjoin(contacts, contacts.c.id == members.c.contact_id)
+            .outerjoin(orgs, orgs.c.id == contacts.c.organization_id)
+        )
+        .where(users.c.is_active.is_(True))
+    )
+
+
+async def _group_ids(conn: AsyncConnection, user_id: int, workspace_id: int) -> frozenset[int]:
+    rows = await conn.execute(
+        sa.select(group_members.c.group_id)
+        .join(groups, groups.c.id == group_members.c.group_id)
+        .where(group_members.c.user_id == user_id, groups.c.workspace_id == workspace_id)
+    )
+    return frozenset(r[0] for r in rows)
+
+
+async def principal_for_token(conn: AsyncConnection, token_hash: str) -> tuple[Principal, object] | None:
+    """The principal behind a bearer token that is neither revoked nor expired, with its last use."""
+    now = utcnow()
+    row = (
+        await conn.execute(
+            _principal_select(tokens.c.id, tokens.c.last_used_at)
+            .join(
+                tokens,
+                sa.and_(tokens.c.user_id == users.c.id, tokens.c.workspace_id == members.c.workspace_id),
+            )
+            .where(
+                tokens.c.token_hash == token_hash,
+                tokens.c.revoked_at.is_(None),
+                sa.or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    user_id, ws_id, role, email, name, contact_id, shared_org, token_id, last_used = row
+    principal = Principal(
+        user_id=user_id,
+        workspace_id=ws_id,
+        role=Role(role),
+        email=email,
+        name=name,
+        contact_id=contact_id,
+        shared_organization_id=shared_org,
+        group_ids=await _group_ids(conn, user_id, ws_id),
+        token_id=token_id,
+    )
+    return principal, last_used
+
+
+async def principal_for_session(conn: AsyncConnection, token_hash: str) -> tuple[Principal, str] | None:
+    """The principal of a live web session, with the session's CSRF token."""
+    now = utcnow()
+    row = (
+        await conn.execute(
+            _principal_select(sessions.c.id, sessions.c.csrf_token)
+            .join(
+                sessions,
+                sa.and_(sessions.c.user_id == users.c.id, sessions.c.workspace_id == members.c.workspace_id),
+            )
+            .where(
+                sessions.c.token_hash == token_hash,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    user_id, ws_id, role, email, name, contact_id, shared_org, session_id, csrf = row
+    principal = Principal(
+        user_id=user_id,
+        workspace_id=ws_id,
+        role=Role(role),
+        email=email,
+        name=name,
+        contact_id=contact_id,
+        shared_organization_id=shared_org,
+        group_ids=await _group_ids(conn, user_id, ws_id),
+        session_id=session_id,
+    )
+    return principal, csrf
+
+
+def stale(last_used: object) -> bool:
+    """Whether a token's last-use time is old enough to be worth writing again."""
+    return last_used is None or (utcnow() - last_used) > timedelta(minutes=10)  # type: ignore[operator]
+
+
+def require_admin(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise Forbidden("only an admin may do this")
+
+
+def require_staff(actor: Principal) -> None:
+    if not actor.is_staff:
+        raise Forbidden("customers may not do this")
+
+
+async def access_user(conn: AsyncConnection, actor: Principal, user_id: int) -> sa.Row[tuple[object, ...]]:
+    """A member of the actor's workspace. Customers may see only themselves; staff see all members."""
+    if actor.is_customer and user_id != actor.user_id:
+        raise NotFound(f"user {user_id} not found")
+    row = (
+        await conn.execute(
+            sa.select(users.c.id, users.c.email, users.c.name, members.c.role, users.c.is_active,
+                      users.c.totp_enabled, users.c.created_at, members.c.contact_id)
+            .join(members, members.c.user_id == users.c.id)
+            .where(users.c.id == user_id, members.c.workspace_id == actor.workspace_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"user {user_id} not found")
+    return row
+
+
+async def access_group(conn: AsyncConnection, actor: Principal, group_id: int) -> sa.Row[tuple[object, ...]]:
+    require_staff(actor)
+    row = (
+        await conn.execute(
+            sa.select(groups).where(groups.c.id == group_id, groups.c.workspace_id == actor.workspace_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"group {group_id} not found")
+    return row

@@ -1,0 +1,175 @@
+"""Request and response bodies of the customers API (ContactCreate / ContactUpdate / ContactRead …)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import email_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from helpline.domains.customers.models import IdentityKind
+from helpline.domains.tickets.schemas import Strict, Tag
+from helpline.web.types import Email
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Notes = Annotated[str, StringConstraints(max_length=20_000)]
+IdentityValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=253)]
+AttrKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+AttrValue = Annotated[str, StringConstraints(max_length=2000)] | bool | int | float | None
+Attributes = dict[AttrKey, AttrValue]
+
+TAGS = 50
+ATTRIBUTES = 100
+IDENTITIES = 20
+DOMAINS = 50
+
+
+def check_email(value: str) -> str:
+    """An address of valid syntax. Unlike pydantic's Email, reserved names such as ``.test`` and
+    dotless intranet domains pass: a help desk hears from whoever writes to it."""
+    try:
+        email_validator.validate_email(value, check_deliverability=False, globally_deliverable=False,
+                                       test_environment=True)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"not an email address: {exc}") from None
+    return value
+
+
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320), AfterValidator(check_email)]
+
+
+def check_identity_value(kind: IdentityKind, value: str) -> str:
+    """The shape checks that can be made without the database (the service normalises further)."""
+    if kind is IdentityKind.email:
+        check_email(value)
+    elif kind in (IdentityKind.phone, IdentityKind.whatsapp) and sum(c.isdigit() for c in value) < 5:
+        raise ValueError("not a phone number")
+    return value
+
+
+class IdentityIn(Strict):
+    kind: IdentityKind
+    value: IdentityValue
+
+    @field_validator("value")
+    @classmethod
+    def _shape(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        return check_identity_value(kind, value) if kind is not None else value
+
+
+class IdentityCreate(IdentityIn):
+    """Another way to reach a contact."""
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("cannot be null")
+    return value
+
+
+class ContactCreate(Strict):
+    email: Email | None = Field(default=None, description="Becomes the primary identity")
+    name: Name = ""
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=IDENTITIES)
+    organization_id: int | None = Field(default=None, ge=1, description="Else matched by the email's domain")
+    notes: Notes = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=TAGS)
+    attributes: Attributes = Field(default_factory=dict, max_length=ATTRIBUTES)
+
+    @model_validator(mode="after")
+    def _something(self) -> ContactCreate:
+        if not (self.email or self.name or self.identities):
+            raise ValueError("give at least a name, an email or an identity")
+        return self
+
+
+class ContactUpdate(Strict):
+    """Only the fields present change; ``organization_id: null`` takes the contact out of its organization."""
+
+    name: Name | None = None
+    organization_id: int | None = Field(default=None, ge=1)
+    notes: Notes | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=TAGS)
+    attributes: Attributes | None = Field(default=None, max_length=ATTRIBUTES)
+
+    _no_nulls = field_validator("name", "notes", "tags", "attributes")(_not_null)
+
+
+class IdentityRead(BaseModel):
+    id: int
+    kind: IdentityKind
+    value: str
+    primary: bool
+
+
+class ContactRead(BaseModel):
+    id: int
+    name: str
+    email: str | None = Field(description="The primary email address, if the contact has one")
+    identities: list[IdentityRead]
+    organization_id: int | None
+    notes: str
+    tags: list[str]
+    attributes: dict[str, Any]
+    merged_into_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    items: list[ContactRead]
+    next_cursor: str | None
+
+
+class MergeContacts(Strict):
+    source_id: int = Field(ge=1, description="The contact folded into this one; it is left as a pointer")
+
+
+class OrganizationCreate(Strict):
+    name: OrgName
+    domains: list[Domain] = Field(default_factory=list, max_length=DOMAINS,
+                                  description="New contacts with an email at one of these join")
+    shared_tickets: bool = Field(default=False, description="Members see each other's tickets")
+    notes: Notes = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=TAGS)
+    attributes: Attributes = Field(default_factory=dict, max_length=ATTRIBUTES)
+
+
+class OrganizationUpdate(Strict):
+    name: OrgName | None = None
+    domains: list[Domain] | None = Field(default=None, max_length=DOMAINS)
+    shared_tickets: bool | None = None
+    notes: Notes | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=TAGS)
+    attributes: Attributes | None = Field(default=None, max_length=ATTRIBUTES)
+
+    _no_nulls = field_validator("name", "domains", "shared_tickets", "notes", "tags", "attributes")(_not_null)
+
+
+class OrganizationRead(BaseModel):
+    id: int
+    name: str
+    domains: list[str]
+    shared_tickets: bool
+    notes: str
+    tags: list[str]
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrganizationPage(BaseModel):
+    items: list[OrganizationRead]
+    next_cursor: str | None

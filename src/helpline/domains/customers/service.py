@@ -1,0 +1,443 @@
+"""Writes of the customers domain: contacts and their identities, organizations, merging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from helpline.db.base import utcnow
+from helpline.domains.accounts.models import Role
+from helpline.domains.customers.models import (
+    Contact,
+    ContactIdentity,
+    IdentityKind,
+    Organization,
+    OrganizationDomain,
+)
+from helpline.domains.customers.schemas import (
+    ContactCreate,
+    ContactUpdate,
+    IdentityCreate,
+    OrganizationCreate,
+    OrganizationUpdate,
+)
+from helpline.platform.db import UnitOfWork
+from helpline.web.errors import Conflict, Forbidden, Invalid, NotFound
+from helpline.web.principal import Principal
+
+contacts = Contact.__table__
+identities = ContactIdentity.__table__
+orgs = Organization.__table__
+org_domains = OrganizationDomain.__table__
+
+
+def normalise_identity(kind: str, value: str) -> str:
+    value = value.strip()
+    if kind == IdentityKind.email:
+        if "@" not in value or value.startswith("@") or value.endswith("@"):
+            raise Invalid("email", "not an email address")
+        return value.lower()
+    if kind in (IdentityKind.phone, IdentityKind.whatsapp):
+        digits = "".join(c for c in value if c.isdigit())
+        if len(digits) < 5:
+            raise Invalid(kind, "not a phone number")
+        return ("+" if value.startswith("+") else "") + digits
+    return value.lstrip("@").lower()
+
+
+async def organization_for_email(uow: UnitOfWork, workspace_id: int, email: str) -> int | None:
+    domain = email.rsplit("@", 1)[-1].lower()
+    row = (
+        await uow.execute(
+            sa.select(org_domains.c.organization_id).where(
+                org_domains.c.workspace_id == workspace_id, org_domains.c.domain == domain
+            )
+        )
+    ).first()
+    return int(row[0]) if row else None
+
+
+async def contact_by_identity(uow: UnitOfWork, workspace_id: int, kind: str, value: str) -> int | None:
+    row = (
+        await uow.execute(
+            sa.select(identities.c.contact_id).where(
+                identities.c.workspace_id == workspace_id,
+                identities.c.kind == kind,
+                identities.c.value == normalise_identity(kind, value),
+            )
+        )
+    ).first()
+    return int(row[0]) if row else None
+
+
+async def create_contact(
+    uow: UnitOfWork,
+    workspace_id: int,
+    *,
+    name: str = "",
+    email: str | None = None,
+    identities_in: list[tuple[str, str]] | None = None,
+    organization_id: int | None = None,
+    notes: str = "",
+    tags: list[str] | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> int:
+    """A new contact. A new email at an organization's domain joins that organization."""
+    wanted: list[tuple[str, str]] = []
+    if email:
+        wanted.append((IdentityKind.email.value, normalise_identity("email", email)))
+    for kind, value in identities_in or []:
+        pair = (kind, normalise_identity(kind, value))
+        if pair not in wanted:
+            wanted.append(pair)
+    for kind, value in wanted:
+        if await contact_by_identity(uow, workspace_id, kind, value) is not None:
+            raise Conflict(
+                f"a contact with {kind} {value} exists",
+                errors=[{"field": "email" if kind == "email" else "identities", "message": "already in use"}],
+            )
+    if organization_id is None and email:
+        organization_id = await organization_for_email(uow, workspace_id, email)
+    elif organization_id is not None:
+        await _check_org(uow, workspace_id, organization_id)
+    now = utcnow()
+    contact_id = int(
+        (
+            await uow.execute(
+                contacts.insert()
+                .values(
+                    workspace_id=workspace_id,
+                    name=name.strip() or (email.split("@")[0] if email else ""),
+                    organization_id=organization_id,
+                    notes=notes,
+                    tags=sorted(set(tags or [])),
+                    attributes=attributes or {},
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(contacts.c.id)
+            )
+        ).scalar_one()
+    )
+    if wanted:
+        await uow.execute(
+            identities.insert(),
+            [
+                {"workspace_id": workspace_id, "contact_id": contact_id, "kind": k, "value": v,
+                 "is_primary": i == 0}
+                for i, (k, v) in enumerate(wanted)
+            ],
+        )
+    return contact_id
+
+
+async def find_or_create_contact(uow: UnitOfWork, workspace_id: int, *, email: str, name: str = "") -> int:
+    """The contact with this email, created (and matched to an organization by domain) if new."""
+    found = await contact_by_identity(uow, workspace_id, IdentityKind.email, email)
+    if found is not None:
+        return found
+    try:
+        # Two requests may create the same new contact at once; the unique identity decides, and
+        # the loser takes the winner's contact instead of failing.
+        async with uow.conn.begin_nested():
+            return await create_contact(uow, workspace_id, name=name, email=email)
+    except IntegrityError:
+        found = await contact_by_identity(uow, workspace_id, IdentityKind.email, email)
+        if found is None:
+            raise
+        return found
+
+
+async def _check_org(uow: UnitOfWork, workspace_id: int, organization_id: int) -> None:
+    row = (
+        await uow.execute(
+            sa.select(orgs.c.id).where(orgs.c.id == organization_id, orgs.c.workspace_id == workspace_id)
+        )
+    ).first()
+    if row is None:
+        raise Invalid("organization_id", f"no organization {organization_id}")
+
+
+async def update_contact(
+    uow: UnitOfWork, workspace_id: int, contact_id: int, changes: dict[str, Any]
+) -> None:
+    if "organization_id" in changes and changes["organization_id"] is not None:
+        await _check_org(uow, workspace_id, changes["organization_id"])
+    if "tags" in changes:
+        changes["tags"] = sorted(set(changes["tags"]))
+    if changes:
+        await uow.execute(
+            contacts.update()
+            .where(contacts.c.id == contact_id, contacts.c.workspace_id == workspace_id)
+            .values(**changes, updated_at=utcnow())
+        )
+
+
+async def add_identity(uow: UnitOfWork, workspace_id: int, contact_id: int, kind: str, value: str) -> int:
+    value = normalise_identity(kind, value)
+    if await contact_by_identity(uow, workspace_id, kind, value) is not None:
+        raise Conflict(f"{kind} {value} belongs to a contact already",
+                       errors=[{"field": "value", "message": "in use"}])
+    return int(
+        (
+            await uow.execute(
+                identities.insert()
+                .values(workspace_id=workspace_id, contact_id=contact_id, kind=kind, value=value,
+                        is_primary=False)
+                .returning(identities.c.id)
+            )
+        ).scalar_one()
+    )
+
+
+async def merge_contacts(uow: UnitOfWork, workspace_id: int, *, source_id: int, target_id: int) -> None:
+    """Fold ``source`` into ``target``: identities, tickets, messages and sign-ins move; the source
+    stays as a pointer (``merged_into_id``) so old links still resolve."""
+    from helpline.domains.accounts.models import Membership
+    from helpline.domains.tickets.models import Message, Ticket, TicketCC
+
+    if source_id == target_id:
+        raise Invalid("source_id", "cannot merge a contact into itself")
+    tickets, messages, ccs = Ticket.__table__, Message.__table__, TicketCC.__table__
+    members = Membership.__table__
+    await uow.execute(
+        identities.update().where(identities.c.contact_id == source_id)
+        .values(contact_id=target_id, is_primary=False)
+    )
+    await uow.execute(
+        tickets.update().where(tickets.c.requester_id == source_id)
+        .values(requester_id=target_id, updated_at=utcnow(), version=tickets.c.version + 1)
+    )
+    # A CC of both would collide on the primary key: drop the source's duplicates first.
+    both = sa.select(ccs.c.ticket_id).where(ccs.c.contact_id == target_id).scalar_subquery()
+    await uow.execute(ccs.delete().where(ccs.c.contact_id == source_id, ccs.c.ticket_id.in_(both)))
+    await uow.execute(ccs.update().where(ccs.c.contact_id == source_id).values(contact_id=target_id))
+    await uow.execute(members.update().where(members.c.contact_id == source_id).values(contact_id=target_id))
+    src = (await uow.execute(sa.select(contacts).where(contacts.c.id == source_id))).mappings().one()
+    tgt = (await uow.execute(sa.select(contacts).where(contacts.c.id == target_id))).mappings().one()
+    await uow.execute(
+        contacts.update()
+        .where(contacts.c.id == target_id)
+        .values(
+            organization_id=tgt["organization_id"] or src["organization_id"],
+            tags=sorted(set(tgt["tags"]) | set(src["tags"])),
+            attributes={**src["attributes"], **tgt["attributes"]},
+            notes="\n\n".join(n for n in (tgt["notes"], src["notes"]) if n),
+            updated_at=utcnow(),
+        )
+    )
+    await uow.execute(
+        contacts.update().where(contacts.c.id == source_id)
+        .values(merged_into_id=target_id, updated_at=utcnow())
+    )
+    _ = messages  # messages keep their author_contact_id: the history of who wrote what is not rewritten
+
+
+# --- organizations ------------------------------------------------------------------------------
+
+
+def normalise_domain(domain: str) -> str:
+    d = domain.strip().lower().lstrip("@")
+    if "." not in d or " " in d or len(d) > 253:
+        raise Invalid("domains", f"{domain!r} is not a domain")
+    return d
+
+
+async def create_organization(
+    uow: UnitOfWork,
+    workspace_id: int,
+    *,
+    name: str,
+    domains: list[str] | None = None,
+    shared_tickets: bool = False,
+    notes: str = "",
+    tags: list[str] | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> int:
+    name = name.strip()
+    if not name:
+        raise Invalid("name", "must not be empty")
+    dup = (await uow.execute(
+        sa.select(orgs.c.id).where(orgs.c.workspace_id == workspace_id, orgs.c.name == name)
+    )).first()
+    if dup:
+        raise Conflict(f"an organization named {name!r} exists",
+                       errors=[{"field": "name", "message": "taken"}])
+    now = utcnow()
+    org_id = int(
+        (
+            await uow.execute(
+                orgs.insert()
+                .values(
+                    workspace_id=workspace_id,
+                    name=name,
+                    shared_tickets=shared_tickets,
+                    notes=notes,
+                    tags=sorted(set(tags or [])),
+                    attributes=attributes or {},
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(orgs.c.id)
+            )
+        ).scalar_one()
+    )
+    await set_domains(uow, workspace_id, org_id, domains or [])
+    return org_id
+
+
+async def set_domains(uow: UnitOfWork, workspace_id: int, org_id: int, domains: list[str]) -> None:
+    wanted = sorted({normalise_domain(d) for d in domains})
+    if wanted:
+        taken = (
+            await uow.execute(
+                sa.select(org_domains.c.domain).where(
+                    org_domains.c.workspace_id == workspace_id,
+                    org_domains.c.domain.in_(wanted),
+                    org_domains.c.organization_id != org_id,
+                )
+            )
+        ).first()
+        if taken:
+            raise Conflict(f"the domain {taken[0]} belongs to another organization",
+                           errors=[{"field": "domains", "message": "in use"}])
+    await uow.execute(org_domains.delete().where(org_domains.c.organization_id == org_id))
+    if wanted:
+        await uow.execute(
+            org_domains.insert(),
+            [{"workspace_id": workspace_id, "organization_id": org_id, "domain": d} for d in wanted],
+        )
+
+
+async def update_organization(
+    uow: UnitOfWork, workspace_id: int, org_id: int, changes: dict[str, Any]
+) -> None:
+    if "domains" in changes:
+        await set_domains(uow, workspace_id, org_id, changes.pop("domains"))
+    if "name" in changes:
+        dup = (
+            await uow.execute(
+                sa.select(orgs.c.id).where(
+                    orgs.c.workspace_id == workspace_id, orgs.c.name == changes["name"], orgs.c.id != org_id
+                )
+            )
+        ).first()
+        if dup:
+            raise Conflict("another organization has that name",
+                           errors=[{"field": "name", "message": "taken"}])
+    if "tags" in changes:
+        changes["tags"] = sorted(set(changes["tags"]))
+    if changes:
+        await uow.execute(orgs.update().where(orgs.c.id == org_id).values(**changes, updated_at=utcnow()))
+
+
+async def require_contact(
+    uow: UnitOfWork, workspace_id: int, contact_id: int, field: str = "contact_id"
+) -> None:
+    row = (await uow.execute(
+        sa.select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.workspace_id == workspace_id)
+    )).first()
+    if row is None:
+        raise Invalid(field, f"no contact {contact_id}")
+
+
+
+# --- actions on behalf of an actor (what the HTTP API calls) -------------------------------------
+# Admins and agents change contacts and organizations; a customer may rename their own contact.
+
+
+def check_write(actor: Principal) -> None:
+    if actor.role not in (Role.admin, Role.agent):
+        raise Forbidden("only admins and agents may change contacts and organizations")
+
+
+def check_contact_update(actor: Principal, contact: dict[str, Any], given: dict[str, Any]) -> None:
+    if actor.is_customer and contact["id"] == actor.contact_id:
+        for name in given:
+            if name != "name":
+                raise Forbidden(f"{name}: customers may change only their name",
+                                errors=[{"field": name, "message": "not allowed"}])
+    else:
+        check_write(actor)
+    if contact["merged_into_id"] is not None:
+        raise Conflict(f"contact {contact['id']} was merged into {contact['merged_into_id']}; edit that one",
+                       errors=[{"field": "merged_into_id", "message": "merged"}])
+
+
+async def do_create_contact(uow: UnitOfWork, actor: Principal, data: ContactCreate) -> int:
+    check_write(actor)
+    return await create_contact(
+        uow, actor.workspace_id, name=data.name, email=str(data.email) if data.email else None,
+        identities_in=[(i.kind.value, i.value) for i in data.identities],
+        organization_id=data.organization_id, notes=data.notes, tags=data.tags, attributes=data.attributes,
+    )
+
+
+async def do_update_contact(
+    uow: UnitOfWork, actor: Principal, contact: dict[str, Any], data: ContactUpdate
+) -> None:
+    given = data.model_dump(exclude_unset=True)
+    check_contact_update(actor, contact, given)
+    await update_contact(uow, actor.workspace_id, contact["id"], given)
+
+
+async def do_add_identity(
+    uow: UnitOfWork, actor: Principal, contact: dict[str, Any], data: IdentityCreate
+) -> int:
+    check_contact_update(actor, contact, {"identities": True})
+    return await add_identity(uow, actor.workspace_id, contact["id"], data.kind.value, data.value)
+
+
+async def do_remove_identity(
+    uow: UnitOfWork, actor: Principal, contact: dict[str, Any], identity_id: int
+) -> None:
+    """Remove one identity; the last one stays (409). A removed primary hands over to the oldest left,
+    an email first."""
+    check_contact_update(actor, contact, {"identities": True})
+    rows = (await uow.execute(
+        sa.select(identities.c.id, identities.c.kind, identities.c.is_primary)
+        .where(identities.c.contact_id == contact["id"]).order_by(identities.c.id)
+    )).all()
+    gone = next((r for r in rows if r.id == identity_id), None)
+    if gone is None:
+        raise NotFound(f"contact {contact['id']} has no identity {identity_id}")
+    left = [r for r in rows if r.id != identity_id]
+    if not left:
+        raise Conflict("a contact keeps at least one identity; add another before removing this one")
+    await uow.execute(identities.delete().where(identities.c.id == identity_id))
+    if gone.is_primary:
+        heir = next((r for r in left if r.kind == IdentityKind.email), left[0])
+        await uow.execute(identities.update().where(identities.c.id == heir.id).values(is_primary=True))
+    await uow.execute(contacts.update().where(contacts.c.id == contact["id"]).values(updated_at=utcnow()))
+
+
+async def do_merge_contacts(
+    uow: UnitOfWork, actor: Principal, target: dict[str, Any], source: dict[str, Any]
+) -> None:
+    check_write(actor)
+    for who, row in (("source_id", source), ("target", target)):
+        if row["merged_into_id"] is not None:
+            raise Conflict(f"contact {row['id']} was already merged into {row['merged_into_id']}",
+                           errors=[{"field": who, "message": "already merged"}])
+    await merge_contacts(uow, actor.workspace_id, source_id=source["id"], target_id=target["id"])
+    # Contacts merged into the source earlier now point straight at the target: one hop to resolve.
+    await uow.execute(
+        contacts.update().where(contacts.c.merged_into_id == source["id"]).values(merged_into_id=target["id"])
+    )
+
+
+async def do_create_organization(uow: UnitOfWork, actor: Principal, data: OrganizationCreate) -> int:
+    check_write(actor)
+    return await create_organization(
+        uow, actor.workspace_id, name=data.name, domains=data.domains, shared_tickets=data.shared_tickets,
+        notes=data.notes, tags=data.tags, attributes=data.attributes,
+    )
+
+
+async def do_update_organization(
+    uow: UnitOfWork, actor: Principal, org: dict[str, Any], data: OrganizationUpdate
+) -> None:
+    check_write(actor)
+    await update_organization(uow, actor.workspace_id, org["id"], data.model_dump(exclude_unset=True))

@@ -1,0 +1,84 @@
+"""Admin-defined custom fields of tickets, and validation of their values."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from helpline.domains.tickets.models import CustomField, FieldType
+from helpline.web.errors import Invalid
+
+fields_table = CustomField.__table__
+
+
+async def definitions(conn: AsyncConnection, workspace_id: int) -> dict[str, dict[str, Any]]:
+    rows = await conn.execute(
+        sa.select(fields_table).where(fields_table.c.workspace_id == workspace_id).order_by(fields_table.c.position, fields_table.c.id)
+    )
+    return {r["key"]: dict(r) for r in rows.mappings()}
+
+
+def _coerce(defn: dict[str, Any], value: Any) -> Any:
+    key, kind = defn["key"], defn["type"]
+    field = f"custom_fields.{key}"
+    if value is None:
+        return None
+    if kind == FieldType.text:
+        if not isinstance(value, str) or len(value) > 10_000:
+            raise Invalid(field, "must be a string of at most 10,000 characters")
+        return value
+    if kind == FieldType.number:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) > 1e15:
+            raise Invalid(field, "must be a number")
+        return value
+    if kind == FieldType.checkbox:
+        if not isinstance(value, bool):
+            raise Invalid(field, "must be true or false")
+        return value
+    if kind == FieldType.date:
+        try:
+            return date.fromisoformat(value).isoformat() if isinstance(value, str) else _bad(field)
+        except ValueError:
+            _bad(field)
+    if kind == FieldType.dropdown:
+        if value not in defn["options"]:
+            raise Invalid(field, f"must be one of {defn['options']}")
+        return value
+    raise Invalid(field, "unknown field type")  # pragma: no cover
+
+
+def _bad(field: str) -> Any:
+    raise Invalid(field, "must be a date as YYYY-MM-DD")
+
+
+def validate_values(
+    defs: dict[str, dict[str, Any]],
+    values: dict[str, Any],
+    *,
+    current: dict[str, Any] | None = None,
+    customer: bool = False,
+) -> dict[str, Any]:
+    """The merged, typed custom-field values; unknown keys, wrong types and missing required fields fail."""
+    result = dict(current or {})
+    for key, value in values.items():
+        defn = defs.get(key)
+        if defn is None or (customer and not defn["customer_visible"]):
+            raise Invalid(f"custom_fields.{key}", "no such custom field")
+        coerced = _coerce(defn, value)
+        if coerced is None:
+            result.pop(key, None)
+        else:
+            result[key] = coerced
+    for key, defn in defs.items():
+        if defn["required"] and key not in result and (not customer or defn["customer_visible"]):
+            raise Invalid(f"custom_fields.{key}", "is required")
+    return result
+
+
+def visible_values(defs: dict[str, dict[str, Any]], values: dict[str, Any], *, customer: bool) -> dict[str, Any]:
+    if not customer:
+        return values
+    return {k: v for k, v in values.items() if k in defs and defs[k]["customer_visible"]}

@@ -1,0 +1,230 @@
+"""Request and response bodies of the tickets API (TicketCreate / TicketUpdate / TicketRead …)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from helpline.domains.tickets.models import Channel, FieldType, LinkKind, Priority, Status, TicketType
+from helpline.web.types import Email
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[^\s,]+$")]
+Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Body = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequesterIn(Strict):
+    email: Email
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class TicketCreate(Strict):
+    subject: Subject
+    body: Body
+    requester: RequesterIn | None = None
+    requester_id: int | None = Field(default=None, ge=1)
+    priority: Priority = Priority.normal
+    type: TicketType | None = None
+    channel: Channel = Channel.api
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    assignee_id: int | None = Field(default=None, ge=1)
+    group_id: int | None = Field(default=None, ge=1)
+    due_at: datetime | None = None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    cc_emails: list[Email] = Field(default_factory=list, max_length=50)
+    public: bool = True
+    attachments: list[str] = Field(default_factory=list, max_length=20, description="Upload tokens")
+    html: bool = Field(default=False, description="The body is HTML (it will be sanitized)")
+
+    @model_validator(mode="after")
+    def _one_requester(self) -> TicketCreate:
+        if self.requester is not None and self.requester_id is not None:
+            raise ValueError("give either requester or requester_id, not both")
+        return self
+
+
+class TicketUpdate(Strict):
+    subject: Subject | None = None
+    status: Status | None = None
+    priority: Priority | None = None
+    type: TicketType | None = None
+    requester_id: int | None = Field(default=None, ge=1)
+    assignee_id: int | None = Field(default=None, ge=1)
+    group_id: int | None = Field(default=None, ge=1)
+    due_at: datetime | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    add_tags: list[Tag] | None = Field(default=None, max_length=50)
+    remove_tags: list[Tag] | None = Field(default=None, max_length=50)
+    custom_fields: dict[str, Any] | None = None
+    follower_ids: list[int] | None = Field(default=None, max_length=100)
+    cc_emails: list[Email] | None = Field(default=None, max_length=50)
+
+
+class TicketRead(BaseModel):
+    id: int
+    number: int
+    subject: str
+    status: Status
+    priority: Priority
+    type: TicketType | None
+    channel: Channel
+    requester_id: int
+    organization_id: int | None
+    assignee_id: int | None
+    group_id: int | None
+    due_at: datetime | None
+    tags: list[str]
+    custom_fields: dict[str, Any]
+    merged_into_id: int | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    solved_at: datetime | None
+
+
+class TicketDetail(TicketRead):
+    follower_ids: list[int]
+    cc_contact_ids: list[int]
+    links: list[LinkRead]
+
+
+class TicketPage(BaseModel):
+    items: list[TicketRead]
+    next_cursor: str | None
+
+
+class BulkUpdate(Strict):
+    ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=100)
+    changes: TicketUpdate
+
+
+class BulkResult(BaseModel):
+    updated: list[int]
+    failed: list[dict[str, Any]]
+
+
+class MessageCreate(Strict):
+    body: Body
+    public: bool = True
+    html: bool = Field(default=False, description="The body is HTML (it will be sanitized)")
+    attachments: list[str] = Field(default_factory=list, max_length=20, description="Upload tokens")
+
+
+class AttachmentRead(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class MessageRead(BaseModel):
+    id: int
+    ticket_id: int
+    public: bool
+    author_kind: str
+    author_user_id: int | None
+    author_contact_id: int | None
+    channel: str
+    body_text: str
+    body_html: str
+    created_at: datetime
+    attachments: list[AttachmentRead]
+
+
+class MessagePage(BaseModel):
+    items: list[MessageRead]
+    next_cursor: str | None
+
+
+class EventRead(BaseModel):
+    id: int
+    kind: str
+    field: str | None
+    old: Any
+    new: Any
+    actor_user_id: int | None
+    actor_kind: str
+    created_at: datetime
+
+
+class EventPage(BaseModel):
+    items: list[EventRead]
+    next_cursor: str | None
+
+
+class LinkCreate(Strict):
+    """Link this ticket to ``target_id``: this ticket is ``kind`` of the target (e.g. its child)."""
+
+    target_id: int = Field(ge=1)
+    kind: LinkKind
+
+
+class LinkRead(BaseModel):
+    """The linked ticket, and what it is to this one (its parent, its child, or related)."""
+
+    ticket_id: int
+    kind: LinkKind
+
+
+class MergeRequest(Strict):
+    target_id: int = Field(ge=1, description="The ticket that absorbs this one")
+
+
+class SplitRequest(Strict):
+    message_id: int = Field(ge=1)
+    subject: Subject | None = None
+
+
+class UploadRead(BaseModel):
+    token: str
+    filename: str
+    content_type: str
+    size: int
+
+
+class CustomFieldCreate(Strict):
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    type: FieldType
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=500)
+    required: bool = False
+    customer_visible: bool = False
+    position: int = Field(default=0, ge=0, le=10_000)
+
+
+class CustomFieldUpdate(Strict):
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(default=None, max_length=500)
+    required: bool | None = None
+    customer_visible: bool | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
+
+
+class CustomFieldRead(BaseModel):
+    id: int
+    key: str
+    label: str
+    type: FieldType
+    options: list[str]
+    required: bool
+    customer_visible: bool
+    position: int
+
+
+class TagRead(BaseModel):
+    name: str
+    count: int
+
+
+class TagRename(Strict):
+    name: Tag
+
+
+TicketDetail.model_rebuild()

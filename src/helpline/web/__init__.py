@@ -1,0 +1,1 @@
+"""HTTP pieces shared by every domain: errors, dependencies, idempotency, body limits."""

@@ -1,0 +1,139 @@
+"""RFC 9457 problem+json for every error the HTTP layer returns.
+
+Services raise :class:`Problem` (or a subclass); FastAPI's own validation errors and unexpected
+exceptions are turned into the same shape, so clients parse one format and never see a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error with an HTTP status, a short title, a human detail and optionally the fields at fault."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+class NotFound(Problem):
+    status, title = 404, "Not found"
+
+
+class Forbidden(Problem):
+    status, title = 403, "Forbidden"
+
+
+class Unauthorized(Problem):
+    status, title = 401, "Unauthorized"
+
+
+class Conflict(Problem):
+    status, title = 409, "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status, title = 412, "Precondition failed"
+
+
+class Invalid(Problem):
+    """A request that parsed but whose values break a rule; ``field`` names the culprit."""
+
+    status, title = 422, "Invalid request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class TooManyRequests(Problem):
+    status, title = 429, "Too many requests"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str, Any]]]:
+    errors = []
+    status = 422
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            status = 400
+            errors.append({"field": "body", "message": "malformed JSON: " + str(err.get("ctx", {}).get("error", ""))})
+            continue
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        errors.append({"field": _field_name(tuple(err.get("loc", ()))), "message": msg})
+    return status, errors
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_req: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, errors=exc.errors, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        status, errors = _validation_errors(exc)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        title = "Malformed request body" if status == 400 else "Invalid request"
+        return problem_response(status, title, detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        return problem_response(
+            exc.status_code,
+            titles.get(exc.status_code, "Error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(500, "Internal error", "Something went wrong; it has been logged.")

@@ -1,0 +1,52 @@
+"""Who is asking: the principal every read and write is scoped by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from helpline.domains.accounts.models import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A user acting in one workspace with one role.
+
+    For a customer, ``contact_id`` is the contact they sign in for, and ``shared_organization_id`` is set only
+    when that organization shares its tickets among its members.
+    """
+
+    user_id: int
+    workspace_id: int
+    role: Role
+    email: str
+    name: str
+    group_ids: frozenset[int] = frozenset()
+    contact_id: int | None = None
+    shared_organization_id: int | None = None
+    session_id: int | None = None
+    token_id: int | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role is not Role.customer
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role is Role.customer
+
+    @property
+    def can_edit_tickets(self) -> bool:
+        """Admins and agents change ticket properties; light agents and customers do not."""
+        return self.role in (Role.admin, Role.agent)
+
+    @property
+    def can_reply_publicly(self) -> bool:
+        return self.role is not Role.light_agent
+
+    @property
+    def actor_kind(self) -> str:
+        return "customer" if self.is_customer else "agent"

@@ -1,0 +1,207 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable), the app, and a
+factory for workspaces with users and tokens.
+
+Tests that take the ``platform`` fixture run once per database backend. PostgreSQL runs are skipped,
+with the reason printed, when no server answers at HELPLINE_TEST_POSTGRES_URL
+(default ``postgresql://postgres@127.0.0.1:5432/test``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from helpline.app import create_app
+from helpline.db.migrate import upgrade
+from helpline.domains.accounts import service as accounts
+from helpline.domains.accounts.models import Role
+from helpline.platform.jobs import JobRunner
+from helpline.platform.runtime import Platform, build_platform
+from helpline.settings import Settings
+
+PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HELPLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PASSWORD = "correct horse battery"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Every ``async def test_*`` runs under anyio (marked before parametrization sees it)."""
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _pg_reachable(url: str) -> str | None:
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(url.replace("+asyncpg", ""), timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="helpline-tests-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_root: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_root / 'test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    why = _pg_reachable(PG_URL)
+    if why is not None:
+        if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
+            pytest.fail(f"PostgreSQL is required here but not reachable at {PG_URL}: {why}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({why}); start it or set HELPLINE_TEST_POSTGRES_URL")
+    import asyncpg
+
+    name = f"helpline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    base = PG_URL.replace("+asyncpg", "")
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(Settings(database_url=url).effective_database_url)
+    yield Settings(database_url=url).effective_database_url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test that needs a database runs on SQLite and on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_root: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        var_dir=tmp_root / "var",
+        secret_key="test-secret-key-not-for-production",
+        mail_transport="console",
+        run_jobs_in_process=False,
+    )
+
+
+@pytest.fixture
+async def platform(settings: Settings) -> AsyncIterator[Platform]:
+    p = build_platform(settings)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def app(platform: Platform) -> Any:
+    return create_app(platform=platform)
+
+
+async def drain(platform: Platform) -> int:
+    """Run every queued background job now (tests run no worker in the background)."""
+    return await JobRunner(platform).drain()
+
+
+@dataclass
+class Person:
+    user_id: int
+    email: str
+    role: Role
+    token: str
+    contact_id: int | None = None
+    workspace_id: int = 0
+
+
+@dataclass
+class WS:
+    """A fresh workspace: every test gets its own, so tests never see each other's rows."""
+
+    platform: Platform
+    app: Any
+    id: int
+    groups: dict[str, int] = field(default_factory=dict)
+
+    async def person(self, role: Role | str = Role.agent, *, groups: list[str] = (), name: str = "",
+                     email: str | None = None, password: str | None = PASSWORD) -> Person:
+        role = Role(role)
+        email = email or f"{role.value}-{uuid.uuid4().hex[:10]}@example.test"
+        async with self.platform.db.transaction() as uow:
+            for g in groups:
+                if g not in self.groups:
+                    self.groups[g] = await accounts.create_group(uow, self.id, g)
+            user_id = await accounts.create_user(uow, self.id, email=email, role=role, name=name or email.split("@")[0],
+                                                 password=password, group_names=list(groups))
+            _, token = await accounts.create_token(uow, self.id, user_id, name="test")
+        contact_id = None
+        if role is Role.customer:
+            from helpline.domains.customers.service import contact_by_identity
+
+            async with self.platform.db.transaction() as uow:
+                contact_id = await contact_by_identity(uow, self.id, "email", email)
+        return Person(user_id, email, role, token, contact_id, self.id)
+
+    def client(self, who: Person | str | None = None) -> httpx.AsyncClient:
+        headers = {}
+        token = who.token if isinstance(who, Person) else who
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver/api/v1",
+                                 headers=headers)
+
+
+@pytest.fixture
+async def make_ws(platform: Platform, app: Any) -> Any:
+    async def make(name: str = "Acme Support") -> WS:
+        async with platform.db.transaction() as uow:
+            ws_id = await accounts.create_workspace(uow, name, f"ws-{uuid.uuid4().hex[:12]}")
+        return WS(platform, app, ws_id)
+
+    return make
+
+
+@pytest.fixture
+async def ws(make_ws: Any) -> WS:
+    return await make_ws()
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """Assert ``response`` is an RFC 9457 problem with ``status``; its body."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
