@@ -60,9 +60,9 @@ FROM (
          WHEN x5 < .95 THEN 'phone' ELSE 'whatsapp' END AS ch,
     CASE WHEN x1 < .01 THEN ca ELSE least(ca + x6 * interval '10 days', now()) END AS ua
   FROM (
-    SELECT g, floor(random() * $7)::int AS r, floor(random() * $14)::int AS sid, g > $5 * 0.97 AS recent,
+    SELECT g, floor(random() * $7::int)::int AS r, floor(random() * $14::int)::int AS sid, g > $5::int * 0.97 AS recent,
       random() x1, random() x2, random() x3, random() x4, random() x5, random() x6,
-      $12::timestamptz + (g * $13) * interval '1 second' AS ca
+      $12::timestamptz + (g * $13::float8) * interval '1 second' AS ca
     FROM generate_series($3::bigint, $4::bigint) g OFFSET 0
   ) raw
 ) v JOIN bench_subjects s ON s.id = v.sid"""
@@ -78,8 +78,8 @@ FROM (
   FROM (
     SELECT t.id AS tid, k, t.assignee_id AS assignee, t.requester_id AS requester, t.channel AS ch,
       t.created_at + (k - 1) * interval '3 hours' AS ca, k = 3 AND random() < 0.5 AS note,
-      floor(random() * $5)::int AS s1, floor(random() * $5)::int AS s2,
-      CASE WHEN random() < 0.5 THEN floor(random() * $5)::int END AS s3
+      floor(random() * $5::int)::int AS s1, floor(random() * $5::int)::int AS s2,
+      CASE WHEN random() < 0.5 THEN floor(random() * $5::int)::int END AS s3
     FROM tickets t CROSS JOIN LATERAL generate_series(1, 1 + (t.id % 3)::int) k
     WHERE t.workspace_id = $1 AND t.id BETWEEN $2 AND $3 OFFSET 0
   ) r JOIN bench_sentences a ON a.id = r.s1 JOIN bench_sentences b ON b.id = r.s2
@@ -87,17 +87,17 @@ FROM (
 ) m"""
 
 TAGS_SQL = """INSERT INTO ticket_tags (ticket_id, tag, workspace_id)
-SELECT DISTINCT t.id, ($2::text[])[floor(pow(cardinality($2::text[]) + 1, random()))::int], $1
+SELECT DISTINCT t.id, ($2::text[])[floor(pow(cardinality($2::text[]) + 1, random()))::int], $1::bigint
 FROM tickets t CROSS JOIN LATERAL generate_series(1, (t.id % 4)::int) k WHERE t.workspace_id = $1"""
 
 EVENTS_TICKETS = """INSERT INTO events (workspace_id, ticket_id, kind, field, old, new, actor_user_id,
   actor_kind, created_at)
-SELECT $1, id, 'created', NULL, NULL, jsonb_build_object('number', number, 'subject', subject,
+SELECT $1, id, 'created', NULL::text, NULL::jsonb, jsonb_build_object('number', number, 'subject', subject,
   'status', 'new', 'priority', priority, 'channel', channel, 'requester_id', requester_id,
   'assignee_id', NULL, 'group_id', NULL, 'tags', '[]'::jsonb), NULL, 'system', created_at
 FROM tickets WHERE workspace_id = $1
 UNION ALL
-SELECT $1, id, 'field_changed', 'status', '"open"', to_jsonb(status), assignee_id, 'agent', updated_at
+SELECT $1, id, 'field_changed', 'status', '"open"'::jsonb, to_jsonb(status), assignee_id, 'agent', updated_at
 FROM tickets WHERE workspace_id = $1 AND status IN ('solved', 'closed')"""
 EVENTS_MESSAGES = """INSERT INTO events (workspace_id, ticket_id, kind, new, actor_user_id, actor_kind, created_at)
 SELECT $1, ticket_id, 'message_added', jsonb_build_object('message_id', id, 'public', public),
@@ -160,7 +160,7 @@ async def load(dsn: str, ids: dict[str, Any], n: int, n_contacts: int, n_orgs: i
     ld = Loader(pool)
     try:
         async with pool.acquire() as conn:
-            o0, c0, t0 = (await _next_id(conn, t) for t in ("organizations", "contacts", "tickets"))
+            o0, c0, t0 = [await _next_id(conn, t) for t in ("organizations", "contacts", "tickets")]
             indexes = await conn.fetch(SECONDARY_INDEXES, BULK_TABLES)
             for _, name, _ in indexes:
                 await conn.execute(f"DROP INDEX {name}")

@@ -156,7 +156,7 @@ class WS:
     groups: dict[str, int] = field(default_factory=dict)
 
     async def person(self, role: Role | str = Role.agent, *, groups: list[str] = (), name: str = "",
-                     email: str | None = None, password: str | None = PASSWORD) -> Person:
+                     email: str | None = None, password: str | None = None) -> Person:
         role = Role(role)
         email = email or f"{role.value}-{uuid.uuid4().hex[:10]}@example.test"
         async with self.platform.db.transaction() as uow:

@@ -639,44 +639,69 @@ def _plan(
 async def _tickets(
     platform: Platform, ctx: Ctx, rng: random.Random, n: int, progress: Progress, task: TaskID
 ) -> None:
+    """Create ``n`` tickets in transactions of 25, then move their history back in time.
+
+    The services stamp everything with the current time. Each step of a ticket's story remembers
+    when it really ran and when it should appear to have happened; events and messages written from
+    that moment on get the story's time (later steps overwrite earlier ones), in one statement per batch.
+    """
     now = utcnow()
     batch = 25
+    t, m, e, jobs = TICKETS, MESSAGES, EVENTS, JOBS
+    restamp = {
+        table: table.update()
+        .where(table.c.ticket_id == sa.bindparam("tid"), table.c.created_at >= sa.bindparam("real"))
+        .values(created_at=sa.bindparam("sim"))
+        for table in (m, e)
+    }
+    finish = (
+        t.update()
+        .where(t.c.id == sa.bindparam("tid"))
+        .values(
+            created_at=sa.bindparam("created"),
+            updated_at=sa.bindparam("updated"),
+            solved_at=sa.case(
+                (sa.or_(t.c.status == "solved", t.c.status == "closed"), sa.bindparam("solved")), else_=None
+            ),
+        )
+    )
     for start in range(0, n, batch):
         async with platform.db.transaction() as uow:
-            made: list[int] = []
+            marks: list[dict[str, Any]] = []
+            finals: list[dict[str, Any]] = []
             for _ in range(start, min(n, start + batch)):
-                made.append(await _one_ticket(uow, platform, ctx, rng, now))
+                await _one_ticket(uow, platform, ctx, rng, now, marks, finals)
                 progress.advance(task)
+            for stmt in restamp.values():
+                await uow.execute(stmt, marks)
+            await uow.execute(finish, finals)
             # The demo's people are made up: drop the notifications it would send them.
-            jobs = JOBS
             await uow.execute(
                 jobs.delete().where(
                     jobs.c.kind.like("notify.%"),
                     jobs.c.state == "queued",
-                    jobs.c.args["ticket_id"].as_integer().in_(made),
+                    jobs.c.args["ticket_id"].as_integer().in_([f["tid"] for f in finals]),
                 )
             )
 
 
 async def _one_ticket(
-    uow: UnitOfWork, platform: Platform, ctx: Ctx, rng: random.Random, now: datetime
-) -> int:
+    uow: UnitOfWork,
+    platform: Platform,
+    ctx: Ctx,
+    rng: random.Random,
+    now: datetime,
+    marks: list[dict[str, Any]],
+    finals: list[dict[str, Any]],
+) -> None:
     data, opener, steps, t0 = _plan(ctx, rng, now)
-    t, m, e = TICKETS, MESSAGES, EVENTS
+    real = utcnow()
     tid = await tickets.create_ticket(uow, platform.pubsub, opener, data)
-    await uow.execute(m.update().where(m.c.ticket_id == tid).values(created_at=t0))
-    last_event = max(
-        [
-            r[0]
-            for r in await uow.execute(
-                e.update().where(e.c.ticket_id == tid).values(created_at=t0).returning(e.c.id)
-            )
-        ],
-        default=0,
-    )
+    marks.append({"tid": tid, "real": real, "sim": t0})
     solved_at: datetime | None = None
     for step in steps:
-        ticket = dict((await uow.execute(sa.select(t).where(t.c.id == tid))).mappings().one())
+        ticket = dict((await uow.execute(sa.select(TICKETS).where(TICKETS.c.id == tid))).mappings().one())
+        marks.append({"tid": tid, "real": utcnow(), "sim": step.at})
         if step.kind == "update":
             await tickets.update_ticket(
                 uow, platform.pubsub, step.actor, ticket, TicketUpdate(**step.changes)
@@ -685,36 +710,10 @@ async def _one_ticket(
                 solved_at = solved_at or step.at
         else:
             channel = ticket["channel"] if step.public else "web"
-            mid = await tickets.add_message(
-                uow,
-                platform.pubsub,
-                step.actor,
-                ticket,
-                MessageCreate(body=step.body, public=step.public),
-                channel=channel,
-            )
-            await uow.execute(m.update().where(m.c.id == mid).values(created_at=step.at))
-        ids = [
-            r[0]
-            for r in await uow.execute(
-                e.update()
-                .where(e.c.ticket_id == tid, e.c.id > last_event)
-                .values(created_at=step.at)
-                .returning(e.c.id)
-            )
-        ]
-        last_event = max([last_event, *ids])
-    final = (await uow.execute(sa.select(t.c.status).where(t.c.id == tid))).scalar_one()
-    await uow.execute(
-        t.update()
-        .where(t.c.id == tid)
-        .values(
-            created_at=t0,
-            updated_at=steps[-1].at if steps else t0,
-            solved_at=solved_at if final in ("solved", "closed") else None,
-        )
-    )
-    return tid
+            message = MessageCreate(body=step.body, public=step.public)
+            await tickets.add_message(uow, platform.pubsub, step.actor, ticket, message, channel=channel)
+    last = steps[-1].at if steps else t0
+    finals.append({"tid": tid, "created": t0, "updated": last, "solved": solved_at or last})
 
 
 async def _index(platform: Platform, progress: Progress) -> None:

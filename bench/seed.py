@@ -1,0 +1,246 @@
+"""Seed a benchmark database with N tickets (1–3 messages each, events, tags, the search index).
+
+Measures: how long seeding takes (one JSON line on stdout: ``{"bench": "seed", "seconds": …}``).
+
+The workspace, its admin, agents, groups and an API token are made through the domain services, so
+the API can be driven afterwards; everything else is bulk SQL: ``INSERT … SELECT generate_series``
+on PostgreSQL (see ``seed_pg.py``), ``executemany`` in one transaction on SQLite. What the load test
+needs (token, ids, words) goes to ``var/bench/<database>.json``.
+
+    .venv/bin/python bench/seed.py --tickets 1000000 --reset
+    .venv/bin/python bench/seed.py --database-url sqlite:///var/bench/helpline_bench.db --reset
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from common import (
+    ADMIN_EMAIL,
+    DEFAULT_PG,
+    GROUPS,
+    N_AGENTS,
+    RARE,
+    TAGS,
+    VAR,
+    WORDS,
+    WORKSPACE_SLUG,
+    async_url,
+    contact_email,
+    contact_name,
+    contact_org,
+    dialect,
+    emit,
+    log,
+    plain_pg_url,
+    sentence_pool,
+    sqlite_path,
+    subject_pool,
+)
+
+from helpline.db.migrate import upgrade
+from helpline.domains.accounts import service as accounts
+from helpline.domains.accounts.models import Role
+from helpline.platform.db import Database
+
+
+def state_path(url: str) -> Path:
+    name = sqlite_path(url).stem if dialect(url) == "sqlite" else "pg-" + url.rsplit("/", 1)[1]
+    return VAR / f"{name}.json"
+
+
+async def prepare_postgresql(url: str, reset: bool) -> None:
+    """Create the database if missing; with ``reset``, empty it."""
+    dsn = plain_pg_url(url)
+    base, name = dsn.rsplit("/", 1)
+    admin = await asyncpg.connect(f"{base}/test")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            return
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(dsn)
+    try:
+        if reset:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        elif await conn.fetchval("SELECT to_regclass('workspaces') IS NOT NULL") and await conn.fetchval(
+            "SELECT 1 FROM workspaces WHERE slug = $1", WORKSPACE_SLUG
+        ):
+            raise SystemExit(f"{name} is seeded already: pass --reset to start over")
+    finally:
+        await conn.close()
+
+
+def prepare_sqlite(url: str, reset: bool) -> None:
+    path = sqlite_path(url)
+    if reset:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    elif path.exists():
+        raise SystemExit(f"{path} exists: pass --reset to start over")
+
+
+async def create_accounts(url: str) -> dict[str, Any]:
+    """Workspace, admin, agents, groups and a token, through the domain services."""
+    db = Database(async_url(url))
+    try:
+        async with db.transaction() as uow:
+            ws = await accounts.create_workspace(uow, "Bench", WORKSPACE_SLUG)
+            admin = await accounts.create_user(uow, ws, email=ADMIN_EMAIL, role=Role.admin, name="Bench Admin")
+            agents = [
+                await accounts.create_user(uow, ws, email=f"agent{i}@bench.example.com", role=Role.agent,
+                                           name=f"Agent {i}")
+                for i in range(N_AGENTS)
+            ]
+            groups = [await accounts.create_group(uow, ws, name) for name in GROUPS]
+            for k, gid in enumerate(groups):
+                await accounts.set_group_members(uow, ws, gid, agents[k::len(groups)])
+            _, token = await accounts.create_token(uow, ws, admin, name="bench")
+    finally:
+        await db.dispose()
+    return {"workspace_id": ws, "admin_id": admin, "agent_ids": agents, "group_ids": groups, "token": token}
+
+
+# --- SQLite ---------------------------------------------------------------------------------------
+
+STATUSES = (["new"] * 1 + ["open"] * 10 + ["pending"] * 5 + ["on-hold"] * 2 + ["solved"] * 22 + ["closed"] * 60)
+PRIORITIES = ["low"] * 20 + ["normal"] * 55 + ["high"] * 18 + ["urgent"] * 7
+CHANNELS = ["email"] * 10 + ["web"] * 4 + ["api"] * 2 + ["chat"] * 2 + ["phone"] + ["whatsapp"]
+TYPES = ["question", "incident", "problem", "task", "complaint", None]
+
+
+def _ts(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def load_sqlite(path: Path, ids: dict[str, Any], n: int, n_contacts: int, n_orgs: int) -> dict[str, Any]:
+    rng = random.Random(1)
+    ws, admin, agents, groups = ids["workspace_id"], ids["admin_id"], ids["agent_ids"], ids["group_ids"]
+    sentences, subjects = sentence_pool(100_000), subject_pool(20_000)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA foreign_keys=OFF;"
+                     "PRAGMA cache_size=-262144; BEGIN")
+    nid = {t: db.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {t}").fetchone()[0]
+           for t in ("organizations", "contacts", "tickets", "messages")}
+    now = datetime.now(UTC).replace(tzinfo=None)
+    stamp = _ts(now)
+    o0, c0, t0 = nid["organizations"], nid["contacts"], nid["tickets"]
+    db.executemany("INSERT INTO organizations (id, workspace_id, name, notes, tags, attributes, shared_tickets,"
+                   " created_at, updated_at) VALUES (?, ?, ?, '', '[]', '{}', ?, ?, ?)",
+                   [(o0 + j, ws, f"Organization {j}", j % 5 == 0, stamp, stamp) for j in range(n_orgs)])
+    db.executemany("INSERT INTO organization_domains (workspace_id, organization_id, domain) VALUES (?, ?, ?)",
+                   [(ws, o0 + j, f"org{j}.example.com") for j in range(n_orgs)])
+
+    def org(i: int) -> int | None:
+        j = contact_org(i, n_orgs)
+        return None if j is None else o0 + j
+
+    db.executemany("INSERT INTO contacts (id, workspace_id, name, organization_id, notes, tags, attributes,"
+                   " created_at, updated_at) VALUES (?, ?, ?, ?, '', '[]', '{}', ?, ?)",
+                   [(c0 + i, ws, contact_name(i), org(i), stamp, stamp) for i in range(n_contacts)])
+    db.executemany("INSERT INTO contact_identities (workspace_id, contact_id, kind, value, is_primary)"
+                   " VALUES (?, ?, 'email', ?, 1)",
+                   [(ws, c0 + i, contact_email(i, n_orgs)) for i in range(n_contacts)])
+    start = now - timedelta(days=730)
+    tickets, messages, events, tags = [], [], [], []
+    mid = nid["messages"]
+    for g in range(1, n + 1):
+        tid, r = t0 + g - 1, rng.randrange(n_contacts)
+        status = rng.choice(STATUSES)
+        created = start + timedelta(seconds=g * 730 * 86400 / n)
+        updated = min(created + timedelta(days=10 * rng.random()), now) if status != "new" else created
+        assignee = agents[g % len(agents)] if status != "new" else None
+        group = groups[(g // 7) % len(groups)] if rng.random() < 0.85 else None
+        channel, priority = rng.choice(CHANNELS), rng.choice(PRIORITIES)
+        subject = subjects[rng.randrange(len(subjects))]
+        solved = _ts(updated) if status in ("solved", "closed") else None
+        tickets.append((tid, ws, g, subject, status, priority, rng.choice(TYPES), channel, c0 + r, org(r), assignee,
+                        group, g % 4 + 1, _ts(created), _ts(updated), solved))
+        events.append((ws, tid, "created", None, None, json.dumps({
+            "number": g, "subject": subject, "status": "new", "priority": priority, "channel": channel,
+            "requester_id": c0 + r, "assignee_id": None, "group_id": None, "tags": []}), None, "system",
+            _ts(created)))
+        if solved:
+            events.append((ws, tid, "field_changed", "status", '"open"', json.dumps(status), assignee, "agent", solved))
+        for k in range(1, 2 + tid % 3):
+            note = k == 3 and rng.random() < 0.5
+            kind = "agent" if k == 2 or note else "customer"
+            body = " ".join(sentences[rng.randrange(len(sentences))] for _ in range(rng.choice((2, 3))))
+            at = _ts(created + timedelta(hours=3 * (k - 1)))
+            uid = (assignee or admin) if kind == "agent" else None
+            messages.append((mid, ws, tid, not note, kind, uid, None if uid else c0 + r, channel, body,
+                             f"<p>{body}</p>", at))
+            events.append((ws, tid, "message_added", None, None,
+                           json.dumps({"message_id": mid, "public": not note}), uid, kind, at))
+            mid += 1
+        picked = {TAGS[int(len(TAGS) ** rng.random()) - 1] for _ in range(tid % 4)}
+        tags.extend((tid, t, ws) for t in picked)
+    db.executemany("INSERT INTO tickets (id, workspace_id, number, subject, status, priority, type, channel,"
+                   " requester_id, organization_id, assignee_id, group_id, custom, version, created_at,"
+                   " updated_at, solved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)", tickets)
+    db.executemany("INSERT INTO messages (id, workspace_id, ticket_id, public, author_kind, author_user_id,"
+                   " author_contact_id, channel, body_text, body_html, created_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", messages)
+    db.executemany("INSERT INTO events (workspace_id, ticket_id, kind, field, old, new, actor_user_id,"
+                   " actor_kind, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
+    db.executemany("INSERT INTO ticket_tags (ticket_id, tag, workspace_id) VALUES (?, ?, ?)", tags)
+    db.execute("""INSERT INTO ticket_fts (rowid, public_text, private_text)
+        SELECT t.id, t.subject || ' ' || coalesce(group_concat(CASE WHEN m.public THEN m.body_text END, ' '), ''),
+               coalesce(group_concat(CASE WHEN NOT m.public THEN m.body_text END, ' '), '')
+        FROM tickets t LEFT JOIN messages m ON m.ticket_id = t.id WHERE t.workspace_id = ? GROUP BY t.id""", (ws,))
+    db.execute("UPDATE workspaces SET ticket_seq = ? WHERE id = ?", (n, ws))
+    db.execute("COMMIT")
+    db.execute("ANALYZE")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return {"rows": {"tickets": len(tickets), "messages": len(messages), "events": len(events),
+                     "ticket_tags": len(tags), "contacts": n_contacts}}
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--database-url", default=DEFAULT_PG)
+    p.add_argument("--tickets", type=int, default=100_000)
+    p.add_argument("--contacts", type=int, default=50_000)
+    p.add_argument("--organizations", type=int, default=2_000)
+    p.add_argument("--reset", action="store_true", help="empty the database first")
+    a = p.parse_args()
+    url, kind = a.database_url, dialect(a.database_url)
+    VAR.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if kind == "postgresql":
+        asyncio.run(prepare_postgresql(url, a.reset))
+    else:
+        prepare_sqlite(url, a.reset)
+    upgrade(async_url(url))
+    ids = asyncio.run(create_accounts(url))
+    t1 = time.perf_counter()
+    if kind == "postgresql":
+        from seed_pg import load
+
+        result = asyncio.run(load(plain_pg_url(url), ids, a.tickets, a.contacts, a.organizations))
+    else:
+        result = load_sqlite(sqlite_path(url), ids, a.tickets, a.contacts, a.organizations)
+    seconds = time.perf_counter() - t0
+    state = {**ids, "url": url, "tickets": a.tickets, "contacts": a.contacts, "organizations": a.organizations,
+             "common_words": WORDS[:5], "rare_words": RARE[:20], "tags": TAGS[:5]}
+    state_path(url).write_text(json.dumps(state, indent=1))
+    emit(bench="seed", db=kind, tickets=a.tickets, contacts=a.contacts, seconds=round(seconds, 1),
+         migrate_and_accounts_s=round(t1 - t0, 1), **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""One contract, every implementation: jobs on SQLite and PostgreSQL, pub/sub and cache in memory
+and on Redis. A Redis run is skipped, with the reason printed, when no server answers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from helpline.platform import jobs
+from helpline.platform.cache import MemoryCache, RedisCache
+from helpline.platform.models import Job
+from helpline.platform.pubsub import MemoryPubSub, RedisPubSub
+from tests.conftest import REDIS_URL
+
+_seen: list[dict] = []
+_fail_times: dict[str, int] = {}
+
+
+@jobs.job_handler("test.record")
+async def _record(platform, batch):
+    _seen.extend(batch)
+
+
+@jobs.job_handler("test.flaky")
+async def _flaky(platform, batch):
+    for args in batch:
+        left = _fail_times.get(args["key"], 0)
+        if left:
+            _fail_times[args["key"]] = left - 1
+            raise RuntimeError("temporary failure")
+        _seen.append(args)
+
+
+async def _job_rows(platform):
+    async with platform.db.read() as conn:
+        return [dict(r) for r in (await conn.execute(sa.select(Job.__table__))).mappings()]
+
+
+async def test_job_enqueued_in_a_rolled_back_transaction_never_runs(platform):
+    _seen.clear()
+    with pytest.raises(RuntimeError):
+        async with platform.db.transaction() as uow:
+            await jobs.enqueue(uow, "test.record", {"n": "rolled-back"})
+            raise RuntimeError("abort")
+    async with platform.db.transaction() as uow:
+        await jobs.enqueue(uow, "test.record", {"n": "kept"})
+    await jobs.JobRunner(platform).drain()
+    assert [a["n"] for a in _seen] == ["kept"]
+
+
+async def test_dedupe_key_coalesces_queued_jobs(platform):
+    _seen.clear()
+    async with platform.db.transaction() as uow:
+        for _ in range(5):
+            await jobs.enqueue(uow, "test.record", {"n": "once"}, dedupe_key="same-thing")
+    assert await jobs.JobRunner(platform).drain() == 1
+    assert _seen == [{"n": "once"}]
+
+
+async def test_failed_job_retries_with_backoff_then_dies(platform):
+    _seen.clear()
+    _fail_times["k1"] = 1
+    async with platform.db.transaction() as uow:
+        await jobs.enqueue(uow, "test.flaky", {"key": "k1"}, dedupe_key="flaky-k1")
+        # a newer twin queued while the first is pending must not break the retry
+    runner = jobs.JobRunner(platform)
+    assert await runner.run_once() == 1
+    row = next(r for r in await _job_rows(platform) if r["kind"] == "test.flaky")
+    assert row["state"] == "queued" and row["attempts"] == 1 and "temporary failure" in row["last_error"]
+    assert row["run_at"] > row["created_at"] + timedelta(seconds=1)
+    async with platform.db.transaction() as uow:  # make it due now
+        await uow.execute(sa.update(Job.__table__).where(Job.__table__.c.id == row["id"]).values(run_at=row["created_at"]))
+    await runner.drain()
+    assert _seen == [{"key": "k1"}]
+
+    _fail_times["k2"] = 100
+    async with platform.db.transaction() as uow:
+        await jobs.enqueue(uow, "test.flaky", {"key": "k2"})
+    for _ in range(8):
+        async with platform.db.transaction() as uow:
+            await uow.execute(sa.update(Job.__table__).where(Job.__table__.c.state == "queued")
+                              .values(run_at=sa.func.coalesce(Job.__table__.c.created_at, Job.__table__.c.created_at)))
+        await runner.run_once()
+    dead = [r for r in await _job_rows(platform) if r["args"] == {"key": "k2"}]
+    assert dead[0]["state"] == "dead" and dead[0]["attempts"] == 8
+
+
+async def test_two_runners_never_run_the_same_job(platform):
+    _seen.clear()
+    async with platform.db.transaction() as uow:
+        for i in range(60):
+            await jobs.enqueue(uow, "test.record", {"n": i})
+    a, b = jobs.JobRunner(platform, batch=7), jobs.JobRunner(platform, batch=7)
+    await asyncio.gather(a.drain(), b.drain())
+    assert sorted(x["n"] for x in _seen) == list(range(60))
+
+
+async def test_a_job_whose_worker_died_is_run_again_after_its_lease(platform):
+    _seen.clear()
+    async with platform.db.transaction() as uow:
+        await jobs.enqueue(uow, "test.record", {"n": "orphan"})
+    crashed = jobs.JobRunner(platform, lease=timedelta(seconds=-1))  # its lease is over at once
+    claimed = await crashed.claim()  # claims, then "dies" without finishing
+    assert [c.args for c in claimed] == [{"n": "orphan"}]
+    await jobs.JobRunner(platform).drain()
+    assert _seen == [{"n": "orphan"}]
+
+
+def _redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
+            pytest.fail(f"Redis is required here but not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({exc}); start it or set HELPLINE_TEST_REDIS_URL")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def pubsub(request):
+    if request.param == "redis":
+        _redis_or_skip()
+        ps = RedisPubSub(REDIS_URL)
+    else:
+        ps = MemoryPubSub()
+    yield ps
+    await ps.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request):
+    if request.param == "redis":
+        _redis_or_skip()
+        c = RedisCache(REDIS_URL)
+    else:
+        c = MemoryCache()
+    yield c
+    await c.close()
+
+
+async def test_pubsub_delivers_in_order_to_every_subscriber_of_the_channel(pubsub):
+    channel = f"t-{os.getpid()}-{id(pubsub)}"
+    got: dict[str, list[int]] = {"a": [], "b": [], "other": []}
+    ready = asyncio.Event()
+    subscribed = 0
+
+    async def listen(name: str, ch: str, n: int) -> None:
+        nonlocal subscribed
+        agen = pubsub.subscribe(ch)
+        first = asyncio.ensure_future(agen.__anext__())
+        await asyncio.sleep(0.2)  # let the subscription register (Redis needs a round trip)
+        subscribed += 1
+        if subscribed == 3:
+            ready.set()
+        got[name].append((await first)["i"])
+        while len(got[name]) < n:
+            got[name].append((await agen.__anext__())["i"])
+        await agen.aclose()
+
+    tasks = [asyncio.create_task(listen("a", channel, 5)), asyncio.create_task(listen("b", channel, 5)),
+             asyncio.create_task(listen("other", channel + "-x", 1))]
+    await asyncio.wait_for(ready.wait(), 5)
+    for i in range(5):
+        await pubsub.publish(channel, {"i": i})
+    await pubsub.publish(channel + "-x", {"i": 99})
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert got == {"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3, 4], "other": [99]}
+
+
+async def test_cache_counts_within_a_window_and_expires(cache):
+    key = f"k-{os.getpid()}-{id(cache)}"
+    assert await cache.get_int(key) == 0
+    assert [await cache.incr(key, 1) for _ in range(3)] == [1, 2, 3]
+    assert 0 < await cache.ttl(key) <= 1
+    await asyncio.sleep(1.2)
+    assert await cache.get_int(key) == 0 and await cache.ttl(key) == 0
+    await cache.incr(key, 60)
+    await cache.delete(key)
+    assert await cache.get_int(key) == 0
