@@ -23,9 +23,15 @@ DEFAULT_SQLITE = f"sqlite:///{VAR / 'helpline_bench.db'}"
 WORKSPACE_SLUG = "bench"
 ADMIN_EMAIL = "admin@bench.example.com"
 N_AGENTS = 20
+
+
+def _w(text: str) -> list[str]:
+    return text.split()
+
+
 GROUPS = ["Billing", "Technical", "Sales", "Returns", "Shipping", "Accounts", "Enterprise", "Partners"]
 
-WORDS = """
+WORDS = _w("""
 order account payment refund invoice delivery password login error issue problem help update email
 shipping package customer support subscription charge card billing price plan upgrade cancel return
 product service website app phone number address tracking delay broken missing wrong damaged access
@@ -50,9 +56,9 @@ rate conversion translation language accessibility font layout template theme lo
 brand domain hosting server database query search filter sort page button form field checkbox
 dropdown link redirect captcha cookie session logout signup registration unsubscribe newsletter
 spam phishing fraud dispute chargeback compliance privacy gdpr consent deletion retention audit
-""".split()
+""")
 
-RARE_SYLLABLES = "ka lo mi nu pe ra si tu va xe zo qui bri dra fle glo pra tro vex zan".split()
+RARE_SYLLABLES = _w("ka lo mi nu pe ra si tu va xe zo qui bri dra fle glo pra tro vex zan")
 
 
 def rare_words(n: int = 5000) -> list[str]:
@@ -71,14 +77,13 @@ def rare_words(n: int = 5000) -> list[str]:
 RARE = rare_words()
 _CUM = list(accumulate(1.0 / (k + 1) for k in range(len(WORDS))))
 
-TAGS = """
+TAGS = _w("""
 billing bug vip refund shipping feature-request urgent-customer enterprise mobile api
 onboarding churn-risk outage partner escalated gdpr hardware returns upsell duplicate
-""".split()
-TAG_WEIGHTS = [1.0 / (k + 1) ** 0.8 for k in range(len(TAGS))]
+""")
 
-FIRST = "Ana Ben Chloe David Emma Farid Grace Hugo Ines Jamal Kim Lena Marco Nina Omar Priya Quinn Rosa".split()
-LAST = "Smith Garcia Chen Novak Okafor Rossi Tanaka Silva Muller Kowalski Dubois Haddad Ivanova Berg".split()
+FIRST = _w("Ana Ben Chloe David Emma Farid Grace Hugo Ines Jamal Kim Lena Marco Nina Omar Priya Quinn Rosa")
+LAST = _w("Smith Garcia Chen Novak Okafor Rossi Tanaka Silva Muller Kowalski Dubois Haddad Ivanova Berg")
 
 
 def sentence(rng: random.Random, lo: int, hi: int) -> str:
@@ -86,7 +91,7 @@ def sentence(rng: random.Random, lo: int, hi: int) -> str:
 
 
 def sentence_pool(n: int, seed: int = 7) -> list[str]:
-    """``n`` sentences of 6–14 Zipf words; every tenth ends with a rare product code."""
+    """``n`` sentences of 6 to 14 Zipf words; every tenth ends with a rare product code."""
     rng = random.Random(seed)
     pool = []
     for i in range(n):

@@ -1,4 +1,4 @@
-"""Seed a benchmark database with N tickets (1–3 messages each, events, tags, the search index).
+"""Seed a benchmark database with N tickets (1 to 3 messages each, events, tags, the search index).
 
 Measures: how long seeding takes (one JSON line on stdout: ``{"bench": "seed", "seconds": …}``).
 
@@ -40,7 +40,6 @@ from common import (
     contact_org,
     dialect,
     emit,
-    log,
     plain_pg_url,
     sentence_pool,
     sqlite_path,
@@ -96,7 +95,7 @@ async def create_accounts(url: str) -> dict[str, Any]:
     try:
         async with db.transaction() as uow:
             ws = await accounts.create_workspace(uow, "Bench", WORKSPACE_SLUG)
-            admin = await accounts.create_user(uow, ws, email=ADMIN_EMAIL, role=Role.admin, name="Bench Admin")
+            admin = await accounts.create_user(uow, ws, email=ADMIN_EMAIL, role=Role.admin, name="Admin")
             agents = [
                 await accounts.create_user(uow, ws, email=f"agent{i}@bench.example.com", role=Role.agent,
                                            name=f"Agent {i}")
@@ -113,10 +112,16 @@ async def create_accounts(url: str) -> dict[str, Any]:
 
 # --- SQLite ---------------------------------------------------------------------------------------
 
-STATUSES = (["new"] * 1 + ["open"] * 10 + ["pending"] * 5 + ["on-hold"] * 2 + ["solved"] * 22 + ["closed"] * 60)
+STATUSES = ["new"] * 1 + ["open"] * 10 + ["pending"] * 5 + ["on-hold"] * 2 + ["solved"] * 22 + ["closed"] * 60
 PRIORITIES = ["low"] * 20 + ["normal"] * 55 + ["high"] * 18 + ["urgent"] * 7
 CHANNELS = ["email"] * 10 + ["web"] * 4 + ["api"] * 2 + ["chat"] * 2 + ["phone"] + ["whatsapp"]
 TYPES = ["question", "incident", "problem", "task", "complaint", None]
+
+
+FTS = """INSERT INTO ticket_fts (rowid, public_text, private_text)
+SELECT t.id, t.subject || ' ' || coalesce(group_concat(CASE WHEN m.public THEN m.body_text END, ' '), ''),
+       coalesce(group_concat(CASE WHEN NOT m.public THEN m.body_text END, ' '), '')
+FROM tickets t LEFT JOIN messages m ON m.ticket_id = t.id WHERE t.workspace_id = ? GROUP BY t.id"""
 
 
 def _ts(dt: datetime) -> str:
@@ -135,10 +140,11 @@ def load_sqlite(path: Path, ids: dict[str, Any], n: int, n_contacts: int, n_orgs
     now = datetime.now(UTC).replace(tzinfo=None)
     stamp = _ts(now)
     o0, c0, t0 = nid["organizations"], nid["contacts"], nid["tickets"]
-    db.executemany("INSERT INTO organizations (id, workspace_id, name, notes, tags, attributes, shared_tickets,"
-                   " created_at, updated_at) VALUES (?, ?, ?, '', '[]', '{}', ?, ?, ?)",
+    db.executemany("INSERT INTO organizations (id, workspace_id, name, notes, tags, attributes,"
+                   " shared_tickets, created_at, updated_at) VALUES (?, ?, ?, '', '[]', '{}', ?, ?, ?)",
                    [(o0 + j, ws, f"Organization {j}", j % 5 == 0, stamp, stamp) for j in range(n_orgs)])
-    db.executemany("INSERT INTO organization_domains (workspace_id, organization_id, domain) VALUES (?, ?, ?)",
+    db.executemany("INSERT INTO organization_domains (workspace_id, organization_id, domain)"
+                   " VALUES (?, ?, ?)",
                    [(ws, o0 + j, f"org{j}.example.com") for j in range(n_orgs)])
 
     def org(i: int) -> int | None:
@@ -164,14 +170,15 @@ def load_sqlite(path: Path, ids: dict[str, Any], n: int, n_contacts: int, n_orgs
         channel, priority = rng.choice(CHANNELS), rng.choice(PRIORITIES)
         subject = subjects[rng.randrange(len(subjects))]
         solved = _ts(updated) if status in ("solved", "closed") else None
-        tickets.append((tid, ws, g, subject, status, priority, rng.choice(TYPES), channel, c0 + r, org(r), assignee,
-                        group, g % 4 + 1, _ts(created), _ts(updated), solved))
+        tickets.append((tid, ws, g, subject, status, priority, rng.choice(TYPES), channel, c0 + r, org(r),
+                        assignee, group, g % 4 + 1, _ts(created), _ts(updated), solved))
         events.append((ws, tid, "created", None, None, json.dumps({
             "number": g, "subject": subject, "status": "new", "priority": priority, "channel": channel,
             "requester_id": c0 + r, "assignee_id": None, "group_id": None, "tags": []}), None, "system",
             _ts(created)))
         if solved:
-            events.append((ws, tid, "field_changed", "status", '"open"', json.dumps(status), assignee, "agent", solved))
+            events.append((ws, tid, "field_changed", "status", '"open"', json.dumps(status), assignee,
+                           "agent", solved))
         for k in range(1, 2 + tid % 3):
             note = k == 3 and rng.random() < 0.5
             kind = "agent" if k == 2 or note else "customer"
@@ -187,17 +194,15 @@ def load_sqlite(path: Path, ids: dict[str, Any], n: int, n_contacts: int, n_orgs
         tags.extend((tid, t, ws) for t in picked)
     db.executemany("INSERT INTO tickets (id, workspace_id, number, subject, status, priority, type, channel,"
                    " requester_id, organization_id, assignee_id, group_id, custom, version, created_at,"
-                   " updated_at, solved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)", tickets)
+                   " updated_at, solved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?, ?)",
+                   tickets)
     db.executemany("INSERT INTO messages (id, workspace_id, ticket_id, public, author_kind, author_user_id,"
                    " author_contact_id, channel, body_text, body_html, created_at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", messages)
     db.executemany("INSERT INTO events (workspace_id, ticket_id, kind, field, old, new, actor_user_id,"
                    " actor_kind, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
     db.executemany("INSERT INTO ticket_tags (ticket_id, tag, workspace_id) VALUES (?, ?, ?)", tags)
-    db.execute("""INSERT INTO ticket_fts (rowid, public_text, private_text)
-        SELECT t.id, t.subject || ' ' || coalesce(group_concat(CASE WHEN m.public THEN m.body_text END, ' '), ''),
-               coalesce(group_concat(CASE WHEN NOT m.public THEN m.body_text END, ' '), '')
-        FROM tickets t LEFT JOIN messages m ON m.ticket_id = t.id WHERE t.workspace_id = ? GROUP BY t.id""", (ws,))
+    db.execute(FTS, (ws,))
     db.execute("UPDATE workspaces SET ticket_seq = ? WHERE id = ?", (n, ws))
     db.execute("COMMIT")
     db.execute("ANALYZE")
@@ -235,8 +240,9 @@ def main() -> None:
     else:
         result = load_sqlite(sqlite_path(url), ids, a.tickets, a.contacts, a.organizations)
     seconds = time.perf_counter() - t0
-    state = {**ids, "url": url, "tickets": a.tickets, "contacts": a.contacts, "organizations": a.organizations,
-             "common_words": WORDS[:5], "rare_words": RARE[:20], "tags": TAGS[:5]}
+    state = {**ids, "url": url, "tickets": a.tickets, "contacts": a.contacts,
+             "organizations": a.organizations, "common_words": WORDS[:5], "rare_words": RARE[:20],
+             "tags": TAGS[:5]}
     state_path(url).write_text(json.dumps(state, indent=1))
     emit(bench="seed", db=kind, tickets=a.tickets, contacts=a.contacts, seconds=round(seconds, 1),
          migrate_and_accounts_s=round(t1 - t0, 1), **result)

@@ -21,28 +21,46 @@ async def test_contract_create_answers_201_with_id_and_409_on_same_email(ws):
         assert ann["id"] and r.headers["Location"] == f"/api/v1/contacts/{ann['id']}"
         assert ann["email"] == "ann@customer.test" and ann["name"] == "Ann"
         assert [(i["kind"], i["value"], i["primary"]) for i in ann["identities"]] == [
-            ("email", "ann@customer.test", True)]
+            ("email", "ann@customer.test", True)
+        ]
         assert ann["merged_into_id"] is None and ann["organization_id"] is None
         assert (await c.get(f"/contacts/{ann['id']}")).json() == ann
 
-        body = problem(await c.post("/contacts", json={"email": "ANN@customer.test", "name": "Other Ann"}), 409)
+        body = problem(
+            await c.post("/contacts", json={"email": "ANN@customer.test", "name": "Other Ann"}), 409
+        )
         assert body["errors"][0]["field"] == "email"
 
 
 async def test_create_with_identities_notes_tags_attributes(ws):
     agent = await ws.person(Role.agent)
     async with ws.client(agent) as c:
-        bo = await new_contact(c, name="Bo", identities=[
-            {"kind": "phone", "value": "+44 20 7946 0000"}, {"kind": "twitter", "value": "@BoTweets"}],
-            notes="VIP", tags=["vip", "beta", "vip"], attributes={"plan": "gold", "seats": 12})
+        bo = await new_contact(
+            c,
+            name="Bo",
+            identities=[
+                {"kind": "phone", "value": "+44 20 7946 0000"},
+                {"kind": "twitter", "value": "@BoTweets"},
+            ],
+            notes="VIP",
+            tags=["vip", "beta", "vip"],
+            attributes={"plan": "gold", "seats": 12},
+        )
         assert bo["email"] is None
         assert [(i["kind"], i["value"], i["primary"]) for i in bo["identities"]] == [
-            ("phone", "+442079460000", True), ("twitter", "botweets", False)]
+            ("phone", "+442079460000", True),
+            ("twitter", "botweets", False),
+        ]
         assert bo["tags"] == ["beta", "vip"] and bo["attributes"] == {"plan": "gold", "seats": 12}
         assert bo["notes"] == "VIP"
         # Another contact cannot take an identity that is Bo's (normalised the same way).
-        body = problem(await c.post("/contacts", json={"name": "Imposter", "identities": [
-            {"kind": "phone", "value": "+44 (20) 7946-0000"}]}), 409)
+        body = problem(
+            await c.post(
+                "/contacts",
+                json={"name": "Imposter", "identities": [{"kind": "phone", "value": "+44 (20) 7946-0000"}]},
+            ),
+            409,
+        )
         assert body["errors"][0]["field"] == "identities"
 
 
@@ -70,10 +88,10 @@ async def test_list_search_and_paginate(ws):
             assert r.status_code == 200, r.text
             return [i["id"] for i in r.json()["items"]]
 
-        assert await search("PERSON 3") == [made[3]["id"]]          # name, case-insensitive
-        assert await search("p4@SHOP") == [made[4]["id"]]           # identity value
-        assert await search("tele_gram") == [odd["id"]]             # "_" is literal, not a wildcard
-        assert await search("100%") == [odd["id"]]                  # "%" is literal, not a wildcard
+        assert await search("PERSON 3") == [made[3]["id"]]  # name, case-insensitive
+        assert await search("p4@SHOP") == [made[4]["id"]]  # identity value
+        assert await search("tele_gram") == [odd["id"]]  # "_" is literal, not a wildcard
+        assert await search("100%") == [odd["id"]]  # "%" is literal, not a wildcard
         assert await search("0% R") == [odd["id"]]
         assert await search("%") == [odd["id"]]
         assert await search("nobody-at-all") == []
@@ -86,18 +104,35 @@ async def test_update_contact_and_its_organization(ws):
     async with ws.client(agent) as c:
         org = (await c.post("/organizations", json={"name": "Globex"})).json()
         cid = (await new_contact(c, email="hank@globex.test", name="Hank"))["id"]
-        r = await c.patch(f"/contacts/{cid}", json={"name": "  Hank Scorpio ", "tags": ["boss"], "notes": "n",
-                                                    "organization_id": org["id"], "attributes": {"tier": 1}})
+        r = await c.patch(
+            f"/contacts/{cid}",
+            json={
+                "name": "  Hank Scorpio ",
+                "tags": ["boss"],
+                "notes": "n",
+                "organization_id": org["id"],
+                "attributes": {"tier": 1},
+            },
+        )
         assert r.status_code == 200, r.text
         got = r.json()
         assert (got["name"], got["tags"], got["notes"], got["organization_id"], got["attributes"]) == (
-            "Hank Scorpio", ["boss"], "n", org["id"], {"tier": 1})
+            "Hank Scorpio",
+            ["boss"],
+            "n",
+            org["id"],
+            {"tier": 1},
+        )
         assert got["updated_at"] >= got["created_at"]
         members = (await c.get("/contacts", params={"organization_id": org["id"]})).json()["items"]
         assert [m["id"] for m in members] == [cid]
 
         r = await c.patch(f"/contacts/{cid}", json={"organization_id": None})
-        assert r.status_code == 200 and r.json()["organization_id"] is None and r.json()["name"] == "Hank Scorpio"
+        assert (
+            r.status_code == 200
+            and r.json()["organization_id"] is None
+            and r.json()["name"] == "Hank Scorpio"
+        )
         body = problem(await c.patch(f"/contacts/{cid}", json={"name": None}), 422)
         assert body["errors"][0]["field"] == "name"
         body = problem(await c.patch(f"/contacts/{cid}", json={"organization_id": 999_999_999}), 422)
@@ -108,20 +143,39 @@ async def test_update_contact_and_its_organization(ws):
 async def test_new_contact_at_an_organization_domain_joins_it(ws):
     agent = await ws.person(Role.agent)
     async with ws.client(agent) as c:
-        org = (await c.post("/organizations", json={"name": "Initech", "domains": ["initech.example.com"]})).json()
+        org = (
+            await c.post("/organizations", json={"name": "Initech", "domains": ["initech.example.com"]})
+        ).json()
         peter = await new_contact(c, email="peter@INITECH.example.com", name="Peter")
         assert peter["organization_id"] == org["id"]
         # So does a requester first seen on a ticket, and that ticket belongs to the organization.
-        r = await c.post("/tickets", json={"subject": "TPS report", "body": "Cover sheet?",
-                                           "requester": {"email": "bill@initech.example.com", "name": "Bill"}})
+        r = await c.post(
+            "/tickets",
+            json={
+                "subject": "TPS report",
+                "body": "Cover sheet?",
+                "requester": {"email": "bill@initech.example.com", "name": "Bill"},
+            },
+        )
         assert r.status_code == 201, r.text
         bill_id = r.json()["requester_id"]
         assert r.json()["organization_id"] == org["id"]
         assert (await c.get(f"/contacts/{bill_id}")).json()["organization_id"] == org["id"]
         other = await new_contact(c, email="milton@basement.test", name="Milton")
         assert other["organization_id"] is None
+        # An email given only as an identity counts too, and becomes the primary one.
+        sam = await new_contact(
+            c,
+            name="Samir",
+            identities=[
+                {"kind": "phone", "value": "555 0199"},
+                {"kind": "email", "value": "sam@initech.example.com"},
+            ],
+        )
+        assert sam["organization_id"] == org["id"] and sam["email"] == "sam@initech.example.com"
+        assert [i["kind"] for i in sam["identities"] if i["primary"]] == ["email"]
         page = (await c.get(f"/organizations/{org['id']}/contacts")).json()
-        assert [m["id"] for m in page["items"]] == [peter["id"], bill_id]
+        assert [m["id"] for m in page["items"]] == [peter["id"], bill_id, sam["id"]]
 
 
 async def test_identities_add_and_remove(ws):
@@ -135,14 +189,23 @@ async def test_identities_add_and_remove(ws):
         assert r.status_code == 201, r.text
         got = r.json()
         assert [(i["kind"], i["value"], i["primary"]) for i in got["identities"]] == [
-            ("email", "mo@bar.test", True), ("email", "moe@tavern.test", False), ("whatsapp", "+15550100", False)]
+            ("email", "mo@bar.test", True),
+            ("email", "moe@tavern.test", False),
+            ("whatsapp", "+15550100", False),
+        ]
         first, second, phone = (i["id"] for i in got["identities"])
 
-        body = problem(await c.post(f"/contacts/{taken}/identities", json={"kind": "email", "value": "mo@bar.test"}), 409)
+        body = problem(
+            await c.post(f"/contacts/{taken}/identities", json={"kind": "email", "value": "mo@bar.test"}), 409
+        )
         assert body["errors"][0]["field"] == "value"
-        body = problem(await c.post(f"/contacts/{cid}/identities", json={"kind": "fax", "value": "123456"}), 422)
+        body = problem(
+            await c.post(f"/contacts/{cid}/identities", json={"kind": "fax", "value": "123456"}), 422
+        )
         assert body["errors"][0]["field"] == "kind"
-        body = problem(await c.post(f"/contacts/{cid}/identities", json={"kind": "email", "value": "nope"}), 422)
+        body = problem(
+            await c.post(f"/contacts/{cid}/identities", json={"kind": "email", "value": "nope"}), 422
+        )
         assert body["errors"][0]["field"] == "value"
 
         # Removing the primary email hands "primary" (and the contact's email) to the other email.
@@ -154,18 +217,24 @@ async def test_identities_add_and_remove(ws):
         assert (await c.post("/contacts", json={"email": "mo@bar.test", "name": "New Mo"})).status_code == 201
 
         problem(await c.delete(f"/contacts/{cid}/identities/{first}"), 404)
-        problem(await c.delete(f"/contacts/{taken}/identities/{phone}"), 404)   # not that contact's
+        problem(await c.delete(f"/contacts/{taken}/identities/{phone}"), 404)  # not that contact's
         assert (await c.delete(f"/contacts/{cid}/identities/{second}")).status_code == 204
         assert (await c.get(f"/contacts/{cid}")).json()["email"] is None
-        problem(await c.delete(f"/contacts/{cid}/identities/{phone}"), 409)     # the last one stays
+        problem(await c.delete(f"/contacts/{cid}/identities/{phone}"), 409)  # the last one stays
 
 
 async def test_merge_moves_tickets_and_identities(ws):
     agent = await ws.person(Role.agent)
     async with ws.client(agent) as c:
         target = await new_contact(c, email="jane@work.test", name="Jane", tags=["a"])
-        r = await c.post("/tickets", json={"subject": "Help", "body": "From my home address",
-                                           "requester": {"email": "jane@home.example.com", "name": "Jane H"}})
+        r = await c.post(
+            "/tickets",
+            json={
+                "subject": "Help",
+                "body": "From my home address",
+                "requester": {"email": "jane@home.example.com", "name": "Jane H"},
+            },
+        )
         assert r.status_code == 201, r.text
         ticket = r.json()
         source_id = ticket["requester_id"]
@@ -187,7 +256,10 @@ async def test_merge_moves_tickets_and_identities(ws):
         listed = [i["id"] for i in (await c.get("/contacts")).json()["items"]]
         assert target["id"] in listed and source_id not in listed
         # Mail from the old address now lands on the target.
-        r = await c.post("/tickets", json={"subject": "Again", "body": "b", "requester": {"email": "jane@home.example.com"}})
+        r = await c.post(
+            "/tickets",
+            json={"subject": "Again", "body": "b", "requester": {"email": "jane@home.example.com"}},
+        )
         assert r.json()["requester_id"] == target["id"]
 
         problem(await c.post(f"/contacts/{target['id']}/merge", json={"source_id": source_id}), 409)
@@ -209,8 +281,14 @@ async def test_only_admins_and_agents_write(ws):
             problem(await c.post("/contacts", json={"email": "new@corp.test", "name": "New"}), 403)
             problem(await c.post("/organizations", json={"name": f"Org of {who.role}"}), 403)
             target = cid if who is light else customer.contact_id
-            problem(await c.post(f"/contacts/{target}/identities", json={"kind": "phone", "value": "5550100"}), 403)
-            problem(await c.post(f"/contacts/{target}/merge", json={"source_id": other}), 404 if who is customer else 403)
+            problem(
+                await c.post(f"/contacts/{target}/identities", json={"kind": "phone", "value": "5550100"}),
+                403,
+            )
+            problem(
+                await c.post(f"/contacts/{target}/merge", json={"source_id": other}),
+                404 if who is customer else 403,
+            )
     async with ws.client(light) as c:
         assert (await c.get(f"/contacts/{cid}")).status_code == 200
         problem(await c.patch(f"/contacts/{cid}", json={"name": "Zed 2"}), 403)
@@ -221,7 +299,9 @@ async def test_only_admins_and_agents_write(ws):
         assert r.status_code == 200 and r.json()["name"] == "Call me Al"
         body = problem(await c.patch(f"/contacts/{customer.contact_id}", json={"tags": ["vip"]}), 403)
         assert body["errors"][0]["field"] == "tags"
-        problem(await c.patch(f"/contacts/{customer.contact_id}", json={"name": "Al", "organization_id": 1}), 403)
+        problem(
+            await c.patch(f"/contacts/{customer.contact_id}", json={"name": "Al", "organization_id": 1}), 403
+        )
         problem(await c.patch(f"/contacts/{cid}", json={"name": "Hijack"}), 404)
 
 
@@ -234,7 +314,7 @@ async def test_a_customer_sees_only_their_own_contact(ws):
         own = await c.get(f"/contacts/{b.contact_id}")
         assert own.status_code == 200 and own.json()["email"] == b.email
         problem(await c.get(f"/contacts/{a.contact_id}"), 404)
-        problem(await c.get("/contacts/999999999"), 404)      # the same answer as for a missing row
+        problem(await c.get("/contacts/999999999"), 404)  # the same answer as for a missing row
         listed = (await c.get("/contacts")).json()
         assert [i["id"] for i in listed["items"]] == [b.contact_id] and listed["next_cursor"] is None
         assert (await c.get("/contacts", params={"q": a.email})).json()["items"] == []
@@ -284,7 +364,9 @@ async def test_bad_input_is_a_problem_naming_the_field(ws):
         got = problem(await c.post("/contacts", json={"email": "a@b.test", "name": "A", "bogus": 1}), 422)
         assert got["errors"] == [{"field": "bogus", "message": "unknown field"}]
         problem(await c.post("/contacts", json={}), 422)
-        problem(await c.post("/contacts", content=b"{not json", headers={"Content-Type": "application/json"}), 400)
+        problem(
+            await c.post("/contacts", content=b"{not json", headers={"Content-Type": "application/json"}), 400
+        )
         cid = (await new_contact(c, email="ok@b.test", name="Ok"))["id"]
         got = problem(await c.patch(f"/contacts/{cid}", json={"email": "new@b.test"}), 422)
         assert got["errors"][0]["field"] == "email"

@@ -15,22 +15,55 @@ async def new_org(c, **body) -> dict:
 async def test_create_get_update(ws):
     agent = await ws.person(Role.agent)
     async with ws.client(agent) as c:
-        r = await c.post("/organizations", json={
-            "name": " Acme Corp ", "domains": ["ACME.example.com", "@acme.test", "acme.test"], "shared_tickets": True,
-            "notes": "Key account", "tags": ["enterprise"], "attributes": {"region": "emea"}})
+        r = await c.post(
+            "/organizations",
+            json={
+                "name": " Acme Corp ",
+                "domains": ["ACME.example.com", "@acme.test", "acme.test"],
+                "shared_tickets": True,
+                "notes": "Key account",
+                "tags": ["enterprise"],
+                "attributes": {"region": "emea"},
+            },
+        )
         assert r.status_code == 201, r.text
         org = r.json()
         assert r.headers["Location"] == f"/api/v1/organizations/{org['id']}"
-        assert (org["name"], org["domains"], org["shared_tickets"], org["notes"], org["tags"], org["attributes"]) == (
-            "Acme Corp", ["acme.example.com", "acme.test"], True, "Key account", ["enterprise"], {"region": "emea"})
+        assert (
+            org["name"],
+            org["domains"],
+            org["shared_tickets"],
+            org["notes"],
+            org["tags"],
+            org["attributes"],
+        ) == (
+            "Acme Corp",
+            ["acme.example.com", "acme.test"],
+            True,
+            "Key account",
+            ["enterprise"],
+            {"region": "emea"},
+        )
         assert (await c.get(f"/organizations/{org['id']}")).json() == org
 
-        r = await c.patch(f"/organizations/{org['id']}", json={"name": "Acme Inc", "domains": ["acme.test"],
-                                                              "shared_tickets": False, "tags": ["b", "a", "b"]})
+        r = await c.patch(
+            f"/organizations/{org['id']}",
+            json={
+                "name": "Acme Inc",
+                "domains": ["acme.test"],
+                "shared_tickets": False,
+                "tags": ["b", "a", "b"],
+            },
+        )
         assert r.status_code == 200, r.text
         got = r.json()
         assert (got["name"], got["domains"], got["shared_tickets"], got["tags"], got["notes"]) == (
-            "Acme Inc", ["acme.test"], False, ["a", "b"], "Key account")
+            "Acme Inc",
+            ["acme.test"],
+            False,
+            ["a", "b"],
+            "Key account",
+        )
         problem(await c.patch("/organizations/999999999", json={"name": "x"}), 404)
         problem(await c.get("/organizations/999999999"), 404)
 
@@ -42,16 +75,20 @@ async def test_names_and_domains_are_unique_per_workspace(make_ws):
         first = await new_org(c, name="Umbrella", domains=["umbrella.test"])
         body = problem(await c.post("/organizations", json={"name": "Umbrella"}), 409)
         assert body["errors"][0]["field"] == "name"
-        body = problem(await c.post("/organizations", json={"name": "Other", "domains": ["UMBRELLA.test"]}), 409)
+        body = problem(
+            await c.post("/organizations", json={"name": "Other", "domains": ["UMBRELLA.test"]}), 409
+        )
         assert body["errors"][0]["field"] == "domains"
         second = await new_org(c, name="Second")
         problem(await c.patch(f"/organizations/{second['id']}", json={"name": "Umbrella"}), 409)
         problem(await c.patch(f"/organizations/{second['id']}", json={"domains": ["umbrella.test"]}), 409)
         # Keeping its own name and domains is not a clash.
-        r = await c.patch(f"/organizations/{first['id']}", json={"name": "Umbrella", "domains": ["umbrella.test"]})
+        r = await c.patch(
+            f"/organizations/{first['id']}", json={"name": "Umbrella", "domains": ["umbrella.test"]}
+        )
         assert r.status_code == 200, r.text
     async with two.client(a2) as c:
-        await new_org(c, name="Umbrella", domains=["umbrella.test"])   # another workspace: no clash
+        await new_org(c, name="Umbrella", domains=["umbrella.test"])  # another workspace: no clash
 
 
 async def test_list_search_and_paginate(ws):
@@ -63,7 +100,9 @@ async def test_list_search_and_paginate(ws):
     async with ws.client(light) as c:
         seen, cursor = [], None
         while True:
-            page = (await c.get("/organizations", params={"limit": 2, **({"cursor": cursor} if cursor else {})})).json()
+            page = (
+                await c.get("/organizations", params={"limit": 2, **({"cursor": cursor} if cursor else {})})
+            ).json()
             assert len(page["items"]) <= 2
             seen += [o["id"] for o in page["items"]]
             cursor = page["next_cursor"]
@@ -77,8 +116,8 @@ async def test_list_search_and_paginate(ws):
             return [o["id"] for o in r.json()["items"]]
 
         assert await search("company 2") == [made[2]["id"]]
-        assert await search("CO4.TEST") == [made[4]["id"]]       # by domain
-        assert await search("%_") == [odd["id"]]                 # wildcards are literal
+        assert await search("CO4.TEST") == [made[4]["id"]]  # by domain
+        assert await search("%_") == [odd["id"]]  # wildcards are literal
         assert await search("zzz") == []
         problem(await c.get("/organizations", params={"cursor": "abc"}), 422)
         # Light agents read organizations; they do not change them.
@@ -105,8 +144,9 @@ async def test_a_customer_sees_only_their_own_organization(ws):
         for who in (a, b):
             r = await c.patch(f"/contacts/{who.contact_id}", json={"organization_id": mine["id"]})
             assert r.status_code == 200, r.text
-        r = await c.post("/tickets", json={"subject": "Our invoice", "body": "Wrong total",
-                                           "requester_id": a.contact_id})
+        r = await c.post(
+            "/tickets", json={"subject": "Our invoice", "body": "Wrong total", "requester_id": a.contact_id}
+        )
         assert r.status_code == 201, r.text
         ticket_id = r.json()["id"]
     async with ws.client(b) as c:
@@ -123,7 +163,7 @@ async def test_a_customer_sees_only_their_own_organization(ws):
     async with ws.client(agent) as c:
         r = await c.patch(f"/organizations/{mine['id']}", json={"shared_tickets": True})
         assert r.status_code == 200 and r.json()["shared_tickets"] is True
-    async with ws.client(b) as c:   # the organization now shares its tickets among its members
+    async with ws.client(b) as c:  # the organization now shares its tickets among its members
         assert (await c.get(f"/tickets/{ticket_id}")).status_code == 200
     async with ws.client(loner) as c:
         assert (await c.get("/organizations")).json()["items"] == []

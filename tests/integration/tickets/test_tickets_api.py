@@ -148,7 +148,7 @@ async def test_concurrent_creates_get_distinct_numbers(ws):
     async with ws.client(a) as c:
         rs = await asyncio.gather(*[c.post("/tickets", json={"subject": f"c{i}", "body": "b",
                                                              "requester": {"email": "x@c.test"}}) for i in range(20)])
-        assert all(r.status_code == 201 for r in rs)
+        assert all(r.status_code == 201 for r in rs), [r.text for r in rs if r.status_code != 201]
         assert sorted(r.json()["number"] for r in rs) == list(range(1, 21))
 
 

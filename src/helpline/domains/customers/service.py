@@ -368,8 +368,10 @@ def check_contact_update(actor: Principal, contact: dict[str, Any], given: dict[
 
 async def do_create_contact(uow: UnitOfWork, actor: Principal, data: ContactCreate) -> int:
     check_write(actor)
+    # An email given only among the identities is still the primary one, and picks the organization.
+    email = data.email or next((i.value for i in data.identities if i.kind is IdentityKind.email), None)
     return await create_contact(
-        uow, actor.workspace_id, name=data.name, email=str(data.email) if data.email else None,
+        uow, actor.workspace_id, name=data.name, email=email,
         identities_in=[(i.kind.value, i.value) for i in data.identities],
         organization_id=data.organization_id, notes=data.notes, tags=data.tags, attributes=data.attributes,
     )
