@@ -16,8 +16,15 @@ from typing import Any
 import asyncpg
 from common import FIRST, LAST, TAGS, log, sentence_pool, subject_pool
 
-BULK_TABLES = ["tickets", "messages", "events", "ticket_search", "ticket_tags", "contacts",
-               "contact_identities"]
+BULK_TABLES = [
+    "tickets",
+    "messages",
+    "events",
+    "ticket_search",
+    "ticket_tags",
+    "contacts",
+    "contact_identities",
+]
 SESSION = [
     "SET synchronous_commit = off",
     "SET maintenance_work_mem = '512MB'",
@@ -160,6 +167,7 @@ WHERE c.relname = ANY($1::text[]) AND NOT i.indisprimary
 
 
 async def _setup(conn: asyncpg.Connection) -> None:
+    """Session settings for bulk loading (on every acquire: the pool resets sessions on release)."""
     for stmt in SESSION:
         await conn.execute(stmt)
     try:  # skip foreign-key triggers while loading (needs a superuser)
@@ -203,30 +211,53 @@ async def load(dsn: str, ids: dict[str, Any], n: int, n_contacts: int, n_orgs: i
             sentences, subjects = sentence_pool(100_000), subject_pool(20_000)
             for table, rows in (("bench_sentences", sentences), ("bench_subjects", subjects)):
                 await conn.execute(f"DROP TABLE IF EXISTS {table}")
-                await conn.execute(f"CREATE UNLOGGED TABLE {table} (id int PRIMARY KEY, txt text, "
-                                   "tsv tsvector)")
+                await conn.execute(
+                    f"CREATE UNLOGGED TABLE {table} (id int PRIMARY KEY, txt text, tsv tsvector)"
+                )
                 await conn.copy_records_to_table(table, records=list(enumerate(rows)), columns=["id", "txt"])
-        await ld.both(*(("word pool", f"UPDATE {t} SET tsv = to_tsvector('english', txt); ANALYZE {t}")
-                        for t in ("bench_sentences", "bench_subjects")))
+        await ld.both(
+            *(
+                ("word pool", f"UPDATE {t} SET tsv = to_tsvector('english', txt); ANALYZE {t}")
+                for t in ("bench_sentences", "bench_subjects")
+            )
+        )
         await ld.run("organizations", ORGS, ws, o0, n_orgs)
         await ld.run("organization_domains", DOMAINS, ws, o0, n_orgs)
         names = (FIRST, len(FIRST), LAST, len(LAST))
-        await ld.both(("contacts", CONTACTS, ws, c0, n_contacts, o0, n_orgs, *names),
-                      ("contact_identities", IDENTITIES, ws, c0, n_contacts, n_orgs))
+        await ld.both(
+            ("contacts", CONTACTS, ws, c0, n_contacts, o0, n_orgs, *names),
+            ("contact_identities", IDENTITIES, ws, c0, n_contacts, n_orgs),
+        )
         start = datetime.now(UTC) - timedelta(days=730)
         step = 730 * 86400 / n
         half = n // 2
-        common = (n, c0, n_contacts, o0, n_orgs, ids["agent_ids"], ids["group_ids"], start, step,
-                  len(subjects))
-        await ld.both(("tickets", TICKETS, ws, t0 - 1, 1, half, *common),
-                      ("tickets", TICKETS, ws, t0 - 1, half + 1, n, *common))
+        common = (
+            n,
+            c0,
+            n_contacts,
+            o0,
+            n_orgs,
+            ids["agent_ids"],
+            ids["group_ids"],
+            start,
+            step,
+            len(subjects),
+        )
+        await ld.both(
+            ("tickets", TICKETS, ws, t0 - 1, 1, half, *common),
+            ("tickets", TICKETS, ws, t0 - 1, half + 1, n, *common),
+        )
         lo, mid, hi = t0, t0 + half, t0 + n - 1
         pool_n = len(sentences)
-        await ld.both(("messages", MESSAGES, ws, lo, mid, admin, pool_n),
-                      ("messages", MESSAGES, ws, mid + 1, hi, admin, pool_n))
+        await ld.both(
+            ("messages", MESSAGES, ws, lo, mid, admin, pool_n),
+            ("messages", MESSAGES, ws, mid + 1, hi, admin, pool_n),
+        )
         n_subj = len(subjects)
-        await ld.both(("ticket_search", SEARCH, ws, lo, mid, n_subj, pool_n),
-                      ("ticket_search", SEARCH, ws, mid + 1, hi, n_subj, pool_n))
+        await ld.both(
+            ("ticket_search", SEARCH, ws, lo, mid, n_subj, pool_n),
+            ("ticket_search", SEARCH, ws, mid + 1, hi, n_subj, pool_n),
+        )
         await ld.both(("events", EVENTS_TICKETS, ws), ("ticket_tags", TAGS_SQL, ws, TAGS))
         await ld.both(("events", EVENTS_MESSAGES, ws, lo, mid), ("events", EVENTS_MESSAGES, ws, mid + 1, hi))
         # Rebuild indexes biggest first, two at a time.
@@ -244,13 +275,16 @@ async def load(dsn: str, ids: dict[str, Any], n: int, n_contacts: int, n_orgs: i
         await asyncio.gather(*(ld.run("vacuum analyze", f"VACUUM (ANALYZE) {t}") for t in BULK_TABLES))
         async with pool.acquire() as conn:
             for table in ("organizations", "contacts", "tickets"):
-                await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                   f"(SELECT max(id) FROM {table}))")
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                )
             await conn.execute(f"SELECT setval('ticket_number_ws_{int(ws)}', $1)", n)
             await conn.execute("UPDATE workspaces SET ticket_seq = $2 WHERE id = $1", ws, n)
             await conn.execute("DROP TABLE bench_sentences, bench_subjects")
-            counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t} WHERE workspace_id = $1", ws)
-                      for t in ("tickets", "messages", "events", "ticket_tags", "contacts")}
+            counts = {
+                t: await conn.fetchval(f"SELECT count(*) FROM {t} WHERE workspace_id = $1", ws)
+                for t in ("tickets", "messages", "events", "ticket_tags", "contacts")
+            }
     finally:
         await pool.close()
     return {"rows": counts, "phases": ld.phases}

@@ -62,9 +62,14 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def _ensure_schema(s: Settings) -> None:
-    from helpline.db.migrate import current_revision_sync, head_revision
+    from pathlib import Path
 
-    if current_revision_sync(s.effective_database_url) != head_revision():
+    from helpline.db.migrate import current_revision, head_revision
+
+    url = s.effective_database_url
+    if s.is_sqlite and "///" in url and not Path(url.split("///", 1)[1]).exists():
+        fail("there is no database yet: run `helpline migrate` first")  # connecting would create an empty file
+    if run(lambda: current_revision(url)) != head_revision():
         fail("the database schema is not up to date: run `helpline migrate` first")
 
 

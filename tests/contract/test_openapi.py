@@ -137,8 +137,11 @@ def _spare_the_fixtures(case: schemathesis.Case, api: Api) -> None:
           phases=[Phase.explicit, Phase.generate])
 def test_no_server_error_and_no_schema_break(case: schemathesis.Case, role: Role, api: Api) -> None:
     _spare_the_fixtures(case, api)
-    case.call_and_validate(app=api.app, headers={"Authorization": f"Bearer {api.tokens[role]}"},
+    t0 = time.perf_counter()
+    import sys
+    r = case.call_and_validate(app=api.app, headers={"Authorization": f"Bearer {api.tokens[role]}"},
                            checks=[not_a_server_error, response_schema_conformance])
+    print("CALL", case.meta.phase.name if case.meta else None, r.status_code, round((time.perf_counter()-t0)*1000), file=sys.stderr)
 
 
 _ = time

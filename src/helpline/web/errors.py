@@ -133,6 +133,12 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(_req: Request, exc: OverflowError) -> JSONResponse:
+        # A number past 64 bits in a query parameter reaches the driver; it is bad input, not a crash.
+        return problem_response(422, "Invalid request", "a number in the request is too large",
+                                errors=[{"field": "query", "message": "number too large"}])
+
     @app.exception_handler(Exception)
     async def _crash(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")

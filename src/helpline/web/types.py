@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, StringConstraints
 
 # Deliberately permissive: help desks receive mail from internal domains (corp.local, *.test) that
@@ -21,3 +22,8 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
+
+
+#: Ids are 64-bit; a larger number is refused as invalid instead of reaching the database.
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from helpline.domains.accounts.models import Role
 from tests.conftest import problem
 
@@ -373,6 +375,7 @@ async def test_bad_input_is_a_problem_naming_the_field(ws):
         got = problem(await c.post(f"/contacts/{cid}/merge", json={"source_id": "x"}), 422)
         assert got["errors"][0]["field"] == "source_id"
         problem(await c.get("/contacts/not-a-number"), 422)
+        problem(await c.get("/contacts/99999999999999999999"), 422)  # past 64 bits: no id, no crash
 
 
 async def test_create_is_idempotent_with_a_key(ws):
@@ -395,3 +398,15 @@ async def test_unauthenticated_and_openapi(ws):
     post = spec["paths"]["/api/v1/contacts"]["post"]
     assert post["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/ContactRead")
     assert "/api/v1/contacts/{contact_id}/merge" in spec["paths"]
+
+
+async def test_racing_creates_of_one_email_give_one_contact_and_409s(ws):
+    agent = await ws.person(Role.agent)
+    async with ws.client(agent) as c:
+        body = {"email": "race@track.test", "name": "Racer"}
+        answers = await asyncio.gather(*(c.post("/contacts", json=body) for _ in range(6)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] + [409] * 5, [r.text for r in answers]
+    for r in answers:
+        if r.status_code == 409:
+            problem(r, 409)

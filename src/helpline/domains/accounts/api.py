@@ -31,6 +31,7 @@ from helpline.domains.accounts.schemas import (
 from helpline.web.deps import SESSION_COOKIE, CurrentPrincipal, PlatformDep
 from helpline.web.errors import Forbidden, Invalid, NotFound
 from helpline.web.responses import JSON
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["accounts"])
 users, members, groups, group_members, tokens = (
@@ -134,7 +135,7 @@ async def list_users(actor: CurrentPrincipal, platform: PlatformDep,
     return JSON({"items": items, "next_cursor": str(rows[limit - 1].id) if len(rows) > limit else None})
 
 
-async def _user_detail(conn: AsyncConnection, ws: int, user_id: int) -> dict[str, Any]:
+async def _user_detail(conn: AsyncConnection, ws: int, user_id: IdPath) -> dict[str, Any]:
     rows = (await conn.execute(sa.select(*_USER_COLS).join(members, members.c.user_id == users.c.id)
                                .where(users.c.id == user_id, members.c.workspace_id == ws))).all()
     if not rows:
@@ -159,14 +160,14 @@ async def create_user(body: UserCreate, actor: CurrentPrincipal, platform: Platf
 
 
 @router.get("/users/{user_id}", response_model=UserRead, summary="One member")
-async def get_user(user_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def get_user(user_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         await queries.access_user(conn, actor, user_id)
         return JSON(await _user_detail(conn, actor.workspace_id, user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead, summary="Change a member (admins)")
-async def update_user(user_id: int, body: UserUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def update_user(user_id: IdPath, body: UserUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
         current = await queries.access_user(uow.conn, actor, user_id)
@@ -222,13 +223,13 @@ async def create_group(body: GroupCreate, actor: CurrentPrincipal, platform: Pla
 
 
 @router.get("/groups/{group_id}", response_model=GroupRead, summary="One group")
-async def get_group(group_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def get_group(group_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         return JSON(await _group_detail(conn, await queries.access_group(conn, actor, group_id)))
 
 
 @router.patch("/groups/{group_id}", response_model=GroupRead, summary="Rename a group or set its members (admins)")
-async def update_group(group_id: int, body: GroupUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def update_group(group_id: IdPath, body: GroupUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
         row = await queries.access_group(uow.conn, actor, group_id)
@@ -247,7 +248,7 @@ async def update_group(group_id: int, body: GroupUpdate, actor: CurrentPrincipal
 
 
 @router.delete("/groups/{group_id}", status_code=204, summary="Delete a group; its tickets lose their group (admins)")
-async def delete_group(group_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+async def delete_group(group_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
         await queries.access_group(uow.conn, actor, group_id)
@@ -284,7 +285,7 @@ async def create_token(body: TokenCreate, actor: CurrentPrincipal, platform: Pla
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
-async def revoke_token(token_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+async def revoke_token(token_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
         await service.revoke_token(uow, actor.workspace_id, token_id, owner_id=None if actor.is_admin else actor.user_id)
     return Response(status_code=204)

@@ -47,14 +47,14 @@ class UserCreate(Strict):
     name: Name = ""
     role: Role
     password: Password | None = None
-    group_ids: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list, max_length=100)
+    group_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list, max_length=100)
 
 
 class UserUpdate(Strict):
     name: Name | None = None
     role: Role | None = None
     is_active: bool | None = None
-    group_ids: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, max_length=100)
+    group_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=100)
 
 
 class UserRead(BaseModel):
@@ -77,13 +77,13 @@ class UserPage(BaseModel):
 class GroupCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    member_ids: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list, max_length=500)
+    member_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list, max_length=500)
 
 
 class GroupUpdate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)] | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    member_ids: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, max_length=500)
+    member_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=500)
 
 
 class GroupRead(BaseModel):

@@ -12,8 +12,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 
-#: Verified against when a user does not exist, so timing does not reveal which emails have accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """Verified against when a user does not exist, so timing does not reveal which emails have accounts."""
+    if not _dummy:
+        _dummy.append(_hasher.hash("not-a-real-password"))
+    return _dummy[0]
 
 TOKEN_PREFIX = "hl_"
 
@@ -24,7 +30,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 

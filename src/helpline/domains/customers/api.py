@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from helpline.domains.customers import queries, service
 from helpline.domains.customers.schemas import (
+    MAX_ID,
     ContactCreate,
     ContactPage,
     ContactRead,
@@ -29,6 +30,9 @@ router = APIRouter(tags=["customers"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Makes a retried POST safe")]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(pattern=r"^\d{1,18}$", description="next_cursor of the previous page")]
+ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
+OrgId = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdentityId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Search = Annotated[str | None, Query(max_length=200, description="Case-insensitive substring")]
 
 Responses = dict[int | str, dict[str, Any]]
@@ -59,7 +63,7 @@ async def create_contact(body: ContactCreate, request: Request, actor: CurrentPr
 @router.get("/contacts", response_model=ContactPage, summary="List and search contacts",
             description="In id order; merged contacts are left out. A customer's list holds only themself.")
 async def list_contacts(actor: CurrentPrincipal, platform: PlatformDep, q: Search = None,
-                        organization_id: Annotated[int | None, Query(ge=1)] = None,
+                        organization_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                         cursor: Cursor = None, limit: Limit = 25) -> JSON:
     async with platform.db.read() as conn:
         items, nxt = await queries.list_contacts(conn, actor, q=q, organization_id=organization_id,
@@ -69,7 +73,7 @@ async def list_contacts(actor: CurrentPrincipal, platform: PlatformDep, q: Searc
 
 @router.get("/contacts/{contact_id}", response_model=ContactRead, summary="Get a contact",
             responses=NOT_YOURS)
-async def get_contact(contact_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def get_contact(contact_id: ContactId, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         item = await queries.contact_detail(conn, actor, contact_id)
     return JSON(item)
@@ -77,7 +81,7 @@ async def get_contact(contact_id: int, actor: CurrentPrincipal, platform: Platfo
 
 @router.patch("/contacts/{contact_id}", response_model=ContactRead, summary="Change a contact",
               description="Customers may change their own name only.", responses={**NOT_YOURS, **FORBIDDEN})
-async def update_contact(contact_id: int, body: ContactUpdate, actor: CurrentPrincipal,
+async def update_contact(contact_id: ContactId, body: ContactUpdate, actor: CurrentPrincipal,
                          platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         contact = await queries.access_contact(uow.conn, actor, contact_id)
@@ -89,7 +93,7 @@ async def update_contact(contact_id: int, body: ContactUpdate, actor: CurrentPri
 @router.post("/contacts/{contact_id}/identities", status_code=201, response_model=ContactRead,
              summary="Add an email address, phone number or handle to a contact",
              responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "Another contact has this identity"}})
-async def add_identity(contact_id: int, body: IdentityCreate, request: Request, actor: CurrentPrincipal,
+async def add_identity(contact_id: ContactId, body: IdentityCreate, request: Request, actor: CurrentPrincipal,
                        platform: PlatformDep, idempotency_key: IdemKey = None) -> Response:
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         contact = await queries.access_contact(uow.conn, actor, contact_id)
@@ -102,7 +106,7 @@ async def add_identity(contact_id: int, body: IdentityCreate, request: Request, 
 @router.delete("/contacts/{contact_id}/identities/{identity_id}", status_code=204,
                summary="Remove an identity from a contact",
                responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "It is the last identity"}})
-async def remove_identity(contact_id: int, identity_id: int, actor: CurrentPrincipal,
+async def remove_identity(contact_id: ContactId, identity_id: IdentityId, actor: CurrentPrincipal,
                           platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
         contact = await queries.access_contact(uow.conn, actor, contact_id)
@@ -115,7 +119,7 @@ async def remove_identity(contact_id: int, identity_id: int, actor: CurrentPrinc
              description="Identities, tickets, CCs and sign-ins of the source move here; the source is kept "
              "as a pointer (merged_into_id) and left out of lists.",
              responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "One of them was merged already"}})
-async def merge_contacts(contact_id: int, body: MergeContacts, actor: CurrentPrincipal,
+async def merge_contacts(contact_id: ContactId, body: MergeContacts, actor: CurrentPrincipal,
                          platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         target = await queries.access_contact(uow.conn, actor, contact_id)
@@ -126,8 +130,6 @@ async def merge_contacts(contact_id: int, body: MergeContacts, actor: CurrentPri
 
 
 # --- organizations --------------------------------------------------------------------------------
-
-ORG_Responses = dict[int | str, dict[str, Any]]
 
 ORG_NOT_YOURS: Responses = {404: {"description": "No such organization, or not yours to see"}}
 
@@ -155,7 +157,7 @@ async def list_organizations(actor: CurrentPrincipal, platform: PlatformDep, q: 
 
 @router.get("/organizations/{org_id}", response_model=OrganizationRead, summary="Get an organization",
             responses=ORG_NOT_YOURS)
-async def get_organization(org_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def get_organization(org_id: OrgId, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         item = await queries.organization_detail(conn, actor, org_id)
     return JSON(item)
@@ -163,7 +165,7 @@ async def get_organization(org_id: int, actor: CurrentPrincipal, platform: Platf
 
 @router.patch("/organizations/{org_id}", response_model=OrganizationRead, summary="Change an organization",
               responses={**ORG_NOT_YOURS, **FORBIDDEN})
-async def update_organization(org_id: int, body: OrganizationUpdate, actor: CurrentPrincipal,
+async def update_organization(org_id: OrgId, body: OrganizationUpdate, actor: CurrentPrincipal,
                               platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         org = await queries.access_organization(uow.conn, actor, org_id)
@@ -174,7 +176,7 @@ async def update_organization(org_id: int, body: OrganizationUpdate, actor: Curr
 
 @router.get("/organizations/{org_id}/contacts", response_model=ContactPage,
             summary="The contacts of an organization", responses=ORG_NOT_YOURS)
-async def organization_contacts(org_id: int, actor: CurrentPrincipal, platform: PlatformDep,
+async def organization_contacts(org_id: OrgId, actor: CurrentPrincipal, platform: PlatformDep,
                                 cursor: Cursor = None, limit: Limit = 25) -> JSON:
     async with platform.db.read() as conn:
         items, nxt = await queries.organization_contacts(conn, actor, org_id, cursor=cursor, limit=limit)

@@ -29,6 +29,9 @@ AttrKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 AttrValue = Annotated[str, StringConstraints(max_length=2000)] | bool | int | float | None
 Attributes = dict[AttrKey, AttrValue]
 
+MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no id, and SQLite cannot even bind it
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
 TAGS = 50
 ATTRIBUTES = 100
 IDENTITIES = 20
@@ -74,7 +77,7 @@ class ContactCreate(Strict):
     email: Email | None = Field(default=None, description="Becomes the primary identity")
     name: Name = ""
     identities: list[IdentityIn] = Field(default_factory=list, max_length=IDENTITIES)
-    organization_id: int | None = Field(default=None, ge=1, description="Else matched by the email's domain")
+    organization_id: Id | None = Field(default=None, description="Else matched by the email's domain")
     notes: Notes = ""
     tags: list[Tag] = Field(default_factory=list, max_length=TAGS)
     attributes: Attributes = Field(default_factory=dict, max_length=ATTRIBUTES)
@@ -90,7 +93,7 @@ class ContactUpdate(Strict):
     """Only the fields present change; ``organization_id: null`` takes the contact out of its organization."""
 
     name: Name | None = None
-    organization_id: int | None = Field(default=None, ge=1)
+    organization_id: Id | None = None
     notes: Notes | None = None
     tags: list[Tag] | None = Field(default=None, max_length=TAGS)
     attributes: Attributes | None = Field(default=None, max_length=ATTRIBUTES)
@@ -125,7 +128,7 @@ class ContactPage(BaseModel):
 
 
 class MergeContacts(Strict):
-    source_id: int = Field(ge=1, description="The contact folded into this one; it is left as a pointer")
+    source_id: Id = Field(description="The contact folded into this one; it is left as a pointer")
 
 
 class OrganizationCreate(Strict):

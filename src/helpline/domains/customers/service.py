@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -196,7 +198,7 @@ async def merge_contacts(uow: UnitOfWork, workspace_id: int, *, source_id: int, 
     """Fold ``source`` into ``target``: identities, tickets, messages and sign-ins move; the source
     stays as a pointer (``merged_into_id``) so old links still resolve."""
     from helpline.domains.accounts.models import Membership
-    from helpline.domains.tickets.models import Message, Ticket, TicketCC
+    from helpline.domains.tickets.models import Event, Message, Ticket, TicketCC
 
     if source_id == target_id:
         raise Invalid("source_id", "cannot merge a contact into itself")
@@ -206,10 +208,20 @@ async def merge_contacts(uow: UnitOfWork, workspace_id: int, *, source_id: int, 
         identities.update().where(identities.c.contact_id == source_id)
         .values(contact_id=target_id, is_primary=False)
     )
+    # Tickets change requester: each gets its event (rule 6) and the target's organization.
+    moved = (await uow.execute(sa.select(tickets.c.id).where(tickets.c.requester_id == source_id))).scalars().all()
+    target_org = (await uow.execute(sa.select(contacts.c.organization_id).where(contacts.c.id == target_id))).scalar()
+    now = utcnow()
     await uow.execute(
         tickets.update().where(tickets.c.requester_id == source_id)
-        .values(requester_id=target_id, updated_at=utcnow(), version=tickets.c.version + 1)
+        .values(requester_id=target_id, organization_id=target_org, updated_at=now, version=tickets.c.version + 1)
     )
+    if moved:
+        await uow.execute(Event.__table__.insert(), [
+            {"workspace_id": workspace_id, "ticket_id": tid, "kind": "field_changed", "field": "requester_id",
+             "old": source_id, "new": target_id, "actor_user_id": None, "actor_kind": "system", "created_at": now}
+            for tid in moved
+        ])
     # A CC of both would collide on the primary key: drop the source's duplicates first.
     both = sa.select(ccs.c.ticket_id).where(ccs.c.contact_id == target_id).scalar_subquery()
     await uow.execute(ccs.delete().where(ccs.c.contact_id == source_id, ccs.c.ticket_id.in_(both)))
@@ -348,6 +360,17 @@ async def require_contact(
 # Admins and agents change contacts and organizations; a customer may rename their own contact.
 
 
+@asynccontextmanager
+async def _first_wins(uow: UnitOfWork, field: str) -> AsyncIterator[None]:
+    """A concurrent request can take a unique value between our check and our insert: 409, not 500."""
+    try:
+        async with uow.conn.begin_nested():
+            yield
+    except IntegrityError:
+        raise Conflict(f"{field}: taken by a request that ran at the same time",
+                       errors=[{"field": field, "message": "already in use"}]) from None
+
+
 def check_write(actor: Principal) -> None:
     if actor.role not in (Role.admin, Role.agent):
         raise Forbidden("only admins and agents may change contacts and organizations")
@@ -370,11 +393,12 @@ async def do_create_contact(uow: UnitOfWork, actor: Principal, data: ContactCrea
     check_write(actor)
     # An email given only among the identities is still the primary one, and picks the organization.
     email = data.email or next((i.value for i in data.identities if i.kind is IdentityKind.email), None)
-    return await create_contact(
-        uow, actor.workspace_id, name=data.name, email=email,
-        identities_in=[(i.kind.value, i.value) for i in data.identities],
-        organization_id=data.organization_id, notes=data.notes, tags=data.tags, attributes=data.attributes,
-    )
+    async with _first_wins(uow, "email" if email else "identities"):
+        return await create_contact(
+            uow, actor.workspace_id, name=data.name, email=email, organization_id=data.organization_id,
+            identities_in=[(i.kind.value, i.value) for i in data.identities],
+            notes=data.notes, tags=data.tags, attributes=data.attributes,
+        )
 
 
 async def do_update_contact(
@@ -389,7 +413,8 @@ async def do_add_identity(
     uow: UnitOfWork, actor: Principal, contact: dict[str, Any], data: IdentityCreate
 ) -> int:
     check_contact_update(actor, contact, {"identities": True})
-    return await add_identity(uow, actor.workspace_id, contact["id"], data.kind.value, data.value)
+    async with _first_wins(uow, "value"):
+        return await add_identity(uow, actor.workspace_id, contact["id"], data.kind.value, data.value)
 
 
 async def do_remove_identity(
@@ -419,7 +444,7 @@ async def do_merge_contacts(
     uow: UnitOfWork, actor: Principal, target: dict[str, Any], source: dict[str, Any]
 ) -> None:
     check_write(actor)
-    for who, row in (("source_id", source), ("target", target)):
+    for who, row in (("source_id", source), ("contact_id", target)):
         if row["merged_into_id"] is not None:
             raise Conflict(f"contact {row['id']} was already merged into {row['merged_into_id']}",
                            errors=[{"field": who, "message": "already merged"}])
@@ -432,10 +457,11 @@ async def do_merge_contacts(
 
 async def do_create_organization(uow: UnitOfWork, actor: Principal, data: OrganizationCreate) -> int:
     check_write(actor)
-    return await create_organization(
-        uow, actor.workspace_id, name=data.name, domains=data.domains, shared_tickets=data.shared_tickets,
-        notes=data.notes, tags=data.tags, attributes=data.attributes,
-    )
+    async with _first_wins(uow, "name"):
+        return await create_organization(
+            uow, actor.workspace_id, name=data.name, domains=data.domains, shared_tickets=data.shared_tickets,
+            notes=data.notes, tags=data.tags, attributes=data.attributes,
+        )
 
 
 async def do_update_organization(

@@ -32,6 +32,7 @@ from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.errors import Problem
 from helpline.web.principal import Principal
 from helpline.web.responses import JSON
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["tickets"])
 
@@ -51,7 +52,7 @@ async def render_tickets(conn: AsyncConnection, actor: Principal, rows: list[dic
     return out
 
 
-async def render_detail(conn: AsyncConnection, actor: Principal, ticket_id: int) -> dict[str, Any]:
+async def render_detail(conn: AsyncConnection, actor: Principal, ticket_id: IdPath) -> dict[str, Any]:
     row = await queries.access_ticket(conn, actor, ticket_id)
     (item,) = await render_tickets(conn, actor, [row])
     item.update(await queries.detail_extras(conn, ticket_id))
@@ -118,7 +119,7 @@ async def list_tickets(
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail, summary="Get a ticket",
             responses={404: {"description": "No such ticket, or not yours to see"}})
-async def get_ticket(ticket_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def get_ticket(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         item = await render_detail(conn, actor, ticket_id)
     return JSON(item, headers={"ETag": service.etag(item["version"])})
@@ -126,7 +127,7 @@ async def get_ticket(ticket_id: int, actor: CurrentPrincipal, platform: Platform
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketDetail, summary="Change a ticket",
               responses={412: {"description": "If-Match no longer matches: someone else changed it"}})
-async def update_ticket(ticket_id: int, body: TicketUpdate, actor: CurrentPrincipal, platform: PlatformDep,
+async def update_ticket(ticket_id: IdPath, body: TicketUpdate, actor: CurrentPrincipal, platform: PlatformDep,
                         if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> JSON:
     async with platform.db.transaction() as uow:
         ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
@@ -152,7 +153,7 @@ async def bulk_update(body: BulkUpdate, actor: CurrentPrincipal, platform: Platf
 
 
 @router.get("/tickets/{ticket_id}/messages", response_model=MessagePage, summary="The conversation, oldest first")
-async def list_messages(ticket_id: int, actor: CurrentPrincipal, platform: PlatformDep,
+async def list_messages(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep,
                         cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None, limit: Limit = 100) -> JSON:
     async with platform.db.read() as conn:
         items, nxt = await queries.list_messages(conn, actor, ticket_id, after_id=int(cursor) if cursor else None, limit=limit)
@@ -161,7 +162,7 @@ async def list_messages(ticket_id: int, actor: CurrentPrincipal, platform: Platf
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=MessageRead,
              summary="Reply publicly or add an internal note")
-async def add_message(ticket_id: int, body: MessageCreate, request: Request, actor: CurrentPrincipal,
+async def add_message(ticket_id: IdPath, body: MessageCreate, request: Request, actor: CurrentPrincipal,
                       platform: PlatformDep, idempotency_key: IdemKey = None) -> Response:
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
@@ -173,7 +174,7 @@ async def add_message(ticket_id: int, body: MessageCreate, request: Request, act
 
 
 @router.get("/tickets/{ticket_id}/events", response_model=EventPage, summary="The audit history of a ticket")
-async def list_events(ticket_id: int, actor: CurrentPrincipal, platform: PlatformDep,
+async def list_events(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep,
                       cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None, limit: Limit = 100) -> JSON:
     if actor.is_customer:
         raise Problem("customers do not see the audit history", status=403, title="Forbidden")
@@ -183,7 +184,7 @@ async def list_events(ticket_id: int, actor: CurrentPrincipal, platform: Platfor
 
 
 @router.post("/tickets/{ticket_id}/merge", response_model=TicketDetail, summary="Merge this ticket into another")
-async def merge(ticket_id: int, body: MergeRequest, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def merge(ticket_id: IdPath, body: MergeRequest, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         source = await queries.access_ticket(uow.conn, actor, ticket_id)
         target = await queries.access_ticket(uow.conn, actor, body.target_id)
@@ -194,7 +195,7 @@ async def merge(ticket_id: int, body: MergeRequest, actor: CurrentPrincipal, pla
 
 @router.post("/tickets/{ticket_id}/split", status_code=201, response_model=TicketDetail,
              summary="Move one message into a new ticket")
-async def split(ticket_id: int, body: SplitRequest, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def split(ticket_id: IdPath, body: SplitRequest, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
         new_id = await relations.split(uow, platform.pubsub, actor, ticket, body.message_id, body.subject)
@@ -203,7 +204,7 @@ async def split(ticket_id: int, body: SplitRequest, actor: CurrentPrincipal, pla
 
 
 @router.post("/tickets/{ticket_id}/links", status_code=201, response_model=TicketDetail, summary="Link two tickets")
-async def add_link(ticket_id: int, body: LinkCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def add_link(ticket_id: IdPath, body: LinkCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         source = await queries.access_ticket(uow.conn, actor, ticket_id)
         target = await queries.access_ticket(uow.conn, actor, body.target_id)
@@ -213,7 +214,7 @@ async def add_link(ticket_id: int, body: LinkCreate, actor: CurrentPrincipal, pl
 
 
 @router.delete("/tickets/{ticket_id}/links/{target_id}", status_code=204, summary="Remove a link")
-async def remove_link(ticket_id: int, target_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+async def remove_link(ticket_id: IdPath, target_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
         source = await queries.access_ticket(uow.conn, actor, ticket_id)
         await relations.unlink(uow, actor, source, target_id)

@@ -16,6 +16,7 @@ from helpline.domains.tickets.schemas import CustomFieldCreate, CustomFieldRead,
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.errors import Conflict, Invalid, NotFound
 from helpline.web.responses import JSON
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["catalog"])
 tags = TicketTag.__table__
@@ -90,7 +91,7 @@ async def create_field(body: CustomFieldCreate, actor: CurrentPrincipal, platfor
     return JSON(dict(row), status_code=201)
 
 
-async def _field(conn: sa.ext.asyncio.AsyncConnection, ws: int, field_id: int) -> dict[str, object]:
+async def _field(conn: sa.ext.asyncio.AsyncConnection, ws: int, field_id: IdPath) -> dict[str, object]:
     row = (await conn.execute(sa.select(*_FIELD_COLS).where(
         fields_table.c.id == field_id, fields_table.c.workspace_id == ws))).mappings().first()
     if row is None:
@@ -99,7 +100,7 @@ async def _field(conn: sa.ext.asyncio.AsyncConnection, ws: int, field_id: int) -
 
 
 @router.patch("/custom-fields/{field_id}", response_model=CustomFieldRead, summary="Change a custom field (admins)")
-async def update_field(field_id: int, body: CustomFieldUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def update_field(field_id: IdPath, body: CustomFieldUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     require_admin(actor)
     async with platform.db.transaction() as uow:
         current = await _field(uow.conn, actor.workspace_id, field_id)
@@ -112,7 +113,7 @@ async def update_field(field_id: int, body: CustomFieldUpdate, actor: CurrentPri
 
 
 @router.delete("/custom-fields/{field_id}", status_code=204, summary="Delete a custom field (values stay in history)")
-async def delete_field(field_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+async def delete_field(field_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     require_admin(actor)
     async with platform.db.transaction() as uow:
         await _field(uow.conn, actor.workspace_id, field_id)

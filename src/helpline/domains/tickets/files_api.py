@@ -11,6 +11,7 @@ from helpline.domains.tickets.schemas import UploadRead
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.errors import Problem
 from helpline.web.responses import JSON
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["files"])
 
@@ -31,7 +32,7 @@ async def upload(file: Annotated[UploadFile, File(description="The file")], acto
 
 @router.get("/attachments/{attachment_id}", summary="Download an attachment",
             responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "Not yours, or missing"}})
-async def download(attachment_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+async def download(attachment_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:
         row = await queries.access_attachment(conn, actor, attachment_id)
     try:

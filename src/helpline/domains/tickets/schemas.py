@@ -28,13 +28,13 @@ class TicketCreate(Strict):
     subject: Subject
     body: Body
     requester: RequesterIn | None = None
-    requester_id: int | None = Field(default=None, ge=1)
+    requester_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     priority: Priority = Priority.normal
     type: TicketType | None = None
     channel: Channel = Channel.api
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    assignee_id: int | None = Field(default=None, ge=1)
-    group_id: int | None = Field(default=None, ge=1)
+    assignee_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    group_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     due_at: datetime | None = None
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     cc_emails: list[Email] = Field(default_factory=list, max_length=50)
@@ -54,9 +54,9 @@ class TicketUpdate(Strict):
     status: Status | None = None
     priority: Priority | None = None
     type: TicketType | None = None
-    requester_id: int | None = Field(default=None, ge=1)
-    assignee_id: int | None = Field(default=None, ge=1)
-    group_id: int | None = Field(default=None, ge=1)
+    requester_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    assignee_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    group_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     due_at: datetime | None = None
     tags: list[Tag] | None = Field(default=None, max_length=50)
     add_tags: list[Tag] | None = Field(default=None, max_length=50)
@@ -100,7 +100,7 @@ class TicketPage(BaseModel):
 
 
 class BulkUpdate(Strict):
-    ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=100)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=100)
     changes: TicketUpdate
 
 
@@ -162,7 +162,7 @@ class EventPage(BaseModel):
 class LinkCreate(Strict):
     """Link this ticket to ``target_id``: this ticket is ``kind`` of the target (e.g. its child)."""
 
-    target_id: int = Field(ge=1)
+    target_id: int = Field(ge=1, le=2**63 - 1)
     kind: LinkKind
 
 
@@ -178,7 +178,7 @@ class MergeRequest(Strict):
 
 
 class SplitRequest(Strict):
-    message_id: int = Field(ge=1)
+    message_id: int = Field(ge=1, le=2**63 - 1)
     subject: Subject | None = None
 
 

@@ -1,0 +1,74 @@
+"""What ``make bench`` runs: seed, then load-test the API and the bare-driver limit, per database.
+
+Measures everything ``seed.py`` and ``api_load.py`` measure, as JSON lines on stdout (progress on
+stderr). By default: 100k tickets on SQLite (``var/bench/helpline_bench.db``) and 100k on
+PostgreSQL (``helpline_bench`` on 127.0.0.1, when it answers), 10 s per operation.
+
+    make bench                                             # both databases, 100k tickets
+    make bench BENCH_ARGS="--tickets 1000000 --db postgresql"
+    .venv/bin/python bench/run_all.py --db sqlite --seconds 5 --no-seed
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+from common import DEFAULT_PG, DEFAULT_SQLITE, emit, log, plain_pg_url
+
+HERE = Path(__file__).resolve().parent
+
+
+async def _pg_reachable(url: str) -> bool:
+    base = plain_pg_url(url).rsplit("/", 1)[0]
+    try:
+        conn = await asyncpg.connect(f"{base}/test", timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def _run(script: str, *args: str) -> None:
+    """Run a bench script; its JSON lines pass straight through to our stdout."""
+    cmd = [sys.executable, str(HERE / script), *args]
+    log(" ".join(cmd[1:]))
+    if subprocess.run(cmd, check=False).returncode != 0:
+        raise SystemExit(f"{script} failed")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--tickets", type=int, default=100_000)
+    p.add_argument("--seconds", type=float, default=10, help="measured seconds per operation")
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--workers", type=int, default=1, help="helpline serve --workers on PostgreSQL")
+    p.add_argument("--postgresql-url", default=DEFAULT_PG)
+    p.add_argument("--sqlite-url", default=DEFAULT_SQLITE)
+    p.add_argument("--no-seed", action="store_true", help="reuse the data of the last seed")
+    p.add_argument("--ops", help="comma-separated subset of operations (see api_load.py)")
+    a = p.parse_args()
+    targets: list[tuple[str, str, int]] = []
+    if a.db in ("sqlite", "both"):
+        targets.append(("sqlite", a.sqlite_url, 1))
+    if a.db in ("postgresql", "both"):
+        if asyncio.run(_pg_reachable(a.postgresql_url)):
+            targets.append(("postgresql", a.postgresql_url, a.workers))
+        else:
+            log(f"PostgreSQL at {a.postgresql_url} does not answer: skipped")
+            emit(bench="skipped", db="postgresql", reason="not reachable")
+    for _, url, workers in targets:
+        if not a.no_seed:
+            _run("seed.py", "--database-url", url, "--tickets", str(a.tickets), "--reset")
+        load = ["--database-url", url, "--seconds", str(a.seconds), "--clients", str(a.clients)]
+        load += ["--workers", str(workers)] + (["--ops", a.ops] if a.ops else [])
+        _run("api_load.py", *load)
+
+
+if __name__ == "__main__":
+    main()
