@@ -189,6 +189,8 @@ class Runner:
         try:
             ops = PgOps(self.state, pool)
             for op in self.a.ops:
+                if op == "healthz":
+                    continue
                 res, cpu = await self.measure(self.bare_call(ops, op), self.a.clients, None)
                 self.report(op, "bare", res, cpu, note=NOTE_BARE["postgresql"])
         finally:
@@ -197,6 +199,8 @@ class Runner:
     def bare_sqlite(self) -> None:
         ops = SqliteOps(self.state, str(sqlite_path(self.a.database_url)))
         for op in self.a.ops:
+            if op == "healthz":
+                continue
             call = self.bare_call(ops, op)
             drive_sync(call, seconds=self.a.warmup, max_requests=10**9)
             meter = CpuMeter()
