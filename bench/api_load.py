@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -44,10 +45,15 @@ from common import (
 from loadgen import CpuMeter, Result, StatusError, drive, drive_sync
 from seed import state_path
 from workload import OPS, Workload, counts
+from wrk import WrkResult, run_wrk
 
 NOTE_API = (
     "load generator (httpx, one process) shares the machine's 2 cores with the server and "
     "the database; other processes on the machine show as cpu_other"
+)
+NOTE_API_WRK = (
+    "load generator (wrk, one thread) shares the machine's 2 cores with the server and the database; "
+    "other processes on the machine show as cpu_other"
 )
 NOTE_BARE = {
     "postgresql": "asyncpg, 32 concurrent tasks in one process, same SQL as the app, no HTTP",
@@ -101,7 +107,9 @@ class Runner:
         self.db = dialect(a.database_url)
         self.op = ""
 
-    def report(self, op: str, mode: str, res: Result, cpu: dict[str, float], **extra: Any) -> None:
+    def report(
+        self, op: str, mode: str, res: Result | WrkResult, cpu: dict[str, float], **extra: Any
+    ) -> None:
         emit(
             bench=f"{mode}.{op}",
             mode=mode,
@@ -116,31 +124,23 @@ class Runner:
             **extra,
         )
 
+    async def _spy(self, server_pid: int | None) -> asyncio.subprocess.Process | None:
+        """With --profile, sample the server's stacks (py-spy, GIL holders only) during the run."""
+        spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or shutil.which("py-spy")
+        if not self.a.profile or server_pid is None or spy is None:
+            return None
+        out = VAR / f"profile-{self.db}-{self.op}.txt"
+        args = ["record", "--pid", str(server_pid), "--duration", str(int(self.a.seconds)), "--rate", "250"]
+        args += ["--format", "raw", "--gil", "--nonblocking", "--subprocesses", "--output", str(out)]
+        return await asyncio.create_subprocess_exec(
+            spy, *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
     async def measure(
         self, call: Callable[[int], Awaitable[None]], clients: int, server_pid: int | None
     ) -> tuple[Result, dict[str, float]]:
         await drive(call, clients=clients, seconds=self.a.warmup, max_requests=10**9)
-        spy = None
-        if self.a.profile and server_pid is not None:  # sample the server's stacks during the run
-            out = VAR / f"profile-{self.db}-{self.op}.txt"
-            spy = await asyncio.create_subprocess_exec(
-                os.path.join(os.path.dirname(sys.executable), "py-spy"),
-                "record",
-                "--pid",
-                str(server_pid),
-                "--duration",
-                str(int(self.a.seconds)),
-                "--rate",
-                "250",
-                "--format",
-                "raw",
-                "--nonblocking",
-                "--subprocesses",
-                "--output",
-                str(out),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        spy = await self._spy(server_pid)
         meter = CpuMeter(server_pid)
         meter.start()
         res = await drive(call, clients=clients, seconds=self.a.seconds, max_requests=self.a.requests)
@@ -150,6 +150,21 @@ class Runner:
         return res, cpu
 
     async def api(self, base: str, pid: int) -> None:
+        if self.a.client == "wrk":
+            for op in self.a.ops:
+                self.op = op
+                req = partial(self.work.request, op)
+                token, n = self.state["token"], self.a.clients
+                await run_wrk(base, token, req, clients=n, seconds=self.a.warmup)
+                spy = await self._spy(pid)
+                meter = CpuMeter(pid)
+                meter.start()
+                res = await run_wrk(base, token, req, clients=n, seconds=self.a.seconds)
+                cpu = meter.stop(res.ok)
+                if spy is not None:
+                    await spy.wait()
+                self.report(op, "api", res, cpu, workers=self.a.workers, client="wrk", note=NOTE_API_WRK)
+            return
         headers = {"Authorization": f"Bearer {self.state['token']}"}
         limits = httpx.Limits(max_connections=self.a.clients, max_keepalive_connections=self.a.clients)
         async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
@@ -163,7 +178,7 @@ class Runner:
                         raise StatusError(str(r.status_code))
 
                 res, cpu = await self.measure(call, self.a.clients, pid)
-                self.report(op, "api", res, cpu, workers=self.a.workers, note=NOTE_API)
+                self.report(op, "api", res, cpu, workers=self.a.workers, client="httpx", note=NOTE_API)
 
     def bare_call(self, ops: PgOps | SqliteOps, op: str) -> Callable[[int], Any]:
         w = self.work
@@ -225,10 +240,15 @@ def main() -> None:
     p.add_argument("--ops", default=",".join(OPS), help=f"comma-separated subset of {','.join(OPS)}")
     p.add_argument("--mode", choices=["api", "bare", "both"], default="both")
     p.add_argument(
+        "--client", choices=["auto", "wrk", "httpx"], default="auto", help="auto: wrk if installed"
+    )
+    p.add_argument(
         "--profile", action="store_true", help="py-spy the server: var/bench/profile-<db>-<op>.txt"
     )
     a = p.parse_args()
     a.ops = [o for o in a.ops.split(",") if o]
+    if a.client == "auto":
+        a.client = "wrk" if shutil.which("wrk") else "httpx"
     path = state_path(a.database_url)
     if not path.exists():
         raise SystemExit(f"{path} is missing: run bench/seed.py --database-url {a.database_url} first")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -133,8 +134,9 @@ class CpuMeter:
                 kids = {p for p, (ppid, _, _) in procs.items() if ppid in server} - server
                 server |= kids
                 grew = bool(kids)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has exited
         return {
-            "client": time.process_time(),
+            "client": time.process_time() + kids.ru_utime + kids.ru_stime,
             "server": {p: procs[p][2] for p in server if p in procs},
             "db": {p: cpu for p, (_, comm, cpu) in procs.items() if comm.startswith("postgres")},
             "machine": _machine_busy(),

@@ -2,7 +2,8 @@
 
 Measures everything ``seed.py`` and ``api_load.py`` measure, as JSON lines on stdout (progress on
 stderr). By default: 100k tickets on SQLite (``var/bench/helpline_bench.db``) and 100k on
-PostgreSQL (``helpline_bench`` on 127.0.0.1, when it answers), 10 s per operation.
+PostgreSQL (``helpline_bench`` on 127.0.0.1, when it answers; served by 2 workers, which helps
+there because one worker saturates a core in Python), 10 s per operation.
 
     make bench                                             # both databases, 100k tickets
     make bench BENCH_ARGS="--tickets 1000000 --db postgresql"
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +35,14 @@ async def _pg_reachable(url: str) -> bool:
     return True
 
 
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
 def _run(script: str, *args: str) -> None:
     """Run a bench script; its JSON lines pass straight through to our stdout."""
     cmd = [sys.executable, str(HERE / script), *args]
@@ -47,7 +57,12 @@ def main() -> None:
     p.add_argument("--tickets", type=int, default=100_000)
     p.add_argument("--seconds", type=float, default=10, help="measured seconds per operation")
     p.add_argument("--clients", type=int, default=32)
-    p.add_argument("--workers", type=int, default=1, help="helpline serve --workers on PostgreSQL")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="helpline serve --workers on PostgreSQL (2 needs Redis; else 1)",
+    )
     p.add_argument("--postgresql-url", default=DEFAULT_PG)
     p.add_argument("--sqlite-url", default=DEFAULT_SQLITE)
     p.add_argument("--no-seed", action="store_true", help="reuse the data of the last seed")
@@ -58,7 +73,8 @@ def main() -> None:
         targets.append(("sqlite", a.sqlite_url, 1))
     if a.db in ("postgresql", "both"):
         if asyncio.run(_pg_reachable(a.postgresql_url)):
-            targets.append(("postgresql", a.postgresql_url, a.workers))
+            workers = a.workers if a.workers == 1 or _redis_up() else 1
+            targets.append(("postgresql", a.postgresql_url, workers))
         else:
             log(f"PostgreSQL at {a.postgresql_url} does not answer: skipped")
             emit(bench="skipped", db="postgresql", reason="not reachable")
