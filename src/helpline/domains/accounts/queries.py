@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,6 +62,22 @@ async def _group_ids(conn: AsyncConnection, user_id: int, workspace_id: int) -> 
     return frozenset(r[0] for r in rows)
 
 
+async def _principal(conn: AsyncConnection, base: list[Any], **ids: int) -> Principal:
+    """A Principal from the leading columns of :func:`_principal_select`."""
+    user_id, ws_id, role, email, name, contact_id, shared_org = base
+    return Principal(
+        user_id=user_id,
+        workspace_id=ws_id,
+        role=Role(role),
+        email=email,
+        name=name,
+        contact_id=contact_id,
+        shared_organization_id=shared_org,
+        group_ids=await _group_ids(conn, user_id, ws_id),
+        **ids,
+    )
+
+
 async def principal_for_token(conn: AsyncConnection, token_hash: str) -> tuple[Principal, object] | None:
     """The principal behind a bearer token that is neither revoked nor expired, with its last use."""
     now = utcnow()
@@ -80,18 +97,8 @@ async def principal_for_token(conn: AsyncConnection, token_hash: str) -> tuple[P
     ).first()
     if row is None:
         return None
-    user_id, ws_id, role, email, name, contact_id, shared_org, token_id, last_used = row
-    principal = Principal(
-        user_id=user_id,
-        workspace_id=ws_id,
-        role=Role(role),
-        email=email,
-        name=name,
-        contact_id=contact_id,
-        shared_organization_id=shared_org,
-        group_ids=await _group_ids(conn, user_id, ws_id),
-        token_id=token_id,
-    )
+    *base, token_id, last_used = row
+    principal = await _principal(conn, base, token_id=token_id)
     return principal, last_used
 
 
@@ -114,18 +121,8 @@ async def principal_for_session(conn: AsyncConnection, token_hash: str) -> tuple
     ).first()
     if row is None:
         return None
-    user_id, ws_id, role, email, name, contact_id, shared_org, session_id, csrf = row
-    principal = Principal(
-        user_id=user_id,
-        workspace_id=ws_id,
-        role=Role(role),
-        email=email,
-        name=name,
-        contact_id=contact_id,
-        shared_organization_id=shared_org,
-        group_ids=await _group_ids(conn, user_id, ws_id),
-        session_id=session_id,
-    )
+    *base, session_id, csrf = row
+    principal = await _principal(conn, base, session_id=session_id)
     return principal, csrf
 
 
