@@ -23,8 +23,8 @@ from helpline.domains.tickets.files_api import router as files_router
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
-from helpline.web import errors
-from helpline.web.limits import BodyLimitMiddleware
+from helpline.web import errors, openapi
+from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.responses import JSON
 
 _ = _ticket_jobs
@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     if platform is not None:
         app.state.platform = platform
     errors.install(app)
+    openapi.install(app)
+    app.add_middleware(QueryNulMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes)
 
     api = APIRouter(prefix=API_PREFIX)

@@ -126,11 +126,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        errors = [{"field": "body", "message": str(exc.detail)}] if exc.status_code in (400, 413) else None
         return problem_response(
             exc.status_code,
             titles.get(exc.status_code, "Error"),
             str(exc.detail),
             headers=getattr(exc, "headers", None),
+            errors=errors,
         )
 
     @app.exception_handler(OverflowError)

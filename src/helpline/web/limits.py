@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from helpline.web.errors import PROBLEM_JSON
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read; FastAPI lets an HTTPException through its body parsing."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"body: the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class BodyLimitMiddleware:
@@ -40,7 +46,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -56,19 +62,43 @@ class BodyLimitMiddleware:
                 await _reject(send, limit)
 
 
+class QueryNulMiddleware:
+    """422 naming the parameter when a query string holds U+0000 (``%00``), which no database column
+    can be compared with on PostgreSQL and no real search needs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if b"%00" in query or b"\x00" in query:
+            names = [k for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if "\x00" in k + v]
+            if names:
+                await _send_problem(send, 422, "Invalid request", [
+                    {"field": name.replace("\x00", ""), "message": "must not contain the NUL character (U+0000)"}
+                    for name in names
+                ])
+                return
+        await self.app(scope, receive, send)
+
+
 async def _reject(send: Send, limit: int) -> None:
+    await _send_problem(send, 413, "Request too large", [{"field": "body", "message": f"larger than {limit} bytes"}])
+
+
+async def _send_problem(send: Send, status: int, title: str, errors: list[dict[str, str]]) -> None:
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": "Request too large",
-        "status": 413,
-        "detail": f"body: the request body is larger than {limit} bytes",
-        "errors": [{"field": "body", "message": f"larger than {limit} bytes"}],
+        "title": title,
+        "status": status,
+        "detail": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+        "errors": errors,
     }
     payload = orjson.dumps(body)
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode())],
         }
     )

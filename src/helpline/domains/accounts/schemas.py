@@ -8,14 +8,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from helpline.domains.accounts.models import Role
-from helpline.web.types import Email
+from helpline.web.types import Email, Id, Strict
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class SessionCreate(Strict):
@@ -47,14 +43,14 @@ class UserCreate(Strict):
     name: Name = ""
     role: Role
     password: Password | None = None
-    group_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list, max_length=100)
+    group_ids: list[Id] = Field(default_factory=list, max_length=100)
 
 
 class UserUpdate(Strict):
     name: Name | None = None
     role: Role | None = None
     is_active: bool | None = None
-    group_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=100)
+    group_ids: list[Id] | None = Field(default=None, max_length=100)
 
 
 class UserRead(BaseModel):
@@ -77,13 +73,13 @@ class UserPage(BaseModel):
 class GroupCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    member_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list, max_length=500)
+    member_ids: list[Id] = Field(default_factory=list, max_length=500)
 
 
 class GroupUpdate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)] | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    member_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=500)
+    member_ids: list[Id] | None = Field(default=None, max_length=500)
 
 
 class GroupRead(BaseModel):
@@ -96,7 +92,7 @@ class GroupRead(BaseModel):
 class TokenCreate(Strict):
     name: Annotated[str, StringConstraints(max_length=120)] = ""
     expires_at: datetime | None = None
-    user_id: int | None = Field(default=None, ge=1, description="Admins may create tokens for others")
+    user_id: Id | None = Field(default=None, description="Admins may create tokens for others")
 
 
 class TokenRead(BaseModel):

@@ -17,8 +17,7 @@ from pydantic import (
 )
 
 from helpline.domains.customers.models import IdentityKind
-from helpline.domains.tickets.schemas import Strict, Tag
-from helpline.web.types import Email
+from helpline.web.types import Email, Id, Strict, Tag
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -30,7 +29,6 @@ AttrValue = Annotated[str, StringConstraints(max_length=2000)] | bool | int | fl
 Attributes = dict[AttrKey, AttrValue]
 
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no id, and SQLite cannot even bind it
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 TAGS = 50
 ATTRIBUTES = 100

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.tickets import fields, queries, relations, service
@@ -32,7 +33,7 @@ from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.errors import Problem
 from helpline.web.principal import Principal
 from helpline.web.responses import JSON
-from helpline.web.types import IdPath
+from helpline.web.types import IdPath, IdQuery
 
 router = APIRouter(tags=["tickets"])
 
@@ -82,12 +83,12 @@ async def list_tickets(
     priority: Annotated[list[Priority] | None, Query()] = None,
     type: Annotated[list[TicketType] | None, Query()] = None,
     channel: Annotated[list[Channel] | None, Query()] = None,
-    assignee_id: Annotated[list[int] | None, Query()] = None,
+    assignee_id: IdQuery = None,
     unassigned: bool = False,
-    group_id: Annotated[list[int] | None, Query()] = None,
-    requester_id: Annotated[list[int] | None, Query()] = None,
-    organization_id: Annotated[list[int] | None, Query()] = None,
-    tag: Annotated[list[str] | None, Query(max_length=80)] = None,
+    group_id: IdQuery = None,
+    requester_id: IdQuery = None,
+    organization_id: IdQuery = None,
+    tag: Annotated[list[Annotated[str, StringConstraints(max_length=80)]] | None, Query(max_length=20)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     updated_after: datetime | None = None,

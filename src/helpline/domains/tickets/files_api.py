@@ -30,7 +30,7 @@ async def upload(file: Annotated[UploadFile, File(description="The file")], acto
     return JSON(item, status_code=201)
 
 
-@router.get("/attachments/{attachment_id}", summary="Download an attachment",
+@router.get("/attachments/{attachment_id}", summary="Download an attachment", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "Not yours, or missing"}})
 async def download(attachment_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:

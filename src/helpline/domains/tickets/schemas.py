@@ -8,15 +8,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from helpline.domains.tickets.models import Channel, FieldType, LinkKind, Priority, Status, TicketType
-from helpline.web.types import Email
+from helpline.web.types import Email, Id, Strict, Tag
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[^\s,]+$")]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RequesterIn(Strict):
@@ -28,13 +23,13 @@ class TicketCreate(Strict):
     subject: Subject
     body: Body
     requester: RequesterIn | None = None
-    requester_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    requester_id: Id | None = None
     priority: Priority = Priority.normal
     type: TicketType | None = None
     channel: Channel = Channel.api
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    assignee_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    group_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    assignee_id: Id | None = None
+    group_id: Id | None = None
     due_at: datetime | None = None
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     cc_emails: list[Email] = Field(default_factory=list, max_length=50)
@@ -54,15 +49,15 @@ class TicketUpdate(Strict):
     status: Status | None = None
     priority: Priority | None = None
     type: TicketType | None = None
-    requester_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    assignee_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    group_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    requester_id: Id | None = None
+    assignee_id: Id | None = None
+    group_id: Id | None = None
     due_at: datetime | None = None
     tags: list[Tag] | None = Field(default=None, max_length=50)
     add_tags: list[Tag] | None = Field(default=None, max_length=50)
     remove_tags: list[Tag] | None = Field(default=None, max_length=50)
     custom_fields: dict[str, Any] | None = None
-    follower_ids: list[int] | None = Field(default=None, max_length=100)
+    follower_ids: list[Id] | None = Field(default=None, max_length=100)
     cc_emails: list[Email] | None = Field(default=None, max_length=50)
 
 
@@ -162,7 +157,7 @@ class EventPage(BaseModel):
 class LinkCreate(Strict):
     """Link this ticket to ``target_id``: this ticket is ``kind`` of the target (e.g. its child)."""
 
-    target_id: int = Field(ge=1, le=2**63 - 1)
+    target_id: Id
     kind: LinkKind
 
 
@@ -174,11 +169,11 @@ class LinkRead(BaseModel):
 
 
 class MergeRequest(Strict):
-    target_id: int = Field(ge=1, description="The ticket that absorbs this one")
+    target_id: Id = Field(description="The ticket that absorbs this one")
 
 
 class SplitRequest(Strict):
-    message_id: int = Field(ge=1, le=2**63 - 1)
+    message_id: Id
     subject: Subject | None = None
 
 
