@@ -14,7 +14,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from helpline import __version__
+from helpline.domains.accounts import jobs as _account_jobs  # registers job handlers
 from helpline.domains.accounts.api import router as accounts_router
+from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handlers
 from helpline.domains.tickets.api import router as tickets_router
@@ -24,13 +26,18 @@ from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
 from helpline.web import errors, openapi
+from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.responses import JSON
 
-_ = _ticket_jobs
+_ = (_ticket_jobs, _account_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
+
+
+#: Routers of server-rendered pages (console, portal), in the order their paths are matched.
+PAGE_ROUTERS = [accounts_pages]
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
@@ -74,12 +81,15 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     errors.install(app)
     openapi.install(app)
     app.add_middleware(QueryNulMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, docs_path=f"{API_PREFIX}/docs")
     app.add_middleware(BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes)
 
     api = APIRouter(prefix=API_PREFIX)
     for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router):
         api.include_router(r)
     app.include_router(api)
+    for pages in PAGE_ROUTERS:
+        app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get(f"{API_PREFIX}/docs", include_in_schema=False)

@@ -240,3 +240,7 @@ def check() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

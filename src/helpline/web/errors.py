@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -111,21 +111,49 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str,
     return status, errors
 
 
+def is_page(request: Request) -> bool:
+    """A request for an HTML page (not the API, not a static file): errors render as a page."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/static/")) and path != "/healthz"
+
+
+def page_error(request: Request, status: int, title: str, detail: str,
+               headers: dict[str, str] | None = None) -> Response:
+    from helpline.web.templating import render
+
+    return render(request, "error.html", {"status": status, "title": title, "detail": detail},
+                  status=status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
+    from helpline.web.pages import LoginRequired
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        if request.headers.get("hx-request"):
+            return Response(status_code=204, headers={"HX-Redirect": exc.login_url})
+        return RedirectResponse(exc.login_url, status_code=303)
+
     @app.exception_handler(Problem)
-    async def _problem(_req: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
+        if is_page(request):
+            return page_error(request, exc.status, exc.title, exc.detail, exc.headers)
         return problem_response(exc.status, exc.title, exc.detail, errors=exc.errors, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         status, errors = _validation_errors(exc)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         title = "Malformed request body" if status == 400 else "Invalid request"
+        if is_page(request):
+            return page_error(request, status, title, detail)
         return problem_response(status, title, detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        if is_page(request):
+            return page_error(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
         errors = [{"field": "body", "message": str(exc.detail)}] if exc.status_code in (400, 413) else None
         return problem_response(
             exc.status_code,
@@ -142,6 +170,8 @@ def install(app: FastAPI) -> None:
                                 errors=[{"field": "query", "message": "number too large"}])
 
     @app.exception_handler(Exception)
-    async def _crash(_req: Request, exc: Exception) -> JSONResponse:
+    async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
+        if is_page(request):
+            return page_error(request, 500, "Something went wrong", "It has been logged. Try again in a moment.")
         return problem_response(500, "Internal error", "Something went wrong; it has been logged.")

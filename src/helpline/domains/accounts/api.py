@@ -30,6 +30,7 @@ from helpline.domains.accounts.schemas import (
 )
 from helpline.web.deps import SESSION_COOKIE, CurrentPrincipal, PlatformDep
 from helpline.web.errors import Forbidden, Invalid, NotFound
+from helpline.web.pages import set_session_cookie
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 
@@ -53,8 +54,7 @@ async def sign_in(body: SessionCreate, request: Request, platform: PlatformDep) 
         role = (await uow.execute(sa.select(members.c.role).where(
             members.c.user_id == user_id, members.c.workspace_id == ws))).scalar_one()
     response = JSON({"user_id": user_id, "workspace_id": ws, "role": role, "csrf_token": csrf})
-    response.set_cookie(SESSION_COOKIE, cookie, max_age=s.session_days * 86400, httponly=True, samesite="lax",
-                        secure=s.base_url.startswith("https://"), path="/")
+    set_session_cookie(response, cookie, days=s.session_days, secure=s.base_url.startswith("https://"))
     return response
 
 

@@ -407,3 +407,37 @@ async def confirm_totp(uow: UnitOfWork, user_id: int, code: str) -> list[str]:
 async def disable_totp(uow: UnitOfWork, user_id: int) -> None:
     await uow.execute(users.update().where(users.c.id == user_id).values(totp_enabled=False, totp_secret=None))
     await uow.execute(recovery.delete().where(recovery.c.user_id == user_id))
+
+
+async def second_factor(
+    uow: UnitOfWork, cache: Cache, *, user_id: int, otp: str, client: str, max_failures: int, window: int
+) -> None:
+    """Check the TOTP or recovery code of a user whose password was already checked (the second step of
+    a sign-in form); throttled like passwords, per account and per client address."""
+    row = (await uow.execute(sa.select(users.c.email, users.c.totp_secret, users.c.totp_enabled)
+                             .where(users.c.id == user_id, users.c.is_active.is_(True)))).first()
+    if row is None:
+        raise Unauthorized("wrong email or password")
+    keys = [f"login:acct:{row.email}", f"login:addr:{client}"]
+    await _throttle(cache, keys, max_failures)
+    code = otp.strip().replace(" ", "")
+    if row.totp_enabled and not (security.verify_totp(row.totp_secret, code)
+                                 or await _use_recovery_code(uow, user_id, code)):
+        for key in keys:
+            await cache.incr(key, window)
+        raise Unauthorized("wrong two-factor code", errors=[{"field": "otp", "message": "wrong code"}])
+    await cache.delete(keys[0])
+
+
+async def set_password(uow: UnitOfWork, user_id: int, password: str) -> None:
+    """A new password; every session of the user ends (a reset means the old one may be known)."""
+    check_password(password)
+    await uow.execute(users.update().where(users.c.id == user_id)
+                      .values(password_hash=security.hash_password(password)))
+    await end_sessions(uow, user_id)
+
+
+async def active_user_by_email(uow: UnitOfWork, email: str) -> int | None:
+    row = (await uow.execute(sa.select(users.c.id).where(users.c.email == normalise_email(email),
+                                                         users.c.is_active.is_(True)))).first()
+    return None if row is None else int(row[0])

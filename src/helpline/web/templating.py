@@ -1,0 +1,76 @@
+"""Server-rendered pages: one Jinja2 environment over the shared chrome and each domain's templates.
+
+Autoescaping is on for every template; text from outside is never marked safe, and stored HTML
+(sanitized on the way in) is the only thing rendered with ``|safe``. Templates get ``static()``
+(a cache-busted URL), the request's CSRF token and the workspace's branding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "static"
+TEMPLATE_DIRS = [ROOT / "templates", *sorted(p for p in (ROOT / "domains").glob("*/templates") if p.is_dir())]
+
+
+@cache
+def _static_hash(path: str) -> str:
+    try:
+        return hashlib.sha256((STATIC / path).read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def static(path: str) -> str:
+    return f"/static/{path}?v={_static_hash(path)}"
+
+
+def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return value.strftime(fmt) + " UTC" if value else ""
+
+
+def _ago(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    from helpline.db.base import utcnow
+
+    seconds = int((utcnow() - value).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+env = Environment(
+    loader=FileSystemLoader([str(p) for p in TEMPLATE_DIRS]),
+    autoescape=select_autoescape(["html", "xml"], default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+env.globals["static"] = static
+env.filters["when"] = _when
+env.filters["ago"] = _ago
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
+    """Render ``name`` with the request's page context (actor, CSRF token, branding) and ``context``."""
+    ctx: dict[str, Any] = {
+        "request": request,
+        "actor": getattr(request.state, "actor", None),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "brand": getattr(request.state, "brand", None) or {},
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    html = env.get_template(name).render(ctx)
+    return HTMLResponse(html, status_code=status, headers=headers)
