@@ -1,0 +1,1 @@
+"""Automation: canned responses (macros) now; business hours, SLAs, triggers and routing later."""
