@@ -220,3 +220,15 @@ class Event(IdMixin, Base):
 
 
 _ = BigId
+
+
+class SavedView(IdMixin, Base):
+    """An inbox view built from list filters: private to its owner, or shared with a group."""
+
+    __tablename__ = "saved_views"
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("groups.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
