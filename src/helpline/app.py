@@ -18,10 +18,13 @@ from helpline.domains.accounts import jobs as _account_jobs  # registers job han
 from helpline.domains.accounts.api import router as accounts_router
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.customers.api import router as customers_router
+from helpline.domains.portal.views import router as portal_pages
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handlers
 from helpline.domains.tickets.api import router as tickets_router
 from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.files_api import router as files_router
+from helpline.domains.tickets.ticket_views import router as ticket_pages
+from helpline.domains.tickets.views import router as inbox_pages
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
@@ -37,7 +40,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
-PAGE_ROUTERS = [accounts_pages]
+PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages]
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:

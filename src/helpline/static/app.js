@@ -121,7 +121,7 @@
     if (box) box.addEventListener("input", function () {
       if (state !== "typing" || Date.now() - lastSent > 5000) beat("typing");
       clearTimeout(box._idle);
-      box._idle = setTimeout(function () { beat("viewing"); }, 6000);
+      box._idle = setTimeout(function () { beat("viewing"); }, 12000);
     });
     window.addEventListener("pagehide", function () {
       navigator.sendBeacon && navigator.sendBeacon(base, new URLSearchParams({ state: "left", csrf_token: csrf() }));

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "static"
@@ -50,6 +51,13 @@ def _ago(value: datetime | None) -> str:
     return "just now"
 
 
+def _stored_html(value: str) -> Markup:
+    """HTML that was sanitized when it was stored, made fit to show (image alternative text)."""
+    from helpline.domains.tickets.content import with_image_alts
+
+    return Markup(with_image_alts(value or ""))  # noqa: S704 (sanitized on the way in)
+
+
 env = Environment(
     loader=FileSystemLoader([str(p) for p in TEMPLATE_DIRS]),
     autoescape=select_autoescape(["html", "xml"], default=True),
@@ -59,6 +67,8 @@ env = Environment(
 env.globals["static"] = static
 env.filters["when"] = _when
 env.filters["ago"] = _ago
+env.filters["stored_html"] = _stored_html
+env.filters["zip_self"] = lambda values: [(v, v) for v in values]
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200,

@@ -31,16 +31,24 @@ _SPACES = re.compile(r"[ \t]+")
 _BLANKS = re.compile(r"\n{3,}")
 
 
+_IMG_NO_ALT = re.compile(r"<img(?![^>]*\salt=)", re.IGNORECASE)
+
+
+def with_image_alts(safe_html: str) -> str:
+    """Give every image without alternative text an empty one (decorative), as screen readers need."""
+    return _IMG_NO_ALT.sub('<img alt=""', safe_html)
+
+
 def sanitize_html(raw: str) -> str:
     """HTML safe to show: no script, no event handlers, no javascript: URLs, links open safely."""
-    return nh3.clean(
+    return with_image_alts(nh3.clean(
         raw,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRS,
         url_schemes={"http", "https", "mailto", "cid", "data"},
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
-    )
+    ))
 
 
 def html_to_text(safe_html: str) -> str:

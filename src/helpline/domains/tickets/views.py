@@ -1,0 +1,356 @@
+"""Console pages: the inbox (views, saved views, counts, bulk actions, live refresh) and global search."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from helpline.domains.accounts.models import Group, Membership, User
+from helpline.domains.customers import queries as customer_queries
+from helpline.domains.tickets import queries, service
+from helpline.domains.tickets.models import Priority, SavedView, Status, Ticket
+from helpline.domains.tickets.schemas import TicketUpdate
+from helpline.web.deps import PlatformDep
+from helpline.web.errors import NotFound, Problem
+from helpline.web.pages import StaffPage, redirect
+from helpline.web.principal import Principal
+from helpline.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+tickets, views_t = Ticket.__table__, SavedView.__table__
+users, members, groups = User.__table__, Membership.__table__, Group.__table__
+UNRESOLVED = [Status.new.value, Status.open.value, Status.pending.value, Status.on_hold.value]
+COUNT_CAP = 1000
+PAGE = 25
+#: Filters a saved view may hold, and the query parameters of the inbox that set them.
+FILTER_KEYS = ("status", "priority", "assignee_id", "group_id", "tag", "unassigned", "q", "sort")
+
+
+def builtin_views(actor: Principal, group_names: dict[int, str]) -> list[dict[str, Any]]:
+    out = [
+        {"key": "mine", "name": "My open tickets", "filters": {"assignee_id": [actor.user_id], "status": UNRESOLVED}},
+        {"key": "unassigned", "name": "Unassigned", "filters": {"unassigned": True, "status": UNRESOLVED}},
+    ]
+    for gid, name in sorted(group_names.items(), key=lambda g: g[1].lower()):
+        out.append({"key": f"group:{gid}", "name": f"{name} queue", "filters": {"group_id": [gid], "status": UNRESOLVED}})
+    out += [
+        {"key": "all", "name": "All tickets", "filters": {}},
+        {"key": "recent", "name": "Recently updated", "filters": {}, "sort": "-updated_at"},
+    ]
+    return out
+
+
+async def _groups(conn: AsyncConnection, actor: Principal) -> dict[int, str]:
+    q = sa.select(groups.c.id, groups.c.name).where(groups.c.workspace_id == actor.workspace_id)
+    if not actor.is_admin:
+        q = q.where(groups.c.id.in_(list(actor.group_ids) or [0]))
+    return {r.id: r.name for r in await conn.execute(q)}
+
+
+async def _saved_views(conn: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
+    shared = views_t.c.group_id.in_(list(actor.group_ids) or [0])
+    rows = await conn.execute(sa.select(views_t).where(views_t.c.workspace_id == actor.workspace_id,
+                                                       sa.or_(views_t.c.owner_id == actor.user_id, shared))
+                              .order_by(views_t.c.name))
+    return [{"key": f"saved:{r.id}", "id": r.id, "name": r.name, "filters": dict(r.filters or {}),
+             "sort": (r.filters or {}).get("sort"), "mine": r.owner_id == actor.user_id, "group_id": r.group_id}
+            for r in rows.mappings()]
+
+
+def _where(actor: Principal, f: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
+    where = [queries.visible(actor)]
+    for key in ("status", "priority", "assignee_id", "group_id"):
+        if f.get(key):
+            where.append(tickets.c[key].in_(f[key]))
+    if f.get("unassigned"):
+        where.append(tickets.c.assignee_id.is_(None))
+    return where
+
+
+async def count(conn: AsyncConnection, actor: Principal, f: dict[str, Any]) -> int:
+    """How many tickets a view holds, counted up to :data:`COUNT_CAP` (shown as "1000+")."""
+    if f.get("q") or f.get("tags"):
+        return -1
+    inner = sa.select(sa.literal(1)).select_from(tickets).where(*_where(actor, f)).limit(COUNT_CAP + 1).subquery()
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(inner))).scalar_one())
+
+
+def _ints(values: list[str]) -> list[int]:
+    return [int(v) for v in values if v.isdigit() and 0 < int(v) < 2**63]
+
+
+def filters_from(request: Request) -> dict[str, Any]:
+    qp = request.query_params
+    return {
+        "status": [s for s in qp.getlist("status") if s in {x.value for x in Status}],
+        "priority": [p for p in qp.getlist("priority") if p in {x.value for x in Priority}],
+        "assignee_id": _ints(qp.getlist("assignee_id")),
+        "group_id": _ints(qp.getlist("group_id")),
+        "tags": [t[:80] for t in qp.getlist("tag") if t.strip()][:5],
+        "unassigned": qp.get("unassigned") in ("1", "true", "on"),
+        "q": (qp.get("q") or "").strip()[:500] or None,
+    }
+
+
+async def _people(conn: AsyncConnection, actor: Principal, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await conn.execute(sa.select(users.c.id, users.c.name, users.c.email).where(users.c.id.in_(list(ids))))
+    return {r.id: r.name or r.email for r in rows}
+
+
+async def requester_names(conn: AsyncConnection, ids: set[int]) -> dict[int, str]:
+    """Display names of contacts: their name, else their first email address."""
+    from helpline.domains.customers.models import Contact, ContactIdentity
+
+    contacts, idents = Contact.__table__, ContactIdentity.__table__
+    if not ids:
+        return {}
+    rows = await conn.execute(sa.select(contacts.c.id, contacts.c.name).where(contacts.c.id.in_(list(ids))))
+    names = {r.id: r.name for r in rows}
+    missing = [i for i, n in names.items() if not n]
+    if missing:
+        for r in await conn.execute(sa.select(idents.c.contact_id, idents.c.value)
+                                    .where(idents.c.contact_id.in_(missing)).order_by(idents.c.id)):
+            names[r.contact_id] = names[r.contact_id] or r.value
+    return {i: n or f"Contact #{i}" for i, n in names.items()}
+
+
+async def agents_of(conn: AsyncConnection, actor: Principal) -> list[tuple[int, str]]:
+    rows = await conn.execute(
+        sa.select(users.c.id, users.c.name, users.c.email).join(members, members.c.user_id == users.c.id)
+        .where(members.c.workspace_id == actor.workspace_id, members.c.role.in_(["admin", "agent"]),
+               users.c.is_active.is_(True)).order_by(users.c.name))
+    return [(r.id, r.name or r.email) for r in rows]
+
+
+async def _inbox_context(request: Request, actor: Principal, platform: Any) -> dict[str, Any]:
+    view_key = request.query_params.get("view") or "mine"
+    async with platform.db.read() as conn:
+        group_names = await _groups(conn, actor)
+        views = builtin_views(actor, group_names) + await _saved_views(conn, actor)
+        current = next((v for v in views if v["key"] == view_key), None)
+        if current is None:
+            raise NotFound("no such view")
+        given = filters_from(request)
+        f = {**current["filters"], **{k: v for k, v in given.items() if v}}
+        if "tag" in f:
+            f["tags"] = f.pop("tag")
+        sort = request.query_params.get("sort") or current.get("sort") or f.get("sort") or "-updated_at"
+        if sort not in ("-updated_at", "updated_at", "-created_at", "created_at", "-id", "id", "-number", "number"):
+            sort = "-updated_at"
+        q = f.pop("q", None)
+        f.pop("sort", None)
+        cursor = request.query_params.get("cursor") or None
+        try:
+            rows, next_cursor = await queries.list_tickets(conn, actor, dialect=platform.db.dialect, filters=f, q=q,
+                                                           sort=sort if not q else "-id", cursor=cursor, limit=PAGE)
+        except Problem:
+            rows, next_cursor = [], None
+        counts = {v["key"]: await count(conn, actor, v["filters"]) for v in views if v["key"] != "recent"}
+        names = await _people(conn, actor, {r["assignee_id"] for r in rows if r.get("assignee_id")})
+        requesters = await requester_names(conn, {r["requester_id"] for r in rows if r.get("requester_id")})
+        agents = await agents_of(conn, actor)
+        tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
+    qs = request.url.query
+    return {"title": current["name"], "views": views, "view": current, "rows": rows, "next_cursor": next_cursor,
+            "counts": counts, "names": names, "requesters": requesters, "agents": agents, "groups": group_names,
+            "tag_map": tag_map, "sort": sort, "q": q or "", "filters": f, "count_cap": COUNT_CAP,
+            "statuses": [s.value for s in Status], "priorities": [p.value for p in Priority],
+            "query": qs, "view_key": view_key, "flash": request.query_params.get("flash")}
+
+
+@router.get("/inbox")
+async def inbox(request: Request, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
+    ctx = await _inbox_context(request, actor, platform)
+    if request.headers.get("hx-request") and request.headers.get("hx-target") == "ticket-list":
+        return render(request, "tickets/_list.html", ctx)
+    return render(request, "tickets/inbox.html", ctx)
+
+
+@router.get("/inbox/live")
+async def inbox_live(request: Request, actor: StaffPage, platform: PlatformDep) -> StreamingResponse:
+    """Server-sent events: one ``changed`` event per ticket change in the workspace (no ids, no content:
+    the list re-reads what this agent may see)."""
+    return sse(request, platform, [f"ws:{actor.workspace_id}:tickets"], lambda _m: {"kind": "changed"})
+
+
+def sse(request: Request, platform: Any, channels: list[str], shape: Any) -> StreamingResponse:
+    async def stream() -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+
+        async def pump(channel: str) -> None:
+            async for message in platform.pubsub.subscribe(channel):
+                out = shape(message)
+                if out is not None and not queue.full():
+                    queue.put_nowait(out)
+
+        tasks = [asyncio.create_task(pump(c)) for c in channels]
+        try:
+            yield b"retry: 3000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=15)
+                    yield f"data: {json.dumps(item)}\n\n".encode()
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.post("/inbox/bulk")
+async def bulk(request: Request, actor: StaffPage, platform: PlatformDep,
+               ticket_ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI form default)
+               assignee: Annotated[str, Form(alias="bulk_assignee")] = "",
+               status: Annotated[str, Form(alias="bulk_status")] = "",
+               add_tag: Annotated[str, Form(alias="bulk_tag")] = "",
+               merge_into: Annotated[str, Form(alias="bulk_merge")] = "",
+               back: Annotated[str, Form()] = "/inbox") -> Response:
+    ids = list(dict.fromkeys(_ints(ticket_ids)))[:100]
+    if not ids:
+        return redirect(_with_flash(back, "Select at least one ticket."))
+    changes: dict[str, Any] = {}
+    if assignee == "me":
+        changes["assignee_id"] = actor.user_id
+    elif assignee.isdigit():
+        changes["assignee_id"] = int(assignee)
+    if status in {s.value for s in Status}:
+        changes["status"] = status
+    if add_tag.strip():
+        changes["add_tags"] = [add_tag.strip()]
+    done, failed = 0, []
+    if merge_into.strip():
+        from helpline.domains.tickets import relations
+
+        target_id = await _ticket_by_number(platform, actor, merge_into)
+        for tid in ids:
+            if tid == target_id:
+                continue
+            try:
+                async with platform.db.transaction() as uow:
+                    source = await queries.access_ticket(uow.conn, actor, tid)
+                    target = await queries.access_ticket(uow.conn, actor, target_id)
+                    await relations.merge(uow, platform.pubsub, actor, source, target)
+                done += 1
+            except Problem as exc:
+                failed.append(exc.detail)
+    elif changes:
+        try:
+            update = TicketUpdate(**changes)
+        except ValueError:
+            return redirect(_with_flash(back, "Those changes are not valid."))
+        for tid in ids:
+            try:
+                async with platform.db.transaction() as uow:
+                    ticket = await queries.access_ticket(uow.conn, actor, tid)
+                    await service.update_ticket(uow, platform.pubsub, actor, ticket, update)
+                done += 1
+            except Problem as exc:
+                failed.append(exc.detail)
+    else:
+        return redirect(_with_flash(back, "Choose what to change."))
+    message = f"Updated {done} ticket{'s' if done != 1 else ''}."
+    if failed:
+        message += f" {len(failed)} failed: {failed[0]}"
+    return redirect(_with_flash(back, message))
+
+
+def _with_flash(back: str, message: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    parts = urlsplit(back if back.startswith("/inbox") else "/inbox")
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "flash"] + [("flash", message)]
+    return f"{parts.path}?{urlencode(query)}"
+
+
+async def _ticket_by_number(platform: Any, actor: Principal, ref: str) -> int:
+    ref = ref.strip().lstrip("#")
+    if not ref.isdigit() or int(ref) >= 2**63:
+        raise NotFound("no such ticket")
+    async with platform.db.read() as conn:
+        found = (await conn.execute(sa.select(tickets.c.id).where(
+            tickets.c.workspace_id == actor.workspace_id, tickets.c.number == int(ref), queries.visible(actor)))).first()
+    if found is None:
+        raise NotFound(f"no ticket #{ref} that you can see")
+    return int(found[0])
+
+
+@router.post("/inbox/views")
+async def save_view(request: Request, actor: StaffPage, platform: PlatformDep, name: Annotated[str, Form()] = "",
+                    query: Annotated[str, Form()] = "", share_group: Annotated[str, Form()] = "") -> Response:
+    from urllib.parse import parse_qs
+
+    name = name.strip()[:100]
+    if not name:
+        return redirect(_with_flash("/inbox?" + query, "Give the view a name."))
+    qp = parse_qs(query)
+    stored: dict[str, Any] = {}
+    for key in ("status", "priority"):
+        if qp.get(key):
+            stored[key] = qp[key]
+    for key in ("assignee_id", "group_id"):
+        if qp.get(key):
+            stored[key] = _ints(qp[key])
+    if qp.get("tag"):
+        stored["tag"] = qp["tag"][:5]
+    if qp.get("q"):
+        stored["q"] = qp["q"][0][:500]
+    if qp.get("unassigned"):
+        stored["unassigned"] = True
+    group_id = int(share_group) if share_group.isdigit() and int(share_group) in actor.group_ids else None
+    async with platform.db.transaction() as uow:
+        new_id = (await uow.execute(views_t.insert().values(
+            workspace_id=actor.workspace_id, owner_id=actor.user_id, group_id=group_id, name=name, filters=stored,
+        ).returning(views_t.c.id))).scalar_one()
+    return redirect(f"/inbox?view=saved:{new_id}")
+
+
+@router.post("/inbox/views/{view_id}/delete")
+async def delete_view(view_id: int, actor: StaffPage, platform: PlatformDep) -> Response:
+    async with platform.db.transaction() as uow:
+        await uow.execute(views_t.delete().where(views_t.c.id == view_id, views_t.c.owner_id == actor.user_id,
+                                                 views_t.c.workspace_id == actor.workspace_id))
+    return redirect("/inbox")
+
+
+@router.get("/search")
+async def search(request: Request, actor: StaffPage, platform: PlatformDep, q: str = "") -> HTMLResponse:
+    q = q.strip()[:200]
+    found: dict[str, Any] = {"tickets": [], "contacts": [], "organizations": []}
+    if q:
+        async with platform.db.read() as conn:
+            if q.lstrip("#").isdigit() and int(q.lstrip("#")) < 2**63:
+                found["tickets"] = [dict(r) for r in (await conn.execute(sa.select(tickets).where(
+                    tickets.c.workspace_id == actor.workspace_id, tickets.c.number == int(q.lstrip("#")),
+                    queries.visible(actor)))).mappings()]
+            try:
+                rows, _ = await queries.list_tickets(conn, actor, dialect=platform.db.dialect, filters={}, q=q,
+                                                     sort="-id", cursor=None, limit=20)
+            except Problem:
+                rows = []
+            found["tickets"] += [r for r in rows if r["id"] not in {t["id"] for t in found["tickets"]}]
+            found["contacts"] = await _safe(customer_queries.list_contacts(conn, actor, q=q, organization_id=None,
+                                                                           cursor=None, limit=20))
+            found["organizations"] = await _safe(customer_queries.list_organizations(conn, actor, q=q, cursor=None,
+                                                                                     limit=20))
+    return render(request, "tickets/search.html", {"title": f"Search: {q}" if q else "Search", "q": q, **found})
+
+
+async def _safe(call: Any) -> list[dict[str, Any]]:
+    try:
+        result = await call
+    except Problem:
+        return []
+    items = result[0] if isinstance(result, tuple) else result
+    return list(items)
