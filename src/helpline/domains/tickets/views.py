@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -28,6 +29,8 @@ tickets, views_t = Ticket.__table__, SavedView.__table__
 users, members, groups = User.__table__, Membership.__table__, Group.__table__
 UNRESOLVED = [Status.new.value, Status.open.value, Status.pending.value, Status.on_hold.value]
 COUNT_CAP = 1000
+#: Seconds after which an agent's view counts are recounted in the background (see view_counts).
+COUNTS_TTL = 10
 PAGE = 25
 #: Filters a saved view may hold, and the query parameters of the inbox that set them.
 FILTER_KEYS = ("status", "priority", "assignee_id", "group_id", "tag", "unassigned", "q", "sort")
@@ -80,6 +83,39 @@ async def count(conn: AsyncConnection, actor: Principal, f: dict[str, Any]) -> i
         return -1
     inner = sa.select(sa.literal(1)).select_from(tickets).where(*_where(actor, f)).limit(COUNT_CAP + 1).subquery()
     return int((await conn.execute(sa.select(sa.func.count()).select_from(inner))).scalar_one())
+
+
+async def view_counts(platform: Any, conn: AsyncConnection, actor: Principal,
+                      views: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts of every view of an agent, served stale-while-revalidate: counts older than
+    :data:`COUNTS_TTL` seconds are shown once more while a background task recounts them, so a page
+    never waits on a dozen counts unless it has none at all. The ticket list itself is always fresh."""
+    key = f"inbox:counts:{actor.workspace_id}:{actor.user_id}"
+    keys = [v["key"] for v in views if v["key"] != "recent"]
+    (raw,) = await platform.cache.get_many([key])
+    cached = json.loads(raw) if raw is not None else None
+    if cached is not None and set(cached["counts"]) == set(keys):
+        if time.time() - cached["at"] > COUNTS_TTL and key not in _RECOUNTING:
+            _RECOUNTING.add(key)
+            task = asyncio.create_task(_recount(platform, actor, views, keys, key))
+            task.add_done_callback(lambda _t: _RECOUNTING.discard(key))
+        return {k: int(v) for k, v in cached["counts"].items()}
+    return await _count_all(platform, conn, actor, views, keys, key)
+
+
+_RECOUNTING: set[str] = set()
+
+
+async def _count_all(platform: Any, conn: AsyncConnection, actor: Principal, views: list[dict[str, Any]],
+                     keys: list[str], key: str) -> dict[str, int]:
+    counts = {v["key"]: await count(conn, actor, v["filters"]) for v in views if v["key"] in keys}
+    await platform.cache.set(key, json.dumps({"at": time.time(), "counts": counts}).encode(), 3600)
+    return counts
+
+
+async def _recount(platform: Any, actor: Principal, views: list[dict[str, Any]], keys: list[str], key: str) -> None:
+    async with platform.db.read() as conn:
+        await _count_all(platform, conn, actor, views, keys, key)
 
 
 def _ints(values: list[str]) -> list[int]:
@@ -154,7 +190,7 @@ async def _inbox_context(request: Request, actor: Principal, platform: Any) -> d
                                                            sort=sort if not q else "-id", cursor=cursor, limit=PAGE)
         except Problem:
             rows, next_cursor = [], None
-        counts = {v["key"]: await count(conn, actor, v["filters"]) for v in views if v["key"] != "recent"}
+        counts = await view_counts(platform, conn, actor, views)
         names = await _people(conn, actor, {r["assignee_id"] for r in rows if r.get("assignee_id")})
         requesters = await requester_names(conn, {r["requester_id"] for r in rows if r.get("requester_id")})
         agents = await agents_of(conn, actor)
