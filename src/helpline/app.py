@@ -18,6 +18,7 @@ from helpline.domains.accounts import jobs as _account_jobs  # registers job han
 from helpline.domains.accounts.api import router as accounts_router
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.customers.api import router as customers_router
+from helpline.domains.customers.views import router as customer_pages
 from helpline.domains.portal.views import router as portal_pages
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handlers
 from helpline.domains.tickets.api import router as tickets_router
@@ -40,7 +41,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
-PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages]
+PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages, customer_pages]
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
