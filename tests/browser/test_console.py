@@ -175,3 +175,16 @@ def test_light_agent_cannot_reply_publicly_from_the_console(site, new_page):
     tab.page.get_by_role("button", name="Send").click()
     tab.page.wait_for_url("**sent=1**")
     assert tab.page.locator(".message.note").filter(has_text="internal only").count() == 1
+
+
+def test_the_inbox_refreshes_itself_when_a_ticket_arrives(site, new_page):
+    admin = site.person(Role.admin)
+    tab = new_page()
+    tab.sign_in(admin)
+    tab.go("/inbox?view=all")
+    tab.page.wait_for_timeout(500)  # let the event stream connect
+    for _ in range(2):  # and again: the refreshed list keeps listening
+        subject = f"Arrives live {uuid.uuid4().hex[:6]}"
+        t = new_ticket(site, admin, subject=subject, body="x", requester={"email": "live@example.test"})
+        tab.page.get_by_role("link", name=f"#{t['number']} {subject}").wait_for(timeout=15000)
+    assert tab.page.locator("#ticket-list").count() == 1
