@@ -169,6 +169,8 @@ async def load_demo(settings: Settings, *, contacts: int, tickets: int, seed: in
 def _lines(settings: Settings, customer: str | None, token: str | None) -> list[str]:
     out = [
         f"Helpline is at {settings.base_url}  (start it with `helpline serve`)",
+        f"  agent console   {settings.base_url}/login",
+        f"  customer portal {settings.base_url}/portal",
         f"  admin     {ADMIN_EMAIL} / {DEMO_PASSWORD}",
         f"  agent     {STAFF[0][1]} / {DEMO_PASSWORD}",
         f"  customer  {customer or '(none)'} / {DEMO_PASSWORD}",
