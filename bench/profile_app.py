@@ -41,7 +41,9 @@ async def run(a: argparse.Namespace) -> None:
     def count(*_: Any) -> None:
         statements[0] += 1
 
-    for engine in {platform.db.writer, platform.db.reader}:
+    # On PostgreSQL the reader is the writer's pool with other options: listen once per pool.
+    engines = {id(e.sync_engine.pool): e for e in (platform.db.reader, platform.db.writer)}
+    for engine in engines.values():
         event.listen(engine.sync_engine, "before_cursor_execute", count)
     app = create_app(settings, platform=platform)
     headers = {"Authorization": f"Bearer {state['token']}"}

@@ -182,3 +182,17 @@ async def test_cache_counts_within_a_window_and_expires(cache):
     await cache.incr(key, 60)
     await cache.delete(key)
     assert await cache.get_int(key) == 0
+
+
+async def test_cache_values_expire_and_come_back_in_one_call(cache):
+    a, b = f"v-{os.getpid()}-{id(cache)}-a", f"v-{os.getpid()}-{id(cache)}-b"
+    assert await cache.get_many([a, b]) == [None, None]
+    await cache.set(a, b"\x00one", 1)
+    await cache.set(b, b"two", 60)
+    assert await cache.get_many([a, b, a]) == [b"\x00one", b"two", b"\x00one"]
+    await cache.set(b, b"three", 60)  # replaces
+    assert await cache.get_many([b]) == [b"three"]
+    await asyncio.sleep(1.2)
+    assert await cache.get_many([a, b]) == [None, b"three"]
+    await cache.delete(b)
+    assert await cache.get_many([b]) == [None]

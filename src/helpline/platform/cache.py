@@ -1,9 +1,9 @@
-"""Counters and short-lived values (rate limits, login throttling): in-memory or Redis."""
+"""Counters and short-lived values (rate limits, login throttling, cached principals): in-memory or Redis."""
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Cache(Protocol):
@@ -17,16 +17,27 @@ class Cache(Protocol):
         """Seconds until ``key`` expires; 0 if absent."""
         ...
 
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The values stored with :meth:`set` under ``keys`` (None where absent or expired), in one round trip."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        """Store ``value`` under ``key`` for ``ttl_seconds``, replacing what was there."""
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     async def close(self) -> None: ...
 
 
 class MemoryCache:
-    def __init__(self) -> None:
-        self._data: dict[str, tuple[int, float]] = {}
+    #: Past this many keys, expired ones are swept out on the next write.
+    MAX_KEYS = 100_000
 
-    def _live(self, key: str) -> tuple[int, float] | None:
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[Any, float]] = {}
+
+    def _live(self, key: str) -> tuple[Any, float] | None:
         item = self._data.get(key)
         if item is None:
             return None
@@ -35,22 +46,39 @@ class MemoryCache:
             return None
         return item
 
+    def _sweep(self) -> None:
+        if len(self._data) > self.MAX_KEYS:  # bounded: drop expired entries when it grows
+            now = time.monotonic()
+            for k in [k for k, (_, e) in self._data.items() if e <= now]:
+                del self._data[k]
+
     async def incr(self, key: str, ttl_seconds: int) -> int:
         item = self._live(key)
         value, expires = item if item else (0, time.monotonic() + ttl_seconds)
+        if not isinstance(value, int):
+            value = 0
         self._data[key] = (value + 1, expires)
-        if len(self._data) > 100_000:  # bounded: drop expired entries when it grows
-            for k in [k for k, (_, e) in self._data.items() if e <= time.monotonic()]:
-                del self._data[k]
-        return value + 1
+        self._sweep()
+        return int(value + 1)
 
     async def get_int(self, key: str) -> int:
         item = self._live(key)
-        return item[0] if item else 0
+        return item[0] if item and isinstance(item[0], int) else 0
 
     async def ttl(self, key: str) -> int:
         item = self._live(key)
         return max(1, int(item[1] - time.monotonic())) if item else 0
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for key in keys:
+            item = self._live(key)
+            out.append(item[0] if item and isinstance(item[0], bytes) else None)
+        return out
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        self._data[key] = (bytes(value), time.monotonic() + ttl_seconds)
+        self._sweep()
 
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
@@ -80,6 +108,13 @@ class RedisCache:
     async def ttl(self, key: str) -> int:
         value = int(await self._redis.ttl(f"helpline:{key}"))
         return max(value, 0)
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        values = await self._redis.mget([f"helpline:{k}" for k in keys])
+        return [v if v is None else bytes(v) for v in values]
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        await self._redis.set(f"helpline:{key}", value, ex=ttl_seconds)
 
     async def delete(self, key: str) -> None:
         await self._redis.delete(f"helpline:{key}")

@@ -2,14 +2,24 @@
 
 SQLite (embedded) gets one writer connection, so write transactions queue in-process instead of
 failing with ``database is locked``; readers use their own pool and see the last commit (WAL).
-PostgreSQL (distributed) uses one pool for both.
+PostgreSQL (distributed) uses one pool for both; reads run in autocommit (no BEGIN/ROLLBACK round
+trips: each statement sees the latest commit, as it would under READ COMMITTED anyway).
+
+Two helpers keep the hot paths to one statement where they can:
+
+- :func:`remember` / :func:`recall`: a value tied to a connection *until its next statement*. A
+  query that already fetched more than it returns (a ticket with its tags) leaves the rest here for
+  the next call on the same connection; any statement in between, or the connection going back to
+  the pool, forgets it, so nothing stale is ever read from it.
+- :meth:`Database.on_write`: hooks that run after a transaction that wrote to given tables commits
+  (how cached principals and custom-field definitions learn that they are out of date).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +28,16 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import UpdateBase
 
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+
+_MEMO = "helpline.memo"
+_WROTE = "helpline.wrote"
+#: Execution option: this write changes nothing a cache depends on (e.g. a token's last-use time).
+QUIET = "helpline_quiet"
 
 
 @dataclass
@@ -37,6 +53,46 @@ class UnitOfWork:
 
     async def execute(self, stmt: Any, params: Any = None) -> sa.CursorResult[Any]:
         return await self.conn.execute(stmt, params)
+
+
+def remember(conn: AsyncConnection, key: object, value: object) -> None:
+    """Keep ``value`` for the next :func:`recall` of ``key`` on ``conn``, until its next statement."""
+    memo = conn.info.get(_MEMO)
+    if memo is None:
+        conn.info[_MEMO] = {key: value}
+    else:
+        memo[key] = value
+
+
+def recall(conn: AsyncConnection, key: object) -> Any:
+    """What :func:`remember` left under ``key`` if no statement ran on ``conn`` since; else None."""
+    memo = conn.info.get(_MEMO)
+    return None if memo is None else memo.get(key)
+
+
+def _watch(engine: AsyncEngine) -> None:
+    """Forget memos on every statement and on check-in; note which tables a transaction writes."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _forget(conn: Any, *_: Any) -> None:
+        info = conn.info
+        if _MEMO in info:
+            del info[_MEMO]
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checkin(_dbapi: Any, record: Any) -> None:
+        if record is not None:
+            record.info.pop(_MEMO, None)
+            record.info.pop(_WROTE, None)
+
+    @event.listens_for(engine.sync_engine, "before_execute")
+    def _wrote(conn: Any, stmt: Any, *_: Any) -> None:
+        if isinstance(stmt, UpdateBase) and not stmt.get_execution_options().get(QUIET):
+            table = getattr(stmt, "table", None)
+            name = getattr(table, "name", None)
+            if name is not None:
+                kind = "insert" if isinstance(stmt, sa.Insert) else "update" if isinstance(stmt, sa.Update) else "delete"
+                conn.info.setdefault(_WROTE, set()).add((name, kind))
 
 
 def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
@@ -57,9 +113,20 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    # Readers emit no BEGIN: each SELECT is its own snapshot of the last commit (WAL), which saves
+    # a round trip to the driver's thread per request and the ROLLBACK at the end.
+
+
+@dataclass
+class _WriteHook:
+    tables: dict[str, frozenset[str]]
+    hook: AfterCommit
 
 
 class Database:
@@ -68,16 +135,32 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        self._write_hooks: list[_WriteHook] = []
+        self.extras: dict[str, Any] = {}
         if self.dialect == "sqlite":
             self.writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=300)
             _sqlite_setup(self.writer, writer=True)
-            self.reader = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
-            _sqlite_setup(self.reader, writer=False)
-        else:
-            self.writer = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            self.reader = create_async_engine(
+                url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None
             )
-            self.reader = self.writer
+            _sqlite_setup(self.reader, writer=False)
+            _watch(self.reader)
+        else:
+            # No pre-ping: it cost BEGIN, a ping and ROLLBACK (three round trips) on every checkout.
+            # A connection the server dropped fails its first statement and is then replaced by the
+            # pool; recycling connections after 30 minutes keeps idle ones from going stale.
+            # JIT off: it compiles queries whose cost estimate is high even when the plan that runs
+            # is cheap (a search's unused branch), which cost 30-40 ms a query; it never pays off
+            # for the short statements of an API. Custom plans always: statements are prepared
+            # (asyncpg), and a generic plan, blind to the search words, picked the GIN-first
+            # plan for a common word (2 s) once a statement had run five times.
+            self.writer = create_async_engine(
+                url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                connect_args={"server_settings": {"jit": "off", "plan_cache_mode": "force_custom_plan"}},
+            )
+            # Same pool, autocommit: a read request sends its statements and nothing else.
+            self.reader = self.writer.execution_options(isolation_level="AUTOCOMMIT")
+        _watch(self.writer)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @classmethod
@@ -86,6 +169,16 @@ class Database:
         if url.startswith("sqlite"):
             _sqlite_setup(engine, writer=True)
         return engine
+
+    def on_write(self, tables: dict[str, Iterable[str]], hook: AfterCommit) -> None:
+        """Run ``hook`` after each commit of a transaction that wrote to one of ``tables``.
+
+        ``tables`` maps a table name to the kinds of write that count (``insert``, ``update``,
+        ``delete``). Writes built as SQLAlchemy Core statements are seen (``text()`` is not), except
+        those executed with the ``QUIET`` execution option. The hook runs before the transaction's
+        own after-commit hooks, so a change is visible to caches before anyone is told about it.
+        """
+        self._write_hooks.append(_WriteHook({t: frozenset(k) for t, k in tables.items()}, hook))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[UnitOfWork]:
@@ -96,14 +189,22 @@ class Database:
         lock = self._write_lock
         if lock is not None:
             await lock.acquire()
+        wrote: set[tuple[str, str]] | None = None
         try:
             async with self.writer.begin() as conn:
+                conn.info.pop(_WROTE, None)
                 uow = UnitOfWork(conn, self.dialect)
                 yield uow
+                wrote = conn.info.pop(_WROTE, None)
         finally:
             if lock is not None:
                 lock.release()
-        for hook in uow._after:
+        hooks: list[AfterCommit] = []
+        if wrote and self._write_hooks:
+            hooks = [
+                h.hook for h in self._write_hooks if any(kind in h.tables.get(name, ()) for name, kind in wrote)
+            ]
+        for hook in [*hooks, *uow._after]:
             try:
                 await hook()
             except Exception:
@@ -111,11 +212,11 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection (its transaction is rolled back at the end)."""
+        """A read-only connection (no transaction is kept open on it)."""
         async with self.reader.connect() as conn:
             yield conn
 
     async def dispose(self) -> None:
         await self.writer.dispose()
-        if self.reader is not self.writer:
+        if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
             await self.reader.dispose()

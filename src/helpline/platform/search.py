@@ -25,28 +25,63 @@ def terms(q: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(q)][:MAX_TERMS]
 
 
-def _fts5_query(words: list[str], public_only: bool) -> str:
+def fts5_query(words: list[str], public_only: bool) -> str:
+    """An FTS5 MATCH expression for all of ``words`` (each quoted: no operator syntax gets through)."""
     phrase = " ".join(f'"{w}"' for w in words)
     return f"public_text : ({phrase})" if public_only else phrase
 
 
-def matching_ids(dialect: str, q: str, *, public_only: bool) -> sa.Select[Any] | None:
-    """A SELECT of ticket ids whose document matches every word of ``q``; None when ``q`` has no word."""
+def matching_ids(dialect: str, q: str, *, public_only: bool, label: str | None = None) -> sa.Select[Any] | None:
+    """A SELECT of ticket ids whose document matches every word of ``q``; None when ``q`` has no word.
+
+    ``label`` names the id column (``rowid`` / ``ticket_id`` otherwise). How to combine it with
+    ordering and filters so that both rare and common words stay fast is the caller's business
+    (see ``tickets.queries.list_tickets``).
+    """
     words = terms(q)
     if not words:
         return None
     if dialect == "sqlite":
-        return sa.select(sa.literal_column("rowid")).select_from(sa.text("ticket_fts")).where(
-            sa.text("ticket_fts MATCH :fts_q").bindparams(fts_q=_fts5_query(words, public_only))
+        col = sa.literal_column("rowid")
+        return sa.select(col.label(label) if label else col).select_from(sa.text("ticket_fts")).where(
+            sa.text("ticket_fts MATCH :fts_q").bindparams(fts_q=fts5_query(words, public_only))
         )
     column = "doc_public" if public_only else "doc_all"
+    col = sa.literal_column("ticket_id")
     return (
-        sa.select(sa.literal_column("ticket_id"))
+        sa.select(col.label(label) if label else col)
         .select_from(sa.text("ticket_search"))
         .where(
             sa.text(f"{column} @@ plainto_tsquery('english', :pg_q)").bindparams(pg_q=" ".join(words))
         )
     )
+
+
+def matching_ids_template(dialect: str, *, public_only: bool, label: str | None = None) -> sa.Select[Any]:
+    """:func:`matching_ids` with the query left as a bound parameter (``:fts_q`` / ``:pg_q``, from
+    :func:`query_params`), for statements built once and run many times."""
+    if dialect == "sqlite":
+        col = sa.literal_column("rowid")
+        return sa.select(col.label(label) if label else col).select_from(sa.text("ticket_fts")).where(
+            sa.text("ticket_fts MATCH :fts_q")
+        )
+    column = "doc_public" if public_only else "doc_all"
+    col = sa.literal_column("ticket_id")
+    return (
+        sa.select(col.label(label) if label else col)
+        .select_from(sa.text("ticket_search"))
+        .where(sa.text(f"{column} @@ plainto_tsquery('english', :pg_q)"))
+    )
+
+
+def query_params(dialect: str, q: str, *, public_only: bool) -> dict[str, str] | None:
+    """The parameters of :func:`matching_ids_template` for ``q``; None when ``q`` has no word."""
+    words = terms(q)
+    if not words:
+        return None
+    if dialect == "sqlite":
+        return {"fts_q": fts5_query(words, public_only)}
+    return {"pg_q": " ".join(words)}
 
 
 _SQLITE_DOCS = """

@@ -1,9 +1,21 @@
-"""FastAPI dependencies: the platform, and the principal behind a bearer token or a session cookie."""
+"""FastAPI dependencies: the platform, and the principal behind a bearer token or a session cookie.
+
+The principal of a credential is cached for :data:`PRINCIPAL_TTL` seconds in the platform cache
+(in memory embedded, Redis distributed), keyed by the credential's hash, so most requests reach the
+database only for their own work. Every cached principal carries the *generation* it was read
+under; any committed write that can change a principal (a revoked token or session, a user
+deactivated, a role or group membership changed, an organization's sharing changed; see
+:data:`PRINCIPAL_TABLES`) replaces the generation, which makes every cached principal stale at once,
+in every process sharing the cache. Expiry times are checked on every use.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+import time
+from typing import Annotated, Any
 
+import orjson
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,13 +24,36 @@ from helpline.db.base import utcnow
 from helpline.domains.accounts import queries as account_queries
 from helpline.domains.accounts.models import ApiToken
 from helpline.domains.accounts.security import same, token_hash
+from helpline.domains.tickets import fields
+from helpline.platform.db import QUIET
 from helpline.platform.runtime import Platform
+from helpline.web import principal as principals
 from helpline.web.errors import Forbidden, Unauthorized
 from helpline.web.principal import Principal
 
 SESSION_COOKIE = "helpline_session"
 CSRF_HEADER = "x-csrf-token"
 _SAFE = {"GET", "HEAD", "OPTIONS"}
+
+#: Seconds a principal is cached. Changes through the application invalidate it at once; this
+#: bounds what a change made behind its back (by hand in SQL) takes to show.
+PRINCIPAL_TTL = 30
+#: Writes that can change what a cached principal says, by table and kind of write.
+PRINCIPAL_TABLES: dict[str, tuple[str, ...]] = {
+    "users": ("update", "delete"),
+    "memberships": ("update", "delete"),
+    "groups": ("delete",),
+    "group_members": ("insert", "update", "delete"),
+    "api_tokens": ("update", "delete"),
+    "web_sessions": ("update", "delete"),
+    "contacts": ("update", "delete"),
+    "organizations": ("update", "delete"),
+    "workspaces": ("delete",),
+}
+FIELD_TABLES: dict[str, tuple[str, ...]] = {"custom_fields": ("insert", "update", "delete"), "workspaces": ("delete",)}
+_GEN_KEY = "principal:gen"
+_FIELDS_GEN_KEY = "fields:gen"
+_GEN_TTL = 7 * 24 * 3600
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer hl_…`")
 
@@ -31,6 +66,49 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+def _hook(platform: Platform) -> None:
+    """Once per platform: make committed account and custom-field changes invalidate the caches."""
+    if platform.extras.get("principal_cache_hooked"):
+        return
+    platform.extras["principal_cache_hooked"] = True
+
+    async def principals_changed() -> None:
+        await platform.cache.set(_GEN_KEY, os.urandom(8).hex().encode(), _GEN_TTL)
+
+    async def fields_changed() -> None:
+        fields.forget_local()
+        await platform.cache.set(_FIELDS_GEN_KEY, os.urandom(8).hex().encode(), _GEN_TTL)
+
+    platform.db.on_write(PRINCIPAL_TABLES, principals_changed)
+    platform.db.on_write(FIELD_TABLES, fields_changed)
+
+
+def _epoch(t: Any) -> float | None:
+    return None if t is None else float(t.timestamp())
+
+
+async def _cached(platform: Platform, key: str) -> tuple[str, list[Any] | None]:
+    """The current generation, and the cache entry under ``key`` if it belongs to that generation
+    and has not expired."""
+    gen_raw, fields_gen, raw = await platform.cache.get_many([_GEN_KEY, _FIELDS_GEN_KEY, key])
+    fields.use_generation(fields_gen or b"")
+    gen = gen_raw.decode() if gen_raw else ""
+    if raw is None:
+        return gen, None
+    entry = orjson.loads(raw)
+    if entry[0] != gen or (entry[1] is not None and entry[1] <= time.time()):
+        return gen, None
+    return gen, entry
+
+
+async def _store(platform: Platform, key: str, gen: str, expires: Any, extra: object, p: Principal) -> None:
+    ttl = PRINCIPAL_TTL
+    exp = _epoch(expires)
+    if exp is not None:
+        ttl = max(1, min(ttl, int(exp - time.time())))
+    await platform.cache.set(key, orjson.dumps([gen, exp, extra, principals.dump(p)]), ttl)
+
+
 async def current_principal(
     request: Request,
     platform: PlatformDep,
@@ -38,26 +116,44 @@ async def current_principal(
 ) -> Principal:
     """Authenticate the request; 401 problem+json when there is no valid credential."""
     challenge = {"WWW-Authenticate": "Bearer"}
+    _hook(platform)
     if creds is not None:
         digest = token_hash(creds.credentials)
+        key = f"principal:t:{digest}"
+        gen, entry = await _cached(platform, key)
+        if entry is not None:
+            return principals.load(entry[3])
         async with platform.db.read() as conn:
-            found = await account_queries.principal_for_token(conn, digest)
+            found = await account_queries.token_principal(conn, digest)
         if found is None:
             raise Unauthorized("the token is unknown, revoked or expired", headers=challenge)
-        principal, last_used = found
+        principal, last_used, expires = found
         if account_queries.stale(last_used):
             tokens = ApiToken.__table__
             async with platform.db.transaction() as uow:
                 await uow.execute(
-                    sa.update(tokens).where(tokens.c.id == principal.token_id).values(last_used_at=utcnow())
+                    sa.update(tokens)
+                    .where(tokens.c.id == principal.token_id)
+                    .values(last_used_at=utcnow())
+                    .execution_options(**{QUIET: True})  # a last-use time changes no cached principal
                 )
+        await _store(platform, key, gen, expires, None, principal)
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        async with platform.db.read() as conn:
-            found_session = await account_queries.principal_for_session(conn, token_hash(cookie))
-        if found_session is not None:
-            principal, csrf = found_session
+        digest = token_hash(cookie)
+        key = f"principal:s:{digest}"
+        gen, entry = await _cached(platform, key)
+        csrf: str | None = None
+        if entry is not None:
+            principal, csrf = principals.load(entry[3]), entry[2]
+        else:
+            async with platform.db.read() as conn:
+                found_session = await account_queries.session_principal(conn, digest)
+            if found_session is not None:
+                principal, csrf, expires = found_session
+                await _store(platform, key, gen, expires, csrf, principal)
+        if csrf is not None:
             if request.method not in _SAFE and not same(request.headers.get(CSRF_HEADER, ""), csrf):
                 raise Forbidden("missing or wrong X-CSRF-Token header for a cookie-authenticated request")
             return principal
@@ -65,3 +161,4 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+"""Who is asking: the principal every read and write is scoped by."""

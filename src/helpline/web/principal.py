@@ -50,3 +50,16 @@ class Principal:
     @property
     def actor_kind(self) -> str:
         return "customer" if self.is_customer else "agent"
+
+
+def dump(p: Principal) -> list[object]:
+    """``p`` as a JSON-able list (for the principal cache); :func:`load` turns it back."""
+    return [p.user_id, p.workspace_id, p.role.value, p.email, p.name, sorted(p.group_ids), p.contact_id,
+            p.shared_organization_id, p.session_id, p.token_id]
+
+
+def load(v: list[object]) -> Principal:
+    user_id, ws, role, email, name, groups, contact_id, shared_org, session_id, token_id = v
+    return Principal(user_id=user_id, workspace_id=ws, role=Role(role), email=email, name=name,  # type: ignore[arg-type]
+                     group_ids=frozenset(groups), contact_id=contact_id,  # type: ignore[call-overload]
+                     shared_organization_id=shared_org, session_id=session_id, token_id=token_id)  # type: ignore[arg-type]

@@ -32,7 +32,18 @@ contacts = Contact.__table__
 orgs = Organization.__table__
 
 
-def _principal_select(*extra_cols: sa.ColumnElement[object]) -> sa.Select[tuple[object, ...]]:
+def _group_ids_column(conn: AsyncConnection) -> sa.ColumnElement[object]:
+    """The principal's group ids in its workspace, as one comma-separated string (one statement, not two)."""
+    gid = sa.cast(group_members.c.group_id, sa.String) if conn.dialect.name == "postgresql" else group_members.c.group_id
+    return (
+        sa.select(sa.func.aggregate_strings(gid, ","))
+        .select_from(group_members.join(groups, groups.c.id == group_members.c.group_id))
+        .where(group_members.c.user_id == users.c.id, groups.c.workspace_id == members.c.workspace_id)
+        .scalar_subquery()
+    )
+
+
+def _principal_select(conn: AsyncConnection, *extra_cols: sa.ColumnElement[object]) -> sa.Select[tuple[object, ...]]:
     return (
         sa.select(
             users.c.id,
@@ -42,6 +53,7 @@ def _principal_select(*extra_cols: sa.ColumnElement[object]) -> sa.Select[tuple[
             users.c.name,
             members.c.contact_id,
             sa.case((orgs.c.shared_tickets, orgs.c.id), else_=None),
+            _group_ids_column(conn),
             *extra_cols,
         )
         .select_from(
@@ -53,18 +65,9 @@ def _principal_select(*extra_cols: sa.ColumnElement[object]) -> sa.Select[tuple[
     )
 
 
-async def _group_ids(conn: AsyncConnection, user_id: int, workspace_id: int) -> frozenset[int]:
-    rows = await conn.execute(
-        sa.select(group_members.c.group_id)
-        .join(groups, groups.c.id == group_members.c.group_id)
-        .where(group_members.c.user_id == user_id, groups.c.workspace_id == workspace_id)
-    )
-    return frozenset(r[0] for r in rows)
-
-
-async def _principal(conn: AsyncConnection, base: list[Any], **ids: int) -> Principal:
+def _principal(base: list[Any], **ids: int) -> Principal:
     """A Principal from the leading columns of :func:`_principal_select`."""
-    user_id, ws_id, role, email, name, contact_id, shared_org = base
+    user_id, ws_id, role, email, name, contact_id, shared_org, group_csv = base
     return Principal(
         user_id=user_id,
         workspace_id=ws_id,
@@ -73,17 +76,23 @@ async def _principal(conn: AsyncConnection, base: list[Any], **ids: int) -> Prin
         name=name,
         contact_id=contact_id,
         shared_organization_id=shared_org,
-        group_ids=await _group_ids(conn, user_id, ws_id),
+        group_ids=frozenset(int(g) for g in group_csv.split(",")) if group_csv else frozenset(),
         **ids,
     )
 
 
 async def principal_for_token(conn: AsyncConnection, token_hash: str) -> tuple[Principal, object] | None:
     """The principal behind a bearer token that is neither revoked nor expired, with its last use."""
+    found = await token_principal(conn, token_hash)
+    return None if found is None else (found[0], found[1])
+
+
+async def token_principal(conn: AsyncConnection, token_hash: str) -> tuple[Principal, object, object] | None:
+    """Like :func:`principal_for_token`, with the token's expiry time too (for caching it no longer)."""
     now = utcnow()
     row = (
         await conn.execute(
-            _principal_select(tokens.c.id, tokens.c.last_used_at)
+            _principal_select(conn, tokens.c.id, tokens.c.last_used_at, tokens.c.expires_at)
             .join(
                 tokens,
                 sa.and_(tokens.c.user_id == users.c.id, tokens.c.workspace_id == members.c.workspace_id),
@@ -97,17 +106,22 @@ async def principal_for_token(conn: AsyncConnection, token_hash: str) -> tuple[P
     ).first()
     if row is None:
         return None
-    *base, token_id, last_used = row
-    principal = await _principal(conn, base, token_id=token_id)
-    return principal, last_used
+    *base, token_id, last_used, expires_at = row
+    return _principal(base, token_id=token_id), last_used, expires_at
 
 
 async def principal_for_session(conn: AsyncConnection, token_hash: str) -> tuple[Principal, str] | None:
     """The principal of a live web session, with the session's CSRF token."""
+    found = await session_principal(conn, token_hash)
+    return None if found is None else (found[0], found[1])
+
+
+async def session_principal(conn: AsyncConnection, token_hash: str) -> tuple[Principal, str, object] | None:
+    """Like :func:`principal_for_session`, with the session's expiry time too."""
     now = utcnow()
     row = (
         await conn.execute(
-            _principal_select(sessions.c.id, sessions.c.csrf_token)
+            _principal_select(conn, sessions.c.id, sessions.c.csrf_token, sessions.c.expires_at)
             .join(
                 sessions,
                 sa.and_(sessions.c.user_id == users.c.id, sessions.c.workspace_id == members.c.workspace_id),
@@ -121,9 +135,8 @@ async def principal_for_session(conn: AsyncConnection, token_hash: str) -> tuple
     ).first()
     if row is None:
         return None
-    *base, session_id, csrf = row
-    principal = await _principal(conn, base, session_id=session_id)
-    return principal, csrf
+    *base, session_id, csrf, expires_at = row
+    return _principal(base, session_id=session_id), csrf, expires_at
 
 
 def stale(last_used: object) -> bool:

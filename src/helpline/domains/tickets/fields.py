@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import date
 from typing import Any
 
@@ -14,11 +15,45 @@ from helpline.web.errors import Invalid
 fields_table = CustomField.__table__
 
 
+#: The custom-field generation the current request read from the platform cache (set by the
+#: authentication dependency; it changes whenever a committed write touches ``custom_fields``).
+_generation: ContextVar[bytes | None] = ContextVar("helpline_fields_generation", default=None)
+#: (database, workspace, generation) -> definitions. Valid only while the generation is current.
+_local: dict[tuple[object, int, bytes], dict[str, dict[str, Any]]] = {}
+
+
+def use_generation(gen: bytes) -> None:
+    """Set the generation the definitions of this request may be served from memory for."""
+    _generation.set(gen)
+
+
+def forget_local() -> None:
+    """Drop the definitions cached in this process (after a change to them commits)."""
+    _local.clear()
+
+
 async def definitions(conn: AsyncConnection, workspace_id: int) -> dict[str, dict[str, Any]]:
+    """The workspace's custom fields by key, in display order.
+
+    Within a request, served from memory when this process has read them under the current
+    generation (see :func:`use_generation`); outside a request, always read from the database.
+    Callers must not change what they get back.
+    """
+    gen = _generation.get()
+    key = (conn.sync_engine.url, workspace_id, gen) if gen is not None else None
+    if key is not None:
+        found = _local.get(key)
+        if found is not None:
+            return found
     rows = await conn.execute(
         sa.select(fields_table).where(fields_table.c.workspace_id == workspace_id).order_by(fields_table.c.position, fields_table.c.id)
     )
-    return {r["key"]: dict(r) for r in rows.mappings()}
+    defs = {r["key"]: dict(r) for r in rows.mappings()}
+    if key is not None:
+        if len(_local) > 10_000:
+            _local.clear()
+        _local[key] = defs
+    return defs
 
 
 def _coerce(defn: dict[str, Any], value: Any) -> Any:

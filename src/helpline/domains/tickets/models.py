@@ -83,6 +83,9 @@ class Ticket(IdMixin, Base):
         _ws_time_index("ix_tickets_ws_requester", "requester_id"),
         _ws_time_index("ix_tickets_ws_org", "organization_id"),
         sa.Index("ix_tickets_ws_created", "workspace_id", "created_at", "id"),
+        # For the foreign key's ON DELETE SET NULL: without it, deleting a ticket scans them all.
+        sa.Index("ix_tickets_merged_into", "merged_into_id", postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+                 sqlite_where=sa.text("merged_into_id IS NOT NULL")),
     )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(sa.BigInteger)
@@ -162,7 +165,13 @@ class Message(IdMixin, Base):
     """One entry of a conversation. Append-only: a trigger refuses changes to its content."""
 
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_ticket", "ticket_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_messages_ticket", "ticket_id", "id"),
+        # For the foreign key's ON DELETE SET NULL when a contact is deleted.
+        sa.Index("ix_messages_author_contact", "author_contact_id",
+                 postgresql_where=sa.text("author_contact_id IS NOT NULL"),
+                 sqlite_where=sa.text("author_contact_id IS NOT NULL")),
+    )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))
     public: Mapped[bool] = mapped_column(default=True)

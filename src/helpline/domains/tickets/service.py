@@ -16,7 +16,7 @@ from helpline.domains.accounts.models import Group, Membership, Role, Workspace
 from helpline.domains.accounts.service import ticket_sequence
 from helpline.domains.customers import service as customers
 from helpline.domains.customers.models import Contact
-from helpline.domains.tickets import content, fields
+from helpline.domains.tickets import content, fields, queries
 from helpline.domains.tickets.models import (
     AuthorKind,
     Event,
@@ -102,10 +102,23 @@ async def contact_org(uow: UnitOfWork, contact_id: int) -> int | None:
     return (await uow.execute(sa.select(contacts_t.c.organization_id).where(contacts_t.c.id == contact_id))).scalar()
 
 
+async def find_or_create_contact(uow: UnitOfWork, workspace_id: int, *, email: str, name: str = "") -> int:
+    """``customers.find_or_create_contact``, also when another transaction creates the same contact
+    between its lookup and its insert and the insert's own check answers 409 (under READ COMMITTED
+    the check sees the other's commit): the contact exists then, so take it."""
+    try:
+        return await customers.find_or_create_contact(uow, workspace_id, email=email, name=name)
+    except Conflict:
+        found = await customers.contact_by_identity(uow, workspace_id, "email", customers.normalise_identity("email", email))
+        if found is None:
+            raise
+        return int(found)
+
+
 async def cc_contacts(uow: UnitOfWork, workspace_id: int, emails: list[str]) -> list[int]:
     ids: list[int] = []
     for email in emails:
-        cid = await customers.find_or_create_contact(uow, workspace_id, email=str(email))
+        cid = await find_or_create_contact(uow, workspace_id, email=str(email))
         if cid not in ids:
             ids.append(cid)
     return ids
@@ -136,7 +149,7 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
         requester_id = data.requester_id
     else:
         assert data.requester is not None
-        requester_id = await customers.find_or_create_contact(uow, ws, email=str(data.requester.email), name=data.requester.name)
+        requester_id = await find_or_create_contact(uow, ws, email=str(data.requester.email), name=data.requester.name)
     if data.assignee_id is not None:
         await check_assignee(uow, ws, data.assignee_id)
     if data.group_id is not None:
@@ -145,14 +158,19 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
     custom = fields.validate_values(defs, data.custom_fields, customer=actor.is_customer) if defs or data.custom_fields else {}
     text, html = content.render_body(data.body, is_html=data.html)
     now = utcnow()
-    number = await next_number(uow, ws)
-    ticket_id = int((await uow.execute(tickets.insert().values(
+    # The number and the requester's organization are read inside the INSERT (no round trips of
+    # their own), and RETURNING hands back the row as stored, so nothing is read back to answer.
+    number: Any = (sa.func.nextval(ticket_sequence(ws)) if uow.dialect == "postgresql"
+                   else await next_number(uow, ws))
+    row = dict((await uow.execute(tickets.insert().values(
         workspace_id=ws, number=number, subject=data.subject, status=Status.new.value,
         priority=data.priority.value, type=data.type.value if data.type else None, channel=data.channel.value,
-        requester_id=requester_id, organization_id=await contact_org(uow, requester_id),
+        requester_id=requester_id,
+        organization_id=sa.select(contacts_t.c.organization_id).where(contacts_t.c.id == requester_id).scalar_subquery(),
         assignee_id=data.assignee_id, group_id=data.group_id, due_at=data.due_at, custom=custom,
         version=1, created_at=now, updated_at=now,
-    ).returning(tickets.c.id))).scalar_one())
+    ).returning(*tickets.c))).mappings().one())
+    ticket_id, number = int(row["id"]), int(row["number"])
     ticket = {"id": ticket_id, "workspace_id": ws}
     message_id = await insert_message(uow, actor, ticket, body_text=text, body_html=html, public=data.public,
                                       channel=data.channel.value, at=now)
@@ -160,9 +178,11 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
     tag_set = sorted(set(data.tags))
     if tag_set:
         await uow.execute(tag_rows.insert(), [{"ticket_id": ticket_id, "tag": t, "workspace_id": ws} for t in tag_set])
+    cc_ids: list[int] = []
     if data.cc_emails:
         ids = await cc_contacts(uow, ws, [str(e) for e in data.cc_emails])
-        await uow.execute(cc_rows.insert(), [{"ticket_id": ticket_id, "contact_id": c} for c in ids if c != requester_id])
+        cc_ids = sorted(c for c in ids if c != requester_id)
+        await uow.execute(cc_rows.insert(), [{"ticket_id": ticket_id, "contact_id": c} for c in cc_ids])
     await record(uow, [
         event_row(ticket, actor, "created", new={
             "number": number, "subject": data.subject, "status": Status.new.value, "priority": data.priority.value,
@@ -175,6 +195,10 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
     if data.assignee_id is not None and data.assignee_id != actor.user_id:
         await jobs.enqueue(uow, "notify.assigned", {"ticket_id": ticket_id, "user_id": data.assignee_id})
     after_change(uow, pubsub, ws, ticket_id, "created")
+    # The caller's next read of this ticket on this connection (rendering the answer) gets what was
+    # just written instead of reading it back; any statement in between voids this (see db.remember).
+    queries.remember_detail(uow.conn, row, tags=tag_set if queries.tags_sort_like_db(uow.dialect, tag_set) else None,
+                            follower_ids=[], cc_contact_ids=cc_ids, links=[])
     return ticket_id
 
 
