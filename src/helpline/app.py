@@ -15,12 +15,15 @@ from fastapi.staticfiles import StaticFiles
 
 from helpline import __version__
 from helpline.domains.accounts import jobs as _account_jobs  # registers job handlers
+from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
 from helpline.domains.accounts.views import router as accounts_pages
+from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.customers.views import router as customer_pages
 from helpline.domains.portal.views import router as portal_pages
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handlers
+from helpline.domains.tickets.admin_views import router as catalog_pages
 from helpline.domains.tickets.api import router as tickets_router
 from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.files_api import router as files_router
@@ -41,7 +44,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
-PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages, customer_pages]
+PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages, customer_pages,
+                admin_pages, catalog_pages, canned_pages]
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:

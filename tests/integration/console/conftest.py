@@ -40,8 +40,9 @@ class Console:
     async def get(self, path: str, **kw: Any) -> httpx.Response:
         return await self.client.get(path, **kw)
 
-    async def post(self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True,
-                   **kw: Any) -> httpx.Response:
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True, **kw: Any
+    ) -> httpx.Response:
         form = dict(data or {})
         if csrf:
             form["csrf_token"] = self.csrf

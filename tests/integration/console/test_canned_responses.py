@@ -13,20 +13,30 @@ from helpline.web.principal import Principal
 
 
 def _principal(p, role: Role, group_ids=()) -> Principal:
-    return Principal(user_id=p.user_id, workspace_id=p.workspace_id, role=role, email=p.email, name="X",
-                     group_ids=frozenset(group_ids))
+    return Principal(
+        user_id=p.user_id,
+        workspace_id=p.workspace_id,
+        role=role,
+        email=p.email,
+        name="X",
+        group_ids=frozenset(group_ids),
+    )
 
 
 # --- render.fill --------------------------------------------------------------------------------
 
 
 def test_fill_replaces_every_documented_placeholder():
-    body = ("Hi {{ customer.first_name }} ({{ customer.name }}, {{ customer.email }}), "
-            "about #{{ ticket.number }} \"{{ ticket.subject }}\": {{ agent.first_name }} / {{ agent.name }}")
-    out = render.fill(body, customer={"name": "Ada Lovelace", "email": "ada@example.test"},
-                      ticket={"number": 42, "subject": "Printer on fire"},
-                      agent=Principal(user_id=1, workspace_id=1, role=Role.agent, email="b@x.test",
-                                      name="Bob Stone"))
+    body = (
+        "Hi {{ customer.first_name }} ({{ customer.name }}, {{ customer.email }}), "
+        'about #{{ ticket.number }} "{{ ticket.subject }}": {{ agent.first_name }} / {{ agent.name }}'
+    )
+    out = render.fill(
+        body,
+        customer={"name": "Ada Lovelace", "email": "ada@example.test"},
+        ticket={"number": 42, "subject": "Printer on fire"},
+        agent=Principal(user_id=1, workspace_id=1, role=Role.agent, email="b@x.test", name="Bob Stone"),
+    )
     assert out == ('Hi Ada (Ada Lovelace, ada@example.test), about #42 "Printer on fire": Bob / Bob Stone')
 
 
@@ -42,26 +52,32 @@ def test_fill_output_is_plain_text_and_values_are_not_templates():
     assert out == "<b>{{ 7*7 }}</b> & co"
 
 
-@pytest.mark.parametrize("body", [
-    "{{ customer.__class__.__mro__ }}",
-    "{{ customer.items }}",
-    "{{ customer._name }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ customer.name.__class__ }}",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ customer.__class__.__mro__ }}",
+        "{{ customer.items }}",
+        "{{ customer._name }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ customer.name.__class__ }}",
+    ],
+)
 def test_fill_reaches_no_python_internals(body):
     assert render.fill(body, customer={"name": "Ada"}) == ""
 
 
-@pytest.mark.parametrize("body", [
-    "{{ customer.name ",                                          # syntax error
-    "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",  # runs forever
-    "{{ ''.__class__ }}",                                         # attributes of anything but a placeholder
-    "{{ customer.name|attr('__class__') }}",                      # filters other than the listed ones
-    "{{ lipsum() }}",                                             # calls
-    "{{ 'a' * 1000000 }}",                                        # expressions
-    "{% set x = 1 %}",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{ customer.name ",  # syntax error
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",  # runs forever
+        "{{ ''.__class__ }}",  # attributes of anything but a placeholder
+        "{{ customer.name|attr('__class__') }}",  # filters other than the listed ones
+        "{{ lipsum() }}",  # calls
+        "{{ 'a' * 1000000 }}",  # expressions
+        "{% set x = 1 %}",
+    ],
+)
 def test_check_refuses_anything_but_placeholders(body):
     with pytest.raises(render.PlaceholderError):
         render.check(body)
@@ -86,9 +102,11 @@ async def test_canned_for_scopes_by_group_and_workspace(ws, make_ws):
     a = _principal(admin, Role.admin)
     async with ws.platform.db.transaction() as uow:
         everyone = await service.do_create_canned(
-            uow, a, CannedInput("Greeting", "Hi {{ customer.first_name }}"))
+            uow, a, CannedInput("Greeting", "Hi {{ customer.first_name }}")
+        )
         billing = await service.do_create_canned(
-            uow, a, CannedInput("Refund", "Refunded #{{ ticket.number }}", group_id=ws.groups["Billing"]))
+            uow, a, CannedInput("Refund", "Refunded #{{ ticket.number }}", group_id=ws.groups["Billing"])
+        )
     async with ws.platform.db.read() as conn:
         for_admin = await queries.canned_for(conn, a)
         billing_p = _principal(billing_agent, Role.agent, [ws.groups["Billing"]])
@@ -96,11 +114,14 @@ async def test_canned_for_scopes_by_group_and_workspace(ws, make_ws):
         for_billing = await queries.canned_for(conn, billing_p)
         for_other = await queries.canned_for(conn, other_p)
         for_stranger = await queries.canned_for(conn, _principal(stranger, Role.admin))
-        customer = Principal(user_id=admin.user_id, workspace_id=ws.id, role=Role.customer, email="c@x.test",
-                             name="C")
+        customer = Principal(
+            user_id=admin.user_id, workspace_id=ws.id, role=Role.customer, email="c@x.test", name="C"
+        )
         for_customer = await queries.canned_for(conn, customer)
-    assert for_admin == [{"id": everyone, "title": "Greeting", "body": "Hi {{ customer.first_name }}"},
-                         {"id": billing, "title": "Refund", "body": "Refunded #{{ ticket.number }}"}]
+    assert for_admin == [
+        {"id": everyone, "title": "Greeting", "body": "Hi {{ customer.first_name }}"},
+        {"id": billing, "title": "Refund", "body": "Refunded #{{ ticket.number }}"},
+    ]
     assert [c["id"] for c in for_billing] == [everyone, billing]
     assert [c["id"] for c in for_other] == [everyone]
     assert for_stranger == [] and for_customer == []

@@ -19,14 +19,34 @@ async def _contact(api, **body) -> dict:
 async def test_list_search_profile_and_timeline(ws, console):
     admin, page = await console(Role.admin)
     api = ws.client(admin)
-    org = (await api.post("/organizations", json={"name": "Initech " + XSS, "domains": ["initech.test"]})).json()
-    ada = await _contact(api, name="Ada " + XSS, email="ada@initech.test", tags=["vip"],
-                         attributes={"plan": "gold"}, notes="Prefers phone")
+    org = (
+        await api.post("/organizations", json={"name": "Initech " + XSS, "domains": ["initech.test"]})
+    ).json()
+    ada = await _contact(
+        api,
+        name="Ada " + XSS,
+        email="ada@initech.test",
+        tags=["vip"],
+        attributes={"plan": "gold"},
+        notes="Prefers phone",
+    )
     await _contact(api, name="Bob Other", email="bob@elsewhere.test")
-    t = (await api.post("/tickets", json={"subject": "Printer on fire", "body": "Help, it burns",
-                                          "requester_id": ada["id"], "channel": "email"})).json()
-    assert (await api.post(f"/tickets/{t['id']}/messages", json={"body": "Internal: check toner",
-                                                                 "public": False})).status_code == 201
+    t = (
+        await api.post(
+            "/tickets",
+            json={
+                "subject": "Printer on fire",
+                "body": "Help, it burns",
+                "requester_id": ada["id"],
+                "channel": "email",
+            },
+        )
+    ).json()
+    assert (
+        await api.post(
+            f"/tickets/{t['id']}/messages", json={"body": "Internal: check toner", "public": False}
+        )
+    ).status_code == 201
     assert (await api.patch(f"/tickets/{t['id']}", json={"status": "solved"})).status_code == 200
 
     r = await page.get("/contacts?q=initech")
@@ -37,8 +57,20 @@ async def test_list_search_profile_and_timeline(ws, console):
     r = await page.get(f"/contacts/{ada['id']}")
     assert r.status_code == 200
     html = r.text
-    for text in ("ada@initech.test", "Initech", "vip", "plan", "gold", "Prefers phone", "Printer on fire",
-                 "Interaction timeline", "Opened a ticket", "Help, it burns", "internal note", "check toner"):
+    for text in (
+        "ada@initech.test",
+        "Initech",
+        "vip",
+        "plan",
+        "gold",
+        "Prefers phone",
+        "Printer on fire",
+        "Interaction timeline",
+        "Opened a ticket",
+        "Help, it burns",
+        "internal note",
+        "check toner",
+    ):
         assert text in html, text
     assert XSS not in html
     # Newest first: the status change (solved) comes before the opening of the ticket.
@@ -73,9 +105,16 @@ async def test_edit_contact_and_errors_rerender_with_422(ws, console):
     c = await _contact(api, name="Carol", email="carol@x.test", attributes={"seats": 5})
     r = await page.get(f"/contacts/{c['id']}/edit")
     assert r.status_code == 200 and "seats: 5" in r.text
-    r = await page.post(f"/contacts/{c['id']}/edit", {"name": "Carol Danvers", "organization_id": str(org["id"]),
-                                                     "tags": "vip, churn-risk", "attributes": "seats: 5\nplan: pro",
-                                                     "notes": "Call on Mondays"})
+    r = await page.post(
+        f"/contacts/{c['id']}/edit",
+        {
+            "name": "Carol Danvers",
+            "organization_id": str(org["id"]),
+            "tags": "vip, churn-risk",
+            "attributes": "seats: 5\nplan: pro",
+            "notes": "Call on Mondays",
+        },
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/contacts/{c['id']}?done=saved"
     got = (await api.get(f"/contacts/{c['id']}")).json()
     assert got["name"] == "Carol Danvers" and got["organization_id"] == org["id"]
@@ -87,7 +126,9 @@ async def test_edit_contact_and_errors_rerender_with_422(ws, console):
     r = await page.post(f"/contacts/{c['id']}/identities", {"kind": "phone", "identity_value": "+1 555 0100"})
     assert r.status_code == 303
     other = await _contact(api, name="Dup", email="dup@x.test")
-    r = await page.post(f"/contacts/{other['id']}/identities", {"kind": "phone", "identity_value": "+15550100"})
+    r = await page.post(
+        f"/contacts/{other['id']}/identities", {"kind": "phone", "identity_value": "+15550100"}
+    )
     assert r.status_code == 409 or r.status_code == 422
     assert "in use" in r.text
 
@@ -97,7 +138,9 @@ async def test_merge_duplicates(ws, console):
     api = ws.client(admin)
     keep = await _contact(api, name="Erin", email="erin@x.test", tags=["a"])
     dup = await _contact(api, name="Erin (old)", email="erin.old@x.test", tags=["b"])
-    t = (await api.post("/tickets", json={"subject": "Old ticket", "body": "x", "requester_id": dup["id"]})).json()
+    t = (
+        await api.post("/tickets", json={"subject": "Old ticket", "body": "x", "requester_id": dup["id"]})
+    ).json()
     r = await page.get(f"/contacts/{keep['id']}/merge?q=erin.old")
     assert r.status_code == 200 and f'value="{dup["id"]}"' in r.text and f'value="{keep["id"]}"' not in r.text
     r = await page.post(f"/contacts/{keep['id']}/merge", {"source_id": str(dup["id"]), "q": "erin.old"})
@@ -122,8 +165,13 @@ async def test_light_agent_reads_but_cannot_edit(ws, console):
     _, light = await console(Role.light_agent)
     r = await light.get(f"/contacts/{c['id']}")
     assert r.status_code == 200 and "Frank" in r.text and f"/contacts/{c['id']}/edit" not in r.text
-    for path in (f"/contacts/{c['id']}/edit", f"/contacts/{c['id']}/merge", f"/organizations/{org['id']}/edit",
-                 "/contacts/new", "/organizations/new"):
+    for path in (
+        f"/contacts/{c['id']}/edit",
+        f"/contacts/{c['id']}/merge",
+        f"/organizations/{org['id']}/edit",
+        "/contacts/new",
+        "/organizations/new",
+    ):
         assert (await light.get(path)).status_code == 403, path
     r = await light.post(f"/contacts/{c['id']}/edit", {"name": "Hacked"})
     assert r.status_code == 403
