@@ -147,6 +147,34 @@ class Site:
 
         return self.run(make)  # type: ignore[no-any-return]
 
+    def workspace(self, name: str, *, settings: dict[str, Any] | None = None) -> tuple[int, str]:
+        """A new workspace (id, slug) with ``settings`` (branding), for tests that must not share the default one."""
+        slug = f"ws-{uuid.uuid4().hex[:10]}"
+
+        async def make(platform: Platform) -> tuple[int, str]:
+            import sqlalchemy as sa
+
+            async with platform.db.transaction() as uow:
+                ws = await accounts.create_workspace(uow, name, slug)
+                if settings:
+                    await uow.execute(sa.text("UPDATE workspaces SET settings = :s WHERE id = :i"),
+                                      {"s": __import__("json").dumps(settings), "i": ws})
+            return ws, slug
+
+        return self.run(make)  # type: ignore[no-any-return]
+
+    def api(self, person: Person, *, workspace_id: int | None = None) -> httpx.Client:
+        """An HTTP client of the running server's API, authenticated as ``person`` by a new bearer token."""
+        ws = workspace_id or self.workspace_id
+
+        async def make(platform: Platform) -> str:
+            async with platform.db.transaction() as uow:
+                _, token = await accounts.create_token(uow, ws, person.user_id, name="browser test")
+            return token
+
+        token = self.run(make)
+        return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=15)
+
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
@@ -233,6 +261,17 @@ class Page:
 
     def sign_in(self, person: Person, *, portal: bool = False) -> None:
         self.go(f"/portal/{self.site.slug}/login" if portal else "/login")
+        self.page.get_by_label("Email").fill(person.email)
+        self.page.get_by_label("Password").fill(person.password)
+        self.page.get_by_role("button", name="Sign in").click()
+        if person.totp_secret:
+            self.page.get_by_label("Authentication code").fill(person.otp())
+            self.page.get_by_role("button", name="Verify").click()
+        self.page.wait_for_load_state()
+
+    def portal_sign_in(self, person: Person, slug: str) -> None:
+        """Sign in on the portal of the workspace ``slug`` (``sign_in(portal=True)`` is the default one's)."""
+        self.go(f"/portal/{slug}/login")
         self.page.get_by_label("Email").fill(person.email)
         self.page.get_by_label("Password").fill(person.password)
         self.page.get_by_role("button", name="Sign in").click()

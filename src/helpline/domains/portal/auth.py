@@ -209,7 +209,7 @@ def _link_url(platform: Any, portal: Portal) -> str:
 
 @router.get("/portal/{slug}/login/email")
 async def email_link_form(request: Request, portal: AnonPortal) -> Response:
-    return _page(request, "email_link", portal, {"title": "Sign in with a link by email"})
+    return _page(request, "email_link", portal, {"title": "Get a sign-in link"})
 
 
 @router.post("/portal/{slug}/login/email")

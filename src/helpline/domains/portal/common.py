@@ -93,4 +93,9 @@ def theme_css(colour: str | None) -> str:
         return ""
     ink = "#ffffff" if contrast(colour, "#ffffff") >= contrast(colour, "#000000") else "#000000"
     link = colour if contrast(colour, "#ffffff") >= 4.5 else "#111827"
-    return f"body.portal {{ --brand: {colour}; --brand-ink: {ink}; --portal-link: {link}; }}\n"
+    # The current page's tab darkens the bar under white text and lightens it under black text.
+    current = "rgba(0,0,0,.28)" if ink == "#ffffff" else "rgba(255,255,255,.45)"
+    return (
+        f"body.portal {{ --brand: {colour}; --brand-ink: {ink}; --portal-link: {link}; "
+        f"--portal-current: {current}; }}\n"
+    )
