@@ -26,16 +26,16 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_PG, async_url, emit, log  # noqa: E402
+from common import DEFAULT_PG, async_url, emit, log
 
-from helpline.app import create_app  # noqa: E402
-from helpline.domains.accounts import service as accounts  # noqa: E402
-from helpline.domains.tickets import queries, service  # noqa: E402
-from helpline.domains.tickets.models import Ticket  # noqa: E402
-from helpline.domains.tickets.schemas import MessageCreate, TicketCreate  # noqa: E402
-from helpline.platform.runtime import build_platform  # noqa: E402
-from helpline.settings import Settings  # noqa: E402
-from helpline.web.deps import SESSION_COOKIE  # noqa: E402
+from helpline.app import create_app
+from helpline.domains.accounts import service as accounts
+from helpline.domains.tickets import queries, service
+from helpline.domains.tickets.models import Ticket
+from helpline.domains.tickets.schemas import MessageCreate, TicketCreate
+from helpline.platform.runtime import build_platform
+from helpline.settings import Settings
+from helpline.web.deps import SESSION_COOKIE
 
 
 def state_for(url: str) -> dict[str, Any]:
@@ -69,14 +69,29 @@ async def run(a: argparse.Namespace) -> None:
     agent_id = state["agent_ids"][0]
     agent_cookie, _ = await principal_of(platform, agent_id, ws)
     async with platform.db.transaction() as uow:
-        tid = await service.create_ticket(uow, platform.pubsub, admin, TicketCreate(
-            subject="Bench: a long conversation", body="The first message.",
-            requester={"email": "bench-long@example.com", "name": "Long Talker"}))
+        tid = await service.create_ticket(
+            uow,
+            platform.pubsub,
+            admin,
+            TicketCreate(
+                subject="Bench: a long conversation",
+                body="The first message.",
+                requester={"email": "bench-long@example.com", "name": "Long Talker"},
+            ),
+        )
     for i in range(199):
         async with platform.db.transaction() as uow:
             ticket = await queries.access_ticket(uow.conn, admin, tid)
-            await service.add_message(uow, platform.pubsub, admin, ticket, MessageCreate(
-                body=f"Reply {i}: " + "we looked into it and here is what we found. " * 8, public=i % 4 != 0))
+            await service.add_message(
+                uow,
+                platform.pubsub,
+                admin,
+                ticket,
+                MessageCreate(
+                    body=f"Reply {i}: " + "we looked into it and here is what we found. " * 8,
+                    public=i % 4 != 0,
+                ),
+            )
     log(f"ticket {tid} has 200 messages")
     group = state["group_ids"][0]
     pages = [
@@ -97,16 +112,26 @@ async def run(a: argparse.Namespace) -> None:
                     assert r.status_code == 200, (path, r.status_code, r.text[:300])
                 times = []
                 for _ in range(a.requests):
-                    if name.endswith("_counts_recomputed"):  # the view counts' cache expired for every request
+                    if name.endswith(
+                        "_counts_recomputed"
+                    ):  # the view counts' cache expired for every request
                         await platform.cache.delete(f"inbox:counts:{ws}:{admin.user_id}")
                     t0 = time.perf_counter()
                     r = await c.get(path)
                     times.append((time.perf_counter() - t0) * 1000)
                     assert r.status_code == 200
                 times.sort()
-                emit(bench="console_page", db=platform.db.dialect, page=name, path=path, requests=len(times),
-                     p50_ms=round(statistics.median(times), 1), p95_ms=round(times[int(len(times) * 0.95) - 1], 1),
-                     max_ms=round(times[-1], 1), bytes=len(r.content))
+                emit(
+                    bench="console_page",
+                    db=platform.db.dialect,
+                    page=name,
+                    path=path,
+                    requests=len(times),
+                    p50_ms=round(statistics.median(times), 1),
+                    p95_ms=round(times[int(len(times) * 0.95) - 1], 1),
+                    max_ms=round(times[-1], 1),
+                    bytes=len(r.content),
+                )
     finally:
         tickets = Ticket.__table__
         async with platform.db.transaction() as uow:

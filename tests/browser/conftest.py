@@ -229,8 +229,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             shutil.copy(root / "server.log", ARTIFACTS.parent / "server.log") if ARTIFACTS.parent.exists() else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+    # which would stop the asyncio tests that run after the browser tests in the same session.
     _need_chromium()
     from playwright.sync_api import sync_playwright
 

@@ -27,7 +27,11 @@ def token_for(site: Site, person: Person) -> str:
 
 
 def new_ticket(site: Site, person: Person, **body: Any) -> dict[str, Any]:
-    r = httpx.post(f"{site.url}/api/v1/tickets", json=body, headers={"Authorization": f"Bearer {token_for(site, person)}"})
+    r = httpx.post(
+        f"{site.url}/api/v1/tickets",
+        json=body,
+        headers={"Authorization": f"Bearer {token_for(site, person)}"},
+    )
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
 
@@ -35,8 +39,11 @@ def new_ticket(site: Site, person: Person, **body: Any) -> dict[str, Any]:
 def canned(site: Site, title: str, body: str) -> None:
     async def make(platform: Any) -> None:
         async with platform.db.transaction() as uow:
-            await uow.execute(sa.insert(CannedResponse.__table__).values(
-                workspace_id=site.workspace_id, title=title, body=body))
+            await uow.execute(
+                sa.insert(CannedResponse.__table__).values(
+                    workspace_id=site.workspace_id, title=title, body=body
+                )
+            )
 
     site.run(make)
 
@@ -45,9 +52,18 @@ def test_agent_finds_unassigned_ticket_assigns_herself_and_replies_with_canned_r
     tag = uuid.uuid4().hex[:6]
     admin = site.person(Role.admin)
     agent = site.person(Role.agent, name="Dana Scully", two_factor=True)
-    ticket = new_ticket(site, admin, subject=f"Cannot log in {tag}", body="My password stopped working.",
-                        requester={"email": f"mulder-{tag}@example.test", "name": "Fox Mulder"})
-    canned(site, f"Greeting {tag}", "Hi {{ customer.first_name }}, this is {{ agent.name }} about ticket #{{ ticket.number }}.")
+    ticket = new_ticket(
+        site,
+        admin,
+        subject=f"Cannot log in {tag}",
+        body="My password stopped working.",
+        requester={"email": f"mulder-{tag}@example.test", "name": "Fox Mulder"},
+    )
+    canned(
+        site,
+        f"Greeting {tag}",
+        "Hi {{ customer.first_name }}, this is {{ agent.name }} about ticket #{{ ticket.number }}.",
+    )
     tab = new_page()
     tab.sign_in(agent)
     tab.go("/inbox?view=unassigned")
@@ -62,7 +78,9 @@ def test_agent_finds_unassigned_ticket_assigns_herself_and_replies_with_canned_r
     tab.page.get_by_label("Insert a canned response").select_option(label=f"Greeting {tag}")
     box = tab.page.get_by_label("Message", exact=True)
     expected = f"Hi Fox, this is Dana Scully about ticket #{ticket['number']}."
-    tab.page.wait_for_function("(t) => document.getElementById('composer-body').value.includes(t)", arg=expected)
+    tab.page.wait_for_function(
+        "(t) => document.getElementById('composer-body').value.includes(t)", arg=expected
+    )
     box.press("End")
     box.type(" We reset your password.")
     tab.page.get_by_role("button", name="Send").click()
@@ -70,7 +88,10 @@ def test_agent_finds_unassigned_ticket_assigns_herself_and_replies_with_canned_r
     assert tab.page.locator(".message").last.inner_text().count(expected) == 1
     tab.check("ticket")
     # The customer side sees it as a public reply, through the API as that customer.
-    r = httpx.get(f"{site.url}/api/v1/tickets/{ticket['id']}", headers={"Authorization": f"Bearer {token_for(site, admin)}"})
+    r = httpx.get(
+        f"{site.url}/api/v1/tickets/{ticket['id']}",
+        headers={"Authorization": f"Bearer {token_for(site, admin)}"},
+    )
     assert r.json()["assignee_id"] == agent.user_id
     tab.go("/inbox?view=mine")
     assert tab.page.get_by_role("link", name=f"#{ticket['number']} Cannot log in {tag}").is_visible()
@@ -79,8 +100,13 @@ def test_agent_finds_unassigned_ticket_assigns_herself_and_replies_with_canned_r
 def test_two_agents_on_one_ticket_see_each_other_and_are_warned_of_new_messages(site, new_page):
     admin = site.person(Role.admin)
     ann, bob = site.person(Role.agent, name="Ann Presence"), site.person(Role.agent, name="Bob Presence")
-    ticket = new_ticket(site, admin, subject="Shared ticket", body="Both look at this.",
-                        requester={"email": f"c-{uuid.uuid4().hex[:6]}@example.test"})
+    ticket = new_ticket(
+        site,
+        admin,
+        subject="Shared ticket",
+        body="Both look at this.",
+        requester={"email": f"c-{uuid.uuid4().hex[:6]}@example.test"},
+    )
     a, b = new_page(), new_page()
     a.sign_in(ann)
     b.sign_in(bob)
@@ -106,15 +132,28 @@ def test_two_agents_on_one_ticket_see_each_other_and_are_warned_of_new_messages(
 
 def test_xss_payloads_in_ticket_data_never_run_on_console_pages(site, new_page):
     admin = site.person(Role.admin, name=f"Admin {XSS}")
-    ticket = new_ticket(site, admin, subject=f"Subject {XSS}", body=f"Body {XSS}", tags=["xss-test"],
-                        requester={"email": f"x-{uuid.uuid4().hex[:6]}@example.test", "name": f"Name {XSS}"})
-    r = httpx.post(f"{site.url}/api/v1/tickets/{ticket['id']}/messages", json={"body": f"<p>Hi</p>{XSS}", "html": True},
-                   headers={"Authorization": f"Bearer {token_for(site, admin)}"})
+    ticket = new_ticket(
+        site,
+        admin,
+        subject=f"Subject {XSS}",
+        body=f"Body {XSS}",
+        tags=["xss-test"],
+        requester={"email": f"x-{uuid.uuid4().hex[:6]}@example.test", "name": f"Name {XSS}"},
+    )
+    r = httpx.post(
+        f"{site.url}/api/v1/tickets/{ticket['id']}/messages",
+        json={"body": f"<p>Hi</p>{XSS}", "html": True},
+        headers={"Authorization": f"Bearer {token_for(site, admin)}"},
+    )
     assert r.status_code == 201
     tab = new_page()
     tab.sign_in(admin)
-    for path, name in ((f"/tickets/{ticket['id']}", "ticket-xss"), ("/inbox?view=all", "inbox-xss"),
-                       ("/search?q=Subject", "search"), (f"/tickets/{ticket['id']}/print", "ticket-print")):
+    for path, name in (
+        (f"/tickets/{ticket['id']}", "ticket-xss"),
+        ("/inbox?view=all", "inbox-xss"),
+        ("/search?q=Subject", "search"),
+        (f"/tickets/{ticket['id']}/print", "ticket-print"),
+    ):
         tab.go(path)
         tab.page.wait_for_timeout(300)
         tab.no_script_ran()
@@ -127,8 +166,17 @@ def test_xss_payloads_in_ticket_data_never_run_on_console_pages(site, new_page):
 def test_bulk_assign_and_status_from_the_inbox(site, new_page):
     admin = site.person(Role.admin, name="Bulk Admin")
     tag = uuid.uuid4().hex[:6]
-    made = [new_ticket(site, admin, subject=f"Bulk {tag} {i}", body="x", tags=[f"bulk{tag}"],
-                       requester={"email": f"b{i}-{tag}@example.test"}) for i in range(3)]
+    made = [
+        new_ticket(
+            site,
+            admin,
+            subject=f"Bulk {tag} {i}",
+            body="x",
+            tags=[f"bulk{tag}"],
+            requester={"email": f"b{i}-{tag}@example.test"},
+        )
+        for i in range(3)
+    ]
     tab = new_page()
     tab.sign_in(admin)
     tab.go(f"/inbox?view=all&tag=bulk{tag}")
@@ -139,7 +187,9 @@ def test_bulk_assign_and_status_from_the_inbox(site, new_page):
     assert tab.page.get_by_role("status").filter(has_text="Updated 3 tickets.").is_visible()
     token = token_for(site, admin)
     for t in made:
-        got = httpx.get(f"{site.url}/api/v1/tickets/{t['id']}", headers={"Authorization": f"Bearer {token}"}).json()
+        got = httpx.get(
+            f"{site.url}/api/v1/tickets/{t['id']}", headers={"Authorization": f"Bearer {token}"}
+        ).json()
         assert (got["status"], got["assignee_id"]) == ("pending", admin.user_id)
 
 
@@ -164,7 +214,9 @@ def test_keyboard_shortcuts_and_help(site, new_page):
 def test_light_agent_cannot_reply_publicly_from_the_console(site, new_page):
     admin = site.person(Role.admin)
     light = site.person(Role.light_agent, groups=[])
-    ticket = new_ticket(site, admin, subject="Light agent view", body="x", requester={"email": "l1@example.test"})
+    ticket = new_ticket(
+        site, admin, subject="Light agent view", body="x", requester={"email": "l1@example.test"}
+    )
     tab = new_page()
     tab.sign_in(light)
     tab.go(f"/tickets/{ticket['id']}")

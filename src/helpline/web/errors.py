@@ -102,7 +102,9 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str,
     for err in exc.errors():
         if err.get("type") == "json_invalid":
             status = 400
-            errors.append({"field": "body", "message": "malformed JSON: " + str(err.get("ctx", {}).get("error", ""))})
+            errors.append(
+                {"field": "body", "message": "malformed JSON: " + str(err.get("ctx", {}).get("error", ""))}
+            )
             continue
         msg = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
@@ -117,12 +119,18 @@ def is_page(request: Request) -> bool:
     return not path.startswith(("/api/", "/static/")) and path != "/healthz"
 
 
-def page_error(request: Request, status: int, title: str, detail: str,
-               headers: dict[str, str] | None = None) -> Response:
+def page_error(
+    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     from helpline.web.templating import render
 
-    return render(request, "error.html", {"status": status, "title": title, "detail": detail},
-                  status=status, headers=headers)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": title, "detail": detail},
+        status=status,
+        headers=headers,
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -166,12 +174,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     async def _overflow(_req: Request, exc: OverflowError) -> JSONResponse:
         # A number past 64 bits in a query parameter reaches the driver; it is bad input, not a crash.
-        return problem_response(422, "Invalid request", "a number in the request is too large",
-                                errors=[{"field": "query", "message": "number too large"}])
+        return problem_response(
+            422,
+            "Invalid request",
+            "a number in the request is too large",
+            errors=[{"field": "query", "message": "number too large"}],
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         if is_page(request):
-            return page_error(request, 500, "Something went wrong", "It has been logged. Try again in a moment.")
+            return page_error(
+                request, 500, "Something went wrong", "It has been logged. Try again in a moment."
+            )
         return problem_response(500, "Internal error", "Something went wrong; it has been logged.")

@@ -40,7 +40,9 @@ class SecurityHeadersMiddleware:
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in HEADERS if k not in present]
                 if docs:
-                    extra = [(k, DOCS_CSP.encode() if k == b"content-security-policy" else v) for k, v in extra]
+                    extra = [
+                        (k, DOCS_CSP.encode() if k == b"content-security-policy" else v) for k, v in extra
+                    ]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

@@ -31,7 +31,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        is_json = "json" in headers.get("content-type", "") or "multipart" not in headers.get("content-type", "")
+        is_json = "json" in headers.get("content-type", "") or "multipart" not in headers.get(
+            "content-type", ""
+        )
         limit = self.max_json if is_json else self.max_other
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -72,18 +74,30 @@ class QueryNulMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
         if b"%00" in query or b"\x00" in query:
-            names = [k for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if "\x00" in k + v]
+            names = [
+                k for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if "\x00" in k + v
+            ]
             if names:
-                await _send_problem(send, 422, "Invalid request", [
-                    {"field": name.replace("\x00", ""), "message": "must not contain the NUL character (U+0000)"}
-                    for name in names
-                ])
+                await _send_problem(
+                    send,
+                    422,
+                    "Invalid request",
+                    [
+                        {
+                            "field": name.replace("\x00", ""),
+                            "message": "must not contain the NUL character (U+0000)",
+                        }
+                        for name in names
+                    ],
+                )
                 return
         await self.app(scope, receive, send)
 
 
 async def _reject(send: Send, limit: int) -> None:
-    await _send_problem(send, 413, "Request too large", [{"field": "body", "message": f"larger than {limit} bytes"}])
+    await _send_problem(
+        send, 413, "Request too large", [{"field": "body", "message": f"larger than {limit} bytes"}]
+    )
 
 
 async def _send_problem(send: Send, status: int, title: str, errors: list[dict[str, str]]) -> None:
@@ -99,7 +113,10 @@ async def _send_problem(send: Send, status: int, title: str, errors: list[dict[s
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

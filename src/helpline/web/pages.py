@@ -70,8 +70,11 @@ def brand_of(workspace_name: str, settings: dict[str, Any] | None) -> dict[str, 
 async def workspace_brand(platform: Any, workspace_id: int) -> dict[str, Any]:
     ws = Workspace.__table__
     async with platform.db.read() as conn:
-        row = (await conn.execute(sa.select(ws.c.id, ws.c.slug, ws.c.name, ws.c.settings)
-                                  .where(ws.c.id == workspace_id))).first()
+        row = (
+            await conn.execute(
+                sa.select(ws.c.id, ws.c.slug, ws.c.name, ws.c.settings).where(ws.c.id == workspace_id)
+            )
+        ).first()
     if row is None:
         return brand_of("Helpline", {})
     return {**brand_of(row.name, row.settings), "workspace_id": row.id, "slug": row.slug}
@@ -148,7 +151,9 @@ def keep_anon_csrf(request: Request, response: Any) -> Any:
     token = getattr(request.state, "anon_csrf", None)
     if token and request.cookies.get(ANON_CSRF_COOKIE) != token:
         secure = str(request.base_url).startswith("https://")
-        response.set_cookie(ANON_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/")
+        response.set_cookie(
+            ANON_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/"
+        )
     return response
 
 
@@ -158,5 +163,6 @@ async def check_anon_csrf(request: Request) -> None:
 
 def set_session_cookie(response: Any, cookie: str, *, days: int, secure: bool) -> None:
     """The session cookie: HttpOnly, SameSite=Lax, Secure when the site is served over https."""
-    response.set_cookie(SESSION_COOKIE, cookie, max_age=days * 86400, httponly=True, samesite="lax",
-                        secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, cookie, max_age=days * 86400, httponly=True, samesite="lax", secure=secure, path="/"
+    )

@@ -71,8 +71,14 @@ env.filters["stored_html"] = _stored_html
 env.filters["zip_self"] = lambda values: [(v, v) for v in values]
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status: int = 200,
-           headers: dict[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     """Render ``name`` with the request's page context (actor, CSRF token, branding) and ``context``."""
     ctx: dict[str, Any] = {
         "request": request,

@@ -23,7 +23,12 @@ async def browser(ws: Any, person: Any) -> tuple[httpx.AsyncClient, str]:
 
 async def ticket(ws: Any, who: Any, **extra: Any) -> dict[str, Any]:
     async with ws.client(who) as c:
-        body = {"subject": "Printer jam", "body": "It jams.", "requester": {"email": "cust@example.test"}, **extra}
+        body = {
+            "subject": "Printer jam",
+            "body": "It jams.",
+            "requester": {"email": "cust@example.test"},
+            **extra,
+        }
         r = await c.post("/tickets", json=body)
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
@@ -78,10 +83,14 @@ async def test_forms_without_the_csrf_token_are_refused(ws):
     async with aclosing(c):
         r = await c.post(f"/tickets/{t['id']}/messages", data={"body": "hi", "public": "true"})
         assert r.status_code == 403
-        r = await c.post(f"/tickets/{t['id']}/messages", data={"body": "hi", "public": "true", "csrf_token": "x" * 32})
+        r = await c.post(
+            f"/tickets/{t['id']}/messages", data={"body": "hi", "public": "true", "csrf_token": "x" * 32}
+        )
         assert r.status_code == 403
-        r = await c.post(f"/tickets/{t['id']}/messages",
-                         data={"body": "hi", "public": "true", "csrf_token": csrf, "seen_message_id": "999999"})
+        r = await c.post(
+            f"/tickets/{t['id']}/messages",
+            data={"body": "hi", "public": "true", "csrf_token": csrf, "seen_message_id": "999999"},
+        )
         assert r.status_code == 303
     async with ws.client(agent) as api:
         bodies = [m["body_text"] for m in (await api.get(f"/tickets/{t['id']}/messages")).json()["items"]]
@@ -97,12 +106,22 @@ async def test_a_reply_written_over_a_newer_message_is_held_back_until_confirmed
         seen = re.search(r'name="seen_message_id" value="(\d+)"', page.text).group(1)
         async with ws.client(agent) as api:
             assert (await api.post(f"/tickets/{t['id']}/messages", json={"body": "newer"})).status_code == 201
-        r = await c.post(f"/tickets/{t['id']}/messages",
-                         data={"body": "my draft", "public": "true", "csrf_token": csrf, "seen_message_id": seen})
+        r = await c.post(
+            f"/tickets/{t['id']}/messages",
+            data={"body": "my draft", "public": "true", "csrf_token": csrf, "seen_message_id": seen},
+        )
         assert r.status_code == 409
         assert "arrived while you were typing" in r.text and "my draft" in r.text
-        r = await c.post(f"/tickets/{t['id']}/messages", data={
-            "body": "my draft", "public": "true", "csrf_token": csrf, "seen_message_id": seen, "confirm": "1"})
+        r = await c.post(
+            f"/tickets/{t['id']}/messages",
+            data={
+                "body": "my draft",
+                "public": "true",
+                "csrf_token": csrf,
+                "seen_message_id": seen,
+                "confirm": "1",
+            },
+        )
         assert r.status_code == 303
 
 
@@ -114,8 +133,10 @@ async def test_light_agent_posting_public_gets_an_error_and_nothing_is_sent(ws):
     async with aclosing(c):
         page = await c.get(f"/tickets/{t['id']}")
         assert page.status_code == 200 and 'value="true"' not in page.text.split('name="public"')[0][-200:]
-        r = await c.post(f"/tickets/{t['id']}/messages",
-                         data={"body": "public!", "public": "true", "csrf_token": csrf, "seen_message_id": "999999"})
+        r = await c.post(
+            f"/tickets/{t['id']}/messages",
+            data={"body": "public!", "public": "true", "csrf_token": csrf, "seen_message_id": "999999"},
+        )
         assert r.status_code == 403
     async with ws.client(admin) as api:
         assert len((await api.get(f"/tickets/{t['id']}/messages")).json()["items"]) == 1
@@ -126,11 +147,15 @@ async def test_properties_form_refuses_a_stale_version_with_412(ws):
     t = await ticket(ws, agent)
     c, csrf = await browser(ws, agent)
     async with aclosing(c):
-        ok = await c.post(f"/tickets/{t['id']}/properties", data={
-            "status": "open", "priority": "high", "version": str(t["version"]), "csrf_token": csrf})
+        ok = await c.post(
+            f"/tickets/{t['id']}/properties",
+            data={"status": "open", "priority": "high", "version": str(t["version"]), "csrf_token": csrf},
+        )
         assert ok.status_code == 303
-        stale = await c.post(f"/tickets/{t['id']}/properties", data={
-            "status": "pending", "priority": "low", "version": str(t["version"]), "csrf_token": csrf})
+        stale = await c.post(
+            f"/tickets/{t['id']}/properties",
+            data={"status": "pending", "priority": "low", "version": str(t["version"]), "csrf_token": csrf},
+        )
         assert stale.status_code == 412 and "Someone else changed this ticket" in stale.text
     async with ws.client(agent) as api:
         now = (await api.get(f"/tickets/{t['id']}")).json()
@@ -144,8 +169,15 @@ async def test_bulk_changes_only_tickets_the_agent_may_change(ws):
     mine = await ticket(ws, admin, group_id=ws.groups["Sales"])
     c, csrf = await browser(ws, agent)
     async with aclosing(c):
-        r = await c.post("/inbox/bulk", data={"ticket_ids": [str(theirs["id"]), str(mine["id"])], "bulk_status": "pending",
-                                              "csrf_token": csrf, "back": "/inbox?view=all"})
+        r = await c.post(
+            "/inbox/bulk",
+            data={
+                "ticket_ids": [str(theirs["id"]), str(mine["id"])],
+                "bulk_status": "pending",
+                "csrf_token": csrf,
+                "back": "/inbox?view=all",
+            },
+        )
     assert r.status_code == 303 and "Updated+1+ticket" in r.headers["location"]
     async with ws.client(admin) as api:
         assert (await api.get(f"/tickets/{theirs['id']}")).json()["status"] == "new"
@@ -158,10 +190,19 @@ async def test_saved_views_are_private_or_shared_with_a_group(ws):
     cat = await ws.person(Role.agent, password=PASSWORD, groups=["Sales"])
     a, csrf = await browser(ws, ann)
     async with aclosing(a):
-        r = await a.post("/inbox/views", data={"name": "Urgent billing", "query": "view=all&priority=urgent",
-                                               "share_group": str(ws.groups["Billing"]), "csrf_token": csrf})
+        r = await a.post(
+            "/inbox/views",
+            data={
+                "name": "Urgent billing",
+                "query": "view=all&priority=urgent",
+                "share_group": str(ws.groups["Billing"]),
+                "csrf_token": csrf,
+            },
+        )
         assert r.status_code == 303
-        r = await a.post("/inbox/views", data={"name": "Just mine", "query": "view=all&status=open", "csrf_token": csrf})
+        r = await a.post(
+            "/inbox/views", data={"name": "Just mine", "query": "view=all&status=open", "csrf_token": csrf}
+        )
     for who, sees in ((bob, {"Urgent billing"}), (cat, set())):
         c, _ = await browser(ws, who)
         async with aclosing(c):

@@ -9,12 +9,16 @@ from helpline.platform.jobs import job_handler
 from helpline.platform.runtime import Platform
 
 TEXTS = {
-    "reset": ("Reset your password",
-              "Someone asked to reset the password of your account. If it was you, open this link "
-              "within an hour:\n\n{url}\n\nIf it was not you, ignore this message; nothing changes."),
-    "signin": ("Your sign-in link",
-               "Open this link within 15 minutes to sign in:\n\n{url}\n\n"
-               "If you did not ask for it, ignore this message."),
+    "reset": (
+        "Reset your password",
+        "Someone asked to reset the password of your account. If it was you, open this link "
+        "within an hour:\n\n{url}\n\nIf it was not you, ignore this message; nothing changes.",
+    ),
+    "signin": (
+        "Your sign-in link",
+        "Open this link within 15 minutes to sign in:\n\n{url}\n\n"
+        "If you did not ask for it, ignore this message.",
+    ),
 }
 
 

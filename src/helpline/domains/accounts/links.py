@@ -22,10 +22,14 @@ RESET, SIGN_IN = "reset", "signin"
 
 
 async def _fingerprint(uow: UnitOfWork, user_id: int) -> str | None:
-    row = (await uow.execute(sa.select(users.c.password_hash, users.c.is_active).where(users.c.id == user_id))).first()
+    row = (
+        await uow.execute(sa.select(users.c.password_hash, users.c.is_active).where(users.c.id == user_id))
+    ).first()
     if row is None or not row.is_active:
         return None
-    last = (await uow.execute(sa.select(sa.func.max(sessions.c.id)).where(sessions.c.user_id == user_id))).scalar()
+    last = (
+        await uow.execute(sa.select(sa.func.max(sessions.c.id)).where(sessions.c.user_id == user_id))
+    ).scalar()
     return f"{row.password_hash or ''}|{last or 0}"
 
 

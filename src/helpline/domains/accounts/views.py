@@ -41,7 +41,9 @@ def _client(request: Request) -> str:
 
 
 def _mac(secret: str, payload: str) -> str:
-    return base64.urlsafe_b64encode(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:24]).decode()
+    return base64.urlsafe_b64encode(
+        hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:24]
+    ).decode()
 
 
 def _pending_value(secret: str, user_id: int, workspace_id: int) -> str:
@@ -58,13 +60,21 @@ def _read_pending(secret: str, value: str | None) -> tuple[int, int] | None:
     return int(parts[0]), int(parts[1])
 
 
-async def _open_session(request: Request, platform: Any, user_id: int, workspace_id: int, target: str) -> Response:
+async def _open_session(
+    request: Request, platform: Any, user_id: int, workspace_id: int, target: str
+) -> Response:
     s = platform.settings
     async with platform.db.transaction() as uow:
-        cookie, _ = await service.start_session(uow, user_id, workspace_id, days=s.session_days,
-                                                replaces=request.cookies.get(SESSION_COOKIE))
-        role = (await uow.execute(sa.select(members.c.role).where(
-            members.c.user_id == user_id, members.c.workspace_id == workspace_id))).scalar_one()
+        cookie, _ = await service.start_session(
+            uow, user_id, workspace_id, days=s.session_days, replaces=request.cookies.get(SESSION_COOKIE)
+        )
+        role = (
+            await uow.execute(
+                sa.select(members.c.role).where(
+                    members.c.user_id == user_id, members.c.workspace_id == workspace_id
+                )
+            )
+        ).scalar_one()
     if role == "customer" and not target.startswith("/portal"):
         target = "/portal"
     response = redirect(target)
@@ -73,12 +83,30 @@ async def _open_session(request: Request, platform: Any, user_id: int, workspace
     return response
 
 
-def _login_page(request: Request, *, errors: dict[str, str] | None = None, email: str = "", status: int = 200,
-                next_url: str = "/inbox", step: str = "password", flash: str | None = None) -> HTMLResponse:
+def _login_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    email: str = "",
+    status: int = 200,
+    next_url: str = "/inbox",
+    step: str = "password",
+    flash: str | None = None,
+) -> HTMLResponse:
     anon_csrf(request)
-    response = render(request, "accounts/login.html", {"errors": errors or {}, "email": email, "next": next_url,
-                                                       "step": step, "title": "Sign in", "flash": flash},
-                      status=status)
+    response = render(
+        request,
+        "accounts/login.html",
+        {
+            "errors": errors or {},
+            "email": email,
+            "next": next_url,
+            "step": step,
+            "title": "Sign in",
+            "flash": flash,
+        },
+        status=status,
+    )
     return keep_anon_csrf(request, response)  # type: ignore[no-any-return]
 
 
@@ -88,17 +116,25 @@ async def login_form(request: Request, next: str = "/inbox") -> HTMLResponse:
 
 
 @router.post("/login")
-async def login(request: Request, platform: PlatformDep, email: Text = "", password: Text = "",
-                next: OptText = "/inbox") -> Response:
+async def login(
+    request: Request, platform: PlatformDep, email: Text = "", password: Text = "", next: OptText = "/inbox"
+) -> Response:
     await check_anon_csrf(request)
     target = safe_next(next, "/inbox")
     s = platform.settings
     try:
         async with platform.db.transaction() as uow:
             try:
-                user_id = await service.authenticate(uow, platform.cache, email=email, password=password, otp=None,
-                                                     client=_client(request), max_failures=s.login_max_failures,
-                                                     window=s.login_window_seconds)
+                user_id = await service.authenticate(
+                    uow,
+                    platform.cache,
+                    email=email,
+                    password=password,
+                    otp=None,
+                    client=_client(request),
+                    max_failures=s.login_max_failures,
+                    window=s.login_window_seconds,
+                )
                 needs_code = False
             except Problem as exc:
                 if exc.status == 401 and exc.errors and exc.errors[0].get("message") == "required":
@@ -111,35 +147,57 @@ async def login(request: Request, platform: PlatformDep, email: Text = "", passw
         return _login_page(request, errors={"_": exc.detail}, email=email, status=exc.status, next_url=target)
     if needs_code:
         response = _login_page(request, next_url=target, step="code")
-        response.set_cookie(PENDING_COOKIE, _pending_value(s.ensure_secret_key(), user_id, workspace_id),
-                            max_age=PENDING_SECONDS, httponly=True, samesite="strict", path="/",
-                            secure=s.base_url.startswith("https://"))
+        response.set_cookie(
+            PENDING_COOKIE,
+            _pending_value(s.ensure_secret_key(), user_id, workspace_id),
+            max_age=PENDING_SECONDS,
+            httponly=True,
+            samesite="strict",
+            path="/",
+            secure=s.base_url.startswith("https://"),
+        )
         return response
     return await _open_session(request, platform, user_id, workspace_id, target)
 
 
 @router.post("/login/code")
-async def login_code(request: Request, platform: PlatformDep, otp: Text = "", next: OptText = "/inbox") -> Response:
+async def login_code(
+    request: Request, platform: PlatformDep, otp: Text = "", next: OptText = "/inbox"
+) -> Response:
     await check_anon_csrf(request)
     target = safe_next(next, "/inbox")
     s = platform.settings
     pending = _read_pending(s.ensure_secret_key(), request.cookies.get(PENDING_COOKIE))
     if pending is None:
-        return _login_page(request, errors={"_": "The sign-in took too long; enter your password again."},
-                           status=401, next_url=target)
+        return _login_page(
+            request,
+            errors={"_": "The sign-in took too long; enter your password again."},
+            status=401,
+            next_url=target,
+        )
     user_id, workspace_id = pending
     try:
         async with platform.db.transaction() as uow:
-            await service.second_factor(uow, platform.cache, user_id=user_id, otp=otp, client=_client(request),
-                                        max_failures=s.login_max_failures, window=s.login_window_seconds)
+            await service.second_factor(
+                uow,
+                platform.cache,
+                user_id=user_id,
+                otp=otp,
+                client=_client(request),
+                max_failures=s.login_max_failures,
+                window=s.login_window_seconds,
+            )
     except Problem as exc:
-        return _login_page(request, errors={"otp": exc.detail}, status=exc.status, next_url=target, step="code")
+        return _login_page(
+            request, errors={"otp": exc.detail}, status=exc.status, next_url=target, step="code"
+        )
     return await _open_session(request, platform, user_id, workspace_id, target)
 
 
 @router.post("/logout")
-async def logout(request: Request, actor: StaffPage, platform: PlatformDep,
-                 everywhere: Annotated[bool, Form()] = False) -> Response:
+async def logout(
+    request: Request, actor: StaffPage, platform: PlatformDep, everywhere: Annotated[bool, Form()] = False
+) -> Response:
     async with platform.db.transaction() as uow:
         await service.end_sessions(uow, actor.user_id, session_id=None if everywhere else actor.session_id)
     response = redirect("/login")
@@ -157,7 +215,7 @@ async def forgot_form(request: Request) -> HTMLResponse:
 
 
 async def send_link(platform: Any, email: str, purpose: str, path: str, *, ttl: int) -> None:
-    """Email a link to ``email`` if it belongs to an active user; say nothing either way (no account probing)."""
+    """Email a link to ``email`` if it belongs to an active user; say nothing either way (no probing)."""
     s = platform.settings
     async with platform.db.transaction() as uow:
         user_id = await service.active_user_by_email(uow, email)
@@ -165,8 +223,11 @@ async def send_link(platform: Any, email: str, purpose: str, path: str, *, ttl: 
             return
         token = await links.make(uow, s.ensure_secret_key(), purpose, user_id, ttl=ttl)
         address = (await uow.execute(sa.select(users.c.email).where(users.c.id == user_id))).scalar_one()
-        await enqueue(uow, "accounts.send_link", {"purpose": purpose, "email": address,
-                                                  "url": f"{s.base_url.rstrip('/')}{path}?token={token}"})
+        await enqueue(
+            uow,
+            "accounts.send_link",
+            {"purpose": purpose, "email": address, "url": f"{s.base_url.rstrip('/')}{path}?token={token}"},
+        )
 
 
 @router.post("/password/forgot")
@@ -174,10 +235,16 @@ async def forgot(request: Request, platform: PlatformDep, email: Text = "") -> H
     await check_anon_csrf(request)
     await send_link(platform, email, links.RESET, "/password/reset", ttl=3600)
     anon_csrf(request)
-    return render(request, "accounts/forgot.html", {
-        "title": "Reset your password", "sent": True,
-        "flash": "If an account has that address, a link to reset its password is on its way. It works once, "
-                 "within an hour."})
+    return render(
+        request,
+        "accounts/forgot.html",
+        {
+            "title": "Reset your password",
+            "sent": True,
+            "flash": "If an account has that address, a link to reset its password is on its way. "
+            "It works once, within an hour.",
+        },
+    )
 
 
 @router.get("/password/reset")
@@ -185,9 +252,12 @@ async def reset_form(request: Request, platform: PlatformDep, token: str = "") -
     async with platform.db.transaction() as uow:
         user_id = await links.read(uow, platform.settings.ensure_secret_key(), links.RESET, token)
     anon_csrf(request)
-    page = render(request, "accounts/reset.html", {"title": "Choose a new password", "token": token,
-                                                   "valid": user_id is not None, "errors": {}},
-                  status=200 if user_id else 400)
+    page = render(
+        request,
+        "accounts/reset.html",
+        {"title": "Choose a new password", "token": token, "valid": user_id is not None, "errors": {}},
+        status=200 if user_id else 400,
+    )
     return keep_anon_csrf(request, page)  # type: ignore[no-any-return]
 
 
@@ -203,9 +273,17 @@ async def reset(request: Request, platform: PlatformDep, token: Text = "", passw
     except Problem as exc:
         anon_csrf(request)
         field = exc.errors[0]["field"] if exc.errors else "_"
-        return render(request, "accounts/reset.html", {"title": "Choose a new password", "token": token,
-                                                       "valid": field == "password", "errors": {field: exc.detail}},
-                      status=exc.status)
+        return render(
+            request,
+            "accounts/reset.html",
+            {
+                "title": "Choose a new password",
+                "token": token,
+                "valid": field == "password",
+                "errors": {field: exc.detail},
+            },
+            status=exc.status,
+        )
     return _login_page(request, flash="Your password is changed. Sign in with it.")
 
 
@@ -215,8 +293,13 @@ async def reset(request: Request, platform: PlatformDep, token: Text = "", passw
 async def _profile(request: Request, actor: Any, platform: Any, **extra: Any) -> HTMLResponse:
     status = extra.pop("status", 200)
     async with platform.db.read() as conn:
-        user = (await conn.execute(sa.select(users.c.name, users.c.email, users.c.totp_enabled, users.c.totp_secret)
-                                   .where(users.c.id == actor.user_id))).one()
+        user = (
+            await conn.execute(
+                sa.select(users.c.name, users.c.email, users.c.totp_enabled, users.c.totp_secret).where(
+                    users.c.id == actor.user_id
+                )
+            )
+        ).one()
     ctx = {"title": "Profile and security", "user": user, "errors": {}, **extra}
     if not user.totp_enabled and user.totp_secret and extra.get("setup"):
         ctx["otpauth"] = security.totp_uri(user.totp_secret, user.email)
@@ -230,7 +313,9 @@ async def profile(request: Request, actor: StaffPage, platform: PlatformDep) -> 
 
 
 @router.post("/profile")
-async def update_profile(request: Request, actor: StaffPage, platform: PlatformDep, name: Text = "") -> Response:
+async def update_profile(
+    request: Request, actor: StaffPage, platform: PlatformDep, name: Text = ""
+) -> Response:
     name = name.strip()[:200]
     if not name:
         return await _profile(request, actor, platform, errors={"name": "Enter your name."}, status=422)
@@ -240,13 +325,17 @@ async def update_profile(request: Request, actor: StaffPage, platform: PlatformD
 
 
 @router.post("/profile/password")
-async def change_password(request: Request, actor: StaffPage, platform: PlatformDep, current: Text = "",
-                          password: Text = "") -> Response:
+async def change_password(
+    request: Request, actor: StaffPage, platform: PlatformDep, current: Text = "", password: Text = ""
+) -> Response:
     async with platform.db.transaction() as uow:
-        stored = (await uow.execute(sa.select(users.c.password_hash).where(users.c.id == actor.user_id))).scalar()
+        stored = (
+            await uow.execute(sa.select(users.c.password_hash).where(users.c.id == actor.user_id))
+        ).scalar()
     if not security.verify_password(stored, current):
-        return await _profile(request, actor, platform, errors={"current": "That is not your current password."},
-                              status=422)
+        return await _profile(
+            request, actor, platform, errors={"current": "That is not your current password."}, status=422
+        )
     try:
         async with platform.db.transaction() as uow:
             await service.set_password(uow, actor.user_id, password)
@@ -263,15 +352,28 @@ async def start_2fa(request: Request, actor: StaffPage, platform: PlatformDep) -
 
 
 @router.post("/profile/2fa/confirm")
-async def confirm_2fa(request: Request, actor: StaffPage, platform: PlatformDep, code: Text = "") -> HTMLResponse:
+async def confirm_2fa(
+    request: Request, actor: StaffPage, platform: PlatformDep, code: Text = ""
+) -> HTMLResponse:
     try:
         async with platform.db.transaction() as uow:
             codes = await service.confirm_totp(uow, actor.user_id, code.strip().replace(" ", ""))
     except Problem as exc:
-        return await _profile(request, actor, platform, setup=True, errors={"code": exc.errors[0]["message"]
-                                                                           if exc.errors else exc.detail}, status=422)
-    return await _profile(request, actor, platform, recovery_codes=codes,
-                          flash="Two-factor authentication is on. Keep these recovery codes somewhere safe.")
+        return await _profile(
+            request,
+            actor,
+            platform,
+            setup=True,
+            errors={"code": exc.errors[0]["message"] if exc.errors else exc.detail},
+            status=422,
+        )
+    return await _profile(
+        request,
+        actor,
+        platform,
+        recovery_codes=codes,
+        flash="Two-factor authentication is on. Keep these recovery codes somewhere safe.",
+    )
 
 
 @router.post("/profile/2fa/disable")

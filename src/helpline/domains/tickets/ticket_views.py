@@ -36,20 +36,24 @@ def _first_name(name: str) -> str:
     return (name or "").split(" ")[0]
 
 
-async def _page(request: Request, actor: Principal, platform: Any, ticket_id: int, *, status: int = 200,
-                **extra: Any) -> HTMLResponse:
+async def _page(
+    request: Request, actor: Principal, platform: Any, ticket_id: int, *, status: int = 200, **extra: Any
+) -> HTMLResponse:
     async with platform.db.read() as conn:
         ticket = await render_detail(conn, actor, ticket_id)
         msgs, _ = await queries.list_messages(conn, actor, ticket_id, after_id=None, limit=MAX_MESSAGES)
         events, _ = await queries.list_events(conn, actor, ticket_id, after_id=None, limit=200)
         user_ids = {m["author_user_id"] for m in msgs if m["author_user_id"]} | {
-            e["actor_user_id"] for e in events if e["actor_user_id"]}
+            e["actor_user_id"] for e in events if e["actor_user_id"]
+        }
         if ticket["assignee_id"]:
             user_ids.add(ticket["assignee_id"])
         from helpline.domains.tickets.views import _people
 
         people = await _people(conn, actor, user_ids)
-        contact_ids = {m["author_contact_id"] for m in msgs if m["author_contact_id"]} | {ticket["requester_id"]}
+        contact_ids = {m["author_contact_id"] for m in msgs if m["author_contact_id"]} | {
+            ticket["requester_id"]
+        }
         contacts = await requester_names(conn, contact_ids)
         try:
             customer = await customer_queries.contact_detail(conn, actor, ticket["requester_id"])
@@ -61,40 +65,85 @@ async def _page(request: Request, actor: Principal, platform: Any, ticket_id: in
                 org = await customer_queries.organization_detail(conn, actor, ticket["organization_id"])
             except Problem:
                 org = None
-        others, _ = await queries.list_tickets(conn, actor, dialect=platform.db.dialect,
-                                               filters={"requester_id": [ticket["requester_id"]]}, q=None,
-                                               sort="-created_at", cursor=None, limit=10)
+        others, _ = await queries.list_tickets(
+            conn,
+            actor,
+            dialect=platform.db.dialect,
+            filters={"requester_id": [ticket["requester_id"]]},
+            q=None,
+            sort="-created_at",
+            cursor=None,
+            limit=10,
+        )
         defs = await fields.definitions(conn, actor.workspace_id)
         group_names = await _groups(conn, actor)
-        all_groups = group_names if actor.is_admin else {
-            r.id: r.name for r in await conn.execute(sa.text("SELECT id, name FROM groups WHERE workspace_id = :w")
-                                                     .bindparams(w=actor.workspace_id))}
+        all_groups = (
+            group_names
+            if actor.is_admin
+            else {
+                r.id: r.name
+                for r in await conn.execute(
+                    sa.text("SELECT id, name FROM groups WHERE workspace_id = :w").bindparams(
+                        w=actor.workspace_id
+                    )
+                )
+            }
+        )
         agents = await agents_of(conn, actor)
         canned = await canned_queries.canned_for(conn, actor)
     timeline = sorted(
-        [{"at": t["created_at"], "what": f"#{t['number']} {t['subject']}", "channel": t["channel"], "id": t["id"],
-          "status": t["status"]} for t in others],
-        key=lambda x: x["at"], reverse=True)
+        [
+            {
+                "at": t["created_at"],
+                "what": f"#{t['number']} {t['subject']}",
+                "channel": t["channel"],
+                "id": t["id"],
+                "status": t["status"],
+            }
+            for t in others
+        ],
+        key=lambda x: x["at"],
+        reverse=True,
+    )
     last_id = msgs[-1]["id"] if msgs else 0
     ctx = {
-        "title": f"#{ticket['number']} {ticket['subject']}", "ticket": ticket, "messages": msgs, "events": events,
-        "people": people, "contacts": contacts, "customer": customer, "org": org, "timeline": timeline,
-        "defs": defs, "groups": all_groups, "agents": agents, "canned": canned, "last_message_id": last_id,
-        "statuses": [s.value for s in Status], "priorities": [p.value for p in Priority],
-        "types": [t.value for t in TicketType], "link_kinds": [k.value for k in LinkKind], "errors": {},
-        "draft": "", "draft_public": actor.can_reply_publicly,
+        "title": f"#{ticket['number']} {ticket['subject']}",
+        "ticket": ticket,
+        "messages": msgs,
+        "events": events,
+        "people": people,
+        "contacts": contacts,
+        "customer": customer,
+        "org": org,
+        "timeline": timeline,
+        "defs": defs,
+        "groups": all_groups,
+        "agents": agents,
+        "canned": canned,
+        "last_message_id": last_id,
+        "statuses": [s.value for s in Status],
+        "priorities": [p.value for p in Priority],
+        "types": [t.value for t in TicketType],
+        "link_kinds": [k.value for k in LinkKind],
+        "errors": {},
+        "draft": "",
+        "draft_public": actor.can_reply_publicly,
     }
     ctx.update(extra)
     return render(request, extra.pop("template", "tickets/ticket.html"), ctx, status=status)
 
 
 @router.get("/tickets/{ticket_id}")
-async def ticket_page(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
+async def ticket_page(
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
+) -> HTMLResponse:
     return await _page(request, actor, platform, _id(ticket_id))
 
 
 @router.get("/tickets/{ticket_id}/print")
-async def print_view(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
+async def print_view(
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
+) -> HTMLResponse:
     return await _page(request, actor, platform, _id(ticket_id), template="tickets/print.html")
 
 
@@ -107,9 +156,17 @@ def _id(value: int) -> int:
 
 
 @router.post("/tickets/{ticket_id}/messages")
-async def post_message(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep,
-                       body: Text = "", public: Text = "true", seen_message_id: Text = "0", confirm: Text = "",
-                       files: Annotated[list[UploadFile], Form()] = []) -> Response:  # noqa: B006
+async def post_message(
+    request: Request,
+    ticket_id: int,
+    actor: StaffPage,
+    platform: PlatformDep,
+    body: Text = "",
+    public: Text = "true",
+    seen_message_id: Text = "0",
+    confirm: Text = "",
+    files: Annotated[list[UploadFile], Form()] = [],  # noqa: B006 (FastAPI copies form defaults)
+) -> Response:
     ticket_id = _id(ticket_id)
     is_public = public == "true"
     s = platform.settings
@@ -117,18 +174,41 @@ async def post_message(request: Request, ticket_id: int, actor: StaffPage, platf
     if not confirm:
         async with platform.db.read() as conn:
             await queries.access_ticket(conn, actor, ticket_id)
-            newer = (await conn.execute(sa.select(sa.func.count()).select_from(messages_t).where(
-                messages_t.c.ticket_id == ticket_id,
-                messages_t.c.id > (int(seen_message_id) if seen_message_id.isdigit() else 0)))).scalar_one()
+            newer = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(messages_t)
+                    .where(
+                        messages_t.c.ticket_id == ticket_id,
+                        messages_t.c.id > (int(seen_message_id) if seen_message_id.isdigit() else 0),
+                    )
+                )
+            ).scalar_one()
         if newer:
-            return await _page(request, actor, platform, ticket_id, status=409, draft=body, draft_public=is_public,
-                               conflict=f"{newer} new message{'s' if newer > 1 else ''} arrived while you were "
-                                        "typing. Read {0} below, then send again.".format("it" if newer == 1 else "them"))
+            return await _page(
+                request,
+                actor,
+                platform,
+                ticket_id,
+                status=409,
+                draft=body,
+                draft_public=is_public,
+                conflict=f"{newer} new message{'s' if newer > 1 else ''} arrived while you were "
+                "typing. Read {0} below, then send again.".format("it" if newer == 1 else "them"),
+            )
     try:
         data = MessageCreate(body=body, public=is_public, attachments=[])
     except ValidationError:
-        return await _page(request, actor, platform, ticket_id, status=422, draft=body, draft_public=is_public,
-                           errors={"body": "Write something before sending."})
+        return await _page(
+            request,
+            actor,
+            platform,
+            ticket_id,
+            status=422,
+            draft=body,
+            draft_public=is_public,
+            errors={"body": "Write something before sending."},
+        )
     try:
         async with platform.db.transaction() as uow:
             ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
@@ -137,16 +217,31 @@ async def post_message(request: Request, ticket_id: int, actor: StaffPage, platf
                 if not f.filename:
                     continue
                 raw = await f.read(s.max_attachment_bytes + 1)
-                item = await content.store_upload(uow, platform.storage, workspace_id=actor.workspace_id,
-                                                  user_id=actor.user_id, filename=f.filename,
-                                                  content_type=f.content_type, data=raw,
-                                                  max_bytes=s.max_attachment_bytes, blocked=s.blocked_attachment_types)
+                item = await content.store_upload(
+                    uow,
+                    platform.storage,
+                    workspace_id=actor.workspace_id,
+                    user_id=actor.user_id,
+                    filename=f.filename,
+                    content_type=f.content_type,
+                    data=raw,
+                    max_bytes=s.max_attachment_bytes,
+                    blocked=s.blocked_attachment_types,
+                )
                 tokens.append(item["token"])
             data = MessageCreate(body=body, public=is_public, attachments=tokens)
             await service.add_message(uow, platform.pubsub, actor, ticket, data)
     except Problem as exc:
-        return await _page(request, actor, platform, ticket_id, status=exc.status, draft=body, draft_public=is_public,
-                           errors={"body": exc.detail})
+        return await _page(
+            request,
+            actor,
+            platform,
+            ticket_id,
+            status=exc.status,
+            draft=body,
+            draft_public=is_public,
+            errors={"body": exc.detail},
+        )
     return redirect(f"/tickets/{ticket_id}?sent=1#composer")
 
 
@@ -178,7 +273,9 @@ def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 @router.post("/tickets/{ticket_id}/properties")
-async def update_properties(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep) -> Response:
+async def update_properties(
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
+) -> Response:
     ticket_id = _id(ticket_id)
     form = await request.form()
     async with platform.db.read() as conn:
@@ -190,23 +287,40 @@ async def update_properties(request: Request, ticket_id: int, actor: StaffPage, 
         field = "properties"
         if isinstance(exc, ValidationError) and exc.errors():
             field = str(exc.errors()[0]["loc"][0])
-        return await _page(request, actor, platform, ticket_id, status=422,
-                           errors={field: "That value is not valid.", "_props": f"{field}: that value is not valid."})
+        return await _page(
+            request,
+            actor,
+            platform,
+            ticket_id,
+            status=422,
+            errors={field: "That value is not valid.", "_props": f"{field}: that value is not valid."},
+        )
     version = str(form.get("version") or "")
     try:
         async with platform.db.transaction() as uow:
             ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
-            await service.update_ticket(uow, platform.pubsub, actor, ticket, update,
-                                        if_match=service.etag(int(version)) if version.isdigit() else None)
+            await service.update_ticket(
+                uow,
+                platform.pubsub,
+                actor,
+                ticket,
+                update,
+                if_match=service.etag(int(version)) if version.isdigit() else None,
+            )
     except Problem as exc:
-        msg = ("Someone else changed this ticket while you were editing; the page now shows their change."
-               if exc.status == 412 else exc.detail)
+        msg = (
+            "Someone else changed this ticket while you were editing; the page now shows their change."
+            if exc.status == 412
+            else exc.detail
+        )
         return await _page(request, actor, platform, ticket_id, status=exc.status, errors={"_props": msg})
     return redirect(f"/tickets/{ticket_id}?saved=1")
 
 
 @router.post("/tickets/{ticket_id}/merge")
-async def merge(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, target: Text = "") -> Response:
+async def merge(
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, target: Text = ""
+) -> Response:
     from helpline.domains.tickets.views import _ticket_by_number
 
     ticket_id = _id(ticket_id)
@@ -217,28 +331,46 @@ async def merge(request: Request, ticket_id: int, actor: StaffPage, platform: Pl
             dest = await queries.access_ticket(uow.conn, actor, target_id)
             await relations.merge(uow, platform.pubsub, actor, source, dest)
     except Problem as exc:
-        return await _page(request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail})
+        return await _page(
+            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
+        )
     return redirect(f"/tickets/{target_id}")
 
 
 @router.post("/tickets/{ticket_id}/split")
-async def split(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, message_id: Text = "",
-                subject: Text = "") -> Response:
+async def split(
+    request: Request,
+    ticket_id: int,
+    actor: StaffPage,
+    platform: PlatformDep,
+    message_id: Text = "",
+    subject: Text = "",
+) -> Response:
     ticket_id = _id(ticket_id)
     try:
         if not message_id.isdigit():
             raise Problem("choose a message to split off", status=422)
         async with platform.db.transaction() as uow:
             ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
-            new_id = await relations.split(uow, platform.pubsub, actor, ticket, int(message_id), subject.strip() or None)
+            new_id = await relations.split(
+                uow, platform.pubsub, actor, ticket, int(message_id), subject.strip() or None
+            )
     except Problem as exc:
-        return await _page(request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail})
+        return await _page(
+            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
+        )
     return redirect(f"/tickets/{new_id}")
 
 
 @router.post("/tickets/{ticket_id}/links")
-async def link(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, target: Text = "",
-               kind: Text = "related") -> Response:
+async def link(
+    request: Request,
+    ticket_id: int,
+    actor: StaffPage,
+    platform: PlatformDep,
+    target: Text = "",
+    kind: Text = "related",
+) -> Response:
     from helpline.domains.tickets.views import _ticket_by_number
 
     ticket_id = _id(ticket_id)
@@ -251,12 +383,16 @@ async def link(request: Request, ticket_id: int, actor: StaffPage, platform: Pla
             dest = await queries.access_ticket(uow.conn, actor, target_id)
             await relations.link(uow, actor, source, dest, LinkKind(kind))
     except Problem as exc:
-        return await _page(request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail})
+        return await _page(
+            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
+        )
     return redirect(f"/tickets/{ticket_id}")
 
 
 @router.get("/tickets/{ticket_id}/canned")
-async def canned_text(ticket_id: int, actor: StaffPage, platform: PlatformDep, id: int = 0) -> PlainTextResponse:
+async def canned_text(
+    ticket_id: int, actor: StaffPage, platform: PlatformDep, id: int = 0
+) -> PlainTextResponse:
     """A canned response with its placeholders filled for this ticket, as plain text for the composer."""
     async with platform.db.read() as conn:
         ticket = await queries.access_ticket(conn, actor, _id(ticket_id))
@@ -270,8 +406,11 @@ async def canned_text(ticket_id: int, actor: StaffPage, platform: PlatformDep, i
             customer = {}
     text = canned_render.fill(
         found["body"],
-        customer={"name": customer.get("name") or name, "first_name": _first_name(customer.get("name") or ""),
-                  "email": customer.get("email") or ""},
+        customer={
+            "name": customer.get("name") or name,
+            "first_name": _first_name(customer.get("name") or ""),
+            "email": customer.get("email") or "",
+        },
         ticket={"number": ticket["number"], "subject": ticket["subject"]},
         agent={"name": actor.name, "first_name": _first_name(actor.name)},
     )
@@ -286,18 +425,29 @@ def _live_channel(workspace_id: int, ticket_id: int) -> str:
 
 
 @router.post("/tickets/{ticket_id}/presence")
-async def presence(ticket_id: int, actor: StaffPage, platform: PlatformDep, state: Text = "viewing") -> Response:
+async def presence(
+    ticket_id: int, actor: StaffPage, platform: PlatformDep, state: Text = "viewing"
+) -> Response:
     async with platform.db.read() as conn:
         await queries.access_ticket(conn, actor, _id(ticket_id))
     state = state if state in ("viewing", "typing", "left") else "viewing"
-    await platform.pubsub.publish(_live_channel(actor.workspace_id, ticket_id), {
-        "kind": "presence", "user_id": actor.user_id, "name": actor.name or actor.email, "state": state,
-        "at": time.time()})
+    await platform.pubsub.publish(
+        _live_channel(actor.workspace_id, ticket_id),
+        {
+            "kind": "presence",
+            "user_id": actor.user_id,
+            "name": actor.name or actor.email,
+            "state": state,
+            "at": time.time(),
+        },
+    )
     return Response(status_code=204)
 
 
 @router.get("/tickets/{ticket_id}/presence")
-async def presence_stream(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep) -> StreamingResponse:
+async def presence_stream(
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
+) -> StreamingResponse:
     """Events for one ticket: agents viewing/typing, and a new message (so the composer can warn)."""
     async with platform.db.read() as conn:
         await queries.access_ticket(conn, actor, _id(ticket_id))
@@ -309,5 +459,9 @@ async def presence_stream(request: Request, ticket_id: int, actor: StaffPage, pl
             return {"kind": "message", "author_user_id": message.get("user_id")}
         return None
 
-    return sse(request, platform, [_live_channel(actor.workspace_id, ticket_id), f"ws:{actor.workspace_id}:tickets"],
-               shape)
+    return sse(
+        request,
+        platform,
+        [_live_channel(actor.workspace_id, ticket_id), f"ws:{actor.workspace_id}:tickets"],
+        shape,
+    )

@@ -38,11 +38,21 @@ FILTER_KEYS = ("status", "priority", "assignee_id", "group_id", "tag", "unassign
 
 def builtin_views(actor: Principal, group_names: dict[int, str]) -> list[dict[str, Any]]:
     out = [
-        {"key": "mine", "name": "My open tickets", "filters": {"assignee_id": [actor.user_id], "status": UNRESOLVED}},
+        {
+            "key": "mine",
+            "name": "My open tickets",
+            "filters": {"assignee_id": [actor.user_id], "status": UNRESOLVED},
+        },
         {"key": "unassigned", "name": "Unassigned", "filters": {"unassigned": True, "status": UNRESOLVED}},
     ]
     for gid, name in sorted(group_names.items(), key=lambda g: g[1].lower()):
-        out.append({"key": f"group:{gid}", "name": f"{name} queue", "filters": {"group_id": [gid], "status": UNRESOLVED}})
+        out.append(
+            {
+                "key": f"group:{gid}",
+                "name": f"{name} queue",
+                "filters": {"group_id": [gid], "status": UNRESOLVED},
+            }
+        )
     out += [
         {"key": "all", "name": "All tickets", "filters": {}},
         {"key": "recent", "name": "Recently updated", "filters": {}, "sort": "-updated_at"},
@@ -59,12 +69,25 @@ async def _groups(conn: AsyncConnection, actor: Principal) -> dict[int, str]:
 
 async def _saved_views(conn: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
     shared = views_t.c.group_id.in_(list(actor.group_ids) or [0])
-    rows = await conn.execute(sa.select(views_t).where(views_t.c.workspace_id == actor.workspace_id,
-                                                       sa.or_(views_t.c.owner_id == actor.user_id, shared))
-                              .order_by(views_t.c.name))
-    return [{"key": f"saved:{r.id}", "id": r.id, "name": r.name, "filters": dict(r.filters or {}),
-             "sort": (r.filters or {}).get("sort"), "mine": r.owner_id == actor.user_id, "group_id": r.group_id}
-            for r in rows.mappings()]
+    rows = await conn.execute(
+        sa.select(views_t)
+        .where(
+            views_t.c.workspace_id == actor.workspace_id, sa.or_(views_t.c.owner_id == actor.user_id, shared)
+        )
+        .order_by(views_t.c.name)
+    )
+    return [
+        {
+            "key": f"saved:{r.id}",
+            "id": r.id,
+            "name": r.name,
+            "filters": dict(r.filters or {}),
+            "sort": (r.filters or {}).get("sort"),
+            "mine": r.owner_id == actor.user_id,
+            "group_id": r.group_id,
+        }
+        for r in rows.mappings()
+    ]
 
 
 def _where(actor: Principal, f: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
@@ -81,12 +104,15 @@ async def count(conn: AsyncConnection, actor: Principal, f: dict[str, Any]) -> i
     """How many tickets a view holds, counted up to :data:`COUNT_CAP` (shown as "1000+")."""
     if f.get("q") or f.get("tags"):
         return -1
-    inner = sa.select(sa.literal(1)).select_from(tickets).where(*_where(actor, f)).limit(COUNT_CAP + 1).subquery()
+    inner = (
+        sa.select(sa.literal(1)).select_from(tickets).where(*_where(actor, f)).limit(COUNT_CAP + 1).subquery()
+    )
     return int((await conn.execute(sa.select(sa.func.count()).select_from(inner))).scalar_one())
 
 
-async def view_counts(platform: Any, conn: AsyncConnection, actor: Principal,
-                      views: list[dict[str, Any]]) -> dict[str, int]:
+async def view_counts(
+    platform: Any, conn: AsyncConnection, actor: Principal, views: list[dict[str, Any]]
+) -> dict[str, int]:
     """Counts of every view of an agent, served stale-while-revalidate: counts older than
     :data:`COUNTS_TTL` seconds are shown once more while a background task recounts them, so a page
     never waits on a dozen counts unless it has none at all. The ticket list itself is always fresh."""
@@ -106,14 +132,22 @@ async def view_counts(platform: Any, conn: AsyncConnection, actor: Principal,
 _RECOUNTING: set[str] = set()
 
 
-async def _count_all(platform: Any, conn: AsyncConnection, actor: Principal, views: list[dict[str, Any]],
-                     keys: list[str], key: str) -> dict[str, int]:
+async def _count_all(
+    platform: Any,
+    conn: AsyncConnection,
+    actor: Principal,
+    views: list[dict[str, Any]],
+    keys: list[str],
+    key: str,
+) -> dict[str, int]:
     counts = {v["key"]: await count(conn, actor, v["filters"]) for v in views if v["key"] in keys}
     await platform.cache.set(key, json.dumps({"at": time.time(), "counts": counts}).encode(), 3600)
     return counts
 
 
-async def _recount(platform: Any, actor: Principal, views: list[dict[str, Any]], keys: list[str], key: str) -> None:
+async def _recount(
+    platform: Any, actor: Principal, views: list[dict[str, Any]], keys: list[str], key: str
+) -> None:
     async with platform.db.read() as conn:
         await _count_all(platform, conn, actor, views, keys, key)
 
@@ -138,7 +172,9 @@ def filters_from(request: Request) -> dict[str, Any]:
 async def _people(conn: AsyncConnection, actor: Principal, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = await conn.execute(sa.select(users.c.id, users.c.name, users.c.email).where(users.c.id.in_(list(ids))))
+    rows = await conn.execute(
+        sa.select(users.c.id, users.c.name, users.c.email).where(users.c.id.in_(list(ids)))
+    )
     return {r.id: r.name or r.email for r in rows}
 
 
@@ -153,17 +189,26 @@ async def requester_names(conn: AsyncConnection, ids: set[int]) -> dict[int, str
     names = {r.id: r.name for r in rows}
     missing = [i for i, n in names.items() if not n]
     if missing:
-        for r in await conn.execute(sa.select(idents.c.contact_id, idents.c.value)
-                                    .where(idents.c.contact_id.in_(missing)).order_by(idents.c.id)):
+        for r in await conn.execute(
+            sa.select(idents.c.contact_id, idents.c.value)
+            .where(idents.c.contact_id.in_(missing))
+            .order_by(idents.c.id)
+        ):
             names[r.contact_id] = names[r.contact_id] or r.value
     return {i: n or f"Contact #{i}" for i, n in names.items()}
 
 
 async def agents_of(conn: AsyncConnection, actor: Principal) -> list[tuple[int, str]]:
     rows = await conn.execute(
-        sa.select(users.c.id, users.c.name, users.c.email).join(members, members.c.user_id == users.c.id)
-        .where(members.c.workspace_id == actor.workspace_id, members.c.role.in_(["admin", "agent"]),
-               users.c.is_active.is_(True)).order_by(users.c.name))
+        sa.select(users.c.id, users.c.name, users.c.email)
+        .join(members, members.c.user_id == users.c.id)
+        .where(
+            members.c.workspace_id == actor.workspace_id,
+            members.c.role.in_(["admin", "agent"]),
+            users.c.is_active.is_(True),
+        )
+        .order_by(users.c.name)
+    )
     return [(r.id, r.name or r.email) for r in rows]
 
 
@@ -180,14 +225,31 @@ async def _inbox_context(request: Request, actor: Principal, platform: Any) -> d
         if "tag" in f:
             f["tags"] = f.pop("tag")
         sort = request.query_params.get("sort") or current.get("sort") or f.get("sort") or "-updated_at"
-        if sort not in ("-updated_at", "updated_at", "-created_at", "created_at", "-id", "id", "-number", "number"):
+        if sort not in (
+            "-updated_at",
+            "updated_at",
+            "-created_at",
+            "created_at",
+            "-id",
+            "id",
+            "-number",
+            "number",
+        ):
             sort = "-updated_at"
         q = f.pop("q", None)
         f.pop("sort", None)
         cursor = request.query_params.get("cursor") or None
         try:
-            rows, next_cursor = await queries.list_tickets(conn, actor, dialect=platform.db.dialect, filters=f, q=q,
-                                                           sort=sort if not q else "-id", cursor=cursor, limit=PAGE)
+            rows, next_cursor = await queries.list_tickets(
+                conn,
+                actor,
+                dialect=platform.db.dialect,
+                filters=f,
+                q=q,
+                sort=sort if not q else "-id",
+                cursor=cursor,
+                limit=PAGE,
+            )
         except Problem:
             rows, next_cursor = [], None
         counts = await view_counts(platform, conn, actor, views)
@@ -196,11 +258,28 @@ async def _inbox_context(request: Request, actor: Principal, platform: Any) -> d
         agents = await agents_of(conn, actor)
         tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
     qs = request.url.query
-    return {"title": current["name"], "views": views, "view": current, "rows": rows, "next_cursor": next_cursor,
-            "counts": counts, "names": names, "requesters": requesters, "agents": agents, "groups": group_names,
-            "tag_map": tag_map, "sort": sort, "q": q or "", "filters": f, "count_cap": COUNT_CAP,
-            "statuses": [s.value for s in Status], "priorities": [p.value for p in Priority],
-            "query": qs, "view_key": view_key, "flash": request.query_params.get("flash")}
+    return {
+        "title": current["name"],
+        "views": views,
+        "view": current,
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "counts": counts,
+        "names": names,
+        "requesters": requesters,
+        "agents": agents,
+        "groups": group_names,
+        "tag_map": tag_map,
+        "sort": sort,
+        "q": q or "",
+        "filters": f,
+        "count_cap": COUNT_CAP,
+        "statuses": [s.value for s in Status],
+        "priorities": [p.value for p in Priority],
+        "query": qs,
+        "view_key": view_key,
+        "flash": request.query_params.get("flash"),
+    }
 
 
 @router.get("/inbox")
@@ -241,18 +320,25 @@ def sse(request: Request, platform: Any, channels: list[str], shape: Any) -> Str
             for t in tasks:
                 t.cancel()
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.post("/inbox/bulk")
-async def bulk(request: Request, actor: StaffPage, platform: PlatformDep,
-               ticket_ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI form default)
-               assignee: Annotated[str, Form(alias="bulk_assignee")] = "",
-               status: Annotated[str, Form(alias="bulk_status")] = "",
-               add_tag: Annotated[str, Form(alias="bulk_tag")] = "",
-               merge_into: Annotated[str, Form(alias="bulk_merge")] = "",
-               back: Annotated[str, Form()] = "/inbox") -> Response:
+async def bulk(
+    request: Request,
+    actor: StaffPage,
+    platform: PlatformDep,
+    ticket_ids: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI form default)
+    assignee: Annotated[str, Form(alias="bulk_assignee")] = "",
+    status: Annotated[str, Form(alias="bulk_status")] = "",
+    add_tag: Annotated[str, Form(alias="bulk_tag")] = "",
+    merge_into: Annotated[str, Form(alias="bulk_merge")] = "",
+    back: Annotated[str, Form()] = "/inbox",
+) -> Response:
     ids = list(dict.fromkeys(_ints(ticket_ids)))[:100]
     if not ids:
         return redirect(_with_flash(back, "Select at least one ticket."))
@@ -315,16 +401,29 @@ async def _ticket_by_number(platform: Any, actor: Principal, ref: str) -> int:
     if not ref.isdigit() or int(ref) >= 2**63:
         raise NotFound("no such ticket")
     async with platform.db.read() as conn:
-        found = (await conn.execute(sa.select(tickets.c.id).where(
-            tickets.c.workspace_id == actor.workspace_id, tickets.c.number == int(ref), queries.visible(actor)))).first()
+        found = (
+            await conn.execute(
+                sa.select(tickets.c.id).where(
+                    tickets.c.workspace_id == actor.workspace_id,
+                    tickets.c.number == int(ref),
+                    queries.visible(actor),
+                )
+            )
+        ).first()
     if found is None:
         raise NotFound(f"no ticket #{ref} that you can see")
     return int(found[0])
 
 
 @router.post("/inbox/views")
-async def save_view(request: Request, actor: StaffPage, platform: PlatformDep, name: Annotated[str, Form()] = "",
-                    query: Annotated[str, Form()] = "", share_group: Annotated[str, Form()] = "") -> Response:
+async def save_view(
+    request: Request,
+    actor: StaffPage,
+    platform: PlatformDep,
+    name: Annotated[str, Form()] = "",
+    query: Annotated[str, Form()] = "",
+    share_group: Annotated[str, Form()] = "",
+) -> Response:
     from urllib.parse import parse_qs
 
     name = name.strip()[:100]
@@ -346,17 +445,32 @@ async def save_view(request: Request, actor: StaffPage, platform: PlatformDep, n
         stored["unassigned"] = True
     group_id = int(share_group) if share_group.isdigit() and int(share_group) in actor.group_ids else None
     async with platform.db.transaction() as uow:
-        new_id = (await uow.execute(views_t.insert().values(
-            workspace_id=actor.workspace_id, owner_id=actor.user_id, group_id=group_id, name=name, filters=stored,
-        ).returning(views_t.c.id))).scalar_one()
+        new_id = (
+            await uow.execute(
+                views_t.insert()
+                .values(
+                    workspace_id=actor.workspace_id,
+                    owner_id=actor.user_id,
+                    group_id=group_id,
+                    name=name,
+                    filters=stored,
+                )
+                .returning(views_t.c.id)
+            )
+        ).scalar_one()
     return redirect(f"/inbox?view=saved:{new_id}")
 
 
 @router.post("/inbox/views/{view_id}/delete")
 async def delete_view(view_id: int, actor: StaffPage, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
-        await uow.execute(views_t.delete().where(views_t.c.id == view_id, views_t.c.owner_id == actor.user_id,
-                                                 views_t.c.workspace_id == actor.workspace_id))
+        await uow.execute(
+            views_t.delete().where(
+                views_t.c.id == view_id,
+                views_t.c.owner_id == actor.user_id,
+                views_t.c.workspace_id == actor.workspace_id,
+            )
+        )
     return redirect("/inbox")
 
 
@@ -367,20 +481,41 @@ async def search(request: Request, actor: StaffPage, platform: PlatformDep, q: s
     if q:
         async with platform.db.read() as conn:
             if q.lstrip("#").isdigit() and int(q.lstrip("#")) < 2**63:
-                found["tickets"] = [dict(r) for r in (await conn.execute(sa.select(tickets).where(
-                    tickets.c.workspace_id == actor.workspace_id, tickets.c.number == int(q.lstrip("#")),
-                    queries.visible(actor)))).mappings()]
+                found["tickets"] = [
+                    dict(r)
+                    for r in (
+                        await conn.execute(
+                            sa.select(tickets).where(
+                                tickets.c.workspace_id == actor.workspace_id,
+                                tickets.c.number == int(q.lstrip("#")),
+                                queries.visible(actor),
+                            )
+                        )
+                    ).mappings()
+                ]
             try:
-                rows, _ = await queries.list_tickets(conn, actor, dialect=platform.db.dialect, filters={}, q=q,
-                                                     sort="-id", cursor=None, limit=20)
+                rows, _ = await queries.list_tickets(
+                    conn,
+                    actor,
+                    dialect=platform.db.dialect,
+                    filters={},
+                    q=q,
+                    sort="-id",
+                    cursor=None,
+                    limit=20,
+                )
             except Problem:
                 rows = []
             found["tickets"] += [r for r in rows if r["id"] not in {t["id"] for t in found["tickets"]}]
-            found["contacts"] = await _safe(customer_queries.list_contacts(conn, actor, q=q, organization_id=None,
-                                                                           cursor=None, limit=20))
-            found["organizations"] = await _safe(customer_queries.list_organizations(conn, actor, q=q, cursor=None,
-                                                                                     limit=20))
-    return render(request, "tickets/search.html", {"title": f"Search: {q}" if q else "Search", "q": q, **found})
+            found["contacts"] = await _safe(
+                customer_queries.list_contacts(conn, actor, q=q, organization_id=None, cursor=None, limit=20)
+            )
+            found["organizations"] = await _safe(
+                customer_queries.list_organizations(conn, actor, q=q, cursor=None, limit=20)
+            )
+    return render(
+        request, "tickets/search.html", {"title": f"Search: {q}" if q else "Search", "q": q, **found}
+    )
 
 
 async def _safe(call: Any) -> list[dict[str, Any]]:
