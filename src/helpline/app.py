@@ -19,6 +19,10 @@ from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.automation.views import router as canned_pages
+from helpline.domains.channels.email import jobs as _email_jobs  # registers job handlers
+from helpline.domains.channels.email import outbound as email_outbound
+from helpline.domains.channels.email.api import router as email_router
+from helpline.domains.channels.email.runtime import EmailRuntime
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.customers.views import router as customer_pages
 from helpline.domains.portal.views import router as portal_pages
@@ -37,7 +41,7 @@ from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _account_jobs)
+_ = (_ticket_jobs, _account_jobs, _email_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -59,12 +63,18 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.platform = platform or build_platform(settings)
         runner_task = None
         runner = None
+        email_outbound.install(app.state.platform)
+        email = EmailRuntime(app.state.platform) if own and settings.run_jobs_in_process else None
         if own and settings.run_jobs_in_process:
             runner = JobRunner(app.state.platform)
             runner_task = asyncio.create_task(runner.run_forever())
+        if email is not None:
+            await email.start()  # SMTP receiver, IMAP fetchers, outbox sweep (embedded mode)
         try:
             yield
         finally:
+            if email is not None:
+                await email.stop()
             if runner is not None and runner_task is not None:
                 runner.stop()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -86,6 +96,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     )
     if platform is not None:
         app.state.platform = platform
+        email_outbound.install(platform)
     errors.install(app)
     openapi.install(app)
     app.add_middleware(QueryNulMiddleware)
@@ -93,7 +104,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.add_middleware(BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes)
 
     api = APIRouter(prefix=API_PREFIX)
-    for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router):
+    for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router, email_router):
         api.include_router(r)
     app.include_router(api)
     for pages in PAGE_ROUTERS:

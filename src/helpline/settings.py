@@ -103,6 +103,51 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     """Connections per process in the database pool (PostgreSQL; SQLite readers). Up to twice as many open under load."""
 
+    # --- email channel (docs/email.md) ---------------------------------------------------------
+
+    smtp_receiver_port: int = 0
+    """Port of the built-in SMTP receiver for inbound mail (an MX, or a forwarding rule's target); 0 turns it
+    off. It runs inside ``helpline serve`` when jobs run in-process, else inside ``helpline worker``."""
+
+    smtp_receiver_host: str = "127.0.0.1"
+    """Address the SMTP receiver listens on."""
+
+    smtp_receiver_max_bytes: int = 30 * 1024 * 1024
+    """Largest message the SMTP receiver accepts (SIZE), in bytes."""
+
+    imap_fetchers: bool = True
+    """Run an IMAP fetcher for each mailbox with an IMAP host, in the process that runs the SMTP receiver."""
+
+    imap_poll_seconds: int = 60
+    """How often a fetcher checks its mailbox when the server has no IDLE, and how long one IDLE lasts."""
+
+    email_authserv_id: str = ""
+    """The authserv-id of our own receiving host: only its Authentication-Results (SPF/DKIM/DMARC) are recorded."""
+
+    email_max_message_bytes: int = 25 * 1024 * 1024
+    """Inbound mail larger than this goes to the failed-mail list."""
+
+    email_max_parts: int = 500
+    """Inbound mail with more MIME parts than this goes to the failed-mail list."""
+
+    email_parse_timeout_seconds: float = 20.0
+    """Inbound mail that takes longer than this to parse goes to the failed-mail list."""
+
+    email_new_tickets_per_sender_per_hour: int = 20
+    """New tickets one sender may open by email per mailbox within an hour; more are kept but make no ticket."""
+
+    email_auto_acks_per_sender_per_hour: int = 1
+    """Acknowledgements sent to one address within an hour, at most (stops auto-reply loops)."""
+
+    email_send_max_attempts: int = 8
+    """Attempts to send one outbound email before it is marked failed."""
+
+    email_send_timeout_seconds: float = 30.0
+    """Timeout of one SMTP send."""
+
+    email_signature: str = ""
+    """Text appended to every agent reply sent by email, after a "-- " line."""
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

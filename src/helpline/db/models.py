@@ -3,8 +3,9 @@
 from helpline.db.base import Base
 from helpline.domains.accounts import models as accounts
 from helpline.domains.automation import models as automation
+from helpline.domains.channels.email import models as email
 from helpline.domains.customers import models as customers
 from helpline.domains.tickets import models as tickets
 from helpline.platform import models as platform
 
-__all__ = ["Base", "accounts", "automation", "customers", "platform", "tickets"]
+__all__ = ["Base", "accounts", "automation", "customers", "email", "platform", "tickets"]

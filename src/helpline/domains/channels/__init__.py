@@ -1,0 +1,1 @@
+"""Channels: how conversations arrive and leave (email today)."""

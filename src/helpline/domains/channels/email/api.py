@@ -1,0 +1,251 @@
+"""HTTP API of the email channel: mailboxes (admin), the raw-MIME webhook, failed mail, deliveries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from helpline.domains.channels.email import mailboxes as mailbox_service
+from helpline.domains.channels.email import outbound, queries, service
+from helpline.domains.channels.email.connection import test_connection
+from helpline.web.deps import CurrentPrincipal, PlatformDep
+from helpline.web.errors import NotFound, Problem, Unauthorized
+from helpline.web.responses import JSON
+from helpline.web.types import Email, IdPath
+
+router = APIRouter(tags=["email"])
+
+Tls = Annotated[str, Field(pattern="^(ssl|starttls|none)$")]
+Short = Annotated[str, Field(max_length=255)]
+
+
+class MailboxBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    active: bool | None = None
+    group_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    imap_host: Short | None = None
+    imap_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    imap_tls: Tls | None = None
+    imap_username: Annotated[str, Field(max_length=320)] | None = None
+    imap_auth: Annotated[str, Field(pattern="^(password|xoauth2)$")] | None = None
+    imap_secret: Annotated[str, Field(max_length=20000, description="Password or OAuth2 access token; write-only")] | None = None
+    imap_folder: Short | None = None
+    imap_move_to: Short | None = None
+    smtp_host: Short | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    smtp_tls: Tls | None = None
+    smtp_username: Annotated[str, Field(max_length=320)] | None = None
+    smtp_secret: Annotated[str, Field(max_length=20000, description="write-only")] | None = None
+    dkim_domain: Annotated[str, Field(max_length=253)] | None = None
+    dkim_selector: Annotated[str, Field(max_length=63)] | None = None
+    dkim_private_key: Annotated[str, Field(max_length=20000, description="PEM; write-only")] | None = None
+    webhook_secret: Annotated[str, Field(max_length=500, description="HMAC key of the webhook; write-only")] | None = None
+    auto_ack: bool | None = None
+    auto_ack_subject: Annotated[str, Field(max_length=500)] | None = None
+    auto_ack_body: Annotated[str, Field(max_length=10000, description="{number} and {mailbox} are filled in")] | None = None
+
+
+class MailboxCreate(MailboxBase):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    address: Email
+
+
+class MailboxUpdate(MailboxBase):
+    address: Email | None = None
+
+
+class MailboxRead(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    name: str
+    address: str
+    active: bool
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class InboundRead(Loose):
+    id: int
+    mailbox_id: int
+    message_key: str
+    state: str = Field(description="received, processed or failed")
+    outcome: str = Field(description="new_ticket, reply, bounce, loop, capped, or failed")
+    reason: str
+    ticket_id: int | None = None
+
+
+class InboundPage(BaseModel):
+    items: list[InboundRead]
+    next_cursor: str | None
+
+
+class DeliveryRead(Loose):
+    id: int
+    kind: str
+    state: str
+    status: str = Field(description='queued, sent, "retrying n" or "failed: why"')
+    recipients: dict[str, str]
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryRead]
+
+
+class Accepted(BaseModel):
+    id: int
+    state: str | None = None
+    duplicate: bool | None = None
+
+
+class ConnectionTest(BaseModel):
+    ok: bool
+    imap: dict[str, str]
+    smtp: dict[str, str]
+
+
+def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
+    for k, v in values.items():
+        if isinstance(v, str) and "\x00" in v:
+            raise Problem(f"{k}: contains U+0000", status=422, title="Invalid",
+                          errors=[{"field": k, "message": "contains U+0000"}])
+    return values
+
+
+@router.get("/mailboxes", response_model=list[MailboxRead], summary="List mailboxes (admins)")
+async def list_mailboxes(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    async with platform.db.read() as conn:
+        return JSON(await queries.list_mailboxes(conn, actor))
+
+
+@router.post("/mailboxes", status_code=201, response_model=MailboxRead, summary="Create a mailbox (admins)")
+async def create_mailbox(body: MailboxCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    mailbox_service.check_admin(actor)
+    async with platform.db.transaction() as uow:
+        mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, _no_nul(body.model_dump(exclude_none=True)))
+        item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
+    return JSON(item, status_code=201, headers={"Location": f"/api/v1/mailboxes/{mailbox_id}"})
+
+
+@router.get("/mailboxes/{mailbox_id}", response_model=MailboxRead, summary="Get a mailbox (admins)")
+async def get_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    async with platform.db.read() as conn:
+        return JSON(await queries.access_mailbox(conn, actor, mailbox_id))
+
+
+@router.patch("/mailboxes/{mailbox_id}", response_model=MailboxRead, summary="Change a mailbox (admins)")
+async def update_mailbox(mailbox_id: IdPath, body: MailboxUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    mailbox_service.check_admin(actor)
+    async with platform.db.transaction() as uow:
+        values = _no_nul(body.model_dump(exclude_unset=True))
+        if values:
+            await mailbox_service.update_mailbox(uow, actor.workspace_id, mailbox_id, values)
+        item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
+    return JSON(item)
+
+
+@router.delete("/mailboxes/{mailbox_id}", status_code=204, summary="Delete a mailbox and its mail records (admins)")
+async def delete_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+    mailbox_service.check_admin(actor)
+    async with platform.db.transaction() as uow:
+        await mailbox_service.delete_mailbox(uow, actor.workspace_id, mailbox_id)
+    return Response(status_code=204)
+
+
+@router.post("/mailboxes/{mailbox_id}/test", response_model=ConnectionTest, summary="Test the mailbox's IMAP and SMTP connections (admins)")
+async def test_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    async with platform.db.read() as conn:
+        row = await queries.access_mailbox(conn, actor, mailbox_id, secrets=True)
+    return JSON(await test_connection(platform, row))
+
+
+@router.post("/mailboxes/{mailbox_id}/inbound", status_code=202, response_model=Accepted, summary="Receive one raw MIME message (webhook)",
+             description="The body is the message (message/rfc822). `X-Helpline-Signature: sha256=<hex>` is the "
+             "HMAC-SHA256 of the body with the mailbox's webhook secret. Stored before this answers 202; the "
+             "same message again answers 202 with `duplicate: true`.", openapi_extra={"security": []},
+             responses={401: {"description": "Missing or wrong signature"}})
+async def webhook(mailbox_id: IdPath, request: Request, platform: PlatformDep,
+                  signature: Annotated[str | None, Header(alias="X-Helpline-Signature")] = None) -> JSON:
+    mailbox = await service.mailbox_by_id(platform, mailbox_id)
+    if mailbox is None or not mailbox["webhook_secret"]:
+        raise NotFound(f"mailbox {mailbox_id} has no webhook")
+    raw = await request.body()
+    expected = "sha256=" + hmac.new(mailbox["webhook_secret"].encode(), raw, hashlib.sha256).hexdigest()
+    if not signature or not hmac.compare_digest(signature.strip().lower(), expected):
+        raise Unauthorized("X-Helpline-Signature is missing or does not match the body")
+    if not raw.strip():
+        raise Problem("the body is empty; send the raw message", status=400, title="Empty message")
+    got = await service.ingest(platform, mailbox, raw, source="webhook")
+    return JSON({"id": got.id, "duplicate": not got.created}, status_code=202)
+
+
+@router.get("/email/inbound", response_model=InboundPage, summary="Inbound mail, newest first; state=failed is the failed-mail list")
+async def list_inbound(actor: CurrentPrincipal, platform: PlatformDep,
+                       state: Annotated[str | None, Query(pattern="^(received|processed|failed)$")] = None,
+                       mailbox_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                       cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                       limit: Annotated[int, Query(ge=1, le=100)] = 25) -> JSON:
+    async with platform.db.read() as conn:
+        items, nxt = await queries.list_inbound(conn, actor, state=state, mailbox_id=mailbox_id, cursor=cursor, limit=limit)
+    return JSON({"items": items, "next_cursor": nxt})
+
+
+@router.get("/email/inbound/{inbound_id}", response_model=InboundRead, summary="One inbound message: state, reason, ticket, auth results")
+async def get_inbound(inbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    async with platform.db.read() as conn:
+        return JSON(await queries.access_inbound(conn, actor, inbound_id))
+
+
+@router.get("/email/inbound/{inbound_id}/raw", response_class=Response, summary="Download the original .eml",
+            responses={200: {"content": {"message/rfc822": {}}}})
+async def raw_inbound(inbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+    async with platform.db.read() as conn:
+        row = await queries.access_inbound(conn, actor, inbound_id)
+    try:
+        data = await platform.storage.get(row["raw_sha256"])
+    except FileNotFoundError:
+        raise Problem("the message is missing from storage", status=410, title="Gone") from None
+    return Response(data, media_type="message/rfc822", headers={
+        "Content-Disposition": f'attachment; filename="message-{inbound_id}.eml"',
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+
+@router.post("/email/inbound/{inbound_id}/reprocess", status_code=202, response_model=Accepted, summary="Process a failed message again (admins)")
+async def reprocess(inbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    mailbox_service.check_admin(actor)
+    await service.reprocess(platform, actor.workspace_id, inbound_id)
+    return JSON({"id": inbound_id, "state": "received"}, status_code=202)
+
+
+@router.get("/tickets/{ticket_id}/email-deliveries", response_model=DeliveryPage, summary="Delivery state of the emails sent on a ticket")
+async def ticket_deliveries(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    async with platform.db.read() as conn:
+        return JSON({"items": await queries.deliveries(conn, actor, ticket_id)})
+
+
+@router.post("/email/outbound/{outbound_id}/retry", status_code=202, response_model=Accepted, summary="Send a failed email again")
+async def retry_outbound(outbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    queries.require_staff(actor)
+    if not actor.can_reply_publicly:
+        raise Problem("light agents cannot send email", status=403, title="Forbidden")
+    await outbound.retry(platform, actor.workspace_id, outbound_id)
+    return JSON({"id": outbound_id, "state": "queued"}, status_code=202)
+
+
+@router.get("/email/inline/{sha256}", response_class=Response, summary="An inline (cid:) image of a message",
+            responses={200: {"content": {"image/*": {}}}})
+async def inline(sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], actor: CurrentPrincipal,
+                 platform: PlatformDep) -> Response:
+    async with platform.db.read() as conn:
+        row = await queries.inline_image(conn, actor, sha256)
+    ctype = row["content_type"] if str(row["content_type"]).startswith("image/") and "svg" not in row["content_type"] \
+        else "application/octet-stream"
+    return Response(await platform.storage.get(sha256), media_type=ctype, headers={
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, max-age=86400"})

@@ -1,0 +1,53 @@
+"""The mailbox connection test: can we log in to its IMAP folder and to its SMTP server?"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from helpline.domains.channels.email.imap import ImapConnection
+from helpline.domains.channels.email.smtp_client import SmtpSession
+
+if TYPE_CHECKING:
+    from helpline.platform.runtime import Platform
+
+TIMEOUT = 15.0
+
+
+async def _imap(mailbox: dict[str, Any]) -> dict[str, Any]:
+    if not mailbox["imap_host"]:
+        return {"state": "skip", "detail": "no IMAP server: mail arrives by the SMTP receiver or the webhook"}
+
+    def probe() -> str:
+        conn = ImapConnection(mailbox, timeout=TIMEOUT)
+        try:
+            conn.select()
+            waiting = len(conn.new_uids(int(mailbox["imap_last_uid"] or 0)))
+            return f"logged in, folder {mailbox['imap_folder']!r} opened, {waiting} message(s) to fetch"
+        finally:
+            conn.close()
+
+    try:
+        return {"state": "ok", "detail": await asyncio.wait_for(asyncio.to_thread(probe), TIMEOUT + 5)}
+    except Exception as exc:
+        return {"state": "fail", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+async def _smtp(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
+    session = SmtpSession(platform, mailbox)
+    server = session._server()
+    if server is None:
+        return {"state": "skip", "detail": "no SMTP server: replies go through the install's console transport"}
+    try:
+        await asyncio.wait_for(session._connect(server), TIMEOUT)
+        return {"state": "ok", "detail": f"{server['host']}:{server['port']} accepted the connection"
+                + (" and the login" if server["user"] else "")}
+    except Exception as exc:
+        return {"state": "fail", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        await session.close()
+
+
+async def test_connection(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
+    imap, smtp = await asyncio.gather(_imap(mailbox), _smtp(platform, mailbox))
+    return {"imap": imap, "smtp": smtp, "ok": "fail" not in (imap["state"], smtp["state"])}

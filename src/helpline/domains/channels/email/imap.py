@@ -1,0 +1,258 @@
+"""IMAP fetcher: one per mailbox at a time (a lease on the mailbox row), catch-up by UID, IDLE.
+
+The protocol is the standard library's ``imaplib``, run in a worker thread (ADR 0008). For each new
+UID, in order: fetch the raw bytes, then in one transaction store them (:func:`service.ingest`) and
+advance ``imap_last_uid``; only after that commit is the message flagged ``\\Seen`` or moved. A crash
+in between fetches it again on restart, and the unique ``(mailbox, Message-ID)`` makes that a no-op.
+A changed UIDVALIDITY (the folder was rebuilt) restarts the catch-up from UID 1, safely for the same
+reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import imaplib
+import logging
+import os
+import re
+import select
+import socket
+import ssl
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from helpline.db.base import utcnow
+from helpline.domains.channels.email import service
+from helpline.domains.channels.email.models import Mailbox
+
+if TYPE_CHECKING:
+    from helpline.platform.runtime import Platform
+
+log = logging.getLogger(__name__)
+mailboxes = Mailbox.__table__
+
+_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
+_FETCH_UID = re.compile(rb"UID (\d+)")
+
+
+class ImapError(Exception):
+    pass
+
+
+class ImapConnection:
+    """A blocking IMAP session on one folder (call its methods from a worker thread)."""
+
+    def __init__(self, mailbox: dict[str, Any], timeout: float = 30.0) -> None:
+        self.mailbox = mailbox
+        host, port, tls = mailbox["imap_host"], int(mailbox["imap_port"]), mailbox["imap_tls"]
+        try:
+            if tls == "ssl":
+                self.imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(),
+                                                             timeout=timeout)
+            else:
+                self.imap = imaplib.IMAP4(host, port, timeout=timeout)
+                if tls == "starttls":
+                    self.imap.starttls(ssl.create_default_context())
+            if mailbox["imap_auth"] == "xoauth2":
+                token = f"user={mailbox['imap_username']}\x01auth=Bearer {mailbox['imap_secret']}\x01\x01".encode()
+                self.imap.authenticate("XOAUTH2", lambda _challenge: token)
+            else:
+                self.imap.login(mailbox["imap_username"], mailbox["imap_secret"])
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise ImapError(f"{host}:{port}: {type(exc).__name__}: {exc}") from exc
+        self.uidvalidity = 0
+
+    def select(self) -> int:
+        folder = self.mailbox["imap_folder"] or "INBOX"
+        typ, data = self.imap.select(_quote(folder))
+        if typ != "OK":
+            raise ImapError(f"cannot open folder {folder!r}: {data!r}")
+        _, data = self.imap.response("UIDVALIDITY")
+        if not data or data[0] is None:
+            _, data = self.imap.status(_quote(folder), "(UIDVALIDITY)")
+            m = _UIDVALIDITY.search(b" ".join(d for d in data if isinstance(d, bytes)))
+            if m is None:
+                raise ImapError("the server gave no UIDVALIDITY")
+            data = [m.group(1)]
+        self.uidvalidity = int(data[0] or 0)
+        return self.uidvalidity
+
+    def new_uids(self, after: int) -> list[int]:
+        typ, data = self.imap.uid("SEARCH", f"UID {after + 1}:*")
+        if typ != "OK":
+            raise ImapError(f"UID SEARCH failed: {data!r}")
+        # "n:*" always matches the highest UID, even when it is below n.
+        return sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > after)
+
+    def fetch(self, uid: int) -> bytes | None:
+        typ, data = self.imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        if typ != "OK":
+            raise ImapError(f"UID FETCH {uid} failed: {data!r}")
+        for item in data:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+                return item[1]
+        return None  # expunged meanwhile
+
+    def done(self, uid: int) -> None:
+        """Flag the message seen, or move it away; called only after its commit."""
+        target = self.mailbox["imap_move_to"]
+        if not target:
+            self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Seen)")
+            return
+        caps = {c.upper() for c in self.imap.capabilities}
+        if "MOVE" in caps:
+            typ, data = self.imap.uid("MOVE", str(uid), _quote(target))
+            if typ == "OK":
+                return
+        typ, data = self.imap.uid("COPY", str(uid), _quote(target))
+        if typ != "OK":
+            raise ImapError(f"cannot move UID {uid} to {target!r}: {data!r}")
+        self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted \\Seen)")
+        if "UIDPLUS" in caps:
+            self.imap.uid("EXPUNGE", str(uid))
+
+    def idle(self, seconds: float, stop: Any) -> bool:
+        """Wait for new mail with IDLE (or just wait, without it); True when the server said EXISTS."""
+        if "IDLE" not in {c.upper() for c in self.imap.capabilities}:
+            stop.wait(seconds)
+            return False
+        imap = self.imap
+        tag = imap._new_tag()
+        imap.send(tag + b" IDLE\r\n")
+        if not imap.readline().startswith(b"+"):
+            raise ImapError("IDLE refused")
+        got = False
+        waited = 0.0
+        sock = imap.sock
+        while waited < seconds and not stop.is_set():
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            if pending or select.select([sock], [], [], 0.5)[0]:
+                line = imap.readline()
+                if not line:
+                    raise ImapError("the server closed the connection")
+                if b"EXISTS" in line or b"RECENT" in line:
+                    got = True
+                    break
+            else:
+                waited += 0.5
+        imap.send(b"DONE\r\n")
+        while True:
+            line = imap.readline()
+            if not line:
+                raise ImapError("the server closed the connection")
+            if line.startswith(tag):
+                break
+        return got
+
+    def close(self) -> None:
+        try:
+            self.imap.logout()
+        except Exception:  # already gone
+            log.debug("IMAP logout failed", exc_info=True)
+
+
+def _quote(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def owner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def take_lease(platform: Platform, mailbox_id: int, owner: str, seconds: int) -> bool:
+    """Hold the mailbox's fetcher lease (taking it when free or expired); False when another holds it."""
+    now = utcnow()
+    async with platform.db.transaction() as uow:
+        result = await uow.execute(mailboxes.update().where(
+            mailboxes.c.id == mailbox_id,
+            sa.or_(mailboxes.c.lease_owner.is_(None), mailboxes.c.lease_owner == owner, mailboxes.c.lease_until < now),
+        ).values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds)))
+        return result.rowcount == 1
+
+
+async def release_lease(platform: Platform, mailbox_id: int, owner: str) -> None:
+    async with platform.db.transaction() as uow:
+        await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox_id, mailboxes.c.lease_owner == owner)
+                          .values(lease_owner=None, lease_until=None))
+
+
+async def _health(platform: Platform, mailbox_id: int, *, error: str | None) -> None:
+    now = utcnow()
+    values: dict[str, Any] = {"last_fetch_ok_at": now, "last_error": None} if error is None else \
+        {"last_error": error[:1000], "last_error_at": now}
+    async with platform.db.transaction() as uow:
+        await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox_id).values(**values))
+
+
+async def fetch_new(platform: Platform, mailbox: dict[str, Any], conn: ImapConnection) -> int:
+    """Catch up: ingest every message after the stored UID; the number newly stored."""
+    uidvalidity = await asyncio.to_thread(conn.select)
+    last = int(mailbox["imap_last_uid"] or 0)
+    if mailbox["imap_uidvalidity"] != uidvalidity:
+        if mailbox["imap_uidvalidity"] is not None:
+            log.warning("mailbox %s: UIDVALIDITY changed (%s → %s); fetching the folder again",
+                        mailbox["id"], mailbox["imap_uidvalidity"], uidvalidity)
+        last = 0
+        async with platform.db.transaction() as uow:
+            await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox["id"]).values(
+                imap_uidvalidity=uidvalidity, imap_last_uid=0))
+        mailbox["imap_uidvalidity"], mailbox["imap_last_uid"] = uidvalidity, 0
+    new = 0
+    for uid in await asyncio.to_thread(conn.new_uids, last):
+        raw = await asyncio.to_thread(conn.fetch, uid)
+        async with platform.db.transaction() as uow:
+            if raw is not None:
+                got = await service.ingest(platform, mailbox, raw, source="imap", uow=uow)
+                new += got.created
+            await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox["id"]).values(imap_last_uid=uid))
+        mailbox["imap_last_uid"] = uid
+        if raw is not None:
+            await asyncio.to_thread(conn.done, uid)  # after the commit, never before
+    return new
+
+
+async def fetch_once(platform: Platform, mailbox: dict[str, Any]) -> int:
+    """Connect, catch up, disconnect (tests, the connection test, and fetchers without IDLE)."""
+    conn = await asyncio.to_thread(ImapConnection, mailbox)
+    try:
+        n = await fetch_new(platform, mailbox, conn)
+    finally:
+        await asyncio.to_thread(conn.close)
+    await _health(platform, mailbox["id"], error=None)
+    return n
+
+
+async def run_fetcher(platform: Platform, mailbox_id: int, stop: Any, *, owner: str | None = None) -> None:
+    """Fetch mailbox ``mailbox_id`` until ``stop`` (a ``threading.Event``) is set, while holding its lease."""
+    owner = owner or owner_name()
+    poll = max(1, platform.settings.imap_poll_seconds)
+    lease = poll * 3 + 30
+    failures = 0
+    while not stop.is_set():
+        if not await take_lease(platform, mailbox_id, owner, lease):
+            await asyncio.to_thread(stop.wait, poll)
+            continue
+        mailbox = await service.mailbox_by_id(platform, mailbox_id)
+        if mailbox is None or not mailbox["imap_host"]:
+            break
+        conn = None
+        try:
+            conn = await asyncio.to_thread(ImapConnection, mailbox)
+            while not stop.is_set():
+                await fetch_new(platform, mailbox, conn)
+                await _health(platform, mailbox_id, error=None)
+                failures = 0
+                if not await take_lease(platform, mailbox_id, owner, lease):
+                    break
+                await asyncio.to_thread(conn.idle, poll, stop)
+        except Exception as exc:
+            failures += 1
+            log.warning("IMAP fetcher of mailbox %s: %s", mailbox_id, exc)
+            await _health(platform, mailbox_id, error=f"{type(exc).__name__}: {exc}")
+            await asyncio.to_thread(stop.wait, min(300, 2 ** min(failures, 8)))
+        finally:
+            if conn is not None:
+                await asyncio.to_thread(conn.close)
+    await release_lease(platform, mailbox_id, owner)

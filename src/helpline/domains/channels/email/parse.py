@@ -1,0 +1,328 @@
+"""Raw MIME bytes → :class:`ParsedMail`, with the standard library's ``email`` package.
+
+Real mail is often broken: wrong or missing charsets, undecodable RFC 2047 words, RFC 2231 filenames,
+headers the modern policy cannot parse. Every read here falls back instead of raising; what cannot
+be read at all, or breaks a limit, raises :class:`Rejected` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage, Message
+from typing import Any
+
+from helpline.domains.tickets import content
+
+
+class Rejected(Exception):
+    """The message cannot be taken in; ``str(exc)`` says why (it goes on the failed-mail list)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 25 * 1024 * 1024
+    max_parts: int = 500
+    max_depth: int = 20
+    max_headers: int = 1000
+    max_body_chars: int = 2_000_000
+
+
+@dataclass
+class Part:
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+    inline: bool = False
+
+
+@dataclass
+class ParsedMail:
+    message_id: str  # without angle brackets; "" when absent
+    subject: str
+    from_name: str
+    from_address: str
+    reply_to: list[str]
+    to: list[str]
+    cc: list[str]
+    in_reply_to: list[str]
+    references: list[str]
+    text: str
+    html: str  # raw HTML of the body (unsanitized); callers sanitize
+    parts: list[Part] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names of the loop-relevant headers
+    dsn: dict[str, Any] | None = None  # a delivery status notification: recipients, status, original id
+    auth_results: list[str] = field(default_factory=list)
+
+
+_MSGID = re.compile(r"<([^<>\s]{1,250})>")
+_LOOP_HEADERS = ("auto-submitted", "precedence", "list-id", "list-unsubscribe", "return-path", "x-loop",
+                 "x-autoreply", "x-autorespond", "x-auto-response-suppress", "x-helpline-loop", "content-type")
+
+
+def _header(msg: Message, name: str) -> str:
+    """A header's decoded text, or "" — never raises, whatever the header holds."""
+    try:
+        value = msg.get(name)
+    except Exception:
+        value = None
+        try:
+            raw = msg.get_all(name, failobj=[])  # compat access to the raw string
+            value = raw[0] if raw else None
+        except Exception:
+            return ""
+    if value is None:
+        return ""
+    try:
+        text = str(value)
+    except Exception:
+        text = ""
+    if "=?" in text:
+        text = _decode_words(text)
+    return " ".join(text.split())[:2000]
+
+
+def _decode_words(text: str) -> str:
+    try:
+        chunks = email.header.decode_header(text)
+    except Exception:
+        return text
+    out = []
+    for data, charset in chunks:
+        if isinstance(data, str):
+            out.append(data)
+            continue
+        out.append(_decode_bytes(data, charset))
+    return "".join(out)
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    for cs in (charset, "utf-8", "cp1252"):
+        if not cs:
+            continue
+        try:
+            return data.decode(cs)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")
+
+
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    try:
+        values = msg.get_all(name, failobj=[])
+        values = [str(v) for v in values]
+    except Exception:
+        return []
+    out: list[tuple[str, str]] = []
+    for display, addr in email.utils.getaddresses([_decode_words(v) if "=?" in v else v for v in values]):
+        addr = addr.strip().strip("<>").lower()
+        if "@" in addr and " " not in addr and len(addr) <= 320:
+            out.append((display.strip()[:200], addr))
+    return out
+
+
+def message_ids(value: str) -> list[str]:
+    return [m.group(1) for m in _MSGID.finditer(value or "")][:100]
+
+
+def _walk(msg: Message, limits: Limits, depth: int, counter: list[int]) -> list[Message]:
+    if depth > limits.max_depth:
+        raise Rejected(f"MIME nesting deeper than {limits.max_depth} levels")
+    counter[0] += 1
+    if counter[0] > limits.max_parts:
+        raise Rejected(f"more than {limits.max_parts} MIME parts")
+    out = [msg]
+    if msg.is_multipart():
+        payload = msg.get_payload()
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    out.extend(_walk(sub, limits, depth + 1, counter))
+    return out
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename()  # RFC 2231 parameters are decoded here
+    except Exception:
+        name = None
+    if name and "=?" in name:
+        name = _decode_words(name)
+    return content.clean_filename(name) if name else ""
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
+
+
+def _text(part: Message) -> str:
+    """A text part's content: its declared charset, else UTF-8, else cp1252; never raises."""
+    data = _payload_bytes(part)
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    return _decode_bytes(data, charset)
+
+
+def _dsn(parts: list[Message], top: Message) -> dict[str, Any] | None:
+    if _content_type(top) != "multipart/report":
+        return None
+    info: dict[str, Any] = {"recipients": [], "status": "", "action": "", "original_message_id": ""}
+    for part in parts:
+        ctype = _content_type(part)
+        if ctype == "message/delivery-status":
+            sub = part.get_payload()
+            text = "\n".join(str(s) for s in sub) if isinstance(sub, list) else _text(part)
+            for line in text.splitlines():
+                key, _, value = line.partition(":")
+                key, value = key.strip().lower(), value.strip()
+                if key in ("final-recipient", "original-recipient") and value:
+                    addr = value.split(";", 1)[-1].strip().lower()
+                    if addr and addr not in info["recipients"]:
+                        info["recipients"].append(addr)
+                elif key == "status" and not info["status"]:
+                    info["status"] = value[:20]
+                elif key == "action" and not info["action"]:
+                    info["action"] = value.lower()[:20]
+                elif key == "diagnostic-code" and "diagnostic" not in info:
+                    info["diagnostic"] = value[:500]
+        elif ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers") and not info["original_message_id"]:
+            sub = part.get_payload()
+            inner = sub[0] if isinstance(sub, list) and sub else None
+            if isinstance(inner, Message):
+                ids = message_ids(_header(inner, "message-id"))
+            else:
+                found = re.search(r"(?im)^message-id:\s*(.*)$", _text(part))
+                ids = message_ids(found.group(1)) if found else []
+            info["original_message_id"] = ids[0] if ids else ""
+    return info
+
+
+def parse(raw: bytes, limits: Limits | None = None) -> ParsedMail:
+    """Parse ``raw``; :class:`Rejected` when it is not mail we can take in."""
+    limits = limits or Limits()
+    if len(raw) > limits.max_bytes:
+        raise Rejected(f"larger than {limits.max_bytes} bytes")
+    if not raw.strip():
+        raise Rejected("empty message")
+    if raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise Rejected("an Outlook .msg (OLE) file, not MIME mail: forward it as an attachment instead")
+    try:
+        msg: Message = email.message_from_bytes(raw, policy=policy.default)
+    except Exception as exc:
+        raise Rejected(f"unreadable MIME: {type(exc).__name__}: {exc}"[:500]) from None
+    if len(msg.keys()) > limits.max_headers:
+        raise Rejected(f"more than {limits.max_headers} header fields")
+    if not msg.keys():
+        raise Rejected("no header fields: the data does not start with a mail header")
+    parts = _walk(msg, limits, 0, [0])
+    senders = _addresses(msg, "from") or _addresses(msg, "sender")
+    from_name, from_address = senders[0] if senders else ("", "")
+    text_body, html_body = _bodies(msg, parts)
+    if len(text_body) > limits.max_body_chars or len(html_body) > limits.max_body_chars * 2:
+        raise Rejected(f"body longer than {limits.max_body_chars} characters")
+    attachments = _attachments(msg, parts)
+    ids = message_ids(_header(msg, "message-id"))
+    headers = {name: _header(msg, name) for name in _LOOP_HEADERS if name in msg}
+    auth: list[str] = []
+    try:
+        auth = [str(v) for v in msg.get_all("authentication-results", failobj=[])][:20]
+    except Exception:
+        auth = []
+    return ParsedMail(
+        message_id=ids[0] if ids else "",
+        subject=_header(msg, "subject")[:500],
+        from_name=from_name,
+        from_address=from_address,
+        reply_to=[a for _, a in _addresses(msg, "reply-to")],
+        to=[a for _, a in _addresses(msg, "to")][:200],
+        cc=[a for _, a in _addresses(msg, "cc")][:200],
+        in_reply_to=message_ids(_header(msg, "in-reply-to")),
+        references=message_ids(_header(msg, "references")),
+        text=text_body,
+        html=html_body,
+        parts=attachments,
+        headers=headers,
+        dsn=_dsn(parts, msg),
+        auth_results=auth,
+    )
+
+
+def _is_attachment(part: Message) -> bool:
+    try:
+        disposition = part.get_content_disposition()
+    except Exception:
+        disposition = None
+    return disposition == "attachment" or (disposition is None and bool(_filename(part))
+                                          and not _content_type(part).startswith("text/"))
+
+
+def _bodies(msg: Message, parts: list[Message]) -> tuple[str, str]:
+    """The first text/plain and text/html parts that are not attachments, outside nested messages."""
+    text, html = "", ""
+    nested: set[int] = set()
+    for part in parts:
+        if id(part) in nested:
+            continue
+        ctype = _content_type(part)
+        if ctype == "message/rfc822" or (part.is_multipart() and part is not msg and ctype.startswith("message/")):
+            for sub in part.walk():
+                if sub is not part:
+                    nested.add(id(sub))
+            continue
+        if part.is_multipart() or _is_attachment(part):
+            continue
+        if ctype == "text/plain" and not text:
+            text = _text(part)
+        elif ctype == "text/html" and not html:
+            html = _text(part)
+    if not text and not html and not msg.is_multipart() and _content_type(msg).startswith("text/"):
+        text = _text(msg)
+    return text.replace("\r\n", "\n").strip(), html
+
+
+def _attachments(msg: Message, parts: list[Message]) -> list[Part]:
+    out: list[Part] = []
+    for part in parts:
+        if part is msg or part.is_multipart():
+            continue
+        ctype = _content_type(part)
+        cid = message_ids(_header(part, "content-id"))
+        name = _filename(part)
+        is_body_text = ctype in ("text/plain", "text/html") and not _is_attachment(part)
+        if is_body_text:
+            continue
+        if ctype == "message/rfc822":
+            sub = part.get_payload()
+            inner = sub[0] if isinstance(sub, list) and sub else None
+            data = inner.as_bytes() if isinstance(inner, EmailMessage | Message) else _payload_bytes(part)
+            out.append(Part(name or "message.eml", "message/rfc822", data))
+            continue
+        if ctype.startswith("multipart/") or ctype == "message/delivery-status":
+            continue
+        data = _payload_bytes(part)
+        if not data:
+            continue
+        out.append(Part(name or ("inline" if cid else "attachment"), ctype, data,
+                        content_id=cid[0] if cid else "", inline=bool(cid) and ctype.startswith("image/")))
+    return out

@@ -1,0 +1,317 @@
+"""Turn stored inbound mail into tickets and messages (the ``email.process`` job).
+
+Each message is handled in its own transaction, which also marks its ``email_inbound`` row
+processed: a crash before the commit leaves the row ``received`` and its job re-runs; after the
+commit the row says ``processed`` and a re-run does nothing. A message that cannot be parsed, breaks
+a limit, or fails for any other reason is marked ``failed`` with the reason and blocks nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html as htmllib
+import logging
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from helpline.db.base import utcnow
+from helpline.domains.accounts.models import Membership, User
+from helpline.domains.channels.email import loops, outbound, threading
+from helpline.domains.channels.email.models import (
+    AddressStatus,
+    EmailMessageId,
+    EmailThread,
+    InboundMail,
+    InboundState,
+    Mailbox,
+)
+from helpline.domains.channels.email.parse import Limits, ParsedMail, Rejected, parse
+from helpline.domains.customers import service as customers
+from helpline.domains.tickets import content, inbound
+from helpline.platform.db import UnitOfWork
+from helpline.web.errors import Conflict, Invalid
+
+if TYPE_CHECKING:
+    from helpline.platform.runtime import Platform
+
+log = logging.getLogger(__name__)
+
+inbound_t = InboundMail.__table__
+mailboxes = Mailbox.__table__
+threads = EmailThread.__table__
+ids_t = EmailMessageId.__table__
+status_t = AddressStatus.__table__
+users = User.__table__
+members = Membership.__table__
+
+CHANNEL = "email"
+_REMOTE_SRC = re.compile(r'(<img\b[^>]*?)\ssrc="(?:https?:)?//[^"]*"', re.I)
+_CID_SRC = re.compile(r'src\s*=\s*(["\']?)cid:([^"\'\s>]+)\1', re.I)
+
+
+def limits_for(platform: Platform) -> Limits:
+    s = platform.settings
+    return Limits(max_bytes=s.email_max_message_bytes, max_parts=s.email_max_parts)
+
+
+async def process_batch(platform: Platform, inbound_ids: list[int]) -> None:
+    for inbound_id in inbound_ids:
+        await process_one(platform, inbound_id)
+
+
+async def process_one(platform: Platform, inbound_id: int) -> str:
+    """Process one stored message; its outcome (or ``failed``). Idempotent."""
+    async with platform.db.read() as conn:
+        row = (await conn.execute(sa.select(inbound_t).where(inbound_t.c.id == inbound_id))).mappings().first()
+        if row is None or row["state"] != InboundState.received:
+            return row["state"] if row else "gone"
+        mailbox = (await conn.execute(sa.select(mailboxes).where(mailboxes.c.id == row["mailbox_id"]))).mappings().one()
+    try:
+        raw = await platform.storage.get(row["raw_sha256"])
+    except (FileNotFoundError, ValueError) as exc:
+        return await _fail(platform, inbound_id, f"raw bytes missing from storage ({type(exc).__name__})")
+    try:
+        mail = await asyncio.wait_for(asyncio.to_thread(parse, raw, limits_for(platform)),
+                                      platform.settings.email_parse_timeout_seconds)
+    except Rejected as exc:
+        return await _fail(platform, inbound_id, str(exc))
+    except TimeoutError:
+        return await _fail(platform, inbound_id,
+                           f"parsing took longer than {platform.settings.email_parse_timeout_seconds} s")
+    except Exception as exc:  # a parser bug must not block the queue
+        log.exception("parsing inbound mail %s failed", inbound_id)
+        return await _fail(platform, inbound_id, f"parser error: {type(exc).__name__}: {exc}"[:500])
+    try:
+        files = await _store_parts(platform, mail)
+        async with platform.db.transaction() as uow:
+            fresh = (await uow.execute(sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id))).scalar()
+            if fresh != InboundState.received:
+                return str(fresh)  # another worker got there first
+            outcome, ticket_id, message_id, reason = await _apply(platform, uow, dict(row), dict(mailbox), mail, files)
+            await uow.execute(inbound_t.update().where(inbound_t.c.id == inbound_id).values(
+                state=InboundState.processed.value, outcome=outcome, reason=reason, ticket_id=ticket_id,
+                message_id=message_id, processed_at=utcnow(), attempts=inbound_t.c.attempts + 1,
+                from_address=mail.from_address or row["from_address"], subject=mail.subject[:500],
+                auth=_auth(platform, mail)))
+        return outcome
+    except Rejected as exc:
+        return await _fail(platform, inbound_id, str(exc))
+    except Exception as exc:
+        log.exception("processing inbound mail %s failed", inbound_id)
+        return await _fail(platform, inbound_id, f"{type(exc).__name__}: {exc}"[:1000])
+
+
+async def _fail(platform: Platform, inbound_id: int, reason: str) -> str:
+    async with platform.db.transaction() as uow:
+        await uow.execute(inbound_t.update().where(
+            inbound_t.c.id == inbound_id, inbound_t.c.state == InboundState.received).values(
+            state=InboundState.failed.value, outcome="failed", reason=reason, processed_at=utcnow(),
+            attempts=inbound_t.c.attempts + 1))
+    return "failed"
+
+
+def _auth(platform: Platform, mail: ParsedMail) -> dict[str, Any]:
+    """SPF/DKIM/DMARC verdicts, only from Authentication-Results our own receiving host wrote."""
+    ours = platform.settings.email_authserv_id.strip().lower()
+    if not ours:
+        return {}
+    found: dict[str, Any] = {}
+    for value in mail.auth_results:
+        head, _, rest = value.partition(";")
+        authserv = head.split()[0].lower() if head.split() else ""
+        if authserv != ours:
+            continue
+        for method in ("spf", "dkim", "dmarc"):
+            m = re.search(rf"\b{method}=(\w+)", rest, re.I)
+            if m and method not in found:
+                found[method] = m.group(1).lower()
+    return found
+
+
+async def _store_parts(platform: Platform, mail: ParsedMail) -> list[dict[str, Any]]:
+    out = []
+    for part in mail.parts:
+        digest = await platform.storage.put(part.data)
+        out.append({"filename": part.filename, "content_type": part.content_type, "size": len(part.data),
+                    "sha256": digest, "content_id": part.content_id, "inline": part.inline})
+    return out
+
+
+def render(mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, str]:
+    """(text, safe html): inline ``cid:`` images point at their stored file, remote images are blocked."""
+    by_cid = {f["content_id"]: f["sha256"] for f in files if f["content_id"]}
+    if mail.html:
+        def cid(m: re.Match[str]) -> str:
+            sha = by_cid.get(m.group(2))
+            return f'src="/api/v1/email/inline/{sha}"' if sha else 'src=""'
+
+        safe = content.sanitize_html(_CID_SRC.sub(cid, mail.html))
+        safe = _REMOTE_SRC.sub(lambda m: m.group(1) + ' title="remote image blocked"', safe)
+        text = mail.text or content.html_to_text(safe)
+    else:
+        text = mail.text
+        safe = content.text_to_html(text) if text else ""
+    if not text.strip() and not safe.strip():
+        text, safe = "(no text)", "<p>(no text)</p>"
+    return text[:1_000_000], safe
+
+
+async def own_addresses(uow: UnitOfWork) -> set[str]:
+    return {r[0] for r in await uow.execute(sa.select(mailboxes.c.address))}
+
+
+async def _is_staff(uow: UnitOfWork, workspace_id: int, address: str) -> bool:
+    row = (await uow.execute(sa.select(members.c.role).join(users, users.c.id == members.c.user_id).where(
+        members.c.workspace_id == workspace_id, users.c.email == address))).first()
+    return row is not None and row[0] != "customer"
+
+
+async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) -> int:
+    try:
+        return await customers.find_or_create_contact(uow, workspace_id, email=address, name=name)
+    except Conflict:
+        found = await customers.contact_by_identity(uow, workspace_id, "email", address)
+        if found is None:
+            raise
+        return found
+
+
+async def _apply(platform: Platform, uow: UnitOfWork, row: dict[str, Any], mailbox: dict[str, Any],
+                 mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, int | None, int | None, str]:
+    """(outcome, ticket id, message id, reason) — written in the caller's transaction."""
+    ws = mailbox["workspace_id"]
+    s = platform.settings
+    own = await own_addresses(uow)
+    verdict = loops.classify(mail, envelope_from=row["envelope_from"] if row["source"] == "smtp" else None,
+                             own_addresses=own, loop_marker=loop_marker(platform))
+    if verdict.ours:
+        return "loop", None, None, verdict.why
+    if verdict.bounce:
+        return await _bounce(platform, uow, ws, mail, verdict.why)
+    sender = mail.from_address or (row["envelope_from"] or "").lower()
+    try:
+        sender = customers.normalise_identity("email", sender)
+    except Invalid:
+        raise Rejected("no sender address (From)") from None
+    existing = await threading.existing_contact(uow.conn, ws, sender)
+    recipients = [*mail.to, *mail.cc]
+    thread = await threading.find_thread(uow.conn, s.ensure_secret_key(), ws, mail, recipients, existing)
+    text, html = render(mail, files)
+    cc_addresses = [a for a in dict.fromkeys(recipients)
+                    if a != sender and threading.base_address(a) not in own and a not in own]
+    if thread is not None:
+        ticket = thread.ticket
+        participant = await threading.is_participant(uow.conn, ticket, existing)
+        contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
+        message_id = await inbound.add_contact_message(uow, platform.pubsub, ticket, contact_id=contact_id,
+                                                       body_text=text, body_html=html, channel=CHANNEL)
+        if participant and cc_addresses:
+            cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[:50]]
+            await inbound.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
+        outcome, ticket_id = "reply", int(ticket["id"])
+        reason = f"threaded by {thread.how}"
+    else:
+        if await _over_cap(uow, row["mailbox_id"], sender, "new_ticket", s.email_new_tickets_per_sender_per_hour):
+            return "capped", None, None, f"more than {s.email_new_tickets_per_sender_per_hour} new tickets from {sender} within an hour"
+        contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
+        cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[:50]]
+        ticket_id, message_id, number = await inbound.create_ticket_from_contact(
+            uow, platform.pubsub, workspace_id=ws, contact_id=contact_id, subject=mail.subject, body_text=text,
+            body_html=html, channel=CHANNEL, group_id=mailbox["group_id"], cc_contact_ids=cc_ids)
+        outcome, reason = "new_ticket", verdict.why
+        await _maybe_ack(platform, uow, mailbox, mail, verdict, sender, ticket_id, number)
+    await inbound.attach_files(uow, workspace_id=ws, message_id=message_id, files=files)
+    await _remember_thread(uow, ws, ticket_id, mailbox["id"], mail.message_id)
+    return outcome, ticket_id, message_id, reason
+
+
+def loop_marker(platform: Platform) -> str:
+    """Our X-Helpline-Loop value: the same for every workspace of this install, secret-derived."""
+    import hashlib
+
+    return hashlib.sha256(("loop:" + platform.settings.ensure_secret_key()).encode()).hexdigest()[:24]
+
+
+async def _over_cap(uow: UnitOfWork, mailbox_id: int, sender: str, outcome: str, cap: int) -> bool:
+    since = utcnow() - timedelta(hours=1)
+    n = (await uow.execute(sa.select(sa.func.count()).select_from(inbound_t).where(
+        inbound_t.c.mailbox_id == mailbox_id, inbound_t.c.from_address == sender,
+        inbound_t.c.received_at >= since, inbound_t.c.outcome == outcome))).scalar_one()
+    return int(n) >= cap
+
+
+async def _remember_thread(uow: UnitOfWork, ws: int, ticket_id: int, mailbox_id: int, rfc_id: str) -> None:
+    have = (await uow.execute(sa.select(threads.c.ticket_id).where(threads.c.ticket_id == ticket_id))).first()
+    if have is None:
+        await uow.execute(threads.insert().values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws))
+    if rfc_id:
+        known = (await uow.execute(sa.select(ids_t.c.ticket_id).where(
+            ids_t.c.workspace_id == ws, ids_t.c.rfc_id == rfc_id[:255]))).first()
+        if known is None:
+            await uow.execute(ids_t.insert().values(workspace_id=ws, rfc_id=rfc_id[:255], ticket_id=ticket_id,
+                                                    outgoing=False, created_at=utcnow()))
+
+
+async def _maybe_ack(platform: Platform, uow: UnitOfWork, mailbox: dict[str, Any], mail: ParsedMail,
+                     verdict: loops.Verdict, sender: str, ticket_id: int, number: int) -> None:
+    """The mailbox's acknowledgement, unless the mail is automatic, the sender is one of us, bounced
+    before, or was acknowledged too often lately. It never quotes what the sender wrote."""
+    s = platform.settings
+    if not mailbox["auto_ack"] or verdict.automatic:
+        return
+    if await _is_staff(uow, mailbox["workspace_id"], sender):
+        return
+    bounced = (await uow.execute(sa.select(status_t.c.bounces).where(
+        status_t.c.workspace_id == mailbox["workspace_id"], status_t.c.address == sender))).scalar()
+    if bounced:
+        return
+    if await outbound.recent_acks(uow, mailbox["workspace_id"], sender) >= s.email_auto_acks_per_sender_per_hour:
+        return
+    await outbound.queue_auto_ack(platform, uow, mailbox, ticket_id=ticket_id, number=number, to=sender,
+                                  in_reply_to=mail.message_id, subject=mail.subject)
+
+
+async def _bounce(platform: Platform, uow: UnitOfWork, ws: int, mail: ParsedMail,
+                  why: str) -> tuple[str, int | None, int | None, str]:
+    """A delivery failure: mark the addresses, note it on the ticket it concerns; never a new ticket."""
+    dsn = mail.dsn or {}
+    failed = dsn.get("action", "failed") in ("failed", "")
+    addresses = [a for a in dsn.get("recipients", []) if "@" in a][:20]
+    now = utcnow()
+    if failed:
+        for address in addresses:
+            found = (await uow.execute(sa.select(status_t.c.bounces).where(
+                status_t.c.workspace_id == ws, status_t.c.address == address))).first()
+            reason = (dsn.get("diagnostic") or dsn.get("status") or why)[:1000]
+            if found is None:
+                await uow.execute(status_t.insert().values(workspace_id=ws, address=address, bounces=1,
+                                                           last_reason=reason, updated_at=now))
+            else:
+                await uow.execute(status_t.update().where(status_t.c.workspace_id == ws, status_t.c.address == address)
+                                  .values(bounces=status_t.c.bounces + 1, last_reason=reason, updated_at=now))
+    original = dsn.get("original_message_id") or next(iter([*mail.in_reply_to, *mail.references]), "")
+    ticket_id = None
+    secret = platform.settings.ensure_secret_key()
+    for candidate in [original, *mail.references]:
+        if not candidate:
+            continue
+        ticket_id = threading.verify_message_id(secret, ws, candidate)
+        if ticket_id is None:
+            ticket_id = (await uow.execute(sa.select(ids_t.c.ticket_id).where(
+                ids_t.c.workspace_id == ws, ids_t.c.rfc_id == candidate, ids_t.c.outgoing.is_(True)))).scalar()
+        if ticket_id is not None:
+            break
+    if ticket_id is None:
+        return "bounce", None, None, f"bounce for {', '.join(addresses) or 'unknown recipients'}; no ticket matched"
+    ticket = (await uow.execute(sa.select(inbound.tickets).where(inbound.tickets.c.id == ticket_id,
+                                                                  inbound.tickets.c.workspace_id == ws))).mappings().first()
+    if ticket is None:
+        return "bounce", None, None, "bounce for a ticket that no longer exists"
+    note = (f"Email could not be delivered to {', '.join(addresses) or 'a recipient'}"
+            f" ({dsn.get('status') or 'no status'}): {htmllib.unescape(dsn.get('diagnostic', '') or why)}")
+    message_id = await inbound.add_system_note(uow, platform.pubsub, dict(ticket), text=note[:2000], channel=CHANNEL)
+    await outbound.mark_bounced(uow, ws, int(ticket["id"]), addresses, note[:500])
+    return "bounce", int(ticket["id"]), message_id, note[:500]

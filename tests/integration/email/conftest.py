@@ -1,0 +1,126 @@
+"""Fixtures of the email channel tests: mailboxes, raw messages shaped like real clients', and an
+SMTP sink (aiosmtpd) that records what we send."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from helpline.domains.channels.email import mailboxes as mailbox_service
+from helpline.domains.channels.email import outbound, service
+from helpline.domains.channels.email.models import InboundMail, Mailbox, OutboundMail
+from helpline.platform.runtime import Platform, build_platform
+from helpline.settings import Settings
+from tests.conftest import WS, drain
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "email"
+
+inbound_t = InboundMail.__table__
+outbox_t = OutboundMail.__table__
+mailboxes_t = Mailbox.__table__
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def sqlite_platform(sqlite_url: str, tmp_root: Path) -> AsyncIterator[Platform]:
+    """A platform on SQLite only (for the corpus and the benchmarks' shapes)."""
+    p = build_platform(Settings(database_url=sqlite_url, var_dir=tmp_root / "var",
+                                secret_key="test-secret-key-not-for-production", mail_transport="console",
+                                run_jobs_in_process=False))
+    outbound.install(p)
+    yield p
+    await p.close()
+
+
+async def make_mailbox(platform: Platform, workspace_id: int, **values: Any) -> dict[str, Any]:
+    values.setdefault("name", "Support")
+    values.setdefault("address", f"support-{uuid.uuid4().hex[:8]}@acme.test")
+    async with platform.db.transaction() as uow:
+        mailbox_id = await mailbox_service.create_mailbox(uow, workspace_id, values)
+    async with platform.db.read() as conn:
+        return dict((await conn.execute(sa.select(mailboxes_t).where(mailboxes_t.c.id == mailbox_id))).mappings().one())
+
+
+@pytest.fixture
+async def mailbox(ws: WS) -> dict[str, Any]:
+    outbound.install(ws.platform)
+    return await make_mailbox(ws.platform, ws.id)
+
+
+def mail(*, sender: str = "Carla Customer <carla@customer.test>", to: str = "support@acme.test",
+         subject: str = "Printer on fire", body: str = "Hello, my printer is on fire.\n",
+         message_id: str | None = None, headers: dict[str, str] | None = None, html: str | None = None,
+         cc: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = message_id or make_msgid(domain="customer.test")
+    for k, v in (headers or {}).items():
+        msg[k] = v
+    msg.set_content(body)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return msg.as_bytes()
+
+
+async def deliver(platform: Platform, mailbox: dict[str, Any], raw: bytes, *, source: str = "api",
+                  envelope_from: str = "") -> dict[str, Any]:
+    """Ingest ``raw`` and run the jobs; the inbound row."""
+    got = await service.ingest(platform, mailbox, raw, source=source, envelope_from=envelope_from)
+    await drain(platform)
+    return await inbound_row(platform, got.id)
+
+
+async def inbound_row(platform: Platform, inbound_id: int) -> dict[str, Any]:
+    async with platform.db.read() as conn:
+        return dict((await conn.execute(sa.select(inbound_t).where(inbound_t.c.id == inbound_id))).mappings().one())
+
+
+@dataclass
+class Sink:
+    """An SMTP server that keeps what it receives; ``refuse`` maps a recipient to a reply code."""
+
+    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    down: bool = False
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if self.down:
+            return "421 4.3.2 try again later"
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[Controller, Sink]]:
+    sink = Sink()
+    ctl = Controller(sink, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    yield ctl, sink
+    ctl.stop()
