@@ -45,6 +45,13 @@ class Northwind:
                     "customer_visible": True,
                 },
                 {"key": "internal_code", "label": "Internal triage code", "type": "text"},
+                {"key": "copies", "label": "Copies affected", "type": "number", "customer_visible": True},
+                {
+                    "key": "call_back",
+                    "label": "Please call me back",
+                    "type": "checkbox",
+                    "customer_visible": True,
+                },
             ):
                 r = api.post("/custom-fields", json=body)
                 assert r.status_code == 201, r.text
@@ -109,7 +116,19 @@ def test_customer_signs_up_submits_a_request_with_an_attachment_and_converses(si
     p.get_by_role("button", name="Submit the request").click()
     assert p.get_by_label("Subject").get_attribute("aria-invalid") == "true"
     assert p.get_by_text("Enter a subject").is_visible()
+    # A custom field value the tickets service refuses is answered next to that field.
     p.get_by_label("Subject").fill("Printer jams on page 2")
+    p.get_by_label("Copies affected").fill("many")
+    p.get_by_role("button", name="Submit the request").click()
+    copies = p.get_by_label("Copies affected")
+    assert copies.get_attribute("aria-invalid") == "true" and copies.input_value() == "many"
+    assert (
+        p.locator("#" + copies.get_attribute("aria-describedby").split()[0]).inner_text()
+        == "must be a number"
+    )
+    assert p.get_by_label("Description").input_value() == "The printer jams."
+    copies.fill("2")
+    p.get_by_label("Please call me back").check()
     p.get_by_label("Order number").fill("SO-1234")
     p.get_by_label("Product").select_option("Printer")
     p.get_by_label("Attachments").set_input_files(
@@ -144,6 +163,8 @@ def test_customer_signs_up_submits_a_request_with_an_attachment_and_converses(si
         assert ticket["channel"] == "web" and ticket["custom_fields"] == {
             "order_number": "SO-1234",
             "product": "Printer",
+            "copies": 2,
+            "call_back": True,
         }
         r = api.post(
             f"/tickets/{ticket_id}/messages", json={"body": "<p>Please <b>open tray 2</b>.</p>", "html": True}
