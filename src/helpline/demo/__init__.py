@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from helpline.db.base import utcnow
 from helpline.demo.texts import (
+    CANNED,
     CATEGORY,
     CLOSING,
     CUSTOM_FIELDS,
@@ -37,6 +38,7 @@ from helpline.demo.texts import (
     TEMPLATES,
 )
 from helpline.domains.accounts import service as accounts
+from helpline.domains.automation import service as canned
 from helpline.domains.accounts.models import Membership, Role, User
 from helpline.domains.accounts.security import hash_password
 from helpline.domains.customers import service as customers
@@ -225,6 +227,9 @@ async def _people(
             (light if role is Role.light_agent else agents).append(person)
             progress.advance(task)
         await _custom_fields(uow, ws)
+        for title, body, group in CANNED:
+            await canned.do_create_canned(uow, admin.principal, canned.CannedInput(
+                title=title, body=body, group_id=groups[group] if group else None))
         orgs: list[tuple[int, str, str, str]] = []
         for name in ORGS:
             domain = re.sub(r"[^a-z0-9]+", "-", name.lower()) + ".example"
