@@ -38,9 +38,9 @@ from helpline.demo.texts import (
     TEMPLATES,
 )
 from helpline.domains.accounts import service as accounts
-from helpline.domains.automation import service as canned
 from helpline.domains.accounts.models import Membership, Role, User
 from helpline.domains.accounts.security import hash_password
+from helpline.domains.automation import service as canned
 from helpline.domains.customers import service as customers
 from helpline.domains.customers.models import Contact
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers the search.index handler
@@ -73,7 +73,6 @@ DEMO_PASSWORD = "helpline-demo"  # noqa: S105 - public by design: it is a demo
 ADMIN_EMAIL = "admin@example.com"
 #: Optional extra ticket text (a public data set) used when the project checkout has it.
 CSV_PATH = Path(__file__).resolve().parents[4] / "shared" / "data" / "load" / "customer_support_tickets.csv"
-
 
 
 @dataclass
@@ -228,8 +227,11 @@ async def _people(
             progress.advance(task)
         await _custom_fields(uow, ws)
         for title, body, group in CANNED:
-            await canned.do_create_canned(uow, admin.principal, canned.CannedInput(
-                title=title, body=body, group_id=groups[group] if group else None))
+            await canned.do_create_canned(
+                uow,
+                admin.principal,
+                canned.CannedInput(title=title, body=body, group_id=groups[group] if group else None),
+            )
         orgs: list[tuple[int, str, str, str]] = []
         for name in ORGS:
             domain = re.sub(r"[^a-z0-9]+", "-", name.lower()) + ".example"

@@ -185,12 +185,28 @@ MONTHS = list(calendar.month_name)[1:]
 
 #: Canned responses of the demo workspace: (title, body, group name or None for everyone).
 CANNED = [
-    ("Greeting", "Hi {{ customer.first_name }},\n\nThanks for getting in touch about ticket #{{ ticket.number }}. "
-                 "I'm looking into it now.\n\n{{ agent.name }}", None),
-    ("Need more details", "Hi {{ customer.first_name }},\n\nCould you send a screenshot and the exact steps you "
-                          "took? That lets us reproduce it.\n\nThanks,\n{{ agent.first_name }}", None),
-    ("Refund issued", "Hi {{ customer.first_name }},\n\nYour refund is on its way; it shows on your statement "
-                      "within 5 business days.\n\n{{ agent.name }}, Billing", "Billing"),
-    ("Closing: solved", "Hi {{ customer.first_name }},\n\nI'm marking this as solved. Just reply if anything "
-                        "is still not right and the ticket reopens.\n\n{{ agent.name }}", None),
+    (
+        "Greeting",
+        "Hi {{ customer.first_name }},\n\nThanks for getting in touch about ticket #{{ ticket.number }}. "
+        "I'm looking into it now.\n\n{{ agent.name }}",
+        None,
+    ),
+    (
+        "Need more details",
+        "Hi {{ customer.first_name }},\n\nCould you send a screenshot and the exact steps you "
+        "took? That lets us reproduce it.\n\nThanks,\n{{ agent.first_name }}",
+        None,
+    ),
+    (
+        "Refund issued",
+        "Hi {{ customer.first_name }},\n\nYour refund is on its way; it shows on your statement "
+        "within 5 business days.\n\n{{ agent.name }}, Billing",
+        "Billing",
+    ),
+    (
+        "Closing: solved",
+        "Hi {{ customer.first_name }},\n\nI'm marking this as solved. Just reply if anything "
+        "is still not right and the ticket reopens.\n\n{{ agent.name }}",
+        None,
+    ),
 ]
