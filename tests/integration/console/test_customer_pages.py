@@ -214,3 +214,23 @@ async def test_forms_without_csrf_token_are_refused(ws, console):
     r = await page.post(f"/contacts/{c['id']}/edit", {"name": "Changed", "csrf_token": "forged"}, csrf=False)
     assert r.status_code == 403
     assert (await ws.client(admin).get(f"/contacts/{c['id']}")).json()["name"] == "Gina"
+
+
+async def test_profile_pages_through_many_tickets(ws, console):
+    admin, page = await console(Role.admin)
+    api = ws.client(admin)
+    c = await _contact(api, name="Busy", email="busy@x.test")
+    for i in range(26):
+        r = await api.post(
+            "/tickets", json={"subject": f"Ticket {i:02d}", "body": "x", "requester_id": c["id"]}
+        )
+        assert r.status_code == 201
+    first = await page.get(f"/contacts/{c['id']}")
+    more = re.search(r'href="(/contacts/\d+\?cursor=[^"]+)">More tickets', first.text)
+    assert more, first.text
+    second = await page.get(more.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200
+    first_list, second_list = (r.text.split('id="timeline-h"')[0] for r in (first, second))
+    assert "Ticket 25" in first_list and "Ticket 00" not in first_list
+    assert "Ticket 00" in second_list and "Ticket 25" not in second_list
+    assert (await page.get(f"/contacts/{c['id']}?cursor=forged")).status_code == 422

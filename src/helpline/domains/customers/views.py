@@ -50,6 +50,8 @@ ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
 OrgId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Search = Annotated[str, Query(max_length=200)]
 Cursor = Annotated[str | None, Query(pattern=r"^\d{1,18}$")]
+#: Ticket lists page with the tickets API's opaque cursors (checked by ``list_tickets``: 422 if forged).
+TicketCursor = Annotated[str | None, Query(max_length=200)]
 #: Messages shown after a redirect, by key (never text from the query string).
 FLASHES = {
     "saved": "Saved.",
@@ -330,7 +332,11 @@ async def create_contact(request: Request, actor: StaffPage, platform: PlatformD
 
 @router.get("/contacts/{contact_id}")
 async def contact_page(
-    request: Request, contact_id: ContactId, actor: StaffPage, platform: PlatformDep, cursor: Cursor = None
+    request: Request,
+    contact_id: ContactId,
+    actor: StaffPage,
+    platform: PlatformDep,
+    cursor: TicketCursor = None,
 ) -> Response:
     async with platform.db.read() as conn:
         contact = await queries.contact_detail(conn, actor, contact_id)
