@@ -47,21 +47,27 @@ class ImapConnection:
     def __init__(self, mailbox: dict[str, Any], timeout: float = 30.0) -> None:
         self.mailbox = mailbox
         host, port, tls = mailbox["imap_host"], int(mailbox["imap_port"]), mailbox["imap_tls"]
+        imap: imaplib.IMAP4 | None = None
         try:
             if tls == "ssl":
-                self.imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(),
-                                                             timeout=timeout)
+                imap = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
             else:
-                self.imap = imaplib.IMAP4(host, port, timeout=timeout)
+                imap = imaplib.IMAP4(host, port, timeout=timeout)
                 if tls == "starttls":
-                    self.imap.starttls(ssl.create_default_context())
+                    imap.starttls(ssl.create_default_context())
             if mailbox["imap_auth"] == "xoauth2":
                 token = f"user={mailbox['imap_username']}\x01auth=Bearer {mailbox['imap_secret']}\x01\x01".encode()
-                self.imap.authenticate("XOAUTH2", lambda _challenge: token)
+                imap.authenticate("XOAUTH2", lambda _challenge: token)
             else:
-                self.imap.login(mailbox["imap_username"], mailbox["imap_secret"])
+                imap.login(mailbox["imap_username"], mailbox["imap_secret"])
+            # The greeting's capabilities are those before login; ask again (MOVE, IDLE, UIDPLUS).
+            typ, data = imap.capability()
+            self.caps = {c.upper() for c in (data[0] or b"").decode("ascii", "replace").split()} if typ == "OK" else set()
         except (imaplib.IMAP4.error, OSError) as exc:
+            if imap is not None:
+                imap.shutdown()  # a refused login must not leak the socket
             raise ImapError(f"{host}:{port}: {type(exc).__name__}: {exc}") from exc
+        self.imap: imaplib.IMAP4 = imap
         self.uidvalidity = 0
 
     def select(self) -> int:
@@ -101,7 +107,7 @@ class ImapConnection:
         if not target:
             self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Seen)")
             return
-        caps = {c.upper() for c in self.imap.capabilities}
+        caps = self.caps
         if "MOVE" in caps:
             typ, data = self.imap.uid("MOVE", str(uid), _quote(target))
             if typ == "OK":
@@ -115,7 +121,7 @@ class ImapConnection:
 
     def idle(self, seconds: float, stop: Any) -> bool:
         """Wait for new mail with IDLE (or just wait, without it); True when the server said EXISTS."""
-        if "IDLE" not in {c.upper() for c in self.imap.capabilities}:
+        if "IDLE" not in self.caps:
             stop.wait(seconds)
             return False
         imap = self.imap

@@ -1,0 +1,26 @@
+"""Small helpers shared by the chat service modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpline.domains.channels.chat.hub import hub_of
+from helpline.platform.db import UnitOfWork
+from helpline.web.errors import TooManyRequests
+
+
+def publish_after(uow: UnitOfWork, platform: Any, workspace_id: int, room: str, event: dict[str, Any],
+                  *, staff: bool = False) -> None:
+    """Publish ``event`` to ``room`` once ``uow`` commits (never mid-transaction)."""
+
+    async def go() -> None:
+        await hub_of(platform).publish(workspace_id, room, event, staff=staff)
+
+    uow.on_commit(go)
+
+
+async def limit(platform: Any, key: str, most: int, window: int, what: str) -> None:
+    """Count one use of ``key`` in a window of ``window`` seconds; 429 past ``most``."""
+    if await platform.cache.incr(key, window) > most:
+        raise TooManyRequests(f"too many {what}; wait a little and try again",
+                              headers={"Retry-After": str(max(1, await platform.cache.ttl(key)))})
