@@ -29,11 +29,11 @@ from helpline.web.templating import render
 from helpline.web.types import MAX_ID
 
 router = APIRouter(include_in_schema=False)
-users: sa.Table = User.__table__  # type: ignore[assignment]
-members: sa.Table = Membership.__table__  # type: ignore[assignment]
-groups: sa.Table = Group.__table__  # type: ignore[assignment]
-group_members: sa.Table = GroupMember.__table__  # type: ignore[assignment]
-tokens: sa.Table = ApiToken.__table__  # type: ignore[assignment]
+users: sa.Table = User.__table__
+members: sa.Table = Membership.__table__
+groups: sa.Table = Group.__table__
+group_members: sa.Table = GroupMember.__table__
+tokens: sa.Table = ApiToken.__table__
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 STAFF_ROLES = [

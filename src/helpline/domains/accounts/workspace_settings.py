@@ -22,7 +22,7 @@ from helpline.web.errors import Forbidden, Invalid, NotFound
 from helpline.web.pages import LOGO_TYPES
 from helpline.web.principal import Principal
 
-workspaces: sa.Table = Workspace.__table__  # type: ignore[assignment]
+workspaces: sa.Table = Workspace.__table__
 
 MAX_LOGO = 512 * 1024
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")

@@ -16,8 +16,8 @@ from helpline.domains.automation.models import CannedResponse
 from helpline.web.errors import NotFound
 from helpline.web.principal import Principal
 
-canned: sa.Table = CannedResponse.__table__  # type: ignore[assignment]
-groups: sa.Table = Group.__table__  # type: ignore[assignment]
+canned: sa.Table = CannedResponse.__table__
+groups: sa.Table = Group.__table__
 
 
 def canned_visible(actor: Principal) -> sa.ColumnElement[bool]:

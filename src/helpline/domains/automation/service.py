@@ -21,8 +21,8 @@ from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Conflict, Forbidden, Invalid
 from helpline.web.principal import Principal
 
-canned: sa.Table = CannedResponse.__table__  # type: ignore[assignment]
-groups: sa.Table = Group.__table__  # type: ignore[assignment]
+canned: sa.Table = CannedResponse.__table__
+groups: sa.Table = Group.__table__
 
 MAX_TITLE = 200
 _TITLE_TAKEN = [{"field": "title", "message": "another canned response has this title"}]

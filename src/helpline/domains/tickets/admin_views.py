@@ -31,8 +31,8 @@ from helpline.web.templating import render
 from helpline.web.types import MAX_ID
 
 router = APIRouter(include_in_schema=False)
-tags_t: sa.Table = TicketTag.__table__  # type: ignore[assignment]
-fields_t: sa.Table = fields_table  # type: ignore[assignment]
+tags_t: sa.Table = TicketTag.__table__
+fields_t: sa.Table = fields_table
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 TagName = Annotated[str, Path(min_length=1, max_length=80)]
 TYPES = [(t.value, t.value.title()) for t in FieldType]
