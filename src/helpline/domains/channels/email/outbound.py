@@ -195,7 +195,8 @@ async def retry(platform: Platform, workspace_id: int, outbound_id: int) -> None
         recipients = {a: ("pending" if str(v).startswith("failed") else v) for a, v in (row[1] or {}).items()}
         await uow.execute(outbox.update().where(outbox.c.id == outbound_id).values(
             state=OutboundState.queued.value, attempts=0, recipients=recipients, next_attempt_at=None))
-        await jobs.enqueue(uow, "email.send", {"outbound_id": outbound_id}, dedupe_key=f"email.send:{outbound_id}")
+        # No dedupe key: a backoff job of this email may be queued for later; this one runs now.
+        await jobs.enqueue(uow, "email.send", {"outbound_id": outbound_id})
 
 
 def install(platform: Platform) -> None:

@@ -56,10 +56,11 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
         ids_t.c.ticket_id == row["ticket_id"], ids_t.c.outgoing.is_(False)).order_by(ids_t.c.created_at.desc()).limit(1))]
     msg = EmailMessage()
     msg["From"] = email.utils.formataddr((mailbox["name"], mailbox["address"]))
-    recipients = list(row["recipients"])
-    msg["To"] = recipients[0]
-    if len(recipients) > 1:
-        msg["Cc"] = ", ".join(recipients[1:])
+    # JSONB does not keep key order: the requester is ``first_recipient``, the others are copied.
+    msg["To"] = row["first_recipient"]
+    others = sorted(a for a in row["recipients"] if a != row["first_recipient"])
+    if others:
+        msg["Cc"] = ", ".join(others)
     msg["Reply-To"] = threading.reply_address(secret, row["workspace_id"], row["ticket_id"], mailbox["address"])
     msg["Message-ID"] = f"<{row['rfc_message_id']}>"
     msg["Date"] = email.utils.format_datetime(row["created_at"])

@@ -1,0 +1,201 @@
+"""HTTP routes of the chat channel.
+
+- ``router`` (under ``/api/v1``): admins manage widgets.
+- ``public``: what a host page talks to besides the socket: ``/widget.js``, the long-poll fallback
+  (``/chat/poll`` for events, ``/chat/frame`` for the frames a socket would carry), file upload and
+  download, and the offline form. Every ``/chat/*`` route checks the widget's origin allow-list and
+  answers CORS for that origin only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import sqlalchemy as sa
+from fastapi import APIRouter, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from helpline.domains.channels.chat import queries, routing, service, widgets
+from helpline.domains.channels.chat.streams import Collector
+from helpline.domains.channels.chat.ws import client_ip, origin_allowed, visitor_enter, visitor_frame
+from helpline.domains.tickets.models import Attachment, Message
+from helpline.web.deps import CurrentPrincipal, PlatformDep
+from helpline.web.errors import Forbidden, Invalid, NotFound
+
+router = APIRouter(tags=["chat"])
+public = APIRouter(include_in_schema=False)
+WIDGET_JS = Path(__file__).resolve().parents[3] / "static" / "widget" / "widget.js"
+POLL_WAIT = 25.0
+
+
+def _widget_out(w: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "key", "name", "allowed_origins", "theme", "greeting", "locale", "texts", "prechat_fields",
+            "max_chats_per_agent", "schedule", "timezone", "group_id", "identity_secret", "enabled")
+    return {k: w[k] for k in keys}
+
+
+@router.get("/chat/widgets")
+async def list_widgets(actor: CurrentPrincipal, platform: PlatformDep) -> list[dict[str, Any]]:
+    async with platform.db.read() as conn:
+        return [_widget_out(w) for w in await widgets.list_all(conn, actor)]
+
+
+@router.post("/chat/widgets", status_code=201)
+async def create_widget(data: widgets.WidgetWrite, actor: CurrentPrincipal, platform: PlatformDep) -> dict[str, Any]:
+    """A widget. The answer carries its ``key`` (for the embedding snippet) and its ``identity_secret``
+    (for the host site's server, to sign signed-in users)."""
+    async with platform.db.transaction() as uow:
+        wid = await widgets.create(uow, actor, data)
+    async with platform.db.read() as conn:
+        return _widget_out(await widgets.get(conn, actor, wid))
+
+
+@router.patch("/chat/widgets/{widget_id}")
+async def update_widget(widget_id: int, data: widgets.WidgetWrite, actor: CurrentPrincipal,
+                        platform: PlatformDep) -> dict[str, Any]:
+    async with platform.db.transaction() as uow:
+        await widgets.update(uow, actor, widget_id, data)
+    async with platform.db.read() as conn:
+        return _widget_out(await widgets.get(conn, actor, widget_id))
+
+
+@router.get("/chat/widgets/{widget_id}")
+async def get_widget(widget_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> dict[str, Any]:
+    async with platform.db.read() as conn:
+        return _widget_out(await widgets.get(conn, actor, widget_id))
+
+
+# --- what host pages use ---------------------------------------------------------------------------
+
+
+@public.get("/widget.js")
+async def widget_js() -> Response:
+    return FileResponse(WIDGET_JS, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin"})
+
+
+async def _widget(request: Request, platform: Any, key: str) -> dict[str, Any]:
+    async with platform.db.read() as conn:
+        w = await queries.widget_by_key(conn, key)
+    if not origin_allowed(w, request.headers.get("origin")):
+        raise Forbidden("this page's origin may not use this chat widget")
+    return w
+
+
+def _cors(request: Request, response: Response) -> Response:
+    origin = request.headers.get("origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def _json(request: Request, body: Any, status: int = 200) -> Response:
+    return _cors(request, Response(orjson.dumps(body), status_code=status, media_type="application/json"))
+
+
+@public.options("/chat/{rest:path}")
+async def preflight(request: Request, platform: PlatformDep, widget: str = "") -> Response:
+    await _widget(request, platform, widget)
+    r = Response(status_code=204)
+    r.headers.update({"Access-Control-Allow-Methods": "GET, POST", "Access-Control-Max-Age": "600",
+                      "Access-Control-Allow-Headers": "content-type, x-chat-token"})
+    return _cors(request, r)
+
+
+async def _visitor(request: Request, platform: Any, w: dict[str, Any], body: dict[str, Any]) -> service.Visitor:
+    user = body.get("user") if isinstance(body.get("user"), dict) else None
+    return await service.resolve(platform, w, body.get("token"), user, origin=request.headers.get("origin", ""),
+                                 ip=client_ip(request))
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise Invalid("body", "a JSON object") from exc
+    if not isinstance(body, dict):
+        raise Invalid("body", "a JSON object")
+    return body
+
+
+@public.post("/chat/poll")
+async def poll(request: Request, platform: PlatformDep, widget: Annotated[str, Query()] = "") -> Response:
+    """The fallback for a client without WebSockets: ``{token, after, hello}`` → ``{events}``. With
+    ``hello`` true the first event is ``welcome``; then it waits up to 25 s for something new."""
+    w = await _widget(request, platform, widget)
+    body = await _body(request)
+    v = await _visitor(request, platform, w, body)
+    s = Collector(platform, v.workspace_id, staff=False)
+    after = body.get("after") if isinstance(body.get("after"), int) else 0
+    try:
+        welcome = await visitor_enter(s, v, after)
+        if body.get("hello"):
+            await s.out(welcome)
+        wait = min(POLL_WAIT, float(body.get("wait", POLL_WAIT))) if isinstance(body.get("wait"), int | float) else POLL_WAIT
+        events = await s.gather(max(0.0, wait))
+    finally:
+        s.close()
+    return _json(request, {"events": events})
+
+
+@public.post("/chat/frame")
+async def frame(request: Request, platform: PlatformDep, widget: Annotated[str, Query()] = "") -> Response:
+    """One frame as a socket would carry it (``{token, frame}``); the answer frame."""
+    w = await _widget(request, platform, widget)
+    body = await _body(request)
+    v = await _visitor(request, platform, w, body)
+    s = Collector(platform, v.workspace_id, staff=False)
+    try:
+        f = body.get("frame") if isinstance(body.get("frame"), dict) else {}
+        answer = await visitor_frame(s, v, f)
+    finally:
+        s.close()
+    return _json(request, answer or {"t": "ok"})
+
+
+@public.post("/chat/upload")
+async def upload(request: Request, platform: PlatformDep, file: UploadFile, token: Annotated[str, Query()] = "",
+                 widget: Annotated[str, Query()] = "") -> Response:
+    w = await _widget(request, platform, widget)
+    v = await service.resolve(platform, w, token, None, origin=request.headers.get("origin", ""), ip=client_ip(request))
+    data = await file.read(platform.settings.chat_max_upload_bytes + 1)
+    stored = await service.store_upload(platform, v, file.filename or "file", file.content_type, data)
+    return _json(request, stored, 201)
+
+
+@public.get("/chat/files/{attachment_id}")
+async def download(request: Request, attachment_id: int, platform: PlatformDep,
+                   widget: Annotated[str, Query()] = "") -> Response:
+    """A file of the visitor's own chat (public messages only), for the ``X-Chat-Token`` visitor."""
+    w = await _widget(request, platform, widget)
+    v = await service.resolve(platform, w, request.headers.get("x-chat-token"), None)
+    if v.visitor_id is None:
+        raise NotFound("no such file")
+    from helpline.domains.channels.chat.models import ChatSession
+
+    att, msg, ses = Attachment.__table__, Message.__table__, ChatSession.__table__
+    async with platform.db.read() as conn:
+        row = (await conn.execute(sa.select(att.c.filename, att.c.content_type, att.c.sha256)
+                                  .join(msg, msg.c.id == att.c.message_id).join(ses, ses.c.ticket_id == msg.c.ticket_id)
+                                  .where(att.c.id == attachment_id, msg.c.public.is_(True),
+                                         ses.c.visitor_id == v.visitor_id))).first()
+    if row is None:
+        raise NotFound("no such file")
+    data = await platform.storage.get(row.sha256)
+    r = Response(data, media_type="application/octet-stream", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{__import__('urllib.parse').parse.quote(row.filename)}"})
+    return _cors(request, r)
+
+
+@public.post("/chat/offline")
+async def offline(request: Request, platform: PlatformDep, widget: Annotated[str, Query()] = "") -> Response:
+    """The offline form (``{fields: {email, name, …}, body}``): an email ticket."""
+    w = await _widget(request, platform, widget)
+    body = await _body(request)
+    fields = service.check_fields(w, body.get("fields") if isinstance(body.get("fields"), dict) else {},
+                                  need_email=True)
+    await routing.offline(platform, w, fields, str(body.get("body") or ""), client_ip(request))
+    return _json(request, {"t": "ok"}, 201)
