@@ -101,6 +101,8 @@ async def check_csrf(request: Request, expected: str) -> None:
             value = form.get("csrf_token")
             given = value if isinstance(value, str) else ""
     if not expected or not same(given, expected):
+        if "form" in request.headers.get("content-type", ""):
+            await (await request.form()).close()  # uploaded parts of a refused form go now, not at GC
         raise Forbidden("the form has expired or did not come from this site; reload the page and try again")
 
 
