@@ -5,6 +5,7 @@ from helpline.domains.accounts import models as accounts
 from helpline.domains.automation import models as automation
 from helpline.domains.channels.email import models as email
 from helpline.domains.customers import models as customers
+from helpline.domains.knowledge import models as knowledge  # noqa: F401 (registers the knowledge tables)
 from helpline.domains.tickets import models as tickets
 from helpline.platform import models as platform
 

@@ -1,0 +1,182 @@
+"""The search index of published article translations, and a per-process cache of what search needs
+in memory (the vocabulary for typo correction and the sentence vectors), reloaded when a workspace's
+published articles change.
+
+``index_translations(uow, ids)`` is called by the service in the transaction that publishes,
+unpublishes or changes an article's visibility: it rewrites the lexical document (FTS5 row or
+``kb_search`` tsvector) from the published version and, with the ``ai`` extra, the chunk vectors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from helpline.domains.knowledge import content, embed
+from helpline.domains.knowledge.typo import Vocabulary
+from helpline.platform.db import UnitOfWork
+
+_PUBLISHED = (
+    "SELECT t.id, t.workspace_id, t.locale, v.title, v.description, v.body_text "
+    "FROM kb_translations t JOIN kb_versions v ON v.id = t.published_version_id WHERE t.id IN :ids"
+)
+
+
+async def index_translations(uow: UnitOfWork, ids: list[int]) -> None:
+    """Rebuild the search rows of translations ``ids`` (unpublished ones are removed)."""
+    if not ids:
+        return
+    ids = sorted(set(ids))
+    expanding: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+    rows = (await uow.execute(sa.text(_PUBLISHED).bindparams(expanding), {"ids": ids})).all()
+    if uow.dialect == "sqlite":
+        await uow.execute(
+            sa.text("DELETE FROM kb_fts WHERE rowid IN :ids").bindparams(expanding), {"ids": ids}
+        )
+        if rows:
+            await uow.execute(
+                sa.text("INSERT INTO kb_fts (rowid, title, body) VALUES (:id, :title, :body)"),
+                [{"id": r[0], "title": r[3], "body": f"{r[4]}\n{r[5]}"} for r in rows],
+            )
+    else:
+        await uow.execute(
+            sa.text("DELETE FROM kb_search WHERE translation_id IN :ids").bindparams(expanding), {"ids": ids}
+        )
+        if rows:
+            await uow.execute(
+                sa.text(
+                    "INSERT INTO kb_search (translation_id, workspace_id, config, doc) VALUES "
+                    "(:id, :ws, CAST(:cfg AS regconfig), "
+                    "setweight(to_tsvector(CAST(:cfg AS regconfig), :title), 'A') || "
+                    "setweight(to_tsvector(CAST(:cfg AS regconfig), left(:body, 500000)), 'D'))"
+                ),
+                [
+                    {
+                        "id": r[0],
+                        "ws": r[1],
+                        "cfg": content.pg_config(r[2]),
+                        "title": r[3],
+                        "body": f"{r[4]}\n{r[5]}",
+                    }
+                    for r in rows
+                ],
+            )
+    await uow.execute(
+        sa.text("DELETE FROM kb_embeddings WHERE translation_id IN :ids").bindparams(expanding), {"ids": ids}
+    )
+    if rows and embed.unavailable() is None:
+        pieces = [(r[0], i, c) for r in rows for i, c in enumerate(content.chunks(r[3], f"{r[4]}\n{r[5]}"))]
+        vectors = embed.encode([p[2] for p in pieces])
+        await uow.execute(
+            sa.text(
+                "INSERT INTO kb_embeddings (translation_id, chunk, model, vector) VALUES (:t, :c, :m, :v)"
+            ),
+            [
+                {"t": p[0], "c": p[1], "m": embed.MODEL, "v": vectors[n].tobytes()}
+                for n, p in enumerate(pieces)
+            ],
+        )
+
+
+@dataclass
+class Corpus:
+    """What search keeps in memory for one workspace."""
+
+    stamp: tuple[Any, ...]
+    vocabulary: Vocabulary
+    has_vectors: bool = False
+    matrix: Any = None  # (chunks, 384) float32
+    starts: Any = None  # first chunk row of each translation
+    tids: Any = None  # translation id per translation row
+    public: Any = None  # bool per translation row
+    locales: Any = None  # locale per translation row
+
+    def semantic(self, q: str, *, customer: bool, locale: str | None, k: int) -> dict[int, float]:
+        """translation id → best chunk's cosine similarity to ``q``, the ``k`` best."""
+        import numpy as np
+
+        if self.matrix is None or not len(self.tids):
+            return {}
+        v = embed.encode([q])[0]
+        per = np.maximum.reduceat(self.matrix @ v, self.starts)
+        if customer:
+            per = np.where(self.public, per, -1.0)
+        if locale:
+            per = np.where(self.locales == locale, per, -1.0)
+        k = min(k, len(per))
+        top = np.argpartition(-per, k - 1)[:k]
+        return {int(self.tids[i]): float(per[i]) for i in top if per[i] > -1.0}
+
+
+_cache: dict[int, Corpus] = {}
+_cache_lock = threading.Lock()
+
+
+async def _stamp(conn: AsyncConnection, workspace_id: int) -> tuple[Any, ...]:
+    row = (
+        await conn.execute(
+            sa.text(
+                "SELECT count(t.published_version_id), max(t.updated_at), max(a.updated_at) "
+                "FROM kb_translations t JOIN kb_articles a ON a.id = t.article_id WHERE t.workspace_id = :ws"
+            ),
+            {"ws": workspace_id},
+        )
+    ).one()
+    return tuple(str(x) for x in row)
+
+
+async def corpus(conn: AsyncConnection, workspace_id: int, *, vectors: bool = True) -> Corpus:
+    stamp = await _stamp(conn, workspace_id)
+    found = _cache.get(workspace_id)
+    if found is not None and found.stamp == stamp and (found.has_vectors or not vectors):
+        return found
+    rows = (
+        await conn.execute(
+            sa.text(
+                "SELECT v.title, v.body_text FROM kb_translations t "
+                "JOIN kb_articles a ON a.id = t.article_id "
+                "JOIN kb_versions v ON v.id = t.published_version_id "
+                "WHERE t.workspace_id = :ws AND a.visibility = 'public'"
+            ),
+            {"ws": workspace_id},
+        )
+    ).all()
+    counts: Counter[str] = Counter()
+    for title, body in rows:
+        counts.update(w for w in content.words(f"{title} {body}") if w.isalpha())
+    made = Corpus(stamp, Vocabulary(counts))
+    if vectors and embed.unavailable() is None:
+        await _load_vectors(conn, workspace_id, made)
+    with _cache_lock:
+        _cache[workspace_id] = made
+    return made
+
+
+async def _load_vectors(conn: AsyncConnection, workspace_id: int, into: Corpus) -> None:
+    import numpy as np
+
+    rows = (
+        await conn.execute(
+            sa.text(
+                "SELECT e.translation_id, e.vector, a.visibility, t.locale FROM kb_embeddings e "
+                "JOIN kb_translations t ON t.id = e.translation_id JOIN kb_articles a ON a.id = t.article_id "
+                "WHERE t.workspace_id = :ws AND t.published_version_id IS NOT NULL AND e.model = :m "
+                "ORDER BY e.translation_id, e.chunk"
+            ),
+            {"ws": workspace_id, "m": embed.MODEL},
+        )
+    ).all()
+    into.has_vectors = True
+    if not rows:
+        return
+    into.matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), embed.DIM)
+    tids = np.array([r[0] for r in rows], dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, tids[1:] != tids[:-1]])
+    into.starts, into.tids = starts, tids[starts]
+    into.public = np.array([rows[int(i)][2] == "public" for i in starts], dtype=bool)
+    into.locales = np.array([rows[int(i)][3] for i in starts], dtype=object)

@@ -1,0 +1,92 @@
+"""What customers do with the knowledge base, recorded without a principal (anonymous visitors count
+too): article views, "Was this helpful?", searches (with their result count: no-result searches are
+the content gaps of the insights page) and the steps of deflection."""
+
+from __future__ import annotations
+
+from helpline.db.base import utcnow
+from helpline.domains.knowledge.models import Article, DeflectionEvent, Feedback, SearchLog
+from helpline.platform.db import UnitOfWork
+from helpline.web.errors import Invalid
+
+articles = Article.__table__
+feedback_t = Feedback.__table__
+search_log = SearchLog.__table__
+events = DeflectionEvent.__table__
+
+EVENT_KINDS = {"shown", "opened", "solved", "abandoned", "submitted", "bot_answered", "handover"}
+EVENT_SOURCES = {"portal", "widget", "helpcenter", "bot", "email", "agent"}
+
+
+async def record_view(uow: UnitOfWork, workspace_id: int, article_id: int) -> None:
+    await uow.execute(
+        articles.update()
+        .where(articles.c.id == article_id, articles.c.workspace_id == workspace_id)
+        .values(view_count=articles.c.view_count + 1)
+    )
+
+
+async def record_feedback(
+    uow: UnitOfWork, workspace_id: int, article_id: int, locale: str, helpful: bool, comment: str = ""
+) -> None:
+    await uow.execute(
+        feedback_t.insert().values(
+            workspace_id=workspace_id,
+            article_id=article_id,
+            locale=locale[:16],
+            helpful=helpful,
+            comment=comment.strip()[:2000],
+            created_at=utcnow(),
+        )
+    )
+    column = "helpful_yes" if helpful else "helpful_no"
+    await uow.execute(
+        articles.update()
+        .where(articles.c.id == article_id, articles.c.workspace_id == workspace_id)
+        .values({column: articles.c[column] + 1})
+    )
+
+
+async def log_search(
+    uow: UnitOfWork,
+    workspace_id: int,
+    query: str,
+    *,
+    locale: str,
+    source: str,
+    results: int,
+    top_article_id: int | None,
+) -> None:
+    query = " ".join(query.split())[:200]
+    if query:
+        await uow.execute(
+            search_log.insert().values(
+                workspace_id=workspace_id,
+                query=query,
+                locale=locale[:16],
+                source=source[:16],
+                results=results,
+                top_article_id=top_article_id,
+                created_at=utcnow(),
+            )
+        )
+
+
+async def record_event(
+    uow: UnitOfWork, workspace_id: int, visit: str, kind: str, source: str, article_id: int | None = None
+) -> None:
+    """One deflection step (``EVENT_KINDS``) from ``source`` (``EVENT_SOURCES``) of visit ``visit``."""
+    if kind not in EVENT_KINDS:
+        raise Invalid("kind", f"one of {', '.join(sorted(EVENT_KINDS))}")
+    if source not in EVENT_SOURCES:
+        raise Invalid("source", f"one of {', '.join(sorted(EVENT_SOURCES))}")
+    await uow.execute(
+        events.insert().values(
+            workspace_id=workspace_id,
+            visit=(visit or "-")[:64],
+            kind=kind,
+            source=source,
+            article_id=article_id,
+            created_at=utcnow(),
+        )
+    )
