@@ -131,7 +131,15 @@ def worker(
                 n = await runner.drain()
                 err.print(f"ran {n} job(s)", highlight=False)
             else:
-                await runner.run_forever()
+                # Distributed mode: the email channel's SMTP receiver and IMAP fetchers run here.
+                from helpline.domains.channels.email.runtime import EmailRuntime
+
+                email = EmailRuntime(platform)
+                await email.start()
+                try:
+                    await runner.run_forever()
+                finally:
+                    await email.stop()
         finally:
             await platform.close()
 

@@ -153,7 +153,7 @@ async def _queue_reply(platform: Platform, uow: UnitOfWork, message_id: int, tic
         return 0
     cc_ids = [int(r[0]) for r in await uow.execute(sa.select(ccs.c.contact_id).where(ccs.c.ticket_id == ticket_id))]
     emails = await _primary_email(uow, [int(ticket[0]), *cc_ids])
-    own = {r[0] for r in await uow.execute(sa.select(mailboxes.c.address))}
+    own = {r[0] for r in await uow.execute(sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == ws))}
     ordered = [e for e in dict.fromkeys([emails.get(int(ticket[0]), ""), *(emails.get(c, "") for c in cc_ids)])
                if e and e not in own]
     if not ordered:

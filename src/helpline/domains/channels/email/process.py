@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Membership, User
@@ -57,59 +58,102 @@ def limits_for(platform: Platform) -> Limits:
     return Limits(max_bytes=s.email_max_message_bytes, max_parts=s.email_max_parts)
 
 
-async def process_batch(platform: Platform, inbound_ids: list[int]) -> None:
-    for inbound_id in inbound_ids:
-        await process_one(platform, inbound_id)
+async def requeue_stale(platform: Platform, *, older_than: timedelta = timedelta(minutes=10), limit: int = 1000) -> int:
+    """Queue again mail still ``received`` after ``older_than``: its job died with its worker too
+    often (a job is dead after 8 attempts) or was lost. Processing is idempotent, so a twin job is
+    harmless. Run by the email runtime every few minutes and at start."""
+    from helpline.platform import jobs
 
-
-async def process_one(platform: Platform, inbound_id: int) -> str:
-    """Process one stored message; its outcome (or ``failed``). Idempotent."""
     async with platform.db.read() as conn:
-        row = (await conn.execute(sa.select(inbound_t).where(inbound_t.c.id == inbound_id))).mappings().first()
-        if row is None or row["state"] != InboundState.received:
-            return row["state"] if row else "gone"
-        mailbox = (await conn.execute(sa.select(mailboxes).where(mailboxes.c.id == row["mailbox_id"]))).mappings().one()
+        ids = [int(r[0]) for r in await conn.execute(sa.select(inbound_t.c.id).where(
+            inbound_t.c.state == InboundState.received, inbound_t.c.received_at <= utcnow() - older_than)
+            .order_by(inbound_t.c.id).limit(limit))]
+    if ids:
+        async with platform.db.transaction() as uow:
+            for inbound_id in ids:
+                await jobs.enqueue(uow, "email.process", {"inbound_id": inbound_id},
+                                   dedupe_key=f"email.process:{inbound_id}")
+    return len(ids)
+
+
+#: Messages smaller than this are parsed inline (fast, bounded by the size and part limits); larger
+#: ones in a thread, abandoned after ``email_parse_timeout_seconds``.
+INLINE_PARSE_BYTES = 256 * 1024
+
+
+async def _prepare(platform: Platform, row: dict[str, Any]) -> tuple[ParsedMail | None, list[dict[str, Any]], str]:
+    """Read and parse one stored message, store its parts: (mail, files, "") or (None, [], why)."""
     try:
         raw = await platform.storage.get(row["raw_sha256"])
     except (FileNotFoundError, ValueError) as exc:
-        return await _fail(platform, inbound_id, f"raw bytes missing from storage ({type(exc).__name__})")
+        return None, [], f"raw bytes missing from storage ({type(exc).__name__})"
+    timeout = platform.settings.email_parse_timeout_seconds
     try:
-        mail = await asyncio.wait_for(asyncio.to_thread(parse, raw, limits_for(platform)),
-                                      platform.settings.email_parse_timeout_seconds)
+        if len(raw) <= INLINE_PARSE_BYTES:
+            mail = parse(raw, limits_for(platform))
+        else:
+            mail = await asyncio.wait_for(asyncio.to_thread(parse, raw, limits_for(platform)), timeout)
+        return mail, await _store_parts(platform, mail), ""
     except Rejected as exc:
-        return await _fail(platform, inbound_id, str(exc))
+        return None, [], str(exc)
     except TimeoutError:
-        return await _fail(platform, inbound_id,
-                           f"parsing took longer than {platform.settings.email_parse_timeout_seconds} s")
+        return None, [], f"parsing took longer than {timeout} s"
     except Exception as exc:  # a parser bug must not block the queue
-        log.exception("parsing inbound mail %s failed", inbound_id)
-        return await _fail(platform, inbound_id, f"parser error: {type(exc).__name__}: {exc}"[:500])
-    try:
-        files = await _store_parts(platform, mail)
-        async with platform.db.transaction() as uow:
-            fresh = (await uow.execute(sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id))).scalar()
-            if fresh != InboundState.received:
-                return str(fresh)  # another worker got there first
-            outcome, ticket_id, message_id, reason = await _apply(platform, uow, dict(row), dict(mailbox), mail, files)
-            await uow.execute(inbound_t.update().where(inbound_t.c.id == inbound_id).values(
-                state=InboundState.processed.value, outcome=outcome, reason=reason, ticket_id=ticket_id,
-                message_id=message_id, processed_at=utcnow(), attempts=inbound_t.c.attempts + 1,
-                from_address=mail.from_address or row["from_address"], subject=mail.subject[:500],
-                auth=_auth(platform, mail)))
-        return outcome
-    except Rejected as exc:
-        return await _fail(platform, inbound_id, str(exc))
-    except Exception as exc:
-        log.exception("processing inbound mail %s failed", inbound_id)
-        return await _fail(platform, inbound_id, f"{type(exc).__name__}: {exc}"[:1000])
+        log.exception("parsing inbound mail %s failed", row["id"])
+        return None, [], f"parser error: {type(exc).__name__}: {exc}"[:500]
 
 
-async def _fail(platform: Platform, inbound_id: int, reason: str) -> str:
+async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int, str]:
+    """Process stored messages; the outcome of each (``failed`` for the failed list). Idempotent.
+
+    One transaction for the batch, one savepoint per message: a message that fails rolls back alone
+    and is marked failed with its reason; the others go on.
+    """
+    async with platform.db.read() as conn:
+        rows = [dict(r) for r in (await conn.execute(sa.select(inbound_t).where(
+            inbound_t.c.id.in_(inbound_ids), inbound_t.c.state == InboundState.received)
+            .order_by(inbound_t.c.id))).mappings()]
+        boxes = {int(r["id"]): dict(r) for r in (await conn.execute(sa.select(mailboxes).where(
+            mailboxes.c.id.in_({r["mailbox_id"] for r in rows})))).mappings()}
+    prepared = [(row, *await _prepare(platform, row)) for row in rows]
+    outcomes: dict[int, str] = {}
+    own: dict[int, set[str]] = {}
     async with platform.db.transaction() as uow:
-        await uow.execute(inbound_t.update().where(
-            inbound_t.c.id == inbound_id, inbound_t.c.state == InboundState.received).values(
-            state=InboundState.failed.value, outcome="failed", reason=reason, processed_at=utcnow(),
-            attempts=inbound_t.c.attempts + 1))
+        for row, mail, files, why in prepared:
+            inbound_id = int(row["id"])
+            if mail is None:
+                outcomes[inbound_id] = await _mark_failed(uow, inbound_id, why)
+                continue
+            mailbox = boxes[int(row["mailbox_id"])]
+            ws = int(mailbox["workspace_id"])
+            if ws not in own:
+                own[ws] = await own_addresses(uow, ws)
+            try:
+                async with uow.conn.begin_nested():
+                    fresh = (await uow.execute(sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id))).scalar()
+                    if fresh != InboundState.received:
+                        outcomes[inbound_id] = str(fresh)  # another worker got there first
+                        continue
+                    outcome, ticket_id, message_id, reason = await _apply(platform, uow, row, mailbox, mail, files, own[ws])
+                    await uow.execute(inbound_t.update().where(inbound_t.c.id == inbound_id).values(
+                        state=InboundState.processed.value, outcome=outcome, reason=reason, ticket_id=ticket_id,
+                        message_id=message_id, processed_at=utcnow(), attempts=inbound_t.c.attempts + 1,
+                        from_address=mail.from_address or row["from_address"], subject=mail.subject[:500],
+                        auth=_auth(platform, mail)))
+                outcomes[inbound_id] = outcome
+            except Rejected as exc:
+                outcomes[inbound_id] = await _mark_failed(uow, inbound_id, str(exc))
+            except Exception as exc:
+                log.exception("processing inbound mail %s failed", inbound_id)
+                outcomes[inbound_id] = await _mark_failed(uow, inbound_id, f"{type(exc).__name__}: {exc}"[:1000])
+    return outcomes
+
+
+async def _mark_failed(uow: UnitOfWork, inbound_id: int, reason: str) -> str:
+    await uow.execute(inbound_t.update().where(
+        inbound_t.c.id == inbound_id, inbound_t.c.state == InboundState.received).values(
+        state=InboundState.failed.value, outcome="failed", reason=reason, processed_at=utcnow(),
+        attempts=inbound_t.c.attempts + 1))
     return "failed"
 
 
@@ -159,8 +203,10 @@ def render(mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, str]:
     return text[:1_000_000], safe
 
 
-async def own_addresses(uow: UnitOfWork) -> set[str]:
-    return {r[0] for r in await uow.execute(sa.select(mailboxes.c.address))}
+async def own_addresses(uow: UnitOfWork, workspace_id: int) -> set[str]:
+    """This workspace's mailbox addresses. Another workspace of the same install is another
+    company: its people may write to us, so its addresses are not ours."""
+    return {r[0] for r in await uow.execute(sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == workspace_id))}
 
 
 async def _is_staff(uow: UnitOfWork, workspace_id: int, address: str) -> bool:
@@ -180,13 +226,12 @@ async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) 
 
 
 async def _apply(platform: Platform, uow: UnitOfWork, row: dict[str, Any], mailbox: dict[str, Any],
-                 mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, int | None, int | None, str]:
+                 mail: ParsedMail, files: list[dict[str, Any]], own: set[str]) -> tuple[str, int | None, int | None, str]:
     """(outcome, ticket id, message id, reason) — written in the caller's transaction."""
     ws = mailbox["workspace_id"]
     s = platform.settings
-    own = await own_addresses(uow)
     verdict = loops.classify(mail, envelope_from=row["envelope_from"] if row["source"] == "smtp" else None,
-                             own_addresses=own, loop_marker=loop_marker(platform))
+                             own_addresses=own, loop_marker=loop_marker(platform, ws))
     if verdict.ours:
         return "loop", None, None, verdict.why
     if verdict.bounce:
@@ -224,15 +269,17 @@ async def _apply(platform: Platform, uow: UnitOfWork, row: dict[str, Any], mailb
         outcome, reason = "new_ticket", verdict.why
         await _maybe_ack(platform, uow, mailbox, mail, verdict, sender, ticket_id, number)
     await inbound.attach_files(uow, workspace_id=ws, message_id=message_id, files=files)
-    await _remember_thread(uow, ws, ticket_id, mailbox["id"], mail.message_id)
+    await _remember_thread(uow, ws, ticket_id, mailbox["id"], mail.message_id, new_ticket=outcome == "new_ticket")
     return outcome, ticket_id, message_id, reason
 
 
-def loop_marker(platform: Platform) -> str:
-    """Our X-Helpline-Loop value: the same for every workspace of this install, secret-derived."""
+def loop_marker(platform: Platform, workspace_id: int) -> str:
+    """The X-Helpline-Loop value of a workspace's mail: derived from the secret key, so it cannot
+    be guessed from outside, and different per workspace (another workspace's mail is not ours)."""
     import hashlib
 
-    return hashlib.sha256(("loop:" + platform.settings.ensure_secret_key()).encode()).hexdigest()[:24]
+    key = f"loop:{workspace_id}:{platform.settings.ensure_secret_key()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 async def _over_cap(uow: UnitOfWork, mailbox_id: int, sender: str, outcome: str, cap: int) -> bool:
@@ -243,16 +290,18 @@ async def _over_cap(uow: UnitOfWork, mailbox_id: int, sender: str, outcome: str,
     return int(n) >= cap
 
 
-async def _remember_thread(uow: UnitOfWork, ws: int, ticket_id: int, mailbox_id: int, rfc_id: str) -> None:
-    have = (await uow.execute(sa.select(threads.c.ticket_id).where(threads.c.ticket_id == ticket_id))).first()
-    if have is None:
+async def _remember_thread(uow: UnitOfWork, ws: int, ticket_id: int, mailbox_id: int, rfc_id: str,
+                           *, new_ticket: bool) -> None:
+    ins = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
+    if new_ticket:
         await uow.execute(threads.insert().values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws))
+    else:
+        await uow.execute(ins(threads).values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws)
+                          .on_conflict_do_nothing(index_elements=["ticket_id"]))
     if rfc_id:
-        known = (await uow.execute(sa.select(ids_t.c.ticket_id).where(
-            ids_t.c.workspace_id == ws, ids_t.c.rfc_id == rfc_id[:255]))).first()
-        if known is None:
-            await uow.execute(ids_t.insert().values(workspace_id=ws, rfc_id=rfc_id[:255], ticket_id=ticket_id,
-                                                    outgoing=False, created_at=utcnow()))
+        await uow.execute(ins(ids_t).values(workspace_id=ws, rfc_id=rfc_id[:255], ticket_id=ticket_id, outgoing=False,
+                                            created_at=utcnow()).on_conflict_do_nothing(
+                                                index_elements=["workspace_id", "rfc_id"]))
 
 
 async def _maybe_ack(platform: Platform, uow: UnitOfWork, mailbox: dict[str, Any], mail: ParsedMail,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from helpline.domains.channels.email import imap, outbound
+from helpline.domains.channels.email.process import requeue_stale
 from helpline.domains.channels.email.models import Mailbox
 from helpline.domains.channels.email.smtp_server import start_receiver
 
@@ -44,6 +45,7 @@ class EmailRuntime:
         while not self._stop.is_set():
             try:
                 await outbound.sweep(self.platform)
+                await requeue_stale(self.platform)
                 if self.platform.settings.imap_fetchers:
                     await self._fetchers()
             except Exception:

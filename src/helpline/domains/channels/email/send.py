@@ -64,7 +64,7 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
     msg["Reply-To"] = threading.reply_address(secret, row["workspace_id"], row["ticket_id"], mailbox["address"])
     msg["Message-ID"] = f"<{row['rfc_message_id']}>"
     msg["Date"] = email.utils.format_datetime(row["created_at"])
-    msg[loops.LOOP_HEADER] = loop_marker(platform)
+    msg[loops.LOOP_HEADER] = loop_marker(platform, int(row["workspace_id"]))
     number = ticket[0] if ticket else 0
     if row["kind"] == "auto_ack":
         payload = row["payload"] or {}

@@ -66,6 +66,6 @@ async def start_receiver(platform: Platform, host: str, port: int) -> asyncio.Se
     name = socket.gethostname()  # once: aiosmtpd would look up the FQDN for every connection
     server = await loop.create_server(
         lambda: SMTP(handler, hostname=name, data_size_limit=size, decode_data=False, ident="Helpline ESMTP"),
-        host=host, port=port)
+        host=host, port=port, reuse_port=True)  # several `helpline worker` processes may share it
     log.info("SMTP receiver listening on %s:%s", host, port)
     return server
