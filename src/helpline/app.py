@@ -19,6 +19,11 @@ from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.automation.views import router as canned_pages
+from helpline.domains.channels.chat import jobs as _chat_jobs  # registers job handlers
+from helpline.domains.channels.chat.api import public as chat_public
+from helpline.domains.channels.chat.api import router as chat_router
+from helpline.domains.channels.chat.views import router as chat_pages
+from helpline.domains.channels.chat.ws import router as chat_sockets
 from helpline.domains.channels.email import jobs as _email_jobs  # registers job handlers
 from helpline.domains.channels.email import outbound as email_outbound
 from helpline.domains.channels.email.api import router as email_router
@@ -41,7 +46,7 @@ from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _account_jobs, _email_jobs)
+_ = (_ticket_jobs, _account_jobs, _email_jobs, _chat_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -49,7 +54,7 @@ STATIC = Path(__file__).parent / "static"
 
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
 PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages, customer_pages,
-                admin_pages, catalog_pages, canned_pages]
+                admin_pages, catalog_pages, canned_pages, chat_pages, chat_public, chat_sockets]
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
@@ -104,7 +109,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.add_middleware(BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes)
 
     api = APIRouter(prefix=API_PREFIX)
-    for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router, email_router):
+    for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router, email_router,
+              chat_router):
         api.include_router(r)
     app.include_router(api)
     for pages in PAGE_ROUTERS:

@@ -148,6 +148,20 @@ class Settings(BaseSettings):
     email_signature: str = ""
     """Text appended to every agent reply sent by email, after a "-- " line."""
 
+    # --- chat channel (docs/chat.md) -----------------------------------------------------------
+
+    chat_max_message_chars: int = 4000
+    """Longest chat message accepted, in characters (visitors and agents)."""
+
+    chat_starts_per_hour: int = 10
+    """Chats (and offline-form messages) one address may start per widget within an hour."""
+
+    chat_messages_per_minute: int = 60
+    """Messages one chat's visitor may send within a minute."""
+
+    chat_max_upload_bytes: int = 10 * 1024 * 1024
+    """Largest file a chat visitor may send, in bytes."""
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from helpline.domains.channels.chat import queries, routing, service, widgets
+from helpline.domains.channels.chat.common import as_dict, as_int
 from helpline.domains.channels.chat.streams import Collector
 from helpline.domains.channels.chat.ws import client_ip, origin_allowed, visitor_enter, visitor_frame
 from helpline.domains.tickets.models import Attachment, Message
@@ -31,8 +33,23 @@ POLL_WAIT = 25.0
 
 
 def _widget_out(w: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "key", "name", "allowed_origins", "theme", "greeting", "locale", "texts", "prechat_fields",
-            "max_chats_per_agent", "schedule", "timezone", "group_id", "identity_secret", "enabled")
+    keys = (
+        "id",
+        "key",
+        "name",
+        "allowed_origins",
+        "theme",
+        "greeting",
+        "locale",
+        "texts",
+        "prechat_fields",
+        "max_chats_per_agent",
+        "schedule",
+        "timezone",
+        "group_id",
+        "identity_secret",
+        "enabled",
+    )
     return {k: w[k] for k in keys}
 
 
@@ -43,7 +60,9 @@ async def list_widgets(actor: CurrentPrincipal, platform: PlatformDep) -> list[d
 
 
 @router.post("/chat/widgets", status_code=201)
-async def create_widget(data: widgets.WidgetWrite, actor: CurrentPrincipal, platform: PlatformDep) -> dict[str, Any]:
+async def create_widget(
+    data: widgets.WidgetWrite, actor: CurrentPrincipal, platform: PlatformDep
+) -> dict[str, Any]:
     """A widget. The answer carries its ``key`` (for the embedding snippet) and its ``identity_secret``
     (for the host site's server, to sign signed-in users)."""
     async with platform.db.transaction() as uow:
@@ -53,8 +72,9 @@ async def create_widget(data: widgets.WidgetWrite, actor: CurrentPrincipal, plat
 
 
 @router.patch("/chat/widgets/{widget_id}")
-async def update_widget(widget_id: int, data: widgets.WidgetWrite, actor: CurrentPrincipal,
-                        platform: PlatformDep) -> dict[str, Any]:
+async def update_widget(
+    widget_id: int, data: widgets.WidgetWrite, actor: CurrentPrincipal, platform: PlatformDep
+) -> dict[str, Any]:
     async with platform.db.transaction() as uow:
         await widgets.update(uow, actor, widget_id, data)
     async with platform.db.read() as conn:
@@ -72,8 +92,11 @@ async def get_widget(widget_id: int, actor: CurrentPrincipal, platform: Platform
 
 @public.get("/widget.js")
 async def widget_js() -> Response:
-    return FileResponse(WIDGET_JS, media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin"})
+    return FileResponse(
+        WIDGET_JS,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin"},
+    )
 
 
 async def _widget(request: Request, platform: Any, key: str) -> dict[str, Any]:
@@ -100,15 +123,23 @@ def _json(request: Request, body: Any, status: int = 200) -> Response:
 async def preflight(request: Request, platform: PlatformDep, widget: str = "") -> Response:
     await _widget(request, platform, widget)
     r = Response(status_code=204)
-    r.headers.update({"Access-Control-Allow-Methods": "GET, POST", "Access-Control-Max-Age": "600",
-                      "Access-Control-Allow-Headers": "content-type, x-chat-token"})
+    r.headers.update(
+        {
+            "Access-Control-Allow-Methods": "GET, POST",
+            "Access-Control-Max-Age": "600",
+            "Access-Control-Allow-Headers": "content-type, x-chat-token",
+        }
+    )
     return _cors(request, r)
 
 
-async def _visitor(request: Request, platform: Any, w: dict[str, Any], body: dict[str, Any]) -> service.Visitor:
-    user = body.get("user") if isinstance(body.get("user"), dict) else None
-    return await service.resolve(platform, w, body.get("token"), user, origin=request.headers.get("origin", ""),
-                                 ip=client_ip(request))
+async def _visitor(
+    request: Request, platform: Any, w: dict[str, Any], body: dict[str, Any]
+) -> service.Visitor:
+    user = as_dict(body.get("user"))
+    return await service.resolve(
+        platform, w, body.get("token"), user, origin=request.headers.get("origin", ""), ip=client_ip(request)
+    )
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -129,12 +160,14 @@ async def poll(request: Request, platform: PlatformDep, widget: Annotated[str, Q
     body = await _body(request)
     v = await _visitor(request, platform, w, body)
     s = Collector(platform, v.workspace_id, staff=False)
-    after = body.get("after") if isinstance(body.get("after"), int) else 0
+    after = as_int(body.get("after"))
     try:
-        welcome = await visitor_enter(s, v, after)
-        if body.get("hello"):
-            await s.out(welcome)
-        wait = min(POLL_WAIT, float(body.get("wait", POLL_WAIT))) if isinstance(body.get("wait"), int | float) else POLL_WAIT
+        await visitor_enter(s, v, after, welcome=bool(body.get("hello")))
+        wait = (
+            min(POLL_WAIT, float(body.get("wait", POLL_WAIT)))
+            if isinstance(body.get("wait"), int | float)
+            else POLL_WAIT
+        )
         events = await s.gather(max(0.0, wait))
     finally:
         s.close()
@@ -149,7 +182,7 @@ async def frame(request: Request, platform: PlatformDep, widget: Annotated[str, 
     v = await _visitor(request, platform, w, body)
     s = Collector(platform, v.workspace_id, staff=False)
     try:
-        f = body.get("frame") if isinstance(body.get("frame"), dict) else {}
+        f = as_dict(body.get("frame"))
         answer = await visitor_frame(s, v, f)
     finally:
         s.close()
@@ -157,18 +190,26 @@ async def frame(request: Request, platform: PlatformDep, widget: Annotated[str, 
 
 
 @public.post("/chat/upload")
-async def upload(request: Request, platform: PlatformDep, file: UploadFile, token: Annotated[str, Query()] = "",
-                 widget: Annotated[str, Query()] = "") -> Response:
+async def upload(
+    request: Request,
+    platform: PlatformDep,
+    file: UploadFile,
+    token: Annotated[str, Query()] = "",
+    widget: Annotated[str, Query()] = "",
+) -> Response:
     w = await _widget(request, platform, widget)
-    v = await service.resolve(platform, w, token, None, origin=request.headers.get("origin", ""), ip=client_ip(request))
+    v = await service.resolve(
+        platform, w, token, None, origin=request.headers.get("origin", ""), ip=client_ip(request)
+    )
     data = await file.read(platform.settings.chat_max_upload_bytes + 1)
     stored = await service.store_upload(platform, v, file.filename or "file", file.content_type, data)
     return _json(request, stored, 201)
 
 
 @public.get("/chat/files/{attachment_id}")
-async def download(request: Request, attachment_id: int, platform: PlatformDep,
-                   widget: Annotated[str, Query()] = "") -> Response:
+async def download(
+    request: Request, attachment_id: int, platform: PlatformDep, widget: Annotated[str, Query()] = ""
+) -> Response:
     """A file of the visitor's own chat (public messages only), for the ``X-Chat-Token`` visitor."""
     w = await _widget(request, platform, widget)
     v = await service.resolve(platform, w, request.headers.get("x-chat-token"), None)
@@ -178,15 +219,22 @@ async def download(request: Request, attachment_id: int, platform: PlatformDep,
 
     att, msg, ses = Attachment.__table__, Message.__table__, ChatSession.__table__
     async with platform.db.read() as conn:
-        row = (await conn.execute(sa.select(att.c.filename, att.c.content_type, att.c.sha256)
-                                  .join(msg, msg.c.id == att.c.message_id).join(ses, ses.c.ticket_id == msg.c.ticket_id)
-                                  .where(att.c.id == attachment_id, msg.c.public.is_(True),
-                                         ses.c.visitor_id == v.visitor_id))).first()
+        row = (
+            await conn.execute(
+                sa.select(att.c.filename, att.c.content_type, att.c.sha256)
+                .join(msg, msg.c.id == att.c.message_id)
+                .join(ses, ses.c.ticket_id == msg.c.ticket_id)
+                .where(att.c.id == attachment_id, msg.c.public.is_(True), ses.c.visitor_id == v.visitor_id)
+            )
+        ).first()
     if row is None:
         raise NotFound("no such file")
     data = await platform.storage.get(row.sha256)
-    r = Response(data, media_type="application/octet-stream", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{__import__('urllib.parse').parse.quote(row.filename)}"})
+    r = Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}"},
+    )
     return _cors(request, r)
 
 
@@ -195,7 +243,6 @@ async def offline(request: Request, platform: PlatformDep, widget: Annotated[str
     """The offline form (``{fields: {email, name, …}, body}``): an email ticket."""
     w = await _widget(request, platform, widget)
     body = await _body(request)
-    fields = service.check_fields(w, body.get("fields") if isinstance(body.get("fields"), dict) else {},
-                                  need_email=True)
+    fields = service.check_fields(w, as_dict(body.get("fields")), need_email=True)
     await routing.offline(platform, w, fields, str(body.get("body") or ""), client_ip(request))
     return _json(request, {"t": "ok"}, 201)

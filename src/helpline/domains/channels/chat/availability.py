@@ -26,7 +26,7 @@ def check_schedule(schedule: Any) -> dict[str, list[list[str]]]:
             raise ValueError(f"unknown day {day!r} (use {', '.join(DAYS)})")
         for span in spans:
             if not (isinstance(span, list) and len(span) == 2 and all(isinstance(s, str) for s in span)):
-                raise ValueError("each opening is [\"HH:MM\", \"HH:MM\"]")
+                raise ValueError('each opening is ["HH:MM", "HH:MM"]')
             _hm(span[0]), _hm(span[1])
         out[day] = [[s[0], s[1]] for s in spans]
     return out

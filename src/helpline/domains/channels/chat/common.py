@@ -9,8 +9,15 @@ from helpline.platform.db import UnitOfWork
 from helpline.web.errors import TooManyRequests
 
 
-def publish_after(uow: UnitOfWork, platform: Any, workspace_id: int, room: str, event: dict[str, Any],
-                  *, staff: bool = False) -> None:
+def publish_after(
+    uow: UnitOfWork,
+    platform: Any,
+    workspace_id: int,
+    room: str,
+    event: dict[str, Any],
+    *,
+    staff: bool = False,
+) -> None:
     """Publish ``event`` to ``room`` once ``uow`` commits (never mid-transaction)."""
 
     async def go() -> None:
@@ -22,5 +29,20 @@ def publish_after(uow: UnitOfWork, platform: Any, workspace_id: int, room: str, 
 async def limit(platform: Any, key: str, most: int, window: int, what: str) -> None:
     """Count one use of ``key`` in a window of ``window`` seconds; 429 past ``most``."""
     if await platform.cache.incr(key, window) > most:
-        raise TooManyRequests(f"too many {what}; wait a little and try again",
-                              headers={"Retry-After": str(max(1, await platform.cache.ttl(key)))})
+        raise TooManyRequests(
+            f"too many {what}; wait a little and try again",
+            headers={"Retry-After": str(max(1, await platform.cache.ttl(key)))},
+        )
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (frames come from outside)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -45,7 +45,9 @@ class Hub:
         self._pumps: dict[int, asyncio.Task[None]] = {}
         self._ready: dict[int, asyncio.Event] = {}
 
-    async def publish(self, workspace_id: int, room: str, event: dict[str, Any], *, staff: bool = False) -> None:
+    async def publish(
+        self, workspace_id: int, room: str, event: dict[str, Any], *, staff: bool = False
+    ) -> None:
         await self.pubsub.publish(channel(workspace_id), {"k": room, "s": staff, "e": event})
 
     async def join(self, listener: Listener, workspace_id: int, room: str) -> None:

@@ -11,7 +11,9 @@ import hmac
 
 
 def _sig(secret: str, widget_id: int, visitor_id: int) -> str:
-    mac = hmac.new(secret.encode(), f"chat-visitor:{widget_id}:{visitor_id}".encode(), hashlib.sha256).digest()
+    mac = hmac.new(
+        secret.encode(), f"chat-visitor:{widget_id}:{visitor_id}".encode(), hashlib.sha256
+    ).digest()
     return base64.urlsafe_b64encode(mac[:18]).decode()
 
 

@@ -69,7 +69,9 @@ class ChatVisitor(IdMixin, Base):
     widget_id: Mapped[int] = mapped_column(sa.ForeignKey("chat_widgets.id", ondelete="CASCADE"))
     #: The host site's user id, set only when its HMAC was verified.
     external_id: Mapped[str | None] = mapped_column(sa.String(255))
-    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
     name: Mapped[str] = mapped_column(sa.String(200), default="")
     email: Mapped[str] = mapped_column(sa.String(320), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -116,7 +118,9 @@ class ChatMessage(Base):
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     pseq: Mapped[int | None]
-    message_id: Mapped[int] = mapped_column(BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    message_id: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
     client_id: Mapped[str | None] = mapped_column(sa.String(64))
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -127,7 +131,11 @@ class ChatAgent(Base):
     the cache with a short time to live, so a process that dies takes its agents offline with it."""
 
     __tablename__ = "chat_agents"
-    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    workspace_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     status: Mapped[str] = mapped_column(sa.String(16), default=AgentStatus.offline)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -64,33 +64,75 @@ def forget_widget(key: str) -> None:
 
 
 async def visitor(conn: AsyncConnection, widget_id: int, visitor_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(visitors).where(
-        visitors.c.id == visitor_id, visitors.c.widget_id == widget_id))).mappings().first()
+    row = (
+        (
+            await conn.execute(
+                sa.select(visitors).where(visitors.c.id == visitor_id, visitors.c.widget_id == widget_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
-async def visitor_by_external(conn: AsyncConnection, widget_id: int, external_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(visitors).where(
-        visitors.c.widget_id == widget_id, visitors.c.external_id == external_id))).mappings().first()
+async def visitor_by_external(
+    conn: AsyncConnection, widget_id: int, external_id: str
+) -> dict[str, Any] | None:
+    row = (
+        (
+            await conn.execute(
+                sa.select(visitors).where(
+                    visitors.c.widget_id == widget_id, visitors.c.external_id == external_id
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 async def open_session(conn: AsyncConnection, visitor_id: int) -> dict[str, Any] | None:
     """The visitor's chat that has not ended, if any (the newest)."""
-    row = (await conn.execute(sa.select(sessions).where(
-        sessions.c.visitor_id == visitor_id, sessions.c.state != ChatState.ended.value,
-    ).order_by(sessions.c.id.desc()).limit(1))).mappings().first()
+    row = (
+        (
+            await conn.execute(
+                sa.select(sessions)
+                .where(
+                    sessions.c.visitor_id == visitor_id,
+                    sessions.c.state != ChatState.ended.value,
+                )
+                .order_by(sessions.c.id.desc())
+                .limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 async def last_session(conn: AsyncConnection, visitor_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(sa.select(sessions).where(sessions.c.visitor_id == visitor_id)
-                              .order_by(sessions.c.id.desc()).limit(1))).mappings().first()
+    row = (
+        (
+            await conn.execute(
+                sa.select(sessions)
+                .where(sessions.c.visitor_id == visitor_id)
+                .order_by(sessions.c.id.desc())
+                .limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 async def session_by_ticket(conn: AsyncConnection, ticket_id: int) -> dict[str, Any]:
-    row = (await conn.execute(sa.select(sessions).where(sessions.c.ticket_id == ticket_id))).mappings().first()
+    row = (
+        (await conn.execute(sa.select(sessions).where(sessions.c.ticket_id == ticket_id))).mappings().first()
+    )
     if row is None:
         raise NotFound(f"ticket {ticket_id} is not a chat")
     return dict(row)
@@ -100,17 +142,36 @@ def _author_name() -> sa.ColumnElement[Any]:
     return sa.func.coalesce(users.c.name, "")
 
 
-async def backlog(conn: AsyncConnection, ticket_id: int, after: int, *, public_only: bool,
-                  upto: int | None = None, limit: int = 500) -> list[dict[str, Any]]:
+async def backlog(
+    conn: AsyncConnection,
+    ticket_id: int,
+    after: int,
+    *,
+    public_only: bool,
+    upto: int | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
     """Messages of a conversation after sequence number ``after`` (``pseq`` for a visitor, ``seq`` for
     staff), in order, as the events a socket sends."""
     col = chat_messages.c.pseq if public_only else chat_messages.c.seq
-    q = (sa.select(chat_messages.c.seq, chat_messages.c.pseq, chat_messages.c.client_id, chat_messages.c.public,
-                   messages.c.id, messages.c.author_kind, messages.c.body_text, messages.c.created_at,
-                   _author_name().label("agent_name"))
-         .join(messages, messages.c.id == chat_messages.c.message_id)
-         .outerjoin(users, users.c.id == messages.c.author_user_id)
-         .where(chat_messages.c.ticket_id == ticket_id, col > after).order_by(col).limit(limit))
+    q = (
+        sa.select(
+            chat_messages.c.seq,
+            chat_messages.c.pseq,
+            chat_messages.c.client_id,
+            chat_messages.c.public,
+            messages.c.id,
+            messages.c.author_kind,
+            messages.c.body_text,
+            messages.c.created_at,
+            _author_name().label("agent_name"),
+        )
+        .join(messages, messages.c.id == chat_messages.c.message_id)
+        .outerjoin(users, users.c.id == messages.c.author_user_id)
+        .where(chat_messages.c.ticket_id == ticket_id, col > after)
+        .order_by(col)
+        .limit(limit)
+    )
     if upto is not None:
         q = q.where(col < upto)
     rows = (await conn.execute(q)).mappings().all()
@@ -122,46 +183,86 @@ async def files_of(conn: AsyncConnection, message_ids: list[int]) -> dict[int, l
     if not message_ids:
         return {}
     out: dict[int, list[dict[str, Any]]] = {}
-    for r in await conn.execute(sa.select(attachments.c.id, attachments.c.message_id, attachments.c.filename,
-                                          attachments.c.size, attachments.c.content_type)
-                                .where(attachments.c.message_id.in_(message_ids)).order_by(attachments.c.id)):
+    for r in await conn.execute(
+        sa.select(
+            attachments.c.id,
+            attachments.c.message_id,
+            attachments.c.filename,
+            attachments.c.size,
+            attachments.c.content_type,
+        )
+        .where(attachments.c.message_id.in_(message_ids))
+        .order_by(attachments.c.id)
+    ):
         out.setdefault(int(r.message_id), []).append(
-            {"id": int(r.id), "name": r.filename, "size": int(r.size), "type": r.content_type})
+            {"id": int(r.id), "name": r.filename, "size": int(r.size), "type": r.content_type}
+        )
     return out
 
 
 def message_event(r: dict[str, Any], ticket_id: int, files: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``msg`` event of one stored message (staff form: a visitor's socket reshapes it)."""
     created: datetime = r["created_at"]
-    return {"t": "msg", "ticket": ticket_id, "seq": r["seq"], "pseq": r["pseq"], "public": bool(r["public"]),
-            "cid": r["client_id"], "from": {"customer": "visitor"}.get(r["author_kind"], r["author_kind"]),
-            "name": r.get("agent_name") or "", "body": r["body_text"], "at": created.isoformat(),
-            "files": files, "mid": r["id"]}
+    return {
+        "t": "msg",
+        "ticket": ticket_id,
+        "seq": r["seq"],
+        "pseq": r["pseq"],
+        "public": bool(r["public"]),
+        "cid": r["client_id"],
+        "from": {"customer": "visitor"}.get(r["author_kind"], r["author_kind"]),
+        "name": r.get("agent_name") or "",
+        "body": r["body_text"],
+        "at": created.isoformat(),
+        "files": files,
+        "mid": r["id"],
+    }
 
 
 async def queue(conn: AsyncConnection, workspace_id: int) -> list[dict[str, Any]]:
     """Waiting chats of a workspace, oldest first."""
-    rows = await conn.execute(sa.select(sessions.c.id, sessions.c.ticket_id, sessions.c.group_id,
-                                        sessions.c.widget_id, sessions.c.queued_at)
-                              .where(sessions.c.workspace_id == workspace_id,
-                                     sessions.c.state == ChatState.queued.value)
-                              .order_by(sessions.c.queued_at, sessions.c.id).limit(1000))
+    rows = await conn.execute(
+        sa.select(
+            sessions.c.id,
+            sessions.c.ticket_id,
+            sessions.c.group_id,
+            sessions.c.widget_id,
+            sessions.c.queued_at,
+        )
+        .where(sessions.c.workspace_id == workspace_id, sessions.c.state == ChatState.queued.value)
+        .order_by(sessions.c.queued_at, sessions.c.id)
+        .limit(1000)
+    )
     return [dict(r) for r in rows.mappings()]
 
 
 async def average_wait(conn: AsyncConnection, workspace_id: int) -> float:
     """Mean seconds from queued to accepted over the workspace's last 20 accepted chats (60 with none)."""
-    rows = (await conn.execute(sa.select(sessions.c.queued_at, sessions.c.accepted_at).where(
-        sessions.c.workspace_id == workspace_id, sessions.c.accepted_at.is_not(None),
-    ).order_by(sessions.c.accepted_at.desc()).limit(20))).all()
-    waits = [max(0.0, (a - q).total_seconds()) for q, a in rows]
+    rows = (
+        await conn.execute(
+            sa.select(sessions.c.queued_at, sessions.c.accepted_at)
+            .where(
+                sessions.c.workspace_id == workspace_id,
+                sessions.c.accepted_at.is_not(None),
+            )
+            .order_by(sessions.c.accepted_at.desc())
+            .limit(20)
+        )
+    ).all()
+    waits = [max(0.0, (r[1] - r[0]).total_seconds()) for r in rows]
     return sum(waits) / len(waits) if waits else 60.0
 
 
 async def online_agents(conn: AsyncConnection, cache: Any, workspace_id: int) -> list[int]:
     """Agents whose status is online and who are connected (a heartbeat in the cache)."""
-    ids = [int(r[0]) for r in await conn.execute(sa.select(agents.c.user_id).where(
-        agents.c.workspace_id == workspace_id, agents.c.status == AgentStatus.online.value))]
+    ids = [
+        int(r[0])
+        for r in await conn.execute(
+            sa.select(agents.c.user_id).where(
+                agents.c.workspace_id == workspace_id, agents.c.status == AgentStatus.online.value
+            )
+        )
+    ]
     if not ids:
         return []
     alive = await cache.get_many([alive_key(workspace_id, u) for u in ids])
@@ -169,24 +270,38 @@ async def online_agents(conn: AsyncConnection, cache: Any, workspace_id: int) ->
 
 
 async def agent_status(conn: AsyncConnection, workspace_id: int, user_id: int) -> str:
-    row = (await conn.execute(sa.select(agents.c.status).where(
-        agents.c.workspace_id == workspace_id, agents.c.user_id == user_id))).scalar()
+    row = (
+        await conn.execute(
+            sa.select(agents.c.status).where(
+                agents.c.workspace_id == workspace_id, agents.c.user_id == user_id
+            )
+        )
+    ).scalar()
     return str(row or AgentStatus.offline.value)
 
 
 async def active_counts(conn: AsyncConnection, workspace_id: int) -> dict[int, int]:
-    rows = await conn.execute(sa.select(sessions.c.agent_id, sa.func.count()).where(
-        sessions.c.workspace_id == workspace_id, sessions.c.state == ChatState.active.value,
-        sessions.c.agent_id.is_not(None)).group_by(sessions.c.agent_id))
-    return {int(a): int(n) for a, n in rows}
+    rows = await conn.execute(
+        sa.select(sessions.c.agent_id, sa.func.count())
+        .where(
+            sessions.c.workspace_id == workspace_id,
+            sessions.c.state == ChatState.active.value,
+            sessions.c.agent_id.is_not(None),
+        )
+        .group_by(sessions.c.agent_id)
+    )
+    return {int(r[0]): int(r[1]) for r in rows}
 
 
 async def agent_groups(conn: AsyncConnection, user_ids: list[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {u: set() for u in user_ids}
     if user_ids:
-        for uid, gid in await conn.execute(sa.select(group_members.c.user_id, group_members.c.group_id)
-                                           .where(group_members.c.user_id.in_(user_ids))):
-            out.setdefault(int(uid), set()).add(int(gid))
+        for uid, gid in await conn.execute(
+            sa.select(group_members.c.user_id, group_members.c.group_id).where(
+                group_members.c.user_id.in_(user_ids)
+            )
+        ):
+            out.setdefault(int(uid), set()).add(int(gid))  # type: ignore[call-overload]
     return out
 
 
@@ -197,19 +312,38 @@ async def chats_for_agent(conn: AsyncConnection, workspace_id: int, user_id: int
 
     t, c = Ticket.__table__, Contact.__table__
     rows = await conn.execute(
-        sa.select(sessions.c.ticket_id, sessions.c.state, sessions.c.agent_id, sessions.c.queued_at,
-                  sessions.c.pseq, sessions.c.agent_read_pseq, t.c.number, t.c.subject, c.c.name.label("visitor"))
-        .join(t, t.c.id == sessions.c.ticket_id).join(c, c.c.id == t.c.requester_id)
-        .where(sessions.c.workspace_id == workspace_id,
-               sa.or_(sessions.c.state == ChatState.queued.value,
-                      sa.and_(sessions.c.state == ChatState.active.value, sessions.c.agent_id == user_id)))
-        .order_by(sessions.c.queued_at, sessions.c.id).limit(500))
+        sa.select(
+            sessions.c.ticket_id,
+            sessions.c.state,
+            sessions.c.agent_id,
+            sessions.c.queued_at,
+            sessions.c.pseq,
+            sessions.c.agent_read_pseq,
+            t.c.number,
+            t.c.subject,
+            c.c.name.label("visitor"),
+        )
+        .join(t, t.c.id == sessions.c.ticket_id)
+        .join(c, c.c.id == t.c.requester_id)
+        .where(
+            sessions.c.workspace_id == workspace_id,
+            sa.or_(
+                sessions.c.state == ChatState.queued.value,
+                sa.and_(sessions.c.state == ChatState.active.value, sessions.c.agent_id == user_id),
+            ),
+        )
+        .order_by(sessions.c.queued_at, sessions.c.id)
+        .limit(500)
+    )
     return [dict(r) for r in rows.mappings()]
 
 
 async def workspace_agents(conn: AsyncConnection, workspace_id: int) -> list[dict[str, Any]]:
     """Staff of the workspace who may take chats (admins and agents), for transfers."""
-    rows = await conn.execute(sa.select(users.c.id, users.c.name, users.c.email).join(
-        members, members.c.user_id == users.c.id).where(
-        members.c.workspace_id == workspace_id, members.c.role.in_(["admin", "agent"])).order_by(users.c.name))
+    rows = await conn.execute(
+        sa.select(users.c.id, users.c.name, users.c.email)
+        .join(members, members.c.user_id == users.c.id)
+        .where(members.c.workspace_id == workspace_id, members.c.role.in_(["admin", "agent"]))
+        .order_by(users.c.name)
+    )
     return [dict(r) for r in rows.mappings()]

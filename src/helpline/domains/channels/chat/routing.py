@@ -45,14 +45,28 @@ async def _name(uow: UnitOfWork, user_id: int) -> str:
 async def _limit_of(uow: UnitOfWork, widget_ids: set[int]) -> dict[int, int]:
     if not widget_ids:
         return {}
-    return {int(i): int(n) for i, n in await uow.execute(
-        sa.select(widgets.c.id, widgets.c.max_chats_per_agent).where(widgets.c.id.in_(widget_ids)))}
+    return {
+        int(i): int(n)  # type: ignore[call-overload]
+        for i, n in await uow.execute(
+            sa.select(widgets.c.id, widgets.c.max_chats_per_agent).where(widgets.c.id.in_(widget_ids))
+        )
+    }
 
 
-async def _assign(uow: UnitOfWork, platform: Any, s: dict[str, Any], agent_id: int, actor: Principal | None,
-                  *, kind: str = "assigned") -> None:
-    await uow.execute(sessions.update().where(sessions.c.id == s["id"]).values(
-        state=ChatState.active.value, agent_id=agent_id, accepted_at=s.get("accepted_at") or utcnow()))
+async def _assign(
+    uow: UnitOfWork,
+    platform: Any,
+    s: dict[str, Any],
+    agent_id: int,
+    actor: Principal | None,
+    *,
+    kind: str = "assigned",
+) -> None:
+    await uow.execute(
+        sessions.update()
+        .where(sessions.c.id == s["id"])
+        .values(state=ChatState.active.value, agent_id=agent_id, accepted_at=s.get("accepted_at") or utcnow())
+    )
     ticket = await bridge.ticket_row(uow, s["ticket_id"])
     changes: dict[str, Any] = {"assignee_id": agent_id}
     if ticket["status"] == Status.new:
@@ -61,7 +75,9 @@ async def _assign(uow: UnitOfWork, platform: Any, s: dict[str, Any], agent_id: i
     name = await _name(uow, agent_id)
     ws = s["workspace_id"]
     publish_after(uow, platform, ws, f"t:{s['ticket_id']}", {"t": "state", "state": "active", "agent": name})
-    publish_after(uow, platform, ws, "agents", {"t": kind, "ticket": s["ticket_id"], "agent": agent_id}, staff=True)
+    publish_after(
+        uow, platform, ws, "agents", {"t": kind, "ticket": s["ticket_id"], "agent": agent_id}, staff=True
+    )
 
 
 async def dispatch(platform: Any, workspace_id: int) -> int:
@@ -81,12 +97,18 @@ async def dispatch(platform: Any, workspace_id: int) -> int:
         groups = await queries.agent_groups(uow.conn, online)
         limits = await _limit_of(uow, {int(s["widget_id"]) for s in waiting})
         for s in waiting:
-            room = [u for u in online if counts.get(u, 0) < limits.get(int(s["widget_id"]), 3)
-                    and (s["group_id"] is None or s["group_id"] in groups.get(u, set()))]
+            room = [
+                u
+                for u in online
+                if counts.get(u, 0) < limits.get(int(s["widget_id"]), 3)
+                and (s["group_id"] is None or s["group_id"] in groups.get(u, set()))
+            ]
             if not room:
                 continue
             agent = min(room, key=lambda u: (counts.get(u, 0), u))
-            row = dict((await uow.execute(sa.select(sessions).where(sessions.c.id == s["id"]))).mappings().one())
+            row = dict(
+                (await uow.execute(sa.select(sessions).where(sessions.c.id == s["id"]))).mappings().one()
+            )
             await _assign(uow, platform, row, agent, None)
             counts[agent] = counts.get(agent, 0) + 1
             assigned += 1
@@ -104,9 +126,16 @@ async def publish_queue(platform: Any, workspace_id: int) -> None:
         online = await queries.online_agents(conn, platform.cache, workspace_id)
     per = max(1, len(online))
     waits = [int(avg * math.ceil((i + 1) / per)) for i in range(len(waiting))]
-    await hub_of(platform).publish(workspace_id, "q", {
-        "t": "queue", "ids": [int(s["id"]) for s in waiting], "tickets": [int(s["ticket_id"]) for s in waiting],
-        "waits": waits})
+    await hub_of(platform).publish(
+        workspace_id,
+        "q",
+        {
+            "t": "queue",
+            "ids": [int(s["id"]) for s in waiting],
+            "tickets": [int(s["ticket_id"]) for s in waiting],
+            "waits": waits,
+        },
+    )
 
 
 async def publish_availability(platform: Any, workspace_id: int) -> int:
@@ -139,13 +168,25 @@ async def set_status(platform: Any, actor: Principal, status: str) -> None:
     if status == AgentStatus.online and not actor.can_edit_tickets:
         raise Forbidden("light agents cannot take chats")
     async with platform.db.transaction() as uow:
-        res = await uow.execute(agents.update().where(agents.c.workspace_id == actor.workspace_id,
-                                                      agents.c.user_id == actor.user_id).values(status=status, updated_at=utcnow()))
+        res = await uow.execute(
+            agents.update()
+            .where(agents.c.workspace_id == actor.workspace_id, agents.c.user_id == actor.user_id)
+            .values(status=status, updated_at=utcnow())
+        )
         if not res.rowcount:
-            await uow.execute(agents.insert().values(workspace_id=actor.workspace_id, user_id=actor.user_id,
-                                                     status=status, updated_at=utcnow()))
-        publish_after(uow, platform, actor.workspace_id, "agents",
-                      {"t": "agent", "user": actor.user_id, "status": status}, staff=True)
+            await uow.execute(
+                agents.insert().values(
+                    workspace_id=actor.workspace_id, user_id=actor.user_id, status=status, updated_at=utcnow()
+                )
+            )
+        publish_after(
+            uow,
+            platform,
+            actor.workspace_id,
+            "agents",
+            {"t": "agent", "user": actor.user_id, "status": status},
+            staff=True,
+        )
     await publish_availability(platform, actor.workspace_id)
     if status == AgentStatus.online:
         await dispatch(platform, actor.workspace_id)
@@ -169,8 +210,9 @@ async def accept(platform: Any, actor: Principal, ticket_id: int) -> None:
         if s is None:
             raise Conflict(f"ticket {ticket_id} is not a chat")
         if s["state"] != ChatState.queued:
-            raise Conflict("this chat is not waiting" if s["state"] == ChatState.ended else
-                           "another agent has this chat")
+            raise Conflict(
+                "this chat is not waiting" if s["state"] == ChatState.ended else "another agent has this chat"
+            )
         await _check_room(uow, s, actor.user_id)
         await _assign(uow, platform, s, actor.user_id, actor, kind="accepted")
     await publish_queue(platform, actor.workspace_id)
@@ -183,8 +225,14 @@ async def _check_room(uow: UnitOfWork, s: dict[str, Any], agent_id: int) -> None
         raise Conflict(f"at the limit of {most} concurrent chats")
 
 
-async def transfer(platform: Any, actor: Principal, ticket_id: int, *, agent_id: int | None = None,
-                   group_id: int | None = None) -> None:
+async def transfer(
+    platform: Any,
+    actor: Principal,
+    ticket_id: int,
+    *,
+    agent_id: int | None = None,
+    group_id: int | None = None,
+) -> None:
     """Hand a chat to another agent (within their limit) or back to a group's queue."""
     await _session_for(platform, actor, ticket_id)
     if not actor.can_edit_tickets:
@@ -203,12 +251,28 @@ async def transfer(platform: Any, actor: Principal, ticket_id: int, *, agent_id:
         else:
             assert group_id is not None
             await tickets_service.check_group(uow, actor.workspace_id, group_id)
-            await uow.execute(sessions.update().where(sessions.c.id == s["id"]).values(
-                state=ChatState.queued.value, agent_id=None, group_id=group_id))
+            await uow.execute(
+                sessions.update()
+                .where(sessions.c.id == s["id"])
+                .values(state=ChatState.queued.value, agent_id=None, group_id=group_id)
+            )
             ticket = await bridge.ticket_row(uow, ticket_id)
             await bridge.set_fields(uow, platform.pubsub, ticket, actor, group_id=group_id, assignee_id=None)
-            publish_after(uow, platform, actor.workspace_id, f"t:{ticket_id}", {"t": "state", "state": "queued", "agent": ""})
-            publish_after(uow, platform, actor.workspace_id, "agents", {"t": "transferred", "ticket": ticket_id}, staff=True)
+            publish_after(
+                uow,
+                platform,
+                actor.workspace_id,
+                f"t:{ticket_id}",
+                {"t": "state", "state": "queued", "agent": ""},
+            )
+            publish_after(
+                uow,
+                platform,
+                actor.workspace_id,
+                "agents",
+                {"t": "transferred", "ticket": ticket_id},
+                staff=True,
+            )
     await publish_queue(platform, actor.workspace_id)
     await dispatch(platform, actor.workspace_id)
 
@@ -226,13 +290,23 @@ async def end(platform: Any, workspace_id: int, ticket_id: int, actor: Principal
             raise Conflict(f"ticket {ticket_id} is not a chat")
         if s["state"] != ChatState.ended:
             was_queued = s["state"] == ChatState.queued
-            await uow.execute(sessions.update().where(sessions.c.id == s["id"]).values(
-                state=ChatState.ended.value, ended_at=utcnow()))
+            await uow.execute(
+                sessions.update()
+                .where(sessions.c.id == s["id"])
+                .values(state=ChatState.ended.value, ended_at=utcnow())
+            )
             await jobs.enqueue(uow, "chat.transcript", {"session_id": int(s["id"])})
             await bridge.continue_by_email(uow, workspace_id, ticket_id)
-            publish_after(uow, platform, workspace_id, f"t:{ticket_id}",
-                          {"t": "state", "state": "ended", "by": "agent" if actor else "visitor"})
-            publish_after(uow, platform, workspace_id, "agents", {"t": "ended", "ticket": ticket_id}, staff=True)
+            publish_after(
+                uow,
+                platform,
+                workspace_id,
+                f"t:{ticket_id}",
+                {"t": "state", "state": "ended", "by": "agent" if actor else "visitor"},
+            )
+            publish_after(
+                uow, platform, workspace_id, "agents", {"t": "ended", "ticket": ticket_id}, staff=True
+            )
         if actor is not None and actor.can_edit_tickets:
             ticket = await bridge.ticket_row(uow, ticket_id)
             if ticket["status"] not in (Status.solved, Status.closed):
@@ -249,13 +323,28 @@ async def offline(platform: Any, widget: dict[str, Any], fields: dict[str, str],
         raise Invalid("body", "empty message")
     if len(body) > platform.settings.chat_max_message_chars:
         raise Invalid("body", f"longer than {platform.settings.chat_max_message_chars} characters")
-    await limit(platform, f"chat:start:{widget['id']}:{ip}", platform.settings.chat_starts_per_hour, 3600,
-                "messages from this address")
+    await limit(
+        platform,
+        f"chat:start:{widget['id']}:{ip}",
+        platform.settings.chat_starts_per_hour,
+        3600,
+        "messages from this address",
+    )
     ws = int(widget["workspace_id"])
     text, html = content.render_body(body, is_html=False)
     async with platform.db.transaction() as uow:
-        contact = await tickets_service.find_or_create_contact(uow, ws, email=fields["email"], name=fields.get("name", ""))
+        contact = await tickets_service.find_or_create_contact(
+            uow, ws, email=fields["email"], name=fields.get("name", "")
+        )
         ticket_id, _mid, _n = await bridge.create_ticket(
-            uow, platform.pubsub, workspace_id=ws, contact_id=contact, subject="Offline message: " + " ".join(body.split())[:70],
-            body_text=text, body_html=html, channel="email", group_id=widget["group_id"])
+            uow,
+            platform.pubsub,
+            workspace_id=ws,
+            contact_id=contact,
+            subject="Offline message: " + " ".join(body.split())[:70],
+            body_text=text,
+            body_html=html,
+            channel="email",
+            group_id=widget["group_id"],
+        )
         await bridge.continue_by_email(uow, ws, ticket_id)

@@ -16,11 +16,12 @@ from helpline.domains.channels.chat import identity, queries
 from helpline.domains.channels.chat import tickets_bridge as bridge
 from helpline.domains.channels.chat.common import limit, publish_after
 from helpline.domains.channels.chat.hub import hub_of
-from helpline.domains.channels.chat.routing import dispatch, publish_queue
 from helpline.domains.channels.chat.models import ChatSession, ChatState, ChatVisitor
+from helpline.domains.channels.chat.routing import dispatch, publish_queue
 from helpline.domains.customers import service as customers
-from helpline.domains.tickets import content, service as tickets_service
+from helpline.domains.tickets import content
 from helpline.domains.tickets import queries as ticket_queries
+from helpline.domains.tickets import service as tickets_service
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Conflict, Forbidden, Invalid
 from helpline.web.principal import Principal
@@ -46,8 +47,15 @@ class Visitor:
         return int(self.widget["workspace_id"])
 
 
-async def resolve(platform: Any, widget: dict[str, Any], token: str | None, user: dict[str, Any] | None,
-                  *, origin: str = "", ip: str = "") -> Visitor:
+async def resolve(
+    platform: Any,
+    widget: dict[str, Any],
+    token: str | None,
+    user: dict[str, Any] | None,
+    *,
+    origin: str = "",
+    ip: str = "",
+) -> Visitor:
     """Who this is, from a visitor token or a host-site identity, and their open chat if any."""
     v = Visitor(widget=widget, origin=origin, ip=ip)
     secret = platform.settings.ensure_secret_key()
@@ -75,7 +83,9 @@ def token_of(platform: Any, v: Visitor) -> str | None:
     return identity.visitor_token(platform.settings.ensure_secret_key(), v.widget["id"], v.visitor_id)
 
 
-def check_fields(widget: dict[str, Any], given: dict[str, Any], *, need_email: bool = False) -> dict[str, str]:
+def check_fields(
+    widget: dict[str, Any], given: dict[str, Any], *, need_email: bool = False
+) -> dict[str, str]:
     out: dict[str, str] = {}
     specs = list(widget.get("prechat_fields") or [])
     if need_email and not any(f.get("name") == "email" for f in specs):
@@ -117,14 +127,38 @@ def _cid(cid: Any) -> str | None:
 async def _visitor_row(uow: UnitOfWork, v: Visitor, name: str, email: str) -> dict[str, Any]:
     now = utcnow()
     if v.visitor_id is None and v.external_id is not None:
-        row = (await uow.execute(sa.select(visitors).where(visitors.c.widget_id == v.widget["id"],
-                                                           visitors.c.external_id == v.external_id))).mappings().first()
+        row = (
+            (
+                await uow.execute(
+                    sa.select(visitors).where(
+                        visitors.c.widget_id == v.widget["id"], visitors.c.external_id == v.external_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is not None:
             v.visitor_id = int(row["id"])
     if v.visitor_id is None:
-        v.visitor_id = int((await uow.execute(visitors.insert().values(
-            workspace_id=v.workspace_id, widget_id=v.widget["id"], external_id=v.external_id, contact_id=None,
-            name=name[:200], email=email[:320], created_at=now, last_seen_at=now).returning(visitors.c.id))).scalar_one())
+        v.visitor_id = int(
+            (
+                await uow.execute(
+                    visitors.insert()
+                    .values(
+                        workspace_id=v.workspace_id,
+                        widget_id=v.widget["id"],
+                        external_id=v.external_id,
+                        contact_id=None,
+                        name=name[:200],
+                        email=email[:320],
+                        created_at=now,
+                        last_seen_at=now,
+                    )
+                    .returning(visitors.c.id)
+                )
+            ).scalar_one()
+        )
     row = (await uow.execute(sa.select(visitors).where(visitors.c.id == v.visitor_id))).mappings().one()
     return dict(row)
 
@@ -135,15 +169,29 @@ async def start(platform: Any, v: Visitor, fields: dict[str, Any], body: str, ci
         return v
     values = check_fields(v.widget, fields)
     body, cid = _body(platform, body), _cid(cid)
-    await limit(platform, f"chat:start:{v.widget['id']}:{v.ip}", platform.settings.chat_starts_per_hour, 3600,
-                 "chats started from this address")
+    await limit(
+        platform,
+        f"chat:start:{v.widget['id']}:{v.ip}",
+        platform.settings.chat_starts_per_hour,
+        3600,
+        "chats started from this address",
+    )
     name = values.get("name") or v.hints.get("name", "")
     email = values.get("email") or v.hints.get("email", "")
     ws = v.workspace_id
     async with platform.db.transaction() as uow:
         row = await _visitor_row(uow, v, name, email)
-        open_row = (await uow.execute(sa.select(sessions).where(
-            sessions.c.visitor_id == row["id"], sessions.c.state != ChatState.ended.value))).mappings().first()
+        open_row = (
+            (
+                await uow.execute(
+                    sa.select(sessions).where(
+                        sessions.c.visitor_id == row["id"], sessions.c.state != ChatState.ended.value
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
         if open_row is not None:
             v.session = dict(open_row)
             return v
@@ -152,19 +200,52 @@ async def start(platform: Any, v: Visitor, fields: dict[str, Any], body: str, ci
             contact_id = await tickets_service.find_or_create_contact(uow, ws, email=email, name=name)
         if contact_id is None:
             contact_id = await customers.create_contact(uow, ws, name=name or "Chat visitor")
-        await uow.execute(visitors.update().where(visitors.c.id == row["id"]).values(
-            contact_id=contact_id, name=name[:200] or row["name"], email=email[:320] or row["email"],
-            last_seen_at=utcnow()))
+        await uow.execute(
+            visitors.update()
+            .where(visitors.c.id == row["id"])
+            .values(
+                contact_id=contact_id,
+                name=name[:200] or row["name"],
+                email=email[:320] or row["email"],
+                last_seen_at=utcnow(),
+            )
+        )
         text, html = content.render_body(body, is_html=False)
         subject = "Chat: " + " ".join(body.split())[:80]
         ticket_id, message_id, _n = await bridge.create_ticket(
-            uow, platform.pubsub, workspace_id=ws, contact_id=contact_id, subject=subject, body_text=text,
-            body_html=html, channel="chat", group_id=v.widget["group_id"])
-        session_id = int((await uow.execute(sessions.insert().values(
-            workspace_id=ws, widget_id=v.widget["id"], visitor_id=row["id"], ticket_id=ticket_id,
-            group_id=v.widget["group_id"], agent_id=None, state=ChatState.queued.value, seq=0, pseq=0,
-            visitor_read_pseq=0, agent_read_pseq=0, origin=v.origin[:300], queued_at=utcnow(),
-        ).returning(sessions.c.id))).scalar_one())
+            uow,
+            platform.pubsub,
+            workspace_id=ws,
+            contact_id=contact_id,
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            channel="chat",
+            group_id=v.widget["group_id"],
+        )
+        session_id = int(
+            (
+                await uow.execute(
+                    sessions.insert()
+                    .values(
+                        workspace_id=ws,
+                        widget_id=v.widget["id"],
+                        visitor_id=row["id"],
+                        ticket_id=ticket_id,
+                        group_id=v.widget["group_id"],
+                        agent_id=None,
+                        state=ChatState.queued.value,
+                        seq=0,
+                        pseq=0,
+                        visitor_read_pseq=0,
+                        agent_read_pseq=0,
+                        origin=v.origin[:300],
+                        queued_at=utcnow(),
+                    )
+                    .returning(sessions.c.id)
+                )
+            ).scalar_one()
+        )
         first = await bridge.number(uow, ticket_id, message_id, public=True, client_id=cid)
         _publish_message(uow, platform, ws, first, from_="visitor", name=name, body=text)
         extra = {k: val for k, val in values.items() if k not in ("name", "email")}
@@ -172,26 +253,54 @@ async def start(platform: Any, v: Visitor, fields: dict[str, Any], body: str, ci
         if extra or verified:
             note = verified + "".join(f"{k}: {val}\n" for k, val in extra.items())
             ticket = {"id": ticket_id, "workspace_id": ws}
-            nid = await bridge.add_system_note(uow, platform.pubsub, ticket, text=note.strip(), channel="chat")
+            nid = await bridge.add_system_note(
+                uow, platform.pubsub, ticket, text=note.strip(), channel="chat"
+            )
             noted = await bridge.number(uow, ticket_id, nid, public=False, client_id=None)
             _publish_message(uow, platform, ws, noted, from_="system", name="", body=note.strip())
-        publish_after(uow, platform, ws, "agents", {"t": "chat", "ticket": ticket_id, "state": "queued"}, staff=True)
-        v.session = dict((await uow.execute(sa.select(sessions).where(sessions.c.id == session_id))).mappings().one())
+        publish_after(
+            uow, platform, ws, "agents", {"t": "chat", "ticket": ticket_id, "state": "queued"}, staff=True
+        )
+        v.session = dict(
+            (await uow.execute(sa.select(sessions).where(sessions.c.id == session_id))).mappings().one()
+        )
     await publish_queue(platform, ws)
     await dispatch(platform, ws)
     return v
 
 
-def _publish_message(uow: UnitOfWork, platform: Any, ws: int, numbered: dict[str, Any], *, from_: str, name: str,
-                     body: str, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    event = {"t": "msg", "ticket": numbered["ticket_id"], "seq": numbered["seq"], "pseq": numbered["pseq"],
-             "public": numbered["public"], "cid": numbered["client_id"], "from": from_, "name": name, "body": body,
-             "at": numbered["created_at"].isoformat(), "files": files or [], "mid": numbered["message_id"]}
+def _publish_message(
+    uow: UnitOfWork,
+    platform: Any,
+    ws: int,
+    numbered: dict[str, Any],
+    *,
+    from_: str,
+    name: str,
+    body: str,
+    files: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    event = {
+        "t": "msg",
+        "ticket": numbered["ticket_id"],
+        "seq": numbered["seq"],
+        "pseq": numbered["pseq"],
+        "public": numbered["public"],
+        "cid": numbered["client_id"],
+        "from": from_,
+        "name": name,
+        "body": body,
+        "at": numbered["created_at"].isoformat(),
+        "files": files or [],
+        "mid": numbered["message_id"],
+    }
     publish_after(uow, platform, ws, f"t:{numbered['ticket_id']}", event, staff=not numbered["public"])
     return event
 
 
-async def visitor_send(platform: Any, v: Visitor, cid: Any, body: str, files: list[str] | None = None) -> dict[str, Any]:
+async def visitor_send(
+    platform: Any, v: Visitor, cid: Any, body: str, files: list[str] | None = None
+) -> dict[str, Any]:
     """The visitor's message; a resend of a stored client id answers the stored one. Returns the ack."""
     s = v.session
     if s is None:
@@ -207,14 +316,27 @@ async def visitor_send(platform: Any, v: Visitor, cid: Any, body: str, files: li
         if dup is not None:
             return {"t": "ack", "cid": cid, "seq": dup["pseq"], "dup": True}
         ticket = await bridge.ticket_row(uow, s["ticket_id"])
-        visitor = (await uow.execute(sa.select(visitors.c.contact_id, visitors.c.name).where(
-            visitors.c.id == s["visitor_id"]))).one()
-        mid = await bridge.add_visitor_message(uow, platform.pubsub, ticket, contact_id=int(visitor[0]), body=body)
+        visitor = (
+            await uow.execute(
+                sa.select(visitors.c.contact_id, visitors.c.name).where(visitors.c.id == s["visitor_id"])
+            )
+        ).one()
+        mid = await bridge.add_visitor_message(
+            uow, platform.pubsub, ticket, contact_id=int(visitor[0]), body=body
+        )
         await bridge.attach_files(uow, workspace_id=v.workspace_id, message_id=mid, files=stored)
         numbered = await bridge.number(uow, s["ticket_id"], mid, public=True, client_id=cid)
         files_ev = [{"name": f["filename"], "size": f["size"], "type": f["content_type"]} for f in stored]
-        _publish_message(uow, platform, v.workspace_id, numbered, from_="visitor", name=str(visitor[1] or ""),
-                         body=content.render_body(body, is_html=False)[0], files=files_ev)
+        _publish_message(
+            uow,
+            platform,
+            v.workspace_id,
+            numbered,
+            from_="visitor",
+            name=str(visitor[1] or ""),
+            body=content.render_body(body, is_html=False)[0],
+            files=files_ev,
+        )
     for f in files or []:
         await platform.cache.delete(f"chat:upload:{f}")
     return {"t": "ack", "cid": cid, "seq": numbered["pseq"]}
@@ -233,7 +355,9 @@ async def _uploads(platform: Any, v: Visitor, tokens: list[str]) -> list[dict[st
     return out
 
 
-async def store_upload(platform: Any, v: Visitor, filename: str, content_type: str | None, data: bytes) -> dict[str, Any]:
+async def store_upload(
+    platform: Any, v: Visitor, filename: str, content_type: str | None, data: bytes
+) -> dict[str, Any]:
     """Keep a visitor's file until the message that carries it (an hour at most)."""
     if v.session is None or v.visitor_id is None:
         raise Conflict("no chat is open: start one first")
@@ -249,13 +373,20 @@ async def store_upload(platform: Any, v: Visitor, filename: str, content_type: s
         raise Invalid("file", f"files of type {ctype} are not accepted")
     digest = await platform.storage.put(data)
     token = secrets.token_urlsafe(18)
-    info = {"visitor_id": v.visitor_id, "filename": name, "content_type": ctype, "size": len(data), "sha256": digest}
+    info = {
+        "visitor_id": v.visitor_id,
+        "filename": name,
+        "content_type": ctype,
+        "size": len(data),
+        "sha256": digest,
+    }
     await platform.cache.set(f"chat:upload:{token}", orjson.dumps(info), 3600)
     return {"token": token, "name": name, "size": len(data), "type": ctype}
 
 
-async def agent_send(platform: Any, actor: Principal, ticket_id: int, cid: Any, body: str, *,
-                     public: bool = True) -> dict[str, Any]:
+async def agent_send(
+    platform: Any, actor: Principal, ticket_id: int, cid: Any, body: str, *, public: bool = True
+) -> dict[str, Any]:
     """An agent's reply (``public``) or internal note on a chat. Returns the ack (with ``seq``)."""
     body, cid = _body(platform, body), _cid(cid)
     async with platform.db.read() as conn:
@@ -270,8 +401,15 @@ async def agent_send(platform: Any, actor: Principal, ticket_id: int, cid: Any, 
         ticket = await bridge.ticket_row(uow, ticket_id)
         mid = await bridge.add_agent_message(uow, platform.pubsub, actor, ticket, body=body, public=public)
         numbered = await bridge.number(uow, ticket_id, mid, public=public, client_id=cid)
-        _publish_message(uow, platform, actor.workspace_id, numbered, from_="agent", name=actor.name or actor.email,
-                         body=content.render_body(body, is_html=False)[0])
+        _publish_message(
+            uow,
+            platform,
+            actor.workspace_id,
+            numbered,
+            from_="agent",
+            name=actor.name or actor.email,
+            body=content.render_body(body, is_html=False)[0],
+        )
     return {"t": "ack", "ticket": ticket_id, "cid": cid, "seq": numbered["seq"]}
 
 
@@ -281,13 +419,16 @@ async def read(platform: Any, workspace_id: int, ticket_id: int, by: str, pseq: 
         return
     col = sessions.c.visitor_read_pseq if by == "visitor" else sessions.c.agent_read_pseq
     async with platform.db.transaction() as uow:
-        res = await uow.execute(sessions.update().where(
-            sessions.c.ticket_id == ticket_id, col < pseq, sessions.c.pseq >= pseq).values({col.name: pseq}))
+        res = await uow.execute(
+            sessions.update()
+            .where(sessions.c.ticket_id == ticket_id, col < pseq, sessions.c.pseq >= pseq)
+            .values({col.name: pseq})
+        )
         if res.rowcount:
             publish_after(uow, platform, workspace_id, f"t:{ticket_id}", {"t": "read", "by": by, "seq": pseq})
 
 
 async def typing(platform: Any, workspace_id: int, ticket_id: int, by: str, on: bool, name: str = "") -> None:
-    await hub_of(platform).publish(workspace_id, f"t:{ticket_id}", {"t": "typing", "by": by, "on": bool(on), "name": name})
-
-
+    await hub_of(platform).publish(
+        workspace_id, f"t:{ticket_id}", {"t": "typing", "by": by, "on": bool(on), "name": name}
+    )

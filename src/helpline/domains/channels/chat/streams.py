@@ -37,11 +37,22 @@ def visitor_view(e: dict[str, Any], s: Stream) -> dict[str, Any] | None:
             return None
         mine = e.get("from") == "visitor"
         files = [{k: f[k] for k in ("id", "name", "size", "type") if k in f} for f in e.get("files") or []]
-        return {"t": "msg", "seq": e["pseq"], "cid": e.get("cid") if mine else None, "from": e.get("from"),
-                "name": e.get("name") if not mine else "", "body": e.get("body", ""), "at": e.get("at"),
-                "files": files}
+        return {
+            "t": "msg",
+            "seq": e["pseq"],
+            "cid": e.get("cid") if mine else None,
+            "from": e.get("from"),
+            "name": e.get("name") if not mine else "",
+            "body": e.get("body", ""),
+            "at": e.get("at"),
+            "files": files,
+        }
     if t == "typing":
-        return None if e.get("by") == "visitor" else {"t": "typing", "on": bool(e.get("on")), "name": e.get("name", "")}
+        return (
+            None
+            if e.get("by") == "visitor"
+            else {"t": "typing", "on": bool(e.get("on")), "name": e.get("name", "")}
+        )
     if t == "read":
         return None if e.get("by") == "visitor" else {"t": "read", "seq": e.get("seq")}
     if t == "state":

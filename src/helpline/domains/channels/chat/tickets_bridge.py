@@ -44,19 +44,44 @@ async def existing(uow: UnitOfWork, ticket_id: int, client_id: str | None) -> di
     """The stored message that carried ``client_id`` on this ticket, if any (a resend)."""
     if not client_id:
         return None
-    row = (await uow.execute(sa.select(chat_messages).where(
-        chat_messages.c.ticket_id == ticket_id, chat_messages.c.client_id == client_id))).mappings().first()
+    row = (
+        (
+            await uow.execute(
+                sa.select(chat_messages).where(
+                    chat_messages.c.ticket_id == ticket_id, chat_messages.c.client_id == client_id
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
-async def number(uow: UnitOfWork, ticket_id: int, message_id: int, *, public: bool,
-                 client_id: str | None) -> dict[str, Any]:
+async def number(
+    uow: UnitOfWork, ticket_id: int, message_id: int, *, public: bool, client_id: str | None
+) -> dict[str, Any]:
     """Give ``message_id`` the next sequence numbers of its conversation (call with the session locked)."""
-    row = (await uow.execute(sessions.update().where(sessions.c.ticket_id == ticket_id).values(
-        seq=sessions.c.seq + 1, pseq=sessions.c.pseq + (1 if public else 0),
-    ).returning(sessions.c.seq, sessions.c.pseq))).one()
-    values = {"ticket_id": ticket_id, "seq": int(row[0]), "pseq": int(row[1]) if public else None,
-              "message_id": message_id, "client_id": client_id or None, "public": public, "created_at": utcnow()}
+    row = (
+        await uow.execute(
+            sessions.update()
+            .where(sessions.c.ticket_id == ticket_id)
+            .values(
+                seq=sessions.c.seq + 1,
+                pseq=sessions.c.pseq + (1 if public else 0),
+            )
+            .returning(sessions.c.seq, sessions.c.pseq)
+        )
+    ).one()
+    values = {
+        "ticket_id": ticket_id,
+        "seq": int(row[0]),
+        "pseq": int(row[1]) if public else None,
+        "message_id": message_id,
+        "client_id": client_id or None,
+        "public": public,
+        "created_at": utcnow(),
+    }
     await uow.execute(chat_messages.insert().values(**values))
     return values
 
@@ -65,23 +90,45 @@ async def ticket_row(uow: UnitOfWork, ticket_id: int) -> dict[str, Any]:
     return dict((await uow.execute(sa.select(tickets).where(tickets.c.id == ticket_id))).mappings().one())
 
 
-async def add_visitor_message(uow: UnitOfWork, pubsub: PubSub, ticket: dict[str, Any], *, contact_id: int,
-                              body: str) -> int:
+async def add_visitor_message(
+    uow: UnitOfWork, pubsub: PubSub, ticket: dict[str, Any], *, contact_id: int, body: str
+) -> int:
     """The visitor's message: like ``inbound.add_contact_message`` (reopens a pending or solved ticket),
     without mailing the assignee about every line of a live chat."""
     now = utcnow()
     text, html = content.render_body(body, is_html=False)
-    message_id = int((await uow.execute(messages.insert().values(
-        workspace_id=ticket["workspace_id"], ticket_id=ticket["id"], public=True,
-        author_kind=AuthorKind.customer.value, author_user_id=None, author_contact_id=contact_id,
-        channel="chat", body_text=text, body_html=html, created_at=now,
-    ).returning(messages.c.id))).scalar_one())
-    rows = [service.event_row(ticket, None, "message_added", new={"message_id": message_id, "public": True}, at=now)]
+    message_id = int(
+        (
+            await uow.execute(
+                messages.insert()
+                .values(
+                    workspace_id=ticket["workspace_id"],
+                    ticket_id=ticket["id"],
+                    public=True,
+                    author_kind=AuthorKind.customer.value,
+                    author_user_id=None,
+                    author_contact_id=contact_id,
+                    channel="chat",
+                    body_text=text,
+                    body_html=html,
+                    created_at=now,
+                )
+                .returning(messages.c.id)
+            )
+        ).scalar_one()
+    )
+    rows = [
+        service.event_row(
+            ticket, None, "message_added", new={"message_id": message_id, "public": True}, at=now
+        )
+    ]
     rows[0]["actor_kind"] = AuthorKind.customer.value
     values: dict[str, Any] = {"updated_at": now, "version": tickets.c.version + 1}
     if ticket["status"] in (Status.pending, Status.solved, Status.on_hold):
         values.update(status=Status.open.value, solved_at=None)
-        ev = service.event_row(ticket, None, "field_changed", "status", ticket["status"], Status.open.value, at=now)
+        ev = service.event_row(
+            ticket, None, "field_changed", "status", ticket["status"], Status.open.value, at=now
+        )
         ev["actor_kind"] = AuthorKind.customer.value
         rows.append(ev)
     await uow.execute(tickets.update().where(tickets.c.id == ticket["id"]).values(**values))
@@ -91,18 +138,21 @@ async def add_visitor_message(uow: UnitOfWork, pubsub: PubSub, ticket: dict[str,
     return message_id
 
 
-async def add_agent_message(uow: UnitOfWork, pubsub: PubSub, actor: Principal, ticket: dict[str, Any], *,
-                            body: str, public: bool) -> int:
-    """An agent's reply or internal note, through the tickets service's own rules (light agents: notes only)."""
-    return await service.add_message(uow, pubsub, actor, ticket, MessageCreate(body=body, public=public),
-                                     channel="chat")
+async def add_agent_message(
+    uow: UnitOfWork, pubsub: PubSub, actor: Principal, ticket: dict[str, Any], *, body: str, public: bool
+) -> int:
+    """An agent's reply or internal note, by the tickets service's own rules (light agents: notes only)."""
+    return await service.add_message(
+        uow, pubsub, actor, ticket, MessageCreate(body=body, public=public), channel="chat"
+    )
 
 
 add_system_note = inbound.add_system_note
 
 
-async def set_fields(uow: UnitOfWork, pubsub: PubSub, ticket: dict[str, Any], actor: Principal | None,
-                     **changes: Any) -> None:
+async def set_fields(
+    uow: UnitOfWork, pubsub: PubSub, ticket: dict[str, Any], actor: Principal | None, **changes: Any
+) -> None:
     """Change assignee, group or status of a chat's ticket, one event per changed field.
 
     Auto-assignment and transfers act for the system or for an agent who may not otherwise edit the
@@ -134,9 +184,17 @@ async def continue_by_email(uow: UnitOfWork, workspace_id: int, ticket_id: int) 
     threads, boxes = EmailThread.__table__, Mailbox.__table__
     if (await uow.execute(sa.select(threads.c.ticket_id).where(threads.c.ticket_id == ticket_id))).first():
         return True
-    box = (await uow.execute(sa.select(boxes.c.id).where(boxes.c.workspace_id == workspace_id, boxes.c.active.is_(True))
-                             .order_by(boxes.c.id).limit(1))).scalar()
+    box = (
+        await uow.execute(
+            sa.select(boxes.c.id)
+            .where(boxes.c.workspace_id == workspace_id, boxes.c.active.is_(True))
+            .order_by(boxes.c.id)
+            .limit(1)
+        )
+    ).scalar()
     if box is None:
         return False
-    await uow.execute(threads.insert().values(ticket_id=ticket_id, mailbox_id=int(box), workspace_id=workspace_id))
+    await uow.execute(
+        threads.insert().values(ticket_id=ticket_id, mailbox_id=int(box), workspace_id=workspace_id)
+    )
     return True

@@ -46,8 +46,10 @@ class WidgetWrite(BaseModel):
     enabled: bool | None = None
 
 
-DEFAULT_FIELDS = [{"name": "name", "label": "Name", "type": "text", "required": False},
-                  {"name": "email", "label": "Email", "type": "email", "required": False}]
+DEFAULT_FIELDS = [
+    {"name": "name", "label": "Name", "type": "text", "required": False},
+    {"name": "email", "label": "Email", "type": "email", "required": False},
+]
 
 
 def _origin(o: str) -> str:
@@ -80,8 +82,11 @@ async def _check(uow: UnitOfWork, ws: int, data: WidgetWrite) -> dict[str, Any]:
     if "theme" in given:
         theme = given["theme"] or {}
         colour = theme.get("colour", "")
-        if colour and not (len(colour) == 7 and colour.startswith("#")
-                           and all(c in "0123456789abcdefABCDEF" for c in colour[1:])):
+        if colour and not (
+            len(colour) == 7
+            and colour.startswith("#")
+            and all(c in "0123456789abcdefABCDEF" for c in colour[1:])
+        ):
             raise Invalid("theme", "colour is #rrggbb")
         if theme.get("position", "right") not in ("right", "left"):
             raise Invalid("theme", "position is right or left")
@@ -95,14 +100,30 @@ async def create(uow: UnitOfWork, actor: Principal, data: WidgetWrite) -> int:
     values = await _check(uow, actor.workspace_id, data)
     values.setdefault("name", "Chat")
     values.setdefault("prechat_fields", DEFAULT_FIELDS)
-    return int((await uow.execute(widgets.insert().values(
-        workspace_id=actor.workspace_id, key=secrets.token_urlsafe(12), identity_secret=secrets.token_urlsafe(32),
-        allowed_origins=values.pop("allowed_origins", []), theme=values.pop("theme", {}),
-        greeting=values.pop("greeting", "Hi! How can we help?"), locale=values.pop("locale", "en"),
-        texts=values.pop("texts", {}), schedule=values.pop("schedule", {}), timezone=values.pop("timezone", "UTC"),
-        max_chats_per_agent=values.pop("max_chats_per_agent", 3), enabled=values.pop("enabled", True),
-        created_at=utcnow(), **values,
-    ).returning(widgets.c.id))).scalar_one())
+    return int(
+        (
+            await uow.execute(
+                widgets.insert()
+                .values(
+                    workspace_id=actor.workspace_id,
+                    key=secrets.token_urlsafe(12),
+                    identity_secret=secrets.token_urlsafe(32),
+                    allowed_origins=values.pop("allowed_origins", []),
+                    theme=values.pop("theme", {}),
+                    greeting=values.pop("greeting", "Hi! How can we help?"),
+                    locale=values.pop("locale", "en"),
+                    texts=values.pop("texts", {}),
+                    schedule=values.pop("schedule", {}),
+                    timezone=values.pop("timezone", "UTC"),
+                    max_chats_per_agent=values.pop("max_chats_per_agent", 3),
+                    enabled=values.pop("enabled", True),
+                    created_at=utcnow(),
+                    **values,
+                )
+                .returning(widgets.c.id)
+            )
+        ).scalar_one()
+    )
 
 
 async def update(uow: UnitOfWork, actor: Principal, widget_id: int, data: WidgetWrite) -> None:
@@ -116,8 +137,17 @@ async def update(uow: UnitOfWork, actor: Principal, widget_id: int, data: Widget
 
 async def get(conn: Any, actor: Principal, widget_id: int) -> dict[str, Any]:
     require_admin(actor)
-    row = (await conn.execute(sa.select(widgets).where(
-        widgets.c.id == widget_id, widgets.c.workspace_id == actor.workspace_id))).mappings().first()
+    row = (
+        (
+            await conn.execute(
+                sa.select(widgets).where(
+                    widgets.c.id == widget_id, widgets.c.workspace_id == actor.workspace_id
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"widget {widget_id} not found")
     return dict(row)
@@ -125,5 +155,7 @@ async def get(conn: Any, actor: Principal, widget_id: int) -> dict[str, Any]:
 
 async def list_all(conn: Any, actor: Principal) -> list[dict[str, Any]]:
     require_admin(actor)
-    rows = await conn.execute(sa.select(widgets).where(widgets.c.workspace_id == actor.workspace_id).order_by(widgets.c.id))
+    rows = await conn.execute(
+        sa.select(widgets).where(widgets.c.workspace_id == actor.workspace_id).order_by(widgets.c.id)
+    )
     return [dict(r) for r in rows.mappings()]

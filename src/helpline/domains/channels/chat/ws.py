@@ -19,6 +19,7 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from helpline.domains.channels.chat import availability, queries, routing, service
+from helpline.domains.channels.chat.common import as_dict, as_int, as_list
 from helpline.domains.channels.chat.streams import Overflow, Stream
 from helpline.web.errors import Problem
 from helpline.web.pages import session_of
@@ -60,8 +61,14 @@ async def agents_online(platform: Any, workspace_id: int) -> int:
 
 
 def public_config(widget: dict[str, Any]) -> dict[str, Any]:
-    return {"name": widget["name"], "greeting": widget["greeting"], "locale": widget["locale"],
-            "texts": widget["texts"] or {}, "theme": widget["theme"] or {}, "fields": widget["prechat_fields"] or []}
+    return {
+        "name": widget["name"],
+        "greeting": widget["greeting"],
+        "locale": widget["locale"],
+        "texts": widget["texts"] or {},
+        "theme": widget["theme"] or {},
+        "fields": widget["prechat_fields"] or [],
+    }
 
 
 def chat_view(session: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -70,18 +77,27 @@ def chat_view(session: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"state": session["state"], "last": session["pseq"], "read": session["agent_read_pseq"]}
 
 
-async def visitor_enter(s: Stream, v: service.Visitor, after: int) -> dict[str, Any]:
-    """Join a visitor's rooms and queue their backlog; the welcome frame."""
+async def visitor_enter(s: Stream, v: service.Visitor, after: int, *, welcome: bool = True) -> None:
+    """Queue the welcome frame (first), join the visitor's rooms and queue their backlog."""
     s.widget, s.session_id = v.widget, (int(v.session["id"]) if v.session else None)
+    if welcome:
+        online = availability.offers_chat(v.widget, await agents_online(s.platform, v.workspace_id))
+        s.push(
+            {
+                "t": "welcome",
+                "token": service.token_of(s.platform, v),
+                "config": public_config(v.widget),
+                "online": online,
+                "chat": chat_view(v.session),
+            }
+        )
     await s.join("avail")
     if v.session is not None:
         s.session_state = v.session["state"]
         await s.follow(int(v.session["ticket_id"]), after)
         if v.session["state"] == "queued":
             await s.join("q")
-    online = availability.offers_chat(v.widget, await agents_online(s.platform, v.workspace_id))
-    return {"t": "welcome", "token": service.token_of(s.platform, v), "config": public_config(v.widget),
-            "online": online, "chat": chat_view(v.session)}
+            await routing.publish_queue(s.platform, v.workspace_id)
 
 
 async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,7 +108,7 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
             return {"t": "pong"}
         if t == "start":
             had = v.session is not None
-            fields = f.get("fields") if isinstance(f.get("fields"), dict) else {}
+            fields = as_dict(f.get("fields"))
             await service.start(p, v, fields, str(f.get("body") or ""), f.get("cid"))
             assert v.session is not None
             if not had:
@@ -101,13 +117,25 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
                 if v.session["state"] == "queued":
                     await s.join("q")
                     await routing.publish_queue(p, v.workspace_id)
-            return {"t": "started", "token": service.token_of(p, v), "chat": chat_view(v.session), "cid": f.get("cid")}
+            return {
+                "t": "started",
+                "token": service.token_of(p, v),
+                "chat": chat_view(v.session),
+                "cid": f.get("cid"),
+            }
         if v.session is None:
-            return {"t": "error", "code": 409, "detail": "no chat is open: start one first", "cid": f.get("cid")}
+            return {
+                "t": "error",
+                "code": 409,
+                "detail": "no chat is open: start one first",
+                "cid": f.get("cid"),
+            }
         ticket = int(v.session["ticket_id"])
         if t == "msg":
-            files = f.get("files") if isinstance(f.get("files"), list) else []
-            return await service.visitor_send(p, v, f.get("cid"), str(f.get("body") or ""), [str(x) for x in files])
+            files = as_list(f.get("files"))
+            return await service.visitor_send(
+                p, v, f.get("cid"), str(f.get("body") or ""), [str(x) for x in files]
+            )
         if t == "typing":
             await service.typing(p, v.workspace_id, ticket, "visitor", bool(f.get("on")))
             return None
@@ -184,8 +212,10 @@ async def visitor_socket(sock: WebSocket, widget: str = "") -> None:
         hello = orjson.loads(await asyncio.wait_for(sock.receive_text(), 15))
         if not isinstance(hello, dict) or hello.get("t") != "hello":
             raise ValueError("the first frame is hello")
-        user = hello.get("user") if isinstance(hello.get("user"), dict) else None
-        v = await service.resolve(platform, w, hello.get("token"), user, origin=str(origin), ip=client_ip(sock))
+        user = as_dict(hello.get("user"))
+        v = await service.resolve(
+            platform, w, hello.get("token"), user, origin=str(origin), ip=client_ip(sock)
+        )
     except Problem as exc:
         await sock.send_text(orjson.dumps({"t": "error", "code": exc.status, "detail": exc.detail}).decode())
         await sock.close(code=4403)
@@ -195,8 +225,8 @@ async def visitor_socket(sock: WebSocket, widget: str = "") -> None:
             await sock.close(code=4400)
         return
     s = SocketStream(sock, platform, v.workspace_id, staff=False)
-    after = hello.get("after") if isinstance(hello.get("after"), int) else 0
-    s.push(await visitor_enter(s, v, after))
+    after = as_int(hello.get("after"))
+    await visitor_enter(s, v, after)
 
     async def handle(frame: dict[str, Any]) -> dict[str, Any] | None:
         return await visitor_frame(s, v, frame)
@@ -231,7 +261,7 @@ async def agent_frame(s: Stream, actor: Principal, f: dict[str, Any]) -> dict[st
 
                 await ticket_queries.access_ticket(conn, actor, ticket)
                 await queries.session_by_ticket(conn, ticket)
-            after = f.get("after") if isinstance(f.get("after"), int) else 0
+            after = as_int(f.get("after"))
             await s.follow(ticket, after)
             return None
         if t == "unsub":
@@ -239,8 +269,9 @@ async def agent_frame(s: Stream, actor: Principal, f: dict[str, Any]) -> dict[st
             s.last.pop(ticket, None)
             return None
         if t == "msg":
-            return await service.agent_send(p, actor, ticket, f.get("cid"), str(f.get("body") or ""),
-                                            public=not f.get("note"))
+            return await service.agent_send(
+                p, actor, ticket, f.get("cid"), str(f.get("body") or ""), public=not f.get("note")
+            )
         if t in ("typing", "read"):
             if f"t:{ticket}" not in s.rooms:
                 return {"t": "error", "code": 409, "detail": "subscribe to the chat first"}

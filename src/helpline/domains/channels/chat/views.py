@@ -1,0 +1,106 @@
+"""Console pages of the chat channel: ``/chats`` (status, the queue, my chats) and ``/chats/{ticket id}``
+(the live conversation: reply or note, transfer, close). Every action is a form that works without
+JavaScript; ``static/widget/agent.js`` makes them live over ``/chat/agent/ws``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from helpline.domains.channels.chat import queries, routing, service
+from helpline.domains.tickets import queries as ticket_queries
+from helpline.domains.tickets.views import _groups
+from helpline.web import templating
+from helpline.web.deps import PlatformDep
+from helpline.web.pages import StaffPage, redirect
+from helpline.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+# The shared environment looks in each domain's templates/ one level down; ours is two levels down.
+_HERE = str(Path(__file__).parent / "templates")
+_loader: Any = templating.env.loader
+if _HERE not in _loader.searchpath:
+    _loader.searchpath.append(_HERE)
+
+
+@router.get("/chats")
+async def chats(request: Request, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
+    async with platform.db.read() as conn:
+        rows = await queries.chats_for_agent(conn, actor.workspace_id, actor.user_id)
+        status = await queries.agent_status(conn, actor.workspace_id, actor.user_id)
+    queued = [r for r in rows if r["state"] == "queued"]
+    mine = [r for r in rows if r["state"] == "active"]
+    return render(
+        request, "chat/chats.html", {"title": "Chats", "queued": queued, "mine": mine, "status": status}
+    )
+
+
+@router.post("/chats/status")
+async def set_status(actor: StaffPage, platform: PlatformDep, status: Annotated[str, Form()]) -> Response:
+    await routing.set_status(platform, actor, status)
+    return redirect("/chats")
+
+
+@router.post("/chats/{ticket_id}/accept")
+async def accept(ticket_id: int, actor: StaffPage, platform: PlatformDep) -> Response:
+    await routing.accept(platform, actor, ticket_id)
+    return redirect(f"/chats/{ticket_id}")
+
+
+@router.get("/chats/{ticket_id}")
+async def chat(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
+    async with platform.db.read() as conn:
+        ticket = await ticket_queries.access_ticket(conn, actor, ticket_id)
+        session = await queries.session_by_ticket(conn, ticket_id)
+        backlog = await queries.backlog(conn, ticket_id, 0, public_only=False, limit=1000)
+        agents = await queries.workspace_agents(conn, actor.workspace_id)
+        groups = await _groups(conn, actor)
+    last = backlog[-1]["seq"] if backlog else 0
+    return render(
+        request,
+        "chat/chat.html",
+        {
+            "title": f"Chat #{ticket['number']}",
+            "ticket": ticket,
+            "session": session,
+            "messages": backlog,
+            "last_seq": last,
+            "agents": [a for a in agents if a["id"] != actor.user_id],
+            "groups": groups,
+        },
+    )
+
+
+@router.post("/chats/{ticket_id}/send")
+async def send(
+    ticket_id: int,
+    actor: StaffPage,
+    platform: PlatformDep,
+    body: Annotated[str, Form()],
+    note: Annotated[str, Form()] = "",
+    cid: Annotated[str, Form()] = "",
+) -> Response:
+    await service.agent_send(platform, actor, ticket_id, cid or None, body, public=not note)
+    return redirect(f"/chats/{ticket_id}")
+
+
+@router.post("/chats/{ticket_id}/transfer")
+async def transfer(
+    ticket_id: int, actor: StaffPage, platform: PlatformDep, to: Annotated[str, Form()]
+) -> Response:
+    kind, _, ident = to.partition(":")
+    if kind == "agent" and ident.isdigit():
+        await routing.transfer(platform, actor, ticket_id, agent_id=int(ident))
+    elif kind == "group" and ident.isdigit():
+        await routing.transfer(platform, actor, ticket_id, group_id=int(ident))
+    return redirect("/chats")
+
+
+@router.post("/chats/{ticket_id}/close")
+async def close(ticket_id: int, actor: StaffPage, platform: PlatformDep) -> Response:
+    await routing.end(platform, actor.workspace_id, ticket_id, actor)
+    return redirect("/chats")
