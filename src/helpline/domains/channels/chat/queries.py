@@ -347,3 +347,7 @@ async def workspace_agents(conn: AsyncConnection, workspace_id: int) -> list[dic
         .order_by(users.c.name)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+async def user_name(conn: AsyncConnection, user_id: int) -> str:
+    return str((await conn.execute(sa.select(users.c.name).where(users.c.id == user_id))).scalar() or "")

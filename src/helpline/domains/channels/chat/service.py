@@ -72,8 +72,7 @@ async def resolve(
             vid = identity.read_token(secret, widget["id"], token)
             if vid is not None and await queries.visitor(conn, widget["id"], vid) is not None:
                 v.visitor_id = vid
-        if v.visitor_id is not None:
-            v.session = await queries.open_session(conn, v.visitor_id)
+    await refresh(platform, v)
     return v
 
 
@@ -266,7 +265,19 @@ async def start(platform: Any, v: Visitor, fields: dict[str, Any], body: str, ci
         )
     await publish_queue(platform, ws)
     await dispatch(platform, ws)
+    await refresh(platform, v)
     return v
+
+
+async def refresh(platform: Any, v: Visitor) -> None:
+    """Re-read the visitor's chat (its state may have moved on: assigned, ended) with its agent's name."""
+    if v.visitor_id is None:
+        return
+    async with platform.db.read() as conn:
+        s = await queries.open_session(conn, v.visitor_id)
+        if s is not None and s["agent_id"] is not None:
+            s["agent_name"] = await queries.user_name(conn, int(s["agent_id"]))
+    v.session = s
 
 
 def _publish_message(

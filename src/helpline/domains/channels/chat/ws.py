@@ -74,7 +74,8 @@ def public_config(widget: dict[str, Any]) -> dict[str, Any]:
 def chat_view(session: dict[str, Any] | None) -> dict[str, Any] | None:
     if session is None:
         return None
-    return {"state": session["state"], "last": session["pseq"], "read": session["agent_read_pseq"]}
+    return {"state": session["state"], "last": session["pseq"], "read": session["agent_read_pseq"],
+            "agent": session.get("agent_name", "")}
 
 
 async def visitor_enter(s: Stream, v: service.Visitor, after: int, *, welcome: bool = True) -> None:
@@ -98,6 +99,12 @@ async def visitor_enter(s: Stream, v: service.Visitor, after: int, *, welcome: b
         if v.session["state"] == "queued":
             await s.join("q")
             await routing.publish_queue(s.platform, v.workspace_id)
+        # A state change between reading the chat and joining its room would be lost: look again.
+        before = v.session["state"]
+        await service.refresh(s.platform, v)
+        now = v.session["state"] if v.session else "ended"
+        if now != before:
+            s.push({"t": "state", "state": now, "agent": (v.session or {}).get("agent_name", "")})
 
 
 async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dict[str, Any] | None:
