@@ -88,7 +88,19 @@ async def check_database(s: Settings) -> list[Result]:
         return results
     if current == head:
         results.append(await check_jobs(s))
+        results.extend(await check_mailboxes(s))
     return results
+
+
+async def check_mailboxes(s: Settings) -> list[Result]:
+    """Email channel: each mailbox's last good fetch, backlog and failures (docs/email.md)."""
+    from helpline.domains.channels.email.health import check_rows
+
+    try:
+        rows = await asyncio.wait_for(check_rows(s.effective_database_url), 10)
+    except Exception as exc:
+        return [Result("email", "fail", f"cannot read the mailboxes ({_short(exc)})")]
+    return [Result(name, state, hint) for name, state, hint in rows]
 
 
 async def check_jobs(s: Settings) -> Result:

@@ -68,6 +68,9 @@ def _defaults(values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int, values: dict[str, Any]) -> None:
+    """Change the given fields; ``null`` clears a text field (a secret, a host) and is ignored elsewhere."""
+    values = {k: ("" if v is None and isinstance(mailboxes.c[k].type, sa.String) else v) for k, v in values.items()
+              if v is not None or k == "group_id" or isinstance(mailboxes.c[k].type, sa.String)}
     await _check(uow, workspace_id, values)
     if any(k in values for k in ("imap_host", "imap_folder", "imap_username")):
         # Another mailbox on the server: its UIDs mean nothing here, catch up from the start.

@@ -24,6 +24,7 @@ from helpline.domains.channels.email.models import EmailMessageId, Mailbox, Outb
 from helpline.domains.channels.email.smtp_client import Delivery, SmtpSession
 from helpline.domains.tickets.models import Attachment, Message, Ticket
 from helpline.platform import jobs
+from helpline.platform.db import UnitOfWork
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
@@ -116,30 +117,48 @@ async def send_job(platform: Platform, batch: list[dict[str, Any]]) -> None:
         await _send_group(platform, boxes[mailbox_id], group)
 
 
+#: Results are committed every this many messages: a crash re-sends at most these (same Message-ID).
+RECORD_EVERY = 20
+
+
 async def _send_group(platform: Platform, mailbox: dict[str, Any], group: list[dict[str, Any]]) -> None:
     session = SmtpSession(platform, mailbox)
+    done: list[tuple[dict[str, Any], dict[str, str], str | None]] = []
     try:
-        for row in group:
-            pending = [a for a, v in (row["recipients"] or {}).items() if v == "pending"]
-            if not pending:
-                await _record(platform, row, {}, None)
-                continue
-            try:
-                async with platform.db.read() as conn:
+        async with platform.db.read() as conn:
+            for row in group:
+                pending = [a for a, v in (row["recipients"] or {}).items() if v == "pending"]
+                if not pending:
+                    done.append((row, {}, None))
+                    continue
+                try:
                     msg = await build(platform, conn, row, mailbox)
-                raw = session.sign(msg)
-                delivery = await asyncio.wait_for(session.send(mailbox["address"], pending, raw),
-                                                  platform.settings.email_send_timeout_seconds)
-            except Exception as exc:
-                log.warning("sending outbound email %s failed: %s", row["id"], exc)
-                session.reset()
-                delivery = Delivery({}, f"{type(exc).__name__}: {exc}"[:500])
-            await _record(platform, row, delivery.results, delivery.error)
+                    raw = session.sign(msg)
+                    delivery = await asyncio.wait_for(session.send(mailbox["address"], pending, raw),
+                                                      platform.settings.email_send_timeout_seconds)
+                except Exception as exc:
+                    log.warning("sending outbound email %s failed: %s", row["id"], exc)
+                    session.reset()
+                    delivery = Delivery({}, f"{type(exc).__name__}: {exc}"[:500])
+                done.append((row, delivery.results, delivery.error))
+                if len(done) >= RECORD_EVERY:
+                    await _record_all(platform, done)
+                    done = []
     finally:
+        await _record_all(platform, done)
         await session.close()
 
 
-async def _record(platform: Platform, row: dict[str, Any], results: dict[str, str], error: str | None) -> None:
+async def _record_all(platform: Platform, done: list[tuple[dict[str, Any], dict[str, str], str | None]]) -> None:
+    if not done:
+        return
+    async with platform.db.transaction() as uow:
+        for row, results, error in done:
+            await _record(platform, uow, row, results, error)
+
+
+async def _record(platform: Platform, uow: UnitOfWork, row: dict[str, Any], results: dict[str, str],
+                  error: str | None) -> None:
     recipients = dict(row["recipients"] or {})
     recipients.update(results)
     still = [a for a, v in recipients.items() if v == "pending"]
@@ -165,8 +184,7 @@ async def _record(platform: Platform, row: dict[str, Any], results: dict[str, st
         retry_in = backoff(attempts)
         values.update(state=OutboundState.retrying.value, last_error=error or "some recipients temporarily refused",
                       next_attempt_at=now + retry_in)
-    async with platform.db.transaction() as uow:
-        await uow.execute(outbox.update().where(outbox.c.id == row["id"]).values(**values))
-        if retry_in is not None:
-            await jobs.enqueue(uow, "email.send", {"outbound_id": int(row["id"])}, delay=retry_in,
-                               dedupe_key=f"email.send:{row['id']}")
+    await uow.execute(outbox.update().where(outbox.c.id == row["id"]).values(**values))
+    if retry_in is not None:
+        await jobs.enqueue(uow, "email.send", {"outbound_id": int(row["id"])}, delay=retry_in,
+                           dedupe_key=f"email.send:{row['id']}")
