@@ -30,6 +30,8 @@ sessions = ChatSession.__table__
 agents = ChatAgent.__table__
 widgets = ChatWidget.__table__
 users = User.__table__
+#: Seconds a waiting visitor is told to expect per place ahead, at the least.
+MIN_WAIT = 30.0
 _LOCK_BASE = 0x43_4841_5400_0000  # "CHAT": advisory lock keys per workspace
 
 
@@ -125,7 +127,8 @@ async def publish_queue(platform: Any, workspace_id: int) -> None:
         avg = await queries.average_wait(conn, workspace_id)
         online = await queries.online_agents(conn, platform.cache, workspace_id)
     per = max(1, len(online))
-    waits = [int(avg * math.ceil((i + 1) / per)) for i in range(len(waiting))]
+    # A rough estimate: the recent mean wait (at least MIN_WAIT) for each round of available agents.
+    waits = [int(max(avg, MIN_WAIT) * math.ceil((i + 1) / per)) for i in range(len(waiting))]
     await hub_of(platform).publish(
         workspace_id,
         "q",
