@@ -159,7 +159,7 @@
   function render() {
     label();
     var chat = state.chat;
-    if (chat && chat.state !== "ended") { form.hidden = true; composer.hidden = false; endBtn.hidden = false; }
+    if (chat && chat.state !== "ended") { form.hidden = true; form.textContent = ""; form.removeAttribute("data-built"); composer.hidden = false; endBtn.hidden = false; }
     else { composer.hidden = true; endBtn.hidden = true; prechat(); }
   }
   function prechat() {
@@ -273,9 +273,9 @@
         if (f.token) state.token = f.token;
         state.chat = f.chat;
         if (f.chat) { state.readSeq = f.chat.read || 0; } else { state.last = 0; }
-        status.textContent = ""; persist(); render(); flush(); break;
+        status.textContent = ""; joined(f.chat); persist(); render(); flush(); break;
       case "started":
-        state.token = f.token; state.chat = f.chat; drop(f.cid); persist(); render(); break;
+        state.token = f.token; state.chat = f.chat; drop(f.cid); joined(f.chat); persist(); render(); break;
       case "msg":
         if (f.seq <= state.last && log.querySelector('[data-seq="' + f.seq + '"]')) break;
         if (f.seq > state.last) state.last = f.seq;
@@ -297,6 +297,7 @@
       case "error": status.textContent = f.detail || t("error"); if (f.cid) drop(f.cid, true); break;
     }
   }
+  function joined(chat) { if (chat && chat.state === "active" && chat.agent) status.textContent = t("connected", { name: chat.agent }); }
   function drop(id, failed) {
     if (!id) return;
     state.pending = state.pending.filter(function (p) { return p.cid !== id; }); persist();

@@ -64,7 +64,9 @@ async def _check(uow: UnitOfWork, ws: int, data: WidgetWrite) -> dict[str, Any]:
     if "allowed_origins" in given:
         given["allowed_origins"] = sorted({_origin(o) for o in given["allowed_origins"] or []})
     if "prechat_fields" in given:
-        for f in given["prechat_fields"] or []:
+        # exclude_unset drops the fields' own defaults (e.g. type); dump them whole.
+        given["prechat_fields"] = [f.model_dump() for f in data.prechat_fields or []]
+        for f in given["prechat_fields"]:
             if f["type"] not in FIELD_TYPES:
                 raise Invalid("prechat_fields", f"type must be one of {', '.join(FIELD_TYPES)}")
     if given.get("schedule") is not None:
