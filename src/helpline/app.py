@@ -30,6 +30,9 @@ from helpline.domains.channels.email.api import router as email_router
 from helpline.domains.channels.email.runtime import EmailRuntime
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.customers.views import router as customer_pages
+from helpline.domains.knowledge.api import router as help_router
+from helpline.domains.knowledge.helpcenter import router as help_pages
+from helpline.domains.knowledge.views import router as kb_pages
 from helpline.domains.portal.views import router as portal_pages
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handlers
 from helpline.domains.tickets.admin_views import router as catalog_pages
@@ -54,7 +57,8 @@ STATIC = Path(__file__).parent / "static"
 
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
 PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages, customer_pages,
-                admin_pages, catalog_pages, canned_pages, chat_pages, chat_public, chat_sockets]
+                admin_pages, catalog_pages, canned_pages, chat_pages, chat_public, chat_sockets,
+                kb_pages, help_pages]
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
@@ -110,7 +114,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     api = APIRouter(prefix=API_PREFIX)
     for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router, email_router,
-              chat_router):
+              chat_router, help_router):
         api.include_router(r)
     app.include_router(api)
     for pages in PAGE_ROUTERS:

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     chat_max_upload_bytes: int = 10 * 1024 * 1024
     """Largest file a chat visitor may send, in bytes."""
 
+    # --- knowledge base (docs/knowledge-base.md) ------------------------------------------------
+
+    kb_bot_threshold: float | None = None
+    """Confidence (0-1) below which the answer bot hands over to a person; unset: 0.9 with semantic
+    search, 0.65 lexical only (chosen on BANKING77 for about 95 % precision, docs/performance.md)."""
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

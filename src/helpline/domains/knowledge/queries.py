@@ -357,3 +357,13 @@ async def staff_file(conn: AsyncConnection, actor: Principal, file_id: int) -> d
     if row is None:
         raise NotFound("no such file")
     return dict(row)
+
+
+async def access_files(conn: AsyncConnection, workspace_id: int, article_id: int) -> list[dict[str, Any]]:
+    """Files of an article the caller has already found readable."""
+    rows = await conn.execute(
+        sa.select(files.c.id, files.c.filename, files.c.content_type, files.c.size)
+        .where(files.c.article_id == article_id, files.c.workspace_id == workspace_id)
+        .order_by(files.c.id)
+    )
+    return [dict(r) for r in rows.mappings()]

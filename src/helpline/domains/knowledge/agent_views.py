@@ -1,0 +1,196 @@
+"""Agent-side knowledge pages: insights (top searches, content gaps, least helpful articles, deflection
+over time), suggested articles for a ticket (an HTML fragment the ticket page can load), and "create
+an article from this ticket"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from helpline.db.base import UTCDateTime, utcnow
+from helpline.domains.knowledge import search, service
+from helpline.domains.knowledge.models import DeflectionEvent
+from helpline.domains.tickets import queries as ticket_queries
+from helpline.web.deps import PlatformDep
+from helpline.web.pages import StaffPage, redirect
+from helpline.web.templating import render
+from helpline.web.types import IdPath
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _ticket_text(conn: Any, actor: Any, ticket_id: int) -> tuple[dict[str, Any], str, str]:
+    """(ticket, its first message, its last public agent reply) as text; 404 if the agent may not see it."""
+    ticket = await ticket_queries.access_ticket(conn, actor, ticket_id)
+    msgs, _ = await ticket_queries.list_messages(conn, actor, ticket_id, after_id=None, limit=200)
+    first = msgs[0]["body_text"] if msgs else ""
+    replies = [m for m in msgs if m.get("public") and m.get("author_kind", m.get("kind")) != "customer"]
+    return ticket, first or "", (replies[-1]["body_text"] if len(msgs) > 1 and replies else "")
+
+
+@router.get("/kb/suggest-for-ticket/{ticket_id}")
+async def suggest_for_ticket(
+    request: Request, ticket_id: IdPath, actor: StaffPage, platform: PlatformDep
+) -> Response:
+    """Articles for a ticket (internal ones included: agents may quote them in notes), each with buttons
+    that put a link or an excerpt into the reply box (``static/kb-ticket.js``)."""
+    async with platform.db.read() as conn:
+        ticket, first, _ = await _ticket_text(conn, actor, ticket_id)
+        found = await search.search(
+            conn,
+            actor.workspace_id,
+            f"{ticket['subject']} {first[:400]}",
+            customer=False,
+            locale=None,
+            limit=5,
+        )
+        slug = (
+            await conn.execute(
+                sa.text("SELECT slug FROM workspaces WHERE id = :i"), {"i": actor.workspace_id}
+            )
+        ).scalar()
+    base = platform.settings.base_url.rstrip("/")
+    hits = [
+        {
+            "hit": h,
+            "public_url": f"{base}{search.article_url(slug or '', h)}" if h.visibility == "public" else "",
+            "passage": " ".join(h.text.split())[:600],
+        }
+        for h in found.hits
+    ]
+    return render(
+        request,
+        "knowledge/_ticket_suggestions.html",
+        {"hits": hits, "ticket_id": ticket_id, "mode": found.mode},
+    )
+
+
+@router.post("/kb/from-ticket/{ticket_id}")
+async def article_from_ticket(ticket_id: IdPath, actor: StaffPage, platform: PlatformDep) -> Response:
+    async with platform.db.read() as conn:
+        ticket, first, reply = await _ticket_text(conn, actor, ticket_id)
+    answer = reply.strip() or "Write the answer here."
+    body = f"## The question\n\n{first.strip()}\n\n## The answer\n\n{answer}\n"
+    async with platform.db.transaction() as uow:
+        aid = await service.do_create_article(
+            uow,
+            actor,
+            service.ArticleInput(
+                ticket["subject"][:300] or f"Ticket {ticket_id}",
+                body,
+                visibility="internal",
+                note=f"from ticket {ticket_id}",
+            ),
+            source_ticket_id=ticket_id,
+        )
+    return redirect(f"/kb/articles/{aid}?saved=1")
+
+
+@router.get("/kb/insights")
+async def insights(request: Request, actor: StaffPage, platform: PlatformDep, days: int = 30) -> Response:
+    days = max(1, min(days, 365))
+    since = utcnow() - timedelta(days=days)
+    ws = actor.workspace_id
+    p = {"ws": ws, "since": since}
+    async with platform.db.read() as conn:
+
+        def q(sql: str) -> Any:
+            stmt = sa.text(sql)
+            if ":since" in sql:
+                stmt = stmt.bindparams(sa.bindparam("since", type_=UTCDateTime()))
+            return conn.execute(stmt, p)
+
+        top = (
+            (
+                await q(
+                    "SELECT lower(query) AS query, count(*) AS n, avg(results) AS results FROM kb_search_log "
+                    "WHERE workspace_id = :ws AND created_at >= :since GROUP BY lower(query) "
+                    "ORDER BY n DESC, query LIMIT 20"
+                )
+            )
+            .mappings()
+            .all()
+        )
+        gaps = (
+            (
+                await q(
+                    "SELECT lower(query) AS query, count(*) AS n FROM kb_search_log WHERE workspace_id = :ws "
+                    "AND created_at >= :since AND results = 0 GROUP BY lower(query) "
+                    "ORDER BY n DESC, query LIMIT 20"
+                )
+            )
+            .mappings()
+            .all()
+        )
+        least = (
+            (
+                await q(
+                    "SELECT a.id, t.title, a.helpful_yes, a.helpful_no, a.view_count FROM kb_articles a "
+                    "JOIN kb_translations t ON t.article_id = a.id AND t.locale = a.default_locale "
+                    "WHERE a.workspace_id = :ws AND a.helpful_yes + a.helpful_no > 0 "
+                    "ORDER BY (a.helpful_yes * 1.0 + 1) / (a.helpful_yes + a.helpful_no + 2), "
+                    "a.helpful_no DESC LIMIT 10"
+                )
+            )
+            .mappings()
+            .all()
+        )
+        ev = DeflectionEvent.__table__
+        steps = (
+            await conn.execute(
+                sa.select(ev.c.created_at, ev.c.visit, ev.c.kind)
+                .where(ev.c.workspace_id == ws, ev.c.created_at >= since)
+                .order_by(ev.c.created_at)
+            )
+        ).all()
+    return render(
+        request,
+        "knowledge/kb_insights.html",
+        {
+            "title": "Knowledge insights",
+            "top": top,
+            "gaps": gaps,
+            "least": least,
+            "weeks": deflection_by_week(steps),
+            "days": days,
+        },
+    )
+
+
+def deflection_by_week(steps: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per ISO week: visits that saw a suggestion or a bot answer, how many ended solved (or abandoned
+    without a request), how many became a request or a hand-over; rate = deflected / visits."""
+    weeks: dict[str, dict[str, set[str]]] = {}
+    for created, visit, kind in steps:
+        y, w, _ = created.isocalendar()
+        wk = weeks.setdefault(
+            f"{y}-W{w:02d}", {k: set() for k in ("seen", "solved", "abandoned", "escalated")}
+        )
+        if kind in ("shown", "bot_answered"):
+            wk["seen"].add(visit)
+        elif kind == "solved":
+            wk["solved"].add(visit)
+        elif kind == "abandoned":
+            wk["abandoned"].add(visit)
+        elif kind in ("submitted", "handover"):
+            wk["escalated"].add(visit)
+    out = []
+    for week, s in sorted(weeks.items()):
+        seen = s["seen"] | s["solved"]
+        deflected = (s["solved"] | (s["abandoned"] - s["escalated"])) & seen
+        out.append(
+            {
+                "week": week,
+                "visits": len(seen),
+                "solved": len(s["solved"] & seen),
+                "abandoned": len((s["abandoned"] - s["escalated"]) & seen),
+                "escalated": len(s["escalated"] & seen),
+                "rate": round(100 * len(deflected) / len(seen), 1) if seen else 0.0,
+            }
+        )
+    return out
