@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import csv
 import json
-import os
 import random
 import statistics
 import sys
@@ -34,7 +33,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "src"))
-os.environ.setdefault("HELPLINE_KB_THREADS", "1")
 
 import sqlalchemy as sa  # noqa: E402
 

