@@ -7,11 +7,12 @@ otherwise. Problems are reported as one line saying what is wrong and how to fix
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,8 +21,12 @@ from rich.console import Console
 from helpline.settings import Settings
 from helpline.web.errors import Problem
 
-app = typer.Typer(help="Helpline: one inbox for every customer conversation.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Helpline: one inbox for every customer conversation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 users_app = typer.Typer(help="Manage people who sign in.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -45,18 +50,24 @@ def settings() -> Settings:
         raise  # pragma: no cover
 
 
-def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run async work; turn expected failures into one line instead of a traceback."""
     try:
-        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+        return asyncio.run(coro_fn())
     except Problem as exc:
         fail(exc.detail)
     except OSError as exc:
-        fail(f"cannot reach a service: {exc}. Check HELPLINE_DATABASE_URL / HELPLINE_REDIS_URL, or run `helpline check`.")
+        fail(
+            f"cannot reach a service: {exc}. "
+            "Check HELPLINE_DATABASE_URL / HELPLINE_REDIS_URL, or run `helpline check`."
+        )
     except Exception as exc:  # a driver error (bad URL, server down) must not print a traceback
         name = type(exc).__name__
         if "sqlalchemy" in type(exc).__module__ or "asyncpg" in type(exc).__module__:
-            fail(f"database error ({name}): {str(exc).splitlines()[0]}. Run `helpline migrate`, or check HELPLINE_DATABASE_URL.")
+            fail(
+                f"database error ({name}): {str(exc).splitlines()[0]}. "
+                "Run `helpline migrate`, or check HELPLINE_DATABASE_URL."
+            )
         raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -68,7 +79,9 @@ def _ensure_schema(s: Settings) -> None:
 
     url = s.effective_database_url
     if s.is_sqlite and "///" in url and not Path(url.split("///", 1)[1]).exists():
-        fail("there is no database yet: run `helpline migrate` first")  # connecting would create an empty file
+        fail(
+            "there is no database yet: run `helpline migrate` first"
+        )  # connecting would create an empty file
     if run(lambda: current_revision(url)) != head_revision():
         fail("the database schema is not up to date: run `helpline migrate` first")
 
@@ -91,7 +104,9 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(help="Processes (distributed mode needs HELPLINE_REDIS_URL)", min=1)] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Processes (distributed mode needs HELPLINE_REDIS_URL)", min=1)
+    ] = 1,
 ) -> None:
     """Serve the web app and API (and, embedded, run background jobs in-process)."""
     import uvicorn
@@ -106,8 +121,15 @@ def serve(
     _ensure_schema(s)
     s.ensure_secret_key()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run("helpline.asgi:app", host=host, port=port, workers=workers, log_level="info",
-                proxy_headers=True, access_log=False)
+    uvicorn.run(
+        "helpline.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -115,7 +137,7 @@ def worker(
     once: Annotated[bool, typer.Option(help="Run the jobs that are ready, then exit")] = False,
 ) -> None:
     """Run background jobs (distributed mode: as many of these as you like)."""
-    from helpline.app import _ticket_jobs  # noqa: F401 - registers handlers
+    import helpline.app  # noqa: F401 - importing the app registers every job handler
     from helpline.platform.jobs import JobRunner
     from helpline.platform.runtime import build_platform
 
@@ -143,10 +165,8 @@ def worker(
         finally:
             await platform.close()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run(main)
-    except KeyboardInterrupt:
-        pass
 
 
 @users_app.command("create")
@@ -155,7 +175,9 @@ def users_create(
     password: Annotated[str, typer.Option(help="At least 10 characters")],
     role: Annotated[str, typer.Option(help="admin | agent | light-agent | customer")],
     name: Annotated[str, typer.Option(help="Display name")] = "",
-    group: Annotated[list[str] | None, typer.Option(help="Group to join (created if missing); repeat for several")] = None,
+    group: Annotated[
+        list[str] | None, typer.Option(help="Group to join (created if missing); repeat for several")
+    ] = None,
     workspace: Annotated[str | None, typer.Option(help="Workspace slug (default: the only one)")] = None,
 ) -> None:
     """Add a person to the workspace."""
@@ -176,9 +198,21 @@ def users_create(
         db = Database(s.effective_database_url)
         try:
             async with db.transaction() as uow:
-                ws = await service.workspace_by_slug(uow, workspace) if workspace else await service.default_workspace(uow)
-                return await service.create_user(uow, ws, email=email, role=role_value, name=name, password=password,
-                                                  group_names=group or [], create_groups=True)
+                ws = (
+                    await service.workspace_by_slug(uow, workspace)
+                    if workspace
+                    else await service.default_workspace(uow)
+                )
+                return await service.create_user(
+                    uow,
+                    ws,
+                    email=email,
+                    role=role_value,
+                    name=name,
+                    password=password,
+                    group_names=group or [],
+                    create_groups=True,
+                )
         finally:
             await db.dispose()
 
@@ -206,7 +240,11 @@ def tokens_create(
         db = Database(s.effective_database_url)
         try:
             async with db.transaction() as uow:
-                ws = await service.workspace_by_slug(uow, workspace) if workspace else await service.default_workspace(uow)
+                ws = (
+                    await service.workspace_by_slug(uow, workspace)
+                    if workspace
+                    else await service.default_workspace(uow)
+                )
                 user_id = await service.user_id_by_email(uow, ws, email)
                 expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
                 _, token = await service.create_token(uow, ws, user_id, name=name, expires_at=expires)

@@ -65,6 +65,4 @@ class IdMixin:
 
 def ws_fk() -> Mapped[int]:
     """The workspace every row belongs to."""
-    return mapped_column(
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=False
-    )
+    return mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=False)

@@ -18,7 +18,7 @@ class Cache(Protocol):
         ...
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
-        """The values stored with :meth:`set` under ``keys`` (None where absent or expired), in one round trip."""
+        """Values under ``keys`` (from :meth:`set`), in one round trip; None where absent or expired."""
         ...
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:

@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVarTuple, overload
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import TypedReturnsRows
 
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+_Ts = TypeVarTuple("_Ts")
 
 _MEMO = "helpline.memo"
 _WROTE = "helpline.wrote"
@@ -51,7 +53,15 @@ class UnitOfWork:
     def on_commit(self, fn: AfterCommit) -> None:
         self._after.append(fn)
 
-    async def execute(self, stmt: Any, params: Any = None) -> sa.CursorResult[Any]:
+    # The same overloads as ``AsyncConnection.execute``: a typed SELECT / RETURNING gives rows of its
+    # columns; any other statement (``text()``, a DML without RETURNING) gives rows of unknown width.
+    @overload
+    async def execute(self, stmt: TypedReturnsRows[*_Ts], params: Any = None) -> sa.CursorResult[*_Ts]: ...
+
+    @overload
+    async def execute(self, stmt: sa.Executable, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]: ...
+
+    async def execute(self, stmt: sa.Executable, params: Any = None) -> sa.CursorResult[*tuple[Any, ...]]:
         return await self.conn.execute(stmt, params)
 
 
@@ -91,7 +101,13 @@ def _watch(engine: AsyncEngine) -> None:
             table = getattr(stmt, "table", None)
             name = getattr(table, "name", None)
             if name is not None:
-                kind = "insert" if isinstance(stmt, sa.Insert) else "update" if isinstance(stmt, sa.Update) else "delete"
+                kind = (
+                    "insert"
+                    if isinstance(stmt, sa.Insert)
+                    else "update"
+                    if isinstance(stmt, sa.Update)
+                    else "delete"
+                )
                 conn.info.setdefault(_WROTE, set()).add((name, kind))
 
 
@@ -155,7 +171,11 @@ class Database:
             # (asyncpg), and a generic plan, blind to the search words, picked the GIN-first
             # plan for a common word (2 s) once a statement had run five times.
             self.writer = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=1800,
                 connect_args={"server_settings": {"jit": "off", "plan_cache_mode": "force_custom_plan"}},
             )
             # Same pool, autocommit: a read request sends its statements and nothing else.
@@ -170,7 +190,7 @@ class Database:
             _sqlite_setup(engine, writer=True)
         return engine
 
-    def on_write(self, tables: dict[str, Iterable[str]], hook: AfterCommit) -> None:
+    def on_write(self, tables: Mapping[str, Iterable[str]], hook: AfterCommit) -> None:
         """Run ``hook`` after each commit of a transaction that wrote to one of ``tables``.
 
         ``tables`` maps a table name to the kinds of write that count (``insert``, ``update``,
@@ -202,7 +222,9 @@ class Database:
         hooks: list[AfterCommit] = []
         if wrote and self._write_hooks:
             hooks = [
-                h.hook for h in self._write_hooks if any(kind in h.tables.get(name, ()) for name, kind in wrote)
+                h.hook
+                for h in self._write_hooks
+                if any(kind in h.tables.get(name, ()) for name, kind in wrote)
             ]
         for hook in [*hooks, *uow._after]:
             try:

@@ -8,6 +8,7 @@ causes them, so they exist exactly when the change does (see ADR 0003).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -131,7 +132,9 @@ class JobRunner:
             await uow.execute(
                 jobs.update()
                 .where(expired, jobs.c.attempts >= jobs.c.max_attempts)
-                .values(state="dead", locked_by=None, finished_at=now, last_error="worker died while running it")
+                .values(
+                    state="dead", locked_by=None, finished_at=now, last_error="worker died while running it"
+                )
             )
             await uow.execute(
                 jobs.update().where(expired).values(state="queued", locked_by=None, dedupe_key=None)
@@ -147,7 +150,7 @@ class JobRunner:
                 )
                 .returning(jobs.c.id, jobs.c.kind, jobs.c.args, jobs.c.attempts, jobs.c.max_attempts)
             )
-            claimed = [Claimed(*row) for row in rows]
+            claimed = [Claimed(r.id, r.kind, r.args, r.attempts, r.max_attempts) for r in rows]
         claimed.sort(key=lambda c: c.id)
         return claimed
 
@@ -217,10 +220,8 @@ class JobRunner:
                     n = 0
                 if n == 0:
                     self._wake.clear()
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), poll_seconds)
-                    except TimeoutError:
-                        pass
         finally:
             _WAITERS.discard(self._wake)
 
@@ -234,7 +235,7 @@ async def pending_counts(db: Database) -> dict[str, int]:
     jobs = Job.__table__
     async with db.read() as conn:
         rows = await conn.execute(sa.select(jobs.c.state, sa.func.count()).group_by(jobs.c.state))
-        return {state: n for state, n in rows}
+        return {row[0]: row[1] for row in rows}
 
 
 _ = datetime

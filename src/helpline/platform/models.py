@@ -44,7 +44,9 @@ class IdempotencyKey(Base):
     """A POST answered once; repeating it with the same key returns the stored answer."""
 
     __tablename__ = "idempotency_keys"
-    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(sa.String(64))

@@ -65,7 +65,8 @@ class RedisPubSub:
         finally:
             with contextlib.suppress(Exception):
                 await ps.unsubscribe()
-            await ps.aclose()
+            # redis-py leaves PubSub.aclose() unannotated (its Redis.aclose() is typed).
+            await ps.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         await self._redis.aclose()

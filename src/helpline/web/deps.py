@@ -50,7 +50,10 @@ PRINCIPAL_TABLES: dict[str, tuple[str, ...]] = {
     "organizations": ("update", "delete"),
     "workspaces": ("delete",),
 }
-FIELD_TABLES: dict[str, tuple[str, ...]] = {"custom_fields": ("insert", "update", "delete"), "workspaces": ("delete",)}
+FIELD_TABLES: dict[str, tuple[str, ...]] = {
+    "custom_fields": ("insert", "update", "delete"),
+    "workspaces": ("delete",),
+}
 _GEN_KEY = "principal:gen"
 _FIELDS_GEN_KEY = "fields:gen"
 _GEN_TTL = 7 * 24 * 3600

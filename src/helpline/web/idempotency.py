@@ -32,7 +32,9 @@ async def run(platform: Platform, actor: Principal, request: Request, key: str |
         return JSON(body, status_code=status, headers=headers)
     if not 1 <= len(key) <= 255:
         raise Invalid("Idempotency-Key", "must be 1 to 255 characters")
-    fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + await request.body()).hexdigest()
+    fingerprint = hashlib.sha256(
+        request.method.encode() + request.url.path.encode() + await request.body()
+    ).hexdigest()
     ident = (keys.c.workspace_id == actor.workspace_id, keys.c.user_id == actor.user_id, keys.c.key == key)
     try:
         async with platform.db.transaction() as uow:
@@ -40,12 +42,21 @@ async def run(platform: Platform, actor: Principal, request: Request, key: str |
             if stored is not None:
                 if stored["fingerprint"] != fingerprint:
                     raise Invalid("Idempotency-Key", "was used before with a different request")
-                replay = JSON(stored["body"], status_code=stored["status_code"],
-                                      headers={"Idempotent-Replayed": "true"})
+                replay = JSON(
+                    stored["body"], status_code=stored["status_code"], headers={"Idempotent-Replayed": "true"}
+                )
                 return replay
-            await uow.execute(keys.insert().values(
-                workspace_id=actor.workspace_id, user_id=actor.user_id, key=key, fingerprint=fingerprint,
-                status_code=0, body=None, created_at=utcnow()))
+            await uow.execute(
+                keys.insert().values(
+                    workspace_id=actor.workspace_id,
+                    user_id=actor.user_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    status_code=0,
+                    body=None,
+                    created_at=utcnow(),
+                )
+            )
             status, body, headers = await work(uow)
             await uow.execute(keys.update().where(*ident).values(status_code=status, body=plain(body)))
     except IntegrityError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from helpline.domains.accounts.models import Role
 
@@ -54,12 +56,32 @@ class Principal:
 
 def dump(p: Principal) -> list[object]:
     """``p`` as a JSON-able list (for the principal cache); :func:`load` turns it back."""
-    return [p.user_id, p.workspace_id, p.role.value, p.email, p.name, sorted(p.group_ids), p.contact_id,
-            p.shared_organization_id, p.session_id, p.token_id]
+    return [
+        p.user_id,
+        p.workspace_id,
+        p.role.value,
+        p.email,
+        p.name,
+        sorted(p.group_ids),
+        p.contact_id,
+        p.shared_organization_id,
+        p.session_id,
+        p.token_id,
+    ]
 
 
-def load(v: list[object]) -> Principal:
+def load(v: Sequence[Any]) -> Principal:
+    """The principal :func:`dump` wrote (``v`` comes back from JSON, so its items are untyped)."""
     user_id, ws, role, email, name, groups, contact_id, shared_org, session_id, token_id = v
-    return Principal(user_id=user_id, workspace_id=ws, role=Role(role), email=email, name=name,  # type: ignore[arg-type]
-                     group_ids=frozenset(groups), contact_id=contact_id,  # type: ignore[call-overload]
-                     shared_organization_id=shared_org, session_id=session_id, token_id=token_id)  # type: ignore[arg-type]
+    return Principal(
+        user_id=user_id,
+        workspace_id=ws,
+        role=Role(role),
+        email=email,
+        name=name,
+        group_ids=frozenset(groups),
+        contact_id=contact_id,
+        shared_organization_id=shared_org,
+        session_id=session_id,
+        token_id=token_id,
+    )

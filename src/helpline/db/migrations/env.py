@@ -27,6 +27,8 @@ def _run(conn: Connection) -> None:
 
 async def _main() -> None:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: pass the database_url attribute or set sqlalchemy.url")
     engine = Database.for_migrations(url)
     try:
         async with engine.connect() as conn:
