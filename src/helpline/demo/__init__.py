@@ -57,15 +57,15 @@ from helpline.web.principal import Principal
 
 _ = _ticket_jobs
 
-# Typed handles on the tables this module writes directly (timestamps, field definitions, jobs).
-TICKETS = cast(sa.Table, Ticket.__table__)
-MESSAGES = cast(sa.Table, Message.__table__)
-EVENTS = cast(sa.Table, Event.__table__)
-JOBS = cast(sa.Table, Job.__table__)
-FIELDS = cast(sa.Table, CustomField.__table__)
-CONTACTS = cast(sa.Table, Contact.__table__)
-USERS = cast(sa.Table, User.__table__)
-MEMBERS = cast(sa.Table, Membership.__table__)
+# Handles on the tables this module writes directly (timestamps, field definitions, jobs).
+TICKETS = Ticket.__table__
+MESSAGES = Message.__table__
+EVENTS = Event.__table__
+JOBS = Job.__table__
+FIELDS = CustomField.__table__
+CONTACTS = Contact.__table__
+USERS = User.__table__
+MEMBERS = Membership.__table__
 
 #: The password of every demo login (documented in the README and printed by ``helpline demo``).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -36,31 +37,54 @@ from helpline.web.types import IdPath
 
 router = APIRouter(tags=["accounts"])
 users, members, groups, group_members, tokens = (
-    User.__table__, Membership.__table__, Group.__table__, GroupMember.__table__, ApiToken.__table__)
+    User.__table__,
+    Membership.__table__,
+    Group.__table__,
+    GroupMember.__table__,
+    ApiToken.__table__,
+)
 
 
-@router.post("/session", response_model=SessionRead, summary="Sign in (sets the session cookie)",
-             responses={401: {"description": "Wrong credentials"}, 429: {"description": "Throttled"}})
+@router.post(
+    "/session",
+    response_model=SessionRead,
+    summary="Sign in (sets the session cookie)",
+    responses={401: {"description": "Wrong credentials"}, 429: {"description": "Throttled"}},
+)
 async def sign_in(body: SessionCreate, request: Request, platform: PlatformDep) -> JSON:
     s = platform.settings
     client = request.client.host if request.client else "unknown"
     async with platform.db.transaction() as uow:
-        user_id = await service.authenticate(uow, platform.cache, email=str(body.email), password=body.password,
-                                             otp=body.otp, client=client, max_failures=s.login_max_failures,
-                                             window=s.login_window_seconds)
+        user_id = await service.authenticate(
+            uow,
+            platform.cache,
+            email=str(body.email),
+            password=body.password,
+            otp=body.otp,
+            client=client,
+            max_failures=s.login_max_failures,
+            window=s.login_window_seconds,
+        )
         ws = await service.membership_workspace(uow, user_id, body.workspace)
-        cookie, csrf = await service.start_session(uow, user_id, ws, days=s.session_days,
-                                                   replaces=request.cookies.get(SESSION_COOKIE))
-        role = (await uow.execute(sa.select(members.c.role).where(
-            members.c.user_id == user_id, members.c.workspace_id == ws))).scalar_one()
+        cookie, csrf = await service.start_session(
+            uow, user_id, ws, days=s.session_days, replaces=request.cookies.get(SESSION_COOKIE)
+        )
+        role: str = (
+            await uow.execute(
+                sa.select(members.c.role).where(members.c.user_id == user_id, members.c.workspace_id == ws)
+            )
+        ).scalar_one()
     response = JSON({"user_id": user_id, "workspace_id": ws, "role": role, "csrf_token": csrf})
     set_session_cookie(response, cookie, days=s.session_days, secure=s.base_url.startswith("https://"))
     return response
 
 
 @router.delete("/session", status_code=204, summary="Sign out")
-async def sign_out(actor: CurrentPrincipal, platform: PlatformDep,
-                   everywhere: Annotated[bool, Query(description="End every session of this user")] = False) -> Response:
+async def sign_out(
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    everywhere: Annotated[bool, Query(description="End every session of this user")] = False,
+) -> Response:
     async with platform.db.transaction() as uow:
         await service.end_sessions(uow, actor.user_id, session_id=None if everywhere else actor.session_id)
     response = Response(status_code=204)
@@ -70,8 +94,17 @@ async def sign_out(actor: CurrentPrincipal, platform: PlatformDep,
 
 @router.get("/me", response_model=Me, summary="Who am I")
 async def me(actor: CurrentPrincipal) -> JSON:
-    return JSON({"id": actor.user_id, "email": actor.email, "name": actor.name, "role": actor.role.value,
-                 "workspace_id": actor.workspace_id, "group_ids": sorted(actor.group_ids), "contact_id": actor.contact_id})
+    return JSON(
+        {
+            "id": actor.user_id,
+            "email": actor.email,
+            "name": actor.name,
+            "role": actor.role.value,
+            "workspace_id": actor.workspace_id,
+            "group_ids": sorted(actor.group_ids),
+            "contact_id": actor.contact_id,
+        }
+    )
 
 
 @router.post("/me/2fa", response_model=TotpStart, summary="Start two-factor set-up")
@@ -81,7 +114,9 @@ async def start_2fa(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     return JSON({"secret": secret, "otpauth_uri": security.totp_uri(secret, actor.email)})
 
 
-@router.post("/me/2fa/confirm", response_model=RecoveryCodes, summary="Confirm 2FA with a code; get recovery codes")
+@router.post(
+    "/me/2fa/confirm", response_model=RecoveryCodes, summary="Confirm 2FA with a code; get recovery codes"
+)
 async def confirm_2fa(body: TotpConfirm, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         codes = await service.confirm_totp(uow, actor.user_id, body.code)
@@ -101,30 +136,50 @@ async def disable_2fa(actor: CurrentPrincipal, platform: PlatformDep) -> Respons
 async def _groups_of(conn: AsyncConnection, ws: int, user_ids: list[int]) -> dict[int, list[int]]:
     out: dict[int, list[int]] = {u: [] for u in user_ids}
     if user_ids:
-        for uid, gid in await conn.execute(
-            sa.select(group_members.c.user_id, group_members.c.group_id).join(groups, groups.c.id == group_members.c.group_id)
-            .where(groups.c.workspace_id == ws, group_members.c.user_id.in_(user_ids)).order_by(group_members.c.group_id)
-        ):
-            out[uid].append(gid)
+        rows = await conn.execute(
+            sa.select(group_members.c.user_id, group_members.c.group_id)
+            .join(groups, groups.c.id == group_members.c.group_id)
+            .where(groups.c.workspace_id == ws, group_members.c.user_id.in_(user_ids))
+            .order_by(group_members.c.group_id)
+        )
+        for row in rows:
+            out[row.user_id].append(row.group_id)
     return out
 
 
-_USER_COLS = (users.c.id, users.c.email, users.c.name, members.c.role, users.c.is_active, users.c.totp_enabled,
-              members.c.contact_id, users.c.created_at)
+_USER_COLS = (
+    users.c.id,
+    users.c.email,
+    users.c.name,
+    members.c.role,
+    users.c.is_active,
+    users.c.totp_enabled,
+    members.c.contact_id,
+    users.c.created_at,
+)
 
 
-async def _render_users(conn: AsyncConnection, ws: int, rows: list[Any]) -> list[dict[str, Any]]:
+async def _render_users(
+    conn: AsyncConnection, ws: int, rows: Sequence[sa.Row[*tuple[Any, ...]]]
+) -> list[dict[str, Any]]:
     gmap = await _groups_of(conn, ws, [r.id for r in rows])
     return [{**dict(r._mapping), "group_ids": gmap[r.id]} for r in rows]
 
 
 @router.get("/users", response_model=UserPage, summary="Members of this workspace")
-async def list_users(actor: CurrentPrincipal, platform: PlatformDep,
-                     role: Annotated[Role | None, Query()] = None,
-                     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
-                     limit: Annotated[int, Query(ge=1, le=100)] = 50) -> JSON:
+async def list_users(
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    role: Annotated[Role | None, Query()] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> JSON:
     queries.require_staff(actor)
-    stmt = sa.select(*_USER_COLS).join(members, members.c.user_id == users.c.id).where(members.c.workspace_id == actor.workspace_id)
+    stmt = (
+        sa.select(*_USER_COLS)
+        .join(members, members.c.user_id == users.c.id)
+        .where(members.c.workspace_id == actor.workspace_id)
+    )
     if role is not None:
         stmt = stmt.where(members.c.role == role.value)
     if cursor:
@@ -136,8 +191,13 @@ async def list_users(actor: CurrentPrincipal, platform: PlatformDep,
 
 
 async def _user_detail(conn: AsyncConnection, ws: int, user_id: IdPath) -> dict[str, Any]:
-    rows = (await conn.execute(sa.select(*_USER_COLS).join(members, members.c.user_id == users.c.id)
-                               .where(users.c.id == user_id, members.c.workspace_id == ws))).all()
+    rows = (
+        await conn.execute(
+            sa.select(*_USER_COLS)
+            .join(members, members.c.user_id == users.c.id)
+            .where(users.c.id == user_id, members.c.workspace_id == ws)
+        )
+    ).all()
     if not rows:
         raise NotFound(f"user {user_id} not found")
     return (await _render_users(conn, ws, rows))[0]
@@ -147,8 +207,14 @@ async def _user_detail(conn: AsyncConnection, ws: int, user_id: IdPath) -> dict[
 async def create_user(body: UserCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
-        user_id = await service.create_user(uow, actor.workspace_id, email=str(body.email), role=body.role,
-                                            name=body.name, password=body.password)
+        user_id = await service.create_user(
+            uow,
+            actor.workspace_id,
+            email=str(body.email),
+            role=body.role,
+            name=body.name,
+            password=body.password,
+        )
         if body.group_ids:
             if body.role is Role.customer:
                 raise Invalid("group_ids", "customers do not belong to groups")
@@ -167,7 +233,9 @@ async def get_user(user_id: IdPath, actor: CurrentPrincipal, platform: PlatformD
 
 
 @router.patch("/users/{user_id}", response_model=UserRead, summary="Change a member (admins)")
-async def update_user(user_id: IdPath, body: UserUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def update_user(
+    user_id: IdPath, body: UserUpdate, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
         current = await queries.access_user(uow.conn, actor, user_id)
@@ -182,13 +250,22 @@ async def update_user(user_id: IdPath, body: UserUpdate, actor: CurrentPrincipal
                 raise Invalid("role", "a customer cannot become staff or the reverse; create a new sign-in")
             if user_id == actor.user_id:
                 raise Invalid("role", "you cannot change your own role")
-            await uow.execute(members.update().where(members.c.user_id == user_id, members.c.workspace_id == actor.workspace_id)
-                              .values(role=body.role.value))
+            await uow.execute(
+                members.update()
+                .where(members.c.user_id == user_id, members.c.workspace_id == actor.workspace_id)
+                .values(role=body.role.value)
+            )
         if body.group_ids is not None:
             if current.role == Role.customer:
                 raise Invalid("group_ids", "customers do not belong to groups")
-            ws_groups = sa.select(groups.c.id).where(groups.c.workspace_id == actor.workspace_id).scalar_subquery()
-            await uow.execute(group_members.delete().where(group_members.c.user_id == user_id, group_members.c.group_id.in_(ws_groups)))
+            ws_groups = (
+                sa.select(groups.c.id).where(groups.c.workspace_id == actor.workspace_id).scalar_subquery()
+            )
+            await uow.execute(
+                group_members.delete().where(
+                    group_members.c.user_id == user_id, group_members.c.group_id.in_(ws_groups)
+                )
+            )
             for gid in sorted(set(body.group_ids)):
                 await queries.access_group(uow.conn, actor, gid)
                 await uow.execute(group_members.insert().values(group_id=gid, user_id=user_id))
@@ -200,7 +277,14 @@ async def update_user(user_id: IdPath, body: UserUpdate, actor: CurrentPrincipal
 
 
 async def _group_detail(conn: AsyncConnection, row: Any) -> dict[str, Any]:
-    ids = [r[0] for r in await conn.execute(sa.select(group_members.c.user_id).where(group_members.c.group_id == row.id).order_by(group_members.c.user_id))]
+    ids = [
+        r[0]
+        for r in await conn.execute(
+            sa.select(group_members.c.user_id)
+            .where(group_members.c.group_id == row.id)
+            .order_by(group_members.c.user_id)
+        )
+    ]
     return {"id": row.id, "name": row.name, "description": row.description, "member_ids": ids}
 
 
@@ -208,7 +292,11 @@ async def _group_detail(conn: AsyncConnection, row: Any) -> dict[str, Any]:
 async def list_groups(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     queries.require_staff(actor)
     async with platform.db.read() as conn:
-        rows = (await conn.execute(sa.select(groups).where(groups.c.workspace_id == actor.workspace_id).order_by(groups.c.name))).all()
+        rows = (
+            await conn.execute(
+                sa.select(groups).where(groups.c.workspace_id == actor.workspace_id).order_by(groups.c.name)
+            )
+        ).all()
         return JSON([await _group_detail(conn, r) for r in rows])
 
 
@@ -228,14 +316,24 @@ async def get_group(group_id: IdPath, actor: CurrentPrincipal, platform: Platfor
         return JSON(await _group_detail(conn, await queries.access_group(conn, actor, group_id)))
 
 
-@router.patch("/groups/{group_id}", response_model=GroupRead, summary="Rename a group or set its members (admins)")
-async def update_group(group_id: IdPath, body: GroupUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+@router.patch(
+    "/groups/{group_id}", response_model=GroupRead, summary="Rename a group or set its members (admins)"
+)
+async def update_group(
+    group_id: IdPath, body: GroupUpdate, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
         row = await queries.access_group(uow.conn, actor, group_id)
         changes = body.model_dump(exclude_unset=True, exclude={"member_ids"})
         if changes.get("name") and changes["name"] != row.name:
-            dup = (await uow.execute(sa.select(groups.c.id).where(groups.c.workspace_id == actor.workspace_id, groups.c.name == changes["name"]))).first()
+            dup = (
+                await uow.execute(
+                    sa.select(groups.c.id).where(
+                        groups.c.workspace_id == actor.workspace_id, groups.c.name == changes["name"]
+                    )
+                )
+            ).first()
             if dup:
                 raise Invalid("name", "another group has that name")
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -247,7 +345,9 @@ async def update_group(group_id: IdPath, body: GroupUpdate, actor: CurrentPrinci
     return JSON(item)
 
 
-@router.delete("/groups/{group_id}", status_code=204, summary="Delete a group; its tickets lose their group (admins)")
+@router.delete(
+    "/groups/{group_id}", status_code=204, summary="Delete a group; its tickets lose their group (admins)"
+)
 async def delete_group(group_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
@@ -258,8 +358,16 @@ async def delete_group(group_id: IdPath, actor: CurrentPrincipal, platform: Plat
 
 # --- API tokens ---------------------------------------------------------------------------------------
 
-_TOKEN_COLS = (tokens.c.id, tokens.c.name, tokens.c.prefix, tokens.c.user_id, tokens.c.created_at, tokens.c.expires_at,
-               tokens.c.revoked_at, tokens.c.last_used_at)
+_TOKEN_COLS = (
+    tokens.c.id,
+    tokens.c.name,
+    tokens.c.prefix,
+    tokens.c.user_id,
+    tokens.c.created_at,
+    tokens.c.expires_at,
+    tokens.c.revoked_at,
+    tokens.c.last_used_at,
+)
 
 
 @router.get("/tokens", response_model=list[TokenRead], summary="Your API tokens (admins: everyone's)")
@@ -272,14 +380,18 @@ async def list_tokens(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     return JSON([dict(r) for r in rows])
 
 
-@router.post("/tokens", status_code=201, response_model=TokenCreated, summary="Create an API token (shown once)")
+@router.post(
+    "/tokens", status_code=201, response_model=TokenCreated, summary="Create an API token (shown once)"
+)
 async def create_token(body: TokenCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     owner = body.user_id or actor.user_id
     if owner != actor.user_id and not actor.is_admin:
         raise Forbidden("only an admin may create tokens for someone else")
     async with platform.db.transaction() as uow:
         await queries.access_user(uow.conn, actor, owner)
-        token_id, token = await service.create_token(uow, actor.workspace_id, owner, name=body.name, expires_at=body.expires_at)
+        token_id, token = await service.create_token(
+            uow, actor.workspace_id, owner, name=body.name, expires_at=body.expires_at
+        )
         row = (await uow.execute(sa.select(*_TOKEN_COLS).where(tokens.c.id == token_id))).mappings().one()
     return JSON({**dict(row), "token": token}, status_code=201)
 
@@ -287,5 +399,7 @@ async def create_token(body: TokenCreate, actor: CurrentPrincipal, platform: Pla
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
 async def revoke_token(token_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
-        await service.revoke_token(uow, actor.workspace_id, token_id, owner_id=None if actor.is_admin else actor.user_id)
+        await service.revoke_token(
+            uow, actor.workspace_id, token_id, owner_id=None if actor.is_admin else actor.user_id
+        )
     return Response(status_code=204)

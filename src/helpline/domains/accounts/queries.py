@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +35,11 @@ orgs = Organization.__table__
 
 def _group_ids_column(conn: AsyncConnection) -> sa.ColumnElement[object]:
     """The principal's group ids in its workspace, as one comma-separated string (one statement, not two)."""
-    gid = sa.cast(group_members.c.group_id, sa.String) if conn.dialect.name == "postgresql" else group_members.c.group_id
+    gid = (
+        sa.cast(group_members.c.group_id, sa.String)
+        if conn.dialect.name == "postgresql"
+        else group_members.c.group_id
+    )
     return (
         sa.select(sa.func.aggregate_strings(gid, ","))
         .select_from(group_members.join(groups, groups.c.id == group_members.c.group_id))
@@ -43,7 +48,9 @@ def _group_ids_column(conn: AsyncConnection) -> sa.ColumnElement[object]:
     )
 
 
-def _principal_select(conn: AsyncConnection, *extra_cols: sa.ColumnElement[object]) -> sa.Select[tuple[object, ...]]:
+def _principal_select(
+    conn: AsyncConnection, *extra_cols: sa.ColumnElement[object]
+) -> sa.Select[*tuple[Any, ...]]:
     return (
         sa.select(
             users.c.id,
@@ -106,7 +113,8 @@ async def token_principal(conn: AsyncConnection, token_hash: str) -> tuple[Princ
     ).first()
     if row is None:
         return None
-    *base, token_id, last_used, expires_at = row
+    values: Sequence[Any] = row  # _principal_select's columns, then the token's
+    *base, token_id, last_used, expires_at = values
     return _principal(base, token_id=token_id), last_used, expires_at
 
 
@@ -135,7 +143,8 @@ async def session_principal(conn: AsyncConnection, token_hash: str) -> tuple[Pri
     ).first()
     if row is None:
         return None
-    *base, session_id, csrf, expires_at = row
+    values: Sequence[Any] = row  # _principal_select's columns, then the session's
+    *base, session_id, csrf, expires_at = values
     return _principal(base, session_id=session_id), csrf, expires_at
 
 
@@ -160,8 +169,16 @@ async def access_user(conn: AsyncConnection, actor: Principal, user_id: int) -> 
         raise NotFound(f"user {user_id} not found")
     row = (
         await conn.execute(
-            sa.select(users.c.id, users.c.email, users.c.name, members.c.role, users.c.is_active,
-                      users.c.totp_enabled, users.c.created_at, members.c.contact_id)
+            sa.select(
+                users.c.id,
+                users.c.email,
+                users.c.name,
+                members.c.role,
+                users.c.is_active,
+                users.c.totp_enabled,
+                users.c.created_at,
+                members.c.contact_id,
+            )
             .join(members, members.c.user_id == users.c.id)
             .where(users.c.id == user_id, members.c.workspace_id == actor.workspace_id)
         )

@@ -21,7 +21,8 @@ def _dummy_hash() -> str:
         _dummy.append(_hasher.hash("not-a-real-password"))
     return _dummy[0]
 
-TOKEN_PREFIX = "hl_"
+
+TOKEN_PREFIX = "hl_"  # noqa: S105 - the public marker of API tokens, not a secret
 
 
 def hash_password(password: str) -> str:

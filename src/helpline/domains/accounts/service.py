@@ -54,7 +54,8 @@ async def create_workspace(uow: UnitOfWork, name: str, slug: str | None = None) 
         raise Conflict(f"a workspace with the slug {slug!r} exists")
     ws_id = (
         await uow.execute(
-            workspaces.insert().values(slug=slug, name=name, settings={}, ticket_seq=0, created_at=utcnow())
+            workspaces.insert()
+            .values(slug=slug, name=name, settings={}, ticket_seq=0, created_at=utcnow())
             .returning(workspaces.c.id)
         )
     ).scalar_one()
@@ -134,7 +135,9 @@ async def set_group_members(uow: UnitOfWork, workspace_id: int, group_id: int, u
         raise Invalid("member_ids", f"not agents of this workspace: {missing}")
     await uow.execute(group_members.delete().where(group_members.c.group_id == group_id))
     if user_ids:
-        await uow.execute(group_members.insert(), [{"group_id": group_id, "user_id": u} for u in sorted(staff)])
+        await uow.execute(
+            group_members.insert(), [{"group_id": group_id, "user_id": u} for u in sorted(staff)]
+        )
 
 
 async def create_user(
@@ -161,7 +164,9 @@ async def create_user(
         user_id = int(existing[0])
         member = (
             await uow.execute(
-                sa.select(members.c.id).where(members.c.user_id == user_id, members.c.workspace_id == workspace_id)
+                sa.select(members.c.id).where(
+                    members.c.user_id == user_id, members.c.workspace_id == workspace_id
+                )
             )
         ).first()
         if member:
@@ -171,7 +176,9 @@ async def create_user(
             )
         if password is not None:
             await uow.execute(
-                users.update().where(users.c.id == user_id).values(password_hash=security.hash_password(password))
+                users.update()
+                .where(users.c.id == user_id)
+                .values(password_hash=security.hash_password(password))
             )
     else:
         user_id = int(
@@ -195,7 +202,11 @@ async def create_user(
         contact_id = await customers.find_or_create_contact(uow, workspace_id, email=email, name=name)
     await uow.execute(
         members.insert().values(
-            workspace_id=workspace_id, user_id=user_id, role=role.value, contact_id=contact_id, created_at=utcnow()
+            workspace_id=workspace_id,
+            user_id=user_id,
+            role=role.value,
+            contact_id=contact_id,
+            created_at=utcnow(),
         )
     )
     for group_name in group_names or []:
@@ -304,7 +315,7 @@ async def authenticate(
         for key in keys:
             await cache.incr(key, window)
         raise Unauthorized("wrong email or password")
-    user_id, _, totp_enabled, totp_secret = row
+    user_id, totp_enabled, totp_secret = row.id, row.totp_enabled, row.totp_secret
     if totp_enabled:
         if not otp:
             raise Unauthorized(
@@ -384,7 +395,9 @@ async def membership_workspace(uow: UnitOfWork, user_id: int, slug: str | None) 
 async def begin_totp(uow: UnitOfWork, user_id: int) -> str:
     """Store a fresh, not yet enabled TOTP secret; the caller shows it as a QR code or text."""
     secret = security.new_totp_secret()
-    await uow.execute(users.update().where(users.c.id == user_id).values(totp_secret=secret, totp_enabled=False))
+    await uow.execute(
+        users.update().where(users.c.id == user_id).values(totp_secret=secret, totp_enabled=False)
+    )
     return secret
 
 
@@ -405,7 +418,9 @@ async def confirm_totp(uow: UnitOfWork, user_id: int, code: str) -> list[str]:
 
 
 async def disable_totp(uow: UnitOfWork, user_id: int) -> None:
-    await uow.execute(users.update().where(users.c.id == user_id).values(totp_enabled=False, totp_secret=None))
+    await uow.execute(
+        users.update().where(users.c.id == user_id).values(totp_enabled=False, totp_secret=None)
+    )
     await uow.execute(recovery.delete().where(recovery.c.user_id == user_id))
 
 
@@ -414,15 +429,21 @@ async def second_factor(
 ) -> None:
     """Check the TOTP or recovery code of a user whose password was already checked (the second step of
     a sign-in form); throttled like passwords, per account and per client address."""
-    row = (await uow.execute(sa.select(users.c.email, users.c.totp_secret, users.c.totp_enabled)
-                             .where(users.c.id == user_id, users.c.is_active.is_(True)))).first()
+    row = (
+        await uow.execute(
+            sa.select(users.c.email, users.c.totp_secret, users.c.totp_enabled).where(
+                users.c.id == user_id, users.c.is_active.is_(True)
+            )
+        )
+    ).first()
     if row is None:
         raise Unauthorized("wrong email or password")
     keys = [f"login:acct:{row.email}", f"login:addr:{client}"]
     await _throttle(cache, keys, max_failures)
     code = otp.strip().replace(" ", "")
-    if row.totp_enabled and not (security.verify_totp(row.totp_secret, code)
-                                 or await _use_recovery_code(uow, user_id, code)):
+    if row.totp_enabled and not (
+        security.verify_totp(row.totp_secret, code) or await _use_recovery_code(uow, user_id, code)
+    ):
         for key in keys:
             await cache.incr(key, window)
         raise Unauthorized("wrong two-factor code", errors=[{"field": "otp", "message": "wrong code"}])
@@ -432,12 +453,16 @@ async def second_factor(
 async def set_password(uow: UnitOfWork, user_id: int, password: str) -> None:
     """A new password; every session of the user ends (a reset means the old one may be known)."""
     check_password(password)
-    await uow.execute(users.update().where(users.c.id == user_id)
-                      .values(password_hash=security.hash_password(password)))
+    await uow.execute(
+        users.update().where(users.c.id == user_id).values(password_hash=security.hash_password(password))
+    )
     await end_sessions(uow, user_id)
 
 
 async def active_user_by_email(uow: UnitOfWork, email: str) -> int | None:
-    row = (await uow.execute(sa.select(users.c.id).where(users.c.email == normalise_email(email),
-                                                         users.c.is_active.is_(True)))).first()
+    row = (
+        await uow.execute(
+            sa.select(users.c.id).where(users.c.email == normalise_email(email), users.c.is_active.is_(True))
+        )
+    ).first()
     return None if row is None else int(row[0])

@@ -39,7 +39,8 @@ async def canned_for(conn: AsyncConnection, actor: Principal) -> list[dict[str, 
     ``body`` is the template as saved; fill it with :func:`helpline.domains.automation.render.fill`.
     """
     rows = await conn.execute(
-        sa.select(canned.c.id, canned.c.title, canned.c.body).where(canned_visible(actor))
+        sa.select(canned.c.id, canned.c.title, canned.c.body)
+        .where(canned_visible(actor))
         .order_by(canned.c.title, canned.c.id)
     )
     return [dict(r) for r in rows.mappings()]
@@ -50,16 +51,19 @@ async def list_canned(conn: AsyncConnection, actor: Principal) -> list[dict[str,
     rows = await conn.execute(
         sa.select(canned, groups.c.name.label("group_name"))
         .select_from(canned.outerjoin(groups, groups.c.id == canned.c.group_id))
-        .where(canned_visible(actor)).order_by(canned.c.title, canned.c.id)
+        .where(canned_visible(actor))
+        .order_by(canned.c.title, canned.c.id)
     )
     return [dict(r) for r in rows.mappings()]
 
 
 async def access_canned(conn: AsyncConnection, actor: Principal, canned_id: int) -> dict[str, Any]:
     """One canned response ``actor`` may see; any other answers 404 like one that does not exist."""
-    row = (await conn.execute(
-        sa.select(canned).where(canned.c.id == canned_id, canned_visible(actor))
-    )).mappings().first()
+    row = (
+        (await conn.execute(sa.select(canned).where(canned.c.id == canned_id, canned_visible(actor))))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"canned response {canned_id} not found")
     return dict(row)

@@ -30,8 +30,15 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 FILTERS = frozenset({"default", "d", "upper", "lower", "title", "capitalize", "trim"})
 MAX_BODY = 20_000
 
-_ALLOWED_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr, nodes.Const,
-                  nodes.Filter)
+_ALLOWED_NODES = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Name,
+    nodes.Getattr,
+    nodes.Const,
+    nodes.Filter,
+)
 
 _env = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined, keep_trailing_newline=True)
 
@@ -48,8 +55,10 @@ def check(body: str) -> None:
         raise PlaceholderError(f"placeholder syntax error on line {exc.lineno}: {exc.message}") from None
     for node in tree.find_all(nodes.Node):
         if not isinstance(node, _ALLOWED_NODES):
-            raise PlaceholderError("only placeholders such as {{ customer.first_name }} are allowed "
-                                   f"(found a {type(node).__name__.lower()})")
+            raise PlaceholderError(
+                "only placeholders such as {{ customer.first_name }} are allowed "
+                f"(found a {type(node).__name__.lower()})"
+            )
         if isinstance(node, nodes.Filter) and node.name not in FILTERS:
             allowed = ", ".join(sorted(FILTERS))
             raise PlaceholderError(f"the filter {node.name!r} is not allowed; use one of {allowed}")

@@ -42,8 +42,9 @@ def check_admin(actor: Principal) -> None:
         raise Forbidden("only admins manage canned responses")
 
 
-async def check_canned(uow: UnitOfWork, actor: Principal, data: CannedInput, *,
-                       current_id: int | None = None) -> CannedInput:
+async def check_canned(
+    uow: UnitOfWork, actor: Principal, data: CannedInput, *, current_id: int | None = None
+) -> CannedInput:
     """The input cleaned, or :class:`Invalid` / :class:`Conflict` naming the field at fault."""
     check_admin(actor)
     title = data.title.strip()
@@ -63,8 +64,13 @@ async def check_canned(uow: UnitOfWork, actor: Principal, data: CannedInput, *,
     except render.PlaceholderError as exc:
         raise Invalid("body", str(exc)) from None
     if data.group_id is not None:
-        found = (await uow.execute(sa.select(groups.c.id).where(
-            groups.c.id == data.group_id, groups.c.workspace_id == actor.workspace_id))).first()
+        found = (
+            await uow.execute(
+                sa.select(groups.c.id).where(
+                    groups.c.id == data.group_id, groups.c.workspace_id == actor.workspace_id
+                )
+            )
+        ).first()
         if found is None:
             raise Invalid("group_id", "no such group")
     dup = sa.select(canned.c.id).where(canned.c.workspace_id == actor.workspace_id, canned.c.title == title)
@@ -86,23 +92,41 @@ async def _unique_title(uow: UnitOfWork, stmt: Any) -> Any:
 async def do_create_canned(uow: UnitOfWork, actor: Principal, data: CannedInput) -> int:
     clean = await check_canned(uow, actor, data)
     now = utcnow()
-    result = await _unique_title(uow, canned.insert().values(
-        workspace_id=actor.workspace_id, title=clean.title, body=clean.body, group_id=clean.group_id,
-        created_by=actor.user_id, created_at=now, updated_at=now,
-    ).returning(canned.c.id))
+    result = await _unique_title(
+        uow,
+        canned.insert()
+        .values(
+            workspace_id=actor.workspace_id,
+            title=clean.title,
+            body=clean.body,
+            group_id=clean.group_id,
+            created_by=actor.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(canned.c.id),
+    )
     return int(result.scalar_one())
 
 
-async def do_update_canned(uow: UnitOfWork, actor: Principal, current: dict[str, Any],
-                           data: CannedInput) -> None:
+async def do_update_canned(
+    uow: UnitOfWork, actor: Principal, current: dict[str, Any], data: CannedInput
+) -> None:
     """Change a canned response loaded with :func:`helpline.domains.automation.queries.access_canned`."""
     clean = await check_canned(uow, actor, data, current_id=current["id"])
-    await _unique_title(uow, canned.update().where(
-        canned.c.id == current["id"], canned.c.workspace_id == actor.workspace_id,
-    ).values(title=clean.title, body=clean.body, group_id=clean.group_id, updated_at=utcnow()))
+    await _unique_title(
+        uow,
+        canned.update()
+        .where(
+            canned.c.id == current["id"],
+            canned.c.workspace_id == actor.workspace_id,
+        )
+        .values(title=clean.title, body=clean.body, group_id=clean.group_id, updated_at=utcnow()),
+    )
 
 
 async def do_delete_canned(uow: UnitOfWork, actor: Principal, current: dict[str, Any]) -> None:
     check_admin(actor)
-    await uow.execute(canned.delete().where(canned.c.id == current["id"],
-                                            canned.c.workspace_id == actor.workspace_id))
+    await uow.execute(
+        canned.delete().where(canned.c.id == current["id"], canned.c.workspace_id == actor.workspace_id)
+    )
