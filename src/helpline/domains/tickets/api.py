@@ -41,7 +41,9 @@ IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Mak
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-async def render_tickets(conn: AsyncConnection, actor: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def render_tickets(
+    conn: AsyncConnection, actor: Principal, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
     defs = await fields.definitions(conn, actor.workspace_id) if actor.is_customer else {}
     out = []
@@ -65,8 +67,13 @@ def _ticket_headers(item: dict[str, Any]) -> dict[str, str]:
 
 
 @router.post("/tickets", status_code=201, response_model=TicketDetail, summary="Create a ticket")
-async def create_ticket(body: TicketCreate, request: Request, actor: CurrentPrincipal, platform: PlatformDep,
-                        idempotency_key: IdemKey = None) -> Response:
+async def create_ticket(
+    body: TicketCreate,
+    request: Request,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    idempotency_key: IdemKey = None,
+) -> Response:
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         ticket_id = await service.create_ticket(uow, platform.pubsub, actor, body)
         item = await render_detail(uow.conn, actor, ticket_id)
@@ -88,48 +95,85 @@ async def list_tickets(
     group_id: IdQuery = None,
     requester_id: IdQuery = None,
     organization_id: IdQuery = None,
-    tag: Annotated[list[Annotated[str, StringConstraints(max_length=80)]] | None, Query(max_length=20)] = None,
+    tag: Annotated[
+        list[Annotated[str, StringConstraints(max_length=80)]] | None, Query(max_length=20)
+    ] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     updated_after: datetime | None = None,
     updated_before: datetime | None = None,
-    q: Annotated[str | None, Query(max_length=500, description="Full-text search; results newest first")] = None,
+    q: Annotated[
+        str | None, Query(max_length=500, description="Full-text search; results newest first")
+    ] = None,
     sort: Annotated[str | None, Query(pattern=r"^-?(updated_at|created_at|number|id)$")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Limit = 25,
 ) -> JSON:
     filters: dict[str, Any] = {
-        "status": [s.value for s in status or []], "priority": [p.value for p in priority or []],
-        "type": [t.value for t in type or []], "channel": [c.value for c in channel or []],
-        "assignee_id": assignee_id, "group_id": group_id, "requester_id": requester_id,
-        "organization_id": organization_id, "tags": tag, "unassigned": unassigned,
-        "created_after": created_after, "created_before": created_before,
-        "updated_after": updated_after, "updated_before": updated_before,
+        "status": [s.value for s in status or []],
+        "priority": [p.value for p in priority or []],
+        "type": [t.value for t in type or []],
+        "channel": [c.value for c in channel or []],
+        "assignee_id": assignee_id,
+        "group_id": group_id,
+        "requester_id": requester_id,
+        "organization_id": organization_id,
+        "tags": tag,
+        "unassigned": unassigned,
+        "created_after": created_after,
+        "created_before": created_before,
+        "updated_after": updated_after,
+        "updated_before": updated_before,
     }
     for key in ("created_after", "created_before", "updated_after", "updated_before"):
         value = filters[key]
         if value is not None and value.tzinfo is None:
-            raise Problem(f"{key}: give a time zone, e.g. 2026-01-31T09:00:00Z", status=422, title="Invalid request",
-                          errors=[{"field": key, "message": "needs a time zone"}])
+            raise Problem(
+                f"{key}: give a time zone, e.g. 2026-01-31T09:00:00Z",
+                status=422,
+                title="Invalid request",
+                errors=[{"field": key, "message": "needs a time zone"}],
+            )
     async with platform.db.read() as conn:
-        rows, next_cursor = await queries.list_tickets(conn, actor, dialect=platform.db.dialect, filters=filters,
-                                                       q=q, sort=sort, cursor=cursor, limit=limit)
+        rows, next_cursor = await queries.list_tickets(
+            conn,
+            actor,
+            dialect=platform.db.dialect,
+            filters=filters,
+            q=q,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+        )
         items = await render_tickets(conn, actor, rows)
     return JSON({"items": items, "next_cursor": next_cursor})
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketDetail, summary="Get a ticket",
-            responses={404: {"description": "No such ticket, or not yours to see"}})
+@router.get(
+    "/tickets/{ticket_id}",
+    response_model=TicketDetail,
+    summary="Get a ticket",
+    responses={404: {"description": "No such ticket, or not yours to see"}},
+)
 async def get_ticket(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         item = await render_detail(conn, actor, ticket_id)
     return JSON(item, headers={"ETag": service.etag(item["version"])})
 
 
-@router.patch("/tickets/{ticket_id}", response_model=TicketDetail, summary="Change a ticket",
-              responses={412: {"description": "If-Match no longer matches: someone else changed it"}})
-async def update_ticket(ticket_id: IdPath, body: TicketUpdate, actor: CurrentPrincipal, platform: PlatformDep,
-                        if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> JSON:
+@router.patch(
+    "/tickets/{ticket_id}",
+    response_model=TicketDetail,
+    summary="Change a ticket",
+    responses={412: {"description": "If-Match no longer matches: someone else changed it"}},
+)
+async def update_ticket(
+    ticket_id: IdPath,
+    body: TicketUpdate,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> JSON:
     async with platform.db.transaction() as uow:
         ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
         await service.update_ticket(uow, platform.pubsub, actor, ticket, body, if_match=if_match)
@@ -153,18 +197,37 @@ async def bulk_update(body: BulkUpdate, actor: CurrentPrincipal, platform: Platf
     return JSON({"updated": updated, "failed": failed})
 
 
-@router.get("/tickets/{ticket_id}/messages", response_model=MessagePage, summary="The conversation, oldest first")
-async def list_messages(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep,
-                        cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None, limit: Limit = 100) -> JSON:
+@router.get(
+    "/tickets/{ticket_id}/messages", response_model=MessagePage, summary="The conversation, oldest first"
+)
+async def list_messages(
+    ticket_id: IdPath,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    limit: Limit = 100,
+) -> JSON:
     async with platform.db.read() as conn:
-        items, nxt = await queries.list_messages(conn, actor, ticket_id, after_id=int(cursor) if cursor else None, limit=limit)
+        items, nxt = await queries.list_messages(
+            conn, actor, ticket_id, after_id=int(cursor) if cursor else None, limit=limit
+        )
     return JSON({"items": items, "next_cursor": nxt})
 
 
-@router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=MessageRead,
-             summary="Reply publicly or add an internal note")
-async def add_message(ticket_id: IdPath, body: MessageCreate, request: Request, actor: CurrentPrincipal,
-                      platform: PlatformDep, idempotency_key: IdemKey = None) -> Response:
+@router.post(
+    "/tickets/{ticket_id}/messages",
+    status_code=201,
+    response_model=MessageRead,
+    summary="Reply publicly or add an internal note",
+)
+async def add_message(
+    ticket_id: IdPath,
+    body: MessageCreate,
+    request: Request,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    idempotency_key: IdemKey = None,
+) -> Response:
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
         message_id = await service.add_message(uow, platform.pubsub, actor, ticket, body)
@@ -175,17 +238,28 @@ async def add_message(ticket_id: IdPath, body: MessageCreate, request: Request, 
 
 
 @router.get("/tickets/{ticket_id}/events", response_model=EventPage, summary="The audit history of a ticket")
-async def list_events(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep,
-                      cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None, limit: Limit = 100) -> JSON:
+async def list_events(
+    ticket_id: IdPath,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    limit: Limit = 100,
+) -> JSON:
     if actor.is_customer:
         raise Problem("customers do not see the audit history", status=403, title="Forbidden")
     async with platform.db.read() as conn:
-        items, nxt = await queries.list_events(conn, actor, ticket_id, after_id=int(cursor) if cursor else None, limit=limit)
+        items, nxt = await queries.list_events(
+            conn, actor, ticket_id, after_id=int(cursor) if cursor else None, limit=limit
+        )
     return JSON({"items": items, "next_cursor": nxt})
 
 
-@router.post("/tickets/{ticket_id}/merge", response_model=TicketDetail, summary="Merge this ticket into another")
-async def merge(ticket_id: IdPath, body: MergeRequest, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+@router.post(
+    "/tickets/{ticket_id}/merge", response_model=TicketDetail, summary="Merge this ticket into another"
+)
+async def merge(
+    ticket_id: IdPath, body: MergeRequest, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     async with platform.db.transaction() as uow:
         source = await queries.access_ticket(uow.conn, actor, ticket_id)
         target = await queries.access_ticket(uow.conn, actor, body.target_id)
@@ -194,9 +268,15 @@ async def merge(ticket_id: IdPath, body: MergeRequest, actor: CurrentPrincipal, 
     return JSON(item)
 
 
-@router.post("/tickets/{ticket_id}/split", status_code=201, response_model=TicketDetail,
-             summary="Move one message into a new ticket")
-async def split(ticket_id: IdPath, body: SplitRequest, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+@router.post(
+    "/tickets/{ticket_id}/split",
+    status_code=201,
+    response_model=TicketDetail,
+    summary="Move one message into a new ticket",
+)
+async def split(
+    ticket_id: IdPath, body: SplitRequest, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     async with platform.db.transaction() as uow:
         ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
         new_id = await relations.split(uow, platform.pubsub, actor, ticket, body.message_id, body.subject)
@@ -204,8 +284,12 @@ async def split(ticket_id: IdPath, body: SplitRequest, actor: CurrentPrincipal, 
     return JSON(item, status_code=201, headers=_ticket_headers(item))
 
 
-@router.post("/tickets/{ticket_id}/links", status_code=201, response_model=TicketDetail, summary="Link two tickets")
-async def add_link(ticket_id: IdPath, body: LinkCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+@router.post(
+    "/tickets/{ticket_id}/links", status_code=201, response_model=TicketDetail, summary="Link two tickets"
+)
+async def add_link(
+    ticket_id: IdPath, body: LinkCreate, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     async with platform.db.transaction() as uow:
         source = await queries.access_ticket(uow.conn, actor, ticket_id)
         target = await queries.access_ticket(uow.conn, actor, body.target_id)
@@ -215,7 +299,9 @@ async def add_link(ticket_id: IdPath, body: LinkCreate, actor: CurrentPrincipal,
 
 
 @router.delete("/tickets/{ticket_id}/links/{target_id}", status_code=204, summary="Remove a link")
-async def remove_link(ticket_id: IdPath, target_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+async def remove_link(
+    ticket_id: IdPath, target_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep
+) -> Response:
     async with platform.db.transaction() as uow:
         source = await queries.access_ticket(uow.conn, actor, ticket_id)
         await relations.unlink(uow, actor, source, target_id)

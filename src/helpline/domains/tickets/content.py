@@ -21,11 +21,49 @@ uploads = Upload.__table__
 attachments = Attachment.__table__
 
 _ALLOWED_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-    "i", "img", "li", "ol", "p", "pre", "s", "small", "span", "strong", "sub", "sup", "table", "tbody",
-    "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "div",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
-_ALLOWED_ATTRS = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
+_ALLOWED_ATTRS = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|blockquote|pre)>|<br\s*/?>", re.I)
 _SPACES = re.compile(r"[ \t]+")
 _BLANKS = re.compile(r"\n{3,}")
@@ -41,14 +79,16 @@ def with_image_alts(safe_html: str) -> str:
 
 def sanitize_html(raw: str) -> str:
     """HTML safe to show: no script, no event handlers, no javascript: URLs, links open safely."""
-    return with_image_alts(nh3.clean(
-        raw,
-        tags=_ALLOWED_TAGS,
-        attributes=_ALLOWED_ATTRS,
-        url_schemes={"http", "https", "mailto", "cid", "data"},
-        link_rel="noopener noreferrer nofollow",
-        strip_comments=True,
-    ))
+    return with_image_alts(
+        nh3.clean(
+            raw,
+            tags=_ALLOWED_TAGS,
+            attributes=_ALLOWED_ATTRS,
+            url_schemes={"http", "https", "mailto", "cid", "data"},
+            link_rel="noopener noreferrer nofollow",
+            strip_comments=True,
+        )
+    )
 
 
 def html_to_text(safe_html: str) -> str:
@@ -99,8 +139,12 @@ async def store_upload(
     if not data:
         raise Invalid("file", "the file is empty")
     if len(data) > max_bytes:
-        raise Problem(f"file: larger than {max_bytes} bytes", status=413, title="File too large",
-                      errors=[{"field": "file", "message": f"larger than {max_bytes} bytes"}])
+        raise Problem(
+            f"file: larger than {max_bytes} bytes",
+            status=413,
+            title="File too large",
+            errors=[{"field": "file", "message": f"larger than {max_bytes} bytes"}],
+        )
     filename = clean_filename(filename)
     ctype = guess_type(filename, content_type)
     if ctype in blocked:
@@ -109,8 +153,14 @@ async def store_upload(
     token = secrets.token_urlsafe(24)
     await uow.execute(
         uploads.insert().values(
-            workspace_id=workspace_id, token=token, uploader_user_id=user_id, filename=filename,
-            content_type=ctype, size=len(data), sha256=digest, created_at=utcnow(),
+            workspace_id=workspace_id,
+            token=token,
+            uploader_user_id=user_id,
+            filename=filename,
+            content_type=ctype,
+            size=len(data),
+            sha256=digest,
+            created_at=utcnow(),
         )
     )
     return {"token": token, "filename": filename, "content_type": ctype, "size": len(data)}
@@ -123,13 +173,18 @@ async def attach_uploads(
     if not tokens:
         return
     rows = (
-        await uow.execute(
-            sa.select(uploads).where(
-                uploads.c.token.in_(tokens), uploads.c.workspace_id == workspace_id,
-                uploads.c.uploader_user_id == user_id,
+        (
+            await uow.execute(
+                sa.select(uploads).where(
+                    uploads.c.token.in_(tokens),
+                    uploads.c.workspace_id == workspace_id,
+                    uploads.c.uploader_user_id == user_id,
+                )
             )
         )
-    ).mappings().all()
+        .mappings()
+        .all()
+    )
     found = {r["token"]: r for r in rows}
     missing = [t for t in tokens if t not in found]
     if missing:
@@ -138,9 +193,15 @@ async def attach_uploads(
     await uow.execute(
         attachments.insert(),
         [
-            {"workspace_id": workspace_id, "message_id": message_id, "filename": found[t]["filename"],
-             "content_type": found[t]["content_type"], "size": found[t]["size"], "sha256": found[t]["sha256"],
-             "created_at": now}
+            {
+                "workspace_id": workspace_id,
+                "message_id": message_id,
+                "filename": found[t]["filename"],
+                "content_type": found[t]["content_type"],
+                "size": found[t]["size"],
+                "sha256": found[t]["sha256"],
+                "created_at": now,
+            }
             for t in tokens
         ],
     )

@@ -46,7 +46,9 @@ async def definitions(conn: AsyncConnection, workspace_id: int) -> dict[str, dic
         if found is not None:
             return found
     rows = await conn.execute(
-        sa.select(fields_table).where(fields_table.c.workspace_id == workspace_id).order_by(fields_table.c.position, fields_table.c.id)
+        sa.select(fields_table)
+        .where(fields_table.c.workspace_id == workspace_id)
+        .order_by(fields_table.c.position, fields_table.c.id)
     )
     defs = {r["key"]: dict(r) for r in rows.mappings()}
     if key is not None:
@@ -66,7 +68,12 @@ def _coerce(defn: dict[str, Any], value: Any) -> Any:
             raise Invalid(field, "must be a string of at most 10,000 characters")
         return value
     if kind == FieldType.number:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) > 1e15:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value != value
+            or abs(value) > 1e15
+        ):
             raise Invalid(field, "must be a number")
         return value
     if kind == FieldType.checkbox:
@@ -113,7 +120,9 @@ def validate_values(
     return result
 
 
-def visible_values(defs: dict[str, dict[str, Any]], values: dict[str, Any], *, customer: bool) -> dict[str, Any]:
+def visible_values(
+    defs: dict[str, dict[str, Any]], values: dict[str, Any], *, customer: bool
+) -> dict[str, Any]:
     if not customer:
         return values
     return {k: v for k, v in values.items() if k in defs and defs[k]["customer_visible"]}

@@ -16,22 +16,41 @@ from helpline.web.types import IdPath
 router = APIRouter(tags=["files"])
 
 
-@router.post("/uploads", status_code=201, response_model=UploadRead,
-             summary="Upload a file; pass the returned token in a message's `attachments`")
-async def upload(file: Annotated[UploadFile, File(description="The file")], actor: CurrentPrincipal,
-                 platform: PlatformDep) -> JSON:
+@router.post(
+    "/uploads",
+    status_code=201,
+    response_model=UploadRead,
+    summary="Upload a file; pass the returned token in a message's `attachments`",
+)
+async def upload(
+    file: Annotated[UploadFile, File(description="The file")], actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     s = platform.settings
     data = await file.read(s.max_attachment_bytes + 1)
     async with platform.db.transaction() as uow:
         item = await content.store_upload(
-            uow, platform.storage, workspace_id=actor.workspace_id, user_id=actor.user_id,
-            filename=file.filename or "file", content_type=file.content_type, data=data,
-            max_bytes=s.max_attachment_bytes, blocked=s.blocked_attachment_types)
+            uow,
+            platform.storage,
+            workspace_id=actor.workspace_id,
+            user_id=actor.user_id,
+            filename=file.filename or "file",
+            content_type=file.content_type,
+            data=data,
+            max_bytes=s.max_attachment_bytes,
+            blocked=s.blocked_attachment_types,
+        )
     return JSON(item, status_code=201)
 
 
-@router.get("/attachments/{attachment_id}", summary="Download an attachment", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "Not yours, or missing"}})
+@router.get(
+    "/attachments/{attachment_id}",
+    summary="Download an attachment",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        404: {"description": "Not yours, or missing"},
+    },
+)
 async def download(attachment_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:
         row = await queries.access_attachment(conn, actor, attachment_id)
@@ -40,8 +59,12 @@ async def download(attachment_id: IdPath, actor: CurrentPrincipal, platform: Pla
     except FileNotFoundError:
         raise Problem("the file is missing from storage", status=410, title="Gone") from None
     quoted = row["filename"].replace('"', "")
-    return Response(data, media_type=row["content_type"], headers={
-        "Content-Disposition": f'attachment; filename="{quoted}"',
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    return Response(
+        data,
+        media_type=row["content_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{quoted}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )

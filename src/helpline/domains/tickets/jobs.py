@@ -28,8 +28,14 @@ async def index(platform: Platform, batch: list[dict[str, Any]]) -> None:
 
 async def _mail(platform: Platform, ticket_id: int, user_id: int, subject: str, lines: list[str]) -> None:
     async with platform.db.read() as conn:
-        user = (await conn.execute(sa.select(users.c.email, users.c.name).where(users.c.id == user_id))).first()
-        ticket = (await conn.execute(sa.select(tickets.c.number, tickets.c.subject).where(tickets.c.id == ticket_id))).first()
+        user = (
+            await conn.execute(sa.select(users.c.email, users.c.name).where(users.c.id == user_id))
+        ).first()
+        ticket = (
+            await conn.execute(
+                sa.select(tickets.c.number, tickets.c.subject).where(tickets.c.id == ticket_id)
+            )
+        ).first()
     if user is None or ticket is None:
         return  # gone since: nothing to say
     msg = EmailMessage()
@@ -44,14 +50,28 @@ async def _mail(platform: Platform, ticket_id: int, user_id: int, subject: str, 
 @job_handler("notify.assigned")
 async def notify_assigned(platform: Platform, batch: list[dict[str, Any]]) -> None:
     for args in batch:
-        await _mail(platform, int(args["ticket_id"]), int(args["user_id"]), "Assigned to you",
-                    ["A ticket was assigned to you."])
+        await _mail(
+            platform,
+            int(args["ticket_id"]),
+            int(args["user_id"]),
+            "Assigned to you",
+            ["A ticket was assigned to you."],
+        )
 
 
 @job_handler("notify.customer_reply")
 async def notify_customer_reply(platform: Platform, batch: list[dict[str, Any]]) -> None:
     for args in batch:
         async with platform.db.read() as conn:
-            body = (await conn.execute(sa.select(messages.c.body_text).where(messages.c.id == int(args["message_id"])))).scalar()
-        await _mail(platform, int(args["ticket_id"]), int(args["user_id"]), "Customer replied",
-                    ["The customer replied:", "", (body or "")[:2000]])
+            body = (
+                await conn.execute(
+                    sa.select(messages.c.body_text).where(messages.c.id == int(args["message_id"]))
+                )
+            ).scalar()
+        await _mail(
+            platform,
+            int(args["ticket_id"]),
+            int(args["user_id"]),
+            "Customer replied",
+            ["The customer replied:", "", (body or "")[:2000]],
+        )

@@ -84,8 +84,12 @@ class Ticket(IdMixin, Base):
         _ws_time_index("ix_tickets_ws_org", "organization_id"),
         sa.Index("ix_tickets_ws_created", "workspace_id", "created_at", "id"),
         # For the foreign key's ON DELETE SET NULL: without it, deleting a ticket scans them all.
-        sa.Index("ix_tickets_merged_into", "merged_into_id", postgresql_where=sa.text("merged_into_id IS NOT NULL"),
-                 sqlite_where=sa.text("merged_into_id IS NOT NULL")),
+        sa.Index(
+            "ix_tickets_merged_into",
+            "merged_into_id",
+            postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+            sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+        ),
     )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(sa.BigInteger)
@@ -96,7 +100,9 @@ class Ticket(IdMixin, Base):
     channel: Mapped[str] = mapped_column(sa.String(16), default=Channel.api)
     requester_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"))
     #: The requester's organization when the ticket was created or the requester last changed.
-    organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id", ondelete="SET NULL"))
+    organization_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organizations.id", ondelete="SET NULL")
+    )
     assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("groups.id", ondelete="SET NULL"))
     due_at: Mapped[datetime | None]
@@ -168,9 +174,12 @@ class Message(IdMixin, Base):
     __table_args__ = (
         sa.Index("ix_messages_ticket", "ticket_id", "id"),
         # For the foreign key's ON DELETE SET NULL when a contact is deleted.
-        sa.Index("ix_messages_author_contact", "author_contact_id",
-                 postgresql_where=sa.text("author_contact_id IS NOT NULL"),
-                 sqlite_where=sa.text("author_contact_id IS NOT NULL")),
+        sa.Index(
+            "ix_messages_author_contact",
+            "author_contact_id",
+            postgresql_where=sa.text("author_contact_id IS NOT NULL"),
+            sqlite_where=sa.text("author_contact_id IS NOT NULL"),
+        ),
     )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from helpline.domains.tickets.models import Channel, FieldType, LinkKind, Priority, Status, TicketType
 from helpline.web.types import Email, Id, Strict, Tag
@@ -188,15 +188,21 @@ class CustomFieldCreate(Strict):
     key: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
     label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     type: FieldType
-    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=500)
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=500
+    )
     required: bool = False
     customer_visible: bool = False
     position: int = Field(default=0, ge=0, le=10_000)
 
 
 class CustomFieldUpdate(Strict):
-    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(default=None, max_length=500)
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = (
+        None
+    )
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=500
+    )
     required: bool | None = None
     customer_visible: bool | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)

@@ -259,7 +259,7 @@ def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     due = form.get("due_at")
     if due is not None:
         changes["due_at"] = datetime.fromisoformat(due + ":00+00:00") if due else None
-    custom = {}
+    custom: dict[str, Any] = {}
     for key, defn in defs.items():
         name = f"cf_{key}"
         if defn["type"] == "checkbox":
