@@ -48,10 +48,20 @@ def _contact_headers(item: dict[str, Any]) -> dict[str, str]:
 # --- contacts -------------------------------------------------------------------------------------
 
 
-@router.post("/contacts", status_code=201, response_model=ContactRead, summary="Create a contact",
-             responses={**FORBIDDEN, 409: {"description": "The email is a contact's already"}})
-async def create_contact(body: ContactCreate, request: Request, actor: CurrentPrincipal,
-                         platform: PlatformDep, idempotency_key: IdemKey = None) -> Response:
+@router.post(
+    "/contacts",
+    status_code=201,
+    response_model=ContactRead,
+    summary="Create a contact",
+    responses={**FORBIDDEN, 409: {"description": "The email is a contact's already"}},
+)
+async def create_contact(
+    body: ContactCreate,
+    request: Request,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    idempotency_key: IdemKey = None,
+) -> Response:
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         contact_id = await service.do_create_contact(uow, actor, body)
         item = await queries.contact_detail(uow.conn, actor, contact_id)
@@ -60,29 +70,46 @@ async def create_contact(body: ContactCreate, request: Request, actor: CurrentPr
     return await idempotency.run(platform, actor, request, idempotency_key, work)
 
 
-@router.get("/contacts", response_model=ContactPage, summary="List and search contacts",
-            description="In id order; merged contacts are left out. A customer's list holds only themself.")
-async def list_contacts(actor: CurrentPrincipal, platform: PlatformDep, q: Search = None,
-                        organization_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-                        cursor: Cursor = None, limit: Limit = 25) -> JSON:
+@router.get(
+    "/contacts",
+    response_model=ContactPage,
+    summary="List and search contacts",
+    description="In id order; merged contacts are left out. A customer's list holds only themself.",
+)
+async def list_contacts(
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    q: Search = None,
+    organization_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 25,
+) -> JSON:
     async with platform.db.read() as conn:
-        items, nxt = await queries.list_contacts(conn, actor, q=q, organization_id=organization_id,
-                                                 cursor=cursor, limit=limit)
+        items, nxt = await queries.list_contacts(
+            conn, actor, q=q, organization_id=organization_id, cursor=cursor, limit=limit
+        )
     return JSON({"items": items, "next_cursor": nxt})
 
 
-@router.get("/contacts/{contact_id}", response_model=ContactRead, summary="Get a contact",
-            responses=NOT_YOURS)
+@router.get(
+    "/contacts/{contact_id}", response_model=ContactRead, summary="Get a contact", responses=NOT_YOURS
+)
 async def get_contact(contact_id: ContactId, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         item = await queries.contact_detail(conn, actor, contact_id)
     return JSON(item)
 
 
-@router.patch("/contacts/{contact_id}", response_model=ContactRead, summary="Change a contact",
-              description="Customers may change their own name only.", responses={**NOT_YOURS, **FORBIDDEN})
-async def update_contact(contact_id: ContactId, body: ContactUpdate, actor: CurrentPrincipal,
-                         platform: PlatformDep) -> JSON:
+@router.patch(
+    "/contacts/{contact_id}",
+    response_model=ContactRead,
+    summary="Change a contact",
+    description="Customers may change their own name only.",
+    responses={**NOT_YOURS, **FORBIDDEN},
+)
+async def update_contact(
+    contact_id: ContactId, body: ContactUpdate, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     async with platform.db.transaction() as uow:
         contact = await queries.access_contact(uow.conn, actor, contact_id)
         await service.do_update_contact(uow, actor, contact, body)
@@ -90,11 +117,21 @@ async def update_contact(contact_id: ContactId, body: ContactUpdate, actor: Curr
     return JSON(item)
 
 
-@router.post("/contacts/{contact_id}/identities", status_code=201, response_model=ContactRead,
-             summary="Add an email address, phone number or handle to a contact",
-             responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "Another contact has this identity"}})
-async def add_identity(contact_id: ContactId, body: IdentityCreate, request: Request, actor: CurrentPrincipal,
-                       platform: PlatformDep, idempotency_key: IdemKey = None) -> Response:
+@router.post(
+    "/contacts/{contact_id}/identities",
+    status_code=201,
+    response_model=ContactRead,
+    summary="Add an email address, phone number or handle to a contact",
+    responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "Another contact has this identity"}},
+)
+async def add_identity(
+    contact_id: ContactId,
+    body: IdentityCreate,
+    request: Request,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    idempotency_key: IdemKey = None,
+) -> Response:
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         contact = await queries.access_contact(uow.conn, actor, contact_id)
         await service.do_add_identity(uow, actor, contact, body)
@@ -103,24 +140,32 @@ async def add_identity(contact_id: ContactId, body: IdentityCreate, request: Req
     return await idempotency.run(platform, actor, request, idempotency_key, work)
 
 
-@router.delete("/contacts/{contact_id}/identities/{identity_id}", status_code=204,
-               summary="Remove an identity from a contact",
-               responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "It is the last identity"}})
-async def remove_identity(contact_id: ContactId, identity_id: IdentityId, actor: CurrentPrincipal,
-                          platform: PlatformDep) -> Response:
+@router.delete(
+    "/contacts/{contact_id}/identities/{identity_id}",
+    status_code=204,
+    summary="Remove an identity from a contact",
+    responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "It is the last identity"}},
+)
+async def remove_identity(
+    contact_id: ContactId, identity_id: IdentityId, actor: CurrentPrincipal, platform: PlatformDep
+) -> Response:
     async with platform.db.transaction() as uow:
         contact = await queries.access_contact(uow.conn, actor, contact_id)
         await service.do_remove_identity(uow, actor, contact, identity_id)
     return Response(status_code=204)
 
 
-@router.post("/contacts/{contact_id}/merge", response_model=ContactRead,
-             summary="Merge another contact (source_id) into this one",
-             description="Identities, tickets, CCs and sign-ins of the source move here; the source is kept "
-             "as a pointer (merged_into_id) and left out of lists.",
-             responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "One of them was merged already"}})
-async def merge_contacts(contact_id: ContactId, body: MergeContacts, actor: CurrentPrincipal,
-                         platform: PlatformDep) -> JSON:
+@router.post(
+    "/contacts/{contact_id}/merge",
+    response_model=ContactRead,
+    summary="Merge another contact (source_id) into this one",
+    description="Identities, tickets, CCs and sign-ins of the source move here; the source is kept "
+    "as a pointer (merged_into_id) and left out of lists.",
+    responses={**NOT_YOURS, **FORBIDDEN, 409: {"description": "One of them was merged already"}},
+)
+async def merge_contacts(
+    contact_id: ContactId, body: MergeContacts, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     async with platform.db.transaction() as uow:
         target = await queries.access_contact(uow.conn, actor, contact_id)
         source = await queries.access_contact(uow.conn, actor, body.source_id)
@@ -134,11 +179,20 @@ async def merge_contacts(contact_id: ContactId, body: MergeContacts, actor: Curr
 ORG_NOT_YOURS: Responses = {404: {"description": "No such organization, or not yours to see"}}
 
 
-@router.post("/organizations", status_code=201, response_model=OrganizationRead,
-             summary="Create an organization",
-             responses={**FORBIDDEN, 409: {"description": "The name or a domain is taken"}})
-async def create_organization(body: OrganizationCreate, request: Request, actor: CurrentPrincipal,
-                              platform: PlatformDep, idempotency_key: IdemKey = None) -> Response:
+@router.post(
+    "/organizations",
+    status_code=201,
+    response_model=OrganizationRead,
+    summary="Create an organization",
+    responses={**FORBIDDEN, 409: {"description": "The name or a domain is taken"}},
+)
+async def create_organization(
+    body: OrganizationCreate,
+    request: Request,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    idempotency_key: IdemKey = None,
+) -> Response:
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         org_id = await service.do_create_organization(uow, actor, body)
         item = await queries.organization_detail(uow.conn, actor, org_id)
@@ -148,25 +202,35 @@ async def create_organization(body: OrganizationCreate, request: Request, actor:
 
 
 @router.get("/organizations", response_model=OrganizationPage, summary="List and search organizations")
-async def list_organizations(actor: CurrentPrincipal, platform: PlatformDep, q: Search = None,
-                             cursor: Cursor = None, limit: Limit = 25) -> JSON:
+async def list_organizations(
+    actor: CurrentPrincipal, platform: PlatformDep, q: Search = None, cursor: Cursor = None, limit: Limit = 25
+) -> JSON:
     async with platform.db.read() as conn:
         items, nxt = await queries.list_organizations(conn, actor, q=q, cursor=cursor, limit=limit)
     return JSON({"items": items, "next_cursor": nxt})
 
 
-@router.get("/organizations/{org_id}", response_model=OrganizationRead, summary="Get an organization",
-            responses=ORG_NOT_YOURS)
+@router.get(
+    "/organizations/{org_id}",
+    response_model=OrganizationRead,
+    summary="Get an organization",
+    responses=ORG_NOT_YOURS,
+)
 async def get_organization(org_id: OrgId, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         item = await queries.organization_detail(conn, actor, org_id)
     return JSON(item)
 
 
-@router.patch("/organizations/{org_id}", response_model=OrganizationRead, summary="Change an organization",
-              responses={**ORG_NOT_YOURS, **FORBIDDEN})
-async def update_organization(org_id: OrgId, body: OrganizationUpdate, actor: CurrentPrincipal,
-                              platform: PlatformDep) -> JSON:
+@router.patch(
+    "/organizations/{org_id}",
+    response_model=OrganizationRead,
+    summary="Change an organization",
+    responses={**ORG_NOT_YOURS, **FORBIDDEN},
+)
+async def update_organization(
+    org_id: OrgId, body: OrganizationUpdate, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     async with platform.db.transaction() as uow:
         org = await queries.access_organization(uow.conn, actor, org_id)
         await service.do_update_organization(uow, actor, org, body)
@@ -174,10 +238,15 @@ async def update_organization(org_id: OrgId, body: OrganizationUpdate, actor: Cu
     return JSON(item)
 
 
-@router.get("/organizations/{org_id}/contacts", response_model=ContactPage,
-            summary="The contacts of an organization", responses=ORG_NOT_YOURS)
-async def organization_contacts(org_id: OrgId, actor: CurrentPrincipal, platform: PlatformDep,
-                                cursor: Cursor = None, limit: Limit = 25) -> JSON:
+@router.get(
+    "/organizations/{org_id}/contacts",
+    response_model=ContactPage,
+    summary="The contacts of an organization",
+    responses=ORG_NOT_YOURS,
+)
+async def organization_contacts(
+    org_id: OrgId, actor: CurrentPrincipal, platform: PlatformDep, cursor: Cursor = None, limit: Limit = 25
+) -> JSON:
     async with platform.db.read() as conn:
         items, nxt = await queries.organization_contacts(conn, actor, org_id, cursor=cursor, limit=limit)
     return JSON({"items": items, "next_cursor": nxt})

@@ -53,8 +53,12 @@ class Contact(IdMixin, Base):
     __table_args__ = (
         sa.Index("ix_contacts_ws_org", "workspace_id", "organization_id"),
         # For the foreign key's ON DELETE SET NULL: without it, deleting a contact scans them all.
-        sa.Index("ix_contacts_merged_into", "merged_into_id", postgresql_where=sa.text("merged_into_id IS NOT NULL"),
-                 sqlite_where=sa.text("merged_into_id IS NOT NULL")),
+        sa.Index(
+            "ix_contacts_merged_into",
+            "merged_into_id",
+            postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+            sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+        ),
     )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(sa.String(200), default="")

@@ -27,8 +27,17 @@ identities = ContactIdentity.__table__
 orgs = Organization.__table__
 org_domains = OrganizationDomain.__table__
 
-CONTACT_FIELDS = ("id", "name", "organization_id", "notes", "tags", "attributes", "merged_into_id",
-                  "created_at", "updated_at")
+CONTACT_FIELDS = (
+    "id",
+    "name",
+    "organization_id",
+    "notes",
+    "tags",
+    "attributes",
+    "merged_into_id",
+    "created_at",
+    "updated_at",
+)
 ORG_FIELDS = ("id", "name", "shared_tickets", "notes", "tags", "attributes", "created_at", "updated_at")
 
 
@@ -57,8 +66,10 @@ def orgs_visible(actor: Principal) -> sa.ColumnElement[bool]:
 
 async def access_contact(conn: AsyncConnection, actor: Principal, contact_id: int) -> dict[str, Any]:
     row = (
-        await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id, contacts_visible(actor)))
-    ).mappings().first()
+        (await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id, contacts_visible(actor))))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"contact {contact_id} not found")
     return dict(row)
@@ -66,8 +77,10 @@ async def access_contact(conn: AsyncConnection, actor: Principal, contact_id: in
 
 async def access_organization(conn: AsyncConnection, actor: Principal, org_id: int) -> dict[str, Any]:
     row = (
-        await conn.execute(sa.select(orgs).where(orgs.c.id == org_id, orgs_visible(actor)))
-    ).mappings().first()
+        (await conn.execute(sa.select(orgs).where(orgs.c.id == org_id, orgs_visible(actor))))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"organization {org_id} not found")
     return dict(row)
@@ -92,9 +105,9 @@ def contact_item(row: dict[str, Any], idents: list[dict[str, Any]]) -> dict[str,
 async def render_contacts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_contact: dict[int, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
     if rows:
-        for i in (await conn.execute(
-            sa.select(identities).where(identities.c.contact_id.in_(list(by_contact)))
-        )).mappings():
+        for i in (
+            await conn.execute(sa.select(identities).where(identities.c.contact_id.in_(list(by_contact))))
+        ).mappings():
             by_contact[i["contact_id"]].append(dict(i))
     return [contact_item(r, by_contact[r["id"]]) for r in rows]
 
@@ -108,10 +121,13 @@ async def contact_detail(conn: AsyncConnection, actor: Principal, contact_id: in
 async def render_organizations(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_org: dict[int, list[str]] = {r["id"]: [] for r in rows}
     if rows:
-        for d in (await conn.execute(
-            sa.select(org_domains.c.organization_id, org_domains.c.domain)
-            .where(org_domains.c.organization_id.in_(list(by_org))).order_by(org_domains.c.domain)
-        )).mappings():
+        for d in (
+            await conn.execute(
+                sa.select(org_domains.c.organization_id, org_domains.c.domain)
+                .where(org_domains.c.organization_id.in_(list(by_org)))
+                .order_by(org_domains.c.domain)
+            )
+        ).mappings():
             by_org[d["organization_id"]].append(d["domain"])
     return [{**{k: r[k] for k in ORG_FIELDS}, "domains": by_org[r["id"]]} for r in rows]
 

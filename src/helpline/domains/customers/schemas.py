@@ -131,8 +131,11 @@ class MergeContacts(Strict):
 
 class OrganizationCreate(Strict):
     name: OrgName
-    domains: list[Domain] = Field(default_factory=list, max_length=DOMAINS,
-                                  description="New contacts with an email at one of these join")
+    domains: list[Domain] = Field(
+        default_factory=list,
+        max_length=DOMAINS,
+        description="New contacts with an email at one of these join",
+    )
     shared_tickets: bool = Field(default=False, description="Members see each other's tickets")
     notes: Notes = ""
     tags: list[Tag] = Field(default_factory=list, max_length=TAGS)
