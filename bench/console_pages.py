@@ -2,11 +2,12 @@
 PostgreSQL, the inbox renders in < 150 ms at p95, a ticket with 200 messages in < 200 ms).
 
 "Server time" is measured in process (wall time, plus ``python_cpu_ms_p50``: the CPU the app's
-Python spent, which holds up when other work shares the machine): the whole ASGI app (session lookup, queries, template
-rendering) driven by an in-memory HTTP client, one request at a time, so the figure is what the server
-spends on a page, without network or load-generator noise. Seed first (``bench/seed.py``); this script
-signs the seeded admin and an agent in, makes one ticket with 200 messages (removed afterwards), and
-prints one JSON line per page: ``{"bench": "console_page", "page": …, "p50_ms": …, "p95_ms": …}``.
+Python spent, which holds up when other work shares the machine): the whole ASGI app (session
+lookup, queries, template rendering) driven by an in-memory HTTP client, one request at a time, so
+the figure is what the server spends on a page, without network or load-generator noise. Seed first
+(``bench/seed.py``); this script signs the seeded admin and an agent in, makes one ticket with 200
+messages (removed afterwards), and prints one JSON line per page:
+``{"bench": "console_page", "page": …, "p50_ms": …, "p95_ms": …}``.
 
     python bench/console_pages.py --database-url postgresql://postgres@127.0.0.1:5432/helpline_bench
 """

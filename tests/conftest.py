@@ -81,7 +81,9 @@ def postgres_url() -> Iterator[str]:
     if why is not None:
         if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
             pytest.fail(f"PostgreSQL is required here but not reachable at {PG_URL}: {why}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({why}); start it or set HELPLINE_TEST_POSTGRES_URL")
+        pytest.skip(
+            f"PostgreSQL not reachable at {PG_URL} ({why}); start it or set HELPLINE_TEST_POSTGRES_URL"
+        )
     import asyncpg
 
     name = f"helpline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -155,16 +157,30 @@ class WS:
     id: int
     groups: dict[str, int] = field(default_factory=dict)
 
-    async def person(self, role: Role | str = Role.agent, *, groups: list[str] = (), name: str = "",
-                     email: str | None = None, password: str | None = None) -> Person:
+    async def person(
+        self,
+        role: Role | str = Role.agent,
+        *,
+        groups: list[str] = (),
+        name: str = "",
+        email: str | None = None,
+        password: str | None = None,
+    ) -> Person:
         role = Role(role)
         email = email or f"{role.value}-{uuid.uuid4().hex[:10]}@example.test"
         async with self.platform.db.transaction() as uow:
             for g in groups:
                 if g not in self.groups:
                     self.groups[g] = await accounts.create_group(uow, self.id, g)
-            user_id = await accounts.create_user(uow, self.id, email=email, role=role, name=name or email.split("@")[0],
-                                                 password=password, group_names=list(groups))
+            user_id = await accounts.create_user(
+                uow,
+                self.id,
+                email=email,
+                role=role,
+                name=name or email.split("@")[0],
+                password=password,
+                group_names=list(groups),
+            )
             _, token = await accounts.create_token(uow, self.id, user_id, name="test")
         contact_id = None
         if role is Role.customer:
@@ -179,8 +195,9 @@ class WS:
         token = who.token if isinstance(who, Person) else who
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver/api/v1",
-                                 headers=headers)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver/api/v1", headers=headers
+        )
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -40,8 +40,16 @@ from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1280, "height": 900}
@@ -69,7 +77,7 @@ class MailBox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
 
@@ -80,11 +88,17 @@ class MailBox:
                 if to in (m["To"] or "") and subject_part in (m["Subject"] or ""):
                     return m
             time.sleep(0.1)
-        raise AssertionError(f"no mail to {to} about {subject_part!r}; got {[m['Subject'] for m in self.messages]}")
+        raise AssertionError(
+            f"no mail to {to} about {subject_part!r}; got {[m['Subject'] for m in self.messages]}"
+        )
 
     @staticmethod
     def link(message: Message) -> str:
-        body = message.get_payload(decode=True) if not message.is_multipart() else message.get_payload(0).get_payload(decode=True)
+        body = (
+            message.get_payload(decode=True)
+            if not message.is_multipart()
+            else message.get_payload(0).get_payload(decode=True)
+        )
         found = re.search(r"https?://\S+", body.decode())
         assert found, body
         return found.group(0)
@@ -126,8 +140,16 @@ class Site:
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, go()).result()
 
-    def person(self, role: Role | str = Role.agent, *, name: str = "", groups: list[str] | None = None,
-               email: str | None = None, two_factor: bool = False, workspace_id: int | None = None) -> Person:
+    def person(
+        self,
+        role: Role | str = Role.agent,
+        *,
+        name: str = "",
+        groups: list[str] | None = None,
+        email: str | None = None,
+        two_factor: bool = False,
+        workspace_id: int | None = None,
+    ) -> Person:
         role = Role(role)
         email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.test"
         name = name or f"{role.value.title()} {uuid.uuid4().hex[:4]}"
@@ -137,8 +159,9 @@ class Site:
             async with platform.db.transaction() as uow:
                 for g in groups or []:
                     await accounts.group_id_for(uow, ws, g, create=True)
-                uid = await accounts.create_user(uow, ws, email=email, role=role, name=name, password=PASSWORD,
-                                                 group_names=groups or [])
+                uid = await accounts.create_user(
+                    uow, ws, email=email, role=role, name=name, password=PASSWORD, group_names=groups or []
+                )
                 secret = None
                 if two_factor:
                     secret = await accounts.begin_totp(uow, uid)
@@ -148,7 +171,7 @@ class Site:
         return self.run(make)  # type: ignore[no-any-return]
 
     def workspace(self, name: str, *, settings: dict[str, Any] | None = None) -> tuple[int, str]:
-        """A new workspace (id, slug) with ``settings`` (branding), for tests that must not share the default one."""
+        """A new workspace (id, slug) with ``settings`` (branding), for tests that need their own."""
         slug = f"ws-{uuid.uuid4().hex[:10]}"
 
         async def make(platform: Platform) -> tuple[int, str]:
@@ -157,8 +180,10 @@ class Site:
             async with platform.db.transaction() as uow:
                 ws = await accounts.create_workspace(uow, name, slug)
                 if settings:
-                    await uow.execute(sa.text("UPDATE workspaces SET settings = :s WHERE id = :i"),
-                                      {"s": __import__("json").dumps(settings), "i": ws})
+                    await uow.execute(
+                        sa.text("UPDATE workspaces SET settings = :s WHERE id = :i"),
+                        {"s": __import__("json").dumps(settings), "i": ws},
+                    )
             return ws, slug
 
         return self.run(make)  # type: ignore[no-any-return]
@@ -173,7 +198,9 @@ class Site:
             return token
 
         token = self.run(make)
-        return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=15)
+        return httpx.Client(
+            base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=15
+        )
 
 
 @pytest.fixture(scope="session")
@@ -190,23 +217,37 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
-    env.update(HELPLINE_DATABASE_URL=db, HELPLINE_SECRET_KEY=SECRET, HELPLINE_BASE_URL=url,
-               HELPLINE_VAR_DIR=str(root / "var"), HELPLINE_MAIL_TRANSPORT="smtp",
-               HELPLINE_SMTP_HOST="127.0.0.1", HELPLINE_SMTP_PORT=str(smtp.port))
+    env.update(
+        HELPLINE_DATABASE_URL=db,
+        HELPLINE_SECRET_KEY=SECRET,
+        HELPLINE_BASE_URL=url,
+        HELPLINE_VAR_DIR=str(root / "var"),
+        HELPLINE_MAIL_TRANSPORT="smtp",
+        HELPLINE_SMTP_HOST="127.0.0.1",
+        HELPLINE_SMTP_PORT=str(smtp.port),
+    )
     settings = Settings(database_url=db, secret_key=SECRET, base_url=url, var_dir=root / "var")
     site = Site(url=url, settings=settings, mail=mailbox)
 
     async def workspace(platform: Platform) -> tuple[int, str]:
         async with platform.db.transaction() as uow:
             ws = await accounts.default_workspace(uow)
-            slug = (await uow.execute(__import__("sqlalchemy").text("SELECT slug FROM workspaces WHERE id = :i"),
-                                      {"i": ws})).scalar_one()
+            slug = (
+                await uow.execute(
+                    __import__("sqlalchemy").text("SELECT slug FROM workspaces WHERE id = :i"), {"i": ws}
+                )
+            ).scalar_one()
         return ws, slug
 
     site.workspace_id, site.slug = site.run(workspace)
     log = open(root / "server.log", "w")  # noqa: SIM115 (kept open for the server's life)
-    proc = subprocess.Popen([sys.executable, "-m", "helpline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helpline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         end = time.monotonic() + 30
         while True:
@@ -226,7 +267,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         log.close()
         server_log = (root / "server.log").read_text()
         if "Traceback" in server_log:
-            shutil.copy(root / "server.log", ARTIFACTS.parent / "server.log") if ARTIFACTS.parent.exists() else None
+            shutil.copy(
+                root / "server.log", ARTIFACTS.parent / "server.log"
+            ) if ARTIFACTS.parent.exists() else None
 
 
 @pytest.fixture(scope="module")
@@ -297,8 +340,11 @@ class Page:
             self.page.set_viewport_size(size)
             self.page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
             result = Axe().run(self.page, options={"resultTypes": ["violations"]})
-            bad += [f"{label}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-                    for v in result.response["violations"] if v.get("impact") in ("serious", "critical")]
+            bad += [
+                f"{label}: {v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+                for v in result.response["violations"]
+                if v.get("impact") in ("serious", "critical")
+            ]
         self.page.set_viewport_size(DESKTOP)
         assert not bad, f"{name}: accessibility violations:\n" + "\n".join(bad)
         csp = [e for e in self.console_errors if "Content Security Policy" in e]

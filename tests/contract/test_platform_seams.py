@@ -73,7 +73,9 @@ async def test_failed_job_retries_with_backoff_then_dies(platform):
     assert row["state"] == "queued" and row["attempts"] == 1 and "temporary failure" in row["last_error"]
     assert row["run_at"] > row["created_at"] + timedelta(seconds=1)
     async with platform.db.transaction() as uow:  # make it due now
-        await uow.execute(sa.update(Job.__table__).where(Job.__table__.c.id == row["id"]).values(run_at=row["created_at"]))
+        await uow.execute(
+            sa.update(Job.__table__).where(Job.__table__.c.id == row["id"]).values(run_at=row["created_at"])
+        )
     await runner.drain()
     assert _seen == [{"key": "k1"}]
 
@@ -82,8 +84,11 @@ async def test_failed_job_retries_with_backoff_then_dies(platform):
         await jobs.enqueue(uow, "test.flaky", {"key": "k2"})
     for _ in range(8):
         async with platform.db.transaction() as uow:
-            await uow.execute(sa.update(Job.__table__).where(Job.__table__.c.state == "queued")
-                              .values(run_at=sa.func.coalesce(Job.__table__.c.created_at, Job.__table__.c.created_at)))
+            await uow.execute(
+                sa.update(Job.__table__)
+                .where(Job.__table__.c.state == "queued")
+                .values(run_at=sa.func.coalesce(Job.__table__.c.created_at, Job.__table__.c.created_at))
+            )
         await runner.run_once()
     dead = [r for r in await _job_rows(platform) if r["args"] == {"key": "k2"}]
     assert dead[0]["state"] == "dead" and dead[0]["attempts"] == 8
@@ -162,8 +167,11 @@ async def test_pubsub_delivers_in_order_to_every_subscriber_of_the_channel(pubsu
             got[name].append((await agen.__anext__())["i"])
         await agen.aclose()
 
-    tasks = [asyncio.create_task(listen("a", channel, 5)), asyncio.create_task(listen("b", channel, 5)),
-             asyncio.create_task(listen("other", channel + "-x", 1))]
+    tasks = [
+        asyncio.create_task(listen("a", channel, 5)),
+        asyncio.create_task(listen("b", channel, 5)),
+        asyncio.create_task(listen("other", channel + "-x", 1)),
+    ]
     await asyncio.wait_for(ready.wait(), 5)
     for i in range(5):
         await pubsub.publish(channel, {"i": i})

@@ -10,8 +10,15 @@ from tests.conftest import problem
 
 
 async def _ticket(c, email="cust@a.test", **extra):
-    r = await c.post("/tickets", json={"subject": "Private matter", "body": "my card number is 1234",
-                                       "requester": {"email": email}, **extra})
+    r = await c.post(
+        "/tickets",
+        json={
+            "subject": "Private matter",
+            "body": "my card number is 1234",
+            "requester": {"email": email},
+            **extra,
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -21,8 +28,11 @@ async def test_customer_b_never_sees_customer_a(ws):
     a, b = await ws.person(Role.customer), await ws.person(Role.customer)
     async with ws.client(a) as ca:
         up = (await ca.post("/uploads", files={"file": ("id.png", b"\x89PNG-a", "image/png")})).json()
-        ta = (await ca.post("/tickets", json={"subject": "A's issue", "body": "secret of A",
-                                              "attachments": [up["token"]]})).json()
+        ta = (
+            await ca.post(
+                "/tickets", json={"subject": "A's issue", "body": "secret of A", "attachments": [up["token"]]}
+            )
+        ).json()
         assert ta["requester_id"] == a.contact_id
         att = (await ca.get(f"/tickets/{ta['id']}/messages")).json()["items"][0]["attachments"][0]
     async with ws.client(agent) as cg:
@@ -37,7 +47,9 @@ async def test_customer_b_never_sees_customer_a(ws):
         assert (await cb.get("/tickets")).json()["items"] == []
         assert (await cb.get("/tickets", params={"q": "secret"})).json()["items"] == []
         missing = await cb.get("/tickets/99999999")
-        assert missing.json()["detail"].replace("99999999", "N") == (await cb.get(f"/tickets/{ta['id']}")).json()["detail"].replace(str(ta["id"]), "N")
+        assert missing.json()["detail"].replace("99999999", "N") == (
+            await cb.get(f"/tickets/{ta['id']}")
+        ).json()["detail"].replace(str(ta["id"]), "N")
     async with ws.client(a) as ca:
         msgs = (await ca.get(f"/tickets/{ta['id']}/messages")).json()["items"]
         assert [m["body_text"] for m in msgs] == ["secret of A"]  # the internal note stays internal
@@ -51,7 +63,9 @@ async def test_customer_sees_organization_tickets_only_when_shared(ws):
     async with ws.platform.db.transaction() as uow:
         from helpline.domains.customers import service as customers
 
-        org = await customers.create_organization(uow, ws.id, name="Acme", domains=["acme.test"], shared_tickets=False)
+        org = await customers.create_organization(
+            uow, ws.id, name="Acme", domains=["acme.test"], shared_tickets=False
+        )
     a = await ws.person(Role.customer, email="ann@acme.test")
     b = await ws.person(Role.customer, email="ben@acme.test")
     async with ws.client(agent) as c:
@@ -90,11 +104,18 @@ async def test_light_agent_reads_and_notes_but_never_replies_publicly(ws):
         t = await _ticket(c)
     async with ws.client(light) as c:
         assert (await c.get(f"/tickets/{t['id']}")).status_code == 200
-        body = problem(await c.post(f"/tickets/{t['id']}/messages", json={"body": "Dear customer", "public": True}), 403)
+        body = problem(
+            await c.post(f"/tickets/{t['id']}/messages", json={"body": "Dear customer", "public": True}), 403
+        )
         assert body["errors"][0]["field"] == "public"
-        assert (await c.post(f"/tickets/{t['id']}/messages", json={"body": "note", "public": False})).status_code == 201
+        assert (
+            await c.post(f"/tickets/{t['id']}/messages", json={"body": "note", "public": False})
+        ).status_code == 201
         problem(await c.patch(f"/tickets/{t['id']}", json={"status": "solved"}), 403)
-        problem(await c.post("/tickets", json={"subject": "s", "body": "b", "requester": {"email": "z@z.test"}}), 403)
+        problem(
+            await c.post("/tickets", json={"subject": "s", "body": "b", "requester": {"email": "z@z.test"}}),
+            403,
+        )
 
 
 async def test_workspace_token_sees_nothing_of_another_workspace(make_ws):
@@ -111,7 +132,10 @@ async def test_workspace_token_sees_nothing_of_another_workspace(make_ws):
         assert (await c2.get("/tickets")).json()["items"] == []
         problem(await c2.get(f"/users/{admin1.user_id}"), 404)
         # ids of the other workspace are refused in writes too
-        body = problem(await c2.post("/tickets", json={"subject": "s", "body": "b", "requester_id": t["requester_id"]}), 422)
+        body = problem(
+            await c2.post("/tickets", json={"subject": "s", "body": "b", "requester_id": t["requester_id"]}),
+            422,
+        )
         assert body["errors"][0]["field"] == "requester_id"
 
 
@@ -125,9 +149,14 @@ async def test_revoked_and_expired_tokens_fail(ws):
         async with ws.client(created["token"]) as c2:
             problem(await c2.get("/me"), 401)
     async with ws.platform.db.transaction() as uow:
-        _, short = await accounts.create_token(uow, ws.id, agent.user_id, expires_at=datetime.now(UTC) + timedelta(seconds=1))
-        await uow.execute(accounts.tokens.update().where(accounts.tokens.c.token_hash == accounts.security.token_hash(short))
-                          .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        _, short = await accounts.create_token(
+            uow, ws.id, agent.user_id, expires_at=datetime.now(UTC) + timedelta(seconds=1)
+        )
+        await uow.execute(
+            accounts.tokens.update()
+            .where(accounts.tokens.c.token_hash == accounts.security.token_hash(short))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     async with ws.client(short) as c2:
         problem(await c2.get("/me"), 401)
     async with ws.client("hl_not-a-real-token") as c2:
@@ -149,4 +178,6 @@ async def test_only_admins_manage_users_groups_fields(ws):
         problem(await c.get("/users"), 403)
         problem(await c.get(f"/users/{agent.user_id}"), 404)
         assert (await c.get(f"/users/{customer.user_id}")).status_code == 200
-        problem(await c.post("/tickets", json={"subject": "s", "body": "b", "assignee_id": agent.user_id}), 403)
+        problem(
+            await c.post("/tickets", json={"subject": "s", "body": "b", "assignee_id": agent.user_id}), 403
+        )

@@ -627,4 +627,6 @@ async def test_nul_and_lone_surrogates_are_refused_or_stored_never_500(ws, metho
     if r.status_code >= 400:
         body = problem(r, r.status_code)
         # The field itself, something inside it, or (for an item of a list or mapping) its container.
-        assert any(f == field or f.startswith(f"{field}.") or field.startswith(f"{f}.") for f in fields(body)), body
+        assert any(
+            f == field or f.startswith(f"{field}.") or field.startswith(f"{f}.") for f in fields(body)
+        ), body

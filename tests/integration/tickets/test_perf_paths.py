@@ -40,8 +40,15 @@ async def test_deactivation_role_and_group_changes_apply_at_once(ws):
     agent = await ws.person(Role.agent, groups=["Billing"])
     other = await ws.person(Role.agent)
     async with ws.client(admin) as c:
-        r = await c.post("/tickets", json={"subject": "s", "body": "b", "requester": {"email": "r@p.test"},
-                                           "group_id": ws.groups["Billing"]})
+        r = await c.post(
+            "/tickets",
+            json={
+                "subject": "s",
+                "body": "b",
+                "requester": {"email": "r@p.test"},
+                "group_id": ws.groups["Billing"],
+            },
+        )
         tid = r.json()["id"]
     async with ws.client(agent) as c:
         assert (await c.get(f"/tickets/{tid}")).status_code == 200
@@ -67,7 +74,9 @@ async def test_new_required_custom_field_applies_to_the_next_ticket(ws):
     body = {"subject": "s", "body": "b", "requester": {"email": "cf@p.test"}}
     async with ws.client(admin) as c:
         assert (await c.post("/tickets", json=body)).status_code == 201  # definitions now cached
-        r = await c.post("/custom-fields", json={"key": "plan", "label": "Plan", "type": "text", "required": True})
+        r = await c.post(
+            "/custom-fields", json={"key": "plan", "label": "Plan", "type": "text", "required": True}
+        )
         assert r.status_code == 201, r.text
         r = await c.post("/tickets", json=body)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "custom_fields.plan"
@@ -78,9 +87,18 @@ async def test_new_required_custom_field_applies_to_the_next_ticket(ws):
 async def test_created_ticket_answer_equals_a_fresh_read(ws):
     admin = await ws.person(Role.admin)
     async with ws.client(admin) as c:
-        r = await c.post("/tickets", json={"subject": "s", "body": "b", "requester": {"email": "a@p.test"},
-                                           "tags": ["zeta", "alpha", "beta-2", "Big"], "cc_emails": ["c1@p.test"],
-                                           "due_at": "2031-01-02T03:04:05+02:00", "priority": "high"})
+        r = await c.post(
+            "/tickets",
+            json={
+                "subject": "s",
+                "body": "b",
+                "requester": {"email": "a@p.test"},
+                "tags": ["zeta", "alpha", "beta-2", "Big"],
+                "cc_emails": ["c1@p.test"],
+                "due_at": "2031-01-02T03:04:05+02:00",
+                "priority": "high",
+            },
+        )
         assert r.status_code == 201, r.text
         got = await c.get(f"/tickets/{r.json()['id']}")
         assert got.json() == r.json()
@@ -92,8 +110,15 @@ async def test_search_pages_newest_first_on_the_rare_and_the_filtered_path(ws):
     ids = []
     async with ws.client(admin) as c:
         for i in range(7):
-            r = await c.post("/tickets", json={"subject": f"quokkaword {i}", "body": "b",
-                                               "requester": {"email": "s@p.test"}, "tags": ["t1"] if i % 2 else []})
+            r = await c.post(
+                "/tickets",
+                json={
+                    "subject": f"quokkaword {i}",
+                    "body": "b",
+                    "requester": {"email": "s@p.test"},
+                    "tags": ["t1"] if i % 2 else [],
+                },
+            )
             ids.append(r.json()["id"])
     from tests.conftest import drain
 
@@ -101,7 +126,9 @@ async def test_search_pages_newest_first_on_the_rare_and_the_filtered_path(ws):
     async with ws.client(admin) as c:
         seen, cursor = [], None
         while True:
-            r = await c.get("/tickets", params={"q": "quokkaword", "limit": 3, **({"cursor": cursor} if cursor else {})})
+            r = await c.get(
+                "/tickets", params={"q": "quokkaword", "limit": 3, **({"cursor": cursor} if cursor else {})}
+            )
             seen += [t["id"] for t in r.json()["items"]]
             cursor = r.json()["next_cursor"]
             if not cursor:
@@ -132,10 +159,13 @@ async def test_revocation_reaches_another_process_through_redis(ws, settings):
     shared = settings.model_copy(update={"redis_url": REDIS_URL})
     one, two = build_platform(shared), build_platform(shared)
     try:
+
         def client(platform, who):
-            return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(platform=platform)),
-                                     base_url="http://testserver/api/v1",
-                                     headers={"Authorization": f"Bearer {who.token}"})
+            return httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(platform=platform)),
+                base_url="http://testserver/api/v1",
+                headers={"Authorization": f"Bearer {who.token}"},
+            )
 
         async with client(one, agent) as c:
             assert (await c.get("/me")).status_code == 200  # cached, in Redis
