@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from helpline.domains.accounts import links, security, service
+from helpline.domains.accounts import links, security, service, signin
 from helpline.domains.accounts.models import Membership, User
 from helpline.platform.jobs import enqueue
 from helpline.web.deps import SESSION_COOKIE, PlatformDep
@@ -24,63 +20,13 @@ from helpline.web.pages import (
     keep_anon_csrf,
     redirect,
     safe_next,
-    set_session_cookie,
 )
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 users, members = User.__table__, Membership.__table__
-PENDING_COOKIE = "helpline_2fa"
-PENDING_SECONDS = 300
 Text = Annotated[str, Form()]
 OptText = Annotated[str, Form()]
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-def _mac(secret: str, payload: str) -> str:
-    return base64.urlsafe_b64encode(
-        hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()[:24]
-    ).decode()
-
-
-def _pending_value(secret: str, user_id: int, workspace_id: int) -> str:
-    payload = f"{user_id}.{workspace_id}.{int(time.time()) + PENDING_SECONDS}"
-    return f"{payload}.{_mac(secret, 'pending2fa|' + payload)}"
-
-
-def _read_pending(secret: str, value: str | None) -> tuple[int, int] | None:
-    parts = (value or "").split(".")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]) or int(parts[2]) < time.time():
-        return None
-    if not hmac.compare_digest(_mac(secret, "pending2fa|" + ".".join(parts[:3])), parts[3]):
-        return None
-    return int(parts[0]), int(parts[1])
-
-
-async def _open_session(
-    request: Request, platform: Any, user_id: int, workspace_id: int, target: str
-) -> Response:
-    s = platform.settings
-    async with platform.db.transaction() as uow:
-        cookie, _ = await service.start_session(
-            uow, user_id, workspace_id, days=s.session_days, replaces=request.cookies.get(SESSION_COOKIE)
-        )
-        role = (
-            await uow.execute(
-                sa.select(members.c.role).where(
-                    members.c.user_id == user_id, members.c.workspace_id == workspace_id
-                )
-            )
-        ).scalar_one()
-    if role == "customer" and not target.startswith("/portal"):
-        target = "/portal"
-    response = redirect(target)
-    set_session_cookie(response, cookie, days=s.session_days, secure=s.base_url.startswith("https://"))
-    response.delete_cookie(PENDING_COOKIE, path="/")
-    return response
 
 
 def _login_page(
@@ -121,43 +67,16 @@ async def login(
 ) -> Response:
     await check_anon_csrf(request)
     target = safe_next(next, "/inbox")
-    s = platform.settings
     try:
         async with platform.db.transaction() as uow:
-            try:
-                user_id = await service.authenticate(
-                    uow,
-                    platform.cache,
-                    email=email,
-                    password=password,
-                    otp=None,
-                    client=_client(request),
-                    max_failures=s.login_max_failures,
-                    window=s.login_window_seconds,
-                )
-                needs_code = False
-            except Problem as exc:
-                if exc.status == 401 and exc.errors and exc.errors[0].get("message") == "required":
-                    needs_code = True
-                    user_id = await service.active_user_by_email(uow, email) or 0
-                else:
-                    raise
+            user_id, needs_code = await signin.check_password(uow, platform, request, email, password)
             workspace_id = await service.membership_workspace(uow, user_id, None)
     except Problem as exc:
         return _login_page(request, errors={"_": exc.detail}, email=email, status=exc.status, next_url=target)
     if needs_code:
-        response = _login_page(request, next_url=target, step="code")
-        response.set_cookie(
-            PENDING_COOKIE,
-            _pending_value(s.ensure_secret_key(), user_id, workspace_id),
-            max_age=PENDING_SECONDS,
-            httponly=True,
-            samesite="strict",
-            path="/",
-            secure=s.base_url.startswith("https://"),
-        )
-        return response
-    return await _open_session(request, platform, user_id, workspace_id, target)
+        page = _login_page(request, next_url=target, step="code")
+        return signin.remember_pending(page, platform, user_id, workspace_id)
+    return await signin.open_session(request, platform, user_id, workspace_id, target)
 
 
 @router.post("/login/code")
@@ -166,8 +85,7 @@ async def login_code(
 ) -> Response:
     await check_anon_csrf(request)
     target = safe_next(next, "/inbox")
-    s = platform.settings
-    pending = _read_pending(s.ensure_secret_key(), request.cookies.get(PENDING_COOKIE))
+    pending = signin.pending_of(request, platform)
     if pending is None:
         return _login_page(
             request,
@@ -177,21 +95,12 @@ async def login_code(
         )
     user_id, workspace_id = pending
     try:
-        async with platform.db.transaction() as uow:
-            await service.second_factor(
-                uow,
-                platform.cache,
-                user_id=user_id,
-                otp=otp,
-                client=_client(request),
-                max_failures=s.login_max_failures,
-                window=s.login_window_seconds,
-            )
+        await signin.check_code(platform, request, user_id, otp)
     except Problem as exc:
         return _login_page(
             request, errors={"otp": exc.detail}, status=exc.status, next_url=target, step="code"
         )
-    return await _open_session(request, platform, user_id, workspace_id, target)
+    return await signin.open_session(request, platform, user_id, workspace_id, target)
 
 
 @router.post("/logout")

@@ -8,16 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.accounts import links
+from helpline.domains.accounts import links, signin
 from helpline.domains.accounts import service as accounts
-from helpline.domains.accounts.views import (
-    PENDING_COOKIE,
-    PENDING_SECONDS,
-    _client,
-    _open_session,
-    _pending_value,
-    _read_pending,
-)
 from helpline.domains.portal import queries, service
 from helpline.domains.portal.common import AnonPortal, CustomerVisit, Portal, portal_next
 from helpline.web.deps import SESSION_COOKIE, PlatformDep
@@ -68,22 +60,6 @@ def _login_page(
     )
 
 
-def _pending(
-    request: Request, response: Response, platform: Any, user_id: int, workspace_id: int
-) -> Response:
-    s = platform.settings
-    response.set_cookie(
-        PENDING_COOKIE,
-        _pending_value(s.ensure_secret_key(), user_id, workspace_id),
-        max_age=PENDING_SECONDS,
-        httponly=True,
-        samesite="strict",
-        path="/",
-        secure=s.base_url.startswith("https://"),
-    )
-    return response
-
-
 async def _signed_in(request: Request, platform: Any, portal: Portal) -> bool:
     found = await session_of(request, platform)
     return found is not None and found[0].is_customer and found[0].workspace_id == portal.id
@@ -93,7 +69,7 @@ async def _finish(request: Request, platform: Any, portal: Portal, user_id: int,
     """Open the session; staff who signed in on the portal go to the console instead."""
     async with platform.db.read() as conn:
         role = await queries.member_role(conn, user_id, portal.id)
-    return await _open_session(
+    return await signin.open_session(
         request, platform, user_id, portal.id, target if role == "customer" else "/inbox"
     )
 
@@ -131,27 +107,9 @@ async def login(
 ) -> Response:
     await check_anon_csrf(request)
     target = portal_next(next, portal)
-    s = platform.settings
-    needs_code = False
     try:
         async with platform.db.transaction() as uow:
-            try:
-                user_id = await accounts.authenticate(
-                    uow,
-                    platform.cache,
-                    email=email,
-                    password=password,
-                    otp=None,
-                    client=_client(request),
-                    max_failures=s.login_max_failures,
-                    window=s.login_window_seconds,
-                )
-            except Problem as exc:
-                if exc.status == 401 and exc.errors and exc.errors[0].get("message") == "required":
-                    needs_code = True
-                    user_id = await accounts.active_user_by_email(uow, email) or 0
-                else:
-                    raise
+            user_id, needs_code = await signin.check_password(uow, platform, request, email, password)
             if await queries.member_role(uow.conn, user_id, portal.id) is None:
                 raise Unauthorized("wrong email or password")
     except Problem as exc:
@@ -159,9 +117,8 @@ async def login(
             request, portal, next_url=target, email=email, errors={"_": exc.detail}, status=exc.status
         )
     if needs_code:
-        return _pending(
-            request, _login_page(request, portal, next_url=target, step="code"), platform, user_id, portal.id
-        )
+        page = _login_page(request, portal, next_url=target, step="code")
+        return signin.remember_pending(page, platform, user_id, portal.id)
     return await _finish(request, platform, portal, user_id, target)
 
 
@@ -171,8 +128,7 @@ async def login_code(
 ) -> Response:
     await check_anon_csrf(request)
     target = portal_next(next, portal)
-    s = platform.settings
-    pending = _read_pending(s.ensure_secret_key(), request.cookies.get(PENDING_COOKIE))
+    pending = signin.pending_of(request, platform)
     if pending is None or pending[1] != portal.id:
         return _login_page(
             request,
@@ -183,16 +139,7 @@ async def login_code(
         )
     user_id = pending[0]
     try:
-        async with platform.db.transaction() as uow:
-            await accounts.second_factor(
-                uow,
-                platform.cache,
-                user_id=user_id,
-                otp=otp,
-                client=_client(request),
-                max_failures=s.login_max_failures,
-                window=s.login_window_seconds,
-            )
+        await signin.check_code(platform, request, user_id, otp)
     except Problem as exc:
         return _login_page(
             request, portal, next_url=target, step="code", errors={"otp": exc.detail}, status=exc.status
@@ -257,9 +204,8 @@ async def link_sign_in(
         return _page(request, "link", portal, {"title": "Sign in", "valid": False}, status=400)
     target = portal.url("/requests")
     if two_factor:
-        return _pending(
-            request, _login_page(request, portal, next_url=target, step="code"), platform, user_id, portal.id
-        )
+        page = _login_page(request, portal, next_url=target, step="code")
+        return signin.remember_pending(page, platform, user_id, portal.id)
     return await _finish(request, platform, portal, user_id, target)
 
 
@@ -312,7 +258,7 @@ async def signup(
         )
     if done.user_id is None:
         return _page(request, "check_email", portal, {"title": "Check your email", "message": CHECK_EMAIL})
-    return await _open_session(request, platform, done.user_id, portal.id, portal.url("/requests/new"))
+    return await signin.open_session(request, platform, done.user_id, portal.id, portal.url("/requests/new"))
 
 
 @router.post("/portal/{slug}/logout")
