@@ -21,15 +21,15 @@ from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, log  # noqa: E402
+from common import emit, log
 
-from helpline.app import _email_jobs  # noqa: E402,F401 - registers the job handlers
-from helpline.db.migrate import upgrade  # noqa: E402
-from helpline.domains.accounts import service as accounts  # noqa: E402
-from helpline.domains.channels.email import mailboxes, service  # noqa: E402
-from helpline.platform.jobs import JobRunner  # noqa: E402
-from helpline.platform.runtime import build_platform  # noqa: E402
-from helpline.settings import Settings  # noqa: E402
+from helpline.app import _email_jobs  # noqa: F401 - registers the job handlers
+from helpline.db.migrate import upgrade
+from helpline.domains.accounts import service as accounts
+from helpline.domains.channels.email import mailboxes, service
+from helpline.platform.jobs import JobRunner
+from helpline.platform.runtime import build_platform
+from helpline.settings import Settings
 
 
 def message(i: int, senders: int) -> bytes:

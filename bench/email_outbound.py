@@ -20,20 +20,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aiosmtpd.smtp import SMTP  # noqa: E402
-from common import emit, log  # noqa: E402
+from aiosmtpd.smtp import SMTP
+from common import emit, log
 
-from helpline.app import _email_jobs  # noqa: E402,F401 - registers the job handlers
-from helpline.db.migrate import upgrade  # noqa: E402
-from helpline.domains.accounts import service as accounts  # noqa: E402
-from helpline.domains.accounts.models import Role  # noqa: E402
-from helpline.domains.channels.email import mailboxes, outbound  # noqa: E402
-from helpline.domains.channels.email.models import EmailThread, OutboundMail  # noqa: E402
-from helpline.domains.tickets import inbound  # noqa: E402
-from helpline.domains.tickets.models import Message  # noqa: E402
-from helpline.platform.jobs import JobRunner  # noqa: E402
-from helpline.platform.runtime import build_platform  # noqa: E402
-from helpline.settings import Settings  # noqa: E402
+from helpline.app import _email_jobs  # noqa: F401 - registers the job handlers
+from helpline.db.migrate import upgrade
+from helpline.domains.accounts import service as accounts
+from helpline.domains.accounts.models import Role
+from helpline.domains.channels.email import mailboxes, outbound
+from helpline.domains.channels.email.models import EmailThread, OutboundMail
+from helpline.domains.tickets import inbound
+from helpline.domains.tickets.models import Message
+from helpline.platform.jobs import JobRunner
+from helpline.platform.runtime import build_platform
+from helpline.settings import Settings
 
 
 class Sink:

@@ -31,7 +31,7 @@ async def main(url: str, spool: Path, done: Path, files: Path, mailbox_id: int) 
         await requeue_stale(platform, older_than=timedelta(0))  # mail whose jobs died with us
         mailbox = await service.mailbox_by_id(platform, mailbox_id)
         assert mailbox is not None
-        for path in sorted(spool.iterdir()):
+        for path in sorted(spool.iterdir()):  # noqa: ASYNC240
             await service.ingest(platform, mailbox, path.read_bytes(), source="imap")
             path.rename(done / path.name)  # the IMAP flag: only after the commit
         while True:

@@ -58,7 +58,7 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: 
     kills = 0
     started = time.monotonic()
     while kills < 12:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env)  # noqa: S603
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env)  # noqa: ASYNC220
         try:
             proc.wait(timeout=rnd.uniform(1.2, 3.0))
             break  # finished on its own before this kill
@@ -67,7 +67,7 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: 
             proc.wait()
             kills += 1
     else:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env)  # noqa: S603
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env)  # noqa: ASYNC220
     assert proc.wait(timeout=120) == 0
     elapsed = time.monotonic() - started
     async with db.read() as conn:

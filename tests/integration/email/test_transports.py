@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from helpline.domains.accounts.models import Role
-from helpline.domains.channels.email import imap, service
+from helpline.domains.channels.email import imap
 from helpline.domains.channels.email.models import InboundMail, Mailbox
 from helpline.domains.channels.email.smtp_server import start_receiver
 from helpline.domains.tickets.models import Ticket
@@ -118,7 +118,7 @@ def flags(dc: Dovecot, folder: str) -> list[bytes]:
     c = imap_admin(dc)
     try:
         c.select(f'"{folder}"')
-        typ, data = c.uid("FETCH", "1:*", "(FLAGS)")
+        _typ, data = c.uid("FETCH", "1:*", "(FLAGS)")
         return [d for d in data if isinstance(d, bytes)]
     finally:
         c.logout()

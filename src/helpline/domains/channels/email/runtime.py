@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from helpline.domains.channels.email import imap, outbound
-from helpline.domains.channels.email.process import requeue_stale
 from helpline.domains.channels.email.models import Mailbox
+from helpline.domains.channels.email.process import requeue_stale
 from helpline.domains.channels.email.smtp_server import start_receiver
 
 if TYPE_CHECKING:
