@@ -299,6 +299,7 @@ async def end(platform: Any, workspace_id: int, ticket_id: int, actor: Principal
                 .values(state=ChatState.ended.value, ended_at=utcnow())
             )
             await jobs.enqueue(uow, "chat.transcript", {"session_id": int(s["id"])})
+            await tickets_service.reindex(uow, ticket_id)
             await bridge.continue_by_email(uow, workspace_id, ticket_id)
             publish_after(
                 uow,

@@ -320,18 +320,19 @@ async def visitor_send(
     await limit(platform, f"chat:msg:{s['id']}", platform.settings.chat_messages_per_minute, 60, "messages")
     stored = await _uploads(platform, v, files or [])
     async with platform.db.transaction() as uow:
-        locked = await bridge.lock_session(uow, s["ticket_id"])
-        if locked is None or locked["state"] == ChatState.ended:
+        # One statement: the session (locked), its ticket, the visitor, and a stored copy of this cid.
+        row = await bridge.prepare(uow, s["ticket_id"], s["visitor_id"], cid)
+        if row is None or row["state"] == ChatState.ended:
             raise Conflict("this chat has ended; start a new one")
-        dup = await bridge.existing(uow, s["ticket_id"], cid)
-        if dup is not None:
-            return {"t": "ack", "cid": cid, "seq": dup["pseq"], "dup": True}
-        ticket = await bridge.ticket_row(uow, s["ticket_id"])
-        visitor = (
-            await uow.execute(
-                sa.select(visitors.c.contact_id, visitors.c.name).where(visitors.c.id == s["visitor_id"])
-            )
-        ).one()
+        if row["dup_seq"] is not None:
+            return {"t": "ack", "cid": cid, "seq": row["dup_pseq"], "dup": True}
+        ticket = {
+            "id": s["ticket_id"],
+            "workspace_id": row["workspace_id"],
+            "status": row["status"],
+            "assignee_id": row["assignee_id"],
+        }
+        visitor = (row["contact_id"], row["name"])
         mid = await bridge.add_visitor_message(
             uow, platform.pubsub, ticket, contact_id=int(visitor[0]), body=body
         )

@@ -40,6 +40,39 @@ async def lock_session(uow: UnitOfWork, ticket_id: int) -> dict[str, Any] | None
     return dict(row) if row else None
 
 
+async def prepare(
+    uow: UnitOfWork, ticket_id: int, visitor_id: int, client_id: str | None
+) -> dict[str, Any] | None:
+    """Before storing a visitor's message, in one statement: the chat session (its row locked until
+    commit on PostgreSQL), the ticket's status and assignee, the visitor's contact and name, and
+    the numbers of a message already stored with ``client_id`` (a resend), if any."""
+    from helpline.domains.channels.chat.models import ChatVisitor
+
+    visitors = ChatVisitor.__table__
+    dup = sa.select(chat_messages.c.seq, chat_messages.c.pseq).where(
+        chat_messages.c.ticket_id == ticket_id, chat_messages.c.client_id == (client_id or "")
+    )
+    q = (
+        sa.select(
+            sessions.c.state,
+            sessions.c.workspace_id,
+            tickets.c.status,
+            tickets.c.assignee_id,
+            visitors.c.contact_id,
+            visitors.c.name,
+            dup.with_only_columns(chat_messages.c.seq).scalar_subquery().label("dup_seq"),
+            dup.with_only_columns(chat_messages.c.pseq).scalar_subquery().label("dup_pseq"),
+        )
+        .join(tickets, tickets.c.id == sessions.c.ticket_id)
+        .join(visitors, visitors.c.id == visitor_id)
+        .where(sessions.c.ticket_id == ticket_id)
+    )
+    if uow.dialect == "postgresql":
+        q = q.with_for_update(of=sessions)
+    row = (await uow.execute(q)).mappings().first()
+    return dict(row) if row else None
+
+
 async def existing(uow: UnitOfWork, ticket_id: int, client_id: str | None) -> dict[str, Any] | None:
     """The stored message that carried ``client_id`` on this ticket, if any (a resend)."""
     if not client_id:
@@ -133,7 +166,9 @@ async def add_visitor_message(
         rows.append(ev)
     await uow.execute(tickets.update().where(tickets.c.id == ticket["id"]).values(**values))
     await service.record(uow, rows)
-    await service.reindex(uow, ticket["id"])
+    # Not re-indexed here: a live chat writes many small messages, and each job enqueued wakes the
+    # job runner for a write of its own. The ticket is re-indexed when an agent writes (the tickets
+    # service does) and when the chat ends (routing.end).
     service.after_change(uow, pubsub, ticket["workspace_id"], ticket["id"], "message_added")
     return message_id
 

@@ -74,8 +74,12 @@ def public_config(widget: dict[str, Any]) -> dict[str, Any]:
 def chat_view(session: dict[str, Any] | None) -> dict[str, Any] | None:
     if session is None:
         return None
-    return {"state": session["state"], "last": session["pseq"], "read": session["agent_read_pseq"],
-            "agent": session.get("agent_name", "")}
+    return {
+        "state": session["state"],
+        "last": session["pseq"],
+        "read": session["agent_read_pseq"],
+        "agent": session.get("agent_name", ""),
+    }
 
 
 async def visitor_enter(s: Stream, v: service.Visitor, after: int, *, welcome: bool = True) -> None:
