@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import random
 import statistics
 import sys
@@ -140,19 +141,22 @@ async def accuracy(
     for mode in modes:
         top1 = top3 = 0
         times: list[float] = []
+        cpu: list[float] = []
         confs: list[tuple[float, bool]] = []
         async with platform.db.read() as conn:
             await search.search(conn, ws, "warm up", mode=mode)
             for q, intent in questions:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 result = await search.search(conn, ws, q, mode=mode, limit=10)
                 times.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
                 r = rank_of([h.article_id for h in result.hits], want_of[intent])
                 top1 += r == 0
                 top3 += r is not None and r < 3
                 confs.append((bot.confidence(result), r == 0))
         n = len(questions)
         times.sort()
+        cpu.sort()
         emit(
             figure="kb_accuracy",
             kb=label,
@@ -162,6 +166,9 @@ async def accuracy(
             top3=round(100 * top3 / n, 2),
             p50_ms=round(statistics.median(times), 2),
             p95_ms=round(times[int(0.95 * (n - 1))], 2),
+            cpu_p50_ms=round(statistics.median(cpu), 2),
+            cpu_p95_ms=round(cpu[int(0.95 * (n - 1))], 2),
+            load=round(os.getloadavg()[0], 1),
             mode_used=result.mode,
         )
         out[mode] = confs
@@ -236,10 +243,11 @@ def filler(n: int) -> list[tuple[str, str]]:
     return out
 
 
-async def grow(platform: Any, admin: Principal, n: int) -> None:
+async def grow(platform: Any, admin: Principal, n: int, start: int = 0) -> None:
+    """Add filler articles ``start`` … ``n - 1`` (a run that was stopped can go on from where it was)."""
     started = time.perf_counter()
     texts = filler(n)
-    for i in range(0, n, 250):
+    for i in range(start, n, 250):
         async with platform.db.transaction() as uow:
             tids = []
             for title, body in texts[i : i + 250]:
@@ -262,7 +270,48 @@ async def grow(platform: Any, admin: Principal, n: int) -> None:
                 {"ids": tids, "now": utcnow()},
             )
             await index.index_translations(uow, tids)
-    emit(figure="kb_build", articles=n, seconds=round(time.perf_counter() - started, 1), what="filler")
+    emit(
+        figure="kb_build", articles=n - start, seconds=round(time.perf_counter() - started, 1), what="filler"
+    )
+
+
+async def measure_existing(url: str, test: list[tuple[str, str]], n: int, grow_to: int = 0) -> None:
+    """Accuracy and latency again on the newest "Bank" workspace of ``url`` (articles mapped to intents
+    by title), e.g. the 10,000-article one a full run built."""
+    platform = build_platform(
+        Settings(database_url=url, secret_key="bench-secret-key-0123456789", var_dir=Path(tempfile.mkdtemp()))
+    )
+    try:
+        async with platform.db.read() as conn:
+            ws = (
+                await conn.execute(sa.text("SELECT max(id) FROM workspaces WHERE slug LIKE 'bank-%'"))
+            ).scalar_one()
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT article_id, title FROM kb_translations WHERE workspace_id = :w"),
+                    {"w": ws},
+                )
+            ).all()
+            total = len(rows)
+            uid = (
+                await conn.execute(
+                    sa.text("SELECT min(user_id) FROM memberships WHERE workspace_id = :w"), {"w": ws}
+                )
+            ).scalar_one()
+        if total < grow_to:
+            admin = Principal(
+                user_id=uid, workspace_id=ws, role=Role.admin, email="admin@bank.test", name="Admin"
+            )
+            await grow(platform, admin, grow_to - 77, start=total - 77)
+            total = grow_to
+        by_title = {title_of(i): i for i in {intent for _, intent in test}}
+        article_intent = {int(a): by_title[t] for a, t in rows if t in by_title}
+        emit(figure="kb_existing", articles=total, intents=len(article_intent))
+        modes = ["lexical"] + ([] if embed.unavailable() else ["semantic", "fused"])
+        sample = random.Random(SEED + 1).sample(test, min(n, len(test)))
+        await accuracy(platform, ws, sample, article_intent, modes, str(total))
+    finally:
+        await platform.close()
 
 
 async def main() -> None:
@@ -270,6 +319,11 @@ async def main() -> None:
     ap.add_argument("--database-url", default="")
     ap.add_argument("--skip-10k", action="store_true")
     ap.add_argument("--limit", type=int, default=0, help="use only this many held-out questions")
+    ap.add_argument(
+        "--measure-existing",
+        action="store_true",
+        help="measure again on the knowledge base a previous run left at --database-url",
+    )
     args = ap.parse_args()
     if not (DATA / "intent" / "banking77_train.csv").exists():
         emit(figure="kb_eval", skipped=f"{DATA / 'intent'} is missing")
@@ -277,6 +331,9 @@ async def main() -> None:
     url = args.database_url or f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/kb.db"
     await asyncio.to_thread(upgrade, url)  # Alembic's env runs its own event loop
     in_article, dev, test = split()
+    if args.measure_existing:
+        await measure_existing(url, test, args.limit or 500, grow_to=0 if args.skip_10k else 10_000)
+        return
     if args.limit:
         test = random.Random(SEED).sample(test, args.limit)
     emit(
