@@ -10,8 +10,9 @@ unpublishes or changes an article's visibility: it rewrites the lexical document
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,6 +90,7 @@ class Corpus:
 
     stamp: tuple[Any, ...]
     vocabulary: Vocabulary
+    checked: float = field(default_factory=time.monotonic)
     has_vectors: bool = False
     matrix: Any = None  # (chunks, 384) float32
     starts: Any = None  # first chunk row of each translation
@@ -113,8 +115,12 @@ class Corpus:
         return {int(self.tids[i]): float(per[i]) for i in top if per[i] > -1.0}
 
 
-_cache: dict[int, Corpus] = {}
+_cache: dict[tuple[str, int], Corpus] = {}
 _cache_lock = threading.Lock()
+#: How long a workspace's cached corpus is used without asking the database whether it changed. Safe:
+#: every hit is re-read from the database with the visibility rules (``search._load_hits``); a new or
+#: changed article may only be missing from typo correction and semantic matches for this long.
+FRESH_SECONDS = 1.0
 
 
 async def _stamp(conn: AsyncConnection, workspace_id: int) -> tuple[Any, ...]:
@@ -131,9 +137,14 @@ async def _stamp(conn: AsyncConnection, workspace_id: int) -> tuple[Any, ...]:
 
 
 async def corpus(conn: AsyncConnection, workspace_id: int, *, vectors: bool = True) -> Corpus:
+    key = (conn.engine.url.render_as_string(hide_password=True), workspace_id)
+    found = _cache.get(key)
+    usable = found is not None and (found.has_vectors or not vectors)
+    if usable and found is not None and time.monotonic() - found.checked < FRESH_SECONDS:
+        return found
     stamp = await _stamp(conn, workspace_id)
-    found = _cache.get(workspace_id)
-    if found is not None and found.stamp == stamp and (found.has_vectors or not vectors):
+    if usable and found is not None and found.stamp == stamp:
+        found.checked = time.monotonic()
         return found
     rows = (
         await conn.execute(
@@ -153,7 +164,7 @@ async def corpus(conn: AsyncConnection, workspace_id: int, *, vectors: bool = Tr
     if vectors and embed.unavailable() is None:
         await _load_vectors(conn, workspace_id, made)
     with _cache_lock:
-        _cache[workspace_id] = made
+        _cache[key] = made
     return made
 
 
