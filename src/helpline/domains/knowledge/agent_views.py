@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from helpline.db.base import UTCDateTime, utcnow
-from helpline.domains.knowledge import search, service
+from helpline.domains.knowledge import bot, search, service
 from helpline.domains.knowledge.models import DeflectionEvent
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.web.deps import PlatformDep
@@ -49,6 +49,14 @@ async def suggest_for_ticket(
             locale=None,
             limit=5,
         )
+        # The bot's suggested reply for an email (or any) ticket: public articles only, since it is
+        # written to the customer, citing the article; None below the bot's threshold.
+        reply = await bot.answer(
+            conn,
+            actor.workspace_id,
+            f"{ticket['subject']}. {first[:400]}",
+            threshold=platform.settings.kb_bot_threshold,
+        )
         slug = (
             await conn.execute(
                 sa.text("SELECT slug FROM workspaces WHERE id = :i"), {"i": actor.workspace_id}
@@ -66,7 +74,7 @@ async def suggest_for_ticket(
     return render(
         request,
         "knowledge/_ticket_suggestions.html",
-        {"hits": hits, "ticket_id": ticket_id, "mode": found.mode},
+        {"hits": hits, "ticket_id": ticket_id, "mode": found.mode, "reply": reply, "base": base},
     )
 
 
