@@ -150,6 +150,12 @@ class Stream:
                 await self.out(shaped)
             self.last[ticket] = int(n)
         else:
+            if t == "state" and not self.staff:
+                # A waiting visitor follows the queue; once an agent has the chat, no longer.
+                if e.get("state") == "queued" and "q" not in self.rooms:
+                    await self.join("q")
+                elif e.get("state") != "queued" and "q" in self.rooms:
+                    self.leave("q")
             shaped = self.view(e)
             if shaped is not None:
                 await self.out(shaped)
