@@ -20,7 +20,16 @@ from markupsafe import Markup
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "static"
-TEMPLATE_DIRS = [ROOT / "templates", *sorted(p for p in (ROOT / "domains").glob("*/templates") if p.is_dir())]
+#: The shared chrome, then every domain's ``templates/`` (``domains/x/`` and ``domains/channels/y/``).
+TEMPLATE_DIRS = [
+    ROOT / "templates",
+    *sorted(
+        p
+        for pattern in ("*/templates", "*/*/templates")
+        for p in (ROOT / "domains").glob(pattern)
+        if p.is_dir()
+    ),
+]
 
 
 @cache

@@ -4,8 +4,7 @@ JavaScript; ``static/widget/agent.js`` makes them live over ``/chat/agent/ws``."
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -13,18 +12,11 @@ from fastapi.responses import HTMLResponse, Response
 from helpline.domains.channels.chat import queries, routing, service
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets.views import _groups
-from helpline.web import templating
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-# The shared environment looks in each domain's templates/ one level down; ours is two levels down.
-_HERE = str(Path(__file__).parent / "templates")
-_loader: Any = templating.env.loader
-if _HERE not in _loader.searchpath:
-    _loader.searchpath.append(_HERE)
 
 
 @router.get("/chats")
