@@ -224,7 +224,7 @@ async def tune(platform: Any, ws: int, dev: list[tuple[str, str]], article_inten
             questions=len(rows),
             lex_weight=w,
             fused_top1=round(100 * ok / len(rows), 2),
-            in_code=w == search.LEX_WEIGHT,
+            in_code=w == search.LEX_WEIGHT[platform.db.dialect],
         )
 
 
@@ -309,7 +309,10 @@ async def measure_existing(url: str, test: list[tuple[str, str]], n: int, grow_t
         emit(figure="kb_existing", articles=total, intents=len(article_intent))
         modes = ["lexical"] + ([] if embed.unavailable() else ["semantic", "fused"])
         sample = random.Random(SEED + 1).sample(test, min(n, len(test)))
-        await accuracy(platform, ws, sample, article_intent, modes, str(total))
+        confs = await accuracy(platform, ws, sample, article_intent, modes, str(total))
+        for mode in ("lexical", "fused"):
+            if mode in confs:
+                bot_curve(confs[mode], mode, str(total))
     finally:
         await platform.close()
 

@@ -166,7 +166,7 @@ class Settings(BaseSettings):
 
     kb_bot_threshold: float | None = None
     """Confidence (0-1) below which the answer bot hands over to a person; unset: 0.9 with semantic
-    search, 0.65 lexical only (chosen on BANKING77 for about 95 % precision, docs/performance.md)."""
+    search on SQLite, 0.85 on PostgreSQL, 0.65 lexical only (about 95 % precision on BANKING77)."""
 
     @field_validator("database_url")
     @classmethod

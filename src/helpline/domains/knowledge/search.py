@@ -7,7 +7,8 @@
 - Semantic (``helpline[ai]``): each published translation's chunks are embedded; an article's score is
   its best chunk's cosine similarity to the query. Vectors are held in memory per workspace and
   reloaded when the workspace's published articles change (a cheap stamp query per search).
-- Fused: ``semantic + LEX_WEIGHT * lexical / best lexical`` over the union of both candidate lists.
+- Fused: ``semantic + LEX_WEIGHT * lexical / best lexical`` over the union of both candidate lists
+  (0.12 on SQLite, 0.04 on PostgreSQL).
 
 Only published versions are indexed; ``customer=True`` keeps internal articles out (``a.visibility``).
 Weights were chosen on a development split of BANKING77 (bench/kb_eval.py, docs/performance.md).
@@ -27,7 +28,9 @@ from helpline.domains.knowledge.typo import Vocabulary
 
 MAX_TERMS = 12
 CANDIDATES = 40
-LEX_WEIGHT = 0.12
+#: Weight of the (normalised) lexical score in the fused one, per database: BM25 (SQLite) helps more
+#: than PostgreSQL's ts_rank, which has no inverse document frequency. Chosen on the development split.
+LEX_WEIGHT = {"sqlite": 0.12, "postgresql": 0.04}
 #: Below this fused score a semantic-only hit is noise, not a result.
 MIN_SEMANTIC = 0.35
 
@@ -175,7 +178,7 @@ async def search(
         lx = lex.get(tid, 0.0) / best_lex
         sm = sem.get(tid, 0.0)
         if use_sem and use_lex:
-            total = sm + LEX_WEIGHT * lx
+            total = sm + LEX_WEIGHT.get(conn.dialect.name, 0.08) * lx
             if tid not in lex and total < MIN_SEMANTIC:
                 continue
         elif use_sem:
