@@ -209,6 +209,24 @@ async def post_message(
             draft_public=is_public,
             errors={"body": "Write something before sending."},
         )
+    if not any(f.filename for f in files) and await _is_live_chat(platform, actor, ticket_id):
+        # A live chat: the chat service numbers the message and puts it on the visitor's socket.
+        from helpline.domains.channels.chat import service as chat
+
+        try:
+            await chat.agent_send(platform, actor, ticket_id, None, body, public=is_public)
+        except Problem as exc:
+            return await _page(
+                request,
+                actor,
+                platform,
+                ticket_id,
+                status=exc.status,
+                draft=body,
+                draft_public=is_public,
+                errors={"body": exc.detail},
+            )
+        return redirect(f"/tickets/{ticket_id}?sent=1#composer")
     try:
         async with platform.db.transaction() as uow:
             ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
@@ -243,6 +261,19 @@ async def post_message(
             errors={"body": exc.detail},
         )
     return redirect(f"/tickets/{ticket_id}?sent=1#composer")
+
+
+async def _is_live_chat(platform: Any, actor: Principal, ticket_id: int) -> bool:
+    """Whether the ticket is a chat with a chat session (its replies must go through the chat service)."""
+    from helpline.domains.channels.chat.models import ChatSession
+
+    sessions = ChatSession.__table__
+    async with platform.db.read() as conn:
+        ticket = await queries.access_ticket(conn, actor, ticket_id)
+        if ticket["channel"] != "chat":
+            return False
+        found = await conn.execute(sa.select(sessions.c.ticket_id).where(sessions.c.ticket_id == ticket_id))
+        return found.first() is not None
 
 
 def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
