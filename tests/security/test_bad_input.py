@@ -630,3 +630,15 @@ async def test_nul_and_lone_surrogates_are_refused_or_stored_never_500(ws, metho
         assert any(
             f == field or f.startswith(f"{field}.") or field.startswith(f"{f}.") for f in fields(body)
         ), body
+
+
+async def test_huge_floats_in_attributes_come_back_as_numbers_on_every_database(ws):
+    """PostgreSQL's jsonb prints 6.9e+270 as a 271-digit integer; the answer must still be JSON."""
+    admin = await ws.person(Role.admin, password=None)
+    async with ws.client(admin) as c:
+        r = await c.post(
+            "/organizations", json={"name": "Big numbers", "attributes": {"x": 6.9e270, "y": -5.6e16}}
+        )
+        assert r.status_code == 201, r.text
+        got = (await c.get(f"/organizations/{r.json()['id']}")).json()["attributes"]
+    assert got["x"] == pytest.approx(6.9e270) and got["y"] == pytest.approx(-5.6e16)

@@ -25,7 +25,14 @@ Notes = Annotated[str, StringConstraints(max_length=20_000)]
 IdentityValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=253)]
 AttrKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-AttrValue = Annotated[str, StringConstraints(max_length=2000)] | bool | int | float | None
+#: Whole numbers stay within 64 bits: JSON columns and the JSON encoder both stop there.
+AttrValue = (
+    Annotated[str, StringConstraints(max_length=2000)]
+    | bool
+    | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+    | float
+    | None
+)
 Attributes = dict[AttrKey, AttrValue]
 
 MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no id, and SQLite cannot even bind it

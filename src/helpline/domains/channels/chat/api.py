@@ -25,6 +25,7 @@ from helpline.domains.channels.chat.ws import client_ip, origin_allowed, visitor
 from helpline.domains.tickets.models import Attachment, Message
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.errors import Forbidden, Invalid, NotFound
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["chat"])
 public = APIRouter(include_in_schema=False)
@@ -73,7 +74,7 @@ async def create_widget(
 
 @router.patch("/chat/widgets/{widget_id}")
 async def update_widget(
-    widget_id: int, data: widgets.WidgetWrite, actor: CurrentPrincipal, platform: PlatformDep
+    widget_id: IdPath, data: widgets.WidgetWrite, actor: CurrentPrincipal, platform: PlatformDep
 ) -> dict[str, Any]:
     async with platform.db.transaction() as uow:
         await widgets.update(uow, actor, widget_id, data)
@@ -82,7 +83,7 @@ async def update_widget(
 
 
 @router.get("/chat/widgets/{widget_id}")
-async def get_widget(widget_id: int, actor: CurrentPrincipal, platform: PlatformDep) -> dict[str, Any]:
+async def get_widget(widget_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> dict[str, Any]:
     async with platform.db.read() as conn:
         return _widget_out(await widgets.get(conn, actor, widget_id))
 
@@ -208,7 +209,7 @@ async def upload(
 
 @public.get("/chat/files/{attachment_id}")
 async def download(
-    request: Request, attachment_id: int, platform: PlatformDep, widget: Annotated[str, Query()] = ""
+    request: Request, attachment_id: IdPath, platform: PlatformDep, widget: Annotated[str, Query()] = ""
 ) -> Response:
     """A file of the visitor's own chat (public messages only), for the ``X-Chat-Token`` visitor."""
     w = await _widget(request, platform, widget)
