@@ -53,6 +53,31 @@ def redirect(url: str, *, status: int = 303) -> RedirectResponse:
     return RedirectResponse(safe_next(url), status_code=status)
 
 
+def _luminance(hex_colour: str) -> float:
+    def channel(v: int) -> float:
+        c = v / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two ``#rrggbb`` colours."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def brand_css(colour: str | None) -> str:
+    """The console's bar in the brand colour: text on it black or white, whichever reads better; the
+    current tab darkens the bar under white text and lightens it under black text."""
+    if not colour:
+        return ""
+    ink = "#ffffff" if contrast(colour, "#ffffff") >= contrast(colour, "#000000") else "#000000"
+    current = "rgba(0,0,0,.28)" if ink == "#ffffff" else "rgba(255,255,255,.45)"
+    return f":root {{ --brand: {colour}; --brand-ink: {ink}; --nav-current: {current}; }}\n"
+
+
 def brand_of(workspace_name: str, settings: dict[str, Any] | None) -> dict[str, Any]:
     """The branding a page shows, from the workspace's settings, each value checked before use."""
     s = settings or {}

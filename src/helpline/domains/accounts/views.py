@@ -309,11 +309,10 @@ async def home() -> RedirectResponse:
 @router.get("/brand/{workspace_id}.css")
 async def brand_css(workspace_id: int, platform: PlatformDep) -> Response:
     """The workspace's colours as CSS (a stylesheet, so pages keep a CSP without inline styles)."""
-    from helpline.web.pages import workspace_brand
+    from helpline.web.pages import brand_css, workspace_brand
 
     brand = await workspace_brand(platform, workspace_id) if 0 < workspace_id < 2**63 else {}
-    colour = brand.get("primary_colour")
-    css = f":root {{ --brand: {colour}; }}\n" if colour else ""
+    css = brand_css(brand.get("primary_colour"))
     return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=60"})
 
 

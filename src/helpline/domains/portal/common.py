@@ -12,7 +12,14 @@ from fastapi import Depends, Request
 from helpline.domains.portal import queries
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import NotFound
-from helpline.web.pages import LoginRequired, customer_page, login_url_for, safe_next, workspace_brand
+from helpline.web.pages import (
+    LoginRequired,
+    contrast,
+    customer_page,
+    login_url_for,
+    safe_next,
+    workspace_brand,
+)
 from helpline.web.principal import Principal
 
 
@@ -70,20 +77,6 @@ def portal_next(target: str | None, portal: Portal) -> str:
     home = portal.url("/requests")
     target = safe_next(target, home)
     return target if target.startswith(portal.url("/")) else home
-
-
-def _luminance(hex_colour: str) -> float:
-    def channel(v: int) -> float:
-        c = v / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-
-
-def contrast(a: str, b: str) -> float:
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
 
 
 def theme_css(colour: str | None) -> str:
