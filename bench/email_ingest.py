@@ -42,19 +42,28 @@ def message(i: int, senders: int) -> bytes:
     msg.set_content(text)
     msg.add_alternative(f"<p>Hello,</p><p>my order <b>{i}</b> has not arrived yet.</p>", subtype="html")
     if i % 10 == 0:
-        msg.add_attachment(os.urandom(2000), maintype="application", subtype="pdf", filename=f"invoice-{i}.pdf")
+        msg.add_attachment(
+            os.urandom(2000), maintype="application", subtype="pdf", filename=f"invoice-{i}.pdf"
+        )
     return msg.as_bytes()
 
 
 async def run(n: int, senders: int, root: Path) -> None:
     url = f"sqlite+aiosqlite:///{root / 'bench.db'}"
     await asyncio.to_thread(upgrade, url)
-    settings = Settings(database_url=url, var_dir=root, secret_key="bench-secret-key-0123456789abcdefghij",
-                        run_jobs_in_process=False, email_new_tickets_per_sender_per_hour=10**9)
+    settings = Settings(
+        database_url=url,
+        var_dir=root,
+        secret_key="bench-secret-key-0123456789abcdefghij",
+        run_jobs_in_process=False,
+        email_new_tickets_per_sender_per_hour=10**9,
+    )
     platform = build_platform(settings)
     async with platform.db.transaction() as uow:
         ws = await accounts.create_workspace(uow, "Bench", f"bench-{uuid.uuid4().hex[:6]}")
-        box_id = await mailboxes.create_mailbox(uow, ws, {"name": "Support", "address": "support@bench.example"})
+        box_id = await mailboxes.create_mailbox(
+            uow, ws, {"name": "Support", "address": "support@bench.example"}
+        )
     box = await service.mailbox_by_id(platform, box_id)
     assert box is not None
     raws = [message(i, senders) for i in range(n)]
@@ -67,10 +76,26 @@ async def run(n: int, senders: int, root: Path) -> None:
     t2, cpu2 = time.perf_counter(), time.process_time()
     await platform.close()
     common = {"bench": "email_ingest", "db": "sqlite", "messages": n}
-    emit(**{**common, "stage": "store_and_queue", "msg_per_s": round(n / (t1 - t0), 1), "cpu_s": round(cpu1 - cpu0, 2)})
-    emit(**{**common, "stage": "process", "msg_per_s": round(n / (t2 - t1), 1), "cpu_s": round(cpu2 - cpu1, 2)})
-    emit(**{**common, "stage": "end_to_end", "msg_per_s": round(n / (t2 - t0), 1),
-          "msg_per_cpu_s": round(n / (cpu2 - cpu0), 1), "target_msg_per_s_per_core": 200})
+    emit(
+        **{
+            **common,
+            "stage": "store_and_queue",
+            "msg_per_s": round(n / (t1 - t0), 1),
+            "cpu_s": round(cpu1 - cpu0, 2),
+        }
+    )
+    emit(
+        **{**common, "stage": "process", "msg_per_s": round(n / (t2 - t1), 1), "cpu_s": round(cpu2 - cpu1, 2)}
+    )
+    emit(
+        **{
+            **common,
+            "stage": "end_to_end",
+            "msg_per_s": round(n / (t2 - t0), 1),
+            "msg_per_cpu_s": round(n / (cpu2 - cpu0), 1),
+            "target_msg_per_s_per_core": 200,
+        }
+    )
 
 
 def main() -> None:

@@ -54,31 +54,67 @@ def free_port() -> int:
 async def run(n: int, root: Path) -> None:
     url = f"sqlite+aiosqlite:///{root / 'bench.db'}"
     await asyncio.to_thread(upgrade, url)
-    platform = build_platform(Settings(database_url=url, var_dir=root, run_jobs_in_process=False,
-                                       secret_key="bench-secret-key-0123456789abcdefghij"))
+    platform = build_platform(
+        Settings(
+            database_url=url,
+            var_dir=root,
+            run_jobs_in_process=False,
+            secret_key="bench-secret-key-0123456789abcdefghij",
+        )
+    )
     sink, port = Sink(), free_port()
-    server = await asyncio.get_running_loop().create_server(lambda: SMTP(sink, hostname="bench"), "127.0.0.1", port)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(sink, hostname="bench"), "127.0.0.1", port
+    )
     from helpline.domains.customers import service as customers
 
     messages, threads = Message.__table__, EmailThread.__table__
     async with platform.db.transaction() as uow:
         ws = await accounts.create_workspace(uow, "Bench", f"bench-{uuid.uuid4().hex[:6]}")
-        agent = await accounts.create_user(uow, ws, email="agent@bench.example", role=Role.agent, name="Agent",
-                                           password=None, group_names=[])
-        box_id = await mailboxes.create_mailbox(uow, ws, {"name": "Support", "address": "support@bench.example",
-                                                          "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none"})
+        agent = await accounts.create_user(
+            uow, ws, email="agent@bench.example", role=Role.agent, name="Agent", password=None, group_names=[]
+        )
+        box_id = await mailboxes.create_mailbox(
+            uow,
+            ws,
+            {
+                "name": "Support",
+                "address": "support@bench.example",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "smtp_tls": "none",
+            },
+        )
     log(f"creating {n} tickets with an agent reply each")
     async with platform.db.transaction() as uow:
         for i in range(n):
             contact = await customers.find_or_create_contact(uow, ws, email=f"c{i}@customer.example")
             ticket_id, _, _ = await inbound.create_ticket_from_contact(
-                uow, platform.pubsub, workspace_id=ws, contact_id=contact, subject=f"Order {i}", body_text="Where is it?",
-                body_html="<p>Where is it?</p>", channel="email")
-            await uow.execute(threads.insert().values(ticket_id=ticket_id, mailbox_id=box_id, workspace_id=ws))
-            await uow.execute(messages.insert().values(
-                workspace_id=ws, ticket_id=ticket_id, public=True, author_kind="agent", author_user_id=agent,
-                channel="api", body_text=f"It ships tomorrow ({i}).", body_html=f"<p>It ships tomorrow ({i}).</p>",
-                created_at=inbound.utcnow()))
+                uow,
+                platform.pubsub,
+                workspace_id=ws,
+                contact_id=contact,
+                subject=f"Order {i}",
+                body_text="Where is it?",
+                body_html="<p>Where is it?</p>",
+                channel="email",
+            )
+            await uow.execute(
+                threads.insert().values(ticket_id=ticket_id, mailbox_id=box_id, workspace_id=ws)
+            )
+            await uow.execute(
+                messages.insert().values(
+                    workspace_id=ws,
+                    ticket_id=ticket_id,
+                    public=True,
+                    author_kind="agent",
+                    author_user_id=agent,
+                    channel="api",
+                    body_text=f"It ships tomorrow ({i}).",
+                    body_html=f"<p>It ships tomorrow ({i}).</p>",
+                    created_at=inbound.utcnow(),
+                )
+            )
     await outbound.sweep(platform, limit=n)
     runner = JobRunner(platform)
     # Leave the search jobs of the set-up out of the measurement.
@@ -94,13 +130,23 @@ async def run(n: int, root: Path) -> None:
         import sqlalchemy as sa
 
         out = OutboundMail.__table__
-        sent = (await conn.execute(sa.select(sa.func.count()).select_from(out).where(out.c.state == "sent"))).scalar()
+        sent = (
+            await conn.execute(sa.select(sa.func.count()).select_from(out).where(out.c.state == "sent"))
+        ).scalar()
     server.close()
     await platform.close()
     assert sent == n == sink.count, (sent, sink.count)
-    emit(bench="email_outbound", db="sqlite", messages=n, stage="send", msg_per_s=round(n / (t1 - t0), 1),
-         cpu_s=round(cpu1 - cpu0, 2), msg_per_cpu_s=round(n / (cpu1 - cpu0), 1), target_msg_per_s=100,
-         note="sink in the same process: its CPU is included")
+    emit(
+        bench="email_outbound",
+        db="sqlite",
+        messages=n,
+        stage="send",
+        msg_per_s=round(n / (t1 - t0), 1),
+        cpu_s=round(cpu1 - cpu0, 2),
+        msg_per_cpu_s=round(n / (cpu1 - cpu0), 1),
+        target_msg_per_s=100,
+        note="sink in the same process: its CPU is included",
+    )
 
 
 def main() -> None:

@@ -56,9 +56,21 @@ STATIC = Path(__file__).parent / "static"
 
 
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
-PAGE_ROUTERS = [accounts_pages, inbox_pages, ticket_pages, portal_pages, customer_pages,
-                admin_pages, catalog_pages, canned_pages, chat_pages, chat_public, chat_sockets,
-                kb_pages, help_pages]
+PAGE_ROUTERS = [
+    accounts_pages,
+    inbox_pages,
+    ticket_pages,
+    portal_pages,
+    customer_pages,
+    admin_pages,
+    catalog_pages,
+    canned_pages,
+    chat_pages,
+    chat_public,
+    chat_sockets,
+    kb_pages,
+    help_pages,
+]
 
 
 def create_app(settings: Settings | None = None, *, platform: Platform | None = None) -> FastAPI:
@@ -110,11 +122,21 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     openapi.install(app)
     app.add_middleware(QueryNulMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, docs_path=f"{API_PREFIX}/docs")
-    app.add_middleware(BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes
+    )
 
     api = APIRouter(prefix=API_PREFIX)
-    for r in (tickets_router, catalog_router, files_router, customers_router, accounts_router, email_router,
-              chat_router, help_router):
+    for r in (
+        tickets_router,
+        catalog_router,
+        files_router,
+        customers_router,
+        accounts_router,
+        email_router,
+        chat_router,
+        help_router,
+    ):
         api.include_router(r)
     app.include_router(api)
     for pages in PAGE_ROUTERS:

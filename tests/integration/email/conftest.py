@@ -40,9 +40,15 @@ def free_port() -> int:
 @pytest.fixture
 async def sqlite_platform(sqlite_url: str, tmp_root: Path) -> AsyncIterator[Platform]:
     """A platform on SQLite only (for the corpus and the benchmarks' shapes)."""
-    p = build_platform(Settings(database_url=sqlite_url, var_dir=tmp_root / "var",
-                                secret_key="test-secret-key-not-for-production", mail_transport="console",
-                                run_jobs_in_process=False))
+    p = build_platform(
+        Settings(
+            database_url=sqlite_url,
+            var_dir=tmp_root / "var",
+            secret_key="test-secret-key-not-for-production",
+            mail_transport="console",
+            run_jobs_in_process=False,
+        )
+    )
     outbound.install(p)
     yield p
     await p.close()
@@ -54,7 +60,11 @@ async def make_mailbox(platform: Platform, workspace_id: int, **values: Any) -> 
     async with platform.db.transaction() as uow:
         mailbox_id = await mailbox_service.create_mailbox(uow, workspace_id, values)
     async with platform.db.read() as conn:
-        return dict((await conn.execute(sa.select(mailboxes_t).where(mailboxes_t.c.id == mailbox_id))).mappings().one())
+        return dict(
+            (await conn.execute(sa.select(mailboxes_t).where(mailboxes_t.c.id == mailbox_id)))
+            .mappings()
+            .one()
+        )
 
 
 @pytest.fixture
@@ -63,10 +73,17 @@ async def mailbox(ws: WS) -> dict[str, Any]:
     return await make_mailbox(ws.platform, ws.id)
 
 
-def mail(*, sender: str = "Carla Customer <carla@customer.test>", to: str = "support@acme.test",
-         subject: str = "Printer on fire", body: str = "Hello, my printer is on fire.\n",
-         message_id: str | None = None, headers: dict[str, str] | None = None, html: str | None = None,
-         cc: str | None = None) -> bytes:
+def mail(
+    *,
+    sender: str = "Carla Customer <carla@customer.test>",
+    to: str = "support@acme.test",
+    subject: str = "Printer on fire",
+    body: str = "Hello, my printer is on fire.\n",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    html: str | None = None,
+    cc: str | None = None,
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -83,8 +100,9 @@ def mail(*, sender: str = "Carla Customer <carla@customer.test>", to: str = "sup
     return msg.as_bytes()
 
 
-async def deliver(platform: Platform, mailbox: dict[str, Any], raw: bytes, *, source: str = "api",
-                  envelope_from: str = "") -> dict[str, Any]:
+async def deliver(
+    platform: Platform, mailbox: dict[str, Any], raw: bytes, *, source: str = "api", envelope_from: str = ""
+) -> dict[str, Any]:
     """Ingest ``raw`` and run the jobs; the inbound row."""
     got = await service.ingest(platform, mailbox, raw, source=source, envelope_from=envelope_from)
     await drain(platform)
@@ -93,7 +111,9 @@ async def deliver(platform: Platform, mailbox: dict[str, Any], raw: bytes, *, so
 
 async def inbound_row(platform: Platform, inbound_id: int) -> dict[str, Any]:
     async with platform.db.read() as conn:
-        return dict((await conn.execute(sa.select(inbound_t).where(inbound_t.c.id == inbound_id))).mappings().one())
+        return dict(
+            (await conn.execute(sa.select(inbound_t).where(inbound_t.c.id == inbound_id))).mappings().one()
+        )
 
 
 @dataclass
@@ -104,7 +124,9 @@ class Sink:
     refuse: dict[str, str] = field(default_factory=dict)
     down: bool = False
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
         if self.down:
             return "421 4.3.2 try again later"
         if address in self.refuse:

@@ -106,8 +106,9 @@ def dovecot() -> Iterator[Dovecot]:
         for path in [d, *d.rglob("*")]:
             os.chown(path, uid, gid)
     kwargs = {"user": uid, "group": gid, "extra_groups": []} if root else {}
-    proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    proc = subprocess.Popen(
+        [binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs
+    )  # type: ignore[call-overload]
     try:
         deadline = time.monotonic() + 15
         while True:

@@ -22,8 +22,15 @@ from helpline.settings import Settings
 
 
 async def main(url: str, spool: Path, done: Path, files: Path, mailbox_id: int) -> None:
-    platform = build_platform(Settings(database_url=url, files_dir=files, var_dir=files.parent,
-                                       secret_key="kill-test-secret-key-0123456789abcdef", run_jobs_in_process=False))
+    platform = build_platform(
+        Settings(
+            database_url=url,
+            files_dir=files,
+            var_dir=files.parent,
+            secret_key="kill-test-secret-key-0123456789abcdef",
+            run_jobs_in_process=False,
+        )
+    )
     inbound = InboundMail.__table__
     runner = JobRunner(platform, lease=timedelta(seconds=2))
     worker = asyncio.create_task(runner.run_forever(poll_seconds=0.2))
@@ -36,8 +43,11 @@ async def main(url: str, spool: Path, done: Path, files: Path, mailbox_id: int) 
             path.rename(done / path.name)  # the IMAP flag: only after the commit
         while True:
             async with platform.db.read() as conn:
-                left = (await conn.execute(sa.select(sa.func.count()).select_from(inbound).where(
-                    inbound.c.state == "received"))).scalar()
+                left = (
+                    await conn.execute(
+                        sa.select(sa.func.count()).select_from(inbound).where(inbound.c.state == "received")
+                    )
+                ).scalar()
             if not left:
                 break
             await asyncio.sleep(0.2)

@@ -45,8 +45,12 @@ async def test_every_message_of_the_corpus_is_parsed_or_quarantined(sqlite_platf
         ids[f.name] = got.id
     await drain(p)
     async with p.db.read() as conn:
-        rows = {r["id"]: dict(r) for r in (await conn.execute(
-            sa.select(inbound_t).where(inbound_t.c.mailbox_id == box["id"]))).mappings()}
+        rows = {
+            r["id"]: dict(r)
+            for r in (
+                await conn.execute(sa.select(inbound_t).where(inbound_t.c.mailbox_id == box["id"]))
+            ).mappings()
+        }
     assert set(ids.values()) == set(rows)  # none lost
     failed = {name: rows[i]["reason"] for name, i in ids.items() if rows[i]["state"] == "failed"}
     for name, i in ids.items():
@@ -74,7 +78,11 @@ async def test_raw_is_stored_before_parsing_and_the_eml_is_kept(ws: WS, mailbox:
     assert await ws.platform.storage.get(row["raw_sha256"]) == raw
     async with ws.platform.db.read() as conn:
         t = (await conn.execute(sa.select(tickets).where(tickets.c.id == row["ticket_id"]))).mappings().one()
-        m = (await conn.execute(sa.select(messages).where(messages.c.id == row["message_id"]))).mappings().one()
+        m = (
+            (await conn.execute(sa.select(messages).where(messages.c.id == row["message_id"])))
+            .mappings()
+            .one()
+        )
     assert t["subject"] == "Printer on fire" and t["channel"] == "email" and t["workspace_id"] == ws.id
     assert m["author_kind"] == "customer" and m["author_contact_id"] == t["requester_id"] and m["public"]
     assert "script" not in m["body_html"] and "<b>now</b>" in m["body_html"]
@@ -93,7 +101,11 @@ async def test_the_same_message_twice_makes_one_ticket(ws: WS, mailbox: dict[str
     await drain(ws.platform)
     assert not third.created
     async with ws.platform.db.read() as conn:
-        n = (await conn.execute(sa.select(sa.func.count()).select_from(tickets).where(tickets.c.workspace_id == ws.id))).scalar()
+        n = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(tickets).where(tickets.c.workspace_id == ws.id)
+            )
+        ).scalar()
     assert n == 1
 
 
@@ -109,18 +121,28 @@ async def test_attachments_rfc2231_names_and_inline_cid_images(ws: WS, mailbox: 
     msg.add_alternative('<p>See <img src="cid:pic1@customer.test"></p>', subtype="html")
     html_part = msg.get_payload()[1]
     html_part.add_related(b"\x89PNG fake", maintype="image", subtype="png", cid="<pic1@customer.test>")
-    msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="Größe Übersicht.pdf")
+    msg.add_attachment(
+        b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="Größe Übersicht.pdf"
+    )
     row = await deliver(ws.platform, mailbox, msg.as_bytes())
     assert row["state"] == "processed", row
     async with ws.platform.db.read() as conn:
         t = (await conn.execute(sa.select(tickets).where(tickets.c.id == row["ticket_id"]))).mappings().one()
-        m = (await conn.execute(sa.select(messages).where(messages.c.id == row["message_id"]))).mappings().one()
-        files = (await conn.execute(sa.select(attachments).where(attachments.c.message_id == m["id"]))).mappings().all()
+        m = (
+            (await conn.execute(sa.select(messages).where(messages.c.id == row["message_id"])))
+            .mappings()
+            .one()
+        )
+        files = (
+            (await conn.execute(sa.select(attachments).where(attachments.c.message_id == m["id"])))
+            .mappings()
+            .all()
+        )
     assert t["subject"] == "Prüfung der Rechnung"
     names = {f["filename"]: f for f in files}
     assert "Größe Übersicht.pdf" in names
     png = next(f for f in files if f["content_type"] == "image/png")
-    assert f'/api/v1/email/inline/{png["sha256"]}' in m["body_html"]
+    assert f"/api/v1/email/inline/{png['sha256']}" in m["body_html"]
 
 
 async def test_broken_mail_is_quarantined_and_reprocessed(ws: WS, mailbox: dict[str, Any]) -> None:

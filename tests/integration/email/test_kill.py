@@ -33,8 +33,9 @@ def spool_message(i: int) -> bytes:
     msg["Message-ID"] = f"<kill-{i}@customer.test>"
     msg.set_content(f"message number {i}\n")
     if i % 10 == 0:
-        msg.add_attachment(f"attachment {i}".encode(), maintype="application", subtype="octet-stream",
-                           filename=f"a{i}.bin")
+        msg.add_attachment(
+            f"attachment {i}".encode(), maintype="application", subtype="octet-stream", filename=f"a{i}.bin"
+        )
     return msg.as_bytes()
 
 
@@ -45,14 +46,24 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: 
     db = Database(url)
     async with db.transaction() as uow:
         ws = await accounts.create_workspace(uow, "Kill", "kill-ws")
-        mailbox_id = await mailboxes.create_mailbox(uow, ws, {"name": "Support", "address": "support@kill.test"})
+        mailbox_id = await mailboxes.create_mailbox(
+            uow, ws, {"name": "Support", "address": "support@kill.test"}
+        )
     spool, done, files = tmp_path / "spool", tmp_path / "done", tmp_path / "files"
     for d in (spool, done, files):
         d.mkdir()
     for i in range(N):
         (spool / f"{i:04d}.eml").write_bytes(spool_message(i))
-    cmd = [sys.executable, "-m", "tests.integration.email.kill_child", url, str(spool), str(done), str(files),
-           str(mailbox_id)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tests.integration.email.kill_child",
+        url,
+        str(spool),
+        str(done),
+        str(files),
+        str(mailbox_id),
+    ]
     env = {**os.environ, "HELPLINE_EMAIL_NEW_TICKETS_PER_SENDER_PER_HOUR": "1000000"}
     rnd = random.Random(4)
     kills = 0
@@ -71,13 +82,26 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: 
     assert proc.wait(timeout=120) == 0
     elapsed = time.monotonic() - started
     async with db.read() as conn:
-        rows = (await conn.execute(sa.text(
-            "SELECT message_key, state, outcome, ticket_id FROM email_inbound WHERE workspace_id = :w"), {"w": ws})).all()
-        tickets = (await conn.execute(sa.text(
-            "SELECT subject, COUNT(*) FROM tickets WHERE workspace_id = :w GROUP BY subject"), {"w": ws})).all()
-        n_messages = (await conn.execute(sa.text(
-            "SELECT COUNT(*) FROM messages WHERE workspace_id = :w"), {"w": ws})).scalar()
-        n_att = (await conn.execute(sa.text("SELECT COUNT(*) FROM attachments WHERE workspace_id = :w"), {"w": ws})).scalar()
+        rows = (
+            await conn.execute(
+                sa.text(
+                    "SELECT message_key, state, outcome, ticket_id FROM email_inbound WHERE workspace_id = :w"
+                ),
+                {"w": ws},
+            )
+        ).all()
+        tickets = (
+            await conn.execute(
+                sa.text("SELECT subject, COUNT(*) FROM tickets WHERE workspace_id = :w GROUP BY subject"),
+                {"w": ws},
+            )
+        ).all()
+        n_messages = (
+            await conn.execute(sa.text("SELECT COUNT(*) FROM messages WHERE workspace_id = :w"), {"w": ws})
+        ).scalar()
+        n_att = (
+            await conn.execute(sa.text("SELECT COUNT(*) FROM attachments WHERE workspace_id = :w"), {"w": ws})
+        ).scalar()
     await db.dispose()
     assert sorted(r[0] for r in rows) == sorted(f"kill-{i}@customer.test" for i in range(N))  # 0 lost
     assert {(r[1], r[2]) for r in rows} == {("processed", "new_ticket")}

@@ -16,9 +16,17 @@ mailboxes_t = Mailbox.__table__
 
 async def test_mailbox_crud_is_admin_only_and_secrets_are_write_only(ws: WS) -> None:
     admin, agent = await ws.person(Role.admin), await ws.person(Role.agent)
-    body = {"name": "Billing", "address": f"Billing-{ws.id}@Acme.test", "imap_host": "imap.acme.test",
-            "imap_username": "billing", "imap_secret": "hunter2-imap", "smtp_secret": "hunter2-smtp",
-            "webhook_secret": "whsec", "auto_ack": True, "auto_ack_body": "We got it: #{number}"}
+    body = {
+        "name": "Billing",
+        "address": f"Billing-{ws.id}@Acme.test",
+        "imap_host": "imap.acme.test",
+        "imap_username": "billing",
+        "imap_secret": "hunter2-imap",
+        "smtp_secret": "hunter2-smtp",
+        "webhook_secret": "whsec",
+        "auto_ack": True,
+        "auto_ack_body": "We got it: #{number}",
+    }
     async with ws.client(agent) as c:
         problem(await c.post("/mailboxes", json=body), 403)
         problem(await c.get("/mailboxes"), 403)
@@ -64,8 +72,11 @@ async def test_failed_list_reprocess_and_eml_download(ws: WS, mailbox: dict[str,
 async def test_health_reports_backlog_failures_and_fetch_errors(ws: WS, mailbox: dict[str, Any]) -> None:
     await deliver(ws.platform, mailbox, b"garbage\n")
     async with ws.platform.db.transaction() as uow:
-        await uow.execute(mailboxes_t.update().where(mailboxes_t.c.id == mailbox["id"]).values(
-            imap_host="imap.invalid", last_error="ImapError: connection refused"))
+        await uow.execute(
+            mailboxes_t.update()
+            .where(mailboxes_t.c.id == mailbox["id"])
+            .values(imap_host="imap.invalid", last_error="ImapError: connection refused")
+        )
     async with ws.platform.db.read() as conn:
         [h] = await mailbox_health(conn, ws.id)
     assert h["state"] == "fail" and h["failed_24h"] == 1

@@ -26,10 +26,20 @@ outbox = OutboundMail.__table__
 
 async def setup(ws: WS, sink: Any, **extra: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
     ctl, _ = sink
-    box = await make_mailbox(ws.platform, ws.id, name="Acme Support", smtp_host=ctl.hostname, smtp_port=ctl.port,
-                             smtp_tls="none", **extra)
-    first = await deliver(ws.platform, box, mail(to=box["address"], message_id="<first@customer.test>",
-                                                 cc="Dan <dan@customer.test>"))
+    box = await make_mailbox(
+        ws.platform,
+        ws.id,
+        name="Acme Support",
+        smtp_host=ctl.hostname,
+        smtp_port=ctl.port,
+        smtp_tls="none",
+        **extra,
+    )
+    first = await deliver(
+        ws.platform,
+        box,
+        mail(to=box["address"], message_id="<first@customer.test>", cc="Dan <dan@customer.test>"),
+    )
     agent = await ws.person(Role.agent)
     return box, first, agent
 
@@ -64,12 +74,16 @@ async def test_agent_reply_goes_out_with_threading_headers_and_attachments(ws: W
     assert mail_from == box["address"] and sorted(rcpts) == ["carla@customer.test", "dan@customer.test"]
     msg = email.message_from_bytes(raw, policy=policy.default)
     [item] = await deliveries(ws, agent, first["ticket_id"])
-    assert item["status"] == "sent" and item["recipients"] == {"carla@customer.test": "sent", "dan@customer.test": "sent"}
+    assert item["status"] == "sent" and item["recipients"] == {
+        "carla@customer.test": "sent",
+        "dan@customer.test": "sent",
+    }
     assert msg["Message-ID"] == f"<{item['rfc_message_id']}>"
     assert msg["In-Reply-To"] == "<first@customer.test>" and "<first@customer.test>" in msg["References"]
     assert msg["To"] == "carla@customer.test" and msg["Cc"] == "dan@customer.test"
-    assert msg["Reply-To"] == threading.reply_address(ws.platform.settings.ensure_secret_key(), ws.id,
-                                                      first["ticket_id"], box["address"])
+    assert msg["Reply-To"] == threading.reply_address(
+        ws.platform.settings.ensure_secret_key(), ws.id, first["ticket_id"], box["address"]
+    )
     assert "Acme Support" in msg["From"] and "[#" in msg["Subject"]
     assert "Try turning it off." in msg.get_body(("plain",)).get_content()
     [att] = list(msg.iter_attachments())
@@ -91,7 +105,9 @@ async def test_one_refused_recipient_does_not_block_the_others(ws: WS, smtp_sink
     assert item["recipients"]["dan@customer.test"].startswith("failed: 550")
 
 
-async def test_temporary_failures_retry_with_backoff_then_fail_and_can_be_retried(ws: WS, smtp_sink: Any) -> None:
+async def test_temporary_failures_retry_with_backoff_then_fail_and_can_be_retried(
+    ws: WS, smtp_sink: Any
+) -> None:
     _, sink = smtp_sink
     sink.down = True
     _box, first, agent = await setup(ws, smtp_sink)
@@ -114,18 +130,25 @@ async def test_temporary_failures_retry_with_backoff_then_fail_and_can_be_retrie
 
 
 async def test_dkim_signature_verifies(ws: WS, smtp_sink: Any, tmp_path: Path) -> None:
-    subprocess.run([str(Path(sys.executable).parent / "dknewkey"), str(tmp_path / "sel1")], check=True,  # noqa: ASYNC221
-                   capture_output=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dknewkey"), str(tmp_path / "sel1")],
+        check=True,
+        capture_output=True,
+    )
     key = (tmp_path / "sel1.key").read_text()
     txt = (tmp_path / "sel1.dns").read_bytes()
-    _box, first, agent = await setup(ws, smtp_sink, dkim_domain="acme.test", dkim_selector="sel1", dkim_private_key=key)
+    _box, first, agent = await setup(
+        ws, smtp_sink, dkim_domain="acme.test", dkim_selector="sel1", dkim_private_key=key
+    )
     await reply(ws, agent, first["ticket_id"])
     await drain(ws.platform)
     _, sink = smtp_sink
     raw = sink.messages[0][2]
     assert raw.startswith(b"DKIM-Signature:")
     assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: txt)
-    assert not dkim.verify(raw.replace(b"Try turning it off.", b"Send money now."), dnsfunc=lambda name, timeout=5: txt)
+    assert not dkim.verify(
+        raw.replace(b"Try turning it off.", b"Send money now."), dnsfunc=lambda name, timeout=5: txt
+    )
 
 
 async def test_bounced_addresses_are_held_back(ws: WS, smtp_sink: Any) -> None:
@@ -143,7 +166,8 @@ async def test_bounced_addresses_are_held_back(ws: WS, smtp_sink: Any) -> None:
         "Final-Recipient: rfc822; dan@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
         f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{item['rfc_message_id']}>\r\nSubject: x\r\n"
-        "--b--\r\n").encode()
+        "--b--\r\n"
+    ).encode()
     row = await deliver(ws.platform, box, dsn, source="smtp")
     assert row["outcome"] == "bounce" and row["ticket_id"] == first["ticket_id"], row  # never a new ticket
     [item] = await deliveries(ws, agent, first["ticket_id"])
@@ -158,5 +182,9 @@ async def test_bounced_addresses_are_held_back(ws: WS, smtp_sink: Any) -> None:
     assert latest["recipients"]["carla@customer.test"] == "sent"
     assert latest["recipients"]["dan@customer.test"].startswith("failed: bounced before")
     async with ws.platform.db.read() as conn:
-        n = (await conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.workspace_id == ws.id))).scalar()
+        n = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.workspace_id == ws.id)
+            )
+        ).scalar()
     assert n == 2

@@ -35,8 +35,14 @@ tickets = Ticket.__table__
 
 async def rows_of(ws: WS, mailbox_id: int) -> list[dict[str, Any]]:
     async with ws.platform.db.read() as conn:
-        return [dict(r) for r in (await conn.execute(sa.select(inbound_t).where(
-            inbound_t.c.mailbox_id == mailbox_id).order_by(inbound_t.c.id))).mappings()]
+        return [
+            dict(r)
+            for r in (
+                await conn.execute(
+                    sa.select(inbound_t).where(inbound_t.c.mailbox_id == mailbox_id).order_by(inbound_t.c.id)
+                )
+            ).mappings()
+        ]
 
 
 async def test_smtp_receiver_stores_before_250_and_refuses_strangers(ws: WS, mailbox: dict[str, Any]) -> None:
@@ -45,15 +51,28 @@ async def test_smtp_receiver_stores_before_250_and_refuses_strangers(ws: WS, mai
     try:
         raw = mail(to=mailbox["address"])
         plus = mailbox["address"].replace("@", "+anything@")
-        errors, _ = await aiosmtplib.send(raw, sender="carla@customer.test", recipients=[plus],
-                                          hostname="127.0.0.1", port=port, timeout=10)
+        errors, _ = await aiosmtplib.send(
+            raw, sender="carla@customer.test", recipients=[plus], hostname="127.0.0.1", port=port, timeout=10
+        )
         assert not errors
         rows = await rows_of(ws, mailbox["id"])  # already there when 250 came back
-        assert len(rows) == 1 and rows[0]["source"] == "smtp" and rows[0]["envelope_from"] == "carla@customer.test"
-        assert (await ws.platform.storage.get(rows[0]["raw_sha256"])).replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+        assert (
+            len(rows) == 1
+            and rows[0]["source"] == "smtp"
+            and rows[0]["envelope_from"] == "carla@customer.test"
+        )
+        assert (await ws.platform.storage.get(rows[0]["raw_sha256"])).replace(b"\r\n", b"\n") == raw.replace(
+            b"\r\n", b"\n"
+        )
         with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
-            await aiosmtplib.send(raw, sender="x@y.test", recipients=["nobody@nowhere.test"], hostname="127.0.0.1",
-                                  port=port, timeout=10)
+            await aiosmtplib.send(
+                raw,
+                sender="x@y.test",
+                recipients=["nobody@nowhere.test"],
+                hostname="127.0.0.1",
+                port=port,
+                timeout=10,
+            )
         await drain(ws.platform)
         assert (await rows_of(ws, mailbox["id"]))[0]["outcome"] == "new_ticket"
     finally:
@@ -61,7 +80,9 @@ async def test_smtp_receiver_stores_before_250_and_refuses_strangers(ws: WS, mai
         await server.wait_closed()
 
 
-async def test_smtp_receiver_answers_451_when_it_cannot_store(ws: WS, mailbox: dict[str, Any], tmp_path: Path) -> None:
+async def test_smtp_receiver_answers_451_when_it_cannot_store(
+    ws: WS, mailbox: dict[str, Any], tmp_path: Path
+) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     broken = build_platform(ws.platform.settings.model_copy(update={"files_dir": blocker}))
@@ -69,8 +90,14 @@ async def test_smtp_receiver_answers_451_when_it_cannot_store(ws: WS, mailbox: d
     server = await start_receiver(broken, "127.0.0.1", port)
     try:
         with pytest.raises(aiosmtplib.SMTPDataError) as err:
-            await aiosmtplib.send(mail(to=mailbox["address"]), sender="c@customer.test", recipients=[mailbox["address"]],
-                                  hostname="127.0.0.1", port=port, timeout=10)
+            await aiosmtplib.send(
+                mail(to=mailbox["address"]),
+                sender="c@customer.test",
+                recipients=[mailbox["address"]],
+                hostname="127.0.0.1",
+                port=port,
+                timeout=10,
+            )
         assert err.value.code == 451
         assert await rows_of(ws, mailbox["id"]) == []
     finally:
@@ -87,12 +114,21 @@ async def test_webhook_verifies_hmac_and_is_idempotent(ws: WS) -> None:
         url = f"/mailboxes/{box['id']}/inbound"
         problem(await c.post(url, content=raw, headers={"X-Helpline-Signature": "sha256=" + "0" * 64}), 401)
         problem(await c.post(url, content=raw), 401)
-        r = await c.post(url, content=raw, headers={"X-Helpline-Signature": sig, "Content-Type": "message/rfc822"})
+        r = await c.post(
+            url, content=raw, headers={"X-Helpline-Signature": sig, "Content-Type": "message/rfc822"}
+        )
         assert r.status_code == 202 and r.json()["duplicate"] is False, r.text
-        r2 = await c.post(url, content=raw, headers={"X-Helpline-Signature": sig, "Content-Type": "message/rfc822"})
+        r2 = await c.post(
+            url, content=raw, headers={"X-Helpline-Signature": sig, "Content-Type": "message/rfc822"}
+        )
         assert r2.status_code == 202 and r2.json() == {"id": r.json()["id"], "duplicate": True}
         plain = await make_mailbox(ws.platform, ws.id)
-        problem(await c.post(f"/mailboxes/{plain['id']}/inbound", content=raw, headers={"X-Helpline-Signature": sig}), 404)
+        problem(
+            await c.post(
+                f"/mailboxes/{plain['id']}/inbound", content=raw, headers={"X-Helpline-Signature": sig}
+            ),
+            404,
+        )
     await drain(ws.platform)
     assert [r["outcome"] for r in await rows_of(ws, box["id"])] == ["new_ticket"]
 
@@ -131,14 +167,27 @@ async def imap_mailbox(ws: WS, dc: Dovecot, **extra: Any) -> tuple[dict[str, Any
     if extra.get("imap_move_to"):
         c.create(f'"{extra["imap_move_to"]}"')
     c.logout()
-    box = await make_mailbox(ws.platform, ws.id, imap_host=dc.host, imap_port=dc.port, imap_tls="none",
-                             imap_username=dc.user, imap_secret=dc.password, imap_folder=folder, **extra)
+    box = await make_mailbox(
+        ws.platform,
+        ws.id,
+        imap_host=dc.host,
+        imap_port=dc.port,
+        imap_tls="none",
+        imap_username=dc.user,
+        imap_secret=dc.password,
+        imap_folder=folder,
+        **extra,
+    )
     return box, folder
 
 
 async def reload(ws: WS, mailbox_id: int) -> dict[str, Any]:
     async with ws.platform.db.read() as conn:
-        return dict((await conn.execute(sa.select(mailboxes_t).where(mailboxes_t.c.id == mailbox_id))).mappings().one())
+        return dict(
+            (await conn.execute(sa.select(mailboxes_t).where(mailboxes_t.c.id == mailbox_id)))
+            .mappings()
+            .one()
+        )
 
 
 async def test_imap_catch_up_flags_after_commit_and_survives_refetch(ws: WS, dovecot: Dovecot) -> None:  # noqa: F811
@@ -157,7 +206,9 @@ async def test_imap_catch_up_flags_after_commit_and_survives_refetch(ws: WS, dov
     assert await imap.fetch_once(ws.platform, await reload(ws, box["id"])) == 0
     # The folder rebuilt (new UIDVALIDITY): everything is fetched again, nothing is duplicated.
     async with ws.platform.db.transaction() as uow:
-        await uow.execute(mailboxes_t.update().where(mailboxes_t.c.id == box["id"]).values(imap_uidvalidity=1))
+        await uow.execute(
+            mailboxes_t.update().where(mailboxes_t.c.id == box["id"]).values(imap_uidvalidity=1)
+        )
     assert await imap.fetch_once(ws.platform, await reload(ws, box["id"])) == 0
     assert (await reload(ws, box["id"]))["imap_last_uid"] == 3
     await drain(ws.platform)

@@ -33,12 +33,21 @@ def upgrade() -> None:
         sa.Column("created_at", helpline.db.base.UTCDateTime(), nullable=False),
         sa.Column("updated_at", helpline.db.base.UTCDateTime(), nullable=False),
         sa.Column("id", BIGINT, autoincrement=True, nullable=False),
-        sa.ForeignKeyConstraint(["created_by"], ["users.id"], ondelete="SET NULL",
-                                name=op.f("fk_canned_responses_created_by_users")),
-        sa.ForeignKeyConstraint(["group_id"], ["groups.id"], ondelete="CASCADE",
-                                name=op.f("fk_canned_responses_group_id_groups")),
-        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE",
-                                name=op.f("fk_canned_responses_workspace_id_workspaces")),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["users.id"],
+            ondelete="SET NULL",
+            name=op.f("fk_canned_responses_created_by_users"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], ondelete="CASCADE", name=op.f("fk_canned_responses_group_id_groups")
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_canned_responses_workspace_id_workspaces"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_canned_responses")),
         sa.UniqueConstraint("workspace_id", "title", name=op.f("uq_canned_responses_workspace_id_title")),
     )
@@ -49,16 +58,25 @@ def upgrade() -> None:
         sa.Column("owner_id", BIGINT, nullable=False),
         sa.Column("group_id", BIGINT, nullable=True),
         sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("filters", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
-                  nullable=False),
+        sa.Column(
+            "filters",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("created_at", helpline.db.base.UTCDateTime(), nullable=False),
         sa.Column("id", BIGINT, autoincrement=True, nullable=False),
-        sa.ForeignKeyConstraint(["group_id"], ["groups.id"], ondelete="CASCADE",
-                                name=op.f("fk_saved_views_group_id_groups")),
-        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], ondelete="CASCADE",
-                                name=op.f("fk_saved_views_owner_id_users")),
-        sa.ForeignKeyConstraint(["workspace_id"], ["workspaces.id"], ondelete="CASCADE",
-                                name=op.f("fk_saved_views_workspace_id_workspaces")),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], ondelete="CASCADE", name=op.f("fk_saved_views_group_id_groups")
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], ondelete="CASCADE", name=op.f("fk_saved_views_owner_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_saved_views_workspace_id_workspaces"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_views")),
     )
     op.create_index(op.f("ix_saved_views_workspace_id"), "saved_views", ["workspace_id"])

@@ -33,7 +33,10 @@ class MailboxBase(BaseModel):
     imap_tls: Tls | None = None
     imap_username: Annotated[str, Field(max_length=320)] | None = None
     imap_auth: Annotated[str, Field(pattern="^(password|xoauth2)$")] | None = None
-    imap_secret: Annotated[str, Field(max_length=20000, description="Password or OAuth2 access token; write-only")] | None = None
+    imap_secret: (
+        Annotated[str, Field(max_length=20000, description="Password or OAuth2 access token; write-only")]
+        | None
+    ) = None
     imap_folder: Short | None = None
     imap_move_to: Short | None = None
     smtp_host: Short | None = None
@@ -44,10 +47,14 @@ class MailboxBase(BaseModel):
     dkim_domain: Annotated[str, Field(max_length=253)] | None = None
     dkim_selector: Annotated[str, Field(max_length=63)] | None = None
     dkim_private_key: Annotated[str, Field(max_length=20000, description="PEM; write-only")] | None = None
-    webhook_secret: Annotated[str, Field(max_length=500, description="HMAC key of the webhook; write-only")] | None = None
+    webhook_secret: (
+        Annotated[str, Field(max_length=500, description="HMAC key of the webhook; write-only")] | None
+    ) = None
     auto_ack: bool | None = None
     auto_ack_subject: Annotated[str, Field(max_length=500)] | None = None
-    auto_ack_body: Annotated[str, Field(max_length=10000, description="{number} and {mailbox} are filled in")] | None = None
+    auto_ack_body: (
+        Annotated[str, Field(max_length=10000, description="{number} and {mailbox} are filled in")] | None
+    ) = None
 
 
 class MailboxCreate(MailboxBase):
@@ -113,8 +120,12 @@ class ConnectionTest(BaseModel):
 def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
     for k, v in values.items():
         if isinstance(v, str) and "\x00" in v:
-            raise Problem(f"{k}: contains U+0000", status=422, title="Invalid",
-                          errors=[{"field": k, "message": "contains U+0000"}])
+            raise Problem(
+                f"{k}: contains U+0000",
+                status=422,
+                title="Invalid",
+                errors=[{"field": k, "message": "contains U+0000"}],
+            )
     return values
 
 
@@ -128,7 +139,9 @@ async def list_mailboxes(actor: CurrentPrincipal, platform: PlatformDep) -> JSON
 async def create_mailbox(body: MailboxCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     mailbox_service.check_admin(actor)
     async with platform.db.transaction() as uow:
-        mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, _no_nul(body.model_dump(exclude_none=True)))
+        mailbox_id = await mailbox_service.create_mailbox(
+            uow, actor.workspace_id, _no_nul(body.model_dump(exclude_none=True))
+        )
         item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
     return JSON(item, status_code=201, headers={"Location": f"/api/v1/mailboxes/{mailbox_id}"})
 
@@ -140,7 +153,9 @@ async def get_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: Pla
 
 
 @router.patch("/mailboxes/{mailbox_id}", response_model=MailboxRead, summary="Change a mailbox (admins)")
-async def update_mailbox(mailbox_id: IdPath, body: MailboxUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def update_mailbox(
+    mailbox_id: IdPath, body: MailboxUpdate, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     mailbox_service.check_admin(actor)
     async with platform.db.transaction() as uow:
         values = _no_nul(body.model_dump(exclude_unset=True))
@@ -150,7 +165,9 @@ async def update_mailbox(mailbox_id: IdPath, body: MailboxUpdate, actor: Current
     return JSON(item)
 
 
-@router.delete("/mailboxes/{mailbox_id}", status_code=204, summary="Delete a mailbox and its mail records (admins)")
+@router.delete(
+    "/mailboxes/{mailbox_id}", status_code=204, summary="Delete a mailbox and its mail records (admins)"
+)
 async def delete_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     mailbox_service.check_admin(actor)
     async with platform.db.transaction() as uow:
@@ -158,20 +175,34 @@ async def delete_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: 
     return Response(status_code=204)
 
 
-@router.post("/mailboxes/{mailbox_id}/test", response_model=ConnectionTest, summary="Test the mailbox's IMAP and SMTP connections (admins)")
+@router.post(
+    "/mailboxes/{mailbox_id}/test",
+    response_model=ConnectionTest,
+    summary="Test the mailbox's IMAP and SMTP connections (admins)",
+)
 async def test_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         row = await queries.access_mailbox(conn, actor, mailbox_id, secrets=True)
     return JSON(await test_connection(platform, row))
 
 
-@router.post("/mailboxes/{mailbox_id}/inbound", status_code=202, response_model=Accepted, summary="Receive one raw MIME message (webhook)",
-             description="The body is the message (message/rfc822). `X-Helpline-Signature: sha256=<hex>` is the "
-             "HMAC-SHA256 of the body with the mailbox's webhook secret. Stored before this answers 202; the "
-             "same message again answers 202 with `duplicate: true`.", openapi_extra={"security": []},
-             responses={401: {"description": "Missing or wrong signature"}})
-async def webhook(mailbox_id: IdPath, request: Request, platform: PlatformDep,
-                  signature: Annotated[str | None, Header(alias="X-Helpline-Signature")] = None) -> JSON:
+@router.post(
+    "/mailboxes/{mailbox_id}/inbound",
+    status_code=202,
+    response_model=Accepted,
+    summary="Receive one raw MIME message (webhook)",
+    description="The body is the message (message/rfc822). `X-Helpline-Signature: sha256=<hex>` is the "
+    "HMAC-SHA256 of the body with the mailbox's webhook secret. Stored before this answers 202; the "
+    "same message again answers 202 with `duplicate: true`.",
+    openapi_extra={"security": []},
+    responses={401: {"description": "Missing or wrong signature"}},
+)
+async def webhook(
+    mailbox_id: IdPath,
+    request: Request,
+    platform: PlatformDep,
+    signature: Annotated[str | None, Header(alias="X-Helpline-Signature")] = None,
+) -> JSON:
     mailbox = await service.mailbox_by_id(platform, mailbox_id)
     if mailbox is None or not mailbox["webhook_secret"]:
         raise NotFound(f"mailbox {mailbox_id} has no webhook")
@@ -185,25 +216,42 @@ async def webhook(mailbox_id: IdPath, request: Request, platform: PlatformDep,
     return JSON({"id": got.id, "duplicate": not got.created}, status_code=202)
 
 
-@router.get("/email/inbound", response_model=InboundPage, summary="Inbound mail, newest first; state=failed is the failed-mail list")
-async def list_inbound(actor: CurrentPrincipal, platform: PlatformDep,
-                       state: Annotated[str | None, Query(pattern="^(received|processed|failed)$")] = None,
-                       mailbox_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-                       cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-                       limit: Annotated[int, Query(ge=1, le=100)] = 25) -> JSON:
+@router.get(
+    "/email/inbound",
+    response_model=InboundPage,
+    summary="Inbound mail, newest first; state=failed is the failed-mail list",
+)
+async def list_inbound(
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    state: Annotated[str | None, Query(pattern="^(received|processed|failed)$")] = None,
+    mailbox_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> JSON:
     async with platform.db.read() as conn:
-        items, nxt = await queries.list_inbound(conn, actor, state=state, mailbox_id=mailbox_id, cursor=cursor, limit=limit)
+        items, nxt = await queries.list_inbound(
+            conn, actor, state=state, mailbox_id=mailbox_id, cursor=cursor, limit=limit
+        )
     return JSON({"items": items, "next_cursor": nxt})
 
 
-@router.get("/email/inbound/{inbound_id}", response_model=InboundRead, summary="One inbound message: state, reason, ticket, auth results")
+@router.get(
+    "/email/inbound/{inbound_id}",
+    response_model=InboundRead,
+    summary="One inbound message: state, reason, ticket, auth results",
+)
 async def get_inbound(inbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         return JSON(await queries.access_inbound(conn, actor, inbound_id))
 
 
-@router.get("/email/inbound/{inbound_id}/raw", response_class=Response, summary="Download the original .eml",
-            responses={200: {"content": {"message/rfc822": {}}}})
+@router.get(
+    "/email/inbound/{inbound_id}/raw",
+    response_class=Response,
+    summary="Download the original .eml",
+    responses={200: {"content": {"message/rfc822": {}}}},
+)
 async def raw_inbound(inbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:
         row = await queries.access_inbound(conn, actor, inbound_id)
@@ -211,25 +259,45 @@ async def raw_inbound(inbound_id: IdPath, actor: CurrentPrincipal, platform: Pla
         data = await platform.storage.get(row["raw_sha256"])
     except FileNotFoundError:
         raise Problem("the message is missing from storage", status=410, title="Gone") from None
-    return Response(data, media_type="message/rfc822", headers={
-        "Content-Disposition": f'attachment; filename="message-{inbound_id}.eml"',
-        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"})
+    return Response(
+        data,
+        media_type="message/rfc822",
+        headers={
+            "Content-Disposition": f'attachment; filename="message-{inbound_id}.eml"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
 
 
-@router.post("/email/inbound/{inbound_id}/reprocess", status_code=202, response_model=Accepted, summary="Process a failed message again (admins)")
+@router.post(
+    "/email/inbound/{inbound_id}/reprocess",
+    status_code=202,
+    response_model=Accepted,
+    summary="Process a failed message again (admins)",
+)
 async def reprocess(inbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     mailbox_service.check_admin(actor)
     await service.reprocess(platform, actor.workspace_id, inbound_id)
     return JSON({"id": inbound_id, "state": "received"}, status_code=202)
 
 
-@router.get("/tickets/{ticket_id}/email-deliveries", response_model=DeliveryPage, summary="Delivery state of the emails sent on a ticket")
+@router.get(
+    "/tickets/{ticket_id}/email-deliveries",
+    response_model=DeliveryPage,
+    summary="Delivery state of the emails sent on a ticket",
+)
 async def ticket_deliveries(ticket_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
         return JSON({"items": await queries.deliveries(conn, actor, ticket_id)})
 
 
-@router.post("/email/outbound/{outbound_id}/retry", status_code=202, response_model=Accepted, summary="Send a failed email again")
+@router.post(
+    "/email/outbound/{outbound_id}/retry",
+    status_code=202,
+    response_model=Accepted,
+    summary="Send a failed email again",
+)
 async def retry_outbound(outbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     queries.require_staff(actor)
     if not actor.can_reply_publicly:
@@ -238,14 +306,28 @@ async def retry_outbound(outbound_id: IdPath, actor: CurrentPrincipal, platform:
     return JSON({"id": outbound_id, "state": "queued"}, status_code=202)
 
 
-@router.get("/email/inline/{sha256}", response_class=Response, summary="An inline (cid:) image of a message",
-            responses={200: {"content": {"image/*": {}}}})
-async def inline(sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], actor: CurrentPrincipal,
-                 platform: PlatformDep) -> Response:
+@router.get(
+    "/email/inline/{sha256}",
+    response_class=Response,
+    summary="An inline (cid:) image of a message",
+    responses={200: {"content": {"image/*": {}}}},
+)
+async def inline(
+    sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")], actor: CurrentPrincipal, platform: PlatformDep
+) -> Response:
     async with platform.db.read() as conn:
         row = await queries.inline_image(conn, actor, sha256)
-    ctype = row["content_type"] if str(row["content_type"]).startswith("image/") and "svg" not in row["content_type"] \
+    ctype = (
+        row["content_type"]
+        if str(row["content_type"]).startswith("image/") and "svg" not in row["content_type"]
         else "application/octet-stream"
-    return Response(await platform.storage.get(sha256), media_type=ctype, headers={
-        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, max-age=86400"})
+    )
+    return Response(
+        await platform.storage.get(sha256),
+        media_type=ctype,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, max-age=86400",
+        },
+    )

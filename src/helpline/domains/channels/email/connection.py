@@ -37,11 +37,17 @@ async def _smtp(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
     session = SmtpSession(platform, mailbox)
     server = session._server()
     if server is None:
-        return {"state": "skip", "detail": "no SMTP server: replies go through the install's console transport"}
+        return {
+            "state": "skip",
+            "detail": "no SMTP server: replies go through the install's console transport",
+        }
     try:
         await asyncio.wait_for(session._connect(server), TIMEOUT)
-        return {"state": "ok", "detail": f"{server['host']}:{server['port']} accepted the connection"
-                + (" and the login" if server["user"] else "")}
+        return {
+            "state": "ok",
+            "detail": f"{server['host']}:{server['port']} accepted the connection"
+            + (" and the login" if server["user"] else ""),
+        }
     except Exception as exc:
         return {"state": "fail", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     finally:

@@ -30,15 +30,31 @@ async def mailbox_health(conn: AsyncConnection, workspace_id: int | None = None)
     ids = [b["id"] for b in boxes]
     since = utcnow() - timedelta(days=1)
     counts: dict[tuple[int, str], int] = {
-        (int(m), str(s)): int(n) for m, s, n in await conn.execute(
-            sa.select(inbound.c.mailbox_id, inbound.c.state, sa.func.count()).where(
-                inbound.c.mailbox_id.in_(ids), sa.or_(inbound.c.state == "received",
-                                                      sa.and_(inbound.c.state == "failed", inbound.c.received_at >= since)))
-            .group_by(inbound.c.mailbox_id, inbound.c.state))}
-    unsent = {int(m): int(n) for m, n in await conn.execute(
-        sa.select(outbox.c.mailbox_id, sa.func.count()).where(
-            outbox.c.mailbox_id.in_(ids), outbox.c.state.in_(["failed", "retrying"]), outbox.c.created_at >= since)
-        .group_by(outbox.c.mailbox_id))}
+        (int(m), str(s)): int(n)
+        for m, s, n in await conn.execute(
+            sa.select(inbound.c.mailbox_id, inbound.c.state, sa.func.count())
+            .where(
+                inbound.c.mailbox_id.in_(ids),
+                sa.or_(
+                    inbound.c.state == "received",
+                    sa.and_(inbound.c.state == "failed", inbound.c.received_at >= since),
+                ),
+            )
+            .group_by(inbound.c.mailbox_id, inbound.c.state)
+        )
+    }
+    unsent = {
+        int(m): int(n)
+        for m, n in await conn.execute(
+            sa.select(outbox.c.mailbox_id, sa.func.count())
+            .where(
+                outbox.c.mailbox_id.in_(ids),
+                outbox.c.state.in_(["failed", "retrying"]),
+                outbox.c.created_at >= since,
+            )
+            .group_by(outbox.c.mailbox_id)
+        )
+    }
     now = utcnow()
     out = []
     for b in boxes:
@@ -50,13 +66,24 @@ async def mailbox_health(conn: AsyncConnection, workspace_id: int | None = None)
             parts.insert(0, f"last good fetch {last.isoformat(timespec='seconds') if last else 'never'}")
             if last is None or now - last > STALE:
                 state = "fail" if b["last_error"] else "warn"
-        if b["last_error"] and (b["last_fetch_ok_at"] is None or (b["last_error_at"] or now) > b["last_fetch_ok_at"]):
+        if b["last_error"] and (
+            b["last_fetch_ok_at"] is None or (b["last_error_at"] or now) > b["last_fetch_ok_at"]
+        ):
             parts.append(f"last error: {b['last_error'][:200]}")
             state = "fail" if state != "ok" else "warn"
         if failed or unsent.get(b["id"]) or backlog > 1000:
             state = "warn" if state == "ok" else state
-        out.append({"id": b["id"], "address": b["address"], "workspace_id": b["workspace_id"], "state": state,
-                    "backlog": backlog, "failed_24h": failed, "detail": ", ".join(parts)})
+        out.append(
+            {
+                "id": b["id"],
+                "address": b["address"],
+                "workspace_id": b["workspace_id"],
+                "state": state,
+                "backlog": backlog,
+                "failed_24h": failed,
+                "detail": ", ".join(parts),
+            }
+        )
     return out
 
 

@@ -50,7 +50,9 @@ class ImapConnection:
         imap: imaplib.IMAP4 | None = None
         try:
             if tls == "ssl":
-                imap = imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
+                imap = imaplib.IMAP4_SSL(
+                    host, port, ssl_context=ssl.create_default_context(), timeout=timeout
+                )
             else:
                 imap = imaplib.IMAP4(host, port, timeout=timeout)
                 if tls == "starttls":
@@ -62,7 +64,11 @@ class ImapConnection:
                 imap.login(mailbox["imap_username"], mailbox["imap_secret"])
             # The greeting's capabilities are those before login; ask again (MOVE, IDLE, UIDPLUS).
             typ, data = imap.capability()
-            self.caps = {c.upper() for c in (data[0] or b"").decode("ascii", "replace").split()} if typ == "OK" else set()
+            self.caps = (
+                {c.upper() for c in (data[0] or b"").decode("ascii", "replace").split()}
+                if typ == "OK"
+                else set()
+            )
         except (imaplib.IMAP4.error, OSError) as exc:
             if imap is not None:
                 imap.shutdown()  # a refused login must not leak the socket
@@ -171,23 +177,37 @@ async def take_lease(platform: Platform, mailbox_id: int, owner: str, seconds: i
     """Hold the mailbox's fetcher lease (taking it when free or expired); False when another holds it."""
     now = utcnow()
     async with platform.db.transaction() as uow:
-        result = await uow.execute(mailboxes.update().where(
-            mailboxes.c.id == mailbox_id,
-            sa.or_(mailboxes.c.lease_owner.is_(None), mailboxes.c.lease_owner == owner, mailboxes.c.lease_until < now),
-        ).values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds)))
+        result = await uow.execute(
+            mailboxes.update()
+            .where(
+                mailboxes.c.id == mailbox_id,
+                sa.or_(
+                    mailboxes.c.lease_owner.is_(None),
+                    mailboxes.c.lease_owner == owner,
+                    mailboxes.c.lease_until < now,
+                ),
+            )
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+        )
         return result.rowcount == 1
 
 
 async def release_lease(platform: Platform, mailbox_id: int, owner: str) -> None:
     async with platform.db.transaction() as uow:
-        await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox_id, mailboxes.c.lease_owner == owner)
-                          .values(lease_owner=None, lease_until=None))
+        await uow.execute(
+            mailboxes.update()
+            .where(mailboxes.c.id == mailbox_id, mailboxes.c.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+        )
 
 
 async def _health(platform: Platform, mailbox_id: int, *, error: str | None) -> None:
     now = utcnow()
-    values: dict[str, Any] = {"last_fetch_ok_at": now, "last_error": None} if error is None else \
-        {"last_error": error[:1000], "last_error_at": now}
+    values: dict[str, Any] = (
+        {"last_fetch_ok_at": now, "last_error": None}
+        if error is None
+        else {"last_error": error[:1000], "last_error_at": now}
+    )
     async with platform.db.transaction() as uow:
         await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox_id).values(**values))
 
@@ -198,12 +218,19 @@ async def fetch_new(platform: Platform, mailbox: dict[str, Any], conn: ImapConne
     last = int(mailbox["imap_last_uid"] or 0)
     if mailbox["imap_uidvalidity"] != uidvalidity:
         if mailbox["imap_uidvalidity"] is not None:
-            log.warning("mailbox %s: UIDVALIDITY changed (%s → %s); fetching the folder again",
-                        mailbox["id"], mailbox["imap_uidvalidity"], uidvalidity)
+            log.warning(
+                "mailbox %s: UIDVALIDITY changed (%s → %s); fetching the folder again",
+                mailbox["id"],
+                mailbox["imap_uidvalidity"],
+                uidvalidity,
+            )
         last = 0
         async with platform.db.transaction() as uow:
-            await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox["id"]).values(
-                imap_uidvalidity=uidvalidity, imap_last_uid=0))
+            await uow.execute(
+                mailboxes.update()
+                .where(mailboxes.c.id == mailbox["id"])
+                .values(imap_uidvalidity=uidvalidity, imap_last_uid=0)
+            )
         mailbox["imap_uidvalidity"], mailbox["imap_last_uid"] = uidvalidity, 0
     new = 0
     for uid in await asyncio.to_thread(conn.new_uids, last):
@@ -212,7 +239,9 @@ async def fetch_new(platform: Platform, mailbox: dict[str, Any], conn: ImapConne
             if raw is not None:
                 got = await service.ingest(platform, mailbox, raw, source="imap", uow=uow)
                 new += got.created
-            await uow.execute(mailboxes.update().where(mailboxes.c.id == mailbox["id"]).values(imap_last_uid=uid))
+            await uow.execute(
+                mailboxes.update().where(mailboxes.c.id == mailbox["id"]).values(imap_last_uid=uid)
+            )
         mailbox["imap_last_uid"] = uid
         if raw is not None:
             await asyncio.to_thread(conn.done, uid)  # after the commit, never before

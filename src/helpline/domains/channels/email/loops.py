@@ -24,13 +24,16 @@ class Verdict:
     why: str
 
 
-def classify(mail: ParsedMail, *, envelope_from: str | None, own_addresses: set[str], loop_marker: str) -> Verdict:
+def classify(
+    mail: ParsedMail, *, envelope_from: str | None, own_addresses: set[str], loop_marker: str
+) -> Verdict:
     h = mail.headers
     sender = mail.from_address
     local = sender.split("@", 1)[0]
     ctype = h.get("content-type", "").lower()
-    if mail.dsn is not None and (mail.dsn.get("recipients") or "delivery-status" in ctype
-                                 or mail.dsn.get("original_message_id")):
+    if mail.dsn is not None and (
+        mail.dsn.get("recipients") or "delivery-status" in ctype or mail.dsn.get("original_message_id")
+    ):
         return Verdict(True, True, False, "delivery status notification")
     if local in _DAEMONS or (envelope_from == "" and "report" in ctype):
         return Verdict(True, True, False, f"from {local}")
@@ -52,7 +55,11 @@ def classify(mail: ParsedMail, *, envelope_from: str | None, own_addresses: set[
         reasons.append("empty Return-Path")
     if h.get("x-loop") or marker:
         reasons.append("X-Loop")
-    if h.get("x-autoreply") or h.get("x-autorespond") or "all" in h.get("x-auto-response-suppress", "").lower():
+    if (
+        h.get("x-autoreply")
+        or h.get("x-autorespond")
+        or "all" in h.get("x-auto-response-suppress", "").lower()
+    ):
         reasons.append("auto-reply header")
     if local.startswith(("noreply", "no-reply", "donotreply", "do-not-reply")):
         reasons.append("no-reply sender")

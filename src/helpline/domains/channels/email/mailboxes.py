@@ -38,8 +38,13 @@ async def _check(uow: UnitOfWork, workspace_id: int, values: dict[str, Any]) -> 
     if values.get("imap_auth") not in (None, "password", "xoauth2"):
         raise Invalid("imap_auth", "password or xoauth2")
     if values.get("group_id") is not None:
-        found = (await uow.execute(sa.select(groups.c.id).where(
-            groups.c.id == values["group_id"], groups.c.workspace_id == workspace_id))).first()
+        found = (
+            await uow.execute(
+                sa.select(groups.c.id).where(
+                    groups.c.id == values["group_id"], groups.c.workspace_id == workspace_id
+                )
+            )
+        ).first()
         if found is None:
             raise Invalid("group_id", f"no group {values['group_id']}")
     if values.get("dkim_private_key"):
@@ -53,41 +58,65 @@ async def create_mailbox(uow: UnitOfWork, workspace_id: int, values: dict[str, A
     now = utcnow()
     try:
         async with uow.conn.begin_nested():
-            return int((await uow.execute(mailboxes.insert().values(
-                workspace_id=workspace_id, created_at=now, updated_at=now, **_defaults(values),
-            ).returning(mailboxes.c.id))).scalar_one())
+            return int(
+                (
+                    await uow.execute(
+                        mailboxes.insert()
+                        .values(
+                            workspace_id=workspace_id,
+                            created_at=now,
+                            updated_at=now,
+                            **_defaults(values),
+                        )
+                        .returning(mailboxes.c.id)
+                    )
+                ).scalar_one()
+            )
     except IntegrityError:
-        raise Conflict(f"the address {values['address']} is a mailbox already",
-                       errors=[{"field": "address", "message": "in use"}]) from None
+        raise Conflict(
+            f"the address {values['address']} is a mailbox already",
+            errors=[{"field": "address", "message": "in use"}],
+        ) from None
 
 
 def _defaults(values: dict[str, Any]) -> dict[str, Any]:
-    out = {c.name: c.default.arg for c in mailboxes.c if c.default is not None and not callable(c.default.arg)}
+    out = {
+        c.name: c.default.arg for c in mailboxes.c if c.default is not None and not callable(c.default.arg)
+    }
     out.update({k: v for k, v in values.items() if v is not None or k in ("group_id",)})
     return out
 
 
 async def update_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int, values: dict[str, Any]) -> None:
     """Change the given fields; ``null`` clears a text field (a secret, a host) and is ignored elsewhere."""
-    values = {k: ("" if v is None and isinstance(mailboxes.c[k].type, sa.String) else v) for k, v in values.items()
-              if v is not None or k == "group_id" or isinstance(mailboxes.c[k].type, sa.String)}
+    values = {
+        k: ("" if v is None and isinstance(mailboxes.c[k].type, sa.String) else v)
+        for k, v in values.items()
+        if v is not None or k == "group_id" or isinstance(mailboxes.c[k].type, sa.String)
+    }
     await _check(uow, workspace_id, values)
     if any(k in values for k in ("imap_host", "imap_folder", "imap_username")):
         # Another mailbox on the server: its UIDs mean nothing here, catch up from the start.
         values = {**values, "imap_uidvalidity": None, "imap_last_uid": 0}
     try:
         async with uow.conn.begin_nested():
-            result = await uow.execute(mailboxes.update().where(
-                mailboxes.c.id == mailbox_id, mailboxes.c.workspace_id == workspace_id).values(**values, updated_at=utcnow()))
+            result = await uow.execute(
+                mailboxes.update()
+                .where(mailboxes.c.id == mailbox_id, mailboxes.c.workspace_id == workspace_id)
+                .values(**values, updated_at=utcnow())
+            )
     except IntegrityError:
-        raise Conflict("that address is a mailbox already", errors=[{"field": "address", "message": "in use"}]) from None
+        raise Conflict(
+            "that address is a mailbox already", errors=[{"field": "address", "message": "in use"}]
+        ) from None
     if result.rowcount != 1:
         raise NotFound(f"mailbox {mailbox_id} not found")
 
 
 async def delete_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int) -> None:
-    result = await uow.execute(mailboxes.delete().where(mailboxes.c.id == mailbox_id,
-                                                        mailboxes.c.workspace_id == workspace_id))
+    result = await uow.execute(
+        mailboxes.delete().where(mailboxes.c.id == mailbox_id, mailboxes.c.workspace_id == workspace_id)
+    )
     if result.rowcount != 1:
         raise NotFound(f"mailbox {mailbox_id} not found")
 

@@ -116,7 +116,9 @@ class EmailThread(Base):
 
     __tablename__ = "email_threads"
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
-    mailbox_id: Mapped[int] = mapped_column(sa.ForeignKey("email_mailboxes.id", ondelete="CASCADE"), index=True)
+    mailbox_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("email_mailboxes.id", ondelete="CASCADE"), index=True
+    )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
 
 
@@ -124,7 +126,9 @@ class EmailMessageId(Base):
     """An RFC 5322 Message-ID seen on a ticket (ours outgoing, or theirs incoming), for threading."""
 
     __tablename__ = "email_message_ids"
-    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     rfc_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     outgoing: Mapped[bool] = mapped_column(default=False)
@@ -167,7 +171,9 @@ class AddressStatus(Base):
     """An address that bounced: replies to it are held back and the agent sees why."""
 
     __tablename__ = "email_address_status"
-    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     address: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
     bounces: Mapped[int] = mapped_column(default=0)
     last_reason: Mapped[str] = mapped_column(sa.Text, default="")

@@ -66,50 +66,99 @@ async def _insert_outbound(platform: Platform, uow: UnitOfWork, values: dict[str
     new_id = (await uow.execute(stmt.returning(outbox.c.id))).scalar()
     if new_id is None:
         return None
-    await uow.execute(ids_t.insert().values(workspace_id=values["workspace_id"], rfc_id=values["rfc_message_id"],
-                                            ticket_id=values["ticket_id"], outgoing=True,
-                                            created_at=utcnow()))
+    await uow.execute(
+        ids_t.insert().values(
+            workspace_id=values["workspace_id"],
+            rfc_id=values["rfc_message_id"],
+            ticket_id=values["ticket_id"],
+            outgoing=True,
+            created_at=utcnow(),
+        )
+    )
     await jobs.enqueue(uow, "email.send", {"outbound_id": int(new_id)})
     return int(new_id)
 
 
 async def recent_acks(uow: UnitOfWork, workspace_id: int, address: str) -> int:
     since = utcnow() - timedelta(hours=1)
-    return int((await uow.execute(sa.select(sa.func.count()).select_from(outbox).where(
-        outbox.c.workspace_id == workspace_id, outbox.c.kind == "auto_ack", outbox.c.first_recipient == address,
-        outbox.c.created_at >= since))).scalar_one())
+    return int(
+        (
+            await uow.execute(
+                sa.select(sa.func.count())
+                .select_from(outbox)
+                .where(
+                    outbox.c.workspace_id == workspace_id,
+                    outbox.c.kind == "auto_ack",
+                    outbox.c.first_recipient == address,
+                    outbox.c.created_at >= since,
+                )
+            )
+        ).scalar_one()
+    )
 
 
-async def queue_auto_ack(platform: Platform, uow: UnitOfWork, mailbox: dict[str, Any], *, ticket_id: int,
-                         number: int, to: str, in_reply_to: str, subject: str) -> int | None:
+async def queue_auto_ack(
+    platform: Platform,
+    uow: UnitOfWork,
+    mailbox: dict[str, Any],
+    *,
+    ticket_id: int,
+    number: int,
+    to: str,
+    in_reply_to: str,
+    subject: str,
+) -> int | None:
     """Queue the mailbox's acknowledgement. Its text is the mailbox's template with the ticket number
     only: nothing the sender wrote (not even the subject) is echoed to an address nobody verified."""
     secret = platform.settings.ensure_secret_key()
     fill = {"number": str(number), "mailbox": mailbox["name"]}
     subj = _fill(mailbox["auto_ack_subject"] or "We received your request [#{number}]", fill)
-    body = _fill(mailbox["auto_ack_body"] or (
-        "Hello,\n\nThank you for writing to {mailbox}. Your request has been received and is number "
-        "#{number}.\nTo add to it, reply to this email.\n"), fill)
+    body = _fill(
+        mailbox["auto_ack_body"]
+        or (
+            "Hello,\n\nThank you for writing to {mailbox}. Your request has been received and is number "
+            "#{number}.\nTo add to it, reply to this email.\n"
+        ),
+        fill,
+    )
     rfc = threading.make_message_id(secret, mailbox["workspace_id"], ticket_id, domain_of(mailbox))
-    return await _insert_outbound(platform, uow, {
-        "workspace_id": mailbox["workspace_id"], "mailbox_id": mailbox["id"], "ticket_id": ticket_id,
-        "message_id": None, "kind": "auto_ack", "rfc_message_id": rfc, "first_recipient": to,
-        "recipients": {to: "pending"}, "payload": {"subject": subj, "body": body, "in_reply_to": in_reply_to},
-        "state": OutboundState.queued.value, "attempts": 0, "created_at": utcnow(),
-    })
+    return await _insert_outbound(
+        platform,
+        uow,
+        {
+            "workspace_id": mailbox["workspace_id"],
+            "mailbox_id": mailbox["id"],
+            "ticket_id": ticket_id,
+            "message_id": None,
+            "kind": "auto_ack",
+            "rfc_message_id": rfc,
+            "first_recipient": to,
+            "recipients": {to: "pending"},
+            "payload": {"subject": subj, "body": body, "in_reply_to": in_reply_to},
+            "state": OutboundState.queued.value,
+            "attempts": 0,
+            "created_at": utcnow(),
+        },
+    )
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
     out = template
     for key, value in values.items():
-        out = out.replace("{" + key + "}", value).replace("{{ " + key + " }}", value).replace("{{" + key + "}}", value)
+        out = (
+            out.replace("{" + key + "}", value)
+            .replace("{{ " + key + " }}", value)
+            .replace("{{" + key + "}}", value)
+        )
     return out[:5000]
 
 
 async def _primary_email(uow: UnitOfWork, contact_ids: list[int]) -> dict[int, str]:
-    rows = await uow.execute(sa.select(identities.c.contact_id, identities.c.value, identities.c.is_primary).where(
-        identities.c.contact_id.in_(contact_ids), identities.c.kind == "email").order_by(
-        identities.c.is_primary.desc(), identities.c.id))
+    rows = await uow.execute(
+        sa.select(identities.c.contact_id, identities.c.value, identities.c.is_primary)
+        .where(identities.c.contact_id.in_(contact_ids), identities.c.kind == "email")
+        .order_by(identities.c.is_primary.desc(), identities.c.id)
+    )
     found: dict[int, str] = {}
     for cid, value, _primary in rows:
         found.setdefault(int(cid), str(value))
@@ -117,11 +166,18 @@ async def _primary_email(uow: UnitOfWork, contact_ids: list[int]) -> dict[int, s
 
 
 def _candidates(low: int, limit: int) -> sa.Select[Any]:
-    return (sa.select(messages.c.id, messages.c.ticket_id, messages.c.workspace_id, threads.c.mailbox_id)
-            .join(threads, threads.c.ticket_id == messages.c.ticket_id)
-            .where(messages.c.id > low, messages.c.author_kind == "agent", messages.c.public.is_(True),
-                   ~sa.exists().where(outbox.c.message_id == messages.c.id))
-            .order_by(messages.c.id).limit(limit))
+    return (
+        sa.select(messages.c.id, messages.c.ticket_id, messages.c.workspace_id, threads.c.mailbox_id)
+        .join(threads, threads.c.ticket_id == messages.c.ticket_id)
+        .where(
+            messages.c.id > low,
+            messages.c.author_kind == "agent",
+            messages.c.public.is_(True),
+            ~sa.exists().where(outbox.c.message_id == messages.c.id),
+        )
+        .order_by(messages.c.id)
+        .limit(limit)
+    )
 
 
 async def sweep(platform: Platform, *, limit: int = 500) -> int:
@@ -131,7 +187,10 @@ async def sweep(platform: Platform, *, limit: int = 500) -> int:
     and those cost no write transaction.
     """
     async with platform.db.read() as conn:
-        cur = int((await conn.execute(sa.select(cursor_t.c.last_message_id).where(cursor_t.c.id == 1))).scalar() or 0)
+        cur = int(
+            (await conn.execute(sa.select(cursor_t.c.last_message_id).where(cursor_t.c.id == 1))).scalar()
+            or 0
+        )
         low = max(0, cur - LOOKBACK)
         if not (await conn.execute(_candidates(low, 1))).first():
             return 0
@@ -141,60 +200,106 @@ async def sweep(platform: Platform, *, limit: int = 500) -> int:
         for message_id, ticket_id, ws, mailbox_id in rows:
             n += await _queue_reply(platform, uow, int(message_id), int(ticket_id), int(ws), int(mailbox_id))
         if rows and int(rows[-1][0]) > cur:
-            await uow.execute(cursor_t.update().where(cursor_t.c.id == 1).values(last_message_id=int(rows[-1][0])))
+            await uow.execute(
+                cursor_t.update().where(cursor_t.c.id == 1).values(last_message_id=int(rows[-1][0]))
+            )
         return n
 
 
-async def _queue_reply(platform: Platform, uow: UnitOfWork, message_id: int, ticket_id: int, ws: int,
-                       mailbox_id: int) -> int:
+async def _queue_reply(
+    platform: Platform, uow: UnitOfWork, message_id: int, ticket_id: int, ws: int, mailbox_id: int
+) -> int:
     mailbox = (await uow.execute(sa.select(mailboxes).where(mailboxes.c.id == mailbox_id))).mappings().first()
     ticket = (await uow.execute(sa.select(tickets.c.requester_id).where(tickets.c.id == ticket_id))).first()
     if mailbox is None or ticket is None:
         return 0
-    cc_ids = [int(r[0]) for r in await uow.execute(sa.select(ccs.c.contact_id).where(ccs.c.ticket_id == ticket_id))]
+    cc_ids = [
+        int(r[0]) for r in await uow.execute(sa.select(ccs.c.contact_id).where(ccs.c.ticket_id == ticket_id))
+    ]
     emails = await _primary_email(uow, [int(ticket[0]), *cc_ids])
-    own = {r[0] for r in await uow.execute(sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == ws))}
-    ordered = [e for e in dict.fromkeys([emails.get(int(ticket[0]), ""), *(emails.get(c, "") for c in cc_ids)])
-               if e and e not in own]
+    own = {
+        r[0] for r in await uow.execute(sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == ws))
+    }
+    ordered = [
+        e
+        for e in dict.fromkeys([emails.get(int(ticket[0]), ""), *(emails.get(c, "") for c in cc_ids)])
+        if e and e not in own
+    ]
     if not ordered:
         return 0
-    bounced = {r[0]: r[1] for r in await uow.execute(sa.select(status_t.c.address, status_t.c.last_reason).where(
-        status_t.c.workspace_id == ws, status_t.c.address.in_(ordered), status_t.c.bounces > 0))}
-    recipients = {e: (f"failed: bounced before ({bounced[e][:200]})" if e in bounced else "pending") for e in ordered}
+    bounced = {
+        r[0]: r[1]
+        for r in await uow.execute(
+            sa.select(status_t.c.address, status_t.c.last_reason).where(
+                status_t.c.workspace_id == ws, status_t.c.address.in_(ordered), status_t.c.bounces > 0
+            )
+        )
+    }
+    recipients = {
+        e: (f"failed: bounced before ({bounced[e][:200]})" if e in bounced else "pending") for e in ordered
+    }
     secret = platform.settings.ensure_secret_key()
     rfc = threading.make_message_id(secret, ws, ticket_id, domain_of(dict(mailbox)), ref=f"m{message_id}")
     pending = any(v == "pending" for v in recipients.values())
-    new_id = await _insert_outbound(platform, uow, {
-        "workspace_id": ws, "mailbox_id": mailbox_id, "ticket_id": ticket_id, "message_id": message_id,
-        "kind": "reply", "rfc_message_id": rfc, "first_recipient": ordered[0], "recipients": recipients,
-        "payload": {}, "state": OutboundState.queued.value if pending else OutboundState.failed.value,
-        "last_error": None if pending else "every recipient bounced before", "attempts": 0, "created_at": utcnow(),
-    })
+    new_id = await _insert_outbound(
+        platform,
+        uow,
+        {
+            "workspace_id": ws,
+            "mailbox_id": mailbox_id,
+            "ticket_id": ticket_id,
+            "message_id": message_id,
+            "kind": "reply",
+            "rfc_message_id": rfc,
+            "first_recipient": ordered[0],
+            "recipients": recipients,
+            "payload": {},
+            "state": OutboundState.queued.value if pending else OutboundState.failed.value,
+            "last_error": None if pending else "every recipient bounced before",
+            "attempts": 0,
+            "created_at": utcnow(),
+        },
+    )
     return 1 if new_id else 0
 
 
 async def mark_bounced(uow: UnitOfWork, ws: int, ticket_id: int, addresses: list[str], why: str) -> None:
     """A bounce for mail we sent on ``ticket_id``: those recipients failed."""
-    rows = (await uow.execute(sa.select(outbox.c.id, outbox.c.recipients).where(
-        outbox.c.workspace_id == ws, outbox.c.ticket_id == ticket_id))).all()
+    rows = (
+        await uow.execute(
+            sa.select(outbox.c.id, outbox.c.recipients).where(
+                outbox.c.workspace_id == ws, outbox.c.ticket_id == ticket_id
+            )
+        )
+    ).all()
     for oid, recipients in rows:
         changed = {a: f"failed: bounced ({why[:200]})" for a in addresses if a in (recipients or {})}
         if changed:
-            await uow.execute(outbox.update().where(outbox.c.id == oid).values(recipients={**recipients, **changed}))
+            await uow.execute(
+                outbox.update().where(outbox.c.id == oid).values(recipients={**recipients, **changed})
+            )
 
 
 async def retry(platform: Platform, workspace_id: int, outbound_id: int) -> None:
     """Send a failed email again, to the recipients that failed (bounced addresses included)."""
     async with platform.db.transaction() as uow:
-        row = (await uow.execute(sa.select(outbox.c.state, outbox.c.recipients).where(
-            outbox.c.id == outbound_id, outbox.c.workspace_id == workspace_id))).first()
+        row = (
+            await uow.execute(
+                sa.select(outbox.c.state, outbox.c.recipients).where(
+                    outbox.c.id == outbound_id, outbox.c.workspace_id == workspace_id
+                )
+            )
+        ).first()
         if row is None:
             raise NotFound(f"outbound email {outbound_id} not found")
         if row[0] not in (OutboundState.failed, OutboundState.retrying):
             raise Conflict(f"outbound email {outbound_id} is {row[0]}; only failed sends are retried")
         recipients = {a: ("pending" if str(v).startswith("failed") else v) for a, v in (row[1] or {}).items()}
-        await uow.execute(outbox.update().where(outbox.c.id == outbound_id).values(
-            state=OutboundState.queued.value, attempts=0, recipients=recipients, next_attempt_at=None))
+        await uow.execute(
+            outbox.update()
+            .where(outbox.c.id == outbound_id)
+            .values(state=OutboundState.queued.value, attempts=0, recipients=recipients, next_attempt_at=None)
+        )
         # No dedupe key: a backoff job of this email may be queued for later; this one runs now.
         await jobs.enqueue(uow, "email.send", {"outbound_id": outbound_id})
 

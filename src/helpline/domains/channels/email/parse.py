@@ -61,8 +61,19 @@ class ParsedMail:
 
 
 _MSGID = re.compile(r"<([^<>\s]{1,250})>")
-_LOOP_HEADERS = ("auto-submitted", "precedence", "list-id", "list-unsubscribe", "return-path", "x-loop",
-                 "x-autoreply", "x-autorespond", "x-auto-response-suppress", "x-helpline-loop", "content-type")
+_LOOP_HEADERS = (
+    "auto-submitted",
+    "precedence",
+    "list-id",
+    "list-unsubscribe",
+    "return-path",
+    "x-loop",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+    "x-helpline-loop",
+    "content-type",
+)
 
 
 def _header(msg: Message, name: str) -> str:
@@ -206,7 +217,10 @@ def _dsn(parts: list[Message], top: Message) -> dict[str, Any] | None:
                     info["action"] = value.lower()[:20]
                 elif key == "diagnostic-code" and "diagnostic" not in info:
                     info["diagnostic"] = value[:500]
-        elif ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers") and not info["original_message_id"]:
+        elif (
+            ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+            and not info["original_message_id"]
+        ):
             sub = part.get_payload()
             inner = sub[0] if isinstance(sub, list) and sub else None
             if isinstance(inner, Message):
@@ -273,8 +287,9 @@ def _is_attachment(part: Message) -> bool:
         disposition = part.get_content_disposition()
     except Exception:
         disposition = None
-    return disposition == "attachment" or (disposition is None and bool(_filename(part))
-                                          and not _content_type(part).startswith("text/"))
+    return disposition == "attachment" or (
+        disposition is None and bool(_filename(part)) and not _content_type(part).startswith("text/")
+    )
 
 
 def _bodies(msg: Message, parts: list[Message]) -> tuple[str, str]:
@@ -285,7 +300,9 @@ def _bodies(msg: Message, parts: list[Message]) -> tuple[str, str]:
         if id(part) in nested:
             continue
         ctype = _content_type(part)
-        if ctype == "message/rfc822" or (part.is_multipart() and part is not msg and ctype.startswith("message/")):
+        if ctype == "message/rfc822" or (
+            part.is_multipart() and part is not msg and ctype.startswith("message/")
+        ):
             for sub in part.walk():
                 if sub is not part:
                     nested.add(id(sub))
@@ -323,6 +340,13 @@ def _attachments(msg: Message, parts: list[Message]) -> list[Part]:
         data = _payload_bytes(part)
         if not data:
             continue
-        out.append(Part(name or ("inline" if cid else "attachment"), ctype, data,
-                        content_id=cid[0] if cid else "", inline=bool(cid) and ctype.startswith("image/")))
+        out.append(
+            Part(
+                name or ("inline" if cid else "attachment"),
+                ctype,
+                data,
+                content_id=cid[0] if cid else "",
+                inline=bool(cid) and ctype.startswith("image/"),
+            )
+        )
     return out

@@ -58,21 +58,33 @@ def limits_for(platform: Platform) -> Limits:
     return Limits(max_bytes=s.email_max_message_bytes, max_parts=s.email_max_parts)
 
 
-async def requeue_stale(platform: Platform, *, older_than: timedelta = timedelta(minutes=10), limit: int = 1000) -> int:
+async def requeue_stale(
+    platform: Platform, *, older_than: timedelta = timedelta(minutes=10), limit: int = 1000
+) -> int:
     """Queue again mail still ``received`` after ``older_than``: its job died with its worker too
     often (a job is dead after 8 attempts) or was lost. Processing is idempotent, so a twin job is
     harmless. Run by the email runtime every few minutes and at start."""
     from helpline.platform import jobs
 
     async with platform.db.read() as conn:
-        ids = [int(r[0]) for r in await conn.execute(sa.select(inbound_t.c.id).where(
-            inbound_t.c.state == InboundState.received, inbound_t.c.received_at <= utcnow() - older_than)
-            .order_by(inbound_t.c.id).limit(limit))]
+        ids = [
+            int(r[0])
+            for r in await conn.execute(
+                sa.select(inbound_t.c.id)
+                .where(
+                    inbound_t.c.state == InboundState.received,
+                    inbound_t.c.received_at <= utcnow() - older_than,
+                )
+                .order_by(inbound_t.c.id)
+                .limit(limit)
+            )
+        ]
     if ids:
         async with platform.db.transaction() as uow:
             for inbound_id in ids:
-                await jobs.enqueue(uow, "email.process", {"inbound_id": inbound_id},
-                                   dedupe_key=f"email.process:{inbound_id}")
+                await jobs.enqueue(
+                    uow, "email.process", {"inbound_id": inbound_id}, dedupe_key=f"email.process:{inbound_id}"
+                )
     return len(ids)
 
 
@@ -81,7 +93,9 @@ async def requeue_stale(platform: Platform, *, older_than: timedelta = timedelta
 INLINE_PARSE_BYTES = 256 * 1024
 
 
-async def _prepare(platform: Platform, row: dict[str, Any]) -> tuple[ParsedMail | None, list[dict[str, Any]], str]:
+async def _prepare(
+    platform: Platform, row: dict[str, Any]
+) -> tuple[ParsedMail | None, list[dict[str, Any]], str]:
     """Read and parse one stored message, store its parts: (mail, files, "") or (None, [], why)."""
     try:
         raw = await platform.storage.get(row["raw_sha256"])
@@ -110,11 +124,24 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
     and is marked failed with its reason; the others go on.
     """
     async with platform.db.read() as conn:
-        rows = [dict(r) for r in (await conn.execute(sa.select(inbound_t).where(
-            inbound_t.c.id.in_(inbound_ids), inbound_t.c.state == InboundState.received)
-            .order_by(inbound_t.c.id))).mappings()]
-        boxes = {int(r["id"]): dict(r) for r in (await conn.execute(sa.select(mailboxes).where(
-            mailboxes.c.id.in_({r["mailbox_id"] for r in rows})))).mappings()}
+        rows = [
+            dict(r)
+            for r in (
+                await conn.execute(
+                    sa.select(inbound_t)
+                    .where(inbound_t.c.id.in_(inbound_ids), inbound_t.c.state == InboundState.received)
+                    .order_by(inbound_t.c.id)
+                )
+            ).mappings()
+        ]
+        boxes = {
+            int(r["id"]): dict(r)
+            for r in (
+                await conn.execute(
+                    sa.select(mailboxes).where(mailboxes.c.id.in_({r["mailbox_id"] for r in rows}))
+                )
+            ).mappings()
+        }
     prepared = [(row, *await _prepare(platform, row)) for row in rows]
     outcomes: dict[int, str] = {}
     own: dict[int, set[str]] = {}
@@ -130,30 +157,54 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
                 own[ws] = await own_addresses(uow, ws)
             try:
                 async with uow.conn.begin_nested():
-                    fresh = (await uow.execute(sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id))).scalar()
+                    fresh = (
+                        await uow.execute(sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id))
+                    ).scalar()
                     if fresh != InboundState.received:
                         outcomes[inbound_id] = str(fresh)  # another worker got there first
                         continue
-                    outcome, ticket_id, message_id, reason = await _apply(platform, uow, row, mailbox, mail, files, own[ws])
-                    await uow.execute(inbound_t.update().where(inbound_t.c.id == inbound_id).values(
-                        state=InboundState.processed.value, outcome=outcome, reason=reason, ticket_id=ticket_id,
-                        message_id=message_id, processed_at=utcnow(), attempts=inbound_t.c.attempts + 1,
-                        from_address=mail.from_address or row["from_address"], subject=mail.subject[:500],
-                        auth=_auth(platform, mail)))
+                    outcome, ticket_id, message_id, reason = await _apply(
+                        platform, uow, row, mailbox, mail, files, own[ws]
+                    )
+                    await uow.execute(
+                        inbound_t.update()
+                        .where(inbound_t.c.id == inbound_id)
+                        .values(
+                            state=InboundState.processed.value,
+                            outcome=outcome,
+                            reason=reason,
+                            ticket_id=ticket_id,
+                            message_id=message_id,
+                            processed_at=utcnow(),
+                            attempts=inbound_t.c.attempts + 1,
+                            from_address=mail.from_address or row["from_address"],
+                            subject=mail.subject[:500],
+                            auth=_auth(platform, mail),
+                        )
+                    )
                 outcomes[inbound_id] = outcome
             except Rejected as exc:
                 outcomes[inbound_id] = await _mark_failed(uow, inbound_id, str(exc))
             except Exception as exc:
                 log.exception("processing inbound mail %s failed", inbound_id)
-                outcomes[inbound_id] = await _mark_failed(uow, inbound_id, f"{type(exc).__name__}: {exc}"[:1000])
+                outcomes[inbound_id] = await _mark_failed(
+                    uow, inbound_id, f"{type(exc).__name__}: {exc}"[:1000]
+                )
     return outcomes
 
 
 async def _mark_failed(uow: UnitOfWork, inbound_id: int, reason: str) -> str:
-    await uow.execute(inbound_t.update().where(
-        inbound_t.c.id == inbound_id, inbound_t.c.state == InboundState.received).values(
-        state=InboundState.failed.value, outcome="failed", reason=reason, processed_at=utcnow(),
-        attempts=inbound_t.c.attempts + 1))
+    await uow.execute(
+        inbound_t.update()
+        .where(inbound_t.c.id == inbound_id, inbound_t.c.state == InboundState.received)
+        .values(
+            state=InboundState.failed.value,
+            outcome="failed",
+            reason=reason,
+            processed_at=utcnow(),
+            attempts=inbound_t.c.attempts + 1,
+        )
+    )
     return "failed"
 
 
@@ -179,8 +230,16 @@ async def _store_parts(platform: Platform, mail: ParsedMail) -> list[dict[str, A
     out = []
     for part in mail.parts:
         digest = await platform.storage.put(part.data)
-        out.append({"filename": part.filename, "content_type": part.content_type, "size": len(part.data),
-                    "sha256": digest, "content_id": part.content_id, "inline": part.inline})
+        out.append(
+            {
+                "filename": part.filename,
+                "content_type": part.content_type,
+                "size": len(part.data),
+                "sha256": digest,
+                "content_id": part.content_id,
+                "inline": part.inline,
+            }
+        )
     return out
 
 
@@ -188,6 +247,7 @@ def render(mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, str]:
     """(text, safe html): inline ``cid:`` images point at their stored file, remote images are blocked."""
     by_cid = {f["content_id"]: f["sha256"] for f in files if f["content_id"]}
     if mail.html:
+
         def cid(m: re.Match[str]) -> str:
             sha = by_cid.get(m.group(2))
             return f'src="/api/v1/email/inline/{sha}"' if sha else 'src=""'
@@ -206,12 +266,22 @@ def render(mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, str]:
 async def own_addresses(uow: UnitOfWork, workspace_id: int) -> set[str]:
     """This workspace's mailbox addresses. Another workspace of the same install is another
     company: its people may write to us, so its addresses are not ours."""
-    return {r[0] for r in await uow.execute(sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == workspace_id))}
+    return {
+        r[0]
+        for r in await uow.execute(
+            sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == workspace_id)
+        )
+    }
 
 
 async def _is_staff(uow: UnitOfWork, workspace_id: int, address: str) -> bool:
-    row = (await uow.execute(sa.select(members.c.role).join(users, users.c.id == members.c.user_id).where(
-        members.c.workspace_id == workspace_id, users.c.email == address))).first()
+    row = (
+        await uow.execute(
+            sa.select(members.c.role)
+            .join(users, users.c.id == members.c.user_id)
+            .where(members.c.workspace_id == workspace_id, users.c.email == address)
+        )
+    ).first()
     return row is not None and row[0] != "customer"
 
 
@@ -225,13 +295,24 @@ async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) 
         return found
 
 
-async def _apply(platform: Platform, uow: UnitOfWork, row: dict[str, Any], mailbox: dict[str, Any],
-                 mail: ParsedMail, files: list[dict[str, Any]], own: set[str]) -> tuple[str, int | None, int | None, str]:
+async def _apply(
+    platform: Platform,
+    uow: UnitOfWork,
+    row: dict[str, Any],
+    mailbox: dict[str, Any],
+    mail: ParsedMail,
+    files: list[dict[str, Any]],
+    own: set[str],
+) -> tuple[str, int | None, int | None, str]:
     """(outcome, ticket id, message id, reason) — written in the caller's transaction."""
     ws = mailbox["workspace_id"]
     s = platform.settings
-    verdict = loops.classify(mail, envelope_from=row["envelope_from"] if row["source"] == "smtp" else None,
-                             own_addresses=own, loop_marker=loop_marker(platform, ws))
+    verdict = loops.classify(
+        mail,
+        envelope_from=row["envelope_from"] if row["source"] == "smtp" else None,
+        own_addresses=own,
+        loop_marker=loop_marker(platform, ws),
+    )
     if verdict.ours:
         return "loop", None, None, verdict.why
     if verdict.bounce:
@@ -245,31 +326,59 @@ async def _apply(platform: Platform, uow: UnitOfWork, row: dict[str, Any], mailb
     recipients = [*mail.to, *mail.cc]
     thread = await threading.find_thread(uow.conn, s.ensure_secret_key(), ws, mail, recipients, existing)
     text, html = render(mail, files)
-    cc_addresses = [a for a in dict.fromkeys(recipients)
-                    if a != sender and threading.base_address(a) not in own and a not in own]
+    cc_addresses = [
+        a
+        for a in dict.fromkeys(recipients)
+        if a != sender and threading.base_address(a) not in own and a not in own
+    ]
     if thread is not None:
         ticket = thread.ticket
         participant = await threading.is_participant(uow.conn, ticket, existing)
         contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
-        message_id = await inbound.add_contact_message(uow, platform.pubsub, ticket, contact_id=contact_id,
-                                                       body_text=text, body_html=html, channel=CHANNEL)
+        message_id = await inbound.add_contact_message(
+            uow,
+            platform.pubsub,
+            ticket,
+            contact_id=contact_id,
+            body_text=text,
+            body_html=html,
+            channel=CHANNEL,
+        )
         if participant and cc_addresses:
             cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[:50]]
             await inbound.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
         outcome, ticket_id = "reply", int(ticket["id"])
         reason = f"threaded by {thread.how}"
     else:
-        if await _over_cap(uow, row["mailbox_id"], sender, "new_ticket", s.email_new_tickets_per_sender_per_hour):
-            return "capped", None, None, f"more than {s.email_new_tickets_per_sender_per_hour} new tickets from {sender} within an hour"
+        if await _over_cap(
+            uow, row["mailbox_id"], sender, "new_ticket", s.email_new_tickets_per_sender_per_hour
+        ):
+            return (
+                "capped",
+                None,
+                None,
+                f"more than {s.email_new_tickets_per_sender_per_hour} new tickets from {sender} within an hour",
+            )
         contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
         cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[:50]]
         ticket_id, message_id, number = await inbound.create_ticket_from_contact(
-            uow, platform.pubsub, workspace_id=ws, contact_id=contact_id, subject=mail.subject, body_text=text,
-            body_html=html, channel=CHANNEL, group_id=mailbox["group_id"], cc_contact_ids=cc_ids)
+            uow,
+            platform.pubsub,
+            workspace_id=ws,
+            contact_id=contact_id,
+            subject=mail.subject,
+            body_text=text,
+            body_html=html,
+            channel=CHANNEL,
+            group_id=mailbox["group_id"],
+            cc_contact_ids=cc_ids,
+        )
         outcome, reason = "new_ticket", verdict.why
         await _maybe_ack(platform, uow, mailbox, mail, verdict, sender, ticket_id, number)
     await inbound.attach_files(uow, workspace_id=ws, message_id=message_id, files=files)
-    await _remember_thread(uow, ws, ticket_id, mailbox["id"], mail.message_id, new_ticket=outcome == "new_ticket")
+    await _remember_thread(
+        uow, ws, ticket_id, mailbox["id"], mail.message_id, new_ticket=outcome == "new_ticket"
+    )
     return outcome, ticket_id, message_id, reason
 
 
@@ -284,28 +393,55 @@ def loop_marker(platform: Platform, workspace_id: int) -> str:
 
 async def _over_cap(uow: UnitOfWork, mailbox_id: int, sender: str, outcome: str, cap: int) -> bool:
     since = utcnow() - timedelta(hours=1)
-    n = (await uow.execute(sa.select(sa.func.count()).select_from(inbound_t).where(
-        inbound_t.c.mailbox_id == mailbox_id, inbound_t.c.from_address == sender,
-        inbound_t.c.received_at >= since, inbound_t.c.outcome == outcome))).scalar_one()
+    n = (
+        await uow.execute(
+            sa.select(sa.func.count())
+            .select_from(inbound_t)
+            .where(
+                inbound_t.c.mailbox_id == mailbox_id,
+                inbound_t.c.from_address == sender,
+                inbound_t.c.received_at >= since,
+                inbound_t.c.outcome == outcome,
+            )
+        )
+    ).scalar_one()
     return int(n) >= cap
 
 
-async def _remember_thread(uow: UnitOfWork, ws: int, ticket_id: int, mailbox_id: int, rfc_id: str,
-                           *, new_ticket: bool) -> None:
+async def _remember_thread(
+    uow: UnitOfWork, ws: int, ticket_id: int, mailbox_id: int, rfc_id: str, *, new_ticket: bool
+) -> None:
     ins = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
     if new_ticket:
-        await uow.execute(threads.insert().values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws))
+        await uow.execute(
+            threads.insert().values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws)
+        )
     else:
-        await uow.execute(ins(threads).values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws)
-                          .on_conflict_do_nothing(index_elements=["ticket_id"]))
+        await uow.execute(
+            ins(threads)
+            .values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws)
+            .on_conflict_do_nothing(index_elements=["ticket_id"])
+        )
     if rfc_id:
-        await uow.execute(ins(ids_t).values(workspace_id=ws, rfc_id=rfc_id[:255], ticket_id=ticket_id, outgoing=False,
-                                            created_at=utcnow()).on_conflict_do_nothing(
-                                                index_elements=["workspace_id", "rfc_id"]))
+        await uow.execute(
+            ins(ids_t)
+            .values(
+                workspace_id=ws, rfc_id=rfc_id[:255], ticket_id=ticket_id, outgoing=False, created_at=utcnow()
+            )
+            .on_conflict_do_nothing(index_elements=["workspace_id", "rfc_id"])
+        )
 
 
-async def _maybe_ack(platform: Platform, uow: UnitOfWork, mailbox: dict[str, Any], mail: ParsedMail,
-                     verdict: loops.Verdict, sender: str, ticket_id: int, number: int) -> None:
+async def _maybe_ack(
+    platform: Platform,
+    uow: UnitOfWork,
+    mailbox: dict[str, Any],
+    mail: ParsedMail,
+    verdict: loops.Verdict,
+    sender: str,
+    ticket_id: int,
+    number: int,
+) -> None:
     """The mailbox's acknowledgement, unless the mail is automatic, the sender is one of us, bounced
     before, or was acknowledged too often lately. It never quotes what the sender wrote."""
     s = platform.settings
@@ -313,18 +449,35 @@ async def _maybe_ack(platform: Platform, uow: UnitOfWork, mailbox: dict[str, Any
         return
     if await _is_staff(uow, mailbox["workspace_id"], sender):
         return
-    bounced = (await uow.execute(sa.select(status_t.c.bounces).where(
-        status_t.c.workspace_id == mailbox["workspace_id"], status_t.c.address == sender))).scalar()
+    bounced = (
+        await uow.execute(
+            sa.select(status_t.c.bounces).where(
+                status_t.c.workspace_id == mailbox["workspace_id"], status_t.c.address == sender
+            )
+        )
+    ).scalar()
     if bounced:
         return
-    if await outbound.recent_acks(uow, mailbox["workspace_id"], sender) >= s.email_auto_acks_per_sender_per_hour:
+    if (
+        await outbound.recent_acks(uow, mailbox["workspace_id"], sender)
+        >= s.email_auto_acks_per_sender_per_hour
+    ):
         return
-    await outbound.queue_auto_ack(platform, uow, mailbox, ticket_id=ticket_id, number=number, to=sender,
-                                  in_reply_to=mail.message_id, subject=mail.subject)
+    await outbound.queue_auto_ack(
+        platform,
+        uow,
+        mailbox,
+        ticket_id=ticket_id,
+        number=number,
+        to=sender,
+        in_reply_to=mail.message_id,
+        subject=mail.subject,
+    )
 
 
-async def _bounce(platform: Platform, uow: UnitOfWork, ws: int, mail: ParsedMail,
-                  why: str) -> tuple[str, int | None, int | None, str]:
+async def _bounce(
+    platform: Platform, uow: UnitOfWork, ws: int, mail: ParsedMail, why: str
+) -> tuple[str, int | None, int | None, str]:
     """A delivery failure: mark the addresses, note it on the ticket it concerns; never a new ticket."""
     dsn = mail.dsn or {}
     failed = dsn.get("action", "failed") in ("failed", "")
@@ -332,15 +485,26 @@ async def _bounce(platform: Platform, uow: UnitOfWork, ws: int, mail: ParsedMail
     now = utcnow()
     if failed:
         for address in addresses:
-            found = (await uow.execute(sa.select(status_t.c.bounces).where(
-                status_t.c.workspace_id == ws, status_t.c.address == address))).first()
+            found = (
+                await uow.execute(
+                    sa.select(status_t.c.bounces).where(
+                        status_t.c.workspace_id == ws, status_t.c.address == address
+                    )
+                )
+            ).first()
             reason = (dsn.get("diagnostic") or dsn.get("status") or why)[:1000]
             if found is None:
-                await uow.execute(status_t.insert().values(workspace_id=ws, address=address, bounces=1,
-                                                           last_reason=reason, updated_at=now))
+                await uow.execute(
+                    status_t.insert().values(
+                        workspace_id=ws, address=address, bounces=1, last_reason=reason, updated_at=now
+                    )
+                )
             else:
-                await uow.execute(status_t.update().where(status_t.c.workspace_id == ws, status_t.c.address == address)
-                                  .values(bounces=status_t.c.bounces + 1, last_reason=reason, updated_at=now))
+                await uow.execute(
+                    status_t.update()
+                    .where(status_t.c.workspace_id == ws, status_t.c.address == address)
+                    .values(bounces=status_t.c.bounces + 1, last_reason=reason, updated_at=now)
+                )
     original = dsn.get("original_message_id") or next(iter([*mail.in_reply_to, *mail.references]), "")
     ticket_id = None
     secret = platform.settings.ensure_secret_key()
@@ -349,18 +513,41 @@ async def _bounce(platform: Platform, uow: UnitOfWork, ws: int, mail: ParsedMail
             continue
         ticket_id = threading.verify_message_id(secret, ws, candidate)
         if ticket_id is None:
-            ticket_id = (await uow.execute(sa.select(ids_t.c.ticket_id).where(
-                ids_t.c.workspace_id == ws, ids_t.c.rfc_id == candidate, ids_t.c.outgoing.is_(True)))).scalar()
+            ticket_id = (
+                await uow.execute(
+                    sa.select(ids_t.c.ticket_id).where(
+                        ids_t.c.workspace_id == ws, ids_t.c.rfc_id == candidate, ids_t.c.outgoing.is_(True)
+                    )
+                )
+            ).scalar()
         if ticket_id is not None:
             break
     if ticket_id is None:
-        return "bounce", None, None, f"bounce for {', '.join(addresses) or 'unknown recipients'}; no ticket matched"
-    ticket = (await uow.execute(sa.select(inbound.tickets).where(inbound.tickets.c.id == ticket_id,
-                                                                  inbound.tickets.c.workspace_id == ws))).mappings().first()
+        return (
+            "bounce",
+            None,
+            None,
+            f"bounce for {', '.join(addresses) or 'unknown recipients'}; no ticket matched",
+        )
+    ticket = (
+        (
+            await uow.execute(
+                sa.select(inbound.tickets).where(
+                    inbound.tickets.c.id == ticket_id, inbound.tickets.c.workspace_id == ws
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
     if ticket is None:
         return "bounce", None, None, "bounce for a ticket that no longer exists"
-    note = (f"Email could not be delivered to {', '.join(addresses) or 'a recipient'}"
-            f" ({dsn.get('status') or 'no status'}): {htmllib.unescape(dsn.get('diagnostic', '') or why)}")
-    message_id = await inbound.add_system_note(uow, platform.pubsub, dict(ticket), text=note[:2000], channel=CHANNEL)
+    note = (
+        f"Email could not be delivered to {', '.join(addresses) or 'a recipient'}"
+        f" ({dsn.get('status') or 'no status'}): {htmllib.unescape(dsn.get('diagnostic', '') or why)}"
+    )
+    message_id = await inbound.add_system_note(
+        uow, platform.pubsub, dict(ticket), text=note[:2000], channel=CHANNEL
+    )
     await outbound.mark_bounced(uow, ws, int(ticket["id"]), addresses, note[:500])
     return "bounce", int(ticket["id"]), message_id, note[:500]

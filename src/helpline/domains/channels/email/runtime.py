@@ -55,8 +55,12 @@ class EmailRuntime:
 
     async def _fetchers(self) -> None:
         async with self.platform.db.read() as conn:
-            wanted = {int(r[0]) for r in await conn.execute(sa.select(mailboxes.c.id).where(
-                mailboxes.c.active.is_(True), mailboxes.c.imap_host != ""))}
+            wanted = {
+                int(r[0])
+                for r in await conn.execute(
+                    sa.select(mailboxes.c.id).where(mailboxes.c.active.is_(True), mailboxes.c.imap_host != "")
+                )
+            }
         for mailbox_id in list(self.fetchers):
             task, stop = self.fetchers[mailbox_id]
             if mailbox_id not in wanted or task.done():

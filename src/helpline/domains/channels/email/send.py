@@ -49,12 +49,29 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
     from helpline.domains.channels.email.process import loop_marker
 
     secret = platform.settings.ensure_secret_key()
-    ticket = (await conn.execute(sa.select(tickets.c.number, tickets.c.subject).where(
-        tickets.c.id == row["ticket_id"]))).first()
-    refs = [r[0] for r in await conn.execute(sa.select(ids_t.c.rfc_id).where(
-        ids_t.c.ticket_id == row["ticket_id"], ids_t.c.rfc_id != row["rfc_message_id"]).order_by(ids_t.c.created_at).limit(30))]
-    incoming = [r[0] for r in await conn.execute(sa.select(ids_t.c.rfc_id).where(
-        ids_t.c.ticket_id == row["ticket_id"], ids_t.c.outgoing.is_(False)).order_by(ids_t.c.created_at.desc()).limit(1))]
+    ticket = (
+        await conn.execute(
+            sa.select(tickets.c.number, tickets.c.subject).where(tickets.c.id == row["ticket_id"])
+        )
+    ).first()
+    refs = [
+        r[0]
+        for r in await conn.execute(
+            sa.select(ids_t.c.rfc_id)
+            .where(ids_t.c.ticket_id == row["ticket_id"], ids_t.c.rfc_id != row["rfc_message_id"])
+            .order_by(ids_t.c.created_at)
+            .limit(30)
+        )
+    ]
+    incoming = [
+        r[0]
+        for r in await conn.execute(
+            sa.select(ids_t.c.rfc_id)
+            .where(ids_t.c.ticket_id == row["ticket_id"], ids_t.c.outgoing.is_(False))
+            .order_by(ids_t.c.created_at.desc())
+            .limit(1)
+        )
+    ]
     msg = EmailMessage()
     msg["From"] = email.utils.formataddr((mailbox["name"], mailbox["address"]))
     # JSONB does not keep key order: the requester is ``first_recipient``, the others are copied.
@@ -62,7 +79,9 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
     others = sorted(a for a in row["recipients"] if a != row["first_recipient"])
     if others:
         msg["Cc"] = ", ".join(others)
-    msg["Reply-To"] = threading.reply_address(secret, row["workspace_id"], row["ticket_id"], mailbox["address"])
+    msg["Reply-To"] = threading.reply_address(
+        secret, row["workspace_id"], row["ticket_id"], mailbox["address"]
+    )
     msg["Message-ID"] = f"<{row['rfc_message_id']}>"
     msg["Date"] = email.utils.format_datetime(row["created_at"])
     msg[loops.LOOP_HEADER] = loop_marker(platform, int(row["workspace_id"]))
@@ -78,13 +97,18 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
         msg.set_content(payload.get("body", ""))
         return msg
     subject = ticket[1] if ticket else ""
-    msg["Subject"] = f"Re: {subject} [#{number}]" if not subject.lower().startswith("re:") else f"{subject} [#{number}]"
+    msg["Subject"] = (
+        f"Re: {subject} [#{number}]" if not subject.lower().startswith("re:") else f"{subject} [#{number}]"
+    )
     parent = incoming[0] if incoming else (refs[-1] if refs else "")
     if parent:
         msg["In-Reply-To"] = f"<{parent}>"
         msg["References"] = " ".join(f"<{r}>" for r in refs[-20:])
-    body = (await conn.execute(sa.select(messages.c.body_text, messages.c.body_html).where(
-        messages.c.id == row["message_id"]))).first()
+    body = (
+        await conn.execute(
+            sa.select(messages.c.body_text, messages.c.body_html).where(messages.c.id == row["message_id"])
+        )
+    ).first()
     text, html = (body[0], body[1]) if body else ("", "")
     signature = platform.settings.email_signature.strip()
     if signature:
@@ -92,13 +116,26 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
     msg.set_content(text or " ")
     if html:
         msg.add_alternative(f"<!doctype html><html><body>{html}</body></html>", subtype="html")
-    files = (await conn.execute(sa.select(attachments).where(attachments.c.message_id == row["message_id"])
-                                .order_by(attachments.c.id))).mappings().all()
+    files = (
+        (
+            await conn.execute(
+                sa.select(attachments)
+                .where(attachments.c.message_id == row["message_id"])
+                .order_by(attachments.c.id)
+            )
+        )
+        .mappings()
+        .all()
+    )
     for f in files:
         data = await platform.storage.get(f["sha256"])
         maintype, _, subtype = str(f["content_type"]).partition("/")
-        msg.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream",
-                           filename=f["filename"])
+        msg.add_attachment(
+            data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=f["filename"],
+        )
     return msg
 
 
@@ -106,10 +143,25 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
 async def send_job(platform: Platform, batch: list[dict[str, Any]]) -> None:
     ids = sorted({int(a["outbound_id"]) for a in batch})
     async with platform.db.read() as conn:
-        rows = [dict(r) for r in (await conn.execute(sa.select(outbox).where(
-            outbox.c.id.in_(ids), outbox.c.state.in_([OutboundState.queued, OutboundState.retrying])))).mappings()]
-        boxes = {int(r["id"]): dict(r) for r in (await conn.execute(sa.select(mailboxes).where(
-            mailboxes.c.id.in_({r["mailbox_id"] for r in rows})))).mappings()}
+        rows = [
+            dict(r)
+            for r in (
+                await conn.execute(
+                    sa.select(outbox).where(
+                        outbox.c.id.in_(ids),
+                        outbox.c.state.in_([OutboundState.queued, OutboundState.retrying]),
+                    )
+                )
+            ).mappings()
+        ]
+        boxes = {
+            int(r["id"]): dict(r)
+            for r in (
+                await conn.execute(
+                    sa.select(mailboxes).where(mailboxes.c.id.in_({r["mailbox_id"] for r in rows}))
+                )
+            ).mappings()
+        }
     by_box: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_box[int(r["mailbox_id"])].append(r)
@@ -134,8 +186,10 @@ async def _send_group(platform: Platform, mailbox: dict[str, Any], group: list[d
                 try:
                     msg = await build(platform, conn, row, mailbox)
                     raw = session.sign(msg)
-                    delivery = await asyncio.wait_for(session.send(mailbox["address"], pending, raw),
-                                                      platform.settings.email_send_timeout_seconds)
+                    delivery = await asyncio.wait_for(
+                        session.send(mailbox["address"], pending, raw),
+                        platform.settings.email_send_timeout_seconds,
+                    )
                 except Exception as exc:
                     log.warning("sending outbound email %s failed: %s", row["id"], exc)
                     session.reset()
@@ -149,7 +203,9 @@ async def _send_group(platform: Platform, mailbox: dict[str, Any], group: list[d
         await session.close()
 
 
-async def _record_all(platform: Platform, done: list[tuple[dict[str, Any], dict[str, str], str | None]]) -> None:
+async def _record_all(
+    platform: Platform, done: list[tuple[dict[str, Any], dict[str, str], str | None]]
+) -> None:
     if not done:
         return
     async with platform.db.transaction() as uow:
@@ -157,8 +213,9 @@ async def _record_all(platform: Platform, done: list[tuple[dict[str, Any], dict[
             await _record(platform, uow, row, results, error)
 
 
-async def _record(platform: Platform, uow: UnitOfWork, row: dict[str, Any], results: dict[str, str],
-                  error: str | None) -> None:
+async def _record(
+    platform: Platform, uow: UnitOfWork, row: dict[str, Any], results: dict[str, str], error: str | None
+) -> None:
     recipients = dict(row["recipients"] or {})
     recipients.update(results)
     still = [a for a, v in recipients.items() if v == "pending"]
@@ -168,23 +225,38 @@ async def _record(platform: Platform, uow: UnitOfWork, row: dict[str, Any], resu
     retry_in: timedelta | None = None
     if not still:
         ok = any(v == "sent" for v in recipients.values())
-        values.update(state=OutboundState.sent.value if ok else OutboundState.failed.value, next_attempt_at=None,
-                      sent_at=now if ok else None,
-                      last_error=None if ok and not error else (error or "every recipient was refused"))
+        values.update(
+            state=OutboundState.sent.value if ok else OutboundState.failed.value,
+            next_attempt_at=None,
+            sent_at=now if ok else None,
+            last_error=None if ok and not error else (error or "every recipient was refused"),
+        )
         if ok and any(str(v).startswith("failed") for v in recipients.values()):
             values["last_error"] = "; ".join(f"{a}: {v}" for a, v in recipients.items() if v != "sent")[:1000]
     elif attempts >= platform.settings.email_send_max_attempts:
         for a in still:
             recipients[a] = f"failed: {error or 'temporarily refused'}"[:300]
         ok = any(v == "sent" for v in recipients.values())
-        values.update(state=OutboundState.sent.value if ok else OutboundState.failed.value, recipients=recipients,
-                      last_error=f"gave up after {attempts} attempts: {error or 'temporarily refused'}"[:1000],
-                      next_attempt_at=None, sent_at=now if ok else None)
+        values.update(
+            state=OutboundState.sent.value if ok else OutboundState.failed.value,
+            recipients=recipients,
+            last_error=f"gave up after {attempts} attempts: {error or 'temporarily refused'}"[:1000],
+            next_attempt_at=None,
+            sent_at=now if ok else None,
+        )
     else:
         retry_in = backoff(attempts)
-        values.update(state=OutboundState.retrying.value, last_error=error or "some recipients temporarily refused",
-                      next_attempt_at=now + retry_in)
+        values.update(
+            state=OutboundState.retrying.value,
+            last_error=error or "some recipients temporarily refused",
+            next_attempt_at=now + retry_in,
+        )
     await uow.execute(outbox.update().where(outbox.c.id == row["id"]).values(**values))
     if retry_in is not None:
-        await jobs.enqueue(uow, "email.send", {"outbound_id": int(row["id"])}, delay=retry_in,
-                           dedupe_key=f"email.send:{row['id']}")
+        await jobs.enqueue(
+            uow,
+            "email.send",
+            {"outbound_id": int(row["id"])},
+            delay=retry_in,
+            dedupe_key=f"email.send:{row['id']}",
+        )

@@ -47,7 +47,7 @@ def message_key(raw: bytes, sha256: str) -> tuple[str, str, str]:
     """(key, From address, subject) read from the header block only; the key is the Message-ID or
     ``sha256:<hash>`` for mail without one. Never raises."""
     try:
-        head = _HEADERS.parsebytes(raw[:256 * 1024])
+        head = _HEADERS.parsebytes(raw[: 256 * 1024])
         ids = message_ids(str(head.get("message-id", "") or ""))
         sender = str(head.get("from", "") or "")
         subject = str(head.get("subject", "") or "")
@@ -63,8 +63,15 @@ def message_key(raw: bytes, sha256: str) -> tuple[str, str, str]:
     return key, addr, " ".join(subject.split())[:500]
 
 
-async def ingest(platform: Platform, mailbox: dict[str, Any], raw: bytes, *, source: str,
-                 envelope_from: str = "", uow: UnitOfWork | None = None) -> Ingested:
+async def ingest(
+    platform: Platform,
+    mailbox: dict[str, Any],
+    raw: bytes,
+    *,
+    source: str,
+    envelope_from: str = "",
+    uow: UnitOfWork | None = None,
+) -> Ingested:
     """Store ``raw`` durably and queue it; returns once committed (or, given ``uow``, once written
     in the caller's transaction). Safe to call again with the same message."""
     digest = await platform.storage.put(raw)
@@ -74,21 +81,43 @@ async def ingest(platform: Platform, mailbox: dict[str, Any], raw: bytes, *, sou
         return await _insert(own, mailbox, raw, digest, source, envelope_from)
 
 
-async def _insert(uow: UnitOfWork, mailbox: dict[str, Any], raw: bytes, digest: str, source: str,
-                  envelope_from: str) -> Ingested:
+async def _insert(
+    uow: UnitOfWork, mailbox: dict[str, Any], raw: bytes, digest: str, source: str, envelope_from: str
+) -> Ingested:
     key, sender, subject = message_key(raw, digest)
     values = {
-        "workspace_id": mailbox["workspace_id"], "mailbox_id": mailbox["id"], "message_key": key,
-        "raw_sha256": digest, "size": len(raw), "source": source, "envelope_from": (envelope_from or "")[:320],
-        "from_address": sender, "subject": subject, "state": InboundState.received.value, "outcome": "",
-        "reason": "", "auth": {}, "attempts": 0, "received_at": utcnow(),
+        "workspace_id": mailbox["workspace_id"],
+        "mailbox_id": mailbox["id"],
+        "message_key": key,
+        "raw_sha256": digest,
+        "size": len(raw),
+        "source": source,
+        "envelope_from": (envelope_from or "")[:320],
+        "from_address": sender,
+        "subject": subject,
+        "state": InboundState.received.value,
+        "outcome": "",
+        "reason": "",
+        "auth": {},
+        "attempts": 0,
+        "received_at": utcnow(),
     }
     insert = postgresql.insert(inbound) if uow.dialect == "postgresql" else sqlite.insert(inbound)
-    new_id = (await uow.execute(insert.values(values).on_conflict_do_nothing(
-        index_elements=["mailbox_id", "message_key"]).returning(inbound.c.id))).scalar()
+    new_id = (
+        await uow.execute(
+            insert.values(values)
+            .on_conflict_do_nothing(index_elements=["mailbox_id", "message_key"])
+            .returning(inbound.c.id)
+        )
+    ).scalar()
     if new_id is None:
-        old = (await uow.execute(sa.select(inbound.c.id).where(
-            inbound.c.mailbox_id == mailbox["id"], inbound.c.message_key == key))).scalar_one()
+        old = (
+            await uow.execute(
+                sa.select(inbound.c.id).where(
+                    inbound.c.mailbox_id == mailbox["id"], inbound.c.message_key == key
+                )
+            )
+        ).scalar_one()
         return Ingested(int(old), False)
     await jobs.enqueue(uow, "email.process", {"inbound_id": int(new_id)})
     return Ingested(int(new_id), True)
@@ -103,27 +132,53 @@ async def mailbox_by_address(platform: Platform, address: str) -> dict[str, Any]
     from helpline.domains.channels.email.threading import base_address
 
     async with platform.db.read() as conn:
-        row = (await conn.execute(sa.select(mailboxes).where(
-            mailboxes.c.address == base_address(address), mailboxes.c.active.is_(True)))).mappings().first()
+        row = (
+            (
+                await conn.execute(
+                    sa.select(mailboxes).where(
+                        mailboxes.c.address == base_address(address), mailboxes.c.active.is_(True)
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
 async def mailbox_by_id(platform: Platform, mailbox_id: int) -> dict[str, Any] | None:
     async with platform.db.read() as conn:
-        row = (await conn.execute(sa.select(mailboxes).where(
-            mailboxes.c.id == mailbox_id, mailboxes.c.active.is_(True)))).mappings().first()
+        row = (
+            (
+                await conn.execute(
+                    sa.select(mailboxes).where(mailboxes.c.id == mailbox_id, mailboxes.c.active.is_(True))
+                )
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row else None
 
 
 async def reprocess(platform: Platform, workspace_id: int, inbound_id: int) -> None:
     """Put a failed message back in the queue (after a fix, or a raised limit)."""
     async with platform.db.transaction() as uow:
-        row = (await uow.execute(sa.select(inbound.c.state).where(
-            inbound.c.id == inbound_id, inbound.c.workspace_id == workspace_id))).first()
+        row = (
+            await uow.execute(
+                sa.select(inbound.c.state).where(
+                    inbound.c.id == inbound_id, inbound.c.workspace_id == workspace_id
+                )
+            )
+        ).first()
         if row is None:
             raise NotFound(f"inbound mail {inbound_id} not found")
         if row[0] != InboundState.failed:
-            raise Conflict(f"inbound mail {inbound_id} is {row[0]}, not failed; only failed mail is reprocessed")
-        await uow.execute(inbound.update().where(inbound.c.id == inbound_id).values(
-            state=InboundState.received.value, reason="", outcome=""))
+            raise Conflict(
+                f"inbound mail {inbound_id} is {row[0]}, not failed; only failed mail is reprocessed"
+            )
+        await uow.execute(
+            inbound.update()
+            .where(inbound.c.id == inbound_id)
+            .values(state=InboundState.received.value, reason="", outcome="")
+        )
         await jobs.enqueue(uow, "email.process", {"inbound_id": inbound_id})

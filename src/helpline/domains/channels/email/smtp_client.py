@@ -23,16 +23,32 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Delivery:
-    results: dict[str, str] = field(default_factory=dict)  # address → sent | failed: … (4xx left out: retried)
+    results: dict[str, str] = field(
+        default_factory=dict
+    )  # address → sent | failed: … (4xx left out: retried)
     error: str | None = None
 
 
 def dkim_sign(raw: bytes, *, domain: str, selector: str, private_key: str) -> bytes:
     import dkim
 
-    signature = dkim.sign(raw, selector.encode(), domain.encode(), private_key.encode(),
-                          include_headers=[b"from", b"to", b"cc", b"subject", b"date", b"message-id",
-                                           b"in-reply-to", b"references", b"reply-to"])
+    signature = dkim.sign(
+        raw,
+        selector.encode(),
+        domain.encode(),
+        private_key.encode(),
+        include_headers=[
+            b"from",
+            b"to",
+            b"cc",
+            b"subject",
+            b"date",
+            b"message-id",
+            b"in-reply-to",
+            b"references",
+            b"reply-to",
+        ],
+    )
     return bytes(signature) + raw
 
 
@@ -47,27 +63,43 @@ class SmtpSession:
     def _server(self) -> dict[str, Any] | None:
         m, s = self.mailbox, self.platform.settings
         if m.get("smtp_host"):
-            return {"host": m["smtp_host"], "port": int(m["smtp_port"]), "tls": m["smtp_tls"],
-                    "user": m["smtp_username"], "password": m["smtp_secret"]}
+            return {
+                "host": m["smtp_host"],
+                "port": int(m["smtp_port"]),
+                "tls": m["smtp_tls"],
+                "user": m["smtp_username"],
+                "password": m["smtp_secret"],
+            }
         if s.mail_transport == "smtp":
-            return {"host": s.smtp_host, "port": s.smtp_port, "tls": "starttls" if s.smtp_starttls else "none",
-                    "user": s.smtp_username, "password": s.smtp_password}
+            return {
+                "host": s.smtp_host,
+                "port": s.smtp_port,
+                "tls": "starttls" if s.smtp_starttls else "none",
+                "user": s.smtp_username,
+                "password": s.smtp_password,
+            }
         return None
 
     def sign(self, msg: EmailMessage) -> bytes:
         raw = msg.as_bytes()
         m = self.mailbox
         if m.get("dkim_domain") and m.get("dkim_selector") and m.get("dkim_private_key"):
-            raw = dkim_sign(raw, domain=m["dkim_domain"], selector=m["dkim_selector"],
-                            private_key=m["dkim_private_key"])
+            raw = dkim_sign(
+                raw, domain=m["dkim_domain"], selector=m["dkim_selector"], private_key=m["dkim_private_key"]
+            )
         return raw
 
     async def _connect(self, server: dict[str, Any]) -> aiosmtplib.SMTP:
         if self.client is not None and self.client.is_connected:
             return self.client
         tls = server["tls"]
-        client = aiosmtplib.SMTP(hostname=server["host"], port=server["port"], use_tls=tls == "ssl",
-                                 start_tls=tls == "starttls", timeout=self.platform.settings.email_send_timeout_seconds)
+        client = aiosmtplib.SMTP(
+            hostname=server["host"],
+            port=server["port"],
+            use_tls=tls == "ssl",
+            start_tls=tls == "starttls",
+            timeout=self.platform.settings.email_send_timeout_seconds,
+        )
         await client.connect()
         if server["user"]:
             await client.login(server["user"], server["password"])
@@ -85,11 +117,16 @@ class SmtpSession:
         try:
             errors, _ = await client.sendmail(sender, recipients, raw)
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            return Delivery(_refused({r.recipient: (r.code, r.message) for r in exc.recipients}, recipients),
-                            "every recipient was refused")
+            return Delivery(
+                _refused({r.recipient: (r.code, r.message) for r in exc.recipients}, recipients),
+                "every recipient was refused",
+            )
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:
-                return Delivery({a: f"failed: {exc.code} {exc.message}"[:300] for a in recipients}, f"{exc.code} {exc.message}")
+                return Delivery(
+                    {a: f"failed: {exc.code} {exc.message}"[:300] for a in recipients},
+                    f"{exc.code} {exc.message}",
+                )
             self.reset()
             return Delivery({}, f"{exc.code} {exc.message}"[:500])
         results = _refused({a: (c.code, c.message) for a, c in errors.items()}, recipients)

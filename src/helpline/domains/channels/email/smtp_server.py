@@ -28,8 +28,9 @@ class Receiver:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         try:
             mailbox = await service.mailbox_by_address(self.platform, address)
         except Exception:
@@ -51,7 +52,9 @@ class Receiver:
         mail_from = "" if mail_from in ("<>", "") else mail_from
         try:
             for mailbox in getattr(envelope, "helpline_mailboxes", {}).values():
-                await service.ingest(self.platform, mailbox, raw or b"", source="smtp", envelope_from=mail_from)
+                await service.ingest(
+                    self.platform, mailbox, raw or b"", source="smtp", envelope_from=mail_from
+                )
         except Exception:
             log.exception("storing a received message failed; the sender will retry")
             return "451 4.3.0 Could not store the message, try again later"
@@ -66,6 +69,9 @@ async def start_receiver(platform: Platform, host: str, port: int) -> asyncio.Se
     name = socket.gethostname()  # once: aiosmtpd would look up the FQDN for every connection
     server = await loop.create_server(
         lambda: SMTP(handler, hostname=name, data_size_limit=size, decode_data=False, ident="Helpline ESMTP"),
-        host=host, port=port, reuse_port=True)  # several `helpline worker` processes may share it
+        host=host,
+        port=port,
+        reuse_port=True,
+    )  # several `helpline worker` processes may share it
     log.info("SMTP receiver listening on %s:%s", host, port)
     return server

@@ -40,7 +40,9 @@ def _sign(secret: str, text: str) -> str:
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()[:_SIG_LEN]
 
 
-def make_message_id(secret: str, workspace_id: int, ticket_id: int, domain: str, ref: str | None = None) -> str:
+def make_message_id(
+    secret: str, workspace_id: int, ticket_id: int, domain: str, ref: str | None = None
+) -> str:
     """A Message-ID (without brackets) naming ``ticket_id``, signed; ``ref`` keeps each one unique."""
     ref = (ref or secrets.token_hex(6)).lower()
     sig = _sign(secret, f"mid:{workspace_id}:{ticket_id}:{ref}")
@@ -52,7 +54,11 @@ def verify_message_id(secret: str, workspace_id: int, rfc_id: str) -> int | None
     if m is None:
         return None
     ticket_id, ref, sig = int(m.group(1)), m.group(2).lower(), m.group(3).lower()
-    return ticket_id if hmac.compare_digest(sig, _sign(secret, f"mid:{workspace_id}:{ticket_id}:{ref}")) else None
+    return (
+        ticket_id
+        if hmac.compare_digest(sig, _sign(secret, f"mid:{workspace_id}:{ticket_id}:{ref}"))
+        else None
+    )
 
 
 def reply_address(secret: str, workspace_id: int, ticket_id: int, mailbox_address: str) -> str:
@@ -83,8 +89,17 @@ class Thread:
 async def _live_ticket(conn: AsyncConnection, workspace_id: int, ticket_id: int) -> dict[str, Any] | None:
     """The ticket (following merges), or None when it is gone, another workspace's, or closed."""
     for _ in range(10):
-        row = (await conn.execute(sa.select(tickets).where(
-            tickets.c.id == ticket_id, tickets.c.workspace_id == workspace_id))).mappings().first()
+        row = (
+            (
+                await conn.execute(
+                    sa.select(tickets).where(
+                        tickets.c.id == ticket_id, tickets.c.workspace_id == workspace_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             return None
         if row["merged_into_id"] is None:
@@ -99,17 +114,31 @@ async def is_participant(conn: AsyncConnection, ticket: dict[str, Any], contact_
         return False
     if ticket["requester_id"] == contact_id:
         return True
-    found = (await conn.execute(sa.select(ccs.c.contact_id).where(
-        ccs.c.ticket_id == ticket["id"], ccs.c.contact_id == contact_id))).first()
+    found = (
+        await conn.execute(
+            sa.select(ccs.c.contact_id).where(ccs.c.ticket_id == ticket["id"], ccs.c.contact_id == contact_id)
+        )
+    ).first()
     if found:
         return True
-    wrote = (await conn.execute(sa.select(messages.c.id).where(
-        messages.c.ticket_id == ticket["id"], messages.c.author_contact_id == contact_id).limit(1))).first()
+    wrote = (
+        await conn.execute(
+            sa.select(messages.c.id)
+            .where(messages.c.ticket_id == ticket["id"], messages.c.author_contact_id == contact_id)
+            .limit(1)
+        )
+    ).first()
     return wrote is not None
 
 
-async def find_thread(conn: AsyncConnection, secret: str, workspace_id: int, mail: ParsedMail,
-                      recipients: list[str], contact_id: int | None) -> Thread | None:
+async def find_thread(
+    conn: AsyncConnection,
+    secret: str,
+    workspace_id: int,
+    mail: ParsedMail,
+    recipients: list[str],
+    contact_id: int | None,
+) -> Thread | None:
     """The ticket ``mail`` continues, or None for a new ticket. ``contact_id`` is the sender's
     existing contact (None when the sender is new, who then participates in nothing)."""
     referenced = [*reversed(mail.in_reply_to), *reversed(mail.references)]
@@ -124,16 +153,26 @@ async def find_thread(conn: AsyncConnection, secret: str, workspace_id: int, mai
     if contact_id is None:
         return None
     if referenced:
-        rows = (await conn.execute(sa.select(ids_t.c.ticket_id).where(
-            ids_t.c.workspace_id == workspace_id, ids_t.c.rfc_id.in_(referenced[:50])))).all()
+        rows = (
+            await conn.execute(
+                sa.select(ids_t.c.ticket_id).where(
+                    ids_t.c.workspace_id == workspace_id, ids_t.c.rfc_id.in_(referenced[:50])
+                )
+            )
+        ).all()
         for (known,) in rows:
             t = await _live_ticket(conn, workspace_id, int(known))
             if t is not None and await is_participant(conn, t, contact_id):
                 return Thread(t, "known-id")
     for m in _SUBJECT_NUMBER.finditer(mail.subject):
         number = int(m.group(1) or m.group(2))
-        tid = (await conn.execute(sa.select(tickets.c.id).where(
-            tickets.c.workspace_id == workspace_id, tickets.c.number == number))).scalar()
+        tid = (
+            await conn.execute(
+                sa.select(tickets.c.id).where(
+                    tickets.c.workspace_id == workspace_id, tickets.c.number == number
+                )
+            )
+        ).scalar()
         if tid is not None:
             t = await _live_ticket(conn, workspace_id, tid)
             if t is not None and await is_participant(conn, t, contact_id):
@@ -142,6 +181,12 @@ async def find_thread(conn: AsyncConnection, secret: str, workspace_id: int, mai
 
 
 async def existing_contact(conn: AsyncConnection, workspace_id: int, address: str) -> int | None:
-    return (await conn.execute(sa.select(identities.c.contact_id).where(
-        identities.c.workspace_id == workspace_id, identities.c.kind == "email",
-        identities.c.value == address.lower()))).scalar()
+    return (
+        await conn.execute(
+            sa.select(identities.c.contact_id).where(
+                identities.c.workspace_id == workspace_id,
+                identities.c.kind == "email",
+                identities.c.value == address.lower(),
+            )
+        )
+    ).scalar()
