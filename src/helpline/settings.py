@@ -36,14 +36,16 @@ class Settings(BaseSettings):
     Redis, so several ``helpline serve`` processes can run side by side."""
 
     secret_key: str = ""
-    """Key for signing links (password resets, widget identities). When unset, one is generated on first run into
+    """Key for signing links (password resets, widget identities). When unset, one is generated on
+    first run into
     ``<var_dir>/secret_key`` with mode 0600 and reused."""
 
     base_url: str = "http://127.0.0.1:8000"
     """The public address of this install, used in links sent by email."""
 
     environment: str = "development"
-    """``development`` or ``production``. Production refuses insecure settings (http base URL, console mail)."""
+    """``development`` or ``production``. Production refuses insecure settings (http base URL,
+    console mail)."""
 
     mail_transport: str = "console"
     """``console`` (print outgoing mail to the log) or ``smtp``."""
@@ -101,7 +103,8 @@ class Settings(BaseSettings):
     processes do the work."""
 
     db_pool_size: int = 10
-    """Connections per process in the database pool (PostgreSQL; SQLite readers). Up to twice as many open under load."""
+    """Connections per process in the database pool (PostgreSQL; SQLite readers). Up to twice as
+    many open under load."""
 
     # --- email channel (docs/email.md) ---------------------------------------------------------
 
@@ -122,7 +125,8 @@ class Settings(BaseSettings):
     """How often a fetcher checks its mailbox when the server has no IDLE, and how long one IDLE lasts."""
 
     email_authserv_id: str = ""
-    """The authserv-id of our own receiving host: only its Authentication-Results (SPF/DKIM/DMARC) are recorded."""
+    """The authserv-id of our own receiving host: only its Authentication-Results (SPF/DKIM/DMARC)
+    are recorded."""
 
     email_max_message_bytes: int = 25 * 1024 * 1024
     """Inbound mail larger than this goes to the failed-mail list."""
@@ -134,7 +138,8 @@ class Settings(BaseSettings):
     """Inbound mail that takes longer than this to parse goes to the failed-mail list."""
 
     email_new_tickets_per_sender_per_hour: int = 20
-    """New tickets one sender may open by email per mailbox within an hour; more are kept but make no ticket."""
+    """New tickets one sender may open by email per mailbox within an hour; more are kept but make
+    no ticket."""
 
     email_auto_acks_per_sender_per_hour: int = 1
     """Acknowledgements sent to one address within an hour, at most (stops auto-reply loops)."""
