@@ -37,8 +37,7 @@ class Settings(BaseSettings):
 
     secret_key: str = ""
     """Key for signing links (password resets, widget identities). When unset, one is generated on
-    first run into
-    ``<var_dir>/secret_key`` with mode 0600 and reused."""
+    first run into ``<var_dir>/secret_key`` with mode 0600 and reused."""
 
     base_url: str = "http://127.0.0.1:8000"
     """The public address of this install, used in links sent by email."""
