@@ -6,9 +6,9 @@ do not parse; the form is shown again with that error under the body field (stat
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts.admin_views import (
@@ -25,10 +25,9 @@ from helpline.web.errors import Problem
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render as render_page
-from helpline.web.types import MAX_ID
+from helpline.web.types import MAX_ID, IdPath
 
 router = APIRouter(include_in_schema=False)
-RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 PLACEHOLDERS = [f"{{{{ {obj}.{attr} }}}}" for obj, attrs in render.PLACEHOLDERS.items() for attr in attrs]
 SAMPLE = {
     "customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
@@ -129,14 +128,14 @@ async def _edit_page(
 
 @router.get("/admin/canned/{canned_id}")
 async def canned_edit_page(
-    request: Request, canned_id: RowId, actor: AdminPage, platform: PlatformDep
+    request: Request, canned_id: IdPath, actor: AdminPage, platform: PlatformDep
 ) -> HTMLResponse:
     return await _edit_page(request, actor, platform, canned_id)
 
 
 @router.post("/admin/canned/{canned_id}")
 async def update_canned(
-    request: Request, canned_id: RowId, actor: AdminPage, platform: PlatformDep
+    request: Request, canned_id: IdPath, actor: AdminPage, platform: PlatformDep
 ) -> Response:
     form = await form_of(request)
     try:
@@ -153,7 +152,7 @@ async def update_canned(
 
 
 @router.post("/admin/canned/{canned_id}/delete")
-async def delete_canned(canned_id: RowId, actor: AdminPage, platform: PlatformDep) -> Response:
+async def delete_canned(canned_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
         current = await queries.access_canned(uow.conn, actor, canned_id)
         await service.do_delete_canned(uow, actor, current)

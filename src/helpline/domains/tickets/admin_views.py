@@ -28,12 +28,11 @@ from helpline.web.errors import Conflict, Forbidden, NotFound, Problem
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
-from helpline.web.types import MAX_ID
+from helpline.web.types import IdPath
 
 router = APIRouter(include_in_schema=False)
 tags_t: sa.Table = TicketTag.__table__
 fields_t: sa.Table = fields_table
-RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 TagName = Annotated[str, Path(min_length=1, max_length=80)]
 TYPES = [(t.value, t.value.title()) for t in FieldType]
 
@@ -238,14 +237,14 @@ async def _field_page(
 
 @router.get("/admin/fields/{field_id}")
 async def field_page(
-    request: Request, field_id: RowId, actor: AdminPage, platform: PlatformDep
+    request: Request, field_id: IdPath, actor: AdminPage, platform: PlatformDep
 ) -> HTMLResponse:
     return await _field_page(request, actor, platform, field_id)
 
 
 @router.post("/admin/fields/{field_id}")
 async def update_field(
-    request: Request, field_id: RowId, actor: AdminPage, platform: PlatformDep
+    request: Request, field_id: IdPath, actor: AdminPage, platform: PlatformDep
 ) -> Response:
     form = await form_of(request)
     try:
@@ -271,7 +270,7 @@ async def update_field(
 
 
 @router.post("/admin/fields/{field_id}/delete")
-async def delete_field(field_id: RowId, actor: AdminPage, platform: PlatformDep) -> Response:
+async def delete_field(field_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
         current = await access_field(uow.conn, actor, field_id)
         await do_delete_field(uow, actor, current)

@@ -1,0 +1,227 @@
+"""What every admin page shares: the router, the admin-only dependency, form helpers, scoped reads
+and the member writes the accounts service does not have yet."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from helpline.domains.accounts import service
+from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Membership, Role, User
+from helpline.platform.db import UnitOfWork
+from helpline.web.errors import Forbidden, Invalid, NotFound, Problem
+from helpline.web.pages import StaffPage
+from helpline.web.principal import Principal
+from helpline.web.types import MAX_ID
+
+router = APIRouter(include_in_schema=False)
+users: sa.Table = User.__table__
+members: sa.Table = Membership.__table__
+groups: sa.Table = Group.__table__
+group_members: sa.Table = GroupMember.__table__
+tokens: sa.Table = ApiToken.__table__
+
+STAFF_ROLES = [
+    (Role.admin.value, "Admin"),
+    (Role.agent.value, "Agent"),
+    (Role.light_agent.value, "Light agent"),
+]
+#: Messages shown after a redirect, by key (never text from the query string).
+FLASHES = {
+    "saved": "Saved.",
+    "created": "Created.",
+    "revoked": "The token is revoked; it no longer works.",
+    "deleted": "Deleted.",
+    "logo": "The logo is saved.",
+    "logo_removed": "The logo is removed.",
+    "renamed": "Renamed.",
+}
+
+
+async def admin_page(actor: StaffPage) -> Principal:
+    """A signed-in admin; other staff get a 403 page (customers were already sent to sign in)."""
+    if not actor.is_admin:
+        raise Forbidden(
+            "Only admins can open the admin pages. Ask an admin of this workspace if you need a change."
+        )
+    return actor
+
+
+AdminPage = Annotated[Principal, Depends(admin_page)]
+
+
+def flash_of(request: Request) -> str | None:
+    return FLASHES.get(request.query_params.get("done", ""))
+
+
+async def form_of(request: Request) -> dict[str, Any]:
+    """The submitted form: single values as strings, repeated fields (checkboxes) as lists."""
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key in form:
+        values = [v for v in form.getlist(key) if isinstance(v, str)]
+        out[key] = values if len(values) > 1 or key.endswith("[]") else (values[0] if values else "")
+    return out
+
+
+def ids_in(form: dict[str, Any], key: str) -> list[int]:
+    raw = form.get(key, [])
+    values = raw if isinstance(raw, list) else [raw]
+    return sorted({int(v) for v in values if isinstance(v, str) and v.isdigit() and 0 < int(v) <= MAX_ID})
+
+
+def problem_errors(exc: Problem) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for err in exc.errors:
+        out.setdefault(str(err.get("field", "_")), str(err.get("message", exc.detail)))
+    return out or {"_": exc.detail}
+
+
+# --- reads -----------------------------------------------------------------------------------------
+
+
+async def workspace_groups(conn: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
+    """The workspace's groups by name, each with its member user ids."""
+    rows = (
+        (
+            await conn.execute(
+                sa.select(groups.c.id, groups.c.name, groups.c.description)
+                .where(groups.c.workspace_id == actor.workspace_id)
+                .order_by(groups.c.name)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    by_group: dict[int, list[int]] = {r["id"]: [] for r in rows}
+    if by_group:
+        for gid, uid in await conn.execute(
+            sa.select(group_members.c.group_id, group_members.c.user_id).where(
+                group_members.c.group_id.in_(list(by_group))
+            )
+        ):
+            by_group[gid].append(uid)  # type: ignore[index,arg-type]
+    return [{**dict(r), "member_ids": sorted(by_group[r["id"]])} for r in rows]
+
+
+async def workspace_people(
+    conn: AsyncConnection, actor: Principal, *, staff_only: bool = False
+) -> list[dict[str, Any]]:
+    """Members of the actor's workspace (never another's), staff first, with their group ids."""
+    stmt = (
+        sa.select(
+            users.c.id,
+            users.c.email,
+            users.c.name,
+            users.c.is_active,
+            users.c.totp_enabled,
+            members.c.role,
+            users.c.created_at,
+        )
+        .join(members, members.c.user_id == users.c.id)
+        .where(members.c.workspace_id == actor.workspace_id)
+    )
+    if staff_only:
+        stmt = stmt.where(members.c.role != Role.customer.value)
+    rows = (await conn.execute(stmt.order_by(users.c.name, users.c.id).limit(2000))).mappings().all()
+    gids: dict[int, list[int]] = {r["id"]: [] for r in rows}
+    if gids:
+        for uid, gid in await conn.execute(
+            sa.select(group_members.c.user_id, group_members.c.group_id)
+            .join(groups, groups.c.id == group_members.c.group_id)
+            .where(groups.c.workspace_id == actor.workspace_id, group_members.c.user_id.in_(list(gids)))
+        ):
+            gids[uid].append(gid)  # type: ignore[index,arg-type]
+    order = {Role.admin.value: 0, Role.agent.value: 1, Role.light_agent.value: 2, Role.customer.value: 3}
+    out = [{**dict(r), "group_ids": sorted(gids[r["id"]])} for r in rows]
+    return sorted(out, key=lambda p: order.get(p["role"], 9))
+
+
+async def access_member(conn: AsyncConnection, actor: Principal, user_id: int) -> dict[str, Any]:
+    row = (
+        (
+            await conn.execute(
+                sa.select(users.c.id, users.c.email, users.c.name, users.c.is_active, members.c.role)
+                .join(members, members.c.user_id == users.c.id)
+                .where(users.c.id == user_id, members.c.workspace_id == actor.workspace_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"user {user_id} not found")
+    return dict(row)
+
+
+async def access_group(conn: AsyncConnection, actor: Principal, group_id: int) -> dict[str, Any]:
+    row = (
+        (
+            await conn.execute(
+                sa.select(groups).where(groups.c.id == group_id, groups.c.workspace_id == actor.workspace_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"group {group_id} not found")
+    return dict(row)
+
+
+# --- member writes the service does not have yet ---------------------------------------------------
+
+
+def check_member_update(actor: Principal, current: dict[str, Any], *, role: Role, is_active: bool) -> None:
+    """The users API's rules: admins only; nobody changes their own role or deactivates themself;
+    a customer sign-in never becomes staff, nor the reverse."""
+    if not actor.is_admin:
+        raise Forbidden("only an admin may change people")
+    if role.value != current["role"]:
+        if Role.customer in (role, Role(current["role"])):
+            raise Invalid("role", "a customer cannot become staff or the reverse; create a new sign-in")
+        if current["id"] == actor.user_id:
+            raise Invalid("role", "you cannot change your own role")
+    if not is_active and current["id"] == actor.user_id:
+        raise Invalid("is_active", "you cannot deactivate yourself")
+
+
+async def do_update_member(
+    uow: UnitOfWork,
+    actor: Principal,
+    current: dict[str, Any],
+    *,
+    role: Role,
+    group_ids: list[int],
+    is_active: bool,
+) -> None:
+    check_member_update(actor, current, role=role, is_active=is_active)
+    user_id = current["id"]
+    if role.value != current["role"]:
+        await uow.execute(
+            members.update()
+            .where(members.c.user_id == user_id, members.c.workspace_id == actor.workspace_id)
+            .values(role=role.value)
+        )
+    if role is not Role.customer:
+        for gid in group_ids:
+            await access_group(uow.conn, actor, gid)
+        ws_groups = (
+            sa.select(groups.c.id).where(groups.c.workspace_id == actor.workspace_id).scalar_subquery()
+        )
+        await uow.execute(
+            group_members.delete().where(
+                group_members.c.user_id == user_id, group_members.c.group_id.in_(ws_groups)
+            )
+        )
+        if group_ids:
+            await uow.execute(
+                group_members.insert(), [{"group_id": g, "user_id": user_id} for g in group_ids]
+            )
+    if is_active != current["is_active"]:
+        await uow.execute(users.update().where(users.c.id == user_id).values(is_active=is_active))
+        if not is_active:
+            await service.end_sessions(uow, user_id)

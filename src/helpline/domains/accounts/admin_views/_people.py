@@ -1,0 +1,218 @@
+"""The admin index, and people: create with role and groups, change role/groups, deactivate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from helpline.domains.accounts import service
+from helpline.domains.accounts.admin_views._common import (
+    STAFF_ROLES,
+    AdminPage,
+    access_group,
+    access_member,
+    do_update_member,
+    flash_of,
+    form_of,
+    groups,
+    ids_in,
+    members,
+    problem_errors,
+    router,
+    tokens,
+    workspace_groups,
+    workspace_people,
+)
+from helpline.domains.accounts.models import Role
+from helpline.web.deps import PlatformDep
+from helpline.web.errors import Problem
+from helpline.web.pages import redirect
+from helpline.web.principal import Principal
+from helpline.web.templating import render
+from helpline.web.types import IdPath
+
+# --- index -------------------------------------------------------------------------------------------
+
+
+@router.get("/admin")
+async def admin_index(request: Request, actor: AdminPage, platform: PlatformDep) -> HTMLResponse:
+    async with platform.db.read() as conn:
+        count = (
+            await conn.execute(
+                sa.select(members.c.role, sa.func.count())
+                .where(members.c.workspace_id == actor.workspace_id)
+                .group_by(members.c.role)
+            )
+        ).all()
+        n_groups = (
+            await conn.execute(sa.select(sa.func.count()).where(groups.c.workspace_id == actor.workspace_id))
+        ).scalar_one()
+        n_tokens = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(
+                    tokens.c.workspace_id == actor.workspace_id, tokens.c.revoked_at.is_(None)
+                )
+            )
+        ).scalar_one()
+    by_role = {role: n for role, n in count}
+    return render(
+        request,
+        "accounts/admin_index.html",
+        {
+            "title": "Admin",
+            "by_role": by_role,
+            "n_groups": n_groups,
+            "n_tokens": n_tokens,
+            "section": "index",
+        },
+    )
+
+
+# --- people ------------------------------------------------------------------------------------------
+
+
+async def _users_page(
+    request: Request,
+    actor: Principal,
+    platform: Any,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    show_customers = request.query_params.get("customers") == "1"
+    async with platform.db.read() as conn:
+        people = await workspace_people(conn, actor, staff_only=not show_customers)
+        all_groups = await workspace_groups(conn, actor)
+    return render(
+        request,
+        "accounts/admin_users.html",
+        {
+            "title": "People and roles",
+            "people": people,
+            "groups": all_groups,
+            "roles": STAFF_ROLES,
+            "gnames": {g["id"]: g["name"] for g in all_groups},
+            "errors": errors or {},
+            "values": values or {"role": Role.agent.value},
+            "flash": flash_of(request),
+            "show_customers": show_customers,
+            "section": "users",
+        },
+        status=status,
+    )
+
+
+@router.get("/admin/users")
+async def users_page(request: Request, actor: AdminPage, platform: PlatformDep) -> HTMLResponse:
+    return await _users_page(request, actor, platform)
+
+
+@router.post("/admin/users")
+async def create_user(request: Request, actor: AdminPage, platform: PlatformDep) -> Response:
+    form = await form_of(request)
+    email, name, password = (
+        str(form.get("email", "")).strip(),
+        str(form.get("name", "")).strip(),
+        form.get("password"),
+    )
+    role_raw = str(form.get("role", ""))
+    errors: dict[str, str] = {}
+    if "@" not in email or len(email) > 320 or " " in email:
+        errors["email"] = "Enter an email address."
+    if role_raw not in {r for r, _ in STAFF_ROLES}:
+        errors["role"] = "Pick a role."
+    if len(name) > 200:
+        errors["name"] = "At most 200 characters."
+    if not errors:
+        try:
+            async with platform.db.transaction() as uow:
+                picked = [await access_group(uow.conn, actor, g) for g in ids_in(form, "group_ids")]
+                await service.create_user(
+                    uow,
+                    actor.workspace_id,
+                    email=email,
+                    role=Role(role_raw),
+                    name=name,
+                    password=str(password) if password else None,
+                    group_names=[g["name"] for g in picked],
+                )
+        except Problem as exc:
+            errors = problem_errors(exc)
+    if errors:
+        return await _users_page(
+            request,
+            actor,
+            platform,
+            errors=errors,
+            values={**form, "group_ids": ids_in(form, "group_ids")},
+            status=422,
+        )
+    return redirect("/admin/users?done=created")
+
+
+async def _user_page(
+    request: Request,
+    actor: Principal,
+    platform: Any,
+    user_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    async with platform.db.read() as conn:
+        person = await access_member(conn, actor, user_id)
+        all_groups = await workspace_groups(conn, actor)
+    person["group_ids"] = [g["id"] for g in all_groups if user_id in g["member_ids"]]
+    roles = STAFF_ROLES if person["role"] != Role.customer.value else [(Role.customer.value, "Customer")]
+    return render(
+        request,
+        "accounts/admin_user.html",
+        {
+            "title": f"Edit {person['name'] or person['email']}",
+            "person": person,
+            "groups": all_groups,
+            "roles": roles,
+            "errors": errors or {},
+            "flash": flash_of(request),
+            "section": "users",
+        },
+        status=status,
+    )
+
+
+@router.get("/admin/users/{user_id}")
+async def user_page(
+    request: Request, user_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> HTMLResponse:
+    return await _user_page(request, actor, platform, user_id)
+
+
+@router.post("/admin/users/{user_id}")
+async def update_user(request: Request, user_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
+    form = await form_of(request)
+    try:
+        role = Role(str(form.get("role", "")))
+    except ValueError:
+        return await _user_page(
+            request, actor, platform, user_id, errors={"role": "Pick a role."}, status=422
+        )
+    try:
+        async with platform.db.transaction() as uow:
+            current = await access_member(uow.conn, actor, user_id)
+            await do_update_member(
+                uow,
+                actor,
+                current,
+                role=role,
+                group_ids=ids_in(form, "group_ids"),
+                is_active=form.get("is_active") == "on",
+            )
+    except Problem as exc:
+        if exc.status in (403, 404):
+            raise
+        return await _user_page(request, actor, platform, user_id, errors=problem_errors(exc), status=422)
+    return redirect(f"/admin/users/{user_id}?done=saved")
