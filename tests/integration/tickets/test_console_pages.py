@@ -209,3 +209,29 @@ async def test_saved_views_are_private_or_shared_with_a_group(ws):
         async with aclosing(c):
             page = (await c.get("/inbox")).text
         assert {n for n in ("Urgent billing", "Just mine") if n in page} == sees
+
+
+async def test_bulk_merge_moves_the_selected_tickets_into_one(ws):
+    agent = await ws.person(Role.agent, password=PASSWORD)
+    target, a, b = [await ticket(ws, agent, subject=f"Dup {i}") for i in range(3)]
+    c, csrf = await browser(ws, agent)
+    async with aclosing(c):
+        r = await c.post(
+            "/inbox/bulk",
+            data={
+                "ticket_ids": [str(a["id"]), str(b["id"]), str(target["id"])],
+                "bulk_merge": f"#{target['number']}",
+                "csrf_token": csrf,
+                "back": "/inbox?view=all",
+            },
+        )
+    assert r.status_code == 303 and "Updated+2+tickets" in r.headers["location"]
+    async with ws.client(agent) as api:
+        for source in (a, b):
+            got = (await api.get(f"/tickets/{source['id']}")).json()
+            assert (got["status"], got["merged_into_id"]) == ("closed", target["id"])
+        bodies = [
+            m["body_text"] for m in (await api.get(f"/tickets/{target['id']}/messages")).json()["items"]
+        ]
+    # Their messages moved over, each merge noted.
+    assert bodies.count("It jams.") == 3 and sum("was merged into this one" in b for b in bodies) == 2

@@ -184,16 +184,11 @@ async def update_ticket(
 @router.post("/tickets/bulk-update", response_model=BulkResult, summary="Change many tickets at once")
 async def bulk_update(body: BulkUpdate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     """Each ticket is changed in its own transaction; the ones that fail are listed with the reason."""
-    updated: list[int] = []
-    failed: list[dict[str, Any]] = []
-    for ticket_id in dict.fromkeys(body.ids):
-        try:
-            async with platform.db.transaction() as uow:
-                ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
-                await service.update_ticket(uow, platform.pubsub, actor, ticket, body.changes)
-            updated.append(ticket_id)
-        except Problem as exc:
-            failed.append({"id": ticket_id, "status": exc.status, "detail": exc.detail})
+
+    async def change(uow: UnitOfWork, ticket: dict[str, Any]) -> None:
+        await service.update_ticket(uow, platform.pubsub, actor, ticket, body.changes)
+
+    updated, failed = await service.for_each_ticket(platform.db, actor, body.ids, change)
     return JSON({"updated": updated, "failed": failed})
 
 

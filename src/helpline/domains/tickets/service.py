@@ -31,7 +31,7 @@ from helpline.domains.tickets.schemas import MessageCreate, TicketCreate, Ticket
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
-from helpline.web.errors import Conflict, Forbidden, Invalid, PreconditionFailed
+from helpline.web.errors import Conflict, Forbidden, Invalid, PreconditionFailed, Problem
 from helpline.web.principal import Principal
 
 tickets = Ticket.__table__
@@ -591,3 +591,21 @@ async def _update_people(
             if wanted:
                 await uow.execute(cc_rows.insert(), [{"ticket_id": tid, "contact_id": c} for c in wanted])
             rows.append(event_row(ticket, actor, "field_changed", "cc_contact_ids", old, wanted, at=now))
+
+
+async def for_each_ticket(
+    db: Any, actor: Principal, ticket_ids: list[int], change: Any
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Bulk work: ``change(uow, ticket)`` on each ticket the actor may see, each in its own
+    transaction, so one refusal does not undo the others. (updated ids, [{id, status, detail}])."""
+    done: list[int] = []
+    failed: list[dict[str, Any]] = []
+    for ticket_id in dict.fromkeys(ticket_ids):
+        try:
+            async with db.transaction() as uow:
+                ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
+                await change(uow, ticket)
+            done.append(ticket_id)
+        except Problem as exc:
+            failed.append({"id": ticket_id, "status": exc.status, "detail": exc.detail})
+    return done, failed

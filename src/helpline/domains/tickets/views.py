@@ -18,6 +18,7 @@ from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import queries, service
 from helpline.domains.tickets.models import Priority, SavedView, Status, Ticket
 from helpline.domains.tickets.schemas import TicketUpdate
+from helpline.platform.db import UnitOfWork
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import NotFound, Problem
 from helpline.web.pages import StaffPage, redirect
@@ -351,37 +352,29 @@ async def bulk(
         changes["status"] = status
     if add_tag.strip():
         changes["add_tags"] = [add_tag.strip()]
-    done, failed = 0, []
     if merge_into.strip():
         from helpline.domains.tickets import relations
 
         target_id = await _ticket_by_number(platform, actor, merge_into)
-        for tid in ids:
-            if tid == target_id:
-                continue
-            try:
-                async with platform.db.transaction() as uow:
-                    source = await queries.access_ticket(uow.conn, actor, tid)
-                    target = await queries.access_ticket(uow.conn, actor, target_id)
-                    await relations.merge(uow, platform.pubsub, actor, source, target)
-                done += 1
-            except Problem as exc:
-                failed.append(exc.detail)
+
+        async def change(uow: UnitOfWork, ticket: dict[str, Any]) -> None:
+            target = await queries.access_ticket(uow.conn, actor, target_id)
+            await relations.merge(uow, platform.pubsub, actor, ticket, target)
+
+        ids = [i for i in ids if i != target_id]
     elif changes:
         try:
             update = TicketUpdate(**changes)
         except ValueError:
             return redirect(_with_flash(back, "Those changes are not valid."))
-        for tid in ids:
-            try:
-                async with platform.db.transaction() as uow:
-                    ticket = await queries.access_ticket(uow.conn, actor, tid)
-                    await service.update_ticket(uow, platform.pubsub, actor, ticket, update)
-                done += 1
-            except Problem as exc:
-                failed.append(exc.detail)
+
+        async def change(uow: UnitOfWork, ticket: dict[str, Any]) -> None:
+            await service.update_ticket(uow, platform.pubsub, actor, ticket, update)
+
     else:
         return redirect(_with_flash(back, "Choose what to change."))
+    updated, failures = await service.for_each_ticket(platform.db, actor, ids, change)
+    done, failed = len(updated), [f["detail"] for f in failures]
     message = f"Updated {done} ticket{'s' if done != 1 else ''}."
     if failed:
         message += f" {len(failed)} failed: {failed[0]}"
