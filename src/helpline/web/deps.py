@@ -142,25 +142,34 @@ async def current_principal(
                 )
         await _store(platform, key, gen, expires, None, principal)
         return principal
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        digest = token_hash(cookie)
-        key = f"principal:s:{digest}"
-        gen, entry = await _cached(platform, key)
-        csrf: str | None = None
-        if entry is not None:
-            principal, csrf = principals.load(entry[3]), entry[2]
-        else:
-            async with platform.db.read() as conn:
-                found_session = await account_queries.session_principal(conn, digest)
-            if found_session is not None:
-                principal, csrf, expires = found_session
-                await _store(platform, key, gen, expires, csrf, principal)
-        if csrf is not None:
-            if request.method not in _SAFE and not same(request.headers.get(CSRF_HEADER, ""), csrf):
-                raise Forbidden("missing or wrong X-CSRF-Token header for a cookie-authenticated request")
-            return principal
+    session = await session_principal(request, platform)
+    if session is not None:
+        principal, csrf = session
+        if request.method not in _SAFE and not same(request.headers.get(CSRF_HEADER, ""), csrf):
+            raise Forbidden("missing or wrong X-CSRF-Token header for a cookie-authenticated request")
+        return principal
     raise Unauthorized("sign in, or send an API token as `Authorization: Bearer <token>`", headers=challenge)
+
+
+async def session_principal(request: Request, platform: Platform) -> tuple[Principal, str] | None:
+    """The principal and CSRF token of the request's session cookie (cached like tokens), or None.
+    API routes and HTML pages both authenticate sessions through this."""
+    _hook(platform)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    digest = token_hash(cookie)
+    key = f"principal:s:{digest}"
+    gen, entry = await _cached(platform, key)
+    if entry is not None:
+        return principals.load(entry[3]), entry[2]
+    async with platform.db.read() as conn:
+        found = await account_queries.session_principal(conn, digest)
+    if found is None:
+        return None
+    principal, csrf, expires = found
+    await _store(platform, key, gen, expires, csrf, principal)
+    return principal, csrf
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

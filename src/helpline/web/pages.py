@@ -18,10 +18,9 @@ import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
-from helpline.domains.accounts import queries as account_queries
 from helpline.domains.accounts.models import Workspace
-from helpline.domains.accounts.security import same, token_hash
-from helpline.web.deps import SESSION_COOKIE, PlatformDep
+from helpline.domains.accounts.security import same
+from helpline.web.deps import SESSION_COOKIE, PlatformDep, session_principal
 from helpline.web.errors import Forbidden
 from helpline.web.principal import Principal
 
@@ -106,12 +105,8 @@ async def workspace_brand(platform: Any, workspace_id: int) -> dict[str, Any]:
 
 
 async def session_of(request: Request, platform: Any) -> tuple[Principal, str] | None:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    async with platform.db.read() as conn:
-        found = await account_queries.session_principal(conn, token_hash(cookie))
-    return None if found is None else (found[0], found[1])
+    """The signed-in principal and CSRF token of a page request (the same cached lookup as the API)."""
+    return await session_principal(request, platform)
 
 
 async def check_csrf(request: Request, expected: str) -> None:
