@@ -19,7 +19,14 @@ from helpline.domains.tickets import content, fields, queries, relations, servic
 from helpline.domains.tickets.api import render_detail
 from helpline.domains.tickets.models import LinkKind, Message, Priority, Status, TicketType
 from helpline.domains.tickets.schemas import MessageCreate, TicketUpdate
-from helpline.domains.tickets.views import _groups, agents_of, requester_names, sse
+from helpline.domains.tickets.views import (
+    agents_of,
+    groups_for,
+    people_names,
+    requester_names,
+    sse,
+    ticket_id_by_number,
+)
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Problem
 from helpline.web.pages import StaffPage, redirect
@@ -48,9 +55,7 @@ async def _page(
         }
         if ticket["assignee_id"]:
             user_ids.add(ticket["assignee_id"])
-        from helpline.domains.tickets.views import _people
-
-        people = await _people(conn, actor, user_ids)
+        people = await people_names(conn, actor, user_ids)
         contact_ids = {m["author_contact_id"] for m in msgs if m["author_contact_id"]} | {
             ticket["requester_id"]
         }
@@ -76,19 +81,7 @@ async def _page(
             limit=10,
         )
         defs = await fields.definitions(conn, actor.workspace_id)
-        group_names = await _groups(conn, actor)
-        all_groups = (
-            group_names
-            if actor.is_admin
-            else {
-                r.id: r.name
-                for r in await conn.execute(
-                    sa.text("SELECT id, name FROM groups WHERE workspace_id = :w").bindparams(
-                        w=actor.workspace_id
-                    )
-                )
-            }
-        )
+        all_groups = await groups_for(conn, actor, all_groups=True)
         agents = await agents_of(conn, actor)
         canned = await canned_queries.canned_for(conn, actor)
     timeline = sorted(
@@ -352,11 +345,9 @@ async def update_properties(
 async def merge(
     request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, target: Text = ""
 ) -> Response:
-    from helpline.domains.tickets.views import _ticket_by_number
-
     ticket_id = _id(ticket_id)
     try:
-        target_id = await _ticket_by_number(platform, actor, target)
+        target_id = await ticket_id_by_number(platform, actor, target)
         async with platform.db.transaction() as uow:
             source = await queries.access_ticket(uow.conn, actor, ticket_id)
             dest = await queries.access_ticket(uow.conn, actor, target_id)
@@ -402,11 +393,9 @@ async def link(
     target: Text = "",
     kind: Text = "related",
 ) -> Response:
-    from helpline.domains.tickets.views import _ticket_by_number
-
     ticket_id = _id(ticket_id)
     try:
-        target_id = await _ticket_by_number(platform, actor, target)
+        target_id = await ticket_id_by_number(platform, actor, target)
         if kind not in {k.value for k in LinkKind}:
             raise Problem("choose a kind of link", status=422)
         async with platform.db.transaction() as uow:

@@ -61,9 +61,11 @@ def builtin_views(actor: Principal, group_names: dict[int, str]) -> list[dict[st
     return out
 
 
-async def _groups(conn: AsyncConnection, actor: Principal) -> dict[int, str]:
+async def groups_for(conn: AsyncConnection, actor: Principal, *, all_groups: bool = False) -> dict[int, str]:
+    """The workspace's groups by id: the actor's own (every one for admins), or all with ``all_groups``
+    (for choosing a ticket's group)."""
     q = sa.select(groups.c.id, groups.c.name).where(groups.c.workspace_id == actor.workspace_id)
-    if not actor.is_admin:
+    if not actor.is_admin and not all_groups:
         q = q.where(groups.c.id.in_(list(actor.group_ids) or [0]))
     return {r.id: r.name for r in await conn.execute(q)}
 
@@ -170,7 +172,7 @@ def filters_from(request: Request) -> dict[str, Any]:
     }
 
 
-async def _people(conn: AsyncConnection, actor: Principal, ids: set[int]) -> dict[int, str]:
+async def people_names(conn: AsyncConnection, actor: Principal, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     rows = await conn.execute(
@@ -216,7 +218,7 @@ async def agents_of(conn: AsyncConnection, actor: Principal) -> list[tuple[int, 
 async def _inbox_context(request: Request, actor: Principal, platform: Any) -> dict[str, Any]:
     view_key = request.query_params.get("view") or "mine"
     async with platform.db.read() as conn:
-        group_names = await _groups(conn, actor)
+        group_names = await groups_for(conn, actor)
         views = builtin_views(actor, group_names) + await _saved_views(conn, actor)
         current = next((v for v in views if v["key"] == view_key), None)
         if current is None:
@@ -254,7 +256,7 @@ async def _inbox_context(request: Request, actor: Principal, platform: Any) -> d
         except Problem:
             rows, next_cursor = [], None
         counts = await view_counts(platform, conn, actor, views)
-        names = await _people(conn, actor, {r["assignee_id"] for r in rows if r.get("assignee_id")})
+        names = await people_names(conn, actor, {r["assignee_id"] for r in rows if r.get("assignee_id")})
         requesters = await requester_names(conn, {r["requester_id"] for r in rows if r.get("requester_id")})
         agents = await agents_of(conn, actor)
         tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
@@ -355,7 +357,7 @@ async def bulk(
     if merge_into.strip():
         from helpline.domains.tickets import relations
 
-        target_id = await _ticket_by_number(platform, actor, merge_into)
+        target_id = await ticket_id_by_number(platform, actor, merge_into)
 
         async def change(uow: UnitOfWork, ticket: dict[str, Any]) -> None:
             target = await queries.access_ticket(uow.conn, actor, target_id)
@@ -389,7 +391,7 @@ def _with_flash(back: str, message: str) -> str:
     return f"{parts.path}?{urlencode(query)}"
 
 
-async def _ticket_by_number(platform: Any, actor: Principal, ref: str) -> int:
+async def ticket_id_by_number(platform: Any, actor: Principal, ref: str) -> int:
     ref = ref.strip().lstrip("#")
     if not ref.isdigit() or int(ref) >= 2**63:
         raise NotFound("no such ticket")

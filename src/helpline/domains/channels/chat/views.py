@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.channels.chat import queries, routing, service
 from helpline.domains.tickets import queries as ticket_queries
-from helpline.domains.tickets.views import _groups
+from helpline.domains.tickets.views import groups_for
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
@@ -50,7 +50,7 @@ async def chat(request: Request, ticket_id: int, actor: StaffPage, platform: Pla
         session = await queries.session_by_ticket(conn, ticket_id)
         backlog = await queries.backlog(conn, ticket_id, 0, public_only=False, limit=1000)
         agents = await queries.workspace_agents(conn, actor.workspace_id)
-        groups = await _groups(conn, actor)
+        groups = await groups_for(conn, actor)
     last = backlog[-1]["seq"] if backlog else 0
     return render(
         request,
