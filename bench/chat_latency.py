@@ -4,10 +4,12 @@ Starts C chats from C visitor sockets; one agent's console socket (online, so th
 auto-assigned to them) subscribes to all of them. The visitors then send messages at a steady total
 rate R for D seconds, round-robin over the chats; each message carries its send time, and the latency
 is the time until the agent's socket receives it (client and agent in one process: one clock). Each
-message is a real write (message row, sequence numbers, events, search-index job) in its own
-transaction. Prints one JSON line: ``{"bench": "chat_latency", "rate": …, "p50_ms": …, "p99_ms": …}``.
+message is a real write (message row, sequence numbers, event, the ticket's update), stored alone or,
+when messages arrive while others are being stored, together with them in one transaction. Prints
+one JSON line: ``{"bench": "chat_latency", "rate": …, "p50_ms": …, "p99_ms": …}``.
 
-    python bench/chat_latency.py --rate 200 --seconds 20 [--chats 20] [--database-url postgresql://…]
+    python bench/chat_latency.py --rate 200 --seconds 20 [--chats 20] [--profile] \
+        [--database-url postgresql://…]
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,13 +29,27 @@ from typing import Any
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chat_common import ORIGIN, Server, cpu_seconds, frame, load_average, sign_in
-from common import emit, log
+from chat_common import ORIGIN, Server, cpu_seconds, frame, load_average, sign_in, thread_cpu_seconds
+from common import VAR, emit, log
 
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return round(s[min(len(s) - 1, int(len(s) * p))], 1) if s else 0.0
+
+
+def _spy(pid: int, args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """With --profile, sample the server's stacks while they hold the GIL (Python CPU; SQLite's own C work in
+    the driver's thread releases it and is not seen)."""
+    spy = shutil.which("py-spy", path=os.path.dirname(sys.executable)) or shutil.which("py-spy")
+    if spy is None:
+        log("py-spy is not installed: no profile")
+        return None
+    out = VAR / f"profile-chat-{int(args.rate)}.txt"
+    cmd = [spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate", "250"]
+    cmd += ["--format", "raw", "--gil", "--nonblocking", "--output", str(out)]
+    log(f"profiling the server into {out}")
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def main(args: argparse.Namespace, server: Server) -> None:
@@ -86,7 +104,8 @@ async def main(args: argparse.Namespace, server: Server) -> None:
     await asyncio.sleep(1)
     log(f"{len(visitors)} chats assigned; sending {expected} messages at {args.rate}/s")
     interval = 1.0 / args.rate
-    cpu0 = cpu_seconds(server.pid)
+    spy = _spy(server.pid, args) if args.profile else None
+    cpu0, main0 = cpu_seconds(server.pid), thread_cpu_seconds(server.pid).get(server.pid, 0.0)
     t0 = time.perf_counter()
     for n in range(expected):
         target = t0 + n * interval
@@ -102,6 +121,9 @@ async def main(args: argparse.Namespace, server: Server) -> None:
     except TimeoutError:
         log(f"only {len(latencies)} of {expected} arrived")
     cpu = cpu_seconds(server.pid) - cpu0
+    main_cpu = thread_cpu_seconds(server.pid).get(server.pid, 0.0) - main0
+    if spy is not None:
+        spy.wait()
     emit(
         bench="chat_latency",
         rate=args.rate,
@@ -116,6 +138,7 @@ async def main(args: argparse.Namespace, server: Server) -> None:
         max_ms=round(max(latencies), 1) if latencies else None,
         mean_ms=round(statistics.fmean(latencies), 1) if latencies else None,
         server_cpu_ms_per_message=round(cpu * 1000 / max(1, len(latencies)), 2),
+        event_loop_cpu_ms_per_message=round(main_cpu * 1000 / max(1, len(latencies)), 2),
         load_average_1m=load_average(),
         cpus=os.cpu_count(),
         database=server.url_db.split(":")[0],
@@ -133,6 +156,9 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--chats", type=int, default=20)
     ap.add_argument("--server-cpus", default=None, help="pin the server to these CPUs (taskset -c)")
+    ap.add_argument(
+        "--profile", action="store_true", help="py-spy the server: var/bench/profile-chat-<rate>.txt"
+    )
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file under var/bench/chat")
     args = ap.parse_args()
     server = Server(args.database_url, cpus=args.server_cpus, max_chats=max(50, args.chats))

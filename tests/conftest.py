@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,10 @@ def sqlite_url(tmp_root: Path) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def empty_pg_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards. Skips the test when
+    PostgreSQL is not reachable; fails it instead under ``HELPLINE_TEST_REQUIRE_SERVICES`` (CI)."""
     why = _pg_reachable(PG_URL)
     if why is not None:
         if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
@@ -86,7 +89,7 @@ def postgres_url() -> Iterator[str]:
         )
     import asyncpg
 
-    name = f"helpline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"helpline_{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     base = PG_URL.replace("+asyncpg", "")
 
     async def admin(sql: str) -> None:
@@ -97,10 +100,17 @@ def postgres_url() -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(Settings(database_url=url).effective_database_url)
-    yield Settings(database_url=url).effective_database_url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield Settings(database_url=base.rsplit("/", 1)[0] + f"/{name}").effective_database_url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with empty_pg_database("test") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

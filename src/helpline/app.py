@@ -28,6 +28,7 @@ from helpline.domains.channels.email import jobs as _email_jobs  # registers job
 from helpline.domains.channels.email import outbound as email_outbound
 from helpline.domains.channels.email.api import router as email_router
 from helpline.domains.channels.email.runtime import EmailRuntime
+from helpline.domains.channels.email.views import router as email_pages
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.customers.views import router as customer_pages
 from helpline.domains.knowledge.api import router as help_router
@@ -65,6 +66,7 @@ PAGE_ROUTERS = [
     admin_pages,
     catalog_pages,
     canned_pages,
+    email_pages,
     chat_pages,
     chat_public,
     chat_sockets,

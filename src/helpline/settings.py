@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     smtp_receiver_max_bytes: int = 30 * 1024 * 1024
     """Largest message the SMTP receiver accepts (SIZE), in bytes."""
 
+    smtp_receiver_tls_cert_file: str = ""
+    """PEM certificate (chain) of the SMTP receiver; when set, it offers STARTTLS to sending servers
+    (optional for them: servers that cannot do TLS still deliver)."""
+
+    smtp_receiver_tls_key_file: str = ""
+    """PEM private key of that certificate; empty when the certificate file holds the key too."""
+
+    email_ca_file: str = ""
+    """PEM file of extra CA certificates trusted, besides the system's, for the mail servers Helpline
+    connects to (mailboxes' IMAP and SMTP servers, the install's SMTP server): a private CA, or a
+    self-signed server certificate itself. Certificates are always verified."""
+
     imap_fetchers: bool = True
     """Run an IMAP fetcher for each mailbox with an IMAP host, in the process that runs the SMTP receiver."""
 
@@ -221,4 +233,15 @@ class Settings(BaseSettings):
                 found.append("HELPLINE_MAIL_TRANSPORT=console sends no mail; set it to smtp in production.")
         if self.mail_transport not in {"console", "smtp"}:
             found.append("HELPLINE_MAIL_TRANSPORT must be 'console' or 'smtp'.")
+        for name, path in (
+            ("HELPLINE_EMAIL_CA_FILE", self.email_ca_file),
+            ("HELPLINE_SMTP_RECEIVER_TLS_CERT_FILE", self.smtp_receiver_tls_cert_file),
+            ("HELPLINE_SMTP_RECEIVER_TLS_KEY_FILE", self.smtp_receiver_tls_key_file),
+        ):
+            if path and not os.path.isfile(path):
+                found.append(f"{name}={path} is not a file.")
+        if self.smtp_receiver_tls_key_file and not self.smtp_receiver_tls_cert_file:
+            found.append(
+                "HELPLINE_SMTP_RECEIVER_TLS_KEY_FILE is set without HELPLINE_SMTP_RECEIVER_TLS_CERT_FILE."
+            )
         return found

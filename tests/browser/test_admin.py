@@ -103,7 +103,7 @@ def test_admin_sets_up_the_workspace(site, new_page):
     tab.check("admin-canned-error")
     p.locator("#f-body").fill("Hi {{ customer.first_name }}, about #{{ ticket.number }}. {{ agent.name }}")
     p.get_by_role("button", name="Create").click()
-    assert p.get_by_text("Hi Ada, about #1042. Sam Agent").is_visible()
+    p.get_by_text("Hi Ada, about #1042. Sam Agent").wait_for()  # after the redirect, not before
     tab.check("admin-canned")
     p.get_by_role("link", name="Welcome " + XSS).click()
     assert p.locator("#canned-preview").inner_text() == "Hi Ada, about #1042. Sam Agent"
@@ -165,3 +165,38 @@ def test_other_staff_get_403_on_admin(site, new_page):
         assert tab.page.get_by_text("Only admins can open the admin pages").is_visible()
         assert tab.page.get_by_role("link", name="Admin").count() == 0
         tab.check(f"admin-403-{role.value}")
+
+
+def test_admin_sets_up_a_chat_widget(site, new_page):
+    ws = own_workspace(site)
+    admin = site.person(Role.admin, name="Ada Admin", workspace_id=ws)
+    tab = new_page()
+    tab.sign_in(admin)
+    p = tab.page
+    tab.go("/admin")
+    p.get_by_role("navigation", name="Admin sections").get_by_role("link", name="Chat widgets").click()
+    p.wait_for_url("**/admin/chat-widgets")
+    p.get_by_label("Name").fill("Shop help " + XSS)
+    p.get_by_label("Sites allowed to show it").fill("https://shop.example")
+    p.get_by_role("button", name="Create widget").click()
+    assert p.get_by_role("status").inner_text() == "Created."
+    assert p.get_by_role("heading", name="Chat widget Shop help " + XSS).is_visible()
+    snippet = p.get_by_label("Embedding snippet").input_value()
+    assert re.fullmatch(r'<script src="[^"]+/widget\.js" data-widget="[\w-]+" async></script>', snippet), (
+        snippet
+    )
+    p.get_by_label("Opening hours", exact=True).fill("mon 09:00-17:00\ntue 9-5")
+    p.get_by_role("button", name="Save").click()
+    assert "is not a time" in p.locator("#e-schedule").inner_text()
+    assert p.get_by_label("Opening hours", exact=True).get_attribute("aria-invalid") == "true"
+    tab.check("admin-chat-widget-error")
+    p.get_by_label("Opening hours", exact=True).fill("mon 09:00-17:00\ntue 09:00-17:00")
+    p.get_by_label("Greeting").fill("Hi from the shop")
+    p.get_by_role("button", name="Save").click()
+    assert p.get_by_role("status").inner_text() == "Saved."
+    assert p.get_by_label("Greeting").input_value() == "Hi from the shop"
+    tab.check("admin-chat-widget")
+    tab.go("/admin/chat-widgets")
+    assert p.get_by_role("link", name="Shop help " + XSS).is_visible()
+    tab.check("admin-chat-widgets")
+    tab.no_script_ran()

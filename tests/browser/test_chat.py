@@ -14,6 +14,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,16 @@ def test_widget_is_small() -> None:
     assert size < 40 * 1024, size
 
 
-@pytest.fixture
-def host_page(site: Any) -> Iterator[dict[str, Any]]:
-    """A shop's page on its own origin, strict CSP, embedding the widget of a fresh workspace."""
+@contextmanager
+def embedding(site: Any, ws_id: int, **widget: Any) -> Iterator[dict[str, Any]]:
+    """A shop's page on its own origin, strict CSP, embedding a new widget of workspace ``ws_id``."""
     port = _free_port()
     origin = f"http://127.0.0.1:{port}"
-    ws_id, _slug = site.workspace(f"Shop {uuid.uuid4().hex[:4]}")
     admin = site.person(Role.admin, workspace_id=ws_id)
     with site.api(admin, workspace_id=ws_id) as api:
-        r = api.post(
-            "/chat/widgets",
-            json={
-                "name": "Shop help",
-                "allowed_origins": [origin],
-                "greeting": "Hi! Ask us anything.",
-                "theme": {"colour": "#0b6e4f"},
-            },
-        )
+        r = api.post("/chat/widgets", json={**widget, "allowed_origins": [origin]})
         assert r.status_code == 201, r.text
-        widget = r.json()
+        made = r.json()
     helpline = site.url
     csp = (
         f"default-src 'self'; script-src 'self' {helpline}; style-src 'self' {helpline}; "
@@ -61,7 +53,7 @@ def host_page(site: Any) -> Iterator[dict[str, Any]]:
     html = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>'
         f"<body><main><h1>Our shop</h1><p>Mugs and more.</p></main>"
-        f'<script src="{helpline}/widget.js" data-widget="{widget["key"]}" async></script></body></html>'
+        f'<script src="{helpline}/widget.js" data-widget="{made["key"]}" async></script></body></html>'
     ).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -77,9 +69,21 @@ def host_page(site: Any) -> Iterator[dict[str, Any]]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"url": origin + "/", "workspace_id": ws_id, "widget": widget}
-    server.shutdown()
-    server.server_close()
+    try:
+        yield {"url": origin + "/", "workspace_id": ws_id, "widget": made}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def host_page(site: Any) -> Iterator[dict[str, Any]]:
+    """The shop's page embedding the widget of a fresh workspace."""
+    ws_id, _slug = site.workspace(f"Shop {uuid.uuid4().hex[:4]}")
+    with embedding(
+        site, ws_id, name="Shop help", greeting="Hi! Ask us anything.", theme={"colour": "#0b6e4f"}
+    ) as page:
+        yield page
 
 
 def check_host(visitor: Any, name: str) -> None:

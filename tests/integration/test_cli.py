@@ -161,6 +161,18 @@ def test_demo_loads_a_help_desk_and_prints_the_logins(home: Path, server: str) -
         time.sleep(0.2)
     assert items[0]["id"] in [t["id"] for t in hits.json()["items"]], (word, subject)
 
+    # The help centre has the demo's articles: public ones found, the internal one never.
+    home_page = httpx.get(f"{server}/help/default/en", timeout=10)
+    assert home_page.status_code == 200 and "Billing" in home_page.text, home_page.text[:500]
+    found = httpx.get(f"{server}/api/v1/help/default/suggest", params={"q": "refund my payment"}, timeout=10)
+    titles = [a["title"] for a in found.json()["articles"]]
+    assert "Request a refund" in titles and "Refund approval limits" not in titles, titles
+    french = httpx.get(f"{server}/api/v1/help/default/suggest", params={"q": "mot de passe", "locale": "fr"})
+    assert "Réinitialiser votre mot de passe" in [a["title"] for a in french.json()["articles"]]
+    widgets = httpx.get(f"{server}/api/v1/chat/widgets", headers=auth, timeout=10).json()
+    assert [w["name"] for w in widgets] == ["Acme Help"] and widgets[0]["answer_bot"] is True
+    assert "/admin/chat-widgets" in result.stderr and "/help/default" in result.stderr
+
     again = ok(helpline(home, "demo", "--contacts", "40", "--tickets", "30"))
     assert "already loaded" in again.stderr
     assert "admin@example.com" in again.stderr

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, get_args
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from helpline.app import create_app
 from helpline.domains.accounts.models import Role
+from helpline.web.types import Strict
 from tests.conftest import problem
 
 BIG = 2**64  # past int64: a driver would refuse it
@@ -597,6 +600,15 @@ def _lenient(ws, who) -> httpx.AsyncClient:
         ("POST", "/groups", {"name": NUL}, "name"),
         ("POST", "/custom-fields", {"key": "k", "label": NUL, "type": "text"}, "label"),
         ("POST", "/tokens", {"name": NUL}, "name"),
+        ("POST", "/chat/widgets", {"greeting": NUL}, "greeting"),
+        ("POST", "/chat/widgets", {"texts": {"en": {"title": NUL}}}, "texts"),
+        (
+            "POST",
+            "/chat/widgets",
+            {"prechat_fields": [{"name": "n", "label": NUL, "type": "text"}]},
+            "prechat_fields.0.label",
+        ),
+        ("POST", "/mailboxes", {"name": NUL, "address": "help@b.test"}, "name"),
         ("GET", "/contacts?q=a%00b", None, "q"),
         ("GET", "/organizations?q=a%00b", None, "q"),
         ("GET", "/tags?prefix=a%00b", None, "prefix"),
@@ -630,6 +642,34 @@ async def test_nul_and_lone_surrogates_are_refused_or_stored_never_500(ws, metho
         assert any(
             f == field or f.startswith(f"{field}.") or field.startswith(f"{f}.") for f in fields(body)
         ), body
+
+
+def _body_models(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
+    yield model
+    for field in model.model_fields.values():
+        for arg in _type_args(field.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                yield from _body_models(arg)
+
+
+def _type_args(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for arg in get_args(annotation):
+        yield from _type_args(arg)
+
+
+def test_every_request_body_is_built_on_strict():
+    """``Strict`` refuses unknown fields and U+0000 (which PostgreSQL cannot store): a body model on
+    plain ``BaseModel`` lets both through, as the chat widget's once did (a 500 on PostgreSQL)."""
+    loose = set()
+    for route in create_app().routes:
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            for arg in _type_args(route.body_field.field_info.annotation):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    loose |= {
+                        f"{route.path}: {m.__name__}" for m in _body_models(arg) if not issubclass(m, Strict)
+                    }
+    assert not loose, sorted(loose)
 
 
 async def test_huge_floats_in_attributes_come_back_as_numbers_on_every_database(ws):

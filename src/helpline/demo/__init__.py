@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from helpline.db.base import utcnow
+from helpline.demo import help as help_demo
 from helpline.demo.texts import (
     CANNED,
     CATEGORY,
@@ -162,6 +163,8 @@ async def load_demo(settings: Settings, *, contacts: int, tickets: int, seed: in
             work = progress.add_task("tickets", total=tickets)
             await _tickets(platform, ctx, rng, tickets, progress, work)
             await _index(platform, progress)
+            await help_demo.load_help(platform, ctx.admin.principal)
+            await help_demo.load_chat_widget(platform, ctx.admin.principal)
         return _lines(settings, next((r.email for r in ctx.requesters if r.signin), None), token)
     finally:
         await platform.close()
@@ -172,6 +175,8 @@ def _lines(settings: Settings, customer: str | None, token: str | None) -> list[
         f"Helpline is at {settings.base_url}  (start it with `helpline serve`)",
         f"  agent console   {settings.base_url}/login",
         f"  customer portal {settings.base_url}/portal",
+        f"  help centre     {settings.base_url}/help/{accounts.DEFAULT_WORKSPACE}",
+        f"  chat widget     {settings.base_url}/admin/chat-widgets (its snippet, for your site's pages)",
         f"  admin     {ADMIN_EMAIL} / {DEMO_PASSWORD}",
         f"  agent     {STAFF[0][1]} / {DEMO_PASSWORD}",
         f"  customer  {customer or '(none)'} / {DEMO_PASSWORD}",

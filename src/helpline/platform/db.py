@@ -1,7 +1,9 @@
 """The database seam: engines, transactions with after-commit hooks, and dialect differences.
 
 SQLite (embedded) gets one writer connection, so write transactions queue in-process instead of
-failing with ``database is locked``; readers use their own pool and see the last commit (WAL).
+failing with ``database is locked``; readers use their own pool and see the last commit (WAL). The
+driver is aiosqlite with fewer trips to its thread (:class:`_Connection`): one per statement, its
+rows included, where aiosqlite takes four.
 PostgreSQL (distributed) uses one pool for both; reads run in autocommit (no BEGIN/ROLLBACK round
 trips: each statement sees the latest commit, as it would under READ COMMITTED anyway).
 
@@ -19,12 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVarTuple, overload
 
+import aiosqlite
 import sqlalchemy as sa
+from aiosqlite.context import contextmanager as aiosqlite_contextmanager
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -111,7 +117,128 @@ def _watch(engine: AsyncEngine) -> None:
                 conn.info.setdefault(_WROTE, set()).add((name, kind))
 
 
+def _run_and_fetch(cur: sqlite3.Cursor, begin: str | None, sql: str, params: Any) -> list[Any] | None:
+    if begin:
+        cur.execute(begin)
+    cur.execute(sql, params)
+    return cur.fetchall() if cur.description is not None else None
+
+
+def _run_many(cur: sqlite3.Cursor, begin: str | None, sql: str, params: Any) -> None:
+    if begin:
+        cur.execute(begin)
+    cur.executemany(sql, params)
+
+
+class _Cursor(aiosqlite.Cursor):
+    """A statement and its rows in one trip to the driver's thread (SQLAlchemy fetches every row of
+    a result anyway: no server-side cursors here); closing a finished cursor costs no trip."""
+
+    _rows: list[Any] | None = None
+
+    def __init__(self, conn: _Connection, cursor: sqlite3.Cursor) -> None:
+        super().__init__(conn, cursor)
+        self._owner = conn
+
+    async def execute(self, sql: str, parameters: Any = None) -> _Cursor:
+        params = () if parameters is None else parameters
+        begin = self._owner.take_begin()
+        self._rows = await self._owner._execute(_run_and_fetch, self._cursor, begin, sql, params)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _Cursor:
+        self._rows = None
+        await self._owner._execute(_run_many, self._cursor, self._owner.take_begin(), sql, parameters)
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, None
+        return list(await super().fetchall()) if rows is None else rows
+
+    async def fetchone(self) -> Any:
+        if self._rows is None:
+            return await super().fetchone()
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        if self._rows is None:
+            return list(await super().fetchmany(size))
+        n = self._cursor.arraysize if size is None else size
+        out, self._rows = self._rows[:n], self._rows[n:]
+        return out
+
+    async def close(self) -> None:
+        self._rows = None
+        if self._owner.idle():
+            self._cursor.close()  # nothing runs on this connection's thread: no trip needed
+        else:
+            await super().close()
+
+
+class _Connection(aiosqlite.Connection):
+    """aiosqlite with fewer trips to its thread. Every trip costs both threads a wake-up and the
+    event loop a turn; a statement used to take four (cursor, execute, fetch, close), now one, and
+    a write transaction's ``BEGIN IMMEDIATE`` rides with its first statement (:meth:`begin_with_next`).
+    Only work that is instant and needs nothing else in flight runs inline: making a cursor,
+    closing a finished one, and a rollback with no transaction open (the pool's reset on return)."""
+
+    _sent = 0
+    _ran = 0
+    _begin: str | None = None
+
+    def begin_with_next(self, sql: str) -> None:
+        """Run ``sql`` (a BEGIN) just before the next statement, in the same trip to the thread."""
+        self._begin = sql
+
+    def take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
+
+    def idle(self) -> bool:
+        return self._sent == self._ran and self._connection is not None
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._ran += 1  # only the driver's thread writes this, only ours writes _sent
+
+        self._sent += 1
+        return await super()._execute(run)  # type: ignore[no-untyped-call]
+
+    @aiosqlite_contextmanager
+    async def cursor(self) -> aiosqlite.Cursor:
+        if self.idle():
+            return _Cursor(self, self._conn.cursor())
+        return _Cursor(self, await self._execute(self._conn.cursor))
+
+    async def rollback(self) -> None:
+        self._begin = None
+        if self.idle() and not self._conn.in_transaction:
+            return
+        await super().rollback()
+
+    async def commit(self) -> None:
+        self._begin = None  # a transaction that ran no statement has nothing to commit
+        if self.idle() and not self._conn.in_transaction:
+            return
+        await super().commit()
+
+
+def _connect_sqlite(database: Any, **kwargs: Any) -> _Connection:
+    """What ``aiosqlite.connect`` does, with :class:`_Connection` (SQLAlchemy awaits it)."""
+    conn = _Connection(partial(sqlite3.connect, str(database), **kwargs), 64)
+    thread: Any = getattr(conn, "_thread", conn)  # aiosqlite < 0.22: the connection is the thread
+    thread.daemon = True
+    return conn
+
+
 def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(_dialect: Any, _rec: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["async_creator_fn"] = _connect_sqlite  # the aiosqlite adapter calls it with the args
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
         # Let us emit BEGIN ourselves (pysqlite's implicit transactions get in the way of IMMEDIATE).
@@ -133,7 +260,11 @@ def _sqlite_setup(engine: AsyncEngine, *, writer: bool) -> None:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            driver = getattr(conn.connection.dbapi_connection, "_connection", None)
+            if isinstance(driver, _Connection):
+                driver.begin_with_next("BEGIN IMMEDIATE")  # saves the BEGIN its own trip
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     # Readers emit no BEGIN: each SELECT is its own snapshot of the last commit (WAL), which saves
     # a round trip to the driver's thread per request and the ROLLBACK at the end.

@@ -27,11 +27,22 @@ class ConsoleMail:
 
 
 class SmtpMail:
+    """Sends over SMTP; with STARTTLS the server's certificate is verified against the system's CAs
+    plus those in ``ca_file`` (``HELPLINE_EMAIL_CA_FILE``)."""
+
     def __init__(
-        self, host: str, port: int, *, username: str = "", password: str = "", starttls: bool = False
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str = "",
+        password: str = "",
+        starttls: bool = False,
+        ca_file: str = "",
     ) -> None:
         self.host, self.port = host, port
         self.username, self.password, self.starttls = username, password, starttls
+        self.ca_file = ca_file
 
     async def send(self, message: EmailMessage) -> None:
         await aiosmtplib.send(
@@ -41,5 +52,6 @@ class SmtpMail:
             username=self.username or None,
             password=self.password or None,
             start_tls=self.starttls,
+            cert_bundle=self.ca_file or None,
             timeout=30,
         )

@@ -45,6 +45,7 @@ def build_platform(settings: Settings) -> Platform:
             username=settings.smtp_username,
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
+            ca_file=settings.email_ca_file,
         )
     else:
         mail = ConsoleMail()

@@ -114,9 +114,10 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, list[dict[str,
 
 
 def is_page(request: Request) -> bool:
-    """A request for an HTML page (not the API, not a static file): errors render as a page."""
+    """A request for an HTML page (not the API, not the chat widget's JSON under ``/chat/``, not a static
+    file): errors render as a page."""
     path = request.url.path
-    return not path.startswith(("/api/", "/static/")) and path != "/healthz"
+    return not path.startswith(("/api/", "/static/", "/chat/")) and path != "/healthz"
 
 
 def page_error(

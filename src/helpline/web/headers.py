@@ -18,6 +18,14 @@ HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
+
+
+def csp_with_remote_images() -> str:
+    """The policy with ``https:`` pictures allowed: for the one response where an agent asked to see
+    an email's remote images (everything else stays as strict)."""
+    return CSP.replace("img-src 'self' data: blob:", "img-src 'self' data: blob: https:")
+
+
 #: Swagger UI runs inline script; its page alone gets a policy that allows it.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "

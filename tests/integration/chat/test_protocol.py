@@ -84,3 +84,129 @@ async def test_sequence_numbers_follow_commit_order_under_concurrency(
     got = [await v.until("msg") for _ in range(10)]
     assert [g["seq"] for g in got] == list(range(2, 12))
     await v.close()
+
+
+async def test_messages_arriving_together_are_stored_together_in_order(
+    ws: Any, server: str, widget: dict[str, Any], monkeypatch: Any
+) -> None:
+    """Visitors' messages that arrive while others are being stored share one transaction: each chat's
+    numbers stay dense and in arrival order, a resend in the same batch is stored once, a solved
+    ticket is reopened once, and each socket gets each message once."""
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from helpline.domains.channels.chat import queries
+    from helpline.domains.channels.chat import tickets_bridge as bridge
+    from helpline.domains.channels.chat.models import ChatMessage
+    from helpline.domains.tickets.models import Event, Message, Ticket
+
+    va_sock, _ = await visitor(server, widget["key"])
+    started_a, _ = await va_sock.start("chat a", "a-0", name="Ann")
+    ticket_a = await latest_ticket(ws.platform)
+    vb_sock, _ = await visitor(server, widget["key"])
+    started_b, _ = await vb_sock.start("chat b", "b-0", name="Ben")
+    async with ws.platform.db.transaction() as uow:
+        t = Ticket.__table__
+        await uow.execute(t.update().where(t.c.id == ticket_a).values(status="solved"))
+    async with ws.platform.db.read() as conn:
+        row = await queries.widget_by_key(conn, widget["key"])
+    va = await service.resolve(ws.platform, row, started_a["token"], None)
+    vb = await service.resolve(ws.platform, row, started_b["token"], None)
+    batches: list[int] = []
+    store = bridge.store_visitor_lines
+
+    async def counted(uow: Any, pubsub: Any, lines: list[Any]) -> Any:
+        batches.append(len(lines))
+        return await store(uow, pubsub, lines)
+
+    monkeypatch.setattr(bridge, "store_visitor_lines", counted)
+
+    acks = await asyncio.gather(
+        service.visitor_send(ws.platform, va, "a-1", "one"),
+        service.visitor_send(ws.platform, vb, "b-1", "uno"),
+        service.visitor_send(ws.platform, va, "a-2", "two"),
+        service.visitor_send(ws.platform, va, "a-1", "one"),  # a resend before the first was acked
+        service.visitor_send(ws.platform, vb, "b-2", "dos"),
+        service.visitor_send(ws.platform, va, "a-3", "three"),
+    )
+    assert [(a["cid"], a["seq"], a.get("dup", False)) for a in acks] == [
+        ("a-1", 2, False),
+        ("b-1", 2, False),
+        ("a-2", 3, False),
+        ("a-1", 2, True),
+        ("b-2", 3, False),
+        ("a-3", 4, False),
+    ]
+    assert batches == [5], batches  # one transaction; the resend waited for its first copy
+    cm, m, e, t = ChatMessage.__table__, Message.__table__, Event.__table__, Ticket.__table__
+    async with ws.platform.db.read() as conn:
+        stored = (
+            await conn.execute(
+                sa.select(cm.c.seq, cm.c.pseq, cm.c.client_id, m.c.body_text)
+                .join(m, m.c.id == cm.c.message_id)
+                .where(cm.c.ticket_id == ticket_a)
+                .order_by(cm.c.seq)
+            )
+        ).all()
+        reopened = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(
+                    e.c.ticket_id == ticket_a, e.c.kind == "field_changed", e.c.field == "status"
+                )
+            )
+        ).scalar_one()
+        added = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(e.c.ticket_id == ticket_a, e.c.kind == "message_added")
+            )
+        ).scalar_one()
+        status = (await conn.execute(sa.select(t.c.status).where(t.c.id == ticket_a))).scalar_one()
+    assert [tuple(r) for r in stored] == [
+        (1, 1, "a-0", "chat a"),
+        (2, 2, "a-1", "one"),
+        (3, 3, "a-2", "two"),
+        (4, 4, "a-3", "three"),
+    ]
+    assert (reopened, added, status) == (1, 4, "open")
+    got_a = [await va_sock.until("msg") for _ in range(3)]
+    assert [(g["seq"], g["body"], g["cid"]) for g in got_a] == [
+        (2, "one", "a-1"),
+        (3, "two", "a-2"),
+        (4, "three", "a-3"),
+    ]
+    got_b = [await vb_sock.until("msg") for _ in range(2)]
+    assert [(g["seq"], g["body"]) for g in got_b] == [(2, "uno"), (3, "dos")]
+    rest = await va_sock.drain(0.5)
+    assert not [f for f in rest if f["t"] == "msg"], rest
+    await va_sock.close()
+    await vb_sock.close()
+
+
+async def test_a_message_to_an_ended_chat_fails_alone_in_its_batch(
+    ws: Any, server: str, widget: dict[str, Any]
+) -> None:
+    import asyncio
+
+    from helpline.domains.channels.chat import queries
+    from helpline.web.errors import Conflict
+
+    va_sock, _ = await visitor(server, widget["key"])
+    started_a, _ = await va_sock.start("chat a", "a-0", name="Ann")
+    ticket_a = await latest_ticket(ws.platform)
+    vb_sock, _ = await visitor(server, widget["key"])
+    started_b, _ = await vb_sock.start("chat b", "b-0", name="Ben")
+    async with ws.platform.db.read() as conn:
+        row = await queries.widget_by_key(conn, widget["key"])
+    va = await service.resolve(ws.platform, row, started_a["token"], None)
+    vb = await service.resolve(ws.platform, row, started_b["token"], None)
+    await routing.end(ws.platform, ws.id, ticket_a)  # va still holds the chat it had
+    got = await asyncio.gather(
+        service.visitor_send(ws.platform, va, "a-1", "too late"),
+        service.visitor_send(ws.platform, vb, "b-1", "in time"),
+        return_exceptions=True,
+    )
+    assert isinstance(got[0], Conflict)
+    assert got[1] == {"t": "ack", "cid": "b-1", "seq": 2}
+    await va_sock.close()
+    await vb_sock.close()

@@ -86,7 +86,9 @@ async def test_raw_is_stored_before_parsing_and_the_eml_is_kept(ws: WS, mailbox:
     assert t["subject"] == "Printer on fire" and t["channel"] == "email" and t["workspace_id"] == ws.id
     assert m["author_kind"] == "customer" and m["author_contact_id"] == t["requester_id"] and m["public"]
     assert "script" not in m["body_html"] and "<b>now</b>" in m["body_html"]
-    assert "tracker.example" not in m["body_html"]  # remote images blocked
+    # Remote images blocked: the address is kept for an agent who asks, never loaded by itself.
+    assert ' src="https://tracker.example' not in m["body_html"]
+    assert 'data-remote-src="https://tracker.example/p.gif"' in m["body_html"]
     assert "my printer is on fire" in m["body_text"]
 
 

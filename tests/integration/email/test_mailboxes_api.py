@@ -81,3 +81,39 @@ async def test_health_reports_backlog_failures_and_fetch_errors(ws: WS, mailbox:
         [h] = await mailbox_health(conn, ws.id)
     assert h["state"] == "fail" and h["failed_24h"] == 1
     assert "last good fetch never" in h["detail"] and "connection refused" in h["detail"]
+
+
+async def test_patching_the_same_imap_server_keeps_the_fetch_position(ws: WS) -> None:
+    import sqlalchemy as sa
+
+    admin = await ws.person(Role.admin)
+    body = {"name": "Help", "address": f"help-{ws.id}@acme.test", "imap_host": "imap.acme.test"}
+    body |= {"imap_username": "help", "imap_folder": "INBOX"}
+
+    async def position() -> tuple[Any, int]:
+        async with ws.platform.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(mailboxes_t.c.imap_uidvalidity, mailboxes_t.c.imap_last_uid).where(
+                        mailboxes_t.c.id == mid
+                    )
+                )
+            ).one()
+        return row[0], int(row[1])
+
+    async with ws.client(admin) as c:
+        mid = (await c.post("/mailboxes", json=body)).json()["id"]
+        async with ws.platform.db.transaction() as uow:
+            await uow.execute(
+                mailboxes_t.update()
+                .where(mailboxes_t.c.id == mid)
+                .values(imap_uidvalidity=7, imap_last_uid=42)
+            )
+        # The whole form sent again (same server, folder and user): mail already fetched is not fetched again.
+        r = await c.patch(f"/mailboxes/{mid}", json={**body, "name": "Help desk"})
+        assert r.status_code == 200, r.text
+        assert await position() == (7, 42)
+        # Another folder is another mailbox on the server: its UIDs start over.
+        r = await c.patch(f"/mailboxes/{mid}", json={"imap_folder": "Support"})
+        assert r.status_code == 200, r.text
+        assert await position() == (None, 0)

@@ -4,6 +4,7 @@ block the others; temporary failures retry with backoff; failed sends can be ret
 
 from __future__ import annotations
 
+import asyncio
 import email
 import subprocess
 import sys
@@ -130,7 +131,8 @@ async def test_temporary_failures_retry_with_backoff_then_fail_and_can_be_retrie
 
 
 async def test_dkim_signature_verifies(ws: WS, smtp_sink: Any, tmp_path: Path) -> None:
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [str(Path(sys.executable).parent / "dknewkey"), str(tmp_path / "sel1")],
         check=True,
         capture_output=True,
@@ -165,7 +167,8 @@ async def test_bounced_addresses_are_held_back(ws: WS, smtp_sink: Any) -> None:
         "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.test\r\n\r\n"
         "Final-Recipient: rfc822; dan@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
-        f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{item['rfc_message_id']}>\r\nSubject: x\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <{item['rfc_message_id']}>\r\nSubject: x\r\n"
         "--b--\r\n"
     ).encode()
     row = await deliver(ws.platform, box, dsn, source="smtp")

@@ -169,3 +169,30 @@ async def test_two_workspaces_auto_replying_to_each_other_stop_within_two_messag
             )
         ).scalar()
     assert queued == 0
+
+
+async def test_twin_jobs_on_two_workers_make_one_ticket(ws: WS, mailbox: dict[str, Any]) -> None:
+    """The stale-mail sweep may queue a second job for a message still being processed: two workers
+    running it at once make one ticket (the inbound row is locked while one of them applies it)."""
+    import asyncio
+
+    from helpline.domains.channels.email import service
+    from helpline.domains.channels.email.process import process_batch
+    from tests.integration.email.conftest import inbound_row, mail
+
+    got = await service.ingest(
+        ws.platform, mailbox, mail(to=mailbox["address"], subject="Twins"), source="api"
+    )
+    outcomes = await asyncio.gather(
+        process_batch(ws.platform, [got.id]), process_batch(ws.platform, [got.id])
+    )
+    row = await inbound_row(ws.platform, got.id)
+    assert row["state"] == "processed" and row["ticket_id"], row
+    async with ws.platform.db.read() as conn:
+        n = (
+            await conn.execute(
+                sa.text("SELECT count(*) FROM tickets WHERE workspace_id = :w AND subject = 'Twins'"),
+                {"w": ws.id},
+            )
+        ).scalar()
+    assert n == 1, (n, outcomes)

@@ -28,7 +28,8 @@ CUSTOMER = "Carla Customer <carla@customer.test>"
 
 
 async def start(ws: WS, mailbox: dict[str, Any], **kw: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """A customer writes in, an agent answers by the API; (first inbound row, our reply's outbox row, agent)."""
+    """A customer writes in, an agent answers by the API: (first inbound row, our reply's outbox row,
+    agent)."""
     first = await deliver(
         ws.platform, mailbox, mail(to=mailbox["address"], message_id="<orig-1@customer.test>", **kw)
     )

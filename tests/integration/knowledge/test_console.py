@@ -97,7 +97,15 @@ async def test_customers_and_anonymous_are_kept_out(ws: Any, console: Any) -> No
         r = await c.get("/kb")
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
     cust = await ws.person(Role.customer, password="correct horse battery")
-    assert cust
+    async with anonymous(ws) as c:
+        signed = await c.post(
+            "/api/v1/session", json={"email": cust.email, "password": "correct horse battery"}
+        )
+        assert signed.status_code == 200, signed.text
+        for path in ("/kb", "/kb/insights", "/kb/articles/new"):
+            r = await c.get(path)
+            assert r.status_code in (303, 403), (path, r.status_code)
+            assert "Knowledge base" not in r.text or r.status_code == 303
 
 
 async def test_insights_and_ticket_suggestions(ws: Any, console: Any, kbase: Any) -> None:
@@ -133,7 +141,8 @@ async def test_insights_and_ticket_suggestions(ws: Any, console: Any, kbase: Any
     async with anonymous(ws) as c:
         await c.get(f"/help/{slug}/en/search", params={"q": "refund"})
         await c.get(f"/help/{slug}/en/search", params={"q": "teleport"})
-        await c.get(f"/help/{slug}/en/suggest", params={"q": "refund payment", "visit": "abc"})
+        frag = await c.get(f"/help/{slug}/en/suggest", params={"q": "refund payment", "visit": "abc"})
+        assert "Refund a payment" in frag.text and "Refund approvals" not in frag.text, frag.text
         await c.post(
             f"/api/v1/help/{slug}/events",
             json={"visit": "abc", "kind": "solved", "source": "portal", "article_id": aid},

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from helpline.db import migrate
@@ -61,29 +58,7 @@ def test_sqlite_up_down_up(tmp_path: Path) -> None:
 
 
 def test_postgresql_up_down_up() -> None:
-    from tests.conftest import PG_URL, _pg_reachable
+    from tests.conftest import empty_pg_database
 
-    why = _pg_reachable(PG_URL)
-    if why is not None:
-        if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
-            pytest.fail(f"PostgreSQL is required here: {why}")
-        pytest.skip(f"PostgreSQL not reachable ({why})")
-    import asyncpg
-
-    name = f"helpline_kbmig_{uuid.uuid4().hex[:8]}"
-    base = PG_URL.replace("+asyncpg", "")
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        from helpline.settings import Settings
-
-        _round_trip(Settings(database_url=base.rsplit("/", 1)[0] + f"/{name}").effective_database_url)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with empty_pg_database("kbmig") as url:
+        _round_trip(url)

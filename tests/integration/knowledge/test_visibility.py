@@ -39,7 +39,7 @@ async def test_customer_never_sees_internal_or_unpublished(ws: Any, kbase: Any) 
     assert [s["id"] for s in suggestions] == [public]
     assert suggestions[0]["url"].startswith("/help/") and "/en/articles/" in suggestions[0]["url"]
     assert {s["id"] for s in staff_suggestions} == {public, internal}
-    assert bot is None or bot["article"]["id"] == public
+    assert bot is not None and bot["article"]["id"] == public, bot
     assert "ZETA" not in str(bot) and "ZETA" not in str(suggestions)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 from helpline.domains.accounts.models import Role
+from helpline.web.downloads import disposition
 from tests.conftest import drain, problem
 
 
@@ -413,3 +415,34 @@ async def test_assignment_notifies_by_mail(ws):
     await drain(ws.platform)
     sent = [m for m in ws.platform.mail.sent if m["To"] == b.email]
     assert sent and f"[#{t['number']}]" in sent[-1]["Subject"]
+
+
+async def test_a_file_lost_from_storage_is_410_with_a_safe_name(ws):
+    """Downloads share one path (web/downloads.py): a file the storage lost answers 410 problem+json,
+    never a 500; a name with quotes and non-ASCII cannot break the header."""
+    a = await ws.person(Role.agent)
+    name = "Größe Q3.pdf"
+    async with ws.client(a) as c:
+        up = await c.post("/uploads", files={"file": (name, b"%PDF-1.4 lost", "application/pdf")})
+        assert up.status_code == 201, up.text
+        t = await c.post(
+            "/tickets",
+            json={
+                "subject": "s",
+                "body": "b",
+                "requester": {"email": "l@h.test"},
+                "attachments": [up.json()["token"]],
+            },
+        )
+        msg = (await c.get(f"/tickets/{t.json()['id']}/messages")).json()["items"][0]
+        url = msg["attachments"][0]["url"].removeprefix("/api/v1")
+        r = await c.get(url)
+        assert r.headers["content-disposition"] == (
+            "attachment; filename=\"Gre Q3.pdf\"; filename*=UTF-8''Gr%C3%B6%C3%9Fe%20Q3.pdf"
+        )
+        assert (
+            disposition('a"b\\c\r\n.pdf')
+            == "attachment; filename=\"abc.pdf\"; filename*=UTF-8''a%22b%5Cc%0D%0A.pdf"
+        )
+        ws.platform.storage._path(hashlib.sha256(b"%PDF-1.4 lost").hexdigest()).unlink()
+        problem(await c.get(url), 410)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from helpline.domains.customers import queries, service
 from helpline.domains.customers.schemas import (
-    MAX_ID,
     ContactCreate,
     ContactPage,
     ContactRead,
@@ -24,15 +23,16 @@ from helpline.platform.db import UnitOfWork
 from helpline.web import idempotency
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
+from helpline.web.types import MAX_ID, IdPath
 
 router = APIRouter(tags=["customers"])
 
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Makes a retried POST safe")]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(pattern=r"^\d{1,18}$", description="next_cursor of the previous page")]
-ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
-OrgId = Annotated[int, Path(ge=1, le=MAX_ID)]
-IdentityId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ContactId = IdPath
+OrgId = IdPath
+IdentityId = IdPath
 Search = Annotated[str | None, Query(max_length=200, description="Case-insensitive substring")]
 
 Responses = dict[int | str, dict[str, Any]]

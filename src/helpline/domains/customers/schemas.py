@@ -35,7 +35,6 @@ AttrValue = (
 )
 Attributes = dict[AttrKey, AttrValue]
 
-MAX_ID = 2**63 - 1  # ids are 64-bit: a larger number is no id, and SQLite cannot even bind it
 
 TAGS = 50
 ATTRIBUTES = 100

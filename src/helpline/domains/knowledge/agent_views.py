@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from helpline.db.base import UTCDateTime, utcnow
 from helpline.domains.knowledge import bot, search, service
 from helpline.domains.knowledge.models import DeflectionEvent
+from helpline.domains.portal.queries import workspace_slug
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
@@ -57,11 +58,7 @@ async def suggest_for_ticket(
             f"{ticket['subject']}. {first[:400]}",
             threshold=platform.settings.kb_bot_threshold,
         )
-        slug = (
-            await conn.execute(
-                sa.text("SELECT slug FROM workspaces WHERE id = :i"), {"i": actor.workspace_id}
-            )
-        ).scalar()
+        slug = await workspace_slug(conn, actor.workspace_id)
     base = platform.settings.base_url.rstrip("/")
     hits = [
         {

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.knowledge import content
 from helpline.domains.knowledge.search import Result, article_url, search
+from helpline.domains.portal.queries import workspace_slug
 
 #: Per database, as the fused score mixes in less of PostgreSQL's lexical rank (search.LEX_WEIGHT).
 THRESHOLD = {"sqlite": 0.9, "postgresql": 0.85}
@@ -81,11 +82,7 @@ async def answer(
     if not result.hits or conf < limit:
         return None
     top = result.hits[0]
-    from sqlalchemy import text as sql
-
-    slug = (
-        await conn.execute(sql("SELECT slug FROM workspaces WHERE id = :i"), {"i": workspace_id})
-    ).scalar()
+    slug = await workspace_slug(conn, workspace_id)
     return {
         "answer": _best_passage(top.text, result.words),
         "article": {"id": top.article_id, "title": top.title, "url": article_url(slug or "", top)},

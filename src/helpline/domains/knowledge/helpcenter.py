@@ -20,6 +20,7 @@ from helpline.domains.knowledge import content, queries, tracking
 from helpline.domains.knowledge.search import article_url, search
 from helpline.domains.portal.common import Portal, portal_of, theme_css
 from helpline.web.deps import PlatformDep
+from helpline.web.downloads import stored_file
 from helpline.web.errors import NotFound
 from helpline.web.pages import anon_csrf, check_anon_csrf, keep_anon_csrf, redirect
 from helpline.web.templating import render
@@ -109,16 +110,14 @@ async def public_file(
         found = await queries.public_file(conn, portal.id, file_id)
     if found is None or found["filename"] != name:
         raise NotFound("no such file")
-    data = await platform.storage.get(found["sha256"])
     inline = found["content_type"] in _SAFE_TYPES
-    return Response(
-        data,
+    return await stored_file(
+        platform,
+        found["sha256"],
+        found["filename"],
         media_type=found["content_type"] if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": ("inline" if inline else "attachment")
-            + f'; filename="{found["filename"]}"',
-            "Cache-Control": "public, max-age=300",
-        },
+        inline=inline,
+        cache="public, max-age=300",
     )
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.knowledge import content, embed, index
 from helpline.domains.knowledge.typo import Vocabulary
+from helpline.domains.portal.queries import workspace_slug
 
 MAX_TERMS = 12
 CANDIDATES = 40
@@ -223,9 +224,7 @@ async def suggest(
     text = text.strip()
     if len(text) < 3:
         return []
-    ws_slug = (
-        await conn.execute(sa.text("SELECT slug FROM workspaces WHERE id = :i"), {"i": workspace_id})
-    ).scalar()
+    ws_slug = await workspace_slug(conn, workspace_id)
     result = await search(conn, workspace_id, text, customer=customer, locale=locale, limit=limit)
     if not result.hits and locale and locale != "en":
         result = await search(conn, workspace_id, text, customer=customer, locale=None, limit=limit)

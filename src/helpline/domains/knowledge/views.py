@@ -16,6 +16,7 @@ from helpline.domains.knowledge import service as kb
 from helpline.domains.knowledge.models import State
 from helpline.domains.tickets.content import clean_filename, guess_type
 from helpline.web.deps import PlatformDep
+from helpline.web.downloads import stored_file
 from helpline.web.errors import Invalid, Problem
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
@@ -290,12 +291,7 @@ async def upload(article_id: IdPath, actor: StaffPage, platform: PlatformDep, fi
 async def staff_file(file_id: IdPath, actor: StaffPage, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:
         f = await queries.staff_file(conn, actor, file_id)
-    data = await platform.storage.get(f["sha256"])
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{f["filename"]}"'},
-    )
+    return await stored_file(platform, f["sha256"], f["filename"])
 
 
 @router.get("/kb/versions/{version_id}")

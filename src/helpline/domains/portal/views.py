@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -24,6 +23,7 @@ from helpline.domains.tickets import service as tickets
 from helpline.domains.tickets.models import Channel, Status
 from helpline.domains.tickets.schemas import MessageCreate, TicketCreate
 from helpline.web.deps import PlatformDep
+from helpline.web.downloads import Gone, stored_file
 from helpline.web.errors import Conflict, NotFound, Problem
 from helpline.web.pages import redirect
 from helpline.web.templating import render
@@ -336,21 +336,8 @@ async def download(
             row = await ticket_queries.access_attachment(conn, visit.actor, attachment_id)
     except NotFound:
         return _page(request, visit, "not_found", {"title": "File not found"}, status=404)
-    try:
-        data = await platform.storage.get(row["sha256"])
-    except FileNotFoundError:
-        return _page(request, visit, "not_found", {"title": "File not found"}, status=410)
-    name = row["filename"]
-    ascii_name = "".join(c for c in name if c.isascii() and c.isprintable() and c not in '"\\') or "file"
     # Served as a download of an inert type: nothing a customer uploads can run on this origin.
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
-            f"filename*=UTF-8''{quote(name, safe='')}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    try:
+        return await stored_file(platform, row["sha256"], row["filename"])
+    except Gone:
+        return _page(request, visit, "not_found", {"title": "File not found"}, status=410)

@@ -27,6 +27,7 @@ _ALLOWED_TAGS = {
     "blockquote",
     "br",
     "code",
+    "details",
     "div",
     "em",
     "h1",
@@ -47,6 +48,7 @@ _ALLOWED_TAGS = {
     "span",
     "strong",
     "sub",
+    "summary",
     "sup",
     "table",
     "tbody",
@@ -77,13 +79,22 @@ def with_image_alts(safe_html: str) -> str:
     return _IMG_NO_ALT.sub('<img alt=""', safe_html)
 
 
-def sanitize_html(raw: str) -> str:
-    """HTML safe to show: no script, no event handlers, no javascript: URLs, links open safely."""
+#: Attributes by which mail clients mark quotes and signatures (``class="gmail_quote"``,
+#: ``type="cite"``, ``id="divRplyFwdMsg"``), kept only on the way to folding them.
+_MARKER_ATTRS = {"*": {"class", "id", "type"}}
+
+
+def sanitize_html(raw: str, *, keep_markers: bool = False) -> str:
+    """HTML safe to show: no script, no event handlers, no javascript: URLs, links open safely.
+
+    ``keep_markers`` also keeps ``class``, ``id`` and ``type`` (for the email channel's quote folding,
+    whose output is sanitized again without them); never store or show that form.
+    """
     return with_image_alts(
         nh3.clean(
             raw,
             tags=_ALLOWED_TAGS,
-            attributes=_ALLOWED_ATTRS,
+            attributes={**_ALLOWED_ATTRS, **_MARKER_ATTRS} if keep_markers else _ALLOWED_ATTRS,
             url_schemes={"http", "https", "mailto", "cid", "data"},
             link_rel="noopener noreferrer nofollow",
             strip_comments=True,

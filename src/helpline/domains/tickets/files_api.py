@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Response, UploadFile
 from helpline.domains.tickets import content, queries
 from helpline.domains.tickets.schemas import UploadRead
 from helpline.web.deps import CurrentPrincipal, PlatformDep
-from helpline.web.errors import Problem
+from helpline.web.downloads import stored_file
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 
@@ -54,17 +54,4 @@ async def upload(
 async def download(attachment_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:
         row = await queries.access_attachment(conn, actor, attachment_id)
-    try:
-        data = await platform.storage.get(row["sha256"])
-    except FileNotFoundError:
-        raise Problem("the file is missing from storage", status=410, title="Gone") from None
-    quoted = row["filename"].replace('"', "")
-    return Response(
-        data,
-        media_type=row["content_type"],
-        headers={
-            "Content-Disposition": f'attachment; filename="{quoted}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    return await stored_file(platform, row["sha256"], row["filename"], media_type=row["content_type"])

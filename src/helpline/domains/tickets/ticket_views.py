@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from helpline.domains.automation import queries as canned_queries
 from helpline.domains.automation import render as canned_render
+from helpline.domains.channels.email import ticket_pages as email_pages
 from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import content, fields, queries, relations, service
 from helpline.domains.tickets.api import render_detail
@@ -28,7 +29,7 @@ from helpline.domains.tickets.views import (
     ticket_id_by_number,
 )
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
+from helpline.web.errors import NotFound, Problem
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -44,11 +45,19 @@ def _first_name(name: str) -> str:
 
 
 async def _page(
-    request: Request, actor: Principal, platform: Any, ticket_id: int, *, status: int = 200, **extra: Any
+    request: Request,
+    actor: Principal,
+    platform: Any,
+    ticket_id: int,
+    *,
+    status: int = 200,
+    show_images: int = 0,
+    **extra: Any,
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
         ticket = await render_detail(conn, actor, ticket_id)
         msgs, _ = await queries.list_messages(conn, actor, ticket_id, after_id=None, limit=MAX_MESSAGES)
+        email_facts = await email_pages.message_facts(conn, actor, msgs)
         events, _ = await queries.list_events(conn, actor, ticket_id, after_id=None, limit=200)
         user_ids = {m["author_user_id"] for m in msgs if m["author_user_id"]} | {
             e["actor_user_id"] for e in events if e["actor_user_id"]
@@ -99,10 +108,12 @@ async def _page(
         reverse=True,
     )
     last_id = msgs[-1]["id"] if msgs else 0
+    headers = email_pages.show_images(msgs, email_facts, show_images) if show_images else None
     ctx = {
         "title": f"#{ticket['number']} {ticket['subject']}",
         "ticket": ticket,
         "messages": msgs,
+        "email_facts": email_facts,
         "events": events,
         "people": people,
         "contacts": contacts,
@@ -123,14 +134,17 @@ async def _page(
         "draft_public": actor.can_reply_publicly,
     }
     ctx.update(extra)
-    return render(request, extra.pop("template", "tickets/ticket.html"), ctx, status=status)
+    template = extra.pop("template", "tickets/ticket.html")
+    return render(request, template, ctx, status=status, headers=headers)
 
 
 @router.get("/tickets/{ticket_id}")
 async def ticket_page(
-    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, images: str = ""
 ) -> HTMLResponse:
-    return await _page(request, actor, platform, _id(ticket_id))
+    """The ticket; ``?images=<message id>`` loads that email's remote pictures (this response only)."""
+    show = int(images) if images.isascii() and images.isdigit() and len(images) <= 19 else 0
+    return await _page(request, actor, platform, _id(ticket_id), show_images=show)
 
 
 @router.get("/tickets/{ticket_id}/print")
@@ -142,8 +156,6 @@ async def print_view(
 
 def _id(value: int) -> int:
     if not 0 < value < 2**63:
-        from helpline.web.errors import NotFound
-
         raise NotFound("no such ticket")
     return value
 
@@ -163,10 +175,12 @@ async def post_message(
     ticket_id = _id(ticket_id)
     is_public = public == "true"
     s = platform.settings
-    # Someone wrote while this agent was typing: show it before anything is sent.
-    if not confirm:
-        async with platform.db.read() as conn:
-            await queries.access_ticket(conn, actor, ticket_id)
+    async with platform.db.read() as conn:
+        ticket = await queries.access_ticket(conn, actor, ticket_id)
+        live_chat = ticket["channel"] == "chat" and await _chat_session(conn, ticket_id)
+        # Someone wrote while this agent was typing: show it before anything is sent.
+        newer = 0
+        if not confirm:
             newer = (
                 await conn.execute(
                     sa.select(sa.func.count())
@@ -177,18 +191,18 @@ async def post_message(
                     )
                 )
             ).scalar_one()
-        if newer:
-            return await _page(
-                request,
-                actor,
-                platform,
-                ticket_id,
-                status=409,
-                draft=body,
-                draft_public=is_public,
-                conflict=f"{newer} new message{'s' if newer > 1 else ''} arrived while you were "
-                "typing. Read {0} below, then send again.".format("it" if newer == 1 else "them"),
-            )
+    if newer:
+        return await _page(
+            request,
+            actor,
+            platform,
+            ticket_id,
+            status=409,
+            draft=body,
+            draft_public=is_public,
+            conflict=f"{newer} new message{'s' if newer > 1 else ''} arrived while you were "
+            "typing. Read {0} below, then send again.".format("it" if newer == 1 else "them"),
+        )
     try:
         data = MessageCreate(body=body, public=is_public, attachments=[])
     except ValidationError:
@@ -202,7 +216,7 @@ async def post_message(
             draft_public=is_public,
             errors={"body": "Write something before sending."},
         )
-    if not any(f.filename for f in files) and await _is_live_chat(platform, actor, ticket_id):
+    if live_chat and not any(f.filename for f in files):
         # A live chat: the chat service numbers the message and puts it on the visitor's socket.
         from helpline.domains.channels.chat import service as chat
 
@@ -256,17 +270,15 @@ async def post_message(
     return redirect(f"/tickets/{ticket_id}?sent=1#composer")
 
 
-async def _is_live_chat(platform: Any, actor: Principal, ticket_id: int) -> bool:
-    """Whether the ticket is a chat with a chat session (its replies must go through the chat service)."""
-    from helpline.domains.channels.chat.models import ChatSession
+async def _chat_session(conn: Any, ticket_id: int) -> bool:
+    """Whether a chat ticket has its chat session (then its replies go through the chat service)."""
+    from helpline.domains.channels.chat import queries as chat_queries
 
-    sessions = ChatSession.__table__
-    async with platform.db.read() as conn:
-        ticket = await queries.access_ticket(conn, actor, ticket_id)
-        if ticket["channel"] != "chat":
-            return False
-        found = await conn.execute(sa.select(sessions.c.ticket_id).where(sessions.c.ticket_id == ticket_id))
-        return found.first() is not None
+    try:
+        await chat_queries.session_by_ticket(conn, ticket_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -485,3 +497,7 @@ async def presence_stream(
         [_live_channel(actor.workspace_id, ticket_id), f"ws:{actor.workspace_id}:tickets"],
         shape,
     )
+
+
+# The email channel's parts of this page: the original .eml of a message, Retry of a failed email.
+router.include_router(email_pages.router)

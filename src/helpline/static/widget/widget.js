@@ -19,28 +19,39 @@
       ended: "The chat has ended. We will follow up by email if needed.", offline: "We are away right now. Leave a message and we will answer by email.",
       leave: "Send message", sent: "Thanks! We will answer by email.", file: "Attach a file", end: "End chat",
       reconnecting: "Reconnecting…", you: "You", newMessage: "New message", name: "Name", email: "Email",
-      required: "Please fill in {f}.", error: "Something went wrong. Please try again.", sending: "Sending…" },
+      required: "Please fill in {f}.", error: "Something went wrong. Please try again.", sending: "Sending…",
+      suggested: "These articles may answer your question", solved: "This solved my problem",
+      glad: "Glad that helped! You can close this window.", bot: "Answer bot", thinking: "Looking for an answer…",
+      helped: "Yes, that answers it", human: "Talk to a person", readMore: "Read the article: {title}" },
     fr: { open: "Discuter avec nous", close: "Fermer", title: "Discussion", send: "Envoyer", message: "Message",
       start: "Commencer", typing: "écrit…", agentTyping: "Un agent écrit…", seen: "Vu",
       queue: "Vous êtes n° {n} dans la file (environ {m} min).", connected: "{name} a rejoint la discussion.",
       ended: "La discussion est terminée.", offline: "Nous sommes absents. Laissez un message, nous répondrons par e-mail.",
       leave: "Envoyer le message", sent: "Merci ! Nous répondrons par e-mail.", file: "Joindre un fichier", end: "Terminer",
       reconnecting: "Reconnexion…", you: "Vous", newMessage: "Nouveau message", name: "Nom", email: "E-mail",
-      required: "Veuillez remplir {f}.", error: "Une erreur est survenue.", sending: "Envoi…" },
+      required: "Veuillez remplir {f}.", error: "Une erreur est survenue.", sending: "Envoi…",
+      suggested: "Ces articles répondent peut-être à votre question", solved: "Cela a résolu mon problème",
+      glad: "Tant mieux ! Vous pouvez fermer cette fenêtre.", bot: "Assistant", thinking: "Recherche d’une réponse…",
+      helped: "Oui, cela répond à ma question", human: "Parler à une personne", readMore: "Lire l’article : {title}" },
     de: { open: "Chatten Sie mit uns", close: "Chat schließen", title: "Chat", send: "Senden", message: "Nachricht",
       start: "Chat starten", typing: "schreibt…", agentTyping: "Ein Mitarbeiter schreibt…", seen: "Gelesen",
       queue: "Sie sind Nummer {n} in der Warteschlange (etwa {m} Min.).", connected: "{name} ist dem Chat beigetreten.",
       ended: "Der Chat ist beendet.", offline: "Wir sind gerade nicht da. Hinterlassen Sie eine Nachricht.",
       leave: "Nachricht senden", sent: "Danke! Wir antworten per E-Mail.", file: "Datei anhängen", end: "Chat beenden",
       reconnecting: "Verbinde neu…", you: "Sie", newMessage: "Neue Nachricht", name: "Name", email: "E-Mail",
-      required: "Bitte {f} ausfüllen.", error: "Etwas ist schiefgegangen.", sending: "Wird gesendet…" }
+      required: "Bitte {f} ausfüllen.", error: "Etwas ist schiefgegangen.", sending: "Wird gesendet…",
+      suggested: "Diese Artikel beantworten vielleicht Ihre Frage", solved: "Das hat mein Problem gelöst",
+      glad: "Schön, dass es geholfen hat! Sie können dieses Fenster schließen.", bot: "Antwort-Assistent",
+      thinking: "Suche nach einer Antwort…", helped: "Ja, das beantwortet meine Frage", human: "Mit einer Person sprechen",
+      readMore: "Artikel lesen: {title}" }
   };
 
   function load() { try { return JSON.parse(localStorage.getItem(STORE) || "{}"); } catch (e) { return {}; } }
   var saved = load();
   var state = { token: saved.token || null, last: saved.last || 0, pending: saved.pending || [], chat: null,
     online: false, config: null, open: !!saved.open, unread: 0, mode: "ws", sock: null, retry: 0,
-    fails: 0, myMsgs: {}, readSeq: 0, typingSent: 0, typingTimer: null, polling: false };
+    fails: 0, myMsgs: {}, readSeq: 0, typingSent: 0, typingTimer: null, polling: false,
+    visit: null, shown: false, deflected: false, asked: false, botOpen: false, suggestSeq: 0, suggestTimer: null, lastQ: "" };
   function persist() {
     try { localStorage.setItem(STORE, JSON.stringify({ token: state.token, last: state.last, pending: state.pending, open: state.open })); } catch (e) { /* private mode */ }
   }
@@ -163,8 +174,9 @@
     else { composer.hidden = true; endBtn.hidden = true; prechat(); }
   }
   function prechat() {
+    if (state.botOpen) { form.hidden = true; return; }  // the visitor is reading the bot's answer
     if (form.getAttribute("data-built") === (state.online ? "chat" : "offline")) { form.hidden = false; return; }
-    form.textContent = "";
+    form.textContent = ""; state.asked = false; state.deflected = false; state.lastQ = "";
     form.setAttribute("data-built", state.online ? "chat" : "offline");
     var cfg = state.config || {};
     form.appendChild(el("p", { class: "greeting", text: state.online ? (cfg.greeting || "") : t("offline") }));
@@ -180,10 +192,112 @@
       form.appendChild(el(f.type === "textarea" ? "textarea" : "input", attrs));
     });
     form.appendChild(el("label", { for: "hl-first", text: t("message") + " *" }));
-    form.appendChild(el("textarea", { id: "hl-first", name: "__body", required: "", rows: "3", maxlength: "4000" }));
+    var first = el("textarea", { id: "hl-first", name: "__body", required: "", rows: "3", maxlength: "4000" });
+    form.appendChild(first);
+    if (cfg.answers) {
+      var box = el("div", { class: "suggest", "aria-live": "polite" });
+      form.appendChild(box);
+      first.addEventListener("input", function () {
+        clearTimeout(state.suggestTimer);
+        state.suggestTimer = setTimeout(function () { suggest(first.value, box); }, 350);
+      });
+    }
     form.appendChild(el("button", { type: "submit", class: "send", text: state.online ? t("start") : t("leave") }));
     form.hidden = false;
   }
+
+  // --- deflection: help-centre articles and the answer bot before a person -------------------------
+  function visit() { if (!state.visit) state.visit = cid().slice(0, 16); return state.visit; }
+  function helpEvent(kind, articleId) {
+    fetch(BASE + "/chat/help/events?widget=" + encodeURIComponent(KEY), { method: "POST", keepalive: true,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ visit: visit(), kind: kind, article_id: articleId || null }) }).catch(function () {});
+  }
+  function marked(html) {
+    // The server's excerpt is escaped text with <mark> around matches: rebuild it as nodes, no innerHTML.
+    var out = document.createDocumentFragment(), parts = String(html || "").split(/<\/?mark>/);
+    parts.forEach(function (p, i) {
+      var txt = p.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&#34;|&quot;/g, '"').replace(/&#39;|&#x27;/g, "'").replace(/&amp;/g, "&");
+      out.appendChild(i % 2 ? el("mark", { text: txt }) : document.createTextNode(txt));
+    });
+    return out;
+  }
+  function articleLink(a) {
+    return el("a", { href: BASE + a.url, target: "_blank", rel: "noopener", text: a.title,
+      onclick: function () { helpEvent("opened", a.id); } });
+  }
+  function suggest(q, box) {
+    q = q.trim();
+    if (q.length < 3 || q === state.lastQ || state.deflected) return;
+    state.lastQ = q;
+    var mine = ++state.suggestSeq;
+    fetch(BASE + "/chat/help/suggest?widget=" + encodeURIComponent(KEY) + "&locale=" + encodeURIComponent(lang) +
+      "&visit=" + visit() + "&q=" + encodeURIComponent(q.slice(0, 500)))
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        if (mine !== state.suggestSeq || !r) return;
+        box.textContent = "";
+        if (!r.articles.length) return;
+        state.shown = true;
+        box.appendChild(el("p", { class: "suggest-title", id: "hl-suggest-title", text: t("suggested") }));
+        var list = el("ul", { "aria-labelledby": "hl-suggest-title" });
+        r.articles.forEach(function (a) {
+          var ex = el("p", { class: "excerpt" }); ex.appendChild(marked(a.excerpt));
+          list.appendChild(el("li", { "data-article": String(a.id) }, [articleLink(a), ex,
+            el("button", { type: "button", class: "solved", text: t("solved"), onclick: function () { solved(a.id); } })]));
+        });
+        box.appendChild(list);
+      }, function () {});
+  }
+  function solved(articleId) {
+    state.deflected = true; state.botOpen = false; helpEvent("solved", articleId);
+    form.textContent = ""; form.removeAttribute("data-built"); form.hidden = true;
+    status.textContent = t("glad"); status.setAttribute("tabindex", "-1"); status.focus();
+  }
+  function ask(data, text) {
+    // The answer bot goes first; the visitor can always ask for a person instead.
+    state.asked = true; state.botOpen = true; form.hidden = true;
+    var mineLi = el("li", { class: "msg mine" }, [el("span", { class: "text", text: text })]);
+    log.appendChild(mineLi);
+    status.textContent = t("thinking");
+    fetch(BASE + "/chat/help/answer?widget=" + encodeURIComponent(KEY), { method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ question: text.slice(0, 2000), locale: /^[a-z]{2}$/.test(lang) ? lang : "en", visit: visit() }) })
+      .then(function (r) { return r.ok ? r.json() : null; }, function () { return null; })
+      .then(function (r) {
+        status.textContent = "";
+        // Nothing worth saying: straight to a person (the agent is told only when the visitor asked for one).
+        if (!r || r.handover) return handoff(data, text, r && r.reason === "asked_for_human" ? { reason: r.reason } : null, mineLi);
+        var a = r.article, actions = el("div", { class: "bot-actions" });
+        var li = el("li", { class: "msg bot" }, [el("span", { class: "who", text: t("bot") }),
+          el("span", { class: "text", text: r.answer }),
+          el("a", { class: "cite", href: BASE + a.url, target: "_blank", rel: "noopener", text: t("readMore", { title: a.title }),
+            onclick: function () { helpEvent("opened", a.id); } }), actions]);
+        actions.appendChild(el("button", { type: "button", class: "solved", text: t("helped"), onclick: function () {
+          actions.parentNode && actions.parentNode.removeChild(actions); solved(a.id); } }));
+        actions.appendChild(el("button", { type: "button", class: "human", text: t("human"), onclick: function () {
+          actions.parentNode && actions.parentNode.removeChild(actions); helpEvent("handover", a.id);
+          handoff(data, text, { reason: "not_helpful", article_id: a.id, locale: lang }, mineLi); } }));
+        log.appendChild(li); log.scrollTop = log.scrollHeight;
+        actions.querySelector("button").focus();
+      });
+  }
+  function handoff(data, text, bot, mineLi) {
+    state.botOpen = false;
+    if (!state.online) { if (mineLi) mineLi.parentNode.removeChild(mineLi); form.hidden = false; return offlineSend(data, text); }
+    begin(data, text, bot, mineLi);
+  }
+  function begin(data, text, bot, li) {
+    var id = cid();
+    state.pending.push({ cid: id, start: true, fields: data, body: text, bot: bot }); persist();
+    if (li) { li.classList.add("pending"); li.setAttribute("data-cid", id); }
+    else log.appendChild(el("li", { class: "msg mine pending", "data-cid": id }, [el("span", { class: "text", text: text })]));
+    if (state.shown) helpEvent("submitted");
+    form.hidden = true; flush();
+  }
+  window.addEventListener("pagehide", function () {
+    if (state.shown && !state.deflected && !state.chat) { state.shown = false; helpEvent("abandoned"); }
+  });
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var data = {}, text = "";
@@ -191,11 +305,10 @@
       if (f.name === "__body") text = f.value; else data[f.name] = f.value;
     });
     if (!text.trim()) { status.textContent = t("required", { f: t("message") }); return; }
+    clearTimeout(state.suggestTimer); state.suggestSeq++;  // no suggestion lands after this
+    if ((state.config || {}).answers && !state.asked) return ask(data, text);
     if (!state.online) return offlineSend(data, text);
-    var id = cid();
-    state.pending.push({ cid: id, start: true, fields: data, body: text }); persist();
-    log.appendChild(el("li", { class: "msg mine pending", "data-cid": id }, [el("span", { class: "text", text: text })]));
-    form.hidden = true; flush();
+    begin(data, text, null, null);
   });
   function offlineSend(data, text) {
     fetch(BASE + "/chat/offline?widget=" + encodeURIComponent(KEY), { method: "POST", headers: { "content-type": "application/json" },
@@ -304,7 +417,7 @@
     if (failed) { var n = log.querySelector('[data-cid="' + id + '"]'); if (n) n.classList.add("failed"); }
   }
   function frameOf(p) {
-    return p.start ? { t: "start", cid: p.cid, fields: p.fields, body: p.body } : { t: "msg", cid: p.cid, body: p.body, files: p.files || [] };
+    return p.start ? { t: "start", cid: p.cid, fields: p.fields, body: p.body, bot: p.bot || null } : { t: "msg", cid: p.cid, body: p.body, files: p.files || [] };
   }
   function flush() { state.pending.forEach(function (p) { if (!p.start || !state.chat) send(frameOf(p)); }); }
   function send(f) {

@@ -40,7 +40,7 @@ def _index(table: str, *cols: str) -> None:
     op.create_index(op.f(f"ix_{table}_{'_'.join(cols)}"), table, list(cols))
 
 
-INDEXES = {
+INDEXES: dict[str, list[tuple[str, ...]]] = {
     "kb_categories": [("parent_id",)],
     "kb_articles": [("workspace_id",), ("section_id",), ("source_ticket_id",), ("created_by",)],
     "kb_translations": [("workspace_id",), ("updated_by",)],

@@ -3,15 +3,15 @@
 - ``router`` (under ``/api/v1``): admins manage widgets.
 - ``public``: what a host page talks to besides the socket: ``/widget.js``, the long-poll fallback
   (``/chat/poll`` for events, ``/chat/frame`` for the frames a socket would carry), file upload and
-  download, and the offline form. Every ``/chat/*`` route checks the widget's origin allow-list and
-  answers CORS for that origin only.
+  download, the offline form, and the help centre's suggestions and answer bot for the widget
+  (``/chat/help/*``, when the widget has ``answer_bot`` on). Every ``/chat/*`` route checks the
+  widget's origin allow-list and answers CORS for that origin only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import orjson
 import sqlalchemy as sa
@@ -19,11 +19,14 @@ from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from helpline.domains.channels.chat import queries, routing, service, widgets
-from helpline.domains.channels.chat.common import as_dict, as_int
+from helpline.domains.channels.chat.common import as_dict, as_int, limit
 from helpline.domains.channels.chat.streams import Collector
 from helpline.domains.channels.chat.ws import client_ip, origin_allowed, visitor_enter, visitor_frame
+from helpline.domains.knowledge import deflection
+from helpline.domains.knowledge.deflection import AnswerIn, EventIn
 from helpline.domains.tickets.models import Attachment, Message
 from helpline.web.deps import CurrentPrincipal, PlatformDep
+from helpline.web.downloads import stored_file
 from helpline.web.errors import Forbidden, Invalid, NotFound
 from helpline.web.types import IdPath
 
@@ -50,6 +53,7 @@ def _widget_out(w: dict[str, Any]) -> dict[str, Any]:
         "group_id",
         "identity_secret",
         "enabled",
+        "answer_bot",
     )
     return {k: w[k] for k in keys}
 
@@ -230,13 +234,7 @@ async def download(
         ).first()
     if row is None:
         raise NotFound("no such file")
-    data = await platform.storage.get(row.sha256)
-    r = Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}"},
-    )
-    return _cors(request, r)
+    return _cors(request, await stored_file(platform, row.sha256, row.filename))
 
 
 @public.post("/chat/offline")
@@ -247,3 +245,62 @@ async def offline(request: Request, platform: PlatformDep, widget: Annotated[str
     fields = service.check_fields(w, as_dict(body.get("fields")), need_email=True)
     await routing.offline(platform, w, fields, str(body.get("body") or ""), client_ip(request))
     return _json(request, {"t": "ok"}, 201)
+
+
+# --- deflection: articles and the answer bot before a person is reached -----------------------------
+
+
+async def _answering(request: Request, platform: Any, key: str) -> dict[str, Any]:
+    w = await _widget(request, platform, key)
+    if not w["answer_bot"]:
+        raise NotFound("this widget does not suggest articles")
+    # Searches cost more than a chat message: the same per-minute cap per address.
+    await limit(
+        platform,
+        f"chat:help:{w['id']}:{client_ip(request)}",
+        platform.settings.chat_messages_per_minute,
+        60,
+        "questions from this address",
+    )
+    return w
+
+
+@public.get("/chat/help/suggest")
+async def help_suggest(
+    request: Request,
+    platform: PlatformDep,
+    widget: Annotated[str, Query()] = "",
+    q: Annotated[str, Query(max_length=500)] = "",
+    locale: Annotated[str, Query(max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] = "en",
+    visit: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """Public, published articles for what the visitor is typing in the pre-chat form."""
+    w = await _answering(request, platform, widget)
+    found = await deflection.suggest(
+        platform, int(w["workspace_id"]), q, locale=locale, visit=visit, source="widget"
+    )
+    return _json(request, found)
+
+
+@public.post("/chat/help/answer")
+async def help_answer(
+    request: Request, platform: PlatformDep, body: AnswerIn, widget: Annotated[str, Query()] = ""
+) -> Response:
+    """The answer bot on the visitor's first question (or a hand-over to a person)."""
+    w = await _answering(request, platform, widget)
+    found = await deflection.answer(
+        platform, int(w["workspace_id"]), body.question, locale=body.locale, visit=body.visit, source="widget"
+    )
+    return _json(request, found)
+
+
+@public.post("/chat/help/events")
+async def help_event(
+    request: Request, platform: PlatformDep, body: EventIn, widget: Annotated[str, Query()] = ""
+) -> Response:
+    """A deflection step in the widget: an article opened, "this solved my problem", a hand-over."""
+    w = await _widget(request, platform, widget)
+    await deflection.record(
+        platform, int(w["workspace_id"]), body.visit, body.kind, "widget", body.article_id
+    )
+    return _cors(request, Response(status_code=204))

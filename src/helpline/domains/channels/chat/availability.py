@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,9 +12,16 @@ from helpline.db.base import utcnow
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+_HM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")
+
+
 def _hm(value: str) -> time:
-    h, m = value.split(":", 1)
-    return time(int(h) % 24, int(m) % 60) if value != "24:00" else time(23, 59, 59)
+    """``HH:MM`` from 00:00 to 24:00 (the end of the day); ValueError for anything else."""
+    if value == "24:00":
+        return time(23, 59, 59)
+    if not _HM.fullmatch(value):
+        raise ValueError(f"{value!r} is not a time: write HH:MM, from 00:00 to 24:00")
+    return time(int(value[:2]), int(value[3:]))
 
 
 def check_schedule(schedule: Any) -> dict[str, list[list[str]]]:

@@ -57,6 +57,9 @@ class ChatWidget(IdMixin, Base):
     #: Shared with the host site: ``user_hash = HMAC-SHA256(identity_secret, user_id)`` proves a visitor.
     identity_secret: Mapped[str] = mapped_column(sa.String(80))
     enabled: Mapped[bool] = mapped_column(default=True)
+    #: Before a person is reached, suggest help-centre articles while the visitor types and let the
+    #: answer bot answer the first question (the visitor can always ask for a person).
+    answer_bot: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

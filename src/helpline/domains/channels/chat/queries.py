@@ -53,7 +53,8 @@ async def widget_by_key(conn: AsyncConnection, key: str, *, fresh: bool = False)
     else:
         row = (await conn.execute(sa.select(widgets).where(widgets.c.key == key))).mappings().first()
         found = dict(row) if row else None
-        _WIDGETS[key] = (time.monotonic() + WIDGET_TTL, found)
+        if found is not None:  # misses are not kept: any string in ?widget= would grow the cache
+            _WIDGETS[key] = (time.monotonic() + WIDGET_TTL, found)
     if found is None or not found["enabled"]:
         raise NotFound("no such chat widget")
     return found

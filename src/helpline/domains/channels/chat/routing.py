@@ -40,10 +40,6 @@ async def _serialize(uow: UnitOfWork, workspace_id: int) -> None:
         await uow.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_BASE + workspace_id})
 
 
-async def _name(uow: UnitOfWork, user_id: int) -> str:
-    return str((await uow.execute(sa.select(users.c.name).where(users.c.id == user_id))).scalar() or "")
-
-
 async def _limit_of(uow: UnitOfWork, widget_ids: set[int]) -> dict[int, int]:
     if not widget_ids:
         return {}
@@ -74,7 +70,7 @@ async def _assign(
     if ticket["status"] == Status.new:
         changes["status"] = Status.open.value
     await bridge.set_fields(uow, platform.pubsub, ticket, actor, **changes)
-    name = await _name(uow, agent_id)
+    name = await queries.user_name(uow.conn, agent_id)
     ws = s["workspace_id"]
     publish_after(uow, platform, ws, f"t:{s['ticket_id']}", {"t": "state", "state": "active", "agent": name})
     publish_after(

@@ -4,6 +4,8 @@ accept, transfer, end, the offline form. Events go out on the hub after commit."
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from helpline.domains.channels.chat.hub import hub_of
 from helpline.domains.channels.chat.models import ChatSession, ChatState, ChatVisitor
 from helpline.domains.channels.chat.routing import dispatch, publish_queue
 from helpline.domains.customers import service as customers
+from helpline.domains.knowledge import deflection
 from helpline.domains.tickets import content
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets_service
@@ -26,6 +29,7 @@ from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Conflict, Forbidden, Invalid
 from helpline.web.principal import Principal
 
+log = logging.getLogger(__name__)
 sessions = ChatSession.__table__
 visitors = ChatVisitor.__table__
 
@@ -162,8 +166,17 @@ async def _visitor_row(uow: UnitOfWork, v: Visitor, name: str, email: str) -> di
     return dict(row)
 
 
-async def start(platform: Any, v: Visitor, fields: dict[str, Any], body: str, cid: Any = None) -> Visitor:
-    """Open a chat (a ticket with channel chat, queued). A visitor with a chat open gets that one back."""
+async def start(
+    platform: Any,
+    v: Visitor,
+    fields: dict[str, Any],
+    body: str,
+    cid: Any = None,
+    bot: dict[str, Any] | None = None,
+) -> Visitor:
+    """Open a chat (a ticket with channel chat, queued). A visitor with a chat open gets that one back.
+    ``bot`` (``{reason, article_id, locale}``) says the answer bot handed this visitor over: the agent
+    gets an internal note saying why and which article it had cited."""
     if v.session is not None:
         return v
     values = check_fields(v.widget, fields)
@@ -249,8 +262,11 @@ async def start(platform: Any, v: Visitor, fields: dict[str, Any], body: str, ci
         _publish_message(uow, platform, ws, first, from_="visitor", name=name, body=text)
         extra = {k: val for k, val in values.items() if k not in ("name", "email")}
         verified = f"Verified by the host site as user {v.external_id}.\n" if v.external_id else ""
-        if extra or verified:
-            note = verified + "".join(f"{k}: {val}\n" for k, val in extra.items())
+        handed = ""
+        if bot and v.widget["answer_bot"]:
+            handed = await deflection.handover_note(uow.conn, ws, platform.settings.base_url, bot) + "\n"
+        if extra or verified or handed:
+            note = handed + verified + "".join(f"{k}: {val}\n" for k, val in extra.items())
             ticket = {"id": ticket_id, "workspace_id": ws}
             nid = await bridge.add_system_note(
                 uow, platform.pubsub, ticket, text=note.strip(), channel="chat"
@@ -312,46 +328,158 @@ def _publish_message(
 async def visitor_send(
     platform: Any, v: Visitor, cid: Any, body: str, files: list[str] | None = None
 ) -> dict[str, Any]:
-    """The visitor's message; a resend of a stored client id answers the stored one. Returns the ack."""
+    """The visitor's message; a resend of a stored client id answers the stored one. Returns the ack,
+    once the message is stored with its number (and published on the hub after that commit)."""
     s = v.session
     if s is None:
         raise Conflict("no chat is open: start one first")
     body, cid = _body(platform, body), _cid(cid)
     await limit(platform, f"chat:msg:{s['id']}", platform.settings.chat_messages_per_minute, 60, "messages")
     stored = await _uploads(platform, v, files or [])
+    text, html = content.render_body(body, is_html=False)
+    line = bridge.VisitorLine(int(s["ticket_id"]), cid, text, html, stored)
+    ack = await _writer(platform).submit(line, int(s["visitor_id"]))
+    for f in files or []:
+        await platform.cache.delete(f"chat:upload:{f}")
+    return ack
+
+
+def _files_event(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"name": f["filename"], "size": f["size"], "type": f["content_type"]} for f in files]
+
+
+async def _store_one(platform: Any, line: bridge.VisitorLine, visitor_id: int) -> dict[str, Any]:
+    """One visitor message in a transaction of its own, checking why it may not be stored (the chat
+    ended, or its client id was stored before: a resend). Returns the ack."""
+    cid = line.client_id
     async with platform.db.transaction() as uow:
         # One statement: the session (locked), its ticket, the visitor, and a stored copy of this cid.
-        row = await bridge.prepare(uow, s["ticket_id"], s["visitor_id"], cid)
+        row = await bridge.prepare(uow, line.ticket_id, visitor_id, cid)
         if row is None or row["state"] == ChatState.ended:
             raise Conflict("this chat has ended; start a new one")
         if row["dup_seq"] is not None:
             return {"t": "ack", "cid": cid, "seq": row["dup_pseq"], "dup": True}
         ticket = {
-            "id": s["ticket_id"],
+            "id": line.ticket_id,
             "workspace_id": row["workspace_id"],
             "status": row["status"],
             "assignee_id": row["assignee_id"],
         }
-        visitor = (row["contact_id"], row["name"])
         mid = await bridge.add_visitor_message(
-            uow, platform.pubsub, ticket, contact_id=int(visitor[0]), body=body
+            uow, platform.pubsub, ticket, contact_id=int(row["contact_id"]), body=line.text
         )
-        await bridge.attach_files(uow, workspace_id=v.workspace_id, message_id=mid, files=stored)
-        numbered = await bridge.number(uow, s["ticket_id"], mid, public=True, client_id=cid)
-        files_ev = [{"name": f["filename"], "size": f["size"], "type": f["content_type"]} for f in stored]
+        await bridge.attach_files(
+            uow, workspace_id=int(row["workspace_id"]), message_id=mid, files=line.files
+        )
+        numbered = await bridge.number(uow, line.ticket_id, mid, public=True, client_id=cid)
         _publish_message(
             uow,
             platform,
-            v.workspace_id,
+            int(row["workspace_id"]),
             numbered,
             from_="visitor",
-            name=str(visitor[1] or ""),
-            body=content.render_body(body, is_html=False)[0],
-            files=files_ev,
+            name=str(row["name"] or ""),
+            body=line.text,
+            files=_files_event(line.files),
         )
-    for f in files or []:
-        await platform.cache.delete(f"chat:upload:{f}")
     return {"t": "ack", "cid": cid, "seq": numbered["pseq"]}
+
+
+@dataclass
+class _Waiting:
+    line: bridge.VisitorLine
+    visitor_id: int
+    done: asyncio.Future[dict[str, Any]]
+
+
+class _Writer:
+    """Group commit of visitors' messages, per process: a message that arrives while the previous
+    ones are being stored waits for that transaction, then goes with every other message that
+    arrived meanwhile in one transaction of a fixed number of statements. An idle process stores a
+    message at once, alone; a busy one stores more per transaction, so the cost of a message falls
+    as the rate rises. Each message is still acked only after its commit, and published after it."""
+
+    MOST = 100  # messages per transaction
+
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.queue: list[_Waiting] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, line: bridge.VisitorLine, visitor_id: int) -> dict[str, Any]:
+        w = _Waiting(line, visitor_id, asyncio.get_running_loop().create_future())
+        self.queue.append(w)
+        loop = asyncio.get_running_loop()
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            # (A task of another, finished event loop would never run: tests run one loop each.)
+            self.queue = [q for q in self.queue if q.done.get_loop() is loop]
+            self.task = asyncio.create_task(self._run())
+        return await w.done
+
+    async def _run(self) -> None:
+        while self.queue:
+            batch, self.queue = self.queue[: self.MOST], self.queue[self.MOST :]
+            try:
+                await self._store(batch)
+            except BaseException as exc:
+                for w in batch:
+                    if not w.done.done():
+                        w.done.set_exception(exc if isinstance(exc, Exception) else Conflict("not stored"))
+                raise
+
+    async def _store(self, batch: list[_Waiting]) -> None:
+        # The same client id twice in a batch (a resend before the first was acked): the first
+        # goes in the batch, the others wait for it and answer its number.
+        firsts: list[_Waiting] = []
+        seen: set[tuple[int, str]] = set()
+        again: list[_Waiting] = []
+        for w in batch:
+            key = (w.line.ticket_id, w.line.client_id or "")
+            if w.line.client_id and key in seen:
+                again.append(w)
+            else:
+                seen.add(key)
+                firsts.append(w)
+        p = self.platform
+        try:
+            async with p.db.transaction() as uow:
+                stored = await bridge.store_visitor_lines(uow, p.pubsub, [w.line for w in firsts])
+                for w, st in zip(firsts, stored, strict=True):
+                    if st is not None:
+                        _publish_message(
+                            uow,
+                            p,
+                            st.workspace_id,
+                            st.numbered,
+                            from_="visitor",
+                            name=st.name,
+                            body=w.line.text,
+                            files=_files_event(w.line.files),
+                        )
+        except Exception:
+            log.exception("chat: storing %d messages together failed; storing them one by one", len(firsts))
+            stored = [None] * len(firsts)
+        for w, st in zip(firsts, stored, strict=True):
+            if st is not None:
+                _settle(w, {"t": "ack", "cid": w.line.client_id, "seq": st.numbered["pseq"]})
+        for w in [*(w for w, st in zip(firsts, stored, strict=True) if st is None), *again]:
+            try:
+                _settle(w, await _store_one(p, w.line, w.visitor_id))
+            except Exception as exc:
+                if not w.done.done():
+                    w.done.set_exception(exc)
+
+
+def _settle(w: _Waiting, ack: dict[str, Any]) -> None:
+    if not w.done.done():  # its sender may have gone (socket closed): the message is stored anyway
+        w.done.set_result(ack)
+
+
+def _writer(platform: Any) -> _Writer:
+    writer = platform.extras.get("chat_writer")
+    if writer is None:
+        writer = platform.extras["chat_writer"] = _Writer(platform)
+    return writer  # type: ignore[no-any-return]
 
 
 async def _uploads(platform: Any, v: Visitor, tokens: list[str]) -> list[dict[str, Any]]:

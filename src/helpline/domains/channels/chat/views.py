@@ -1,6 +1,7 @@
 """Console pages of the chat channel: ``/chats`` (status, the queue, my chats) and ``/chats/{ticket id}``
-(the live conversation: reply or note, transfer, close). Every action is a form that works without
-JavaScript; ``static/widget/agent.js`` makes them live over ``/chat/agent/ws``."""
+(the live conversation: reply or note, transfer, close), and the admins' widget pages
+(``admin_views``). Every action is a form that works without JavaScript; ``static/widget/agent.js``
+makes them live over ``/chat/agent/ws``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.channels.chat import queries, routing, service
+from helpline.domains.channels.chat import admin_views, queries, routing, service
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets.views import groups_for
 from helpline.web.deps import PlatformDep
@@ -17,6 +18,7 @@ from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+router.include_router(admin_views.router)  # /admin/chat-widgets
 
 
 @router.get("/chats")

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.queries import require_admin
@@ -17,21 +17,20 @@ from helpline.domains.tickets import service as tickets_service
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Invalid, NotFound
 from helpline.web.principal import Principal
+from helpline.web.types import Strict
 
 widgets = ChatWidget.__table__
 FIELD_TYPES = ("text", "email", "textarea")
 
 
-class PrechatField(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PrechatField(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     label: str = Field(min_length=1, max_length=100)
     type: str = "text"
     required: bool = False
 
 
-class WidgetWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WidgetWrite(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     allowed_origins: list[str] | None = Field(default=None, max_length=50)
     theme: dict[str, str] | None = None
@@ -44,6 +43,7 @@ class WidgetWrite(BaseModel):
     timezone: str | None = None
     group_id: int | None = None
     enabled: bool | None = None
+    answer_bot: bool | None = None
 
 
 DEFAULT_FIELDS = [
@@ -119,6 +119,7 @@ async def create(uow: UnitOfWork, actor: Principal, data: WidgetWrite) -> int:
                     timezone=values.pop("timezone", "UTC"),
                     max_chats_per_agent=values.pop("max_chats_per_agent", 3),
                     enabled=values.pop("enabled", True),
+                    answer_bot=values.pop("answer_bot", True),
                     created_at=utcnow(),
                     **values,
                 )

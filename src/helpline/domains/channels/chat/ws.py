@@ -68,6 +68,7 @@ def public_config(widget: dict[str, Any]) -> dict[str, Any]:
         "texts": widget["texts"] or {},
         "theme": widget["theme"] or {},
         "fields": widget["prechat_fields"] or [],
+        "answers": bool(widget["answer_bot"]),
     }
 
 
@@ -120,7 +121,8 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
         if t == "start":
             had = v.session is not None
             fields = as_dict(f.get("fields"))
-            await service.start(p, v, fields, str(f.get("body") or ""), f.get("cid"))
+            bot = as_dict(f.get("bot")) or None
+            await service.start(p, v, fields, str(f.get("body") or ""), f.get("cid"), bot)
             assert v.session is not None
             if not had:
                 s.session_id, s.session_state = int(v.session["id"]), v.session["state"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,58 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import outbound, queries, service
 from helpline.domains.channels.email.connection import test_connection
+from helpline.domains.channels.email.schemas import MailboxCreate, MailboxUpdate, no_nul
 from helpline.web.deps import CurrentPrincipal, PlatformDep
+from helpline.web.downloads import stored_file
 from helpline.web.errors import NotFound, Problem, Unauthorized
 from helpline.web.responses import JSON
-from helpline.web.types import Email, IdPath
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["email"])
-
-Tls = Annotated[str, Field(pattern="^(ssl|starttls|none)$")]
-Short = Annotated[str, Field(max_length=255)]
-
-
-class MailboxBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    active: bool | None = None
-    group_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
-    imap_host: Short | None = None
-    imap_port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    imap_tls: Tls | None = None
-    imap_username: Annotated[str, Field(max_length=320)] | None = None
-    imap_auth: Annotated[str, Field(pattern="^(password|xoauth2)$")] | None = None
-    imap_secret: (
-        Annotated[str, Field(max_length=20000, description="Password or OAuth2 access token; write-only")]
-        | None
-    ) = None
-    imap_folder: Short | None = None
-    imap_move_to: Short | None = None
-    smtp_host: Short | None = None
-    smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    smtp_tls: Tls | None = None
-    smtp_username: Annotated[str, Field(max_length=320)] | None = None
-    smtp_secret: Annotated[str, Field(max_length=20000, description="write-only")] | None = None
-    dkim_domain: Annotated[str, Field(max_length=253)] | None = None
-    dkim_selector: Annotated[str, Field(max_length=63)] | None = None
-    dkim_private_key: Annotated[str, Field(max_length=20000, description="PEM; write-only")] | None = None
-    webhook_secret: (
-        Annotated[str, Field(max_length=500, description="HMAC key of the webhook; write-only")] | None
-    ) = None
-    auto_ack: bool | None = None
-    auto_ack_subject: Annotated[str, Field(max_length=500)] | None = None
-    auto_ack_body: (
-        Annotated[str, Field(max_length=10000, description="{number} and {mailbox} are filled in")] | None
-    ) = None
-
-
-class MailboxCreate(MailboxBase):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    address: Email
-
-
-class MailboxUpdate(MailboxBase):
-    address: Email | None = None
 
 
 class MailboxRead(BaseModel):
@@ -117,18 +73,6 @@ class ConnectionTest(BaseModel):
     smtp: dict[str, str]
 
 
-def _no_nul(values: dict[str, Any]) -> dict[str, Any]:
-    for k, v in values.items():
-        if isinstance(v, str) and "\x00" in v:
-            raise Problem(
-                f"{k}: contains U+0000",
-                status=422,
-                title="Invalid",
-                errors=[{"field": k, "message": "contains U+0000"}],
-            )
-    return values
-
-
 @router.get("/mailboxes", response_model=list[MailboxRead], summary="List mailboxes (admins)")
 async def list_mailboxes(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
@@ -140,7 +84,7 @@ async def create_mailbox(body: MailboxCreate, actor: CurrentPrincipal, platform:
     mailbox_service.check_admin(actor)
     async with platform.db.transaction() as uow:
         mailbox_id = await mailbox_service.create_mailbox(
-            uow, actor.workspace_id, _no_nul(body.model_dump(exclude_none=True))
+            uow, actor.workspace_id, no_nul(body.model_dump(exclude_none=True))
         )
         item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
     return JSON(item, status_code=201, headers={"Location": f"/api/v1/mailboxes/{mailbox_id}"})
@@ -158,7 +102,7 @@ async def update_mailbox(
 ) -> JSON:
     mailbox_service.check_admin(actor)
     async with platform.db.transaction() as uow:
-        values = _no_nul(body.model_dump(exclude_unset=True))
+        values = no_nul(body.model_dump(exclude_unset=True))
         if values:
             await mailbox_service.update_mailbox(uow, actor.workspace_id, mailbox_id, values)
         item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
@@ -255,18 +199,8 @@ async def get_inbound(inbound_id: IdPath, actor: CurrentPrincipal, platform: Pla
 async def raw_inbound(inbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:
         row = await queries.access_inbound(conn, actor, inbound_id)
-    try:
-        data = await platform.storage.get(row["raw_sha256"])
-    except FileNotFoundError:
-        raise Problem("the message is missing from storage", status=410, title="Gone") from None
-    return Response(
-        data,
-        media_type="message/rfc822",
-        headers={
-            "Content-Disposition": f'attachment; filename="message-{inbound_id}.eml"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
+    return await stored_file(
+        platform, row["raw_sha256"], f"message-{inbound_id}.eml", media_type="message/rfc822"
     )
 
 
@@ -299,10 +233,7 @@ async def ticket_deliveries(ticket_id: IdPath, actor: CurrentPrincipal, platform
     summary="Send a failed email again",
 )
 async def retry_outbound(outbound_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
-    queries.require_staff(actor)
-    if not actor.can_reply_publicly:
-        raise Problem("light agents cannot send email", status=403, title="Forbidden")
-    await outbound.retry(platform, actor.workspace_id, outbound_id)
+    await outbound.do_retry(platform, actor, outbound_id)  # the ticket page's Retry button's service
     return JSON({"id": outbound_id, "state": "queued"}, status_code=202)
 
 

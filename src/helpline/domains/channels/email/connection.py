@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from helpline.domains.channels.email.imap import ImapConnection
+from helpline.domains.channels.email import oauth2
+from helpline.domains.channels.email import tls as email_tls
+from helpline.domains.channels.email.imap import ImapConnection, ImapError
+from helpline.domains.channels.email.imap import connect as imap_connect
 from helpline.domains.channels.email.smtp_client import SmtpSession
 
 if TYPE_CHECKING:
@@ -14,12 +17,11 @@ if TYPE_CHECKING:
 TIMEOUT = 15.0
 
 
-async def _imap(mailbox: dict[str, Any]) -> dict[str, Any]:
+async def _imap(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
     if not mailbox["imap_host"]:
         return {"state": "skip", "detail": "no IMAP server: mail arrives by the SMTP receiver or the webhook"}
 
-    def probe() -> str:
-        conn = ImapConnection(mailbox, timeout=TIMEOUT)
+    def probe(conn: ImapConnection) -> str:
         try:
             conn.select()
             waiting = len(conn.new_uids(int(mailbox["imap_last_uid"] or 0)))
@@ -27,10 +29,16 @@ async def _imap(mailbox: dict[str, Any]) -> dict[str, Any]:
         finally:
             conn.close()
 
+    async def run() -> str:
+        return await asyncio.to_thread(probe, await imap_connect(platform, mailbox, TIMEOUT))
+
     try:
-        return {"state": "ok", "detail": await asyncio.wait_for(asyncio.to_thread(probe), TIMEOUT + 5)}
+        # The OAuth2 refresh (when due) and the login together.
+        return {"state": "ok", "detail": await asyncio.wait_for(run(), TIMEOUT + oauth2.TIMEOUT + 5)}
+    except (ImapError, oauth2.OAuth2Error) as exc:  # already says which server and why
+        return {"state": "fail", "detail": str(exc)[:500]}
     except Exception as exc:
-        return {"state": "fail", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+        return {"state": "fail", "detail": email_tls.describe(exc)[:500]}
 
 
 async def _smtp(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
@@ -42,18 +50,24 @@ async def _smtp(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
             "detail": "no SMTP server: replies go through the install's console transport",
         }
     try:
-        await asyncio.wait_for(session._connect(server), TIMEOUT)
+        await asyncio.wait_for(session._connect(server), TIMEOUT + oauth2.TIMEOUT)
         return {
             "state": "ok",
             "detail": f"{server['host']}:{server['port']} accepted the connection"
-            + (" and the login" if server["user"] else ""),
+            + (" and the login" if server["user"] else "")
+            + (" (XOAUTH2)" if server["user"] and server["auth"] == "xoauth2" else ""),
         }
+    except oauth2.OAuth2Error as exc:  # the token endpoint, not the SMTP server
+        return {"state": "fail", "detail": str(exc)[:500]}
     except Exception as exc:
-        return {"state": "fail", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+        return {
+            "state": "fail",
+            "detail": f"{server['host']}:{server['port']}: {email_tls.describe(exc)}"[:500],
+        }
     finally:
         await session.close()
 
 
 async def test_connection(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
-    imap, smtp = await asyncio.gather(_imap(mailbox), _smtp(platform, mailbox))
+    imap, smtp = await asyncio.gather(_imap(platform, mailbox), _smtp(platform, mailbox))
     return {"imap": imap, "smtp": smtp, "ok": "fail" not in (imap["state"], smtp["state"])}

@@ -1,4 +1,5 @@
-"""Mailbox health for ``helpline check`` and the API: last good fetch, backlog, failures, last error."""
+"""Mailbox health for ``helpline check`` and the console's mailboxes page (``/admin/mailboxes``): last
+good fetch, backlog, failures, last error."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ STALE = timedelta(minutes=15)
 
 
 async def mailbox_health(conn: AsyncConnection, workspace_id: int | None = None) -> list[dict[str, Any]]:
-    """One entry per active mailbox: ``state`` (ok | warn | fail) and a sentence saying why."""
+    """One entry per active mailbox: ``state`` (ok | warn | fail) and a sentence saying why (``detail``),
+    and the figures behind it: ``backlog`` (stored, not processed yet), ``failed_24h``, ``unsent``
+    (replies failed or retrying in 24 h), ``fetches`` (has an IMAP server), ``last_fetch_ok_at``, and
+    ``last_error`` / ``last_error_at`` while the last error is newer than the last good fetch, and
+    ``oauth_error`` while the OAuth2 token endpoint refuses to renew the mailbox's access token."""
     q = sa.select(mailboxes).where(mailboxes.c.active.is_(True)).order_by(mailboxes.c.id)
     if workspace_id is not None:
         q = q.where(mailboxes.c.workspace_id == workspace_id)
@@ -30,9 +35,9 @@ async def mailbox_health(conn: AsyncConnection, workspace_id: int | None = None)
     ids = [b["id"] for b in boxes]
     since = utcnow() - timedelta(days=1)
     counts: dict[tuple[int, str], int] = {
-        (int(m), str(s)): int(n)
-        for m, s, n in await conn.execute(
-            sa.select(inbound.c.mailbox_id, inbound.c.state, sa.func.count())
+        (r.mailbox_id, r.state): r.n
+        for r in await conn.execute(
+            sa.select(inbound.c.mailbox_id, inbound.c.state, sa.func.count().label("n"))
             .where(
                 inbound.c.mailbox_id.in_(ids),
                 sa.or_(
@@ -43,10 +48,10 @@ async def mailbox_health(conn: AsyncConnection, workspace_id: int | None = None)
             .group_by(inbound.c.mailbox_id, inbound.c.state)
         )
     }
-    unsent = {
-        int(m): int(n)
-        for m, n in await conn.execute(
-            sa.select(outbox.c.mailbox_id, sa.func.count())
+    unsent: dict[int, int] = {
+        r.mailbox_id: r.n
+        for r in await conn.execute(
+            sa.select(outbox.c.mailbox_id, sa.func.count().label("n"))
             .where(
                 outbox.c.mailbox_id.in_(ids),
                 outbox.c.state.in_(["failed", "retrying"]),
@@ -66,13 +71,20 @@ async def mailbox_health(conn: AsyncConnection, workspace_id: int | None = None)
             parts.insert(0, f"last good fetch {last.isoformat(timespec='seconds') if last else 'never'}")
             if last is None or now - last > STALE:
                 state = "fail" if b["last_error"] else "warn"
-        if b["last_error"] and (
+        current_error = bool(b["last_error"]) and (
             b["last_fetch_ok_at"] is None or (b["last_error_at"] or now) > b["last_fetch_ok_at"]
-        ):
+        )
+        if current_error:
             parts.append(f"last error: {b['last_error'][:200]}")
             state = "fail" if state != "ok" else "warn"
         if failed or unsent.get(b["id"]) or backlog > 1000:
             state = "warn" if state == "ok" else state
+        oauth_error = b.get("oauth_error")
+        if oauth_error:
+            # The token endpoint refused a renewal: no sign-in works until an admin acts.
+            if not (current_error and oauth_error in str(b["last_error"])):
+                parts.append(f"OAuth2: {oauth_error[:300]}")
+            state = "fail"
         out.append(
             {
                 "id": b["id"],
@@ -81,6 +93,12 @@ async def mailbox_health(conn: AsyncConnection, workspace_id: int | None = None)
                 "state": state,
                 "backlog": backlog,
                 "failed_24h": failed,
+                "unsent": unsent.get(b["id"], 0),
+                "fetches": bool(b["imap_host"]),
+                "last_fetch_ok_at": b["last_fetch_ok_at"],
+                "last_error": b["last_error"] if current_error else None,
+                "last_error_at": b["last_error_at"] if current_error else None,
+                "oauth_error": oauth_error or None,
                 "detail": ", ".join(parts),
             }
         )
@@ -98,5 +116,11 @@ async def check_rows(url: str) -> list[tuple[str, str, str]]:
     finally:
         await db.dispose()
     if not rows:
-        return [("email", "skip", "no mailboxes: connect one over /api/v1/mailboxes (see docs/email.md)")]
+        return [
+            (
+                "email",
+                "skip",
+                "no mailboxes: connect one on /admin/mailboxes or over /api/v1/mailboxes (see docs/email.md)",
+            )
+        ]
     return [(f"mailbox {r['address']}", r["state"], r["detail"]) for r in rows]

@@ -11,6 +11,7 @@ reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 import logging
 import os
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
-from helpline.domains.channels.email import service
+from helpline.domains.channels.email import oauth2, service
+from helpline.domains.channels.email import tls as email_tls
 from helpline.domains.channels.email.models import Mailbox
 
 if TYPE_CHECKING:
@@ -41,25 +43,53 @@ class ImapError(Exception):
     pass
 
 
-class ImapConnection:
-    """A blocking IMAP session on one folder (call its methods from a worker thread)."""
+class _XOAuth2:
+    """The XOAUTH2 exchange: send the bearer string once; a refused token comes back as a challenge
+    holding a JSON error, which the client must answer with an empty line (then the server says NO)."""
 
-    def __init__(self, mailbox: dict[str, Any], timeout: float = 30.0) -> None:
+    def __init__(self, user: str, token: str) -> None:
+        self.initial = f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+        self.sent = False
+        self.error = ""
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if not self.sent:
+            self.sent = True
+            return self.initial
+        self.error = challenge.decode("utf-8", "replace").strip()
+        return b""
+
+
+class ImapConnection:
+    """A blocking IMAP session on one folder (call its methods from a worker thread).
+
+    ``ssl_context`` verifies the server's certificate (:func:`tls.client_context`, which trusts
+    ``HELPLINE_EMAIL_CA_FILE`` too); without one, the system's CAs only. ``token`` is the XOAUTH2
+    access token (:func:`connect` renews it first); without one, the saved ``imap_secret``."""
+
+    def __init__(
+        self,
+        mailbox: dict[str, Any],
+        timeout: float = 30.0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        token: str | None = None,
+    ) -> None:
         self.mailbox = mailbox
         host, port, tls = mailbox["imap_host"], int(mailbox["imap_port"]), mailbox["imap_tls"]
+        context = ssl_context or ssl.create_default_context()
         imap: imaplib.IMAP4 | None = None
+        oauth: _XOAuth2 | None = None
         try:
             if tls == "ssl":
-                imap = imaplib.IMAP4_SSL(
-                    host, port, ssl_context=ssl.create_default_context(), timeout=timeout
-                )
+                imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
             else:
                 imap = imaplib.IMAP4(host, port, timeout=timeout)
                 if tls == "starttls":
-                    imap.starttls(ssl.create_default_context())
+                    imap.starttls(context)
             if mailbox["imap_auth"] == "xoauth2":
-                token = f"user={mailbox['imap_username']}\x01auth=Bearer {mailbox['imap_secret']}\x01\x01".encode()
-                imap.authenticate("XOAUTH2", lambda _challenge: token)
+                oauth = _XOAuth2(mailbox["imap_username"], token or mailbox["imap_secret"])
+                imap.authenticate("XOAUTH2", oauth)
             else:
                 imap.login(mailbox["imap_username"], mailbox["imap_secret"])
             # The greeting's capabilities are those before login; ask again (MOVE, IDLE, UIDPLUS).
@@ -71,8 +101,16 @@ class ImapConnection:
             )
         except (imaplib.IMAP4.error, OSError) as exc:
             if imap is not None:
-                imap.shutdown()  # a refused login must not leak the socket
-            raise ImapError(f"{host}:{port}: {type(exc).__name__}: {exc}") from exc
+                # A refused login must not leak the socket. After a failed STARTTLS handshake the
+                # socket is already gone and shutdown() raises EBADF, which must not hide the reason.
+                with contextlib.suppress(OSError):
+                    imap.shutdown()
+            if oauth is not None and oauth.sent and isinstance(exc, imaplib.IMAP4.error):
+                detail = f"the server refused the OAuth2 access token (XOAUTH2): {exc}"
+                if oauth.error:
+                    detail += f"; it said {oauth.error}"
+                raise ImapError(f"{host}:{port}: {detail}") from exc
+            raise ImapError(f"{host}:{port}: {email_tls.describe(exc)}") from exc
         self.imap: imaplib.IMAP4 = imap
         self.uidvalidity = 0
 
@@ -165,6 +203,18 @@ class ImapConnection:
             log.debug("IMAP logout failed", exc_info=True)
 
 
+async def connect(
+    platform: Platform, mailbox: dict[str, Any], socket_timeout: float = 30.0
+) -> ImapConnection:
+    """Log in to the mailbox's IMAP folder, renewing its OAuth2 access token first when it needs one
+    (:func:`oauth2.bearer`; raises :class:`oauth2.OAuth2Error` when none can be had)."""
+    token = (
+        await oauth2.bearer(platform, mailbox, "imap_secret") if mailbox["imap_auth"] == "xoauth2" else None
+    )
+    context = email_tls.client_context(platform.settings)
+    return await asyncio.to_thread(ImapConnection, mailbox, socket_timeout, ssl_context=context, token=token)
+
+
 def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -250,7 +300,7 @@ async def fetch_new(platform: Platform, mailbox: dict[str, Any], conn: ImapConne
 
 async def fetch_once(platform: Platform, mailbox: dict[str, Any]) -> int:
     """Connect, catch up, disconnect (tests, the connection test, and fetchers without IDLE)."""
-    conn = await asyncio.to_thread(ImapConnection, mailbox)
+    conn = await connect(platform, mailbox)
     try:
         n = await fetch_new(platform, mailbox, conn)
     finally:
@@ -274,7 +324,7 @@ async def run_fetcher(platform: Platform, mailbox_id: int, stop: Any, *, owner: 
             break
         conn = None
         try:
-            conn = await asyncio.to_thread(ImapConnection, mailbox)
+            conn = await connect(platform, mailbox)
             while not stop.is_set():
                 await fetch_new(platform, mailbox, conn)
                 await _health(platform, mailbox_id, error=None)
@@ -282,10 +332,18 @@ async def run_fetcher(platform: Platform, mailbox_id: int, stop: Any, *, owner: 
                 if not await take_lease(platform, mailbox_id, owner, lease):
                     break
                 await asyncio.to_thread(conn.idle, poll, stop)
+                if (
+                    mailbox["imap_auth"] == "xoauth2"
+                    and oauth2.configured(mailbox)
+                    and not oauth2.fresh(mailbox)
+                ):
+                    break  # log in again with a renewed token before the server drops this session
         except Exception as exc:
             failures += 1
             log.warning("IMAP fetcher of mailbox %s: %s", mailbox_id, exc)
-            await _health(platform, mailbox_id, error=f"{type(exc).__name__}: {exc}")
+            # An OAuth2 error is already a sentence for the admin; others keep their type.
+            error = str(exc) if isinstance(exc, oauth2.OAuth2Error) else f"{type(exc).__name__}: {exc}"
+            await _health(platform, mailbox_id, error=error)
             await asyncio.to_thread(stop.wait, min(300, 2 ** min(failures, 8)))
         finally:
             if conn is not None:

@@ -16,5 +16,6 @@ _ = _send
 
 @job_handler("email.process")
 async def process(platform: Platform, batch: list[dict[str, Any]]) -> None:
-    """Each message in its own transaction; one that fails is marked failed and the rest go on."""
+    """The batch in one transaction, each message in its own savepoint: one that fails is marked
+    failed and the rest go on."""
     await process_batch(platform, sorted({int(a["inbound_id"]) for a in batch}))

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Group
+from helpline.domains.channels.email import oauth2
 from helpline.domains.channels.email.models import Mailbox
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Conflict, Forbidden, Invalid, NotFound
@@ -17,7 +18,16 @@ from helpline.web.principal import Principal
 mailboxes = Mailbox.__table__
 groups = Group.__table__
 
-SECRETS = ("imap_secret", "smtp_secret", "dkim_private_key", "webhook_secret")
+SECRETS = (
+    "imap_secret",
+    "smtp_secret",
+    "dkim_private_key",
+    "webhook_secret",
+    "oauth_client_secret",
+    "oauth_refresh_token",
+)
+#: Never shown and not writable: the cached OAuth2 access token (``oauth2.py`` renews it).
+HIDDEN = ("oauth_access_token", "lease_owner")
 TLS = ("ssl", "starttls", "none")
 
 
@@ -35,8 +45,14 @@ async def _check(uow: UnitOfWork, workspace_id: int, values: dict[str, Any]) -> 
     for key in ("imap_tls", "smtp_tls"):
         if key in values and values[key] not in TLS:
             raise Invalid(key, "one of ssl, starttls, none")
-    if values.get("imap_auth") not in (None, "password", "xoauth2"):
-        raise Invalid("imap_auth", "password or xoauth2")
+    for key in ("imap_auth", "smtp_auth"):
+        if values.get(key) not in (None, "password", "xoauth2"):
+            raise Invalid(key, "password or xoauth2")
+    if values.get("oauth_token_url"):
+        values["oauth_token_url"] = str(values["oauth_token_url"]).strip()
+        problem = oauth2.token_url_problem(values["oauth_token_url"])
+        if problem:
+            raise Invalid("oauth_token_url", problem)
     if values.get("group_id") is not None:
         found = (
             await uow.execute(
@@ -80,9 +96,11 @@ async def create_mailbox(uow: UnitOfWork, workspace_id: int, values: dict[str, A
 
 
 def _defaults(values: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        c.name: c.default.arg for c in mailboxes.c if c.default is not None and not callable(c.default.arg)
-    }
+    out: dict[str, Any] = {}
+    for c in mailboxes.c:
+        arg = getattr(c.default, "arg", None)  # a plain value, not a callable like utcnow
+        if c.default is not None and not callable(arg):
+            out[c.name] = arg
     out.update({k: v for k, v in values.items() if v is not None or k in ("group_id",)})
     return out
 
@@ -95,9 +113,24 @@ async def update_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int, va
         if v is not None or k == "group_id" or isinstance(mailboxes.c[k].type, sa.String)
     }
     await _check(uow, workspace_id, values)
-    if any(k in values for k in ("imap_host", "imap_folder", "imap_username")):
-        # Another mailbox on the server: its UIDs mean nothing here, catch up from the start.
-        values = {**values, "imap_uidvalidity": None, "imap_last_uid": 0}
+    where = ("imap_host", "imap_folder", "imap_username")
+    watched = (*where, *oauth2.CLIENT_FIELDS)
+    if any(k in values for k in watched):
+        current = (
+            await uow.execute(
+                sa.select(*(mailboxes.c[k] for k in watched)).where(
+                    mailboxes.c.id == mailbox_id, mailboxes.c.workspace_id == workspace_id
+                )
+            )
+        ).first()
+        if current is not None and any(k in values and values[k] != getattr(current, k) for k in where):
+            # Another mailbox on the server: its UIDs mean nothing here, catch up from the start.
+            values = {**values, "imap_uidvalidity": None, "imap_last_uid": 0}
+        if current is not None and any(
+            k in values and values[k] != getattr(current, k) for k in oauth2.CLIENT_FIELDS
+        ):
+            # Another OAuth2 client or grant: its cached token and its last refusal no longer apply.
+            values = {**values, **oauth2.RESET}
     try:
         async with uow.conn.begin_nested():
             result = await uow.execute(
@@ -123,7 +156,18 @@ async def delete_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int) ->
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """A mailbox as the API shows it: secrets never, only whether each is set."""
-    out = {k: v for k, v in row.items() if k not in SECRETS and k not in ("lease_owner",)}
+    out = {k: v for k, v in row.items() if k not in SECRETS and k not in HIDDEN}
     for k in SECRETS:
         out[f"{k}_set"] = bool(row.get(k))
     return out
+
+
+async def own_addresses(uow: UnitOfWork, workspace_id: int) -> set[str]:
+    """This workspace's mailbox addresses. Another workspace of the same install is another
+    company: its people may write to us, so its addresses are not ours."""
+    return {
+        r[0]
+        for r in await uow.execute(
+            sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == workspace_id)
+        )
+    }

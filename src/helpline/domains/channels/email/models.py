@@ -56,10 +56,25 @@ class Mailbox(IdMixin, Base):
     smtp_port: Mapped[int] = mapped_column(default=587)
     smtp_tls: Mapped[str] = mapped_column(sa.String(16), default="starttls")
     smtp_username: Mapped[str] = mapped_column(sa.String(320), default="")
+    #: "password" or "xoauth2" (migration 0033); with xoauth2, smtp_secret is an access token, unless
+    #: the mailbox has an OAuth2 client (below), whose renewed token serves both directions.
+    smtp_auth: Mapped[str] = mapped_column(sa.String(16), default="password", server_default="password")
     smtp_secret: Mapped[str] = mapped_column(sa.Text, default="")
     dkim_domain: Mapped[str] = mapped_column(sa.String(253), default="")
     dkim_selector: Mapped[str] = mapped_column(sa.String(63), default="")
     dkim_private_key: Mapped[str] = mapped_column(sa.Text, default="")
+    #: OAuth2 client for XOAUTH2 (migration 0033): the access token is renewed from the refresh token
+    #: at the token endpoint (RFC 6749 section 6) and cached with its expiry (``oauth2.py``).
+    oauth_token_url: Mapped[str] = mapped_column(sa.String(2000), default="", server_default="")
+    oauth_client_id: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
+    oauth_client_secret: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    oauth_refresh_token: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    oauth_scope: Mapped[str] = mapped_column(sa.String(1000), default="", server_default="")
+    oauth_access_token: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    oauth_expires_at: Mapped[datetime | None]
+    #: Why the token endpoint last refused a refresh (cleared by a good one or new client settings).
+    oauth_error: Mapped[str | None] = mapped_column(sa.Text)
+    oauth_error_at: Mapped[datetime | None]
     #: HMAC key of the raw-MIME webhook; empty disables the webhook for this mailbox.
     webhook_secret: Mapped[str] = mapped_column(sa.Text, default="")
     auto_ack: Mapped[bool] = mapped_column(default=False)
@@ -87,6 +102,13 @@ class InboundMail(IdMixin, Base):
         sa.UniqueConstraint("mailbox_id", "message_key"),
         sa.Index("ix_email_inbound_ws_state", "workspace_id", "state", "id"),
         sa.Index("ix_email_inbound_sender", "mailbox_id", "from_address", "received_at"),
+        # The ticket page reads a message's mail by message id (migration 0032).
+        sa.Index(
+            "ix_email_inbound_message",
+            "message_id",
+            postgresql_where=sa.text("message_id IS NOT NULL"),
+            sqlite_where=sa.text("message_id IS NOT NULL"),
+        ),
     )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     mailbox_id: Mapped[int] = mapped_column(sa.ForeignKey("email_mailboxes.id", ondelete="CASCADE"))

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.domains.channels.email import threading
+from helpline.domains.channels.email.mailboxes import own_addresses
 from helpline.domains.channels.email.models import (
     AddressStatus,
     EmailMessageId,
@@ -28,13 +29,15 @@ from helpline.domains.channels.email.models import (
     OutboxCursor,
 )
 from helpline.domains.customers.models import ContactIdentity
+from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets.models import Message, Ticket, TicketCC
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, NotFound
+from helpline.web.errors import Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
+    from helpline.web.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +157,7 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 
 async def _primary_email(uow: UnitOfWork, contact_ids: list[int]) -> dict[int, str]:
-    rows = await uow.execute(
+    rows: Any = await uow.execute(
         sa.select(identities.c.contact_id, identities.c.value, identities.c.is_primary)
         .where(identities.c.contact_id.in_(contact_ids), identities.c.kind == "email")
         .order_by(identities.c.is_primary.desc(), identities.c.id)
@@ -217,9 +220,7 @@ async def _queue_reply(
         int(r[0]) for r in await uow.execute(sa.select(ccs.c.contact_id).where(ccs.c.ticket_id == ticket_id))
     ]
     emails = await _primary_email(uow, [int(ticket[0]), *cc_ids])
-    own = {
-        r[0] for r in await uow.execute(sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == ws))
-    }
+    own = await own_addresses(uow, ws)
     ordered = [
         e
         for e in dict.fromkeys([emails.get(int(ticket[0]), ""), *(emails.get(c, "") for c in cc_ids)])
@@ -265,7 +266,7 @@ async def _queue_reply(
 
 async def mark_bounced(uow: UnitOfWork, ws: int, ticket_id: int, addresses: list[str], why: str) -> None:
     """A bounce for mail we sent on ``ticket_id``: those recipients failed."""
-    rows = (
+    rows: Any = (
         await uow.execute(
             sa.select(outbox.c.id, outbox.c.recipients).where(
                 outbox.c.workspace_id == ws, outbox.c.ticket_id == ticket_id
@@ -278,6 +279,33 @@ async def mark_bounced(uow: UnitOfWork, ws: int, ticket_id: int, addresses: list
             await uow.execute(
                 outbox.update().where(outbox.c.id == oid).values(recipients={**recipients, **changed})
             )
+
+
+async def do_retry(platform: Platform, actor: Principal, outbound_id: int) -> int | None:
+    """Send a failed email again on behalf of ``actor``: staff who may reply publicly (403 for a light
+    agent) on a ticket they can see (an email of any other ticket is 404, like one that does not
+    exist). The API's ``POST /email/outbound/<id>/retry`` and the ticket page's Retry button both
+    come here. Returns the agent message the email carries (``None`` for an acknowledgement)."""
+    if not actor.is_staff:
+        raise Forbidden("only staff send email")
+    if not actor.can_reply_publicly:
+        raise Forbidden("light agents cannot send email")
+    async with platform.db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(outbox.c.ticket_id, outbox.c.message_id).where(
+                    outbox.c.id == outbound_id, outbox.c.workspace_id == actor.workspace_id
+                )
+            )
+        ).first()
+        if row is None or row[0] is None:
+            raise NotFound(f"outbound email {outbound_id} not found")
+        try:
+            await ticket_queries.access_ticket(conn, actor, int(row[0]))
+        except NotFound:
+            raise NotFound(f"outbound email {outbound_id} not found") from None
+    await retry(platform, actor.workspace_id, outbound_id)
+    return int(row[1]) if row[1] is not None else None
 
 
 async def retry(platform: Platform, workspace_id: int, outbound_id: int) -> None:

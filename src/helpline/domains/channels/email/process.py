@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Membership, User
-from helpline.domains.channels.email import loops, outbound, threading
+from helpline.domains.channels.email import images, loops, outbound, quotes, threading
+from helpline.domains.channels.email.mailboxes import own_addresses
 from helpline.domains.channels.email.models import (
     AddressStatus,
     EmailMessageId,
@@ -49,7 +50,6 @@ users = User.__table__
 members = Membership.__table__
 
 CHANNEL = "email"
-_REMOTE_SRC = re.compile(r'(<img\b[^>]*?)\ssrc="(?:https?:)?//[^"]*"', re.I)
 _CID_SRC = re.compile(r'src\s*=\s*(["\']?)cid:([^"\'\s>]+)\1', re.I)
 
 
@@ -93,28 +93,34 @@ async def requeue_stale(
 INLINE_PARSE_BYTES = 256 * 1024
 
 
-async def _prepare(
-    platform: Platform, row: dict[str, Any]
-) -> tuple[ParsedMail | None, list[dict[str, Any]], str]:
-    """Read and parse one stored message, store its parts: (mail, files, "") or (None, [], why)."""
+Prepared = tuple[ParsedMail | None, list[dict[str, Any]], tuple[str, str], str]
+
+
+async def _prepare(platform: Platform, row: dict[str, Any]) -> Prepared:
+    """Read, parse and render one stored message and store its parts, before (not inside) the write
+    transaction: (mail, files, (text, html), "") or (None, [], ("", ""), why)."""
     try:
         raw = await platform.storage.get(row["raw_sha256"])
     except (FileNotFoundError, ValueError) as exc:
-        return None, [], f"raw bytes missing from storage ({type(exc).__name__})"
+        return None, [], ("", ""), f"raw bytes missing from storage ({type(exc).__name__})"
     timeout = platform.settings.email_parse_timeout_seconds
     try:
         if len(raw) <= INLINE_PARSE_BYTES:
             mail = parse(raw, limits_for(platform))
+            files = await _store_parts(platform, mail)
+            body = render(mail, files)
         else:
             mail = await asyncio.wait_for(asyncio.to_thread(parse, raw, limits_for(platform)), timeout)
-        return mail, await _store_parts(platform, mail), ""
+            files = await _store_parts(platform, mail)
+            body = await asyncio.wait_for(asyncio.to_thread(render, mail, files), timeout)
+        return mail, files, body, ""
     except Rejected as exc:
-        return None, [], str(exc)
+        return None, [], ("", ""), str(exc)
     except TimeoutError:
-        return None, [], f"parsing took longer than {timeout} s"
+        return None, [], ("", ""), f"parsing took longer than {timeout} s"
     except Exception as exc:  # a parser bug must not block the queue
         log.exception("parsing inbound mail %s failed", row["id"])
-        return None, [], f"parser error: {type(exc).__name__}: {exc}"[:500]
+        return None, [], ("", ""), f"parser error: {type(exc).__name__}: {exc}"[:500]
 
 
 async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int, str]:
@@ -146,7 +152,7 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
     outcomes: dict[int, str] = {}
     own: dict[int, set[str]] = {}
     async with platform.db.transaction() as uow:
-        for row, mail, files, why in prepared:
+        for row, mail, files, body, why in prepared:
             inbound_id = int(row["id"])
             if mail is None:
                 outcomes[inbound_id] = await _mark_failed(uow, inbound_id, why)
@@ -157,14 +163,17 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
                 own[ws] = await own_addresses(uow, ws)
             try:
                 async with uow.conn.begin_nested():
+                    # Locked (PostgreSQL): a twin job on another worker waits here, then sees it processed.
                     fresh = (
-                        await uow.execute(sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id))
+                        await uow.execute(
+                            sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id).with_for_update()
+                        )
                     ).scalar()
                     if fresh != InboundState.received:
                         outcomes[inbound_id] = str(fresh)  # another worker got there first
                         continue
                     outcome, ticket_id, message_id, reason = await _apply(
-                        platform, uow, row, mailbox, mail, files, own[ws]
+                        platform, uow, row, mailbox, mail, files, body, own[ws]
                     )
                     await uow.execute(
                         inbound_t.update()
@@ -244,34 +253,26 @@ async def _store_parts(platform: Platform, mail: ParsedMail) -> list[dict[str, A
 
 
 def render(mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, str]:
-    """(text, safe html): inline ``cid:`` images point at their stored file, remote images are blocked."""
+    """(text, safe html): inline ``cid:`` images point at their stored file, remote images are
+    blocked (kept as ``data-remote-src``, see ``images``), and the quoted history and signature are
+    folded into a collapsed ``<details>`` (see ``quotes``; not for a forward). The text is complete."""
     by_cid = {f["content_id"]: f["sha256"] for f in files if f["content_id"]}
+    fold = not quotes.is_forward(mail.subject)
     if mail.html:
 
         def cid(m: re.Match[str]) -> str:
             sha = by_cid.get(m.group(2))
             return f'src="/api/v1/email/inline/{sha}"' if sha else 'src=""'
 
-        safe = content.sanitize_html(_CID_SRC.sub(cid, mail.html))
-        safe = _REMOTE_SRC.sub(lambda m: m.group(1) + ' title="remote image blocked"', safe)
-        text = mail.text or content.html_to_text(safe)
+        raw = _CID_SRC.sub(cid, mail.html)
+        safe = images.block(content.sanitize_html(quotes.fold_html(raw) if fold else raw))
+        text = mail.text or content.html_to_text(quotes.without_summaries(safe))
     else:
         text = mail.text
-        safe = content.text_to_html(text) if text else ""
+        safe = "" if not text else quotes.text_to_html(text) if fold else content.text_to_html(text)
     if not text.strip() and not safe.strip():
         text, safe = "(no text)", "<p>(no text)</p>"
     return text[:1_000_000], safe
-
-
-async def own_addresses(uow: UnitOfWork, workspace_id: int) -> set[str]:
-    """This workspace's mailbox addresses. Another workspace of the same install is another
-    company: its people may write to us, so its addresses are not ours."""
-    return {
-        r[0]
-        for r in await uow.execute(
-            sa.select(mailboxes.c.address).where(mailboxes.c.workspace_id == workspace_id)
-        )
-    }
 
 
 async def _is_staff(uow: UnitOfWork, workspace_id: int, address: str) -> bool:
@@ -302,6 +303,7 @@ async def _apply(
     mailbox: dict[str, Any],
     mail: ParsedMail,
     files: list[dict[str, Any]],
+    body: tuple[str, str],
     own: set[str],
 ) -> tuple[str, int | None, int | None, str]:
     """(outcome, ticket id, message id, reason) — written in the caller's transaction."""
@@ -325,7 +327,7 @@ async def _apply(
     existing = await threading.existing_contact(uow.conn, ws, sender)
     recipients = [*mail.to, *mail.cc]
     thread = await threading.find_thread(uow.conn, s.ensure_secret_key(), ws, mail, recipients, existing)
-    text, html = render(mail, files)
+    text, html = body
     cc_addresses = [
         a
         for a in dict.fromkeys(recipients)
@@ -357,7 +359,8 @@ async def _apply(
                 "capped",
                 None,
                 None,
-                f"more than {s.email_new_tickets_per_sender_per_hour} new tickets from {sender} within an hour",
+                f"more than {s.email_new_tickets_per_sender_per_hour} new tickets from {sender}"
+                " within an hour",
             )
         contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
         cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[:50]]

@@ -1,4 +1,5 @@
-"""Permission-checked reads of the email channel: inbound mail (failed list), deliveries, inline images."""
+"""Permission-checked reads of the email channel: mailboxes and their health, inbound mail (failed list),
+deliveries, inline images, and the mail of a ticket page's messages (facts and the original .eml)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.channels.email.health import mailbox_health
 from helpline.domains.channels.email.mailboxes import public
 from helpline.domains.channels.email.models import InboundMail, Mailbox, OutboundMail
 from helpline.domains.tickets import queries as ticket_queries
-from helpline.domains.tickets.models import Attachment
+from helpline.domains.tickets.models import Attachment, Message
 from helpline.web.errors import Forbidden, NotFound
 from helpline.web.principal import Principal
 
@@ -18,6 +20,7 @@ inbound = InboundMail.__table__
 outbox = OutboundMail.__table__
 mailboxes = Mailbox.__table__
 attachments = Attachment.__table__
+messages = Message.__table__
 
 INBOUND_COLUMNS = [c for c in inbound.c if c.name not in ("workspace_id",)]
 
@@ -116,6 +119,71 @@ def describe(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+async def mail_of_messages(
+    conn: AsyncConnection, actor: Principal, *, received: list[int], replies: list[int]
+) -> list[dict[str, Any]]:
+    """One query for a ticket page: the inbound mail of the messages ``received`` (``outgoing`` 0:
+    ``id``, ``data`` = the SPF/DKIM/DMARC verdicts) and the outbound email of the agent replies
+    ``replies`` (``outgoing`` 1: ``id``, ``data`` = recipients, ``state``, ``attempts``, ``last_error``,
+    ``next_attempt_at``), each with its ``message_id``. The caller has loaded those messages with the
+    tickets' visibility rules; this adds the workspace and staff checks."""
+    if not actor.is_staff or not (received or replies):
+        return []
+    ws = actor.workspace_id
+    came = sa.select(
+        sa.literal_column("0").label("outgoing"),
+        inbound.c.message_id,
+        inbound.c.id,
+        inbound.c.auth.label("data"),
+        sa.cast(sa.null(), outbox.c.state.type).label("state"),
+        sa.cast(sa.null(), outbox.c.attempts.type).label("attempts"),
+        sa.cast(sa.null(), outbox.c.last_error.type).label("last_error"),
+        sa.cast(sa.null(), outbox.c.next_attempt_at.type).label("next_attempt_at"),
+    ).where(inbound.c.workspace_id == ws, inbound.c.message_id.in_(received))
+    query: sa.Select[Any] | sa.CompoundSelect[Any] = came
+    if replies:
+        went = sa.select(
+            sa.literal_column("1"),
+            outbox.c.message_id,
+            outbox.c.id,
+            outbox.c.recipients,
+            outbox.c.state,
+            outbox.c.attempts,
+            outbox.c.last_error,
+            outbox.c.next_attempt_at,
+        ).where(outbox.c.workspace_id == ws, outbox.c.kind == "reply", outbox.c.message_id.in_(replies))
+        query = sa.union_all(came, went)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def access_original(
+    conn: AsyncConnection, actor: Principal, ticket_id: int, message_id: int
+) -> dict[str, Any]:
+    """The inbound mail (``id``, ``raw_sha256``) of a message on a ticket ``actor`` may see, by the
+    tickets' visibility rules: 404 otherwise, like a message that does not exist."""
+    if not actor.is_staff:
+        raise NotFound("no such email")
+    await ticket_queries.access_ticket(conn, actor, ticket_id)
+    row = (
+        (
+            await conn.execute(
+                sa.select(inbound.c.id, inbound.c.raw_sha256)
+                .join(messages, messages.c.id == inbound.c.message_id)
+                .where(
+                    inbound.c.message_id == message_id,
+                    inbound.c.workspace_id == actor.workspace_id,
+                    messages.c.ticket_id == ticket_id,
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("no such email")
+    return dict(row)
+
+
 async def inline_image(conn: AsyncConnection, actor: Principal, sha256: str) -> dict[str, Any]:
     """An attachment with this content that the actor may see (inline images are named by hash)."""
     ids = [
@@ -162,3 +230,23 @@ async def access_mailbox(
     if row is None:
         raise NotFound(f"mailbox {mailbox_id} not found")
     return dict(row) if secrets else public(dict(row))
+
+
+async def mailbox_overview(conn: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
+    """The workspace's mailboxes (as :func:`list_mailboxes`), each with ``health`` (see
+    :func:`~helpline.domains.channels.email.health.mailbox_health`; ``None`` for an inactive mailbox)
+    and ``failed``: how many of its messages are on the failed-mail list now, however old."""
+    items = await list_mailboxes(conn, actor)
+    if not items:
+        return items
+    health = {h["id"]: h for h in await mailbox_health(conn, actor.workspace_id)}
+    rows = await conn.execute(
+        sa.select(inbound.c.mailbox_id, sa.func.count().label("n"))
+        .where(inbound.c.workspace_id == actor.workspace_id, inbound.c.state == "failed")
+        .group_by(inbound.c.mailbox_id)
+    )
+    failed: dict[int, int] = {r.mailbox_id: r.n for r in rows}
+    for item in items:
+        item["health"] = health.get(item["id"])
+        item["failed"] = failed.get(item["id"], 0)
+    return items

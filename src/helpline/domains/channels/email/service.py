@@ -111,7 +111,7 @@ async def _insert(
         )
     ).scalar()
     if new_id is None:
-        old = (
+        old: Any = (
             await uow.execute(
                 sa.select(inbound.c.id).where(
                     inbound.c.mailbox_id == mailbox["id"], inbound.c.message_key == key

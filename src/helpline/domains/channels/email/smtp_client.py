@@ -8,12 +8,16 @@ server uses the install's (``HELPLINE_SMTP_*``), or, with the console transport,
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
+
+from helpline.domains.channels.email import oauth2
+from helpline.domains.channels.email import tls as email_tls
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
@@ -59,6 +63,7 @@ class SmtpSession:
         self.platform = platform
         self.mailbox = mailbox
         self.client: aiosmtplib.SMTP | None = None
+        self.oauth_failure: oauth2.OAuth2Error | None = None
 
     def _server(self) -> dict[str, Any] | None:
         m, s = self.mailbox, self.platform.settings
@@ -69,6 +74,7 @@ class SmtpSession:
                 "tls": m["smtp_tls"],
                 "user": m["smtp_username"],
                 "password": m["smtp_secret"],
+                "auth": m.get("smtp_auth") or "password",
             }
         if s.mail_transport == "smtp":
             return {
@@ -77,6 +83,7 @@ class SmtpSession:
                 "tls": "starttls" if s.smtp_starttls else "none",
                 "user": s.smtp_username,
                 "password": s.smtp_password,
+                "auth": "password",
             }
         return None
 
@@ -92,26 +99,49 @@ class SmtpSession:
     async def _connect(self, server: dict[str, Any]) -> aiosmtplib.SMTP:
         if self.client is not None and self.client.is_connected:
             return self.client
+        token = await self._token(server)
         tls = server["tls"]
         client = aiosmtplib.SMTP(
             hostname=server["host"],
             port=server["port"],
             use_tls=tls == "ssl",
             start_tls=tls == "starttls",
+            # Verifying, and trusting HELPLINE_EMAIL_CA_FILE; "none" never upgrades (start_tls False).
+            tls_context=email_tls.client_context(self.platform.settings) if tls != "none" else None,
             timeout=self.platform.settings.email_send_timeout_seconds,
         )
         await client.connect()
         if server["user"]:
-            await client.login(server["user"], server["password"])
+            try:
+                if token is not None:
+                    await xoauth2(client, server["user"], token)
+                else:
+                    await client.login(server["user"], server["password"])
+            except BaseException:
+                client.close()  # a refused login must not leave the connection open
+                raise
         self.client = client
         return client
+
+    async def _token(self, server: dict[str, Any]) -> str | None:
+        """The XOAUTH2 access token (renewed first when due), or None for a password login. A failed
+        renewal is remembered for this session: the rest of a batch does not ask the provider again."""
+        if not server["user"] or server["auth"] != "xoauth2":
+            return None
+        if self.oauth_failure is not None:
+            raise self.oauth_failure
+        try:
+            return await oauth2.bearer(self.platform, self.mailbox, "smtp_secret")
+        except oauth2.OAuth2Error as exc:
+            self.oauth_failure = exc
+            raise
 
     async def send(self, sender: str, recipients: list[str], raw: bytes) -> Delivery:
         server = self._server()
         if server is None:
             from email import message_from_bytes, policy
 
-            await self.platform.mail.send(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
+            await self.platform.mail.send(message_from_bytes(raw, policy=policy.default))
             return Delivery({a: "sent" for a in recipients})
         client = await self._connect(server)
         try:
@@ -147,6 +177,38 @@ class SmtpSession:
             except Exception:
                 self.client.close()
         self.client = None
+
+
+async def xoauth2(client: aiosmtplib.SMTP, user: str, token: str) -> None:
+    """``AUTH XOAUTH2`` with the bearer string (Google's and Microsoft's SMTP). A refused token comes
+    back as a ``334`` challenge holding a JSON error; the client answers it with an empty line and the
+    server then says why (``535``), which is raised with the JSON."""
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    if "XOAUTH2" not in (m.upper() for m in client.server_auth_methods):
+        offered = " ".join(client.server_auth_methods) or "none"
+        raise aiosmtplib.SMTPException(
+            f"the server does not offer AUTH XOAUTH2 (it offers: {offered})"
+            + (
+                "; without TLS, servers often offer none"
+                if client.get_transport_info("sslcontext") is None
+                else ""
+            )
+        )
+    blob = base64.b64encode(f"user={user}\x01auth=Bearer {token}\x01\x01".encode())
+    response = await client.execute_command(b"AUTH", b"XOAUTH2", blob)
+    said = ""
+    if response.code == 334:
+        try:
+            said = base64.b64decode(response.message, validate=True).decode("utf-8", "replace").strip()
+        except ValueError:
+            said = response.message
+        response = await client.execute_command(b"")
+    if response.code != 235:
+        detail = f"the server refused the OAuth2 access token (XOAUTH2): {response.message}"
+        if said:
+            detail += f"; it said {said[:300]}"
+        raise aiosmtplib.SMTPAuthenticationError(response.code, detail)
 
 
 def _refused(errors: dict[str, tuple[int, str]], recipients: list[str]) -> dict[str, str]:

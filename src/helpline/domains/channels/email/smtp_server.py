@@ -3,6 +3,7 @@
 It answers ``250`` only after the message is stored (raw bytes fsynced, row committed) for every
 mailbox it was addressed to; if storing fails it answers ``451`` so the sending server keeps the
 message and tries again. Unknown recipients are refused at ``RCPT`` (``550``), so it is no open relay.
+With ``HELPLINE_SMTP_RECEIVER_TLS_CERT_FILE`` set it offers STARTTLS (optional for senders).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from helpline.domains.channels.email import service
+from helpline.domains.channels.email import tls as email_tls
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
@@ -65,13 +67,23 @@ async def start_receiver(platform: Platform, host: str, port: int) -> asyncio.Se
     """Listen on ``host:port`` in the running event loop (the one that owns the database engines)."""
     handler = Receiver(platform)
     size = platform.settings.smtp_receiver_max_bytes
+    # STARTTLS when a certificate is configured, optional for the sender (an MX must take mail from
+    # servers that cannot do TLS).
+    tls_context = email_tls.receiver_context(platform.settings)
     loop = asyncio.get_running_loop()
     name = socket.gethostname()  # once: aiosmtpd would look up the FQDN for every connection
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname=name, data_size_limit=size, decode_data=False, ident="Helpline ESMTP"),
+        lambda: SMTP(
+            handler,
+            hostname=name,
+            data_size_limit=size,
+            decode_data=False,
+            ident="Helpline ESMTP",
+            tls_context=tls_context,
+        ),
         host=host,
         port=port,
         reuse_port=True,
     )  # several `helpline worker` processes may share it
-    log.info("SMTP receiver listening on %s:%s", host, port)
+    log.info("SMTP receiver listening on %s:%s%s", host, port, " (STARTTLS offered)" if tls_context else "")
     return server

@@ -160,8 +160,8 @@ async def find_thread(
                 )
             )
         ).all()
-        for (known,) in rows:
-            t = await _live_ticket(conn, workspace_id, int(known))
+        for row in rows:
+            t = await _live_ticket(conn, workspace_id, int(row[0]))
             if t is not None and await is_participant(conn, t, contact_id):
                 return Thread(t, "known-id")
     for m in _SUBJECT_NUMBER.finditer(mail.subject):

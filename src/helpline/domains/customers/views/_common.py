@@ -7,21 +7,19 @@ import re
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Path, Query, Request
+from fastapi import Query, Request
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.customers import queries
-from helpline.domains.customers.schemas import (
-    MAX_ID,
-)
 from helpline.web.errors import Problem
 from helpline.web.principal import Principal
+from helpline.web.types import IdPath
 
 PAGE = 25
 TIMELINE = 50
-ContactId = Annotated[int, Path(ge=1, le=MAX_ID)]
-OrgId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ContactId = IdPath
+OrgId = IdPath
 Search = Annotated[str, Query(max_length=200)]
 Cursor = Annotated[str | None, Query(pattern=r"^\d{1,18}$")]
 #: Ticket lists page with the tickets API's opaque cursors (checked by ``list_tickets``: 422 if forged).

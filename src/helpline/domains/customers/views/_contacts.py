@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from helpline.domains.customers import queries, service
 from helpline.domains.customers.models import IdentityKind
 from helpline.domains.customers.schemas import (
-    MAX_ID,
     ContactCreate,
     ContactUpdate,
     IdentityCreate,
@@ -39,6 +38,7 @@ from helpline.web.errors import Problem
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
+from helpline.web.types import MAX_ID
 
 router = APIRouter(include_in_schema=False)
 

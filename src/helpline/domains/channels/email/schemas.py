@@ -1,0 +1,101 @@
+"""Request bodies of mailbox administration, shared by the API (``api.py``) and the console pages
+(``views/``): the same fields, limits and messages whichever way an admin changes a mailbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from helpline.web.errors import Problem
+from helpline.web.types import Email, Strict
+
+Tls = Annotated[str, Field(pattern="^(ssl|starttls|none)$")]
+Short = Annotated[str, Field(max_length=255)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Auth = Annotated[str, Field(pattern="^(password|xoauth2)$")]
+
+
+class MailboxBase(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    active: bool | None = None
+    group_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    imap_host: Short | None = None
+    imap_port: Port | None = None
+    imap_tls: Tls | None = None
+    imap_username: Annotated[str, Field(max_length=320)] | None = None
+    imap_auth: Auth | None = None
+    imap_secret: (
+        Annotated[
+            str,
+            Field(
+                max_length=20000,
+                description="Password, or with xoauth2 an access token (unused when the mailbox has an "
+                "OAuth2 client, which renews its own); write-only",
+            ),
+        ]
+        | None
+    ) = None
+    imap_folder: Short | None = None
+    imap_move_to: Short | None = None
+    smtp_host: Short | None = None
+    smtp_port: Port | None = None
+    smtp_tls: Tls | None = None
+    smtp_username: Annotated[str, Field(max_length=320)] | None = None
+    smtp_auth: Auth | None = None
+    smtp_secret: (
+        Annotated[
+            str, Field(max_length=20000, description="Password, or with xoauth2 an access token; write-only")
+        ]
+        | None
+    ) = None
+    oauth_token_url: (
+        Annotated[
+            str,
+            Field(
+                max_length=2000,
+                description="OAuth2 token endpoint (https://; http:// only to this machine); with a refresh "
+                "token, access tokens for xoauth2 are renewed there before they expire",
+            ),
+        ]
+        | None
+    ) = None
+    oauth_client_id: Annotated[str, Field(max_length=500)] | None = None
+    oauth_client_secret: Annotated[str, Field(max_length=2000, description="write-only")] | None = None
+    oauth_refresh_token: Annotated[str, Field(max_length=20000, description="write-only")] | None = None
+    oauth_scope: (
+        Annotated[str, Field(max_length=1000, description="Sent with each refresh when not empty")] | None
+    ) = None
+    dkim_domain: Annotated[str, Field(max_length=253)] | None = None
+    dkim_selector: Annotated[str, Field(max_length=63)] | None = None
+    dkim_private_key: Annotated[str, Field(max_length=20000, description="PEM; write-only")] | None = None
+    webhook_secret: (
+        Annotated[str, Field(max_length=500, description="HMAC key of the webhook; write-only")] | None
+    ) = None
+    auto_ack: bool | None = None
+    auto_ack_subject: Annotated[str, Field(max_length=500)] | None = None
+    auto_ack_body: (
+        Annotated[str, Field(max_length=10000, description="{number} and {mailbox} are filled in")] | None
+    ) = None
+
+
+class MailboxCreate(MailboxBase):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    address: Email
+
+
+class MailboxUpdate(MailboxBase):
+    address: Email | None = None
+
+
+def no_nul(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` unchanged, or a 422 naming the first field holding U+0000 (PostgreSQL cannot store it)."""
+    for k, v in values.items():
+        if isinstance(v, str) and "\x00" in v:
+            raise Problem(
+                f"{k}: contains U+0000",
+                status=422,
+                title="Invalid",
+                errors=[{"field": k, "message": "contains U+0000"}],
+            )
+    return values

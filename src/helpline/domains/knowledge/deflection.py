@@ -1,0 +1,128 @@
+"""Deflection for customers who have not reached a person yet: suggestions while they type, the answer
+bot, and the steps they take (each recorded for the insights page). One implementation serves the
+help centre's public JSON (``knowledge/api.py``, addressed by workspace slug) and the chat widget
+(``/chat/help/*``, addressed by widget key with its origin allow-list). Only public, published
+articles are ever returned."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from helpline.domains.knowledge import bot, queries, tracking
+from helpline.domains.knowledge.search import article_url, search
+from helpline.domains.portal.queries import workspace_slug
+from helpline.web.types import Strict
+
+
+class AnswerIn(Strict):
+    question: str = Field(min_length=1, max_length=2000)
+    locale: str = Field(default="en", max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+    visit: str = Field(default="", max_length=64)
+    source: str = Field(default="widget", pattern="^(widget|portal|email|helpcenter)$")
+
+
+class EventIn(Strict):
+    visit: str = Field(min_length=1, max_length=64)
+    kind: str = Field(pattern="^(opened|solved|abandoned|submitted|handover)$")
+    source: str = Field(default="widget", pattern="^(widget|portal|helpcenter|email)$")
+    article_id: int | None = None
+
+
+_HANDOVER_REASONS = {
+    "asked_for_human": "the visitor asked for a person",
+    "low_confidence": "the bot was not confident enough to answer",
+    "not_helpful": "the visitor said the bot's answer did not help",
+}
+
+
+async def suggest(
+    platform: Any, workspace_id: int, q: str, *, locale: str, visit: str, source: str
+) -> dict[str, Any]:
+    """``{"articles": [{id, title, url, excerpt, score}], "mode"}`` for what a customer is typing; the
+    search is logged and each suggestion counted as ``shown`` for ``visit``."""
+    if len(q.strip()) < 3:
+        return {"articles": [], "mode": "none"}
+    async with platform.db.read() as conn:
+        slug = await workspace_slug(conn, workspace_id) or ""
+        result = await search(conn, workspace_id, q, customer=True, locale=locale, limit=5)
+    articles = [h.as_dict(article_url(slug, h)) for h in result.hits]
+    visit = visit or secrets.token_hex(8)  # one list shown is one visit, whoever did not say which
+    async with platform.db.transaction() as uow:
+        await tracking.log_search(
+            uow,
+            workspace_id,
+            q,
+            locale=locale,
+            source=source,
+            results=len(articles),
+            top_article_id=articles[0]["id"] if articles else None,
+        )
+        for a in articles:
+            await tracking.record_event(uow, workspace_id, visit, "shown", source, a["id"])
+    return {"articles": articles, "mode": result.mode}
+
+
+async def answer(
+    platform: Any, workspace_id: int, question: str, *, locale: str, visit: str, source: str
+) -> dict[str, Any]:
+    """The answer bot: ``{answer, article: {id, title, url}, confidence, handover: false}``, or
+    ``{answer: null, article: null, confidence: 0, handover: true, reason}`` below the threshold
+    (``low_confidence``) or when the customer asks for a person (``asked_for_human``)."""
+    threshold = platform.settings.kb_bot_threshold
+    async with platform.db.read() as conn:
+        found = await bot.answer(conn, workspace_id, question, locale, threshold=threshold)
+    async with platform.db.transaction() as uow:
+        await tracking.log_search(
+            uow,
+            workspace_id,
+            question,
+            locale=locale,
+            source="bot",
+            results=1 if found else 0,
+            top_article_id=found["article"]["id"] if found else None,
+        )
+        await tracking.record_event(
+            uow,
+            workspace_id,
+            visit or secrets.token_hex(8),
+            "bot_answered" if found else "handover",
+            source,
+            found["article"]["id"] if found else None,
+        )
+    if found is None:
+        reason = "asked_for_human" if bot.wants_human(question) else "low_confidence"
+        return {"answer": None, "article": None, "confidence": 0.0, "handover": True, "reason": reason}
+    return {**found, "handover": False}
+
+
+async def record(
+    platform: Any, workspace_id: int, visit: str, kind: str, source: str, article_id: int | None
+) -> None:
+    async with platform.db.transaction() as uow:
+        await tracking.record_event(uow, workspace_id, visit, kind, source, article_id)
+
+
+async def handover_note(
+    conn: AsyncConnection, workspace_id: int, base_url: str, bot_info: dict[str, Any]
+) -> str:
+    """What an agent reads on a chat the answer bot handed over: why, and the article it had cited,
+    looked up here (public and published in this workspace, else left out), never taken from the
+    visitor's own words."""
+    reason = _HANDOVER_REASONS.get(str(bot_info.get("reason") or ""), "the visitor asked for a person")
+    lines = [f"The answer bot talked to the visitor first and handed over: {reason}."]
+    article_id = bot_info.get("article_id")
+    locale = str(bot_info.get("locale") or "en")[:16]
+    if isinstance(article_id, int) and not isinstance(article_id, bool) and 0 < article_id < 2**63:
+        article = await queries.public_article(conn, workspace_id, article_id, locale)
+        if article is None and locale != "en":
+            article = await queries.public_article(conn, workspace_id, article_id, "en")
+        if article is not None:
+            slug = await workspace_slug(conn, workspace_id) or ""
+            path = f"/help/{slug}/{article['locale']}/articles/{article_id}-{article['slug']}"
+            url = base_url.rstrip("/") + path
+            lines.append(f"It had suggested the article “{article['title']}”: {url}")
+    return "\n".join(lines)

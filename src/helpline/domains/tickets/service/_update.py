@@ -1,0 +1,240 @@
+"""Changing a ticket's properties (with If-Match), its tags and people, and bulk runs over tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from helpline.db.base import utcnow
+from helpline.domains.accounts.models import Role
+from helpline.domains.customers import service as customers
+from helpline.domains.tickets import fields, queries
+from helpline.domains.tickets.models import (
+    Status,
+)
+from helpline.domains.tickets.schemas import TicketUpdate
+from helpline.domains.tickets.service._common import (
+    after_change,
+    cc_contacts,
+    cc_rows,
+    check_assignee,
+    check_group,
+    contact_org,
+    event_row,
+    follower_rows,
+    members,
+    record,
+    reindex,
+    tag_rows,
+    tickets,
+)
+from helpline.platform import jobs
+from helpline.platform.db import UnitOfWork
+from helpline.platform.pubsub import PubSub
+from helpline.web.errors import Conflict, Forbidden, Invalid, PreconditionFailed, Problem
+from helpline.web.principal import Principal
+
+
+def _shown(value: Any) -> Any:
+    """A changed field's value as an event stores it (datetimes as ISO 8601 text)."""
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def check_if_match(ticket: dict[str, Any], if_match: str | None) -> None:
+    if if_match is None:
+        return
+    candidates = [c.strip().removeprefix("W/") for c in if_match.split(",")]
+    if "*" not in candidates and etag(ticket["version"]) not in candidates:
+        raise PreconditionFailed(
+            f"the ticket changed since you read it (it is now at {etag(ticket['version'])}); "
+            "reload and retry",
+            headers={"ETag": etag(ticket["version"])},
+        )
+
+
+def check_update(actor: Principal, ticket: dict[str, Any]) -> None:
+    if not actor.can_edit_tickets:
+        raise Forbidden("you may not change ticket properties")
+    if ticket["status"] == Status.closed:
+        raise Conflict("closed tickets cannot be changed; create a follow-up ticket")
+
+
+async def update_ticket(
+    uow: UnitOfWork,
+    pubsub: PubSub,
+    actor: Principal,
+    ticket: dict[str, Any],
+    data: TicketUpdate,
+    *,
+    if_match: str | None = None,
+) -> None:
+    """Apply the fields present in ``data``; an event per changed field. 412 if ``if_match`` is stale."""
+    check_update(actor, ticket)
+    check_if_match(ticket, if_match)
+    ws = ticket["workspace_id"]
+    given = data.model_dump(exclude_unset=True)
+    now = utcnow()
+    values: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+
+    def change(field: str, new: Any, column: str | None = None) -> None:
+        column = column or field
+        old = ticket[column]
+        if old != new:
+            values[column] = new
+            rows.append(event_row(ticket, actor, "field_changed", field, _shown(old), _shown(new), at=now))
+
+    for name in ("subject", "status", "priority", "type"):
+        if name in given:
+            v = given[name]
+            if v is None and name != "type":
+                raise Invalid(name, "cannot be null")
+            change(name, v.value if hasattr(v, "value") else v)
+    if "status" in values:
+        values["solved_at"] = now if values["status"] in (Status.solved, Status.closed) else None
+        if values["status"] == Status.new:
+            raise Invalid("status", "a ticket cannot go back to new")
+    if "assignee_id" in given:
+        if given["assignee_id"] is not None:
+            await check_assignee(uow, ws, given["assignee_id"])
+        change("assignee_id", given["assignee_id"])
+    if "group_id" in given:
+        if given["group_id"] is not None:
+            await check_group(uow, ws, given["group_id"])
+        change("group_id", given["group_id"])
+    if "due_at" in given:
+        change("due_at", given["due_at"])
+    if given.get("requester_id") is not None:
+        await customers.require_contact(uow, ws, given["requester_id"], "requester_id")
+        change("requester_id", given["requester_id"])
+        if "requester_id" in values:
+            values["organization_id"] = await contact_org(uow, given["requester_id"])
+    if given.get("custom_fields") is not None:
+        defs = await fields.definitions(uow.conn, ws)
+        change(
+            "custom_fields",
+            fields.validate_values(defs, given["custom_fields"], current=ticket["custom"]),
+            "custom",
+        )
+    await _update_tags(uow, actor, ticket, given, rows, now)
+    await _update_people(uow, actor, ticket, given, rows, now)
+    if not values and not rows:
+        return
+    values.update(updated_at=now, version=ticket["version"] + 1)
+    result = await uow.execute(
+        tickets.update()
+        .where(tickets.c.id == ticket["id"], tickets.c.version == ticket["version"])
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise PreconditionFailed("the ticket changed while you were saving; reload and retry")
+    await record(uow, rows)
+    if "subject" in values:
+        await reindex(uow, ticket["id"])
+    if values.get("assignee_id") and values["assignee_id"] != actor.user_id:
+        await jobs.enqueue(
+            uow, "notify.assigned", {"ticket_id": ticket["id"], "user_id": values["assignee_id"]}
+        )
+    after_change(uow, pubsub, ws, ticket["id"], "updated")
+
+
+async def _update_tags(
+    uow: UnitOfWork,
+    actor: Principal,
+    ticket: dict[str, Any],
+    given: dict[str, Any],
+    rows: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    if not any(given.get(k) is not None for k in ("tags", "add_tags", "remove_tags")):
+        return
+    current = {
+        r[0] for r in await uow.execute(sa.select(tag_rows.c.tag).where(tag_rows.c.ticket_id == ticket["id"]))
+    }
+    wanted = set(given["tags"]) if given.get("tags") is not None else set(current)
+    wanted |= set(given.get("add_tags") or [])
+    wanted -= set(given.get("remove_tags") or [])
+    if wanted == current:
+        return
+    await uow.execute(
+        tag_rows.delete().where(tag_rows.c.ticket_id == ticket["id"], tag_rows.c.tag.in_(current - wanted))
+    )
+    if wanted - current:
+        await uow.execute(
+            tag_rows.insert(),
+            [
+                {"ticket_id": ticket["id"], "tag": t, "workspace_id": ticket["workspace_id"]}
+                for t in sorted(wanted - current)
+            ],
+        )
+    rows.append(event_row(ticket, actor, "field_changed", "tags", sorted(current), sorted(wanted), at=now))
+
+
+async def _update_people(
+    uow: UnitOfWork,
+    actor: Principal,
+    ticket: dict[str, Any],
+    given: dict[str, Any],
+    rows: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    tid, ws = ticket["id"], ticket["workspace_id"]
+    if given.get("follower_ids") is not None:
+        wanted = sorted(set(given["follower_ids"]))
+        for uid in wanted:
+            row = (
+                await uow.execute(
+                    sa.select(members.c.role).where(members.c.workspace_id == ws, members.c.user_id == uid)
+                )
+            ).first()
+            if row is None or row[0] == Role.customer:
+                raise Invalid("follower_ids", f"user {uid} is not an agent of this workspace")
+        old = sorted(
+            r[0]
+            for r in await uow.execute(
+                sa.select(follower_rows.c.user_id).where(follower_rows.c.ticket_id == tid)
+            )
+        )
+        if old != wanted:
+            await uow.execute(follower_rows.delete().where(follower_rows.c.ticket_id == tid))
+            if wanted:
+                await uow.execute(follower_rows.insert(), [{"ticket_id": tid, "user_id": u} for u in wanted])
+            rows.append(event_row(ticket, actor, "field_changed", "follower_ids", old, wanted, at=now))
+    if given.get("cc_emails") is not None:
+        wanted = sorted(
+            c
+            for c in await cc_contacts(uow, ws, [str(e) for e in given["cc_emails"]])
+            if c != ticket["requester_id"]
+        )
+        old = sorted(
+            r[0] for r in await uow.execute(sa.select(cc_rows.c.contact_id).where(cc_rows.c.ticket_id == tid))
+        )
+        if old != wanted:
+            await uow.execute(cc_rows.delete().where(cc_rows.c.ticket_id == tid))
+            if wanted:
+                await uow.execute(cc_rows.insert(), [{"ticket_id": tid, "contact_id": c} for c in wanted])
+            rows.append(event_row(ticket, actor, "field_changed", "cc_contact_ids", old, wanted, at=now))
+
+
+async def for_each_ticket(
+    db: Any, actor: Principal, ticket_ids: list[int], change: Any
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Bulk work: ``change(uow, ticket)`` on each ticket the actor may see, each in its own
+    transaction, so one refusal does not undo the others. (updated ids, [{id, status, detail}])."""
+    done: list[int] = []
+    failed: list[dict[str, Any]] = []
+    for ticket_id in dict.fromkeys(ticket_ids):
+        try:
+            async with db.transaction() as uow:
+                ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
+                await change(uow, ticket)
+            done.append(ticket_id)
+        except Problem as exc:
+            failed.append({"id": ticket_id, "status": exc.status, "detail": exc.detail})
+    return done, failed
