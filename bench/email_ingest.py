@@ -32,12 +32,18 @@ from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
 
 
-def message(i: int, senders: int) -> bytes:
+def message(i: int, senders: int, replies: float = 0.0) -> bytes:
+    """Message ``i``; with ``replies`` > 0 that share of messages answer the sender's previous one
+    (In-Reply-To/References a Message-ID of theirs we stored: threaded onto that ticket)."""
     msg = EmailMessage()
     msg["From"] = f"Customer {i % senders} <c{i % senders}@customer.example>"
     msg["To"] = "support@bench.example"
     msg["Subject"] = f"Order {i} has not arrived"
-    msg["Message-ID"] = f"<bench-{i}-{uuid.uuid4().hex[:8]}@customer.example>"
+    msg["Message-ID"] = f"<bench-{i}@customer.example>"
+    if i >= senders and (i * 7919 % 100) < replies * 100:
+        earlier = f"<bench-{i - senders}@customer.example>"
+        msg.replace_header("Subject", f"Re: Order {i - senders} has not arrived")
+        msg["In-Reply-To"], msg["References"] = earlier, earlier
     text = f"Hello,\n\nmy order {i} has not arrived yet. Can you check the tracking?\n\nThanks\n"
     msg.set_content(text)
     msg.add_alternative(f"<p>Hello,</p><p>my order <b>{i}</b> has not arrived yet.</p>", subtype="html")
@@ -48,7 +54,7 @@ def message(i: int, senders: int) -> bytes:
     return msg.as_bytes()
 
 
-async def run(n: int, senders: int, root: Path) -> None:
+async def run(n: int, senders: int, replies: float, root: Path) -> None:
     url = f"sqlite+aiosqlite:///{root / 'bench.db'}"
     await asyncio.to_thread(upgrade, url)
     settings = Settings(
@@ -66,7 +72,7 @@ async def run(n: int, senders: int, root: Path) -> None:
         )
     box = await service.mailbox_by_id(platform, box_id)
     assert box is not None
-    raws = [message(i, senders) for i in range(n)]
+    raws = [message(i, senders, replies) for i in range(n)]
     log(f"{n} messages, {sum(map(len, raws)) / n:.0f} bytes on average")
     cpu0, t0 = time.process_time(), time.perf_counter()
     for raw in raws:
@@ -75,7 +81,7 @@ async def run(n: int, senders: int, root: Path) -> None:
     await JobRunner(platform).drain()
     t2, cpu2 = time.perf_counter(), time.process_time()
     await platform.close()
-    common = {"bench": "email_ingest", "db": "sqlite", "messages": n}
+    common = {"bench": "email_ingest", "db": "sqlite", "messages": n, "replies": replies}
     emit(
         **{
             **common,
@@ -102,10 +108,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--senders", type=int, default=500, help="distinct From addresses")
+    ap.add_argument(
+        "--replies", type=float, default=0.3, help="share of messages that reply to the sender's earlier one"
+    )
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="helpline-bench-email-"))
     try:
-        asyncio.run(run(args.messages, args.senders, root))
+        asyncio.run(run(args.messages, args.senders, args.replies, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

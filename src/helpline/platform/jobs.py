@@ -57,26 +57,43 @@ async def enqueue(
     delay: timedelta | None = None,
 ) -> None:
     """Add a job in the caller's transaction. With ``dedupe_key``, an identical queued job absorbs it."""
+    await enqueue_many(uow, kind, [(args, dedupe_key)], delay=delay)
+
+
+async def enqueue_many(
+    uow: UnitOfWork,
+    kind: str,
+    items: list[tuple[dict[str, Any], str | None]],
+    *,
+    delay: timedelta | None = None,
+) -> None:
+    """Jobs of one kind, each ``(args, dedupe_key or None)``, in one statement of the caller's
+    transaction; as :func:`enqueue` for each."""
+    if not items:
+        return
     now = utcnow()
-    values = {
-        "kind": kind,
-        "args": args,
-        "dedupe_key": dedupe_key,
-        "run_at": now + delay if delay else now,
-        "created_at": now,
-        "state": "queued",
-        "attempts": 0,
-        "max_attempts": 8,
-    }
+    rows = [
+        {
+            "kind": kind,
+            "args": args,
+            "dedupe_key": dedupe_key,
+            "run_at": now + delay if delay else now,
+            "created_at": now,
+            "state": "queued",
+            "attempts": 0,
+            "max_attempts": 8,
+        }
+        for args, dedupe_key in items
+    ]
     table = Job.__table__
     insert = postgresql.insert(table) if uow.dialect == "postgresql" else sqlite.insert(table)
-    stmt: Any = insert.values(values)
-    if dedupe_key is not None:
+    stmt: Any = insert
+    if any(dedupe_key is not None for _, dedupe_key in items):
         stmt = stmt.on_conflict_do_nothing(
             index_elements=["dedupe_key"],
             index_where=sa.text("state = 'queued' AND dedupe_key IS NOT NULL"),
         )
-    await uow.execute(stmt)
+    await uow.execute(stmt, rows)
     uow.on_commit(_wake_all)
 
 

@@ -8,6 +8,7 @@ trusts a header.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,8 +50,7 @@ def _customer_event(
     return row
 
 
-async def _insert_message(
-    uow: UnitOfWork,
+def _message_row(
     ticket: dict[str, Any],
     *,
     author_kind: str,
@@ -60,27 +60,43 @@ async def _insert_message(
     public: bool,
     channel: str,
     at: datetime,
-) -> int:
-    return int(
-        (
-            await uow.execute(
-                messages.insert()
-                .values(
-                    workspace_id=ticket["workspace_id"],
-                    ticket_id=ticket["id"],
-                    public=public,
-                    author_kind=author_kind,
-                    author_user_id=None,
-                    author_contact_id=contact_id,
-                    channel=channel,
-                    body_text=body_text,
-                    body_html=body_html,
-                    created_at=at,
-                )
-                .returning(messages.c.id)
-            )
-        ).scalar_one()
-    )
+) -> dict[str, Any]:
+    return {
+        "workspace_id": ticket["workspace_id"],
+        "ticket_id": ticket["id"],
+        "public": public,
+        "author_kind": author_kind,
+        "author_user_id": None,
+        "author_contact_id": contact_id,
+        "channel": channel,
+        "body_text": body_text,
+        "body_html": body_html,
+        "created_at": at,
+    }
+
+
+async def _insert_messages(uow: UnitOfWork, rows: list[dict[str, Any]]) -> list[int]:
+    """Ids of the new messages, in order; at most one message per ticket."""
+    result = await uow.execute(messages.insert().returning(messages.c.id, messages.c.ticket_id), rows)
+    by_ticket = {int(row[1]): int(row[0]) for row in result}
+    return [by_ticket[r["ticket_id"]] for r in rows]
+
+
+async def _insert_message(uow: UnitOfWork, ticket: dict[str, Any], **fields: Any) -> int:
+    return (await _insert_messages(uow, [_message_row(ticket, **fields)]))[0]
+
+
+@dataclass
+class NewTicket:
+    """A ticket whose first message a contact wrote (see :func:`create_tickets_from_contacts`)."""
+
+    contact_id: int
+    subject: str
+    body_text: str
+    body_html: str
+    channel: str
+    group_id: int | None = None
+    cc_contact_ids: list[int] = field(default_factory=list)
 
 
 async def create_ticket_from_contact(
@@ -97,77 +113,106 @@ async def create_ticket_from_contact(
     cc_contact_ids: list[int] | None = None,
 ) -> tuple[int, int, int]:
     """A new ticket whose first message the contact wrote: (ticket id, message id, ticket number)."""
+    item = NewTicket(contact_id, subject, body_text, body_html, channel, group_id, cc_contact_ids or [])
+    return (await create_tickets_from_contacts(uow, pubsub, workspace_id, [item]))[0]
+
+
+async def create_tickets_from_contacts(
+    uow: UnitOfWork, pubsub: PubSub, workspace_id: int, items: list[NewTicket]
+) -> list[tuple[int, int, int]]:
+    """New tickets of one workspace, each with its contact's first message: (ticket id, message id,
+    ticket number) per item, in order. A statement per table whatever the number of tickets (a
+    channel that receives in bursts, like email, writes a burst at once)."""
+    if not items:
+        return []
     now = utcnow()
-    number = await service.next_number(uow, workspace_id)
-    org = (
-        await uow.execute(sa.select(contacts.c.organization_id).where(contacts.c.id == contact_id))
-    ).scalar()
-    ticket_id = int(
-        (
-            await uow.execute(
-                tickets.insert()
-                .values(
-                    workspace_id=workspace_id,
-                    number=number,
-                    subject=(subject or "(no subject)")[:500],
-                    status=Status.new.value,
-                    priority="normal",
-                    type=None,
-                    channel=channel,
-                    requester_id=contact_id,
-                    organization_id=org,
-                    assignee_id=None,
-                    group_id=group_id,
-                    due_at=None,
-                    custom={},
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(tickets.c.id)
+    numbers = await service.next_numbers(uow, workspace_id, len(items))
+    org_of = {
+        int(r[0]): r[1]
+        for r in await uow.execute(
+            sa.select(contacts.c.id, contacts.c.organization_id).where(
+                contacts.c.id.in_({i.contact_id for i in items})
             )
-        ).scalar_one()
-    )
-    ticket = {"id": ticket_id, "workspace_id": workspace_id}
-    message_id = await _insert_message(
-        uow,
-        ticket,
-        author_kind=AuthorKind.customer.value,
-        contact_id=contact_id,
-        body_text=body_text,
-        body_html=body_html,
-        public=True,
-        channel=channel,
-        at=now,
-    )
-    cc_ids = sorted({c for c in cc_contact_ids or [] if c != contact_id})
-    if cc_ids:
-        await uow.execute(ccs.insert(), [{"ticket_id": ticket_id, "contact_id": c} for c in cc_ids])
-    await service.record(
+        )
+    }
+    # Rows come back in any order (in parameter order SQLAlchemy would insert them one by one on
+    # SQLite): each ticket is known by its number, each message by its ticket.
+    by_number = {
+        int(row[1]): int(row[0])
+        for row in (
+            await uow.execute(
+                tickets.insert().returning(tickets.c.id, tickets.c.number),
+                [
+                    {
+                        "workspace_id": workspace_id,
+                        "number": number,
+                        "subject": (item.subject or "(no subject)")[:500],
+                        "status": Status.new.value,
+                        "priority": "normal",
+                        "type": None,
+                        "channel": item.channel,
+                        "requester_id": item.contact_id,
+                        "organization_id": org_of.get(item.contact_id),
+                        "assignee_id": None,
+                        "group_id": item.group_id,
+                        "due_at": None,
+                        "custom": {},
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for item, number in zip(items, numbers, strict=True)
+                ],
+            )
+        )
+    }
+    ticket_ids = [by_number[n] for n in numbers]
+    message_ids = await _insert_messages(
         uow,
         [
-            _customer_event(
-                ticket,
-                "created",
-                new={
-                    "number": number,
-                    "subject": subject,
-                    "status": Status.new.value,
-                    "priority": "normal",
-                    "channel": channel,
-                    "requester_id": contact_id,
-                    "assignee_id": None,
-                    "group_id": group_id,
-                    "tags": [],
-                },
+            _message_row(
+                {"id": tid, "workspace_id": workspace_id},
+                author_kind=AuthorKind.customer.value,
+                contact_id=item.contact_id,
+                body_text=item.body_text,
+                body_html=item.body_html,
+                public=True,
+                channel=item.channel,
                 at=now,
-            ),
-            _customer_event(ticket, "message_added", new={"message_id": message_id, "public": True}, at=now),
+            )
+            for tid, item in zip(ticket_ids, items, strict=True)
         ],
     )
-    await service.reindex(uow, ticket_id)
-    service.after_change(uow, pubsub, workspace_id, ticket_id, "created")
-    return ticket_id, message_id, number
+    cc_rows = [
+        {"ticket_id": tid, "contact_id": c}
+        for tid, item in zip(ticket_ids, items, strict=True)
+        for c in sorted({c for c in item.cc_contact_ids if c != item.contact_id})
+    ]
+    if cc_rows:
+        await uow.execute(ccs.insert(), cc_rows)
+    events: list[dict[str, Any]] = []
+    for tid, mid, number, item in zip(ticket_ids, message_ids, numbers, items, strict=True):
+        ticket = {"id": tid, "workspace_id": workspace_id}
+        created = {
+            "number": number,
+            "subject": item.subject,
+            "status": Status.new.value,
+            "priority": "normal",
+            "channel": item.channel,
+            "requester_id": item.contact_id,
+            "assignee_id": None,
+            "group_id": item.group_id,
+            "tags": [],
+        }
+        events.append(_customer_event(ticket, "created", new=created, at=now))
+        events.append(
+            _customer_event(ticket, "message_added", new={"message_id": mid, "public": True}, at=now)
+        )
+    await service.record(uow, events)
+    await service.reindex_many(uow, ticket_ids)
+    for tid in ticket_ids:
+        service.after_change(uow, pubsub, workspace_id, tid, "created")
+    return list(zip(ticket_ids, message_ids, numbers, strict=True))
 
 
 async def add_contact_message(
@@ -283,21 +328,26 @@ async def attach_files(
     uow: UnitOfWork, *, workspace_id: int, message_id: int, files: list[dict[str, Any]]
 ) -> None:
     """Attachment rows for files already in storage (``filename``, ``content_type``, ``size``, ``sha256``)."""
-    if not files:
-        return
+    await attach_files_many(uow, workspace_id, [(message_id, files)])
+
+
+async def attach_files_many(
+    uow: UnitOfWork, workspace_id: int, per_message: list[tuple[int, list[dict[str, Any]]]]
+) -> None:
+    """:func:`attach_files` for several messages in one statement."""
     now = utcnow()
-    await uow.execute(
-        attachments.insert(),
-        [
-            {
-                "workspace_id": workspace_id,
-                "message_id": message_id,
-                "filename": f["filename"][:255],
-                "content_type": f["content_type"][:255],
-                "size": f["size"],
-                "sha256": f["sha256"],
-                "created_at": now,
-            }
-            for f in files
-        ],
-    )
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "message_id": message_id,
+            "filename": f["filename"][:255],
+            "content_type": f["content_type"][:255],
+            "size": f["size"],
+            "sha256": f["sha256"],
+            "created_at": now,
+        }
+        for message_id, files in per_message
+        for f in files
+    ]
+    if rows:
+        await uow.execute(attachments.insert(), rows)

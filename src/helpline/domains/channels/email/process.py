@@ -1,56 +1,48 @@
 """Turn stored inbound mail into tickets and messages (the ``email.process`` job).
 
-Each message is handled in its own transaction, which also marks its ``email_inbound`` row
-processed: a crash before the commit leaves the row ``received`` and its job re-runs; after the
-commit the row says ``processed`` and a re-run does nothing. A message that cannot be parsed, breaks
+A job's messages are handled in one transaction, which also marks each ``email_inbound`` row
+processed: a crash before the commit leaves the rows ``received`` and the job re-runs; after the
+commit the rows say ``processed`` and a re-run does nothing. A message that cannot be parsed, breaks
 a limit, or fails for any other reason is marked ``failed`` with the reason and blocks nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html as htmllib
+import hashlib
 import logging
 import re
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
-from helpline.domains.accounts.models import Membership, User
-from helpline.domains.channels.email import images, loops, outbound, quotes, threading
+from helpline.domains.channels.email import bounces, loops, newmail, threading
 from helpline.domains.channels.email.mailboxes import own_addresses
-from helpline.domains.channels.email.models import (
-    AddressStatus,
-    EmailMessageId,
-    EmailThread,
-    InboundMail,
-    InboundState,
-    Mailbox,
-)
+from helpline.domains.channels.email.models import InboundMail, InboundState, Mailbox
 from helpline.domains.channels.email.parse import Limits, ParsedMail, Rejected, parse
+from helpline.domains.channels.email.render import render, store_parts
 from helpline.domains.customers import service as customers
-from helpline.domains.tickets import content, inbound
+from helpline.domains.tickets import inbound
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Conflict, Invalid
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
 
+__all__ = ["loop_marker", "process_batch", "render", "requeue_stale"]
+
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 inbound_t = InboundMail.__table__
 mailboxes = Mailbox.__table__
-threads = EmailThread.__table__
-ids_t = EmailMessageId.__table__
-status_t = AddressStatus.__table__
-users = User.__table__
-members = Membership.__table__
-
-CHANNEL = "email"
-_CID_SRC = re.compile(r'src\s*=\s*(["\']?)cid:([^"\'\s>]+)\1', re.I)
+CHANNEL = newmail.CHANNEL
 
 
 def limits_for(platform: Platform) -> Limits:
@@ -107,11 +99,11 @@ async def _prepare(platform: Platform, row: dict[str, Any]) -> Prepared:
     try:
         if len(raw) <= INLINE_PARSE_BYTES:
             mail = parse(raw, limits_for(platform))
-            files = await _store_parts(platform, mail)
+            files = await store_parts(platform, mail)
             body = render(mail, files)
         else:
             mail = await asyncio.wait_for(asyncio.to_thread(parse, raw, limits_for(platform)), timeout)
-            files = await _store_parts(platform, mail)
+            files = await store_parts(platform, mail)
             body = await asyncio.wait_for(asyncio.to_thread(render, mail, files), timeout)
         return mail, files, body, ""
     except Rejected as exc:
@@ -126,8 +118,9 @@ async def _prepare(platform: Platform, row: dict[str, Any]) -> Prepared:
 async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int, str]:
     """Process stored messages; the outcome of each (``failed`` for the failed list). Idempotent.
 
-    One transaction for the batch, one savepoint per message: a message that fails rolls back alone
-    and is marked failed with its reason; the others go on.
+    One transaction for the batch. Consecutive messages that start tickets are written together
+    (``newmail``); any other message is handled alone, in order, in a savepoint of its own. A
+    message that fails rolls back alone and is marked failed with its reason; the others go on.
     """
     async with platform.db.read() as conn:
         rows = [
@@ -149,57 +142,278 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
             ).mappings()
         }
     prepared = [(row, *await _prepare(platform, row)) for row in rows]
-    outcomes: dict[int, str] = {}
-    own: dict[int, set[str]] = {}
     async with platform.db.transaction() as uow:
+        batch = _Batch(platform, uow)
+        # Locked (PostgreSQL): a twin job on another worker waits here, then sees them processed.
+        locked = await uow.execute(
+            sa.select(inbound_t.c.id, inbound_t.c.state)
+            .where(inbound_t.c.id.in_([int(r["id"]) for r in rows]))
+            .with_for_update()
+        )
+        states = {int(row[0]): str(row[1]) for row in locked}
+        todo: list[_Mail] = []
         for row, mail, files, body, why in prepared:
             inbound_id = int(row["id"])
-            if mail is None:
-                outcomes[inbound_id] = await _mark_failed(uow, inbound_id, why)
-                continue
-            mailbox = boxes[int(row["mailbox_id"])]
-            ws = int(mailbox["workspace_id"])
-            if ws not in own:
-                own[ws] = await own_addresses(uow, ws)
-            try:
-                async with uow.conn.begin_nested():
-                    # Locked (PostgreSQL): a twin job on another worker waits here, then sees it processed.
-                    fresh = (
-                        await uow.execute(
-                            sa.select(inbound_t.c.state).where(inbound_t.c.id == inbound_id).with_for_update()
+            if states.get(inbound_id) != InboundState.received:
+                batch.outcomes[inbound_id] = states.get(inbound_id, "")  # another worker got there first
+            elif mail is None:
+                batch.outcomes[inbound_id] = await _mark_failed(uow, inbound_id, why)
+            else:
+                todo.append(_Mail(row, boxes[int(row["mailbox_id"])], mail, files, body))
+        await batch.prefetch(todo)
+        for item in todo:
+            await batch.add(item)
+        await batch.flush()
+    return batch.outcomes
+
+
+@dataclass
+class _Mail:
+    row: dict[str, Any]
+    mailbox: dict[str, Any]
+    mail: ParsedMail
+    files: list[dict[str, Any]]
+    body: tuple[str, str]
+
+    @property
+    def ws(self) -> int:
+        return int(self.mailbox["workspace_id"])
+
+    @property
+    def envelope_from(self) -> str | None:
+        return self.row["envelope_from"] if self.row["source"] == "smtp" else None
+
+
+class _Batch:
+    """The messages of one job, in order, in the caller's transaction. Messages that start tickets
+    are gathered into a run and written together; any other message is written alone, after the
+    run when it may concern it (it refers to a message of the run or comes from one of its people)."""
+
+    def __init__(self, platform: Platform, uow: UnitOfWork) -> None:
+        self.platform, self.uow = platform, uow
+        self.outcomes: dict[int, str] = {}
+        self.own: dict[int, set[str]] = {}
+        self.contacts: dict[int, dict[str, int]] = defaultdict(dict)  # workspace → address → contact
+        self.new_tickets: Counter[tuple[int, str]] = Counter()  # (mailbox, sender) → within the hour
+        self.gathering = True
+        self.run: list[newmail.NewMail] = []
+
+    async def prefetch(self, todo: list[_Mail]) -> None:
+        """Our own addresses, the contacts of every sender and recipient, and each sender's new tickets
+        within the hour, a query per workspace or mailbox. If that fails every message goes alone."""
+        for ws in {m.ws for m in todo}:
+            self.own[ws] = await own_addresses(self.uow, ws)
+        try:
+            async with self.uow.conn.begin_nested():
+                for ws in {m.ws for m in todo}:
+                    addresses = {a for m in todo if m.ws == ws for a in (_sender(m), *m.mail.to, *m.mail.cc)}
+                    self.contacts[ws] = await customers.contacts_by_emails(self.uow, ws, addresses - {""})
+                since = utcnow() - timedelta(hours=1)
+                for box in {int(m.mailbox["id"]) for m in todo}:
+                    senders = {_sender(m) for m in todo if int(m.mailbox["id"]) == box} - {""}
+                    for row in await self.uow.execute(
+                        sa.select(inbound_t.c.from_address, sa.func.count())
+                        .where(
+                            inbound_t.c.mailbox_id == box,
+                            inbound_t.c.from_address.in_(senders),
+                            inbound_t.c.received_at >= since,
+                            inbound_t.c.outcome == "new_ticket",
                         )
-                    ).scalar()
-                    if fresh != InboundState.received:
-                        outcomes[inbound_id] = str(fresh)  # another worker got there first
-                        continue
-                    outcome, ticket_id, message_id, reason = await _apply(
-                        platform, uow, row, mailbox, mail, files, body, own[ws]
-                    )
-                    await uow.execute(
-                        inbound_t.update()
-                        .where(inbound_t.c.id == inbound_id)
-                        .values(
-                            state=InboundState.processed.value,
-                            outcome=outcome,
-                            reason=reason,
-                            ticket_id=ticket_id,
-                            message_id=message_id,
-                            processed_at=utcnow(),
-                            attempts=inbound_t.c.attempts + 1,
-                            from_address=mail.from_address or row["from_address"],
-                            subject=mail.subject[:500],
-                            auth=_auth(platform, mail),
+                        .group_by(inbound_t.c.from_address)
+                    ):
+                        self.new_tickets[(box, str(row[0]))] = int(row[1])
+        except Exception:
+            log.exception(
+                "reading ahead for %d inbound messages failed; processing them one at a time", len(todo)
+            )
+            self.gathering = False
+
+    def _plain_new(self, m: _Mail) -> newmail.NewMail | None:
+        """``m`` as a new ticket when that is certain without reading anything: not ours, not a
+        bounce, a sender, and nothing to thread it by. Else None."""
+        ws = m.ws
+        verdict = loops.classify(
+            m.mail,
+            envelope_from=m.envelope_from,
+            own_addresses=self.own[ws],
+            loop_marker=loop_marker(self.platform, ws),
+        )
+        sender = _sender(m)
+        recipients = [*m.mail.to, *m.mail.cc]
+        if verdict.ours or verdict.bounce or not sender or threading.has_evidence(m.mail, recipients):
+            return None
+        cc = _cc_addresses(recipients, sender, self.own[ws])
+        return newmail.NewMail(m.row, m.mailbox, m.mail, m.files, m.body, sender, cc, verdict)
+
+    def _touches_run(self, m: _Mail) -> bool:
+        """Whether deciding ``m`` may depend on the run not yet written: it refers to one of the
+        run's messages, or comes from one of the run's senders or copied addresses."""
+        refs = {*m.mail.in_reply_to, *m.mail.references}
+        sender = _sender(m)
+        return any(
+            n.mail.message_id in refs or sender == n.sender or sender in n.cc_addresses for n in self.run
+        )
+
+    async def add(self, m: _Mail) -> None:
+        if not self.gathering:
+            await self._alone(m, gather=False)
+            return
+        new = self._plain_new(m)
+        if new is None:
+            # Replies, bounces and loops are written alone, ahead of the run unless they may
+            # concern it; one that turns out to start a ticket joins the run after all.
+            if self._touches_run(m):
+                await self.flush()
+            new = await self._alone(m, gather=True)
+            if new is None:
+                return
+        key = (int(m.mailbox["id"]), new.sender)
+        cap = self.platform.settings.email_new_tickets_per_sender_per_hour
+        if self.new_tickets[key] >= cap:
+            why = _cap_reason(cap, new.sender)
+            await self._guarded(m, lambda: self._done(m, "capped", None, None, why))
+            return
+        if self.run and self.run[0].mailbox["workspace_id"] != m.mailbox["workspace_id"]:
+            await self.flush()
+        self.run.append(new)
+        self.new_tickets[key] += 1
+
+    async def flush(self) -> None:
+        """Write the gathered run; if that fails, its messages again one at a time."""
+        run, self.run = self.run, []
+        if not run:
+            return
+        ws = int(run[0].mailbox["workspace_id"])
+        try:
+            async with self.uow.conn.begin_nested():
+                written, learned = await newmail.write(self.platform, self.uow, run, self.contacts[ws])
+                await _finish(
+                    self.uow,
+                    [
+                        _done(
+                            self.platform,
+                            n.row,
+                            n.mail,
+                            "new_ticket",
+                            w.ticket_id,
+                            w.message_id,
+                            n.verdict.why,
                         )
-                    )
-                outcomes[inbound_id] = outcome
-            except Rejected as exc:
-                outcomes[inbound_id] = await _mark_failed(uow, inbound_id, str(exc))
-            except Exception as exc:
-                log.exception("processing inbound mail %s failed", inbound_id)
-                outcomes[inbound_id] = await _mark_failed(
-                    uow, inbound_id, f"{type(exc).__name__}: {exc}"[:1000]
+                        for n, w in zip(run, written, strict=True)
+                    ],
                 )
-    return outcomes
+        except Exception:
+            log.exception("writing %d new tickets together failed; writing them one at a time", len(run))
+            for n in run:
+                self.new_tickets[(int(n.mailbox["id"]), n.sender)] -= 1
+                await self._alone(_Mail(n.row, n.mailbox, n.mail, n.files, n.body), gather=False)
+            return
+        self.contacts[ws].update(learned)
+        for n in run:
+            self.outcomes[int(n.row["id"])] = "new_ticket"
+
+    async def _alone(self, m: _Mail, *, gather: bool) -> newmail.NewMail | None:
+        """``m`` by itself, reading what it needs. With ``gather``, a message that starts a ticket
+        is returned unwritten, for the run."""
+
+        async def work() -> newmail.NewMail | None:
+            result = await _apply(self.platform, self.uow, m, self.own[m.ws], gather=gather)
+            if isinstance(result, newmail.NewMail):
+                return result
+            await self._done(m, *result)
+            if result[0] == "new_ticket":
+                self.new_tickets[(int(m.mailbox["id"]), _sender(m))] += 1
+            return None
+
+        return await self._guarded(m, work)
+
+    async def _done(
+        self, m: _Mail, outcome: str, ticket_id: int | None, message_id: int | None, reason: str
+    ) -> None:
+        await _finish(self.uow, [_done(self.platform, m.row, m.mail, outcome, ticket_id, message_id, reason)])
+        self.outcomes[int(m.row["id"])] = outcome
+
+    async def _guarded(self, m: _Mail, work: Callable[[], Awaitable[_T]]) -> _T | None:
+        """``work()`` in a savepoint of its own; if it fails, ``m`` is marked failed with the reason."""
+        inbound_id = int(m.row["id"])
+        try:
+            async with self.uow.conn.begin_nested():
+                return await work()
+        except Rejected as exc:
+            self.outcomes[inbound_id] = await _mark_failed(self.uow, inbound_id, str(exc))
+        except Exception as exc:
+            log.exception("processing inbound mail %s failed", inbound_id)
+            self.outcomes[inbound_id] = await _mark_failed(
+                self.uow, inbound_id, f"{type(exc).__name__}: {exc}"[:1000]
+            )
+        return None
+
+
+def _sender(m: _Mail) -> str:
+    """The normalised From address (or the envelope sender); "" when there is none usable."""
+    try:
+        return customers.normalise_identity(
+            "email", m.mail.from_address or (m.row["envelope_from"] or "").lower()
+        )
+    except Invalid:
+        return ""
+
+
+def _cap_reason(cap: int, sender: str) -> str:
+    return f"more than {cap} new tickets from {sender} within an hour"
+
+
+def _cc_addresses(recipients: list[str], sender: str, own: set[str]) -> list[str]:
+    return [
+        a
+        for a in dict.fromkeys(recipients)
+        if a != sender and threading.base_address(a) not in own and a not in own
+    ]
+
+
+def _done(
+    platform: Platform,
+    row: dict[str, Any],
+    mail: ParsedMail,
+    outcome: str,
+    ticket_id: int | None,
+    message_id: int | None,
+    reason: str,
+) -> dict[str, Any]:
+    return {
+        "b_id": int(row["id"]),
+        "b_outcome": outcome,
+        "b_reason": reason,
+        "b_ticket": ticket_id,
+        "b_message": message_id,
+        "b_at": utcnow(),
+        "b_from": mail.from_address or row["from_address"],
+        "b_subject": mail.subject[:500],
+        "b_auth": _auth(platform, mail),
+    }
+
+
+_FINISH = (
+    inbound_t.update()
+    .where(inbound_t.c.id == sa.bindparam("b_id"))
+    .values(
+        state=InboundState.processed.value,
+        outcome=sa.bindparam("b_outcome"),
+        reason=sa.bindparam("b_reason"),
+        ticket_id=sa.bindparam("b_ticket"),
+        message_id=sa.bindparam("b_message"),
+        processed_at=sa.bindparam("b_at"),
+        attempts=inbound_t.c.attempts + 1,
+        from_address=sa.bindparam("b_from"),
+        subject=sa.bindparam("b_subject"),
+        auth=sa.bindparam("b_auth"),
+    )
+)
+
+
+async def _finish(uow: UnitOfWork, done: list[dict[str, Any]]) -> None:
+    """Mark messages processed with their outcome, in one statement."""
+    await uow.execute(_FINISH, done)
 
 
 async def _mark_failed(uow: UnitOfWork, inbound_id: int, reason: str) -> str:
@@ -235,57 +449,6 @@ def _auth(platform: Platform, mail: ParsedMail) -> dict[str, Any]:
     return found
 
 
-async def _store_parts(platform: Platform, mail: ParsedMail) -> list[dict[str, Any]]:
-    out = []
-    for part in mail.parts:
-        digest = await platform.storage.put(part.data)
-        out.append(
-            {
-                "filename": part.filename,
-                "content_type": part.content_type,
-                "size": len(part.data),
-                "sha256": digest,
-                "content_id": part.content_id,
-                "inline": part.inline,
-            }
-        )
-    return out
-
-
-def render(mail: ParsedMail, files: list[dict[str, Any]]) -> tuple[str, str]:
-    """(text, safe html): inline ``cid:`` images point at their stored file, remote images are
-    blocked (kept as ``data-remote-src``, see ``images``), and the quoted history and signature are
-    folded into a collapsed ``<details>`` (see ``quotes``; not for a forward). The text is complete."""
-    by_cid = {f["content_id"]: f["sha256"] for f in files if f["content_id"]}
-    fold = not quotes.is_forward(mail.subject)
-    if mail.html:
-
-        def cid(m: re.Match[str]) -> str:
-            sha = by_cid.get(m.group(2))
-            return f'src="/api/v1/email/inline/{sha}"' if sha else 'src=""'
-
-        raw = _CID_SRC.sub(cid, mail.html)
-        safe = images.block(content.sanitize_html(quotes.fold_html(raw) if fold else raw))
-        text = mail.text or content.html_to_text(quotes.without_summaries(safe))
-    else:
-        text = mail.text
-        safe = "" if not text else quotes.text_to_html(text) if fold else content.text_to_html(text)
-    if not text.strip() and not safe.strip():
-        text, safe = "(no text)", "<p>(no text)</p>"
-    return text[:1_000_000], safe
-
-
-async def _is_staff(uow: UnitOfWork, workspace_id: int, address: str) -> bool:
-    row = (
-        await uow.execute(
-            sa.select(members.c.role)
-            .join(users, users.c.id == members.c.user_id)
-            .where(members.c.workspace_id == workspace_id, users.c.email == address)
-        )
-    ).first()
-    return row is not None and row[0] != "customer"
-
-
 async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) -> int:
     try:
         return await customers.find_or_create_contact(uow, workspace_id, email=address, name=name)
@@ -297,99 +460,56 @@ async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) 
 
 
 async def _apply(
-    platform: Platform,
-    uow: UnitOfWork,
-    row: dict[str, Any],
-    mailbox: dict[str, Any],
-    mail: ParsedMail,
-    files: list[dict[str, Any]],
-    body: tuple[str, str],
-    own: set[str],
-) -> tuple[str, int | None, int | None, str]:
-    """(outcome, ticket id, message id, reason) — written in the caller's transaction."""
-    ws = mailbox["workspace_id"]
+    platform: Platform, uow: UnitOfWork, m: _Mail, own: set[str], *, gather: bool
+) -> tuple[str, int | None, int | None, str] | newmail.NewMail:
+    """One message, reading what it needs: (outcome, ticket id, message id, reason). With
+    ``gather``, a message that starts a ticket comes back unwritten (the caller caps and writes it)."""
+    ws, mail, mailbox = m.ws, m.mail, m.mailbox
     s = platform.settings
     verdict = loops.classify(
-        mail,
-        envelope_from=row["envelope_from"] if row["source"] == "smtp" else None,
-        own_addresses=own,
-        loop_marker=loop_marker(platform, ws),
+        mail, envelope_from=m.envelope_from, own_addresses=own, loop_marker=loop_marker(platform, ws)
     )
     if verdict.ours:
         return "loop", None, None, verdict.why
     if verdict.bounce:
-        return await _bounce(platform, uow, ws, mail, verdict.why)
-    sender = mail.from_address or (row["envelope_from"] or "").lower()
-    try:
-        sender = customers.normalise_identity("email", sender)
-    except Invalid:
-        raise Rejected("no sender address (From)") from None
+        return await bounces.handle(platform, uow, ws, mail, verdict.why)
+    sender = _sender(m)
+    if not sender:
+        raise Rejected("no sender address (From)")
     existing = await threading.existing_contact(uow.conn, ws, sender)
     recipients = [*mail.to, *mail.cc]
     thread = await threading.find_thread(uow.conn, s.ensure_secret_key(), ws, mail, recipients, existing)
-    text, html = body
-    cc_addresses = [
-        a
-        for a in dict.fromkeys(recipients)
-        if a != sender and threading.base_address(a) not in own and a not in own
-    ]
-    if thread is not None:
-        ticket = thread.ticket
-        participant = await threading.is_participant(uow.conn, ticket, existing)
-        contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
-        message_id = await inbound.add_contact_message(
-            uow,
-            platform.pubsub,
-            ticket,
-            contact_id=contact_id,
-            body_text=text,
-            body_html=html,
-            channel=CHANNEL,
-        )
-        if participant and cc_addresses:
-            cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[:50]]
-            await inbound.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
-        outcome, ticket_id = "reply", int(ticket["id"])
-        reason = f"threaded by {thread.how}"
-    else:
-        if await _over_cap(
-            uow, row["mailbox_id"], sender, "new_ticket", s.email_new_tickets_per_sender_per_hour
-        ):
-            return (
-                "capped",
-                None,
-                None,
-                f"more than {s.email_new_tickets_per_sender_per_hour} new tickets from {sender}"
-                " within an hour",
-            )
-        contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
-        cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[:50]]
-        ticket_id, message_id, number = await inbound.create_ticket_from_contact(
-            uow,
-            platform.pubsub,
-            workspace_id=ws,
-            contact_id=contact_id,
-            subject=mail.subject,
-            body_text=text,
-            body_html=html,
-            channel=CHANNEL,
-            group_id=mailbox["group_id"],
-            cc_contact_ids=cc_ids,
-        )
-        outcome, reason = "new_ticket", verdict.why
-        await _maybe_ack(platform, uow, mailbox, mail, verdict, sender, ticket_id, number)
-    await inbound.attach_files(uow, workspace_id=ws, message_id=message_id, files=files)
-    await _remember_thread(
-        uow, ws, ticket_id, mailbox["id"], mail.message_id, new_ticket=outcome == "new_ticket"
+    cc_addresses = _cc_addresses(recipients, sender, own)
+    if thread is None:
+        new = newmail.NewMail(m.row, mailbox, mail, m.files, m.body, sender, cc_addresses, verdict)
+        if gather:
+            return new
+        cap = s.email_new_tickets_per_sender_per_hour
+        if await _over_cap(uow, mailbox["id"], sender, "new_ticket", cap):
+            return "capped", None, None, _cap_reason(cap, sender)
+        known = {sender: existing} if existing is not None else {}
+        (written,), _ = await newmail.write(platform, uow, [new], known)
+        return "new_ticket", written.ticket_id, written.message_id, verdict.why
+    ticket = thread.ticket
+    participant = await threading.is_participant(uow.conn, ticket, existing)
+    contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
+    text, html = m.body
+    message_id = await inbound.add_contact_message(
+        uow, platform.pubsub, ticket, contact_id=contact_id, body_text=text, body_html=html, channel=CHANNEL
     )
-    return outcome, ticket_id, message_id, reason
+    if participant and cc_addresses:
+        cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[: newmail.MAX_CCS]]
+        await inbound.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
+    await inbound.attach_files(uow, workspace_id=ws, message_id=message_id, files=m.files)
+    await newmail.remember_threads(
+        uow, ws, [(int(ticket["id"]), int(mailbox["id"]), mail.message_id)], new_tickets=False
+    )
+    return "reply", int(ticket["id"]), message_id, f"threaded by {thread.how}"
 
 
 def loop_marker(platform: Platform, workspace_id: int) -> str:
     """The X-Helpline-Loop value of a workspace's mail: derived from the secret key, so it cannot
     be guessed from outside, and different per workspace (another workspace's mail is not ours)."""
-    import hashlib
-
     key = f"loop:{workspace_id}:{platform.settings.ensure_secret_key()}"
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
@@ -409,148 +529,3 @@ async def _over_cap(uow: UnitOfWork, mailbox_id: int, sender: str, outcome: str,
         )
     ).scalar_one()
     return int(n) >= cap
-
-
-async def _remember_thread(
-    uow: UnitOfWork, ws: int, ticket_id: int, mailbox_id: int, rfc_id: str, *, new_ticket: bool
-) -> None:
-    ins = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
-    if new_ticket:
-        await uow.execute(
-            threads.insert().values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws)
-        )
-    else:
-        await uow.execute(
-            ins(threads)
-            .values(ticket_id=ticket_id, mailbox_id=mailbox_id, workspace_id=ws)
-            .on_conflict_do_nothing(index_elements=["ticket_id"])
-        )
-    if rfc_id:
-        await uow.execute(
-            ins(ids_t)
-            .values(
-                workspace_id=ws, rfc_id=rfc_id[:255], ticket_id=ticket_id, outgoing=False, created_at=utcnow()
-            )
-            .on_conflict_do_nothing(index_elements=["workspace_id", "rfc_id"])
-        )
-
-
-async def _maybe_ack(
-    platform: Platform,
-    uow: UnitOfWork,
-    mailbox: dict[str, Any],
-    mail: ParsedMail,
-    verdict: loops.Verdict,
-    sender: str,
-    ticket_id: int,
-    number: int,
-) -> None:
-    """The mailbox's acknowledgement, unless the mail is automatic, the sender is one of us, bounced
-    before, or was acknowledged too often lately. It never quotes what the sender wrote."""
-    s = platform.settings
-    if not mailbox["auto_ack"] or verdict.automatic:
-        return
-    if await _is_staff(uow, mailbox["workspace_id"], sender):
-        return
-    bounced = (
-        await uow.execute(
-            sa.select(status_t.c.bounces).where(
-                status_t.c.workspace_id == mailbox["workspace_id"], status_t.c.address == sender
-            )
-        )
-    ).scalar()
-    if bounced:
-        return
-    if (
-        await outbound.recent_acks(uow, mailbox["workspace_id"], sender)
-        >= s.email_auto_acks_per_sender_per_hour
-    ):
-        return
-    await outbound.queue_auto_ack(
-        platform,
-        uow,
-        mailbox,
-        ticket_id=ticket_id,
-        number=number,
-        to=sender,
-        in_reply_to=mail.message_id,
-        subject=mail.subject,
-    )
-
-
-async def _bounce(
-    platform: Platform, uow: UnitOfWork, ws: int, mail: ParsedMail, why: str
-) -> tuple[str, int | None, int | None, str]:
-    """A delivery failure: mark the addresses, note it on the ticket it concerns; never a new ticket."""
-    dsn = mail.dsn or {}
-    failed = dsn.get("action", "failed") in ("failed", "")
-    addresses = [a for a in dsn.get("recipients", []) if "@" in a][:20]
-    now = utcnow()
-    if failed:
-        for address in addresses:
-            found = (
-                await uow.execute(
-                    sa.select(status_t.c.bounces).where(
-                        status_t.c.workspace_id == ws, status_t.c.address == address
-                    )
-                )
-            ).first()
-            reason = (dsn.get("diagnostic") or dsn.get("status") or why)[:1000]
-            if found is None:
-                await uow.execute(
-                    status_t.insert().values(
-                        workspace_id=ws, address=address, bounces=1, last_reason=reason, updated_at=now
-                    )
-                )
-            else:
-                await uow.execute(
-                    status_t.update()
-                    .where(status_t.c.workspace_id == ws, status_t.c.address == address)
-                    .values(bounces=status_t.c.bounces + 1, last_reason=reason, updated_at=now)
-                )
-    original = dsn.get("original_message_id") or next(iter([*mail.in_reply_to, *mail.references]), "")
-    ticket_id = None
-    secret = platform.settings.ensure_secret_key()
-    for candidate in [original, *mail.references]:
-        if not candidate:
-            continue
-        ticket_id = threading.verify_message_id(secret, ws, candidate)
-        if ticket_id is None:
-            ticket_id = (
-                await uow.execute(
-                    sa.select(ids_t.c.ticket_id).where(
-                        ids_t.c.workspace_id == ws, ids_t.c.rfc_id == candidate, ids_t.c.outgoing.is_(True)
-                    )
-                )
-            ).scalar()
-        if ticket_id is not None:
-            break
-    if ticket_id is None:
-        return (
-            "bounce",
-            None,
-            None,
-            f"bounce for {', '.join(addresses) or 'unknown recipients'}; no ticket matched",
-        )
-    ticket = (
-        (
-            await uow.execute(
-                sa.select(inbound.tickets).where(
-                    inbound.tickets.c.id == ticket_id, inbound.tickets.c.workspace_id == ws
-                )
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if ticket is None:
-        return "bounce", None, None, "bounce for a ticket that no longer exists"
-    note = (
-        f"Email could not be delivered to {', '.join(addresses) or 'a recipient'}"
-        f" ({dsn.get('status') or 'no status'}): {htmllib.unescape(dsn.get('diagnostic', '') or why)}"
-    )
-    message_id = await inbound.add_system_note(
-        uow, platform.pubsub, dict(ticket), text=note[:2000], channel=CHANNEL
-    )
-    await outbound.mark_bounced(uow, ws, int(ticket["id"]), addresses, note[:500])
-    return "bounce", int(ticket["id"]), message_id, note[:500]

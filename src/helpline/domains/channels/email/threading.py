@@ -131,6 +131,18 @@ async def is_participant(conn: AsyncConnection, ticket: dict[str, Any], contact_
     return wrote is not None
 
 
+def has_evidence(mail: ParsedMail, recipients: list[str]) -> bool:
+    """Whether :func:`find_thread` has anything to look at: ids it references, a reply address of
+    ours among the recipients, or a ticket number in the subject. Without any, mail starts a ticket
+    whoever sent it, and nothing need be read to know it."""
+    return bool(
+        mail.in_reply_to
+        or mail.references
+        or any(_PLUS.match(a) for a in recipients)
+        or _SUBJECT_NUMBER.search(mail.subject)
+    )
+
+
 async def find_thread(
     conn: AsyncConnection,
     secret: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,16 +31,27 @@ def normalise_identity(kind: str, value: str) -> str:
     return value.lstrip("@").lower()
 
 
-async def organization_for_email(uow: UnitOfWork, workspace_id: int, email: str) -> int | None:
-    domain = email.rsplit("@", 1)[-1].lower()
-    row = (
-        await uow.execute(
-            sa.select(org_domains.c.organization_id).where(
-                org_domains.c.workspace_id == workspace_id, org_domains.c.domain == domain
-            )
+def _domain(email: str) -> str:
+    return email.rsplit("@", 1)[-1].lower()
+
+
+async def organizations_for_emails(
+    uow: UnitOfWork, workspace_id: int, emails: Iterable[str]
+) -> dict[str, int]:
+    """The organization each address's domain belongs to, keyed by domain (unknown domains left out)."""
+    domains = sorted({_domain(e) for e in emails})
+    if not domains:
+        return {}
+    rows = await uow.execute(
+        sa.select(org_domains.c.domain, org_domains.c.organization_id).where(
+            org_domains.c.workspace_id == workspace_id, org_domains.c.domain.in_(domains)
         )
-    ).first()
-    return int(row[0]) if row else None
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def organization_for_email(uow: UnitOfWork, workspace_id: int, email: str) -> int | None:
+    return (await organizations_for_emails(uow, workspace_id, [email])).get(_domain(email))
 
 
 async def contact_by_identity(uow: UnitOfWork, workspace_id: int, kind: str, value: str) -> int | None:
@@ -122,16 +133,71 @@ async def create_contact(
     return contact_id
 
 
+async def contacts_by_emails(uow: UnitOfWork, workspace_id: int, emails: Iterable[str]) -> dict[str, int]:
+    """The contact of each address that has one (addresses already normalised), in one query."""
+    wanted = sorted(set(emails))
+    if not wanted:
+        return {}
+    rows = await uow.execute(
+        sa.select(identities.c.value, identities.c.contact_id).where(
+            identities.c.workspace_id == workspace_id,
+            identities.c.kind == IdentityKind.email.value,
+            identities.c.value.in_(wanted),
+        )
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def create_email_contacts(uow: UnitOfWork, workspace_id: int, names: dict[str, str]) -> dict[str, int]:
+    """New contacts for addresses (normalised) that have none, each with its email identity and the
+    organization of its domain, in three statements whatever their number. A unique identity that
+    another transaction took first raises ``IntegrityError``; see :func:`find_or_create_contact` for
+    the one-at-a-time form that resolves that race."""
+    if not names:
+        return {}
+    orgs_by_domain = await organizations_for_emails(uow, workspace_id, names)
+    now = utcnow()
+    emails = list(names)
+    ids = (
+        await uow.execute(
+            contacts.insert().returning(contacts.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "name": names[e].strip() or e.split("@")[0],
+                    "organization_id": orgs_by_domain.get(_domain(e)),
+                    "notes": "",
+                    "tags": [],
+                    "attributes": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for e in emails
+            ],
+        )
+    ).scalars()
+    created = dict(zip(emails, (int(i) for i in ids), strict=True))
+    await uow.execute(
+        identities.insert(),
+        [
+            {"workspace_id": workspace_id, "contact_id": c, "kind": "email", "value": e, "is_primary": True}
+            for e, c in created.items()
+        ],
+    )
+    return created
+
+
 async def find_or_create_contact(uow: UnitOfWork, workspace_id: int, *, email: str, name: str = "") -> int:
     """The contact with this email, created (and matched to an organization by domain) if new."""
-    found = await contact_by_identity(uow, workspace_id, IdentityKind.email, email)
+    email = normalise_identity(IdentityKind.email, email)
+    found = (await contacts_by_emails(uow, workspace_id, [email])).get(email)
     if found is not None:
         return found
     try:
         # Two requests may create the same new contact at once; the unique identity decides, and
         # the loser takes the winner's contact instead of failing.
         async with uow.conn.begin_nested():
-            return await create_contact(uow, workspace_id, name=name, email=email)
+            return (await create_email_contacts(uow, workspace_id, {email: name}))[email]
     except IntegrityError:
         found = await contact_by_identity(uow, workspace_id, IdentityKind.email, email)
         if found is None:

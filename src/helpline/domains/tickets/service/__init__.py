@@ -21,8 +21,10 @@ from helpline.domains.tickets.service._common import (
     find_or_create_contact,
     messages,
     next_number,
+    next_numbers,
     record,
     reindex,
+    reindex_many,
     tickets,
 )
 from helpline.domains.tickets.service._create import check_create, create_ticket
@@ -56,8 +58,10 @@ __all__ = [
     "insert_message",
     "messages",
     "next_number",
+    "next_numbers",
     "record",
     "reindex",
+    "reindex_many",
     "tickets",
     "update_ticket",
 ]

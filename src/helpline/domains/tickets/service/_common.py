@@ -78,24 +78,37 @@ def after_change(uow: UnitOfWork, pubsub: PubSub, workspace_id: int, ticket_id: 
 
 
 async def reindex(uow: UnitOfWork, ticket_id: int) -> None:
-    await jobs.enqueue(uow, "search.index", {"ticket_id": ticket_id}, dedupe_key=f"search:{ticket_id}")
+    await reindex_many(uow, [ticket_id])
+
+
+async def reindex_many(uow: UnitOfWork, ticket_ids: list[int]) -> None:
+    """Queue the search index update of these tickets (one queued job per ticket at most)."""
+    await jobs.enqueue_many(uow, "search.index", [({"ticket_id": t}, f"search:{t}") for t in ticket_ids])
 
 
 async def next_number(uow: UnitOfWork, workspace_id: int) -> int:
+    return (await next_numbers(uow, workspace_id, 1))[0]
+
+
+async def next_numbers(uow: UnitOfWork, workspace_id: int, count: int) -> list[int]:
+    """``count`` new ticket numbers of the workspace, ascending, in one statement."""
     if uow.dialect == "postgresql":
-        return int(
-            (await uow.execute(sa.text(f"SELECT nextval('{ticket_sequence(workspace_id)}')"))).scalar_one()
+        series = sa.func.generate_series(1, count).table_valued("n")
+        rows = await uow.execute(
+            sa.select(sa.func.nextval(ticket_sequence(workspace_id))).select_from(series)
         )
-    return int(
+        return sorted(int(r[0]) for r in rows)
+    last = int(
         (
             await uow.execute(
                 workspaces.update()
                 .where(workspaces.c.id == workspace_id)
-                .values(ticket_seq=workspaces.c.ticket_seq + 1)
+                .values(ticket_seq=workspaces.c.ticket_seq + count)
                 .returning(workspaces.c.ticket_seq)
             )
         ).scalar_one()
     )
+    return list(range(last - count + 1, last + 1))
 
 
 async def check_assignee(uow: UnitOfWork, workspace_id: int, user_id: int) -> None:

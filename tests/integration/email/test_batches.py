@@ -1,0 +1,236 @@
+"""Mail that arrives in a burst: a job's messages are processed together, runs of new tickets written
+a statement per table. The burst must come out exactly as if each message had come alone: one
+ticket each in order, one contact per address, replies within the burst threaded, caps counted,
+and one message that fails inside a run failing alone."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from helpline.domains.channels.email import service
+from helpline.domains.customers import service as customers
+from tests.conftest import WS, drain
+from tests.integration.email.conftest import inbound_row, mail
+
+
+async def burst(ws: WS, box: dict[str, Any], raws: list[bytes]) -> list[dict[str, Any]]:
+    """Ingest every message first, then run the jobs once: one ``email.process`` batch."""
+    ids = [(await service.ingest(ws.platform, box, raw, source="api")).id for raw in raws]
+    await drain(ws.platform)
+    return [await inbound_row(ws.platform, i) for i in ids]
+
+
+async def rows(ws: WS, sql: str, **params: Any) -> list[Any]:
+    async with ws.platform.db.read() as conn:
+        return list(await conn.execute(sa.text(sql), {"w": ws.id, **params}))
+
+
+def with_file(sender: str, to: str, subject: str, filename: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg["Message-ID"] = f"<{filename}@customer.test>"
+    msg.set_content("see attached")
+    msg.add_attachment(filename.encode() * 10, maintype="application", subtype="pdf", filename=filename)
+    return msg.as_bytes()
+
+
+async def test_a_burst_of_new_mail_makes_one_ticket_each_in_order(ws: WS, mailbox: dict[str, Any]) -> None:
+    to = mailbox["address"]
+    async with ws.platform.db.transaction() as uow:
+        org = await customers.create_organization(uow, ws.id, name="Customer Inc", domains=["customer.test"])
+        known = await customers.find_or_create_contact(uow, ws.id, email="known@other.test", name="Known")
+    raws = [
+        mail(sender="Carla <carla@customer.test>", to=to, subject="one"),
+        mail(sender="Known <known@other.test>", to=to, subject="two"),
+        with_file("Carla <carla@customer.test>", to, "three", "invoice-3.pdf"),
+        mail(sender="Dan <dan@new.test>", to=to, subject="four", cc="Eve <eve@new.test>, " + to),
+        with_file("Dan <dan@new.test>", to, "five", "invoice-5.pdf"),
+    ]
+    done = await burst(ws, mailbox, raws)
+    assert [r["outcome"] for r in done] == ["new_ticket"] * 5
+    tickets = {
+        r.id: r
+        for r in await rows(
+            ws,
+            "SELECT id, number, subject, requester_id, organization_id FROM tickets WHERE workspace_id = :w",
+        )
+    }
+    made = [tickets[r["ticket_id"]] for r in done]
+    assert [t.subject for t in made] == ["one", "two", "three", "four", "five"]
+    assert [t.number for t in made] == sorted(t.number for t in made) and len({t.number for t in made}) == 5
+    contact_of = {
+        v: c
+        for v, c in await rows(
+            ws, "SELECT value, contact_id FROM contact_identities WHERE workspace_id = :w AND kind = 'email'"
+        )
+    }
+    assert [t.requester_id for t in made] == [
+        contact_of["carla@customer.test"],
+        known,
+        contact_of["carla@customer.test"],
+        contact_of["dan@new.test"],
+        contact_of["dan@new.test"],
+    ]
+    # One contact per address however often it appears; our own address never becomes one.
+    assert len(contact_of) == len(set(contact_of.values())) == 4 and to not in contact_of
+    assert made[0].organization_id == org and made[1].organization_id is None
+    # Each message is the first message of its own ticket and carries its own file.
+    for r, t in zip(done, made, strict=True):
+        [(ticket_id, author)] = await rows(
+            ws, "SELECT ticket_id, author_contact_id FROM messages WHERE id = :m", m=r["message_id"]
+        )
+        assert (ticket_id, author) == (t.id, t.requester_id)
+    files = await rows(
+        ws,
+        "SELECT a.message_id, a.filename FROM attachments a JOIN messages m ON m.id = a.message_id"
+        " WHERE m.workspace_id = :w ORDER BY a.filename",
+    )
+    assert [(m, f) for m, f in files] == [
+        (done[2]["message_id"], "invoice-3.pdf"),
+        (done[4]["message_id"], "invoice-5.pdf"),
+    ]
+    ccs = await rows(ws, "SELECT ticket_id, contact_id FROM ticket_ccs WHERE ticket_id = :t", t=made[3].id)
+    assert [(t, c) for t, c in ccs] == [(made[3].id, contact_of["eve@new.test"])]
+    threads = await rows(ws, "SELECT ticket_id, mailbox_id FROM email_threads WHERE workspace_id = :w")
+    assert sorted(threads) == sorted((t.id, mailbox["id"]) for t in made)
+
+
+async def test_a_reply_inside_the_burst_threads_onto_the_ticket_made_just_before(
+    ws: WS, mailbox: dict[str, Any]
+) -> None:
+    """The second message answers the first before either was processed: it must find the ticket
+    the first one makes in the same batch (and so must a copied person replying to all)."""
+    to = mailbox["address"]
+    done = await burst(
+        ws,
+        mailbox,
+        [
+            mail(
+                sender="Carla <carla@customer.test>",
+                to=to,
+                subject="Printer",
+                message_id="<p1@customer.test>",
+                cc="Eve <eve@customer.test>",
+            ),
+            mail(sender="Bob <bob@elsewhere.test>", to=to, subject="Unrelated"),
+            mail(
+                sender="Carla <carla@customer.test>",
+                to=to,
+                subject="Re: Printer",
+                headers={"In-Reply-To": "<p1@customer.test>", "References": "<p1@customer.test>"},
+            ),
+            mail(
+                sender="Eve <eve@customer.test>",
+                to=to,
+                subject="Re: Printer",
+                headers={"References": "<p1@customer.test>"},
+            ),
+            mail(sender="Bob <bob@elsewhere.test>", to=to, subject="Unrelated again"),
+        ],
+    )
+    assert [r["outcome"] for r in done] == ["new_ticket", "new_ticket", "reply", "reply", "new_ticket"]
+    assert done[2]["ticket_id"] == done[0]["ticket_id"] == done[3]["ticket_id"]
+    assert done[2]["reason"] == "threaded by known-id"
+    assert len({done[0]["ticket_id"], done[1]["ticket_id"], done[4]["ticket_id"]}) == 3
+
+
+async def test_the_new_ticket_cap_counts_the_messages_of_the_same_burst(
+    ws: WS, mailbox: dict[str, Any]
+) -> None:
+    ws.platform.settings.email_new_tickets_per_sender_per_hour = 2
+    to = mailbox["address"]
+    done = await burst(
+        ws,
+        mailbox,
+        [mail(to=to, subject=f"n{i}") for i in range(3)]
+        + [mail(sender="other@customer.test", to=to, subject="other")]
+        + [mail(to=to, subject="n3")],
+    )
+    assert [r["outcome"] for r in done] == ["new_ticket", "new_ticket", "capped", "new_ticket", "capped"]
+    # The cap also counts what earlier batches made.
+    [again] = await burst(ws, mailbox, [mail(sender="other@customer.test", to=to, subject="other 2")])
+    assert again["outcome"] == "new_ticket"
+    [third] = await burst(ws, mailbox, [mail(sender="other@customer.test", to=to, subject="other 3")])
+    assert third["outcome"] == "capped"
+
+
+@pytest.fixture
+async def exploding_messages(ws: WS) -> AsyncIterator[None]:
+    """A real database error for any message whose text holds EXPLODE (a trigger), as a disk or
+    constraint error would raise in the middle of writing a run."""
+    if ws.platform.db.dialect == "sqlite":
+        create = [
+            "CREATE TRIGGER explode BEFORE INSERT ON messages WHEN NEW.body_text LIKE '%EXPLODE%'"
+            " BEGIN SELECT RAISE(ABORT, 'boom: refused by trigger'); END"
+        ]
+        drop = ["DROP TRIGGER explode"]
+    else:
+        create = [
+            "CREATE FUNCTION explode() RETURNS trigger AS $$ BEGIN IF NEW.body_text LIKE '%EXPLODE%' THEN"
+            " RAISE EXCEPTION 'boom: refused by trigger'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER explode BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION explode()",
+        ]
+        drop = ["DROP TRIGGER explode ON messages", "DROP FUNCTION explode()"]
+    async with ws.platform.db.transaction() as uow:
+        for sql in create:
+            await uow.execute(sa.text(sql))
+    try:
+        yield
+    finally:
+        async with ws.platform.db.transaction() as uow:
+            for sql in drop:
+                await uow.execute(sa.text(sql))
+
+
+async def test_one_message_failing_inside_a_run_fails_alone(
+    ws: WS, mailbox: dict[str, Any], exploding_messages: None
+) -> None:
+    to = mailbox["address"]
+    senders = [f"s{i}@burst.test" for i in range(5)]
+    done = await burst(
+        ws,
+        mailbox,
+        [
+            mail(sender=s, to=to, subject=f"m{i}", body="EXPLODE\n" if i == 2 else f"fine {i}\n")
+            for i, s in enumerate(senders)
+        ],
+    )
+    assert [r["outcome"] for r in done] == ["new_ticket", "new_ticket", "failed", "new_ticket", "new_ticket"]
+    assert "boom" in done[2]["reason"] and done[2]["state"] == "failed" and done[2]["ticket_id"] is None
+    subjects = sorted(s for (s,) in await rows(ws, "SELECT subject FROM tickets WHERE workspace_id = :w"))
+    assert subjects == ["m0", "m1", "m3", "m4"]
+    # Nothing of the failed message stays behind: not even the contact made for its sender.
+    addresses = {v for (v,) in await rows(ws, "SELECT value FROM contact_identities WHERE workspace_id = :w")}
+    assert addresses == {s for i, s in enumerate(senders) if i != 2}
+
+
+async def test_a_burst_of_new_tickets_is_written_a_statement_per_table(
+    ws: WS, mailbox: dict[str, Any]
+) -> None:
+    """What makes a burst cheap: ten new tickets take one INSERT into tickets, messages and events,
+    not ten (statements counted on the database connection, not timed)."""
+    seen: dict[int, tuple[Any, str]] = {}
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        seen[id(context)] = (context, statement)
+
+    to = mailbox["address"]
+    for i in range(10):
+        await service.ingest(
+            ws.platform, mailbox, mail(sender=f"c{i}@burst.test", to=to, subject=f"b{i}"), source="api"
+        )
+    engine = ws.platform.db.writer.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        await drain(ws.platform)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    inserts = [s.split("(")[0].strip() for _, s in seen.values() if s.lstrip().upper().startswith("INSERT")]
+    for table in ("tickets", "messages", "events", "email_threads", "email_message_ids"):
+        assert inserts.count(f"INSERT INTO {table}") == 1, (table, inserts)
+    assert len(await rows(ws, "SELECT id FROM tickets WHERE workspace_id = :w")) == 10
