@@ -21,12 +21,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sqlalchemy as sa
 from common import emit, log
 
 from helpline.app import _email_jobs  # noqa: F401 - registers the job handlers
 from helpline.db.migrate import upgrade
 from helpline.domains.accounts import service as accounts
 from helpline.domains.channels.email import mailboxes, service
+from helpline.domains.channels.email.models import InboundMail
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
@@ -80,6 +82,13 @@ async def run(n: int, senders: int, replies: float, root: Path) -> None:
     t1, cpu1 = time.perf_counter(), time.process_time()
     await JobRunner(platform).drain()
     t2, cpu2 = time.perf_counter(), time.process_time()
+    async with platform.db.read() as conn:
+        outcomes = {
+            str(r[0]): int(r[1])
+            for r in await conn.execute(
+                sa.select(InboundMail.outcome, sa.func.count()).group_by(InboundMail.outcome)
+            )
+        }
     await platform.close()
     common = {"bench": "email_ingest", "db": "sqlite", "messages": n, "replies": replies}
     emit(
@@ -99,6 +108,7 @@ async def run(n: int, senders: int, replies: float, root: Path) -> None:
             "stage": "end_to_end",
             "msg_per_s": round(n / (t2 - t0), 1),
             "msg_per_cpu_s": round(n / (cpu2 - cpu0), 1),
+            "outcomes": outcomes,
             "target_msg_per_s_per_core": 200,
         }
     )

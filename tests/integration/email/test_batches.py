@@ -5,14 +5,19 @@ and one message that fails inside a run failing alone."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from helpline.domains.accounts.models import Role
 from helpline.domains.channels.email import service
+from helpline.domains.channels.email.process import process_batch
 from helpline.domains.customers import service as customers
 from tests.conftest import WS, drain
 from tests.integration.email.conftest import inbound_row, mail
@@ -209,21 +214,93 @@ async def test_one_message_failing_inside_a_run_fails_alone(
     assert addresses == {s for i, s in enumerate(senders) if i != 2}
 
 
-async def test_a_burst_of_new_tickets_is_written_a_statement_per_table(
-    ws: WS, mailbox: dict[str, Any]
+async def test_replies_in_a_burst_reopen_their_tickets_and_tell_the_assignee_once_each(
+    ws: WS, mailbox: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """What makes a burst cheap: ten new tickets take one INSERT into tickets, messages and events,
-    not ten (statements counted on the database connection, not timed)."""
+    to = mailbox["address"]
+    agent = await ws.person(Role.agent)
+    first = await burst(
+        ws,
+        mailbox,
+        [
+            mail(sender="a@burst.test", to=to, subject="A", message_id="<a1@burst.test>"),
+            mail(sender="b@burst.test", to=to, subject="B", message_id="<b1@burst.test>"),
+        ],
+    )
+    ta, tb = first[0]["ticket_id"], first[1]["ticket_id"]
+    async with ws.platform.db.transaction() as uow:
+        await uow.execute(
+            sa.text("UPDATE tickets SET status = 'solved', solved_at = :now, assignee_id = :u WHERE id = :t"),
+            {"now": datetime.now(UTC), "u": agent.user_id, "t": ta},
+        )
+        await uow.execute(sa.text("UPDATE tickets SET status = 'pending' WHERE id = :t"), {"t": tb})
+    raws = [
+        mail(sender="a@burst.test", to=to, subject="Re: A", headers={"In-Reply-To": "<a1@burst.test>"}),
+        mail(sender="c@burst.test", to=to, subject="C"),
+        mail(sender="b@burst.test", to=to, subject="Re: B", headers={"References": "<b1@burst.test>"}),
+        mail(sender="a@burst.test", to=to, subject="Re: A again", headers={"References": "<a1@burst.test>"}),
+    ]
+    ids = [(await service.ingest(ws.platform, mailbox, raw, source="api")).id for raw in raws]
+    caplog.set_level(logging.ERROR)
+    outcomes = await process_batch(ws.platform, ids)
+    assert [outcomes[i] for i in ids] == ["reply", "new_ticket", "reply", "reply"]
+    assert "together failed" not in caplog.text  # written as a run, not one at a time after a failure
+    done = [await inbound_row(ws.platform, i) for i in ids]
+    assert [r["ticket_id"] for r in done] == [ta, done[1]["ticket_id"], tb, ta]
+    state = {
+        t: (status, solved)
+        for t, status, solved in await rows(
+            ws, "SELECT id, status, solved_at FROM tickets WHERE id IN (:a, :b)", a=ta, b=tb
+        )
+    }
+    assert state == {ta: ("open", None), tb: ("open", None)}
+    reopened = await rows(
+        ws,
+        "SELECT ticket_id FROM events WHERE workspace_id = :w AND kind = 'field_changed'"
+        " AND field = 'status'",
+    )
+    assert sorted(t for (t,) in reopened) == sorted(
+        [ta, tb]
+    )  # the second reply to A does not reopen it again
+    authors = {
+        a for (a,) in await rows(ws, "SELECT author_contact_id FROM messages WHERE ticket_id = :t", t=ta)
+    }
+    assert (
+        len(await rows(ws, "SELECT id FROM messages WHERE ticket_id = :t", t=ta)) == 3 and len(authors) == 1
+    )
+    told = await rows(ws, "SELECT args FROM jobs WHERE kind = 'notify.customer_reply'")
+    told_about = sorted((json.loads(a) if isinstance(a, str) else a)["message_id"] for (a,) in told)
+    assert told_about == sorted([done[0]["message_id"], done[3]["message_id"]])
+
+
+async def test_a_burst_is_written_a_statement_per_table(ws: WS, mailbox: dict[str, Any]) -> None:
+    """What makes a burst cheap: ten new tickets and two replies take one INSERT into tickets and
+    one or two (new tickets, replies) into messages, events and the thread tables, not twelve
+    (statements counted on the database connection, not timed)."""
     seen: dict[int, tuple[Any, str]] = {}
 
     def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         seen[id(context)] = (context, statement)
 
     to = mailbox["address"]
+    old = await burst(
+        ws,
+        mailbox,
+        [mail(sender=f"old{i}@burst.test", to=to, message_id=f"<old{i}@burst.test>") for i in range(2)],
+    )
     for i in range(10):
         await service.ingest(
             ws.platform, mailbox, mail(sender=f"c{i}@burst.test", to=to, subject=f"b{i}"), source="api"
         )
+        if i in (3, 7):  # replies in between join the run
+            j = i // 4
+            reply = mail(
+                sender=f"old{j}@burst.test",
+                to=to,
+                subject="Re",
+                headers={"References": f"<old{j}@burst.test>"},
+            )
+            await service.ingest(ws.platform, mailbox, reply, source="api")
     engine = ws.platform.db.writer.sync_engine
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
@@ -231,6 +308,9 @@ async def test_a_burst_of_new_tickets_is_written_a_statement_per_table(
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     inserts = [s.split("(")[0].strip() for _, s in seen.values() if s.lstrip().upper().startswith("INSERT")]
-    for table in ("tickets", "messages", "events", "email_threads", "email_message_ids"):
-        assert inserts.count(f"INSERT INTO {table}") == 1, (table, inserts)
-    assert len(await rows(ws, "SELECT id FROM tickets WHERE workspace_id = :w")) == 10
+    assert inserts.count("INSERT INTO tickets") == 1, inserts
+    for table in ("messages", "events", "email_threads", "email_message_ids"):
+        assert inserts.count(f"INSERT INTO {table}") == 2, (table, inserts)
+    assert len(await rows(ws, "SELECT id FROM tickets WHERE workspace_id = :w")) == 12
+    for r in old:
+        assert len(await rows(ws, "SELECT id FROM messages WHERE ticket_id = :t", t=r["ticket_id"])) == 2

@@ -227,38 +227,81 @@ async def add_contact_message(
 ) -> int:
     """The contact's reply on ``ticket`` (a row with id, workspace_id, status, assignee_id): reopens a
     pending, on-hold or solved ticket and tells the assignee, like a customer's reply in the portal."""
-    now = utcnow()
-    message_id = await _insert_message(
-        uow,
-        ticket,
-        author_kind=AuthorKind.customer.value,
-        contact_id=contact_id,
-        body_text=body_text,
-        body_html=body_html,
-        public=True,
-        channel=channel,
-        at=now,
+    reply = ContactReply(ticket, contact_id, body_text, body_html, channel)
+    return (await add_contact_messages(uow, pubsub, [reply]))[0]
+
+
+@dataclass
+class ContactReply:
+    """A contact's message on an existing ticket (see :func:`add_contact_messages`)."""
+
+    ticket: dict[str, Any]  # id, workspace_id, status, assignee_id as read when deciding
+    contact_id: int
+    body_text: str
+    body_html: str
+    channel: str
+
+
+_REOPENS = (Status.pending, Status.solved, Status.on_hold)
+
+# Run once per reply (executemany), so no IN list: that would be expanded for each execution.
+_REOPENED = sa.or_(*(tickets.c.status == s.value for s in _REOPENS))
+_TOUCH = (
+    tickets.update()
+    .where(tickets.c.id == sa.bindparam("b_id"))
+    .values(
+        updated_at=sa.bindparam("b_now"),
+        version=tickets.c.version + 1,
+        status=sa.case((_REOPENED, Status.open.value), else_=tickets.c.status),
+        solved_at=sa.case((_REOPENED, None), else_=tickets.c.solved_at),
     )
-    rows = [_customer_event(ticket, "message_added", new={"message_id": message_id, "public": True}, at=now)]
-    values: dict[str, Any] = {"updated_at": now, "version": tickets.c.version + 1}
-    if ticket["status"] in (Status.pending, Status.solved, Status.on_hold):
-        values.update(status=Status.open.value, solved_at=None)
-        rows.append(
-            _customer_event(
-                ticket, "field_changed", field="status", old=ticket["status"], new=Status.open.value, at=now
+)
+
+
+async def add_contact_messages(uow: UnitOfWork, pubsub: PubSub, items: list[ContactReply]) -> list[int]:
+    """Contacts' replies, at most one per ticket, a statement per table whatever their number: the
+    message ids, in order. Each reopens a pending, on-hold or solved ticket and tells its assignee."""
+    if not items:
+        return []
+    if len({i.ticket["id"] for i in items}) != len(items):
+        raise ValueError("at most one reply per ticket in one call")
+    now = utcnow()
+    message_ids = await _insert_messages(
+        uow,
+        [
+            _message_row(
+                i.ticket,
+                author_kind=AuthorKind.customer.value,
+                contact_id=i.contact_id,
+                body_text=i.body_text,
+                body_html=i.body_html,
+                public=True,
+                channel=i.channel,
+                at=now,
             )
-        )
-    await uow.execute(tickets.update().where(tickets.c.id == ticket["id"]).values(**values))
-    await service.record(uow, rows)
-    await service.reindex(uow, ticket["id"])
-    if ticket.get("assignee_id"):
-        await jobs.enqueue(
-            uow,
-            "notify.customer_reply",
-            {"ticket_id": ticket["id"], "user_id": ticket["assignee_id"], "message_id": message_id},
-        )
-    service.after_change(uow, pubsub, ticket["workspace_id"], ticket["id"], "message_added")
-    return message_id
+            for i in items
+        ],
+    )
+    events: list[dict[str, Any]] = []
+    notify: list[tuple[dict[str, Any], str | None]] = []
+    for i, mid in zip(items, message_ids, strict=True):
+        t = i.ticket
+        events.append(_customer_event(t, "message_added", new={"message_id": mid, "public": True}, at=now))
+        if t["status"] in _REOPENS:
+            events.append(
+                _customer_event(
+                    t, "field_changed", field="status", old=t["status"], new=Status.open.value, at=now
+                )
+            )
+        if t.get("assignee_id"):
+            notify.append(({"ticket_id": t["id"], "user_id": t["assignee_id"], "message_id": mid}, None))
+    await uow.execute(_TOUCH, [{"b_id": i.ticket["id"], "b_now": now} for i in items])
+    await service.record(uow, events)
+    await service.reindex_many(uow, [i.ticket["id"] for i in items])
+    await jobs.enqueue_many(uow, "notify.customer_reply", notify)
+    for i in items:
+        service.after_change(uow, pubsub, i.ticket["workspace_id"], i.ticket["id"], "message_added")
+    return message_ids
 
 
 async def add_system_note(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
-from helpline.domains.channels.email import bounces, loops, newmail, threading
+from helpline.domains.channels.email import bounces, loops, runs, threading
 from helpline.domains.channels.email.mailboxes import own_addresses
 from helpline.domains.channels.email.models import InboundMail, InboundState, Mailbox
 from helpline.domains.channels.email.parse import Limits, ParsedMail, Rejected, parse
@@ -42,7 +42,7 @@ _T = TypeVar("_T")
 
 inbound_t = InboundMail.__table__
 mailboxes = Mailbox.__table__
-CHANNEL = newmail.CHANNEL
+CHANNEL = runs.CHANNEL
 
 
 def limits_for(platform: Platform) -> Limits:
@@ -119,7 +119,7 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
     """Process stored messages; the outcome of each (``failed`` for the failed list). Idempotent.
 
     One transaction for the batch. Consecutive messages that start tickets are written together
-    (``newmail``); any other message is handled alone, in order, in a savepoint of its own. A
+    (``runs``); any other message is handled alone, in order, in a savepoint of its own. A
     message that fails rolls back alone and is marked failed with its reason; the others go on.
     """
     async with platform.db.read() as conn:
@@ -196,7 +196,7 @@ class _Batch:
         self.contacts: dict[int, dict[str, int]] = defaultdict(dict)  # workspace → address → contact
         self.new_tickets: Counter[tuple[int, str]] = Counter()  # (mailbox, sender) → within the hour
         self.gathering = True
-        self.run: list[newmail.NewMail] = []
+        self.run: list[runs.Item] = []
 
     async def prefetch(self, todo: list[_Mail]) -> None:
         """Our own addresses, the contacts of every sender and recipient, and each sender's new tickets
@@ -228,7 +228,7 @@ class _Batch:
             )
             self.gathering = False
 
-    def _plain_new(self, m: _Mail) -> newmail.NewMail | None:
+    def _plain_new(self, m: _Mail) -> runs.NewMail | None:
         """``m`` as a new ticket when that is certain without reading anything: not ours, not a
         bounce, a sender, and nothing to thread it by. Else None."""
         ws = m.ws
@@ -243,7 +243,7 @@ class _Batch:
         if verdict.ours or verdict.bounce or not sender or threading.has_evidence(m.mail, recipients):
             return None
         cc = _cc_addresses(recipients, sender, self.own[ws])
-        return newmail.NewMail(m.row, m.mailbox, m.mail, m.files, m.body, sender, cc, verdict)
+        return runs.NewMail(m.row, m.mailbox, m.mail, m.files, m.body, sender, cc, verdict)
 
     def _touches_run(self, m: _Mail) -> bool:
         """Whether deciding ``m`` may depend on the run not yet written: it refers to one of the
@@ -251,30 +251,41 @@ class _Batch:
         refs = {*m.mail.in_reply_to, *m.mail.references}
         sender = _sender(m)
         return any(
-            n.mail.message_id in refs or sender == n.sender or sender in n.cc_addresses for n in self.run
+            n.mail.message_id in refs
+            or sender == n.sender
+            or (isinstance(n, runs.NewMail) and sender in n.cc_addresses)
+            for n in self.run
         )
 
     async def add(self, m: _Mail) -> None:
         if not self.gathering:
             await self._alone(m, gather=False)
             return
-        new = self._plain_new(m)
-        if new is None:
-            # Replies, bounces and loops are written alone, ahead of the run unless they may
-            # concern it; one that turns out to start a ticket joins the run after all.
+        item: runs.Item | None = self._plain_new(m)
+        if item is None:
+            # Anything else is decided by reading, after the run is written if it may concern it.
+            # New tickets and plain replies join the run; bounces, loops, and replies that copy
+            # people onto their ticket are written alone.
             if self._touches_run(m):
                 await self.flush()
-            new = await self._alone(m, gather=True)
-            if new is None:
+            item = await self._alone(m, gather=True)
+            if item is None:
                 return
+        if self.run and self.run[0].mailbox["workspace_id"] != m.mailbox["workspace_id"]:
+            await self.flush()
+        if isinstance(item, runs.ReplyMail):
+            tid = item.ticket["id"]
+            if any(isinstance(r, runs.ReplyMail) and r.ticket["id"] == tid for r in self.run):
+                await self.flush()  # one reply per ticket in a run
+            self.run.append(item)
+            return
+        new = item
         key = (int(m.mailbox["id"]), new.sender)
         cap = self.platform.settings.email_new_tickets_per_sender_per_hour
         if self.new_tickets[key] >= cap:
             why = _cap_reason(cap, new.sender)
             await self._guarded(m, lambda: self._done(m, "capped", None, None, why))
             return
-        if self.run and self.run[0].mailbox["workspace_id"] != m.mailbox["workspace_id"]:
-            await self.flush()
         self.run.append(new)
         self.new_tickets[key] += 1
 
@@ -286,39 +297,35 @@ class _Batch:
         ws = int(run[0].mailbox["workspace_id"])
         try:
             async with self.uow.conn.begin_nested():
-                written, learned = await newmail.write(self.platform, self.uow, run, self.contacts[ws])
+                written, learned = await runs.write(self.platform, self.uow, run, self.contacts[ws])
                 await _finish(
                     self.uow,
                     [
-                        _done(
-                            self.platform,
-                            n.row,
-                            n.mail,
-                            "new_ticket",
-                            w.ticket_id,
-                            w.message_id,
-                            n.verdict.why,
-                        )
+                        _done(self.platform, n.row, n.mail, outcome, w.ticket_id, w.message_id, reason)
                         for n, w in zip(run, written, strict=True)
+                        for outcome, reason in [n.outcome]
                     ],
                 )
         except Exception:
-            log.exception("writing %d new tickets together failed; writing them one at a time", len(run))
+            log.exception("writing %d messages together failed; writing them one at a time", len(run))
             for n in run:
-                self.new_tickets[(int(n.mailbox["id"]), n.sender)] -= 1
+                if isinstance(n, runs.NewMail):
+                    self.new_tickets[(int(n.mailbox["id"]), n.sender)] -= 1
                 await self._alone(_Mail(n.row, n.mailbox, n.mail, n.files, n.body), gather=False)
             return
         self.contacts[ws].update(learned)
         for n in run:
-            self.outcomes[int(n.row["id"])] = "new_ticket"
+            self.outcomes[int(n.row["id"])] = n.outcome[0]
 
-    async def _alone(self, m: _Mail, *, gather: bool) -> newmail.NewMail | None:
-        """``m`` by itself, reading what it needs. With ``gather``, a message that starts a ticket
+    async def _alone(self, m: _Mail, *, gather: bool) -> runs.Item | None:
+        """``m`` by itself, reading what it needs. With ``gather``, a new ticket or a plain reply
         is returned unwritten, for the run."""
 
-        async def work() -> newmail.NewMail | None:
-            result = await _apply(self.platform, self.uow, m, self.own[m.ws], gather=gather)
-            if isinstance(result, newmail.NewMail):
+        async def work() -> runs.Item | None:
+            result = await _apply(
+                self.platform, self.uow, m, self.own[m.ws], self.contacts[m.ws], gather=gather
+            )
+            if isinstance(result, runs.NewMail | runs.ReplyMail):
                 return result
             await self._done(m, *result)
             if result[0] == "new_ticket":
@@ -460,10 +467,17 @@ async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) 
 
 
 async def _apply(
-    platform: Platform, uow: UnitOfWork, m: _Mail, own: set[str], *, gather: bool
-) -> tuple[str, int | None, int | None, str] | newmail.NewMail:
+    platform: Platform,
+    uow: UnitOfWork,
+    m: _Mail,
+    own: set[str],
+    contacts: dict[str, int],
+    *,
+    gather: bool,
+) -> tuple[str, int | None, int | None, str] | runs.Item:
     """One message, reading what it needs: (outcome, ticket id, message id, reason). With
-    ``gather``, a message that starts a ticket comes back unwritten (the caller caps and writes it)."""
+    ``gather``, a new ticket or a reply that copies nobody onto its ticket comes back unwritten
+    (the caller caps new tickets and writes both in its run)."""
     ws, mail, mailbox = m.ws, m.mail, m.mailbox
     s = platform.settings
     verdict = loops.classify(
@@ -476,35 +490,33 @@ async def _apply(
     sender = _sender(m)
     if not sender:
         raise Rejected("no sender address (From)")
-    existing = await threading.existing_contact(uow.conn, ws, sender)
+    # The batch read the contacts of its senders ahead; one it did not know of is looked up.
+    existing = contacts.get(sender) or await threading.existing_contact(uow.conn, ws, sender)
     recipients = [*mail.to, *mail.cc]
     thread = await threading.find_thread(uow.conn, s.ensure_secret_key(), ws, mail, recipients, existing)
     cc_addresses = _cc_addresses(recipients, sender, own)
     if thread is None:
-        new = newmail.NewMail(m.row, mailbox, mail, m.files, m.body, sender, cc_addresses, verdict)
+        new = runs.NewMail(m.row, mailbox, mail, m.files, m.body, sender, cc_addresses, verdict)
         if gather:
             return new
         cap = s.email_new_tickets_per_sender_per_hour
         if await _over_cap(uow, mailbox["id"], sender, "new_ticket", cap):
             return "capped", None, None, _cap_reason(cap, sender)
         known = {sender: existing} if existing is not None else {}
-        (written,), _ = await newmail.write(platform, uow, [new], known)
+        (written,), _ = await runs.write(platform, uow, [new], known)
         return "new_ticket", written.ticket_id, written.message_id, verdict.why
     ticket = thread.ticket
-    participant = await threading.is_participant(uow.conn, ticket, existing)
+    copies = cc_addresses if await threading.is_participant(uow.conn, ticket, existing) else []
     contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
-    text, html = m.body
-    message_id = await inbound.add_contact_message(
-        uow, platform.pubsub, ticket, contact_id=contact_id, body_text=text, body_html=html, channel=CHANNEL
-    )
-    if participant and cc_addresses:
-        cc_ids = [await _contact(uow, ws, a, "") for a in cc_addresses[: newmail.MAX_CCS]]
+    reply = runs.ReplyMail(m.row, mailbox, mail, m.files, m.body, sender, contact_id, ticket, thread.how)
+    if gather and not copies:
+        return reply
+    (written,), _ = await runs.write(platform, uow, [reply], {})
+    if copies:
+        cc_ids = [await _contact(uow, ws, a, "") for a in copies[: runs.MAX_CCS]]
         await inbound.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
-    await inbound.attach_files(uow, workspace_id=ws, message_id=message_id, files=m.files)
-    await newmail.remember_threads(
-        uow, ws, [(int(ticket["id"]), int(mailbox["id"]), mail.message_id)], new_tickets=False
-    )
-    return "reply", int(ticket["id"]), message_id, f"threaded by {thread.how}"
+    outcome, reason = reply.outcome
+    return outcome, written.ticket_id, written.message_id, reason
 
 
 def loop_marker(platform: Platform, workspace_id: int) -> str:

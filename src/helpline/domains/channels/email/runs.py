@@ -1,10 +1,10 @@
-"""New tickets from inbound mail, written as a burst.
+"""Inbound mail written as a run: new tickets and replies.
 
-Whether a message starts a ticket is decided one message at a time (``process``); what that takes —
-contacts for unknown senders and copied addresses, the tickets and their first messages, attachments,
-the thread and Message-ID rows, the acknowledgements — is written here for a run of such messages at
-once, a statement per table whatever the run's length. A single message is a run of one: there is
-no second way of making a ticket from mail.
+What each message is — a new ticket, or a reply to a ticket — is decided one message at a time
+(``process``); what that takes — contacts for unknown senders and copied addresses, the tickets and
+messages, events, attachments, the thread and Message-ID rows, the acknowledgements — is written
+here for a run of such messages at once, a statement per table whatever the run's length. A single
+message is a run of one: there is no second way of making a ticket or a reply from mail.
 """
 
 from __future__ import annotations
@@ -50,6 +50,32 @@ class NewMail:
     cc_addresses: list[str]  # everyone else it was sent to, our own addresses left out
     verdict: loops.Verdict
 
+    @property
+    def outcome(self) -> tuple[str, str]:
+        return "new_ticket", self.verdict.why
+
+
+@dataclass
+class ReplyMail:
+    """A parsed message that continues a ticket, from a sender who is already a contact."""
+
+    row: dict[str, Any]
+    mailbox: dict[str, Any]
+    mail: ParsedMail
+    files: list[dict[str, Any]]
+    body: tuple[str, str]
+    sender: str
+    contact_id: int
+    ticket: dict[str, Any]  # as read when deciding
+    how: str  # what threaded it: message-id | reply-to | known-id | subject
+
+    @property
+    def outcome(self) -> tuple[str, str]:
+        return "reply", f"threaded by {self.how}"
+
+
+Item = NewMail | ReplyMail
+
 
 @dataclass
 class Written:
@@ -58,25 +84,28 @@ class Written:
 
 
 async def write(
-    platform: Platform, uow: UnitOfWork, items: list[NewMail], known: dict[str, int]
+    platform: Platform, uow: UnitOfWork, items: list[Item], known: dict[str, int]
 ) -> tuple[list[Written], dict[str, int]]:
-    """Tickets for ``items`` (one workspace), in order, and the contacts this created by address.
+    """``items`` (one workspace; at most one reply per ticket, none to a ticket of the run), in
+    order, and the contacts this created by address.
 
     ``known`` maps addresses to the workspace's contacts as far as the caller knows them; addresses
     missing from it are looked up first. An address another transaction created meanwhile raises
     ``IntegrityError``: the caller writes the run again one message at a time."""
     ws = int(items[0].mailbox["workspace_id"])
+    new = [i for i in items if isinstance(i, NewMail)]
+    replies = [i for i in items if isinstance(i, ReplyMail)]
     wanted: dict[str, str] = {}
-    for item in items:
+    for item in new:
         wanted.setdefault(item.sender, item.mail.from_name)
         for address in item.cc_addresses[:MAX_CCS]:
             wanted.setdefault(address, "")
     unknown = [a for a in wanted if a not in known]
     found = await customers.contacts_by_emails(uow, ws, unknown) if unknown else {}
-    created = found | await customers.create_email_contacts(
+    learned = found | await customers.create_email_contacts(
         uow, ws, {a: wanted[a] for a in unknown if a not in found}
     )
-    contact = known | created
+    contact = known | learned
     made = await inbound.create_tickets_from_contacts(
         uow,
         platform.pubsub,
@@ -91,24 +120,34 @@ async def write(
                 group_id=item.mailbox["group_id"],
                 cc_contact_ids=[contact[a] for a in item.cc_addresses[:MAX_CCS]],
             )
-            for item in items
+            for item in new
         ],
     )
-    await inbound.attach_files_many(
-        uow, ws, [(message_id, item.files) for item, (_, message_id, _) in zip(items, made, strict=True)]
-    )
-    await remember_threads(
+    answered = await inbound.add_contact_messages(
         uow,
-        ws,
-        [
-            (ticket_id, int(item.mailbox["id"]), item.mail.message_id)
-            for item, (ticket_id, _, _) in zip(items, made, strict=True)
-        ],
-        new_tickets=True,
+        platform.pubsub,
+        [inbound.ContactReply(r.ticket, r.contact_id, r.body[0], r.body[1], CHANNEL) for r in replies],
     )
-    for item, (ticket_id, _, number) in zip(items, made, strict=True):
+    written: dict[int, Written] = {}
+    for item, (ticket_id, message_id, _) in zip(new, made, strict=True):
+        written[id(item)] = Written(ticket_id, message_id)
+    for reply, message_id in zip(replies, answered, strict=True):
+        written[id(reply)] = Written(int(reply.ticket["id"]), message_id)
+    out = [written[id(i)] for i in items]
+    await inbound.attach_files_many(
+        uow, ws, [(w.message_id, i.files) for i, w in zip(items, out, strict=True)]
+    )
+    for group, fresh in ((new, True), (replies, False)):
+        if group:
+            await remember_threads(
+                uow,
+                ws,
+                [(written[id(i)].ticket_id, int(i.mailbox["id"]), i.mail.message_id) for i in group],
+                new_tickets=fresh,
+            )
+    for item, (ticket_id, _, number) in zip(new, made, strict=True):
         await _maybe_ack(platform, uow, item, ticket_id, number)
-    return [Written(t, m) for t, m, _ in made], created
+    return out, learned
 
 
 async def remember_threads(
