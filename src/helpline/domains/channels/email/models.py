@@ -102,6 +102,13 @@ class InboundMail(IdMixin, Base):
         sa.UniqueConstraint("mailbox_id", "message_key"),
         sa.Index("ix_email_inbound_ws_state", "workspace_id", "state", "id"),
         sa.Index("ix_email_inbound_sender", "mailbox_id", "from_address", "received_at"),
+        # The stale-mail sweep finds mail still waiting (migration 0034).
+        sa.Index(
+            "ix_email_inbound_received",
+            "received_at",
+            postgresql_where=sa.text("state = 'received'"),
+            sqlite_where=sa.text("state = 'received'"),
+        ),
         # The ticket page reads a message's mail by message id (migration 0032).
         sa.Index(
             "ix_email_inbound_message",
