@@ -185,6 +185,53 @@ def test_check_passes_on_a_migrated_install(home: Path) -> None:
     assert "database" in result.stdout and "fail" not in result.stdout, result.stdout
 
 
+def test_check_fails_on_a_mailbox_that_cannot_fetch(tmp_path: Path) -> None:
+    """A mailbox whose IMAP server refuses us (and never fetched) is a failing line naming the
+    mailbox and the error, and `helpline check` exits 1; a healthy one beside it stays ok."""
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from helpline.db.base import utcnow
+    from helpline.domains.channels.email import mailboxes
+    from helpline.platform.db import Database
+
+    ok(helpline(tmp_path, "migrate"))
+    ok(helpline(tmp_path, "users", "create", "--email", EMAIL, "--password", PASSWORD, "--role", "admin"))
+
+    async def add_mailboxes() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'helpline.db'}")
+        try:
+            async with db.transaction() as uow:
+                ws = (await uow.execute(sa.text("SELECT id FROM workspaces"))).scalar_one()
+                await mailboxes.create_mailbox(uow, ws, {"name": "Quiet", "address": "quiet@x.test"})
+                broken = await mailboxes.create_mailbox(
+                    uow,
+                    ws,
+                    {"name": "Broken", "address": "broken@x.test", "imap_host": "127.0.0.1", "imap_port": 9},
+                )
+                await uow.execute(
+                    mailboxes.mailboxes.update()
+                    .where(mailboxes.mailboxes.c.id == broken)
+                    .values(last_error="IMAP login refused: [AUTHENTICATIONFAILED]", last_error_at=utcnow())
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(add_mailboxes())
+    result = helpline(tmp_path, "check", COLUMNS="300")  # one table row per line
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr, result.stdout
+    state = {
+        cells[1].strip(): (cells[2].strip(), cells[3].strip())
+        for line in result.stdout.splitlines()
+        if len(cells := line.split("│")) > 3
+    }
+    assert state["mailbox broken@x.test"][0] == "fail", result.stdout
+    assert "last good fetch never" in state["mailbox broken@x.test"][1]
+    assert "AUTHENTICATIONFAILED" in state["mailbox broken@x.test"][1]
+    assert state["mailbox quiet@x.test"][0] == "ok", result.stdout
+
+
 # name: (arguments, where it runs, extra environment, what the one line must say). "home" is the migrated
 # folder; "fresh" is an empty one where `helpline migrate` never ran.
 PG_DOWN = "postgresql://helpline:secret@127.0.0.1:{port}/helpline"  # a port where nothing listens
