@@ -14,7 +14,6 @@ import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -151,7 +150,7 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
             .with_for_update()
         )
         states = {int(row[0]): str(row[1]) for row in locked}
-        todo: list[_Mail] = []
+        todo: list[runs.Incoming] = []
         for row, mail, files, body, why in prepared:
             inbound_id = int(row["id"])
             if states.get(inbound_id) != InboundState.received:
@@ -159,29 +158,12 @@ async def process_batch(platform: Platform, inbound_ids: list[int]) -> dict[int,
             elif mail is None:
                 batch.outcomes[inbound_id] = await _mark_failed(uow, inbound_id, why)
             else:
-                todo.append(_Mail(row, boxes[int(row["mailbox_id"])], mail, files, body))
+                todo.append(runs.Incoming(row, boxes[int(row["mailbox_id"])], mail, files, body))
         await batch.prefetch(todo)
         for item in todo:
             await batch.add(item)
         await batch.flush()
     return batch.outcomes
-
-
-@dataclass
-class _Mail:
-    row: dict[str, Any]
-    mailbox: dict[str, Any]
-    mail: ParsedMail
-    files: list[dict[str, Any]]
-    body: tuple[str, str]
-
-    @property
-    def ws(self) -> int:
-        return int(self.mailbox["workspace_id"])
-
-    @property
-    def envelope_from(self) -> str | None:
-        return self.row["envelope_from"] if self.row["source"] == "smtp" else None
 
 
 class _Batch:
@@ -198,7 +180,7 @@ class _Batch:
         self.gathering = True
         self.run: list[runs.Item] = []
 
-    async def prefetch(self, todo: list[_Mail]) -> None:
+    async def prefetch(self, todo: list[runs.Incoming]) -> None:
         """Our own addresses, the contacts of every sender and recipient, and each sender's new tickets
         within the hour, a query per workspace or mailbox. If that fails every message goes alone."""
         for ws in {m.ws for m in todo}:
@@ -228,7 +210,7 @@ class _Batch:
             )
             self.gathering = False
 
-    def _plain_new(self, m: _Mail) -> runs.NewMail | None:
+    def _plain_new(self, m: runs.Incoming) -> runs.NewMail | None:
         """``m`` as a new ticket when that is certain without reading anything: not ours, not a
         bounce, a sender, and nothing to thread it by. Else None."""
         ws = m.ws
@@ -245,7 +227,7 @@ class _Batch:
         cc = _cc_addresses(recipients, sender, self.own[ws])
         return runs.NewMail(m.row, m.mailbox, m.mail, m.files, m.body, sender, cc, verdict)
 
-    def _touches_run(self, m: _Mail) -> bool:
+    def _touches_run(self, m: runs.Incoming) -> bool:
         """Whether deciding ``m`` may depend on the run not yet written: it refers to one of the
         run's messages, or comes from one of the run's senders or copied addresses."""
         refs = {*m.mail.in_reply_to, *m.mail.references}
@@ -257,7 +239,7 @@ class _Batch:
             for n in self.run
         )
 
-    async def add(self, m: _Mail) -> None:
+    async def add(self, m: runs.Incoming) -> None:
         if not self.gathering:
             await self._alone(m, gather=False)
             return
@@ -311,13 +293,13 @@ class _Batch:
             for n in run:
                 if isinstance(n, runs.NewMail):
                     self.new_tickets[(int(n.mailbox["id"]), n.sender)] -= 1
-                await self._alone(_Mail(n.row, n.mailbox, n.mail, n.files, n.body), gather=False)
+                await self._alone(n, gather=False)
             return
         self.contacts[ws].update(learned)
         for n in run:
             self.outcomes[int(n.row["id"])] = n.outcome[0]
 
-    async def _alone(self, m: _Mail, *, gather: bool) -> runs.Item | None:
+    async def _alone(self, m: runs.Incoming, *, gather: bool) -> runs.Item | None:
         """``m`` by itself, reading what it needs. With ``gather``, a new ticket or a plain reply
         is returned unwritten, for the run."""
 
@@ -335,12 +317,12 @@ class _Batch:
         return await self._guarded(m, work)
 
     async def _done(
-        self, m: _Mail, outcome: str, ticket_id: int | None, message_id: int | None, reason: str
+        self, m: runs.Incoming, outcome: str, ticket_id: int | None, message_id: int | None, reason: str
     ) -> None:
         await _finish(self.uow, [_done(self.platform, m.row, m.mail, outcome, ticket_id, message_id, reason)])
         self.outcomes[int(m.row["id"])] = outcome
 
-    async def _guarded(self, m: _Mail, work: Callable[[], Awaitable[_T]]) -> _T | None:
+    async def _guarded(self, m: runs.Incoming, work: Callable[[], Awaitable[_T]]) -> _T | None:
         """``work()`` in a savepoint of its own; if it fails, ``m`` is marked failed with the reason."""
         inbound_id = int(m.row["id"])
         try:
@@ -356,7 +338,7 @@ class _Batch:
         return None
 
 
-def _sender(m: _Mail) -> str:
+def _sender(m: runs.Incoming) -> str:
     """The normalised From address (or the envelope sender); "" when there is none usable."""
     try:
         return customers.normalise_identity(
@@ -469,7 +451,7 @@ async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) 
 async def _apply(
     platform: Platform,
     uow: UnitOfWork,
-    m: _Mail,
+    m: runs.Incoming,
     own: set[str],
     contacts: dict[str, int],
     *,

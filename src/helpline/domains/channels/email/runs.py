@@ -38,14 +38,29 @@ members = Membership.__table__
 
 
 @dataclass
-class NewMail:
-    """A parsed message that starts a ticket, with what was decided about it."""
+class Incoming:
+    """A stored message, parsed and rendered, with its inbound row and mailbox."""
 
     row: dict[str, Any]  # its email_inbound row
     mailbox: dict[str, Any]
     mail: ParsedMail
     files: list[dict[str, Any]]
     body: tuple[str, str]  # (text, safe html)
+
+    @property
+    def ws(self) -> int:
+        return int(self.mailbox["workspace_id"])
+
+    @property
+    def envelope_from(self) -> str | None:
+        """The SMTP envelope sender, for mail our own receiver took (else not known)."""
+        return self.row["envelope_from"] if self.row["source"] == "smtp" else None
+
+
+@dataclass
+class NewMail(Incoming):
+    """A message that starts a ticket, with what was decided about it."""
+
     sender: str  # normalised From (or envelope sender)
     cc_addresses: list[str]  # everyone else it was sent to, our own addresses left out
     verdict: loops.Verdict
@@ -56,14 +71,9 @@ class NewMail:
 
 
 @dataclass
-class ReplyMail:
-    """A parsed message that continues a ticket, from a sender who is already a contact."""
+class ReplyMail(Incoming):
+    """A message that continues a ticket."""
 
-    row: dict[str, Any]
-    mailbox: dict[str, Any]
-    mail: ParsedMail
-    files: list[dict[str, Any]]
-    body: tuple[str, str]
     sender: str
     contact_id: int
     ticket: dict[str, Any]  # as read when deciding
