@@ -183,3 +183,6 @@ async def widget(ws: Any) -> dict[str, Any]:
         )
         assert r.status_code == 201, r.text
         return dict(r.json())
+
+
+from tests.integration.email.conftest import smtp_sink  # noqa: E402, F401  (the SMTP sink, for transcripts)

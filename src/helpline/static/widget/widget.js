@@ -50,7 +50,7 @@
   var saved = load();
   var state = { token: saved.token || null, last: saved.last || 0, pending: saved.pending || [], chat: null,
     online: false, config: null, open: !!saved.open, unread: 0, mode: "ws", sock: null, retry: 0,
-    fails: 0, myMsgs: {}, readSeq: 0, typingSent: 0, typingTimer: null, polling: false,
+    fails: 0, myMsgs: {}, readSeq: 0, typingSent: 0, typingTimer: null, polling: false, queue: null, queueText: "",
     visit: null, shown: false, deflected: false, asked: false, botOpen: false, suggestSeq: 0, suggestTimer: null, lastQ: "" };
   function persist() {
     try { localStorage.setItem(STORE, JSON.stringify({ token: state.token, last: state.last, pending: state.pending, open: state.open })); } catch (e) { /* private mode */ }
@@ -405,7 +405,9 @@
         if (f.state === "ended") { status.textContent = t("ended"); state.chat = null; state.last = 0; persist(); render(); }
         break;
       case "ended": status.textContent = t("ended"); state.chat = null; state.last = 0; log.textContent = ""; persist(); render(); break;
-      case "queue": status.textContent = t("queue", { n: f.position, m: Math.max(1, Math.round(f.wait / 60)) }); break;
+      case "queue":
+        status.textContent = t("queue", { n: f.position, m: Math.max(1, Math.round(f.wait / 60)) });
+        state.queue = [f.position, f.wait]; state.queueText = status.textContent; break;
       case "avail": state.online = f.online; if (!state.chat) render(); break;
       case "error": status.textContent = f.detail || t("error"); if (f.cid) drop(f.cid, true); break;
     }
@@ -448,7 +450,9 @@
   function poll(hello) {
     if (state.polling && !hello) return;
     state.polling = true;
-    post("/chat/poll", { token: state.token, after: state.last, hello: !!hello, user: user() }).then(function (r) {
+    // The place in the queue on screen, if it still is: the server answers at once only when it changed.
+    var shown = !hello && state.queue && status.textContent === state.queueText ? state.queue : null;
+    post("/chat/poll", { token: state.token, after: state.last, hello: !!hello, user: user(), queue: shown }).then(function (r) {
       if (r && r.events) r.events.forEach(handle);
       setTimeout(function () { state.polling = false; poll(false); }, r ? 50 : 3000);
       if (hello) flush();

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from helpline.domains.channels.chat import queries, routing, service, widgets
-from helpline.domains.channels.chat.common import as_dict, as_int, limit
+from helpline.domains.channels.chat.common import as_dict, as_int, as_list, limit
 from helpline.domains.channels.chat.streams import Collector
 from helpline.domains.channels.chat.ws import client_ip, origin_allowed, visitor_enter, visitor_frame
 from helpline.domains.knowledge import deflection
@@ -159,12 +159,17 @@ async def _body(request: Request) -> dict[str, Any]:
 
 @public.post("/chat/poll")
 async def poll(request: Request, platform: PlatformDep, widget: Annotated[str, Query()] = "") -> Response:
-    """The fallback for a client without WebSockets: ``{token, after, hello}`` → ``{events}``. With
-    ``hello`` true the first event is ``welcome``; then it waits up to 25 s for something new."""
+    """The fallback for a client without WebSockets: ``{token, after, hello, queue}`` → ``{events}``.
+    With ``hello`` true the first event is ``welcome``; then it waits up to 25 s for something new.
+    ``queue`` (``[position, wait]``) is the place in the queue the client shows: a waiting visitor is
+    told their place only when it differs (else every poll would answer at once)."""
     w = await _widget(request, platform, widget)
     body = await _body(request)
     v = await _visitor(request, platform, w, body)
     s = Collector(platform, v.workspace_id, staff=False)
+    shown = as_list(body.get("queue"))
+    if len(shown) == 2 and all(as_int(x, -1) >= 0 for x in shown):
+        s.place = (int(shown[0]), int(shown[1]))
     after = as_int(body.get("after"))
     try:
         await visitor_enter(s, v, after, welcome=bool(body.get("hello")))

@@ -237,6 +237,22 @@ async def queue(conn: AsyncConnection, workspace_id: int) -> list[dict[str, Any]
     return [dict(r) for r in rows.mappings()]
 
 
+async def queue_ahead(conn: AsyncConnection, workspace_id: int, session_id: int) -> int | None:
+    """How many waiting chats of the workspace come before this one (None if it is not waiting), in
+    the order of :func:`queue`."""
+    waiting = (sessions.c.workspace_id == workspace_id, sessions.c.state == ChatState.queued.value)
+    mine = (
+        await conn.execute(sa.select(sessions.c.queued_at).where(sessions.c.id == session_id, *waiting))
+    ).first()
+    if mine is None:
+        return None
+    at = mine[0]
+    before = sa.or_(
+        sessions.c.queued_at < at, sa.and_(sessions.c.queued_at == at, sessions.c.id < session_id)
+    )
+    return int((await conn.execute(sa.select(sa.func.count()).where(*waiting, before))).scalar_one())
+
+
 async def average_wait(conn: AsyncConnection, workspace_id: int) -> float:
     """Mean seconds from queued to accepted over the workspace's last 20 accepted chats (60 with none)."""
     rows = (

@@ -78,9 +78,18 @@ async def _assign(
     )
 
 
-async def dispatch(platform: Any, workspace_id: int) -> int:
+async def dispatch(platform: Any, workspace_id: int, *, changed: bool = False) -> int:
     """Give waiting chats, oldest first, to available agents with room under their widget's limit
-    (the least busy first; a chat for a group only to its members). The number assigned."""
+    (the least busy first; a chat for a group only to its members). The number assigned. The queue
+    is published once if a chat was assigned, or if the caller ``changed`` it (a chat queued, a
+    chat left it, an agent came online): callers never publish it again themselves."""
+    assigned = await _dispatch(platform, workspace_id)
+    if assigned or changed:
+        await publish_queue(platform, workspace_id)
+    return assigned
+
+
+async def _dispatch(platform: Any, workspace_id: int) -> int:
     async with platform.db.read() as conn:
         online = await queries.online_agents(conn, platform.cache, workspace_id)
     if not online:
@@ -110,31 +119,46 @@ async def dispatch(platform: Any, workspace_id: int) -> int:
             await _assign(uow, platform, row, agent, None)
             counts[agent] = counts.get(agent, 0) + 1
             assigned += 1
-    if assigned:
-        await publish_queue(platform, workspace_id)
     return assigned
 
 
-async def publish_queue(platform: Any, workspace_id: int) -> None:
-    """The queue, in order, with an estimated wait: waiting visitors find their own place in it (the
-    list of session ids never reaches a visitor's socket; see ws.py)."""
+def _wait(avg: float, agents: int, index: int) -> int:
+    """A rough estimate for place ``index`` (0 first): the recent mean wait (at least MIN_WAIT) for
+    each round of available agents."""
+    return int(max(avg, MIN_WAIT) * math.ceil((index + 1) / max(1, agents)))
+
+
+async def queue_event(platform: Any, workspace_id: int) -> dict[str, Any]:
+    """The queue, in order, with an estimated wait per place: what agents' consoles get, and what a
+    waiting visitor's stream finds its own place in (the list of session ids never reaches a
+    visitor's socket; see streams.visitor_view)."""
     async with platform.db.read() as conn:
         waiting = await queries.queue(conn, workspace_id)
         avg = await queries.average_wait(conn, workspace_id)
         online = await queries.online_agents(conn, platform.cache, workspace_id)
-    per = max(1, len(online))
-    # A rough estimate: the recent mean wait (at least MIN_WAIT) for each round of available agents.
-    waits = [int(max(avg, MIN_WAIT) * math.ceil((i + 1) / per)) for i in range(len(waiting))]
-    await hub_of(platform).publish(
-        workspace_id,
-        "q",
-        {
-            "t": "queue",
-            "ids": [int(s["id"]) for s in waiting],
-            "tickets": [int(s["ticket_id"]) for s in waiting],
-            "waits": waits,
-        },
-    )
+    return {
+        "t": "queue",
+        "ids": [int(s["id"]) for s in waiting],
+        "tickets": [int(s["ticket_id"]) for s in waiting],
+        "waits": [_wait(avg, len(online), i) for i in range(len(waiting))],
+    }
+
+
+async def publish_queue(platform: Any, workspace_id: int) -> None:
+    """Tell every waiting visitor and agent of the workspace the queue (after it changed)."""
+    await hub_of(platform).publish(workspace_id, "q", await queue_event(platform, workspace_id))
+
+
+async def place(platform: Any, workspace_id: int, session_id: int) -> tuple[int, int] | None:
+    """One waiting chat's place in the queue (1 first) and its estimated wait in seconds; None when
+    it is not waiting. For a visitor who (re)connects: only they need it, so it is not published."""
+    async with platform.db.read() as conn:
+        ahead = await queries.queue_ahead(conn, workspace_id, session_id)
+        if ahead is None:
+            return None
+        avg = await queries.average_wait(conn, workspace_id)
+        online = await queries.online_agents(conn, platform.cache, workspace_id)
+    return ahead + 1, _wait(avg, len(online), ahead)
 
 
 async def publish_availability(platform: Any, workspace_id: int) -> int:
@@ -188,8 +212,8 @@ async def set_status(platform: Any, actor: Principal, status: str) -> None:
         )
     await publish_availability(platform, actor.workspace_id)
     if status == AgentStatus.online:
-        await dispatch(platform, actor.workspace_id)
-        await publish_queue(platform, actor.workspace_id)
+        # One more agent: chats may be assigned, and every estimated wait changes.
+        await dispatch(platform, actor.workspace_id, changed=True)
 
 
 async def _session_for(platform: Any, actor: Principal, ticket_id: int) -> None:
@@ -272,8 +296,7 @@ async def transfer(
                 {"t": "transferred", "ticket": ticket_id},
                 staff=True,
             )
-    await publish_queue(platform, actor.workspace_id)
-    await dispatch(platform, actor.workspace_id)
+    await dispatch(platform, actor.workspace_id, changed=True)
 
 
 async def end(platform: Any, workspace_id: int, ticket_id: int, actor: Principal | None = None) -> None:
@@ -311,9 +334,7 @@ async def end(platform: Any, workspace_id: int, ticket_id: int, actor: Principal
             ticket = await bridge.ticket_row(uow, ticket_id)
             if ticket["status"] not in (Status.solved, Status.closed):
                 await bridge.set_fields(uow, platform.pubsub, ticket, actor, status=Status.solved.value)
-    if was_queued:
-        await publish_queue(platform, workspace_id)
-    await dispatch(platform, workspace_id)
+    await dispatch(platform, workspace_id, changed=was_queued)
 
 
 async def offline(platform: Any, widget: dict[str, Any], fields: dict[str, str], body: str, ip: str) -> None:

@@ -19,7 +19,7 @@ from helpline.domains.channels.chat import tickets_bridge as bridge
 from helpline.domains.channels.chat.common import limit, publish_after
 from helpline.domains.channels.chat.hub import hub_of
 from helpline.domains.channels.chat.models import ChatSession, ChatState, ChatVisitor
-from helpline.domains.channels.chat.routing import dispatch, publish_queue
+from helpline.domains.channels.chat.routing import dispatch
 from helpline.domains.customers import service as customers
 from helpline.domains.knowledge import deflection
 from helpline.domains.tickets import content
@@ -279,8 +279,8 @@ async def start(
         v.session = dict(
             (await uow.execute(sa.select(sessions).where(sessions.c.id == session_id))).mappings().one()
         )
-    await publish_queue(platform, ws)
-    await dispatch(platform, ws)
+    # The queue is published once: by dispatch, whether or not an agent took the chat at once.
+    await dispatch(platform, ws, changed=True)
     await refresh(platform, v)
     return v
 
@@ -409,10 +409,7 @@ class _Writer:
     async def submit(self, line: bridge.VisitorLine, visitor_id: int) -> dict[str, Any]:
         w = _Waiting(line, visitor_id, asyncio.get_running_loop().create_future())
         self.queue.append(w)
-        loop = asyncio.get_running_loop()
-        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
-            # (A task of another, finished event loop would never run: tests run one loop each.)
-            self.queue = [q for q in self.queue if q.done.get_loop() is loop]
+        if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
         return await w.done
 

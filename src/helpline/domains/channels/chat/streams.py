@@ -19,7 +19,7 @@ import contextlib
 import logging
 from typing import Any
 
-from helpline.domains.channels.chat import availability, queries
+from helpline.domains.channels.chat import availability, queries, routing
 from helpline.domains.channels.chat.hub import hub_of
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def visitor_view(e: dict[str, Any], s: Stream) -> dict[str, Any] | None:
     if t == "state":
         if e.get("state") != "queued":
             s.session_state = str(e.get("state"))
+        s.place = None  # the widget shows the state now, not the place
         return {"t": "state", "state": e.get("state"), "agent": e.get("agent", "")}
     if t == "queue":
         sid = s.session_id
@@ -65,12 +66,23 @@ def visitor_view(e: dict[str, Any], s: Stream) -> dict[str, Any] | None:
         if sid is None or sid not in ids:
             return None
         i = ids.index(sid)
-        return {"t": "queue", "position": i + 1, "wait": (e.get("waits") or [0] * (i + 1))[i]}
+        return queue_frame(s, i + 1, int((e.get("waits") or [0] * (i + 1))[i]))
     if t == "avail":
         return {"t": "avail", "online": availability.offers_chat(s.widget or {}, int(e.get("agents", 0)))}
+    if t in ("error", "ended"):
+        s.place = None  # (the widget's status line shows this instead of the place)
     if t in ("ack", "error", "welcome", "started", "pong", "upload", "ended"):
         return e
     return None
+
+
+def queue_frame(s: Stream, position: int, wait: int) -> dict[str, Any] | None:
+    """A waiting visitor's place, unless it is what they were last told (a queue that changed
+    behind them, or the same place again on a long poll, sends them nothing)."""
+    if s.place == (position, wait):
+        return None
+    s.place = (position, wait)
+    return {"t": "queue", "position": position, "wait": wait}
 
 
 class Stream:
@@ -85,6 +97,9 @@ class Stream:
         self.session_id: int | None = None
         self.session_state: str | None = None
         self.rooms: set[str] = set()
+        #: (position, wait) a waiting visitor was last told, so the same place is not sent twice.
+        self.place: tuple[int, int] | None = None
+        self._later: list[dict[str, Any]] = []
 
     # --- the hub hands events here ---------------------------------------------------------------
     def deliver(self, event: dict[str, Any]) -> None:
@@ -107,6 +122,24 @@ class Stream:
 
     def close(self) -> None:
         hub_of(self.platform).leave_all(self)
+
+    def own_place(self, *, after_answer: bool = False) -> None:
+        """Queue this client's own view of the queue, read when its turn comes to be sent: a visitor's
+        place, or the whole queue for an agent. Nothing is published: a client that (re)connects or
+        polls needs it, nobody else does. ``after_answer``: behind the answer to the frame being
+        handled (``started`` comes before the place it started in)."""
+        if after_answer:
+            self._later.append({"t": "_place"})
+        else:
+            self.push({"t": "_place"})
+
+    def answered(self, answer: dict[str, Any] | None) -> None:
+        """Queue the answer to a frame, then what was to follow it."""
+        if answer is not None:
+            self.push(answer)
+        for e in self._later:
+            self.push(e)
+        self._later.clear()
 
     async def follow(self, ticket_id: int, after: int) -> None:
         """Receive a conversation from number ``after`` on: join its room, then read what is stored."""
@@ -132,6 +165,8 @@ class Stream:
             if ticket not in self.last or int(e["after"]) < self.last[ticket]:
                 self.last[ticket] = int(e["after"])
             await self._fill(ticket, None)
+        elif t == "_place":
+            await self._place()
         elif t == "_resync":
             for ticket in list(self.last):
                 await self._fill(ticket, None)
@@ -159,6 +194,17 @@ class Stream:
             shaped = self.view(e)
             if shaped is not None:
                 await self.out(shaped)
+
+    async def _place(self) -> None:
+        if self.staff:
+            await self.out(await routing.queue_event(self.platform, self.workspace_id))
+            return
+        if self.session_id is None or "q" not in self.rooms:
+            return  # no longer waiting (a state frame said so)
+        found = await routing.place(self.platform, self.workspace_id, self.session_id)
+        shaped = queue_frame(self, *found) if found is not None else None
+        if shaped is not None:
+            await self.out(shaped)
 
     async def _fill(self, ticket_id: int, upto: int | None) -> None:
         after = self.last.get(ticket_id, 0)

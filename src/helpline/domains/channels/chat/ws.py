@@ -20,6 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from helpline.domains.channels.chat import availability, queries, routing, service
 from helpline.domains.channels.chat.common import as_dict, as_int, as_list
+from helpline.domains.channels.chat.models import AgentStatus
 from helpline.domains.channels.chat.streams import Overflow, Stream
 from helpline.web.errors import Problem
 from helpline.web.pages import session_of
@@ -103,7 +104,7 @@ async def visitor_enter(s: Stream, v: service.Visitor, after: int, *, welcome: b
         await s.follow(int(v.session["ticket_id"]), after)
         if v.session["state"] == "queued":
             await s.join("q")
-            await routing.publish_queue(s.platform, v.workspace_id)
+            s.own_place()  # their place, to them alone: a reconnect or a poll publishes nothing
         # A state change between reading the chat and joining its room would be lost: look again.
         before = v.session["state"]
         await service.refresh(s.platform, v)
@@ -129,7 +130,7 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
                 await s.follow(int(v.session["ticket_id"]), 0)
                 if v.session["state"] == "queued":
                     await s.join("q")
-                    await routing.publish_queue(p, v.workspace_id)
+                    s.own_place(after_answer=True)  # start published the queue before this joined it
             return {
                 "t": "started",
                 "token": service.token_of(p, v),
@@ -195,9 +196,7 @@ async def _serve(sock: WebSocket, s: Stream, handle: Any) -> None:
             if frame.get("t") == "_bad":
                 s.push({"t": "error", "code": 400, "detail": "frames are JSON objects"})
                 continue
-            answer = await handle(frame)
-            if answer is not None:
-                s.push(answer)
+            s.answered(await handle(frame))
     except WebSocketDisconnect:
         pass
     finally:
@@ -316,15 +315,20 @@ async def agent_socket(sock: WebSocket) -> None:
     s = SocketStream(sock, platform, actor.workspace_id, staff=True)
     key = (actor.workspace_id, actor.user_id)
     _LOCAL_AGENTS[key] = _LOCAL_AGENTS.get(key, 0) + 1
+    alive = await platform.cache.get_many([queries.alive_key(actor.workspace_id, actor.user_id)])
     await routing.heartbeat(platform, actor.workspace_id, actor.user_id)
     await s.join("agents")
     await s.join("q")
     async with platform.db.read() as conn:
         status = await queries.agent_status(conn, actor.workspace_id, actor.user_id)
     s.push({"t": "welcome", "user": actor.user_id, "status": status})
-    await routing.publish_availability(platform, actor.workspace_id)
-    await routing.dispatch(platform, actor.workspace_id)
-    await routing.publish_queue(platform, actor.workspace_id)
+    # Only an online agent who was not connected changes what visitors see (availability, waits): a
+    # console that reconnects, or a second tab, publishes nothing to them.
+    came = status == AgentStatus.online and alive[0] is None
+    if came:
+        await routing.publish_availability(platform, actor.workspace_id)
+    await routing.dispatch(platform, actor.workspace_id, changed=came)
+    s.own_place()  # the queue as it stands, to this console alone
 
     async def beat() -> None:
         while True:

@@ -165,7 +165,8 @@ class EmailMessageId(Base):
 
 
 class OutboundMail(IdMixin, Base):
-    """One email to send (an agent's reply or an auto-acknowledgement) and its delivery state.
+    """One email to send (an agent's reply, an auto-acknowledgement, a chat's transcript) and its
+    delivery state.
 
     ``recipients`` maps each address to ``pending``, ``sent`` or ``failed: <why>``: one refused
     recipient does not hold back the others.
@@ -180,9 +181,9 @@ class OutboundMail(IdMixin, Base):
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     mailbox_id: Mapped[int] = mapped_column(sa.ForeignKey("email_mailboxes.id", ondelete="CASCADE"))
     ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
-    #: The agent's message; NULL for an auto-acknowledgement.
+    #: The agent's message; NULL for mail written by us (an acknowledgement, a transcript).
     message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(sa.String(16))  # reply | auto_ack
+    kind: Mapped[str] = mapped_column(sa.String(16))  # reply | auto_ack | transcript (of a chat)
     rfc_message_id: Mapped[str] = mapped_column(sa.String(255))
     first_recipient: Mapped[str] = mapped_column(sa.String(320))
     recipients: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -1,4 +1,5 @@
-"""The outbox: which agent replies go out as email, acknowledgements, and delivery state.
+"""The outbox: which agent replies go out as email, acknowledgements, chat transcripts, and delivery
+state.
 
 An agent's public message on a ticket served by a mailbox becomes one ``email_outbound`` row and an
 ``email.send`` job, in one transaction. The rows are found by a sweep over ``messages`` that runs
@@ -145,6 +146,50 @@ async def queue_auto_ack(
     )
 
 
+async def queue_transcript(
+    platform: Platform,
+    uow: UnitOfWork,
+    mailbox: dict[str, Any],
+    *,
+    ticket_id: int,
+    to: str,
+    subject: str,
+    body: str,
+    ref: str,
+) -> int | None:
+    """Queue a chat's transcript to the customer, from ``mailbox`` and once per ``ref``. It goes out
+    like a reply: the ticket's signed Reply-To and a Message-ID of ours naming the ticket, so the
+    customer's answer threads back onto it. None when it was queued before, or ``to`` is one of the
+    workspace's own addresses."""
+    ws = int(mailbox["workspace_id"])
+    rfc = threading.make_message_id(
+        platform.settings.ensure_secret_key(), ws, ticket_id, domain_of(mailbox), ref=ref
+    )
+    queued = await uow.execute(
+        sa.select(ids_t.c.ticket_id).where(ids_t.c.workspace_id == ws, ids_t.c.rfc_id == rfc)
+    )
+    if queued.first() is not None or to.lower() in await own_addresses(uow, ws):
+        return None
+    return await _insert_outbound(
+        platform,
+        uow,
+        {
+            "workspace_id": ws,
+            "mailbox_id": mailbox["id"],
+            "ticket_id": ticket_id,
+            "message_id": None,
+            "kind": "transcript",
+            "rfc_message_id": rfc,
+            "first_recipient": to,
+            "recipients": {to: "pending"},
+            "payload": {"subject": subject[:500], "body": body},
+            "state": OutboundState.queued.value,
+            "attempts": 0,
+            "created_at": utcnow(),
+        },
+    )
+
+
 def _fill(template: str, values: dict[str, str]) -> str:
     out = template
     for key, value in values.items():
@@ -176,6 +221,9 @@ def _candidates(low: int, limit: int) -> sa.Select[Any]:
             messages.c.id > low,
             messages.c.author_kind == "agent",
             messages.c.public.is_(True),
+            # A chat's lines reached the visitor live: a chat handed to a mailbox when it ended
+            # (chat.tickets_bridge.continue_by_email) sends what agents write after, not those.
+            messages.c.channel != "chat",
             ~sa.exists().where(outbox.c.message_id == messages.c.id),
         )
         .order_by(messages.c.id)

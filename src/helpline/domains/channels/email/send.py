@@ -87,13 +87,13 @@ async def build(platform: Platform, conn: Any, row: dict[str, Any], mailbox: dic
     msg["Date"] = email.utils.format_datetime(row["created_at"])
     msg[loops.LOOP_HEADER] = loop_marker(platform, int(row["workspace_id"]))
     number = ticket[0] if ticket else 0
-    if row["kind"] == "auto_ack":
+    if row["kind"] in ("auto_ack", "transcript"):  # written by us, not an agent's message
         payload = row["payload"] or {}
         msg["Subject"] = payload.get("subject", f"[#{number}]")
         if payload.get("in_reply_to"):
             msg["In-Reply-To"] = f"<{payload['in_reply_to']}>"
             msg["References"] = f"<{payload['in_reply_to']}>"
-        msg["Auto-Submitted"] = "auto-replied"
+        msg["Auto-Submitted"] = "auto-replied" if row["kind"] == "auto_ack" else "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
         msg.set_content(payload.get("body", ""))
         return msg
