@@ -236,39 +236,18 @@ async def get_user(user_id: IdPath, actor: CurrentPrincipal, platform: PlatformD
 async def update_user(
     user_id: IdPath, body: UserUpdate, actor: CurrentPrincipal, platform: PlatformDep
 ) -> JSON:
-    queries.require_admin(actor)
+    """Deactivating (`is_active: false`) also ends every session and revokes every API token of the
+    person; `group_ids` replaces their groups."""
     async with platform.db.transaction() as uow:
-        current = await queries.access_user(uow.conn, actor, user_id)
-        if body.name is not None:
-            await uow.execute(users.update().where(users.c.id == user_id).values(name=body.name))
-        if body.is_active is not None:
-            if user_id == actor.user_id and not body.is_active:
-                raise Invalid("is_active", "you cannot deactivate yourself")
-            await uow.execute(users.update().where(users.c.id == user_id).values(is_active=body.is_active))
-        if body.role is not None and body.role.value != current.role:
-            if Role.customer in (body.role, Role(current.role)):
-                raise Invalid("role", "a customer cannot become staff or the reverse; create a new sign-in")
-            if user_id == actor.user_id:
-                raise Invalid("role", "you cannot change your own role")
-            await uow.execute(
-                members.update()
-                .where(members.c.user_id == user_id, members.c.workspace_id == actor.workspace_id)
-                .values(role=body.role.value)
-            )
-        if body.group_ids is not None:
-            if current.role == Role.customer:
-                raise Invalid("group_ids", "customers do not belong to groups")
-            ws_groups = (
-                sa.select(groups.c.id).where(groups.c.workspace_id == actor.workspace_id).scalar_subquery()
-            )
-            await uow.execute(
-                group_members.delete().where(
-                    group_members.c.user_id == user_id, group_members.c.group_id.in_(ws_groups)
-                )
-            )
-            for gid in sorted(set(body.group_ids)):
-                await queries.access_group(uow.conn, actor, gid)
-                await uow.execute(group_members.insert().values(group_id=gid, user_id=user_id))
+        await service.do_update_member(
+            uow,
+            actor,
+            user_id,
+            name=body.name,
+            role=body.role,
+            is_active=body.is_active,
+            group_ids=body.group_ids,
+        )
         item = await _user_detail(uow.conn, actor.workspace_id, user_id)
     return JSON(item)
 

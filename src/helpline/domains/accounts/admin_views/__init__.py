@@ -2,10 +2,9 @@
 workspace's settings (name, branding, time zone, languages).
 
 Only admins reach them (:data:`AdminPage`); any other staff member gets a 403 page, a customer the
-sign-in page. Writes go through :mod:`helpline.domains.accounts.service` and
-:mod:`helpline.domains.accounts.workspace_settings`; the member changes the service lacks (role,
-groups, deactivation) are the ``check_member_update`` / ``do_update_member`` pair below, with the same
-rules as the users API.
+sign-in page. Writes go through :mod:`helpline.domains.accounts.service` (a member's role, groups and
+deactivation through ``service.do_update_member``, the same function as the users API) and
+:mod:`helpline.domains.accounts.workspace_settings`.
 
 A package of private modules; import from here."""
 
@@ -18,8 +17,6 @@ from helpline.domains.accounts.admin_views._common import (
     access_group,
     access_member,
     admin_page,
-    check_member_update,
-    do_update_member,
     flash_of,
     form_of,
     group_members,
@@ -74,11 +71,9 @@ __all__ = [
     "access_member",
     "admin_index",
     "admin_page",
-    "check_member_update",
     "create_group",
     "create_token",
     "create_user",
-    "do_update_member",
     "flash_of",
     "form_of",
     "group_members",

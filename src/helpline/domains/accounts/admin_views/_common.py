@@ -1,5 +1,5 @@
-"""What every admin page shares: the router, the admin-only dependency, form helpers, scoped reads
-and the member writes the accounts service does not have yet."""
+"""What every admin page shares: the router, the admin-only dependency, form helpers and scoped
+reads."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.accounts import service
 from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Membership, Role, User
-from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden, Invalid, NotFound, Problem
+from helpline.web.errors import Forbidden, NotFound, Problem
 from helpline.web.pages import StaffPage
 from helpline.web.principal import Principal
 from helpline.web.types import MAX_ID
@@ -170,58 +168,3 @@ async def access_group(conn: AsyncConnection, actor: Principal, group_id: int) -
     if row is None:
         raise NotFound(f"group {group_id} not found")
     return dict(row)
-
-
-# --- member writes the service does not have yet ---------------------------------------------------
-
-
-def check_member_update(actor: Principal, current: dict[str, Any], *, role: Role, is_active: bool) -> None:
-    """The users API's rules: admins only; nobody changes their own role or deactivates themself;
-    a customer sign-in never becomes staff, nor the reverse."""
-    if not actor.is_admin:
-        raise Forbidden("only an admin may change people")
-    if role.value != current["role"]:
-        if Role.customer in (role, Role(current["role"])):
-            raise Invalid("role", "a customer cannot become staff or the reverse; create a new sign-in")
-        if current["id"] == actor.user_id:
-            raise Invalid("role", "you cannot change your own role")
-    if not is_active and current["id"] == actor.user_id:
-        raise Invalid("is_active", "you cannot deactivate yourself")
-
-
-async def do_update_member(
-    uow: UnitOfWork,
-    actor: Principal,
-    current: dict[str, Any],
-    *,
-    role: Role,
-    group_ids: list[int],
-    is_active: bool,
-) -> None:
-    check_member_update(actor, current, role=role, is_active=is_active)
-    user_id = current["id"]
-    if role.value != current["role"]:
-        await uow.execute(
-            members.update()
-            .where(members.c.user_id == user_id, members.c.workspace_id == actor.workspace_id)
-            .values(role=role.value)
-        )
-    if role is not Role.customer:
-        for gid in group_ids:
-            await access_group(uow.conn, actor, gid)
-        ws_groups = (
-            sa.select(groups.c.id).where(groups.c.workspace_id == actor.workspace_id).scalar_subquery()
-        )
-        await uow.execute(
-            group_members.delete().where(
-                group_members.c.user_id == user_id, group_members.c.group_id.in_(ws_groups)
-            )
-        )
-        if group_ids:
-            await uow.execute(
-                group_members.insert(), [{"group_id": g, "user_id": user_id} for g in group_ids]
-            )
-    if is_active != current["is_active"]:
-        await uow.execute(users.update().where(users.c.id == user_id).values(is_active=is_active))
-        if not is_active:
-            await service.end_sessions(uow, user_id)

@@ -14,7 +14,6 @@ from helpline.domains.accounts.admin_views._common import (
     AdminPage,
     access_group,
     access_member,
-    do_update_member,
     flash_of,
     form_of,
     groups,
@@ -202,13 +201,14 @@ async def update_user(request: Request, user_id: IdPath, actor: AdminPage, platf
         )
     try:
         async with platform.db.transaction() as uow:
-            current = await access_member(uow.conn, actor, user_id)
-            await do_update_member(
+            # a customer sign-in has no groups (the form shows none), and can never become staff
+            customer = (await access_member(uow.conn, actor, user_id))["role"] == Role.customer.value
+            await service.do_update_member(
                 uow,
                 actor,
-                current,
+                user_id,
                 role=role,
-                group_ids=ids_in(form, "group_ids"),
+                group_ids=None if customer else ids_in(form, "group_ids"),
                 is_active=form.get("is_active") == "on",
             )
     except Problem as exc:
