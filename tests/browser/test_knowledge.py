@@ -112,6 +112,19 @@ class Bank:
 
         return self.site.run(read)  # type: ignore[no-any-return]
 
+    def searches(self, source: str | None = None) -> list[tuple[str, str]]:
+        """The search log (query, source), oldest first; only ``source``'s rows if given."""
+
+        async def read(platform: Any) -> list[tuple[str, str]]:
+            async with platform.db.read() as conn:
+                rows = await conn.execute(
+                    sa.text("SELECT query, source FROM kb_search_log WHERE workspace_id = :w ORDER BY id"),
+                    {"w": self.id},
+                )
+                return [(r[0], r[1]) for r in rows if source is None or r[1] == source]
+
+        return self.site.run(read)  # type: ignore[no-any-return]
+
 
 @pytest.fixture(scope="module")
 def bank(site: Site) -> Bank:
@@ -179,9 +192,12 @@ def test_portal_request_form_suggests_articles_while_typing(new_page: Any, bank:
     p: Page = new_page()
     p.portal_sign_in(bank.customer, bank.slug)
     p.go(f"/portal/{bank.slug}/requests/new")
-    p.page.get_by_label("Subject").press_sequentially("my card has not arrived yet", delay=20)
+    subject = p.page.get_by_label("Subject")
+    subject.press_sequentially("my card", delay=20)
     suggestion = p.page.locator(".kb-suggest-list li").first
-    suggestion.wait_for(timeout=10_000)
+    suggestion.wait_for(timeout=10_000)  # the customer pauses: suggestions for what they typed so far
+    with p.page.expect_response(lambda r: "/suggest?" in r.url and "yet" in r.url, timeout=10_000):
+        subject.press_sequentially(" has not arrived yet", delay=20)
     assert "My card has not arrived" in suggestion.inner_text()
     _no_secrets(p)
     p.check("kb-portal-suggestions")
@@ -195,6 +211,10 @@ def test_portal_request_form_suggests_articles_while_typing(new_page: Any, bank:
     p.page.wait_for_timeout(500)
     kinds = bank.events()
     assert "shown" in kinds and "opened" in kinds and kinds[-1] == "solved", kinds
+    # Two lists of suggestions were shown while typing, but the customer searched once: the log holds
+    # what they finally typed, not "my card" as well.
+    assert kinds.count("shown") >= 2, kinds
+    assert bank.searches("portal") == [("my card has not arrived yet", "portal")]
 
 
 def test_bot_answer_and_hand_over(new_page: Any, bank: Bank) -> None:

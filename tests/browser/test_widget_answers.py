@@ -48,9 +48,12 @@ def test_widget_suggests_answers_and_hands_over(new_page: Any, site: Site) -> No
         visitor = _start(new_page, host["url"])
         v = visitor.page
         v.get_by_label("Name").fill("Vera")
-        v.get_by_label("Message *").press_sequentially("my card has not arrived yet", delay=20)
+        message = v.get_by_label("Message *")
+        message.press_sequentially("my card", delay=20)
         suggestion = v.locator(".suggest li").first
-        suggestion.wait_for(timeout=10_000)
+        suggestion.wait_for(timeout=10_000)  # she pauses: suggestions for what she typed so far
+        with v.expect_response(lambda r: "/chat/help/suggest" in r.url and "yet" in r.url, timeout=10_000):
+            message.press_sequentially(" has not arrived yet", delay=20)
         assert "My card has not arrived" in suggestion.inner_text()
         _no_secrets(v)
         with v.context.expect_page() as opened:
@@ -100,6 +103,12 @@ def test_widget_suggests_answers_and_hands_over(new_page: Any, site: Site) -> No
         # (a suggestion request still in flight may log "shown" after it: those are not steps taken)
         assert [k for k in bank.events() if k != "shown"][-1] == "solved"
         assert _chats(site, bank.id) == 1
+        # Each visitor searched once: what they typed (suggested twice for the first) and then asked
+        # the bot is one search, the question, not its fragments as well.
+        assert bank.searches() == [
+            ("my card has not arrived yet", "bot"),
+            ("my new card still has not arrived, what should I do?", "bot"),
+        ]
 
 
 def _chats(site: Site, ws_id: int) -> int:

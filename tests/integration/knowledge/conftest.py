@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from helpline.domains.accounts.models import Role
 from helpline.domains.knowledge import embed
@@ -120,8 +122,28 @@ def anonymous(ws: Any) -> httpx.AsyncClient:
 
 async def slug_of(ws: Any) -> str:
     async with ws.platform.db.read() as conn:
-        import sqlalchemy as sa
-
         return str(
             (await conn.execute(sa.text("SELECT slug FROM workspaces WHERE id = :i"), {"i": ws.id})).scalar()
         )
+
+
+@contextmanager
+def statements(ws: Any) -> Iterator[list[tuple[str, Any, bool]]]:
+    """Every SQL statement (text, parameters, executemany) the workspace's database runs inside the
+    block, as the driver is handed it (SQLAlchemy's ``before_cursor_execute``), each once."""
+    seen: dict[int, tuple[str, Any, bool]] = {}
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        seen[id(context)] = (statement, parameters, many)
+
+    db = ws.platform.db
+    engines = {db.writer.sync_engine, db.reader.sync_engine}
+    for e in engines:
+        sa.event.listen(e, "before_cursor_execute", record)
+    out: list[tuple[str, Any, bool]] = []
+    try:
+        yield out
+    finally:
+        for e in engines:
+            sa.event.remove(e, "before_cursor_execute", record)
+        out.extend(seen.values())

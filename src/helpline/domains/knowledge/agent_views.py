@@ -39,24 +39,21 @@ async def suggest_for_ticket(
     request: Request, ticket_id: IdPath, actor: StaffPage, platform: PlatformDep
 ) -> Response:
     """Articles for a ticket (internal ones included: agents may quote them in notes), each with buttons
-    that put a link or an excerpt into the reply box (``static/kb-ticket.js``)."""
+    that put a link or an excerpt into the reply box (``static/kb-ticket.js``), and the answer bot's
+    suggested reply. One search serves both: the staff search over every language, and the bot's
+    customer view of it (public articles, English first) by ``search.narrow``, not a second search."""
     async with platform.db.read() as conn:
         ticket, first, _ = await _ticket_text(conn, actor, ticket_id)
-        found = await search.search(
-            conn,
-            actor.workspace_id,
-            f"{ticket['subject']} {first[:400]}",
-            customer=False,
-            locale=None,
-            limit=5,
-        )
+        text = f"{ticket['subject']}. {first[:400]}"
+        found = await search.search(conn, actor.workspace_id, text, customer=False, locale=None, limit=5)
         # The bot's suggested reply for an email (or any) ticket: public articles only, since it is
         # written to the customer, citing the article; None below the bot's threshold.
         reply = await bot.answer(
             conn,
             actor.workspace_id,
-            f"{ticket['subject']}. {first[:400]}",
+            text,
             threshold=platform.settings.kb_bot_threshold,
+            found=await search.narrow(conn, found, locale="en", limit=3),
         )
         slug = await workspace_slug(conn, actor.workspace_id)
     base = platform.settings.base_url.rstrip("/")

@@ -3,7 +3,8 @@ they only ever return what the help centre shows anyone (public, published artic
 
 - ``GET  /api/v1/help/{slug}/suggest?q=…&locale=en&visit=…&source=widget`` →
   ``{"articles": [{id, title, url, excerpt, score}], "mode": "fused"|"lexical"}``; records a
-  ``shown`` step per article for ``visit``.
+  ``shown`` step per article for ``visit`` and logs the text as the visit's search (rewritten on each
+  call: one search per visit, not one per keystroke; not logged without a ``visit``).
 - ``POST /api/v1/help/{slug}/answer`` ``{"question", "locale", "visit", "source"}`` →
   ``{"answer", "article": {id, title, url}, "confidence", "handover": false}`` or, below the bot's
   threshold or when the customer asks for a person, ``{"answer": null, "article": null,

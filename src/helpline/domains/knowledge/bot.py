@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.knowledge import content
-from helpline.domains.knowledge.search import Result, article_url, search
+from helpline.domains.knowledge.search import Result, article_url, with_fallback
 from helpline.domains.portal.queries import workspace_slug
 
 #: Per database, as the fused score mixes in less of PostgreSQL's lexical rank (search.LEX_WEIGHT).
@@ -62,16 +62,24 @@ def _best_passage(text: str, words: list[str], limit: int = 400) -> str:
 
 
 async def answer(
-    conn: AsyncConnection, workspace_id: int, text: str, locale: str = "en", *, threshold: float | None = None
+    conn: AsyncConnection,
+    workspace_id: int,
+    text: str,
+    locale: str = "en",
+    *,
+    threshold: float | None = None,
+    found: Result | None = None,
 ) -> dict[str, Any] | None:
     """``{answer, article: {id, title, url}, confidence}`` from the public, published articles, or
-    ``None`` below the threshold, for a question asking for a person, or for an empty question."""
+    ``None`` below the threshold, for a question asking for a person, or for an empty question.
+    ``found``: a customer's search for ``text`` the caller already ran (``search.narrow`` of the one
+    search a ticket page runs); searched here (``search.with_fallback``) when not given."""
     text = text.strip()
     if len(text) < 3 or wants_human(text):
         return None
-    result = await search(conn, workspace_id, text, customer=True, locale=locale, limit=3)
-    if not result.hits and locale != "en":
-        result = await search(conn, workspace_id, text, customer=True, locale=None, limit=3)
+    result = found
+    if result is None:
+        result = await with_fallback(conn, workspace_id, text, customer=True, locale=locale, limit=3)
     conf = confidence(result)
     if threshold is not None:
         limit = threshold
@@ -82,6 +90,8 @@ async def answer(
     if not result.hits or conf < limit:
         return None
     top = result.hits[0]
+    if top.visibility != "public":  # a staff search handed in by mistake never reaches a customer
+        return None
     slug = await workspace_slug(conn, workspace_id)
     return {
         "answer": _best_passage(top.text, result.words),

@@ -1,8 +1,9 @@
 """Deflection for customers who have not reached a person yet: suggestions while they type, the answer
 bot, and the steps they take (each recorded for the insights page). One implementation serves the
-help centre's public JSON (``knowledge/api.py``, addressed by workspace slug) and the chat widget
-(``/chat/help/*``, addressed by widget key with its origin allow-list). Only public, published
-articles are ever returned."""
+help centre's public JSON (``knowledge/api.py``, addressed by workspace slug), the chat widget
+(``/chat/help/*``, addressed by widget key with its origin allow-list) and the portal form's HTML
+fragment (``helpcenter.py``); :func:`suggest` is also the package's ``knowledge.suggest``. Customers
+are only ever given public, published articles."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.knowledge import bot, queries, tracking
-from helpline.domains.knowledge.search import article_url, search
+from helpline.domains.knowledge.search import article_url, with_fallback
 from helpline.domains.portal.queries import workspace_slug
 from helpline.web.types import Strict
 
@@ -40,29 +41,55 @@ _HANDOVER_REASONS = {
 
 
 async def suggest(
-    platform: Any, workspace_id: int, q: str, *, locale: str, visit: str, source: str
+    platform: Any,
+    workspace_id: int,
+    q: str,
+    *,
+    locale: str = "en",
+    visit: str = "",
+    source: str = "",
+    customer: bool = True,
+    limit: int = 5,
 ) -> dict[str, Any]:
-    """``{"articles": [{id, title, url, excerpt, score}], "mode"}`` for what a customer is typing; the
-    search is logged and each suggestion counted as ``shown`` for ``visit``."""
-    if len(q.strip()) < 3:
+    """Articles for what someone is typing: ``{"articles": [{id, title, url, excerpt, score}], "mode"}``,
+    best first (``mode`` is ``none`` for fewer than 3 characters). The one implementation of "search,
+    record, shape" behind the help-centre JSON (``api.py``), the chat widget (``/chat/help/suggest``),
+    the portal form's HTML fragment (``helpcenter.suggest_fragment``) and the package's ``suggest``.
+
+    A language other than English that finds nothing is searched again over every language. The
+    excerpt is escaped HTML with ``<mark>``ed matches (``Markup``, so a template shows it as is; JSON
+    gets the same string). ``customer=True`` (the default) returns public, published articles only,
+    linked to the help centre; else the console's article pages. With a ``source`` (``portal``,
+    ``widget``, ``helpcenter``: a customer typing), each article is counted ``shown`` for ``visit`` and
+    the text is logged as the visit's latest question (``tracking.log_search(typing=True)``: one row
+    per visit, not one per keystroke); without one nothing is recorded."""
+    text = q.strip()
+    if len(text) < 3:
         return {"articles": [], "mode": "none"}
+    if source and not customer:
+        raise ValueError("only what customers are shown is recorded")
     async with platform.db.read() as conn:
         slug = await workspace_slug(conn, workspace_id) or ""
-        result = await search(conn, workspace_id, q, customer=True, locale=locale, limit=5)
-    articles = [h.as_dict(article_url(slug, h)) for h in result.hits]
-    visit = visit or secrets.token_hex(8)  # one list shown is one visit, whoever did not say which
-    async with platform.db.transaction() as uow:
-        await tracking.log_search(
-            uow,
-            workspace_id,
-            q,
-            locale=locale,
-            source=source,
-            results=len(articles),
-            top_article_id=articles[0]["id"] if articles else None,
-        )
-        for a in articles:
-            await tracking.record_event(uow, workspace_id, visit, "shown", source, a["id"])
+        result = await with_fallback(conn, workspace_id, text, customer=customer, locale=locale, limit=limit)
+    articles = [
+        h.as_dict(article_url(slug, h) if customer else f"/kb/articles/{h.article_id}") for h in result.hits
+    ]
+    if source:
+        shown = visit or secrets.token_hex(8)  # one list shown is one visit, whoever did not say which
+        async with platform.db.transaction() as uow:
+            await tracking.log_search(
+                uow,
+                workspace_id,
+                text,
+                locale=locale,
+                source=source,
+                results=len(articles),
+                top_article_id=articles[0]["id"] if articles else None,
+                visit=visit,
+                typing=True,
+            )
+            for a in articles:
+                await tracking.record_event(uow, workspace_id, shown, "shown", source, a["id"])
     return {"articles": articles, "mode": result.mode}
 
 
@@ -84,6 +111,7 @@ async def answer(
             source="bot",
             results=1 if found else 0,
             top_article_id=found["article"]["id"] if found else None,
+            visit=visit,  # the question ends the visit's typing: one row, not two
         )
         await tracking.record_event(
             uow,

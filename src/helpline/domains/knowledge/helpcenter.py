@@ -9,14 +9,13 @@ published versions only), so a draft or an internal article answers 404 exactly 
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.knowledge import content, queries, tracking
+from helpline.domains.knowledge import content, deflection, queries, tracking
 from helpline.domains.knowledge.search import article_url, search
 from helpline.domains.portal.common import Portal, portal_of, theme_css
 from helpline.web.deps import PlatformDep
@@ -284,27 +283,14 @@ async def suggest_fragment(
     visit: Annotated[str, Query(max_length=64)] = "",
     source: Annotated[str, Query(pattern="^(portal|widget|helpcenter)$")] = "portal",
 ) -> Response:
-    """HTML list of suggested articles for what a customer is typing (``static/kb-suggest.js``);
-    records a ``shown`` step per article and logs the search."""
+    """HTML list of suggested articles for what a customer is typing (``static/kb-suggest.js``), from
+    ``deflection.suggest``: a ``shown`` step per article, and the text logged as the visit's latest."""
     portal = await _help(request, platform, slug, locale)
-    hits: list[dict[str, Any]] = []
-    if len(q.strip()) >= 3:
-        async with platform.db.read() as conn:
-            result = await search(conn, portal.id, q, customer=True, locale=locale, limit=5)
-        hits = [{"hit": h, "url": article_url(portal.slug, h)} for h in result.hits]
-        visit = visit or secrets.token_hex(8)
-        async with platform.db.transaction() as uow:
-            await tracking.log_search(
-                uow,
-                portal.id,
-                q,
-                locale=locale,
-                source=source,
-                results=len(hits),
-                top_article_id=hits[0]["hit"].article_id if hits else None,
-            )
-            for h in hits:
-                await tracking.record_event(uow, portal.id, visit, "shown", source, h["hit"].article_id)
-    html = render(request, "knowledge/_suggestions.html", {"hits": hits, "portal": portal, "locale": locale})
+    found = await deflection.suggest(platform, portal.id, q, locale=locale, visit=visit, source=source)
+    html = render(
+        request,
+        "knowledge/_suggestions.html",
+        {"articles": found["articles"], "portal": portal, "locale": locale},
+    )
     html.headers["Cache-Control"] = "no-store"
     return html

@@ -2,9 +2,11 @@
 in memory (the vocabulary for typo correction and the sentence vectors), reloaded when a workspace's
 published articles change.
 
-``index_translations(uow, ids)`` is called by the service in the transaction that publishes,
-unpublishes or changes an article's visibility: it rewrites the lexical document (FTS5 row or
-``kb_search`` tsvector) from the published version and, with the ``ai`` extra, the chunk vectors.
+``index_translations(uow, ids)`` is called by the service in the transaction that publishes or
+unpublishes a translation or deletes an article, for those translations only: it rewrites the lexical
+document (FTS5 row or ``kb_search`` tsvector) from the published version and, with the ``ai`` extra,
+the chunk vectors. Nothing else is stored here (no visibility: search joins ``kb_articles``), so
+saving a draft or changing an article's visibility, section or tags rewrites no row.
 """
 
 from __future__ import annotations
@@ -100,6 +102,12 @@ class Corpus:
 
     def semantic(self, q: str, *, customer: bool, locale: str | None, k: int) -> dict[int, float]:
         """translation id → best chunk's cosine similarity to ``q``, the ``k`` best."""
+        return {t: s[0] for t, s in self.semantic_scored(q, customer=customer, locale=locale, k=k).items()}
+
+    def semantic_scored(
+        self, q: str, *, customer: bool, locale: str | None, k: int
+    ) -> dict[int, tuple[float, bool, str]]:
+        """translation id → (best chunk's cosine similarity to ``q``, public, locale), the ``k`` best."""
         import numpy as np
 
         if self.matrix is None or not len(self.tids):
@@ -112,7 +120,11 @@ class Corpus:
             per = np.where(self.locales == locale, per, -1.0)
         k = min(k, len(per))
         top = np.argpartition(-per, k - 1)[:k]
-        return {int(self.tids[i]): float(per[i]) for i in top if per[i] > -1.0}
+        return {
+            int(self.tids[i]): (float(per[i]), bool(self.public[i]), str(self.locales[i]))
+            for i in top
+            if per[i] > -1.0
+        }
 
 
 _cache: dict[tuple[str, int], Corpus] = {}

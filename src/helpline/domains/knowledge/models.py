@@ -136,16 +136,31 @@ class Feedback(IdMixin, Base):
 
 
 class SearchLog(IdMixin, Base):
-    """Every search a customer or the bot ran (help centre, portal, widget, bot), with its result count."""
+    """Every finished search a customer or the bot ran (help centre, portal, widget, bot), with its
+    result count; what a customer types into a form that suggests articles as they type is one row per
+    visit (``visit``, at most one row each), ``typing`` until the visit asks a finished question
+    (``tracking.log_search``)."""
 
     __tablename__ = "kb_search_log"
-    __table_args__ = (sa.Index("ix_kb_search_log_workspace_id_created_at", "workspace_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_kb_search_log_workspace_id_created_at", "workspace_id", "created_at"),
+        sa.Index(
+            "ux_kb_search_log_visit",
+            "workspace_id",
+            "visit",
+            unique=True,
+            postgresql_where=sa.text("visit IS NOT NULL"),
+            sqlite_where=sa.text("visit IS NOT NULL"),
+        ),
+    )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     query: Mapped[str] = mapped_column(sa.String(200))
     locale: Mapped[str] = mapped_column(sa.String(16), default="en")
     source: Mapped[str] = mapped_column(sa.String(16))
     results: Mapped[int] = mapped_column()
     top_article_id: Mapped[int | None] = mapped_column(BigId)
+    visit: Mapped[str | None] = mapped_column(sa.String(64))
+    typing: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -11,13 +11,15 @@
   (0.12 on SQLite, 0.04 on PostgreSQL).
 
 Only published versions are indexed; ``customer=True`` keeps internal articles out (``a.visibility``).
+A result keeps its candidates, so :func:`narrow` can give a customer's ranking of a staff search (the
+ticket page's suggested reply) without searching again.
 Weights were chosen on a development split of BANKING77 (bench/kb_eval.py, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.knowledge import content, embed, index
 from helpline.domains.knowledge.typo import Vocabulary
-from helpline.domains.portal.queries import workspace_slug
 
 MAX_TERMS = 12
 CANDIDATES = 40
@@ -63,9 +64,20 @@ class Hit:
             "id": self.article_id,
             "title": self.title,
             "url": url,
-            "excerpt": str(self.excerpt),
+            "excerpt": self.excerpt,  # Markup: escaped, with <mark>; JSON gets the same string
             "score": round(self.score, 4),
         }
+
+
+@dataclass
+class Candidate:
+    """A translation one side of the search found: its raw lexical score (None: not found lexically),
+    its semantic similarity (None: not found semantically), and who may read it in which language."""
+
+    public: bool
+    locale: str
+    lexical: float | None = None
+    semantic: float | None = None
 
 
 @dataclass
@@ -75,6 +87,10 @@ class Result:
     corrected: str | None = None
     semantic_off: str | None = None
     words: list[str] = field(default_factory=list)
+    #: Every candidate of the search (translation id → scores), so :func:`narrow` can rank a narrower
+    #: view of the same search (a customer's, one language) without searching again.
+    pool: dict[int, Candidate] = field(default_factory=dict, repr=False)
+    dialect: str = ""
 
 
 def query_words(q: str) -> list[str]:
@@ -101,30 +117,45 @@ async def lexical(
     limit: int = CANDIDATES,
 ) -> dict[int, float]:
     """translation id → lexical score (higher is better) for translations matching any of ``terms``."""
+    rows = await _lexical_rows(conn, workspace_id, terms, customer=customer, locale=locale, limit=limit)
+    return {tid: score for tid, score, _, _ in rows}
+
+
+async def _lexical_rows(
+    conn: AsyncConnection,
+    workspace_id: int,
+    terms: list[str],
+    *,
+    customer: bool,
+    locale: str | None,
+    limit: int = CANDIDATES,
+) -> list[tuple[int, float, str, str]]:
+    """(translation id, lexical score, article visibility, locale) of the best ``limit`` matches."""
     if not terms:
-        return {}
+        return []
     params: dict[str, Any] = {"ws": workspace_id, "locale": locale, "n": limit}
     if conn.dialect.name == "sqlite":
         params["q"] = " OR ".join(f'"{w}"' for w in terms)
         sql = (  # only fixed clauses are formatted in; every value is bound
-            "SELECT f.rowid, bm25(kb_fts, 5.0, 1.0) AS r FROM kb_fts f "  # noqa: S608
+            "SELECT f.rowid, bm25(kb_fts, 5.0, 1.0) AS r, a.visibility, t.locale FROM kb_fts f "  # noqa: S608
             "JOIN kb_translations t ON t.id = f.rowid JOIN kb_articles a ON a.id = t.article_id "
             f"WHERE kb_fts MATCH :q AND {_visible(customer, locale)} ORDER BY r LIMIT :n"
         )
         rows = (await conn.execute(sa.text(sql), params)).all()
-        return {int(r[0]): -float(r[1]) for r in rows}
+        return [(int(r[0]), -float(r[1]), r[2], r[3]) for r in rows]
     params["q"] = " | ".join(terms)
     params["cfg"] = content.pg_config(locale or "en")
     # One language: its configuration as a constant, so the GIN index answers; all languages: each row's.
     tsq = "to_tsquery(CAST(:cfg AS regconfig), :q)" if locale else "to_tsquery(s.config, :q)"
     sql = (  # only fixed clauses are formatted in; every value is bound
-        f"SELECT s.translation_id, ts_rank(s.doc, {tsq}) * 10 AS r FROM kb_search s "  # noqa: S608
+        f"SELECT s.translation_id, ts_rank(s.doc, {tsq}) * 10 AS r, a.visibility, t.locale "  # noqa: S608
+        "FROM kb_search s "
         "JOIN kb_translations t ON t.id = s.translation_id JOIN kb_articles a ON a.id = t.article_id "
         f"WHERE s.doc @@ {tsq} AND s.workspace_id = :ws AND {_visible(customer, locale)} "
         "ORDER BY r DESC LIMIT :n"
     )
     rows = (await conn.execute(sa.text(sql), params)).all()
-    return {int(r[0]): float(r[1]) for r in rows}
+    return [(int(r[0]), float(r[1]), r[2], r[3]) for r in rows]
 
 
 async def _load_hits(conn: AsyncConnection, ids: list[int], *, customer: bool) -> dict[int, Hit]:
@@ -161,26 +192,81 @@ async def search(
     mode runs lexically and ``Result.semantic_off`` says why."""
     terms = query_words(q)
     why_off = embed.unavailable()
-    if mode != "lexical" and why_off is None:
-        corpus = await index.corpus(conn, workspace_id)
-    elif mode == "lexical" or why_off is not None:
-        corpus = await index.corpus(conn, workspace_id, vectors=False)
+    use_lex = mode in ("fused", "lexical") or why_off is not None
+    use_sem = mode in ("fused", "semantic") and why_off is None
+    corpus = await index.corpus(conn, workspace_id, vectors=use_sem)
     vocab: Vocabulary = corpus.vocabulary
     fixed = [vocab.correct(w) for w in terms]
     corrected = " ".join(fixed) if fixed != terms else None
     lex_terms = list(dict.fromkeys(terms + [w for w in fixed if w not in terms]))
-    use_lex = mode in ("fused", "lexical") or why_off is not None
-    use_sem = mode in ("fused", "semantic") and why_off is None
-    lex = await lexical(conn, workspace_id, lex_terms, customer=customer, locale=locale) if use_lex else {}
-    sem = corpus.semantic(q, customer=customer, locale=locale, k=CANDIDATES) if use_sem else {}
-    best_lex = max(lex.values(), default=0.0) or 1.0
-    scores: dict[int, tuple[float, float, float]] = {}
-    for tid in set(lex) | set(sem):
-        lx = lex.get(tid, 0.0) / best_lex
-        sm = sem.get(tid, 0.0)
+    pool: dict[int, Candidate] = {}
+    if use_lex:
+        for tid, score, visibility, loc in await _lexical_rows(
+            conn, workspace_id, lex_terms, customer=customer, locale=locale
+        ):
+            pool[tid] = Candidate(visibility == "public", loc, lexical=score)
+    if use_sem:
+        for tid, (sim, public, loc) in corpus.semantic_scored(
+            q, customer=customer, locale=locale, k=CANDIDATES
+        ).items():
+            pool.setdefault(tid, Candidate(public, loc)).semantic = sim
+    used = "lexical" if not use_sem else ("semantic" if not use_lex else "fused")
+    result = Result([], used, corrected, why_off, fixed, pool, conn.dialect.name)
+    result.hits = await _ranked_hits(conn, result, customer=customer, locale=locale, limit=limit)
+    return result
+
+
+async def narrow(conn: AsyncConnection, wide: Result, *, locale: str | None = "en", limit: int = 3) -> Result:
+    """What a customer's search would find, from a staff search over every language (``customer=False,
+    locale=None``) already run: public articles in ``locale`` (in any language when there are none
+    and ``locale`` is not English, as :func:`with_fallback` does), ranked the same way from the same
+    candidates, without searching again. The hits are checked against the database again as in
+    :func:`search`. Used where one page needs both (the ticket page: suggestions and the bot's reply)."""
+    known = {h.translation_id: h for h in wide.hits}
+    view = Result([], wide.mode, wide.corrected, wide.semantic_off, wide.words, wide.pool, wide.dialect)
+    view.hits = await _ranked_hits(conn, view, customer=True, locale=locale, limit=limit, known=known)
+    if not view.hits and falls_back(locale):
+        view.hits = await _ranked_hits(conn, view, customer=True, locale=None, limit=limit, known=known)
+    return view
+
+
+def falls_back(locale: str | None) -> bool:
+    """A customer search in this language that finds nothing is run again over every language."""
+    return bool(locale) and locale != "en"
+
+
+async def with_fallback(
+    conn: AsyncConnection, workspace_id: int, q: str, *, customer: bool, locale: str | None, limit: int
+) -> Result:
+    """:func:`search`, and over every language when a language other than English finds nothing."""
+    result = await search(conn, workspace_id, q, customer=customer, locale=locale, limit=limit)
+    if not result.hits and falls_back(locale):
+        result = await search(conn, workspace_id, q, customer=customer, locale=None, limit=limit)
+    return result
+
+
+def _rank(
+    result: Result, *, customer: bool, locale: str | None, limit: int
+) -> list[tuple[int, float, float, float]]:
+    """(translation id, fused score, normalised lexical, semantic) of the best ``limit`` candidates a
+    reader (a customer or not, one language or all) may see: ``semantic + LEX_WEIGHT * lexical / best
+    lexical``, the best lexical score taken among those candidates only."""
+    pool = {
+        tid: c
+        for tid, c in result.pool.items()
+        if (c.public or not customer) and (not locale or c.locale == locale)
+    }
+    use_lex = result.mode in ("fused", "lexical")
+    use_sem = result.mode in ("fused", "semantic")
+    best_lex = max((c.lexical for c in pool.values() if c.lexical is not None), default=0.0) or 1.0
+    weight = LEX_WEIGHT.get(result.dialect, 0.08)
+    scores: list[tuple[int, float, float, float]] = []
+    for tid, c in pool.items():
+        lx = (c.lexical or 0.0) / best_lex
+        sm = c.semantic or 0.0
         if use_sem and use_lex:
-            total = sm + LEX_WEIGHT.get(conn.dialect.name, 0.08) * lx
-            if tid not in lex and total < MIN_SEMANTIC:
+            total = sm + weight * lx
+            if c.lexical is None and total < MIN_SEMANTIC:
                 continue
         elif use_sem:
             total = sm
@@ -188,47 +274,42 @@ async def search(
                 continue
         else:
             total = lx
-        scores[tid] = (total, lx, sm)
-    ranked = sorted(scores, key=lambda t: scores[t][0], reverse=True)[:limit]
-    hits = await _load_hits(conn, ranked, customer=customer)
+        scores.append((tid, total, lx, sm))
+    scores.sort(key=lambda s: (-s[1], s[0]))
+    return scores[:limit]
+
+
+async def _ranked_hits(
+    conn: AsyncConnection,
+    result: Result,
+    *,
+    customer: bool,
+    locale: str | None,
+    limit: int,
+    known: dict[int, Hit] | None = None,
+) -> list[Hit]:
+    """The hits of :func:`_rank`, read from the database (those in ``known`` were read by this search
+    already: reused, for a customer only if public)."""
+    ranked = _rank(result, customer=customer, locale=locale, limit=limit)
+    wanted = {r[0] for r in ranked}
+    known = known or {}
+    hits = {
+        tid: replace(h)
+        for tid, h in known.items()
+        if tid in wanted and (h.visibility == "public" or not customer)
+    }
+    missing = [tid for tid in wanted if tid not in known]
+    hits.update(await _load_hits(conn, missing, customer=customer))
     out = []
-    for tid in ranked:
+    for tid, total, lx, sm in ranked:
         if (hit := hits.get(tid)) is None:
             continue
-        hit.score, hit.lexical, hit.semantic = scores[tid]
-        hit.excerpt = content.excerpt(hit.text, fixed or terms)
+        hit.score, hit.lexical, hit.semantic = total, lx, sm
+        hit.excerpt = content.excerpt(hit.text, result.words)
         out.append(hit)
-    used = "lexical" if not use_sem else ("semantic" if not use_lex else "fused")
-    return Result(out, used, corrected, why_off, fixed)
+    return out
 
 
 def article_url(slug: str, hit: Hit) -> str:
     """The help-centre address of a hit (customers); staff links go to /kb/articles/{id}."""
     return f"/help/{slug}/{hit.locale}/articles/{hit.article_id}-{hit.slug}"
-
-
-async def suggest(
-    conn: AsyncConnection,
-    workspace_id: int,
-    text: str,
-    locale: str = "en",
-    *,
-    customer: bool = True,
-    limit: int = 5,
-) -> list[dict[str, Any]]:
-    """Articles for what a customer is typing (portal form, chat widget) or for a ticket (agents):
-    ``[{id, title, url, excerpt, score}]``, best first, excerpt as HTML with ``<mark>``ed matches
-    (escaped). ``customer=True`` (the default) returns public, published articles only; the url is
-    then the help-centre page, else the console's article page. Nothing is logged here: callers
-    record deflection steps with ``service.record_event``."""
-    text = text.strip()
-    if len(text) < 3:
-        return []
-    ws_slug = await workspace_slug(conn, workspace_id)
-    result = await search(conn, workspace_id, text, customer=customer, locale=locale, limit=limit)
-    if not result.hits and locale and locale != "en":
-        result = await search(conn, workspace_id, text, customer=customer, locale=None, limit=limit)
-    return [
-        h.as_dict(article_url(ws_slug or "", h) if customer else f"/kb/articles/{h.article_id}")
-        for h in result.hits
-    ]

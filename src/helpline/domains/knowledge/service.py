@@ -3,8 +3,14 @@
 Who may do what: admins and agents write articles and categories, save versions, submit for review
 and restore; **only admins publish or unpublish** (the review step); light agents and customers
 write nothing here. Every save is a new version; customers keep reading the published version until
-an admin publishes a newer one. Publishing, unpublishing and a change of visibility rebuild the
-article's search rows in the same transaction (``index.index_translations``).
+an admin publishes a newer one.
+
+The search index holds each translation's *published* text only (``index.index_translations``), so
+only what changes that text rewrites (and, with the ``ai`` extra, re-embeds) a translation's search
+rows, in the same transaction: publishing it, unpublishing it, deleting the article. Saving a version
+changes no published text and rewrites nothing; neither does a change of visibility, section, tags or
+related articles, which the index does not store (search joins ``kb_articles`` for visibility, and
+the in-memory corpus reloads when ``kb_articles.updated_at`` changes).
 """
 
 from __future__ import annotations
@@ -298,14 +304,14 @@ async def do_set_state(uow: UnitOfWork, actor: Principal, article_id: int, local
     await _article(uow, actor, article_id)
     row = (
         await uow.execute(
-            sa.select(translations.c.id, translations.c.title).where(
+            sa.select(translations.c.id, translations.c.title, translations.c.published_version_id).where(
                 translations.c.article_id == article_id, translations.c.locale == locale
             )
         )
     ).first()
     if row is None:
         raise NotFound("the article has no text in this language")
-    tid, now = int(row[0]), utcnow()
+    tid, now, was_live = int(row[0]), utcnow(), row[2] is not None
     values: dict[str, Any] = {"state": state, "updated_at": now}
     if state == State.published.value:
         latest: int = (
@@ -322,7 +328,11 @@ async def do_set_state(uow: UnitOfWork, actor: Principal, article_id: int, local
     elif state != State.review.value:
         raise Invalid("state", "draft, review or published")
     await uow.execute(translations.update().where(translations.c.id == tid).values(**values))
-    await index.index_translations(uow, [tid])
+    # Only a change of the published text touches the index: publishing (re-publishing the same
+    # version rebuilds it too, which is how vectors reach texts published before the ``ai`` extra was
+    # installed) and unpublishing a live text; submitting for review changes nothing customers read.
+    if state == State.published.value or (state == State.draft.value and was_live):
+        await index.index_translations(uow, [tid])
 
 
 async def do_restore(uow: UnitOfWork, actor: Principal, version_id: int) -> int:
@@ -388,13 +398,9 @@ async def do_update_article(
             ).scalars()
         )
         values["related_ids"] = [i for i in dict.fromkeys(related_ids) if i in mine and i != article_id][:10]
+    # No search rows to rewrite: the index stores none of these columns (see the module's docstring);
+    # the new ``updated_at`` is what tells search's in-memory corpus to reload.
     await uow.execute(articles.update().where(articles.c.id == article_id).values(**values))
-    tids: list[int] = list(
-        (
-            await uow.execute(sa.select(translations.c.id).where(translations.c.article_id == article_id))
-        ).scalars()
-    )
-    await index.index_translations(uow, tids)
 
 
 async def do_delete_article(uow: UnitOfWork, actor: Principal, article_id: int) -> None:

@@ -1,8 +1,11 @@
 """What customers do with the knowledge base, recorded without a principal (anonymous visitors count
 too): article views, "Was this helpful?", searches (with their result count: no-result searches are
-the content gaps of the insights page) and the steps of deflection."""
+the content gaps of the insights page; what is typed into a suggesting form is one search per visit)
+and the steps of deflection."""
 
 from __future__ import annotations
+
+from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.domains.knowledge.models import Article, DeflectionEvent, Feedback, SearchLog
@@ -56,20 +59,50 @@ async def log_search(
     source: str,
     results: int,
     top_article_id: int | None,
+    visit: str = "",
+    typing: bool = False,
 ) -> None:
+    """Log a search for the insights page (top searches, searches without a result).
+
+    A finished query (the help centre's search page, a question put to the answer bot) is a row.
+    What a customer types into a form that suggests articles as they type (``typing=True``) is not a
+    search until they stop: their visit has one row, rewritten with their latest text on each
+    suggestion, so the log holds "how do I cancel my order" once, not "how", "how do", "how do i" ….
+    A finished query of that visit (the question they then put to the bot) takes the row over and
+    finishes it: the question is counted once, and typing that reaches the server after it (a
+    suggestion still in flight) changes nothing. A later finished query of the visit is a row of its
+    own. Typing without a visit is not logged: nothing would tell its fragments apart.
+
+    At most one row carries a visit (``ux_kb_search_log_visit``): each step is one upsert on it."""
     query = " ".join(query.split())[:200]
-    if query:
-        await uow.execute(
-            search_log.insert().values(
-                workspace_id=workspace_id,
-                query=query,
-                locale=locale[:16],
-                source=source[:16],
-                results=results,
-                top_article_id=top_article_id,
-                created_at=utcnow(),
+    visit = visit[:64]
+    if not query or (typing and not visit):
+        return
+    values = {
+        "query": query,
+        "locale": locale[:16],
+        "source": source[:16],
+        "results": results,
+        "top_article_id": top_article_id,
+        "typing": typing,
+        "created_at": utcnow(),
+    }
+    if visit:
+        insert = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
+        upsert = (
+            insert(search_log)
+            .values(workspace_id=workspace_id, visit=visit, **values)
+            .on_conflict_do_update(
+                index_elements=[search_log.c.workspace_id, search_log.c.visit],
+                index_where=search_log.c.visit.is_not(None),
+                set_=values,
+                where=search_log.c.typing,  # a visit's finished question is never rewritten
             )
+            .returning(search_log.c.id)
         )
+        if (await uow.execute(upsert)).first() is not None or typing:
+            return
+    await uow.execute(search_log.insert().values(workspace_id=workspace_id, **values))
 
 
 async def record_event(
