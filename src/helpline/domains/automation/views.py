@@ -11,17 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.accounts.admin_views import (
-    AdminPage,
-    flash_of,
-    form_of,
-    problem_errors,
-    workspace_groups,
-)
+from helpline.domains.accounts.admin_views import FLASHES, AdminPage, workspace_groups
 from helpline.domains.automation import queries, render, service
 from helpline.domains.automation.service import CannedInput
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render as render_page
@@ -66,7 +61,7 @@ async def _list_page(
             "errors": errors or {},
             "values": values or {},
             "placeholders": PLACEHOLDERS,
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "canned",
         },
         status=status,
@@ -85,7 +80,7 @@ async def create_canned(request: Request, actor: AdminPage, platform: PlatformDe
         async with platform.db.transaction() as uow:
             await service.do_create_canned(uow, actor, _input(form))
     except Problem as exc:
-        return await _list_page(request, actor, platform, errors=problem_errors(exc), values=form, status=422)
+        return await _list_page(request, actor, platform, errors=errors_of(exc), values=form, status=422)
     return redirect("/admin/canned?done=created")
 
 
@@ -119,7 +114,7 @@ async def _edit_page(
             "errors": errors or {},
             "placeholders": PLACEHOLDERS,
             "preview": render.fill(item["body"], **SAMPLE),
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "canned",
         },
         status=status,
@@ -146,7 +141,7 @@ async def update_canned(
         if exc.status in (403, 404):
             raise
         return await _edit_page(
-            request, actor, platform, canned_id, errors=problem_errors(exc), values=form, status=422
+            request, actor, platform, canned_id, errors=errors_of(exc), values=form, status=422
         )
     return redirect(f"/admin/canned/{canned_id}?done=saved")
 

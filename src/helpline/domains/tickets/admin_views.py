@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from helpline.db.base import utcnow
-from helpline.domains.accounts.admin_views import AdminPage, flash_of, form_of
+from helpline.domains.accounts.admin_views import FLASHES, AdminPage
 from helpline.domains.tickets import queries
 from helpline.domains.tickets.catalog_api import _check_options
 from helpline.domains.tickets.fields import fields_table
@@ -25,6 +25,7 @@ from helpline.domains.tickets.schemas import CustomFieldCreate, CustomFieldUpdat
 from helpline.platform.db import UnitOfWork
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Conflict, Forbidden, NotFound, Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -35,21 +36,6 @@ tags_t: sa.Table = TicketTag.__table__
 fields_t: sa.Table = fields_table
 TagName = Annotated[str, Path(min_length=1, max_length=80)]
 TYPES = [(t.value, t.value.title()) for t in FieldType]
-
-
-def errors_of(exc: Exception) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if isinstance(exc, ValidationError):
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
-            out.setdefault(
-                loc[0] if loc else "_", str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            )
-    elif isinstance(exc, Problem):
-        for problem in exc.errors:
-            out.setdefault(str(problem.get("field", "_")), str(problem.get("message", exc.detail)))
-        out = out or {"_": exc.detail}
-    return out
 
 
 def _options(text: str) -> list[str]:
@@ -157,7 +143,7 @@ async def _fields_page(
             "types": TYPES,
             "errors": errors or {},
             "values": values or {"type": "text"},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "fields",
         },
         status=status,
@@ -228,7 +214,7 @@ async def _field_page(
             "field": field,
             "values": shown,
             "errors": errors or {},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "fields",
         },
         status=status,
@@ -318,7 +304,7 @@ async def _tags_page(
             "title": "Tags",
             "tags": counts,
             "errors": errors or {},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "tags",
             "editing": request.query_params.get("rename"),
         },

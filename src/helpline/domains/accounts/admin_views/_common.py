@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Membership, Role, User
-from helpline.web.errors import Forbidden, NotFound, Problem
+from helpline.web.errors import Forbidden, NotFound
 from helpline.web.pages import StaffPage
 from helpline.web.principal import Principal
 from helpline.web.types import MAX_ID
@@ -51,31 +51,10 @@ async def admin_page(actor: StaffPage) -> Principal:
 AdminPage = Annotated[Principal, Depends(admin_page)]
 
 
-def flash_of(request: Request) -> str | None:
-    return FLASHES.get(request.query_params.get("done", ""))
-
-
-async def form_of(request: Request) -> dict[str, Any]:
-    """The submitted form: single values as strings, repeated fields (checkboxes) as lists."""
-    form = await request.form()
-    out: dict[str, Any] = {}
-    for key in form:
-        values = [v for v in form.getlist(key) if isinstance(v, str)]
-        out[key] = values if len(values) > 1 or key.endswith("[]") else (values[0] if values else "")
-    return out
-
-
 def ids_in(form: dict[str, Any], key: str) -> list[int]:
     raw = form.get(key, [])
     values = raw if isinstance(raw, list) else [raw]
     return sorted({int(v) for v in values if isinstance(v, str) and v.isdigit() and 0 < int(v) <= MAX_ID})
-
-
-def problem_errors(exc: Problem) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for err in exc.errors:
-        out.setdefault(str(err.get("field", "_")), str(err.get("message", exc.detail)))
-    return out or {"_": exc.detail}
 
 
 # --- reads -----------------------------------------------------------------------------------------

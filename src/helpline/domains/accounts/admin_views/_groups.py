@@ -10,19 +10,18 @@ from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts import service
 from helpline.domains.accounts.admin_views._common import (
+    FLASHES,
     AdminPage,
     access_group,
-    flash_of,
-    form_of,
     group_members,
     ids_in,
-    problem_errors,
     router,
     workspace_groups,
     workspace_people,
 )
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Invalid, Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -54,7 +53,7 @@ async def _groups_page(
             "names": names,
             "errors": errors or {},
             "values": values or {},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "groups",
         },
         status=status,
@@ -79,9 +78,7 @@ async def create_group(request: Request, actor: AdminPage, platform: PlatformDep
             )
             await service.set_group_members(uow, actor.workspace_id, gid, ids_in(form, "member_ids"))
     except Problem as exc:
-        return await _groups_page(
-            request, actor, platform, errors=problem_errors(exc), values=form, status=422
-        )
+        return await _groups_page(request, actor, platform, errors=errors_of(exc), values=form, status=422)
     return redirect("/admin/groups?done=created")
 
 
@@ -106,7 +103,7 @@ async def group_page(
             "group": group,
             "staff": staff,
             "member_ids": member_ids,
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "errors": {},
             "section": "groups",
         },

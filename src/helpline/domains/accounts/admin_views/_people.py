@@ -10,16 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts import service
 from helpline.domains.accounts.admin_views._common import (
+    FLASHES,
     STAFF_ROLES,
     AdminPage,
     access_group,
     access_member,
-    flash_of,
-    form_of,
     groups,
     ids_in,
     members,
-    problem_errors,
     router,
     tokens,
     workspace_groups,
@@ -28,6 +26,7 @@ from helpline.domains.accounts.admin_views._common import (
 from helpline.domains.accounts.models import Role
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -97,7 +96,7 @@ async def _users_page(
             "gnames": {g["id"]: g["name"] for g in all_groups},
             "errors": errors or {},
             "values": values or {"role": Role.agent.value},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "show_customers": show_customers,
             "section": "users",
         },
@@ -140,7 +139,7 @@ async def create_user(request: Request, actor: AdminPage, platform: PlatformDep)
                     group_names=[g["name"] for g in picked],
                 )
         except Problem as exc:
-            errors = problem_errors(exc)
+            errors = errors_of(exc)
     if errors:
         return await _users_page(
             request,
@@ -176,7 +175,7 @@ async def _user_page(
             "groups": all_groups,
             "roles": roles,
             "errors": errors or {},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "users",
         },
         status=status,
@@ -214,5 +213,5 @@ async def update_user(request: Request, user_id: IdPath, actor: AdminPage, platf
     except Problem as exc:
         if exc.status in (403, 404):
             raise
-        return await _user_page(request, actor, platform, user_id, errors=problem_errors(exc), status=422)
+        return await _user_page(request, actor, platform, user_id, errors=errors_of(exc), status=422)
     return redirect(f"/admin/users/{user_id}?done=saved")

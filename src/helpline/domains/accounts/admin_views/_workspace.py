@@ -11,12 +11,10 @@ from fastapi.responses import HTMLResponse, Response
 from helpline.domains.accounts import service
 from helpline.domains.accounts import workspace_settings as ws_settings
 from helpline.domains.accounts.admin_views._common import (
+    FLASHES,
     AdminPage,
     access_member,
-    flash_of,
-    form_of,
     ids_in,
-    problem_errors,
     router,
     tokens,
     users,
@@ -25,6 +23,7 @@ from helpline.domains.accounts.admin_views._common import (
 from helpline.domains.accounts.models import Role
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Invalid, Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -76,7 +75,7 @@ async def _tokens_page(
             "staff": staff,
             "created": created,
             "errors": errors or {},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "tokens",
         },
         status=status,
@@ -104,7 +103,7 @@ async def create_token(request: Request, actor: AdminPage, platform: PlatformDep
                 raise Invalid("user_id", "pick a member of staff")
             _, token = await service.create_token(uow, actor.workspace_id, owner_id, name=name)
     except Problem as exc:
-        return await _tokens_page(request, actor, platform, errors=problem_errors(exc), status=422)
+        return await _tokens_page(request, actor, platform, errors=errors_of(exc), status=422)
     # Shown in this answer only: it is not stored, and a reload does not show it again.
     return await _tokens_page(request, actor, platform, created=token)
 
@@ -139,7 +138,7 @@ async def _settings_page(
             "values": shown,
             "current": current,
             "errors": errors or {},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "settings",
             "max_logo_kb": ws_settings.MAX_LOGO // 1024,
         },
@@ -165,9 +164,7 @@ async def update_settings(request: Request, actor: AdminPage, platform: Platform
         async with platform.db.transaction() as uow:
             await ws_settings.do_update_settings(uow, actor, data)
     except Problem as exc:
-        return await _settings_page(
-            request, actor, platform, errors=problem_errors(exc), values=form, status=422
-        )
+        return await _settings_page(request, actor, platform, errors=errors_of(exc), values=form, status=422)
     return redirect("/admin/settings?done=saved")
 
 
@@ -187,7 +184,7 @@ async def upload_logo(request: Request, actor: AdminPage, platform: PlatformDep)
         async with platform.db.transaction() as uow:
             await ws_settings.do_set_logo(uow, actor, sha, kind)
     except Problem as exc:
-        return await _settings_page(request, actor, platform, errors=problem_errors(exc), status=422)
+        return await _settings_page(request, actor, platform, errors=errors_of(exc), status=422)
     return redirect("/admin/settings?done=logo")
 
 

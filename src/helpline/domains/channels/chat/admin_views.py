@@ -15,12 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from helpline.domains.accounts.admin_views import AdminPage, flash_of, form_of
+from helpline.domains.accounts.admin_views import FLASHES, AdminPage
 from helpline.domains.channels.chat import availability, widgets
-from helpline.domains.tickets.admin_views import errors_of
 from helpline.domains.tickets.views import groups_for
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Invalid, Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -172,7 +172,7 @@ async def _list(
             "widgets": rows,
             "errors": errors or {},
             "values": values or {},
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "chat",
         },
         status=status,
@@ -220,7 +220,7 @@ async def _edit(
             "locales": LOCALES,
             "positions": POSITIONS,
             "snippet": snippet,
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "chat",
         },
         status=status,

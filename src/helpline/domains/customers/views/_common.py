@@ -7,12 +7,10 @@ import re
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Query, Request
-from pydantic import ValidationError
+from fastapi import Query
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.customers import queries
-from helpline.web.errors import Problem
 from helpline.web.principal import Principal
 from helpline.web.types import IdPath
 
@@ -35,25 +33,6 @@ FLASHES = {
 
 
 # --- form helpers ---------------------------------------------------------------------------------
-
-
-def errors_of(exc: Exception) -> dict[str, str]:
-    """Form errors by field name, from a pydantic ValidationError or a Problem; ``_`` for the form."""
-    out: dict[str, str] = {}
-    if isinstance(exc, ValidationError):
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
-            field = loc[0] if loc else "_"
-            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            out.setdefault(field, msg)
-        return out
-    if isinstance(exc, Problem):
-        for problem in exc.errors:
-            name = str(problem.get("field", "_")).split(".")[0]
-            out.setdefault(name, str(problem.get("message", exc.detail)))
-        if not out:
-            out["_"] = exc.detail
-    return out
 
 
 def split_words(text: str) -> list[str]:
@@ -86,15 +65,6 @@ def _shown(value: Any) -> str:
 
 def attributes_text(attrs: dict[str, Any]) -> str:
     return "\n".join(f"{k}: {_shown(v)}" for k, v in sorted((attrs or {}).items()))
-
-
-def flash_of(request: Request) -> str | None:
-    return FLASHES.get(request.query_params.get("done", ""))
-
-
-async def form_of(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def contact_label(c: dict[str, Any]) -> str:

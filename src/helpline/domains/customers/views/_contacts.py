@@ -10,12 +10,9 @@ from pydantic import ValidationError
 
 from helpline.domains.customers import queries, service
 from helpline.domains.customers.models import IdentityKind
-from helpline.domains.customers.schemas import (
-    ContactCreate,
-    ContactUpdate,
-    IdentityCreate,
-)
+from helpline.domains.customers.schemas import ContactCreate, ContactUpdate, IdentityCreate
 from helpline.domains.customers.views._common import (
+    FLASHES,
     PAGE,
     ContactId,
     Cursor,
@@ -23,9 +20,6 @@ from helpline.domains.customers.views._common import (
     TicketCursor,
     attributes_text,
     contact_label,
-    errors_of,
-    flash_of,
-    form_of,
     org_choices,
     org_names,
     parse_attributes,
@@ -35,6 +29,7 @@ from helpline.domains.customers.views._timeline import timeline
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -65,7 +60,7 @@ async def contacts_page(
             "q": q,
             "cursor": cursor,
             "orgs": orgs,
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
         },
     )
 
@@ -149,7 +144,7 @@ async def contact_page(
             "tickets": rows,
             "next_cursor": nxt,
             "timeline": events,
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
         },
     )
 

@@ -9,25 +9,21 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from helpline.domains.customers import queries, service
-from helpline.domains.customers.schemas import (
-    OrganizationCreate,
-    OrganizationUpdate,
-)
+from helpline.domains.customers.schemas import OrganizationCreate, OrganizationUpdate
 from helpline.domains.customers.views._common import (
+    FLASHES,
     PAGE,
     Cursor,
     OrgId,
     Search,
     attributes_text,
-    errors_of,
-    flash_of,
-    form_of,
     parse_attributes,
     split_words,
 )
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Problem
+from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -53,7 +49,7 @@ async def organizations_page(
             "next_cursor": nxt,
             "q": q,
             "cursor": cursor,
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
         },
     )
 
@@ -137,7 +133,7 @@ async def organization_page(
             "next_cursor": next_members,
             "tickets": rows,
             "next_tickets": next_tickets,
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
         },
     )
 

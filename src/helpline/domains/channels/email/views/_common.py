@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import ValidationError
 
 from helpline.domains.accounts.admin_views import FLASHES as ADMIN_FLASHES
 from helpline.domains.channels.email.mailboxes import SECRETS, mailboxes
 from helpline.domains.channels.email.schemas import MailboxCreate, MailboxUpdate, no_nul
-from helpline.domains.tickets.admin_views import errors_of
+from helpline.web.forms import errors_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,10 +44,6 @@ PORTS = ("imap_port", "smtp_port")
 DEFAULTS: dict[str, Any] = {k: mailboxes.c[k].default.arg for k in DEFAULTED}  # type: ignore[union-attr]
 TLS_CHOICES = [("ssl", "SSL/TLS (usually port 993 or 465)"), ("starttls", "STARTTLS"), ("none", "None")]
 AUTH_CHOICES = [("password", "Password"), ("xoauth2", "OAuth2 (XOAUTH2)")]
-
-
-def flash_of(request: Request) -> str | None:
-    return FLASHES.get(request.query_params.get("done", ""))
 
 
 def form_values(form: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +120,6 @@ __all__ = [
     "TLS_CHOICES",
     "ValidationError",
     "create_values",
-    "flash_of",
     "form_errors",
     "resubmitted",
     "router",

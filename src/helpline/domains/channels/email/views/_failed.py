@@ -10,12 +10,13 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.accounts.admin_views import AdminPage, form_of
+from helpline.domains.accounts.admin_views import AdminPage
 from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import queries, service
-from helpline.domains.channels.email.views._common import flash_of, router
+from helpline.domains.channels.email.views._common import FLASHES, router
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Problem
+from helpline.web.forms import flash_of, form_of
 from helpline.web.pages import redirect, safe_next
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -69,7 +70,7 @@ async def _failed_page(
             "next_url": f"{request.url.path}?{urlencode({**filters, 'cursor': next_cursor})}"
             if next_cursor
             else None,
-            "flash": error or flash_of(request),
+            "flash": error or flash_of(request, FLASHES),
             "flash_kind": "error" if error else "ok",
             "section": "failed",
         },

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.accounts.admin_views import AdminPage, form_of, workspace_groups
+from helpline.domains.accounts.admin_views import AdminPage, workspace_groups
 from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import queries
 from helpline.domains.channels.email.connection import test_connection
@@ -16,10 +16,10 @@ from helpline.domains.channels.email.health import mailbox_health
 from helpline.domains.channels.email.views._common import (
     AUTH_CHOICES,
     DEFAULTS,
+    FLASHES,
     TLS_CHOICES,
     ValidationError,
     create_values,
-    flash_of,
     form_errors,
     resubmitted,
     router,
@@ -28,6 +28,7 @@ from helpline.domains.channels.email.views._common import (
 )
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Problem
+from helpline.web.forms import flash_of, form_of
 from helpline.web.pages import redirect
 from helpline.web.principal import Principal
 from helpline.web.templating import render
@@ -41,7 +42,7 @@ async def mailboxes_page(request: Request, actor: AdminPage, platform: PlatformD
     return render(
         request,
         "email/mailboxes.html",
-        {"title": "Mailboxes", "items": items, "flash": flash_of(request), "section": "mailboxes"},
+        {"title": "Mailboxes", "items": items, "flash": flash_of(request, FLASHES), "section": "mailboxes"},
     )
 
 
@@ -84,7 +85,7 @@ async def _form_page(
             "tls_choices": TLS_CHOICES,
             "auth_choices": AUTH_CHOICES,
             "webhook_url": f"{base}/api/v1/mailboxes/{mailbox_id}/inbound" if mailbox else "",
-            "flash": flash_of(request),
+            "flash": flash_of(request, FLASHES),
             "section": "mailboxes",
         },
         status=status,

@@ -1,0 +1,46 @@
+"""What the console's form pages share: the submitted form, its errors by field, the flash line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from helpline.web.errors import Problem
+
+
+async def form_of(request: Request) -> dict[str, Any]:
+    """The submitted form: single values as strings, repeated fields (checkboxes) as lists."""
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key in form:
+        values = [v for v in form.getlist(key) if isinstance(v, str)]
+        out[key] = values if len(values) > 1 or key.endswith("[]") else (values[0] if values else "")
+    return out
+
+
+def errors_of(exc: Exception) -> dict[str, str]:
+    """Form errors by field name (the first part of a dotted field: an error inside a list or an
+    object shows at its form field), from a pydantic ``ValidationError`` or a ``Problem``; ``_`` for
+    the form as a whole."""
+    out: dict[str, str] = {}
+    if isinstance(exc, ValidationError):
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if not isinstance(p, int)]
+            out.setdefault(
+                loc[0] if loc else "_", str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            )
+    elif isinstance(exc, Problem):
+        for problem in exc.errors:
+            out.setdefault(
+                str(problem.get("field", "_")).split(".")[0], str(problem.get("message", exc.detail))
+            )
+        out = out or {"_": exc.detail}
+    return out
+
+
+def flash_of(request: Request, flashes: Mapping[str, str]) -> str | None:
+    """The sentence for the ``?done=`` a page was redirected with after a successful post."""
+    return flashes.get(request.query_params.get("done", ""))
