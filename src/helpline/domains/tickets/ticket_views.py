@@ -177,7 +177,6 @@ async def post_message(
     s = platform.settings
     async with platform.db.read() as conn:
         ticket = await queries.access_ticket(conn, actor, ticket_id)
-        live_chat = ticket["channel"] == "chat" and await _chat_session(conn, ticket_id)
         # Someone wrote while this agent was typing: show it before anything is sent.
         newer = 0
         if not confirm:
@@ -216,12 +215,12 @@ async def post_message(
             draft_public=is_public,
             errors={"body": "Write something before sending."},
         )
-    if live_chat and not any(f.filename for f in files):
-        # A live chat: the chat service numbers the message and puts it on the visitor's socket.
-        from helpline.domains.channels.chat import service as chat
+    if not any(f.filename for f in files):
+        # A chat: the chat service numbers the message and puts it on the visitor's socket.
+        from helpline.domains.channels.chat import replies as chat
 
         try:
-            await chat.agent_send(platform, actor, ticket_id, None, body, public=is_public)
+            sent = await chat.reply_through_chat(platform, actor, ticket, body, public=is_public)
         except Problem as exc:
             return await _page(
                 request,
@@ -233,7 +232,8 @@ async def post_message(
                 draft_public=is_public,
                 errors={"body": exc.detail},
             )
-        return redirect(f"/tickets/{ticket_id}?sent=1#composer")
+        if sent is not None:
+            return redirect(f"/tickets/{ticket_id}?sent=1#composer")
     try:
         async with platform.db.transaction() as uow:
             ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
@@ -268,17 +268,6 @@ async def post_message(
             errors={"body": exc.detail},
         )
     return redirect(f"/tickets/{ticket_id}?sent=1#composer")
-
-
-async def _chat_session(conn: Any, ticket_id: int) -> bool:
-    """Whether a chat ticket has its chat session (then its replies go through the chat service)."""
-    from helpline.domains.channels.chat import queries as chat_queries
-
-    try:
-        await chat_queries.session_by_ticket(conn, ticket_id)
-    except NotFound:
-        return False
-    return True
 
 
 def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:

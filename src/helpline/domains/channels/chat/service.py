@@ -534,7 +534,14 @@ async def agent_send(
             raise Conflict(f"ticket {ticket_id} is not a chat")
         dup = await bridge.existing(uow, ticket_id, cid)
         if dup is not None:
-            return {"t": "ack", "ticket": ticket_id, "cid": cid, "seq": dup["seq"], "dup": True}
+            return {
+                "t": "ack",
+                "ticket": ticket_id,
+                "cid": cid,
+                "seq": dup["seq"],
+                "message_id": dup["message_id"],
+                "dup": True,
+            }
         ticket = await bridge.ticket_row(uow, ticket_id)
         mid = await bridge.add_agent_message(uow, platform.pubsub, actor, ticket, body=body, public=public)
         numbered = await bridge.number(uow, ticket_id, mid, public=public, client_id=cid)
@@ -547,7 +554,7 @@ async def agent_send(
             name=actor.name or actor.email,
             body=content.render_body(body, is_html=False)[0],
         )
-    return {"t": "ack", "ticket": ticket_id, "cid": cid, "seq": numbered["seq"]}
+    return {"t": "ack", "ticket": ticket_id, "cid": cid, "seq": numbered["seq"], "message_id": mid}
 
 
 async def read(platform: Any, workspace_id: int, ticket_id: int, by: str, pseq: Any) -> None:
