@@ -85,17 +85,26 @@ async def enqueue_many(
         }
         for args, dedupe_key in items
     ]
-    table = Job.__table__
-    insert = postgresql.insert(table) if uow.dialect == "postgresql" else sqlite.insert(table)
-    stmt: Any = insert
-    if any(dedupe_key is not None for _, dedupe_key in items):
-        stmt = stmt.on_conflict_do_nothing(
-            index_elements=["dedupe_key"],
-            index_where=sa.text("state = 'queued' AND dedupe_key IS NOT NULL"),
-        )
-    await uow.execute(stmt, rows)
+    deduped = any(dedupe_key is not None for _, dedupe_key in items)
+    await uow.execute(_INSERT[(uow.dialect, deduped)], rows)
     uow.on_commit(_wake_all)
 
+
+def _insert(dialect: Any, deduped: bool) -> Any:
+    stmt = dialect.insert(Job.__table__)
+    if deduped:
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=["dedupe_key"], index_where=sa.text("state = 'queued' AND dedupe_key IS NOT NULL")
+        )
+    return stmt
+
+
+# Built once per dialect, with and without the dedupe clause: enqueueing is on every write path.
+_INSERT = {
+    (name, deduped): _insert(dialect, deduped)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+    for deduped in (False, True)
+}
 
 _WAITERS: set[asyncio.Event] = set()
 

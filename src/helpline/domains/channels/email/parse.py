@@ -318,7 +318,7 @@ def _is_attachment(part: Message) -> bool:
     except Exception:
         disposition = None
     return disposition == "attachment" or (
-        disposition is None and bool(_filename(part)) and not _content_type(part).startswith("text/")
+        disposition is None and not _content_type(part).startswith("text/") and bool(_filename(part))
     )
 
 
@@ -354,11 +354,10 @@ def _attachments(msg: Message, parts: list[Message]) -> list[Part]:
         if part is msg or part.is_multipart():
             continue
         ctype = _content_type(part)
+        if ctype in ("text/plain", "text/html") and not _is_attachment(part):
+            continue  # a body, not a file
         cid = message_ids(_header(part, "content-id"))
         name = _filename(part)
-        is_body_text = ctype in ("text/plain", "text/html") and not _is_attachment(part)
-        if is_body_text:
-            continue
         if ctype == "message/rfc822":
             sub = part.get_payload()
             inner = sub[0] if isinstance(sub, list) and sub else None

@@ -102,14 +102,7 @@ async def _insert(
         "attempts": 0,
         "received_at": utcnow(),
     }
-    insert = postgresql.insert(inbound) if uow.dialect == "postgresql" else sqlite.insert(inbound)
-    new_id = (
-        await uow.execute(
-            insert.values(values)
-            .on_conflict_do_nothing(index_elements=["mailbox_id", "message_key"])
-            .returning(inbound.c.id)
-        )
-    ).scalar()
+    new_id = (await uow.execute(_STORE[uow.dialect], values)).scalar()
     if new_id is None:
         old: Any = (
             await uow.execute(
@@ -121,6 +114,15 @@ async def _insert(
         return Ingested(int(old), False)
     await jobs.enqueue(uow, "email.process", {"inbound_id": int(new_id)})
     return Ingested(int(new_id), True)
+
+
+# Built once: the statement is the same for every message (a transport stores each one as it comes).
+_STORE = {
+    name: dialect.insert(inbound)
+    .on_conflict_do_nothing(index_elements=["mailbox_id", "message_key"])
+    .returning(inbound.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def sha256(raw: bytes) -> str:
