@@ -75,6 +75,22 @@ def _message_row(
     }
 
 
+def _contact_row(
+    ticket: dict[str, Any], contact_id: int, text: NewTicket | ContactReply, at: datetime
+) -> dict[str, Any]:
+    """The row of a contact's public message (the first of a new ticket, or a reply)."""
+    return _message_row(
+        ticket,
+        author_kind=AuthorKind.customer.value,
+        contact_id=contact_id,
+        body_text=text.body_text,
+        body_html=text.body_html,
+        public=True,
+        channel=text.channel,
+        at=at,
+    )
+
+
 async def _insert_messages(uow: UnitOfWork, rows: list[dict[str, Any]]) -> list[int]:
     """Ids of the new messages, in order; at most one message per ticket."""
     result = await uow.execute(messages.insert().returning(messages.c.id, messages.c.ticket_id), rows)
@@ -170,16 +186,7 @@ async def create_tickets_from_contacts(
     message_ids = await _insert_messages(
         uow,
         [
-            _message_row(
-                {"id": tid, "workspace_id": workspace_id},
-                author_kind=AuthorKind.customer.value,
-                contact_id=item.contact_id,
-                body_text=item.body_text,
-                body_html=item.body_html,
-                public=True,
-                channel=item.channel,
-                at=now,
-            )
+            _contact_row({"id": tid, "workspace_id": workspace_id}, item.contact_id, item, now)
             for tid, item in zip(ticket_ids, items, strict=True)
         ],
     )
@@ -268,19 +275,7 @@ async def add_contact_messages(uow: UnitOfWork, pubsub: PubSub, items: list[Cont
     now = utcnow()
     message_ids = await _insert_messages(
         uow,
-        [
-            _message_row(
-                i.ticket,
-                author_kind=AuthorKind.customer.value,
-                contact_id=i.contact_id,
-                body_text=i.body_text,
-                body_html=i.body_html,
-                public=True,
-                channel=i.channel,
-                at=now,
-            )
-            for i in items
-        ],
+        [_contact_row(i.ticket, i.contact_id, i, now) for i in items],
     )
     events: list[dict[str, Any]] = []
     notify: list[tuple[dict[str, Any], str | None]] = []
