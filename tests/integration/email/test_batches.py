@@ -314,3 +314,56 @@ async def test_a_burst_is_written_a_statement_per_table(ws: WS, mailbox: dict[st
     assert len(await rows(ws, "SELECT id FROM tickets WHERE workspace_id = :w")) == 12
     for r in old:
         assert len(await rows(ws, "SELECT id FROM messages WHERE ticket_id = :t", t=r["ticket_id"])) == 2
+
+
+async def test_replies_of_several_people_to_one_ticket_in_a_burst_keep_their_order_and_reopen_once(
+    ws: WS, mailbox: dict[str, Any]
+) -> None:
+    """Two participants answer the same solved ticket in one batch, then one of them copies someone
+    in: every message lands in arrival order, the ticket is reopened once (not once per reply, from
+    a status read before the first reply was written), and the copied person follows the ticket."""
+    to = mailbox["address"]
+    [first] = await burst(
+        ws,
+        mailbox,
+        [mail(sender="a@burst.test", to=to, cc="b@burst.test", subject="T", message_id="<t1@burst.test>")],
+    )
+    ticket = first["ticket_id"]
+    async with ws.platform.db.transaction() as uow:
+        await uow.execute(sa.text("UPDATE tickets SET status = 'solved' WHERE id = :t"), {"t": ticket})
+    refs = {"References": "<t1@burst.test>"}
+    done = await burst(
+        ws,
+        mailbox,
+        [
+            mail(sender="a@burst.test", to=to, subject="Re: T", body="first answer\n", headers=refs),
+            mail(sender="b@burst.test", to=to, subject="Re: T", body="second answer\n", headers=refs),
+            mail(
+                sender="a@burst.test", to=to, cc="c@burst.test", subject="Re: T", body="third\n", headers=refs
+            ),
+        ],
+    )
+    assert [r["outcome"] for r in done] == ["reply"] * 3 and {r["ticket_id"] for r in done} == {ticket}
+    bodies = [
+        b
+        for (b,) in await rows(
+            ws, "SELECT body_text FROM messages WHERE ticket_id = :t ORDER BY id", t=ticket
+        )
+    ]
+    assert [b.strip() for b in bodies[1:]] == ["first answer", "second answer", "third"]
+    reopened = await rows(
+        ws,
+        "SELECT old FROM events WHERE ticket_id = :t AND kind = 'field_changed' AND field = 'status'",
+        t=ticket,
+    )
+    assert len(reopened) == 1, reopened
+    copied = {
+        v
+        for (v,) in await rows(
+            ws,
+            "SELECT i.value FROM ticket_ccs c JOIN contact_identities i ON i.contact_id = c.contact_id"
+            " WHERE c.ticket_id = :t",
+            t=ticket,
+        )
+    }
+    assert copied == {"b@burst.test", "c@burst.test"}

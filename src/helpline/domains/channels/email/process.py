@@ -39,6 +39,13 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+
+class _Alone:
+    """What ``_apply`` answers, when gathering, for a message it must write alone."""
+
+
+ALONE = _Alone()
+
 inbound_t = InboundMail.__table__
 mailboxes = Mailbox.__table__
 CHANNEL = runs.CHANNEL
@@ -239,6 +246,9 @@ class _Batch:
             for n in self.run
         )
 
+    def _replies_to(self, ticket: dict[str, Any]) -> bool:
+        return any(isinstance(r, runs.ReplyMail) and r.ticket["id"] == ticket["id"] for r in self.run)
+
     async def add(self, m: runs.Incoming) -> None:
         if not self.gathering:
             await self._alone(m, gather=False)
@@ -250,15 +260,22 @@ class _Batch:
             # people onto their ticket are written alone.
             if self._touches_run(m):
                 await self.flush()
-            item = await self._alone(m, gather=True)
-            if item is None:
+            decided = await self._alone(m, gather=True)
+            if isinstance(decided, runs.ReplyMail) and self._replies_to(decided.ticket):
+                # A second reply to a ticket of the run: write the run, then decide again on what
+                # it wrote (the ticket's status, say).
+                await self.flush()
+                decided = await self._alone(m, gather=True)
+            if decided is ALONE:
+                # A bounce's note or a reply copying people: after the run, in order.
+                await self.flush()
+                decided = await self._alone(m, gather=False)
+            if not isinstance(decided, runs.NewMail | runs.ReplyMail):
                 return
+            item = decided
         if self.run and self.run[0].mailbox["workspace_id"] != m.mailbox["workspace_id"]:
             await self.flush()
         if isinstance(item, runs.ReplyMail):
-            tid = item.ticket["id"]
-            if any(isinstance(r, runs.ReplyMail) and r.ticket["id"] == tid for r in self.run):
-                await self.flush()  # one reply per ticket in a run
             self.run.append(item)
             return
         new = item
@@ -299,15 +316,16 @@ class _Batch:
         for n in run:
             self.outcomes[int(n.row["id"])] = n.outcome[0]
 
-    async def _alone(self, m: runs.Incoming, *, gather: bool) -> runs.Item | None:
+    async def _alone(self, m: runs.Incoming, *, gather: bool) -> runs.Item | _Alone | None:
         """``m`` by itself, reading what it needs. With ``gather``, a new ticket or a plain reply
-        is returned unwritten, for the run."""
+        is returned unwritten, for the run, and ``ALONE`` for one that must be written alone
+        (nothing written yet)."""
 
-        async def work() -> runs.Item | None:
+        async def work() -> runs.Item | _Alone | None:
             result = await _apply(
                 self.platform, self.uow, m, self.own[m.ws], self.contacts[m.ws], gather=gather
             )
-            if isinstance(result, runs.NewMail | runs.ReplyMail):
+            if isinstance(result, runs.NewMail | runs.ReplyMail | _Alone):
                 return result
             await self._done(m, *result)
             if result[0] == "new_ticket":
@@ -456,7 +474,7 @@ async def _apply(
     contacts: dict[str, int],
     *,
     gather: bool,
-) -> tuple[str, int | None, int | None, str] | runs.Item:
+) -> tuple[str, int | None, int | None, str] | runs.Item | _Alone:
     """One message, reading what it needs: (outcome, ticket id, message id, reason). With
     ``gather``, a new ticket or a reply that copies nobody onto its ticket comes back unwritten
     (the caller caps new tickets and writes both in its run)."""
@@ -468,7 +486,7 @@ async def _apply(
     if verdict.ours:
         return "loop", None, None, verdict.why
     if verdict.bounce:
-        return await bounces.handle(platform, uow, ws, mail, verdict.why)
+        return ALONE if gather else await bounces.handle(platform, uow, ws, mail, verdict.why)
     sender = _sender(m)
     if not sender:
         raise Rejected("no sender address (From)")
@@ -491,8 +509,8 @@ async def _apply(
     copies = cc_addresses if await threading.is_participant(uow.conn, ticket, existing) else []
     contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
     reply = runs.ReplyMail(m.row, mailbox, mail, m.files, m.body, sender, contact_id, ticket, thread.how)
-    if gather and not copies:
-        return reply
+    if gather:
+        return ALONE if copies else reply
     (written,), _ = await runs.write(platform, uow, [reply], {})
     if copies:
         cc_ids = [await _contact(uow, ws, a, "") for a in copies[: runs.MAX_CCS]]
