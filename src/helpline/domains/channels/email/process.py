@@ -28,7 +28,7 @@ from helpline.domains.channels.email.render import render, store_parts
 from helpline.domains.customers import service as customers
 from helpline.domains.tickets import inbound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Invalid
+from helpline.web.errors import Invalid
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
@@ -456,16 +456,6 @@ def _auth(platform: Platform, mail: ParsedMail) -> dict[str, Any]:
     return found
 
 
-async def _contact(uow: UnitOfWork, workspace_id: int, address: str, name: str) -> int:
-    try:
-        return await customers.find_or_create_contact(uow, workspace_id, email=address, name=name)
-    except Conflict:
-        found = await customers.contact_by_identity(uow, workspace_id, "email", address)
-        if found is None:
-            raise
-        return found
-
-
 async def _apply(
     platform: Platform,
     uow: UnitOfWork,
@@ -491,7 +481,7 @@ async def _apply(
     if not sender:
         raise Rejected("no sender address (From)")
     # The batch read the contacts of its senders ahead; one it did not know of is looked up.
-    existing = contacts.get(sender) or await threading.existing_contact(uow.conn, ws, sender)
+    existing = contacts.get(sender) or await customers.contact_by_identity(uow, ws, "email", sender)
     recipients = [*mail.to, *mail.cc]
     thread = await threading.find_thread(uow.conn, s.ensure_secret_key(), ws, mail, recipients, existing)
     cc_addresses = _cc_addresses(recipients, sender, own)
@@ -507,13 +497,17 @@ async def _apply(
         return "new_ticket", written.ticket_id, written.message_id, verdict.why
     ticket = thread.ticket
     copies = cc_addresses if await threading.is_participant(uow.conn, ticket, existing) else []
-    contact_id = existing if existing is not None else await _contact(uow, ws, sender, mail.from_name)
+    contact_id = (
+        existing
+        if existing is not None
+        else await customers.find_or_create_contact(uow, ws, email=sender, name=mail.from_name)
+    )
     reply = runs.ReplyMail(m.row, mailbox, mail, m.files, m.body, sender, contact_id, ticket, thread.how)
     if gather:
         return ALONE if copies else reply
     (written,), _ = await runs.write(platform, uow, [reply], {})
     if copies:
-        cc_ids = [await _contact(uow, ws, a, "") for a in copies[: runs.MAX_CCS]]
+        cc_ids = [await customers.find_or_create_contact(uow, ws, email=a) for a in copies[: runs.MAX_CCS]]
         await inbound.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
     outcome, reason = reply.outcome
     return outcome, written.ticket_id, written.message_id, reason

@@ -190,15 +190,3 @@ async def find_thread(
             if t is not None and await is_participant(conn, t, contact_id):
                 return Thread(t, "subject")
     return None
-
-
-async def existing_contact(conn: AsyncConnection, workspace_id: int, address: str) -> int | None:
-    return (
-        await conn.execute(
-            sa.select(identities.c.contact_id).where(
-                identities.c.workspace_id == workspace_id,
-                identities.c.kind == "email",
-                identities.c.value == address.lower(),
-            )
-        )
-    ).scalar()

@@ -190,7 +190,7 @@ async def create_email_contacts(uow: UnitOfWork, workspace_id: int, names: dict[
 async def find_or_create_contact(uow: UnitOfWork, workspace_id: int, *, email: str, name: str = "") -> int:
     """The contact with this email, created (and matched to an organization by domain) if new."""
     email = normalise_identity(IdentityKind.email, email)
-    found = (await contacts_by_emails(uow, workspace_id, [email])).get(email)
+    found = await contact_by_identity(uow, workspace_id, IdentityKind.email, email)
     if found is not None:
         return found
     try:
