@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -232,3 +233,10 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     body = response.json()
     assert body["status"] == status and body["title"] and body["detail"]
     return body
+
+
+def field_error(html: str, name: str) -> str:
+    """The error a console form page shows under its field ``name`` (fails when there is none)."""
+    found = re.search(rf'<p class="error" id="e-{name}">([^<]*)</p>', html)
+    assert found, f"no error shown for {name}"
+    return found.group(1)

@@ -672,6 +672,19 @@ def test_every_request_body_is_built_on_strict():
     assert not loose, sorted(loose)
 
 
+async def test_the_same_group_twice_when_adding_a_person_is_one_membership(ws):
+    """POST /users with a group id repeated inserted the membership twice (a primary key error: 500)."""
+    admin = await ws.person(Role.admin, password=None)
+    async with ws.client(admin) as c:
+        group = (await c.post("/groups", json={"name": "Twice"})).json()["id"]
+        r = await c.post(
+            "/users",
+            json={"email": "twice@b.test", "name": "T", "role": "agent", "group_ids": [group, group]},
+        )
+    assert r.status_code == 201, r.text
+    assert r.json()["group_ids"] == [group]
+
+
 async def test_huge_floats_in_attributes_come_back_as_numbers_on_every_database(ws):
     """PostgreSQL's jsonb prints 6.9e+270 as a 271-digit integer; the answer must still be JSON."""
     admin = await ws.person(Role.admin, password=None)

@@ -11,13 +11,14 @@ from pydantic import ValidationError
 from helpline.web.errors import Problem
 
 
-async def form_of(request: Request) -> dict[str, Any]:
-    """The submitted form: single values as strings, repeated fields (checkboxes) as lists."""
+async def form_of(request: Request, *, many: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The submitted form: each field's value as a string (the last, if it came more than once),
+    and the fields named in ``many`` (checkbox groups, multiple selects) as lists."""
     form = await request.form()
     out: dict[str, Any] = {}
     for key in form:
         values = [v for v in form.getlist(key) if isinstance(v, str)]
-        out[key] = values if len(values) > 1 or key.endswith("[]") else (values[0] if values else "")
+        out[key] = values if key in many else (values[-1] if values else "")
     return out
 
 

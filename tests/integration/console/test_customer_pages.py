@@ -122,6 +122,13 @@ async def test_edit_contact_and_errors_rerender_with_422(ws, console):
     assert got["notes"] == "Call on Mondays"
     bad = await page.post(f"/contacts/{c['id']}/edit", {"name": "x" * 300, "tags": ""})
     assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text and "x" * 300 in bad.text
+    # A field sent twice (a crafted post) counts once, its last value: never a 500.
+    twice = await page.post(
+        f"/contacts/{c['id']}/edit",
+        {"name": ["A", "Carol Twice"], "tags": ["a", "b"], "organization_id": [str(org["id"])] * 2},
+    )
+    assert twice.status_code == 303, twice.text
+    assert (await api.get(f"/contacts/{c['id']}")).json()["name"] == "Carol Twice"
     # identities: add one, a duplicate is refused on the form
     r = await page.post(f"/contacts/{c['id']}/identities", {"kind": "phone", "identity_value": "+1 555 0100"})
     assert r.status_code == 303

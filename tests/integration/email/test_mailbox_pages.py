@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from helpline.domains.accounts.models import Role
 from helpline.domains.channels.email import outbound
 from helpline.domains.channels.email.models import InboundMail, Mailbox
-from tests.conftest import WS, drain
+from tests.conftest import WS, drain, field_error
 from tests.integration.console.conftest import Console, console  # noqa: F401 - the fixture
 from tests.integration.email.conftest import deliver, free_port, mail, make_mailbox
 from tests.integration.email.dovecot import Dovecot, dovecot  # noqa: F401 - the fixture
@@ -73,12 +73,6 @@ async def create(page: Console, **over: Any) -> int:
     found = re.fullmatch(r"/admin/mailboxes/(\d+)\?done=created", r.headers["location"])
     assert found, r.headers["location"]
     return int(found.group(1))
-
-
-def field_error(html: str, name: str) -> str:
-    found = re.search(rf'<p class="error" id="e-{name}">([^<]*)</p>', html)
-    assert found, f"no error shown for {name}"
-    return found.group(1)
 
 
 async def test_admin_creates_edits_and_deletes_a_mailbox(ws: WS, console: Any) -> None:  # noqa: F811

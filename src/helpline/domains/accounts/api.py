@@ -218,7 +218,7 @@ async def create_user(body: UserCreate, actor: CurrentPrincipal, platform: Platf
         if body.group_ids:
             if body.role is Role.customer:
                 raise Invalid("group_ids", "customers do not belong to groups")
-            for gid in body.group_ids:
+            for gid in sorted(set(body.group_ids)):
                 await queries.access_group(uow.conn, actor, gid)
                 await uow.execute(group_members.insert().values(group_id=gid, user_id=user_id))
         item = await _user_detail(uow.conn, actor.workspace_id, user_id)

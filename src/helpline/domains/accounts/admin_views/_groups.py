@@ -67,7 +67,7 @@ async def groups_page(request: Request, actor: AdminPage, platform: PlatformDep)
 
 @router.post("/admin/groups")
 async def create_group(request: Request, actor: AdminPage, platform: PlatformDep) -> Response:
-    form = await form_of(request)
+    form = await form_of(request, many=("member_ids",))
     name = str(form.get("name", "")).strip()
     try:
         if len(name) > 120:
@@ -114,7 +114,7 @@ async def group_page(
 async def update_group_members(
     request: Request, group_id: IdPath, actor: AdminPage, platform: PlatformDep
 ) -> Response:
-    form = await form_of(request)
+    form = await form_of(request, many=("member_ids",))
     async with platform.db.transaction() as uow:
         await access_group(uow.conn, actor, group_id)
         await service.set_group_members(uow, actor.workspace_id, group_id, ids_in(form, "member_ids"))

@@ -111,7 +111,7 @@ async def users_page(request: Request, actor: AdminPage, platform: PlatformDep) 
 
 @router.post("/admin/users")
 async def create_user(request: Request, actor: AdminPage, platform: PlatformDep) -> Response:
-    form = await form_of(request)
+    form = await form_of(request, many=("group_ids",))
     email, name, password = (
         str(form.get("email", "")).strip(),
         str(form.get("name", "")).strip(),
@@ -191,7 +191,7 @@ async def user_page(
 
 @router.post("/admin/users/{user_id}")
 async def update_user(request: Request, user_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
-    form = await form_of(request)
+    form = await form_of(request, many=("group_ids",))
     try:
         role = Role(str(form.get("role", "")))
     except ValueError:

@@ -90,7 +90,7 @@ async def tokens_page(request: Request, actor: AdminPage, platform: PlatformDep)
 
 @router.post("/admin/tokens")
 async def create_token(request: Request, actor: AdminPage, platform: PlatformDep) -> Response:
-    form = await form_of(request)
+    form = await form_of(request, many=("user_id",))
     name = str(form.get("name", "")).strip()
     owner = ids_in(form, "user_id")
     try:

@@ -102,8 +102,10 @@ def _write(form: dict[str, Any]) -> widgets.WidgetWrite:
         theme["logo_url"] = logo
     group = str(form.get("group_id") or "").strip()
     per_agent = str(form.get("max_chats_per_agent") or "").strip()
-    if per_agent and not per_agent.isdigit():
+    if per_agent and not (per_agent.isdigit() and len(per_agent) <= 3):
         raise Invalid("max_chats_per_agent", "a whole number from 1 to 50")
+    if group and not (group.isdigit() and len(group) <= 18):
+        raise Invalid("group_id", "pick a group from the list")
     return widgets.WidgetWrite(
         name=str(form.get("name") or "").strip(),
         allowed_origins=_lines(str(form.get("allowed_origins") or "")),

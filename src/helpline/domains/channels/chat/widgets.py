@@ -17,7 +17,7 @@ from helpline.domains.tickets import service as tickets_service
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Invalid, NotFound
 from helpline.web.principal import Principal
-from helpline.web.types import Strict
+from helpline.web.types import Id, Strict
 
 widgets = ChatWidget.__table__
 FIELD_TYPES = ("text", "email", "textarea")
@@ -41,7 +41,7 @@ class WidgetWrite(Strict):
     max_chats_per_agent: int | None = Field(default=None, ge=1, le=50)
     schedule: dict[str, list[list[str]]] | None = None
     timezone: str | None = None
-    group_id: int | None = None
+    group_id: Id | None = None
     enabled: bool | None = None
     answer_bot: bool | None = None
 
