@@ -43,8 +43,25 @@ async def test_an_api_reply_reaches_the_visitor_and_a_retry_is_one_message(
         note = await c.post(f"/tickets/{ticket_id}/messages", json={"body": "internal: VIP", "public": False})
     assert first.status_code == 201 and again.status_code == 201 and note.status_code == 201, first.text
     assert first.json()["id"] == again.json()["id"] and first.json()["body_text"] == "Hi Vera, from our CRM"
-    m = await v.until("msg")
-    assert (m["seq"], m["from"], m["body"]) == (2, "agent", "Hi Vera, from our CRM")
+    # The same key from another agent, or for another text, is another message (keyed like the
+    # API's Idempotency-Key everywhere: by person, key and body).
+    other = await ws.person(Role.agent)
+    async with api(server, other.token) as c:
+        theirs = await c.post(
+            f"/tickets/{ticket_id}/messages",
+            json={"body": "Hi Vera, from our CRM"},
+            headers={"Idempotency-Key": "k1"},
+        )
+    async with api(server, person.token) as c:
+        changed = await c.post(
+            f"/tickets/{ticket_id}/messages",
+            json={"body": "Also: it ships today"},
+            headers={"Idempotency-Key": "k1"},
+        )
+    assert len({first.json()["id"], theirs.json()["id"], changed.json()["id"]}) == 3
+    got = [await v.until("msg") for _ in range(3)]
+    assert [(m["seq"], m["from"]) for m in got] == [(2, "agent"), (3, "agent"), (4, "agent")]
+    assert got[0]["body"] == "Hi Vera, from our CRM" and got[2]["body"] == "Also: it ships today"
     rest = await v.drain(0.7)
     assert not [f for f in rest if f["t"] == "msg"] and "VIP" not in repr(rest), rest
     async with ws.platform.db.read() as conn:
@@ -59,8 +76,8 @@ async def test_an_api_reply_reaches_the_visitor_and_a_retry_is_one_message(
                 sa.text("SELECT count(*) FROM messages WHERE ticket_id = :t"), {"t": ticket_id}
             )
         ).scalar()
-    assert [tuple(r) for r in numbered] == [(1, True), (2, True), (3, False)]
-    assert stored == 3
+    assert [tuple(r) for r in numbered] == [(1, True), (2, True), (3, False), (4, True), (5, True)]
+    assert stored == 5
     await v.close()
 
 

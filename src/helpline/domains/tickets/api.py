@@ -231,7 +231,10 @@ async def add_message(
 
         async with platform.db.read() as conn:
             ticket = await queries.access_ticket(conn, actor, ticket_id)
-        cid = f"api:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}" if idempotency_key else None
+        # Keyed like idempotency.run: by person, key and body (a key reused by someone else, or
+        # for another body, is another message).
+        seen = f"{actor.user_id}\x1f{idempotency_key}\x1f{body.public}\x1f{body.body}"
+        cid = f"api:{hashlib.sha256(seen.encode()).hexdigest()[:40]}" if idempotency_key else None
         sent = await chat.reply_through_chat(platform, actor, ticket, body.body, public=body.public, cid=cid)
         if sent is not None:
             async with platform.db.read() as conn:
