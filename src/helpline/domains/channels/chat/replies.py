@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpline.domains.channels.chat import queries
-from helpline.domains.channels.chat.models import ChatState
-from helpline.domains.channels.chat.service import agent_send
-from helpline.web.errors import NotFound
+from helpline.domains.channels.chat.service import send_to_chat
 from helpline.web.principal import Principal
 
 
@@ -22,12 +19,5 @@ async def reply_through_chat(
     is what goes on by email."""
     if ticket["channel"] != "chat" or actor.is_customer:
         return None
-    async with platform.db.read() as conn:
-        try:
-            session = await queries.session_by_ticket(conn, int(ticket["id"]))
-        except NotFound:
-            return None
-    if session["state"] == ChatState.ended:
-        return None
-    ack = await agent_send(platform, actor, int(ticket["id"]), cid, body, public=public)
-    return int(ack["message_id"])
+    ack = await send_to_chat(platform, actor, int(ticket["id"]), cid, body, public=public, while_on=True)
+    return None if ack is None else int(ack["message_id"])

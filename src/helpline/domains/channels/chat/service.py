@@ -525,12 +525,26 @@ async def agent_send(
     platform: Any, actor: Principal, ticket_id: int, cid: Any, body: str, *, public: bool = True
 ) -> dict[str, Any]:
     """An agent's reply (``public``) or internal note on a chat. Returns the ack (with ``seq``)."""
-    body, cid = _body(platform, body), _cid(cid)
     async with platform.db.read() as conn:
         await ticket_queries.access_ticket(conn, actor, ticket_id)
+    ack = await send_to_chat(platform, actor, ticket_id, cid, body, public=public, while_on=False)
+    if ack is None:  # only with while_on
+        raise Conflict(f"ticket {ticket_id} is not a chat")
+    return ack
+
+
+async def send_to_chat(
+    platform: Any, actor: Principal, ticket_id: int, cid: Any, body: str, *, public: bool, while_on: bool
+) -> dict[str, Any] | None:
+    """:func:`agent_send` for a caller that has checked the agent may see the ticket. With
+    ``while_on``, None (nothing written) when the ticket has no chat or its chat has ended, decided
+    under the session's lock so that a chat ending meanwhile cannot swallow the message."""
+    body, cid = _body(platform, body), _cid(cid)
     async with platform.db.transaction() as uow:
         locked = await bridge.lock_session(uow, ticket_id)
-        if locked is None:
+        if locked is None or (while_on and locked["state"] == ChatState.ended):
+            if while_on:
+                return None
             raise Conflict(f"ticket {ticket_id} is not a chat")
         dup = await bridge.existing(uow, ticket_id, cid)
         if dup is not None:
