@@ -76,6 +76,21 @@ async def _check_admins_remain(uow: UnitOfWork, user_id: int, ws_ids: list[int],
         )
 
 
+async def _is_active_admin(uow: UnitOfWork, user_id: int, workspace_id: int) -> bool:
+    row = (
+        await uow.execute(
+            sa.select(members.c.role)
+            .join(users, users.c.id == members.c.user_id)
+            .where(
+                members.c.user_id == user_id,
+                members.c.workspace_id == workspace_id,
+                users.c.is_active.is_(True),
+            )
+        )
+    ).first()
+    return row is not None and row[0] == Role.admin.value
+
+
 async def do_update_member(
     uow: UnitOfWork,
     actor: Principal,
@@ -98,22 +113,28 @@ async def do_update_member(
     """
     if not actor.is_admin:  # before reading anything
         raise Forbidden("only an admin may change people")
+    current = await queries.access_user(uow.conn, actor, user_id)  # not theirs: 404 before any lock
     ws_ids = [actor.workspace_id]
-    if is_active is False:  # a user is one account: deactivation reaches every workspace of theirs
+    if is_active is False and current.is_active:  # one account: deactivation reaches every workspace
         theirs = await uow.execute(sa.select(members.c.workspace_id).where(members.c.user_id == user_id))
         ws_ids = sorted({actor.workspace_id, *(int(r[0]) for r in theirs)})
-    if uow.dialect == "postgresql" and (role is not None or is_active is False):
-        for ws in ws_ids:  # in ascending order everywhere, so two such changes never deadlock
-            await uow.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADMINS_LOCK + ws})
-    current = await queries.access_user(uow.conn, actor, user_id)  # read after the locks: fresh
+    role_changes = role is not None and role.value != current.role
+    if role_changes or (is_active is False and current.is_active):
+        if uow.dialect == "postgresql":
+            for ws in ws_ids:  # in ascending order everywhere, so two such changes never deadlock
+                await uow.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADMINS_LOCK + ws})
+            current = await queries.access_user(uow.conn, actor, user_id)  # as it is now
+            role_changes = role is not None and role.value != current.role
+        # The actor's own principal may be older than a change that took their admin role away.
+        if not await _is_active_admin(uow, actor.user_id, actor.workspace_id):
+            raise Forbidden("only an admin may change people")
     check_member_update(actor, current, role=role, is_active=is_active, group_ids=group_ids)
-    if role is not None and role.value != current.role and current.role == Role.admin.value:
-        await _check_admins_remain(uow, user_id, [actor.workspace_id], "role")
     if is_active is False and current.is_active:
+        # Here the actor stays an admin (checked above); another workspace of the person's might not.
         await _check_admins_remain(uow, user_id, ws_ids, "is_active")
     if name is not None:
         await uow.execute(users.update().where(users.c.id == user_id).values(name=name))
-    if role is not None and role.value != current.role:
+    if role is not None and role_changes:
         await uow.execute(
             members.update()
             .where(members.c.user_id == user_id, members.c.workspace_id == actor.workspace_id)
@@ -141,7 +162,8 @@ async def do_update_member(
             await uow.execute(group_members.insert(), [{"group_id": g, "user_id": user_id} for g in wanted])
     if is_active is not None and is_active != current.is_active:
         await uow.execute(users.update().where(users.c.id == user_id).values(is_active=is_active))
-    if is_active is False:  # also when already inactive: whatever outlived an earlier deactivation ends
+        # Both ways: what a person had before a deactivation never works again (sessions and
+        # tokens from before this rule included), and an unchanged save touches nothing.
         await end_sessions(uow, user_id)
         await uow.execute(
             tokens.update()
