@@ -142,3 +142,31 @@ async def test_one_suggestion_function_for_every_caller(ws: Any, kbase: Any) -> 
     for locale, api in answers.items():
         q = "my card has not arrived and I forgot the PIN"
         assert await knowledge.suggest(ws.platform, ws.id, q, locale=locale) == api
+
+
+async def test_an_older_prefix_arriving_late_does_not_overwrite_the_newer_text(ws: Any) -> None:
+    """Suggestions are answered out of order (a slow search for an earlier prefix finishes last):
+    the visit's row keeps the text asked for last, not the one answered last."""
+    from datetime import UTC, datetime, timedelta
+
+    from helpline.domains.knowledge import tracking
+
+    asked = datetime.now(UTC)
+    for text, at in (
+        ("my card has not arrived", asked),
+        ("my card has", asked - timedelta(milliseconds=300)),
+    ):
+        async with ws.platform.db.transaction() as uow:
+            await tracking.log_search(
+                uow,
+                ws.id,
+                text,
+                locale="en",
+                source="portal",
+                results=1,
+                top_article_id=None,
+                visit="v-late",
+                typing=True,
+                at=at,
+            )
+    assert await _log(ws) == [("my card has not arrived", "portal", 1)]

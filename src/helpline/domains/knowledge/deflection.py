@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.db.base import utcnow
 from helpline.domains.knowledge import bot, queries, tracking
 from helpline.domains.knowledge.search import article_url, with_fallback
 from helpline.domains.portal.queries import workspace_slug
@@ -68,6 +69,7 @@ async def suggest(
         return {"articles": [], "mode": "none"}
     if source and not customer:
         raise ValueError("only what customers are shown is recorded")
+    asked_at = utcnow()  # before searching: a slower, older request must not overwrite a newer one
     async with platform.db.read() as conn:
         slug = await workspace_slug(conn, workspace_id) or ""
         result = await with_fallback(conn, workspace_id, text, customer=customer, locale=locale, limit=limit)
@@ -87,6 +89,7 @@ async def suggest(
                 top_article_id=articles[0]["id"] if articles else None,
                 visit=visit,
                 typing=True,
+                at=asked_at,
             )
             for a in articles:
                 await tracking.record_event(uow, workspace_id, shown, "shown", source, a["id"])

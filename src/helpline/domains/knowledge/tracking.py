@@ -5,6 +5,8 @@ and the steps of deflection."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
@@ -61,6 +63,7 @@ async def log_search(
     top_article_id: int | None,
     visit: str = "",
     typing: bool = False,
+    at: datetime | None = None,
 ) -> None:
     """Log a search for the insights page (top searches, searches without a result).
 
@@ -71,7 +74,9 @@ async def log_search(
     A finished query of that visit (the question they then put to the bot) takes the row over and
     finishes it: the question is counted once, and typing that reaches the server after it (a
     suggestion still in flight) changes nothing. A later finished query of the visit is a row of its
-    own. Typing without a visit is not logged: nothing would tell its fragments apart.
+    own. Typing without a visit is not logged: nothing would tell its fragments apart. ``at`` is when
+    the text was asked for (before the search ran): typing that was asked for before the visit's
+    row was last written (a slower request for an older prefix) does not overwrite it.
 
     At most one row carries a visit (``ux_kb_search_log_visit``): each step is one upsert on it."""
     query = " ".join(query.split())[:200]
@@ -85,7 +90,7 @@ async def log_search(
         "results": results,
         "top_article_id": top_article_id,
         "typing": typing,
-        "created_at": utcnow(),
+        "created_at": at or utcnow(),
     }
     if visit:
         insert = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
@@ -96,7 +101,8 @@ async def log_search(
                 index_elements=[search_log.c.workspace_id, search_log.c.visit],
                 index_where=search_log.c.visit.is_not(None),
                 set_=values,
-                where=search_log.c.typing,  # a visit's finished question is never rewritten
+                # A visit's finished question is never rewritten, nor newer typing by older.
+                where=search_log.c.typing & (search_log.c.created_at <= values["created_at"]),
             )
             .returning(search_log.c.id)
         )
