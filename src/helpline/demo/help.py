@@ -5,8 +5,6 @@ widget allowed on the install's own address."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from helpline.domains.channels.chat import widgets
 from helpline.domains.knowledge import service as kb
 from helpline.platform.runtime import Platform
@@ -118,10 +116,10 @@ async def load_help(platform: Platform, admin: Principal) -> int:
     return written
 
 
-async def load_chat_widget(platform: Platform, admin: Principal) -> dict[str, Any]:
+async def load_chat_widget(platform: Platform, admin: Principal) -> None:
     """A chat widget that pages of the install's own address may show (see /admin/chat-widgets)."""
     async with platform.db.transaction() as uow:
-        widget_id = await widgets.create(
+        await widgets.create(
             uow,
             admin,
             widgets.WidgetWrite(
@@ -130,5 +128,3 @@ async def load_chat_widget(platform: Platform, admin: Principal) -> dict[str, An
                 greeting="Hi! Ask us anything: our help centre answers first, a person when you need one.",
             ),
         )
-    async with platform.db.read() as conn:
-        return await widgets.get(conn, admin, widget_id)

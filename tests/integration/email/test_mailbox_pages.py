@@ -54,7 +54,7 @@ def form(**over: Any) -> dict[str, str]:
         "webhook_secret": "",
     }
     values.update({k: str(v) for k, v in over.items()})
-    return {k: v for k, v in values.items() if v is not None}
+    return values
 
 
 async def row(ws: WS, mailbox_id: int) -> dict[str, Any] | None:

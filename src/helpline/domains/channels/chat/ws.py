@@ -328,7 +328,8 @@ async def agent_socket(sock: WebSocket) -> None:
     if came:
         await routing.publish_availability(platform, actor.workspace_id)
     await routing.dispatch(platform, actor.workspace_id, changed=came)
-    s.own_place()  # the queue as it stands, to this console alone
+    if not came:  # (when it came, the publish above reached this console too: it joined "q")
+        s.own_place()  # the queue as it stands, to this console alone
 
     async def beat() -> None:
         while True:

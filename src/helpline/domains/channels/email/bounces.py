@@ -12,13 +12,13 @@ from helpline.db.base import utcnow
 from helpline.domains.channels.email import outbound, threading
 from helpline.domains.channels.email.models import AddressStatus, EmailMessageId
 from helpline.domains.channels.email.parse import ParsedMail
+from helpline.domains.channels.email.runs import CHANNEL
 from helpline.domains.tickets import inbound
 from helpline.platform.db import UnitOfWork
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
 
-CHANNEL = "email"
 status_t = AddressStatus.__table__
 ids_t = EmailMessageId.__table__
 
@@ -32,6 +32,7 @@ async def handle(
     addresses = [a for a in dsn.get("recipients", []) if "@" in a][:20]
     now = utcnow()
     if failed:
+        reason = (dsn.get("diagnostic") or dsn.get("status") or why)[:1000]
         for address in addresses:
             found = (
                 await uow.execute(
@@ -40,7 +41,6 @@ async def handle(
                     )
                 )
             ).first()
-            reason = (dsn.get("diagnostic") or dsn.get("status") or why)[:1000]
             if found is None:
                 await uow.execute(
                     status_t.insert().values(
