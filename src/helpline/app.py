@@ -46,6 +46,7 @@ from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
 from helpline.web import errors, openapi
+from helpline.web.context import RequestContextMiddleware
 from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.responses import JSON
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     errors.install(app)
     openapi.install(app)
     app.add_middleware(QueryNulMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, docs_path=f"{API_PREFIX}/docs")
     app.add_middleware(
         BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes

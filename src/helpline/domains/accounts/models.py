@@ -30,18 +30,29 @@ class Workspace(IdMixin, Base):
     #: Last ticket number handed out (SQLite); PostgreSQL uses a sequence per workspace instead.
     ticket_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set by the instance operator: nobody signs in, every session and token stops working.
+    disabled_at: Mapped[datetime | None]
 
 
 class User(IdMixin, Base):
-    """A person who can sign in. One user may be a member of several workspaces."""
+    """A person's identity: who they are and how they prove it. It belongs to the person, not to a
+    workspace (docs/adr/0011-accounts-and-sign-in.md): one user may be a member of several workspaces,
+    and no workspace's admin changes what another workspace can observe of it."""
 
     __tablename__ = "users"
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     password_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    #: The password was chosen by a workspace admin when they created the account, not by the person.
+    password_by_admin: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
     totp_enabled: Mapped[bool] = mapped_column(default=False)
+    #: A new secret during two-factor set-up; the one in use stays until a code confirms this one.
+    totp_pending: Mapped[str | None] = mapped_column(sa.String(64))
+    #: Instance-wide: only the instance operator (``helpline users disable``) turns a person off.
     is_active: Mapped[bool] = mapped_column(default=True)
+    #: The instance operator: manages workspaces (``/api/v1/workspaces``), sees the instance audit log.
+    is_operator: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -49,12 +60,24 @@ class Membership(IdMixin, Base):
     """A user's role in one workspace. A customer membership points at the contact it signs in for."""
 
     __tablename__ = "memberships"
-    __table_args__ = (sa.UniqueConstraint("workspace_id", "user_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "user_id"),
+        sa.Index("ux_memberships_invite_hash", "invite_hash", unique=True),
+    )
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(sa.String(20))
     contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Deactivated in this workspace only (by its admins); the person's other workspaces are untouched.
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    #: When the person joined; None while the membership is an invitation they have not accepted.
+    joined_at: Mapped[datetime | None]
+    #: Who invited them (a user id kept as a plain number, like the audit log's actors).
+    invited_by: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: SHA-256 of the invitation's secret (mailed to the person), and when it stops working.
+    invite_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    invite_expires_at: Mapped[datetime | None]
 
 
 class Group(IdMixin, Base):
@@ -109,6 +132,78 @@ class WebSession(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    #: How the person proved who they are: ``password`` (with 2FA when on), ``link``, ``passkey``, ``sso``.
+    method: Mapped[str] = mapped_column(sa.String(20), default="password", server_default="password")
+    #: The last time they proved it (sign-in or re-authentication); sensitive changes need it recent.
+    reauth_at: Mapped[datetime | None]
+
+
+class AuditEntry(IdMixin, Base):
+    """One security-relevant action. Append-only: database triggers refuse UPDATE and DELETE, and the
+    row keeps no foreign keys so that it outlives what it talks about."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        sa.Index("ix_audit_log_ws_at", "workspace_id", "at"),
+        sa.Index("ix_audit_log_ws_action", "workspace_id", "action"),
+    )
+    #: None for instance-level entries (the operator's, sign-ins that name no workspace).
+    workspace_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: The actor's email at the time ('' for the system), so the entry reads the same after renames.
+    actor_email: Mapped[str] = mapped_column(sa.String(320), default="")
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target_type: Mapped[str] = mapped_column(sa.String(40), default="")
+    target_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class PasskeyCredential(IdMixin, Base):
+    """A WebAuthn credential (passkey) registered by a person: a sign-in method and a second factor."""
+
+    __tablename__ = "passkey_credentials"
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The credential id, base64url without padding (what the authenticator names it by).
+    credential_id: Mapped[str] = mapped_column(sa.String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    transports: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    name: Mapped[str] = mapped_column(sa.String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
+class SsoProvider(IdMixin, Base):
+    """A workspace's identity provider for single sign-on: ``oidc`` or ``saml``."""
+
+    __tablename__ = "sso_providers"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "slug"),)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    #: Names the provider in its sign-in and callback URLs (``/sso/<workspace>/<slug>/…``).
+    slug: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(120))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    #: OIDC: issuer, client_id, client_secret, scopes; SAML: the IdP's metadata XML and our entity id.
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: Just-in-time membership: the role a new person gets, and which claim values give which groups.
+    default_role: Mapped[str] = mapped_column(sa.String(20), default="agent")
+    group_claim: Mapped[str] = mapped_column(sa.String(120), default="")
+    group_map: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SsoIdentity(IdMixin, Base):
+    """A person as an identity provider knows them (its subject), tied to our user."""
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (sa.UniqueConstraint("provider_id", "subject"),)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("sso_providers.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 _ = BigId
