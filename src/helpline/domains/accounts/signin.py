@@ -108,14 +108,26 @@ async def check_code(platform: Any, request: Request, user_id: int, otp: str) ->
 
 
 async def open_session(
-    request: Request, platform: Any, user_id: int, workspace_id: int, target: str
+    request: Request,
+    platform: Any,
+    user_id: int,
+    workspace_id: int,
+    target: str,
+    *,
+    method: str = "password",
 ) -> Response:
     """Start a session (rotating any the browser had), set its cookie and go to ``target``; a customer
-    is sent to the portal whatever the target."""
+    is sent to the portal whatever the target. ``method`` is how the person proved who they are
+    (``service.start_session``)."""
     s = platform.settings
     async with platform.db.transaction() as uow:
         cookie, _ = await service.start_session(
-            uow, user_id, workspace_id, days=s.session_days, replaces=request.cookies.get(SESSION_COOKIE)
+            uow,
+            user_id,
+            workspace_id,
+            days=s.session_days,
+            replaces=request.cookies.get(SESSION_COOKIE),
+            method=method,
         )
         role = (
             await uow.execute(

@@ -93,9 +93,17 @@ async def _use_recovery_code(uow: UnitOfWork, user_id: int, code: str) -> bool:
 
 
 async def start_session(
-    uow: UnitOfWork, user_id: int, workspace_id: int, *, days: int, replaces: str | None = None
+    uow: UnitOfWork,
+    user_id: int,
+    workspace_id: int,
+    *,
+    days: int,
+    replaces: str | None = None,
+    method: str = "password",
 ) -> tuple[str, str]:
-    """A new session (cookie value, CSRF token). The session it replaces, if any, ends: rotation."""
+    """A new session (cookie value, CSRF token). The session it replaces, if any, ends: rotation.
+    ``method`` says how the person proved who they are (``password``, ``link``, ``passkey``, ``sso``);
+    the proof counts as a fresh re-authentication (``reauth_at``)."""
     if replaces:
         await uow.execute(
             sessions.update()
@@ -112,6 +120,8 @@ async def start_session(
             csrf_token=csrf,
             created_at=utcnow(),
             expires_at=utcnow() + timedelta(days=days),
+            method=method,
+            reauth_at=utcnow(),
         )
     )
     return cookie, csrf
