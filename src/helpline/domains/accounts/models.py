@@ -60,10 +60,7 @@ class Membership(IdMixin, Base):
     """A user's role in one workspace. A customer membership points at the contact it signs in for."""
 
     __tablename__ = "memberships"
-    __table_args__ = (
-        sa.UniqueConstraint("workspace_id", "user_id"),
-        sa.Index("ux_memberships_invite_hash", "invite_hash", unique=True),
-    )
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "user_id"),)
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(sa.String(20))
@@ -71,13 +68,25 @@ class Membership(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Deactivated in this workspace only (by its admins); the person's other workspaces are untouched.
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
-    #: When the person joined; None while the membership is an invitation they have not accepted.
-    joined_at: Mapped[datetime | None]
+
+
+class Invitation(IdMixin, Base):
+    """An admin's offer of a membership to a person who already has an account. Nothing of theirs
+    changes until they accept it, signed in as themselves (docs/adr/0011-accounts-and-sign-in.md)."""
+
+    __tablename__ = "invitations"
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20))
+    group_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     #: Who invited them (a user id kept as a plain number, like the audit log's actors).
     invited_by: Mapped[int | None] = mapped_column(sa.BigInteger)
-    #: SHA-256 of the invitation's secret (mailed to the person), and when it stops working.
-    invite_hash: Mapped[str | None] = mapped_column(sa.String(64))
-    invite_expires_at: Mapped[datetime | None]
+    #: SHA-256 of the secret in the mailed link; the secret itself is never stored.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class Group(IdMixin, Base):

@@ -2,9 +2,8 @@
 membership in each workspace, invitations, the instance operator, re-authentication, the append-only
 audit log, passkeys and single sign-on.
 
-- ``memberships``: ``is_active`` (deactivated in one workspace only), ``joined_at`` (NULL while the
-  membership is an invitation; existing rows joined when they were created), ``invited_by``,
-  ``invite_hash`` / ``invite_expires_at``.
+- ``memberships.is_active`` (deactivated in one workspace only); ``invitations`` (an offer of a
+  membership to a person who already has an account, accepted by them).
 - ``users``: ``password_by_admin``, ``totp_pending`` (set-up no longer switches 2FA off),
   ``is_operator``.
 - ``web_sessions``: ``method`` and ``reauth_at`` (existing sessions proved themselves when they began).
@@ -60,12 +59,33 @@ def _audit_guards() -> None:
 def upgrade() -> None:
     add = op.add_column
     add("memberships", sa.Column("is_active", sa.Boolean(), server_default=sa.true(), nullable=False))
-    add("memberships", sa.Column("joined_at", UTC, nullable=True))
-    add("memberships", sa.Column("invited_by", sa.BigInteger(), nullable=True))
-    add("memberships", sa.Column("invite_hash", sa.String(length=64), nullable=True))
-    add("memberships", sa.Column("invite_expires_at", UTC, nullable=True))
-    op.execute("UPDATE memberships SET joined_at = created_at")
-    op.create_index("ux_memberships_invite_hash", "memberships", ["invite_hash"], unique=True)
+    op.create_table(
+        "invitations",
+        sa.Column("id", BigId, primary_key=True, autoincrement=True),
+        sa.Column("workspace_id", BigId, nullable=False),
+        sa.Column("user_id", BigId, nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("group_ids", JSON, nullable=False),
+        sa.Column("invited_by", sa.BigInteger(), nullable=True),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.Column("expires_at", UTC, nullable=False),
+        sa.Column("accepted_at", UTC, nullable=True),
+        sa.Column("revoked_at", UTC, nullable=True),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name="fk_invitations_workspace_id_workspaces",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_invitations_user_id_users", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_invitations"),
+        sa.UniqueConstraint("token_hash", name="uq_invitations_token_hash"),
+    )
+    op.create_index("ix_invitations_workspace_id", "invitations", ["workspace_id"])
+    op.create_index("ix_invitations_user_id", "invitations", ["user_id"])
 
     add("users", sa.Column("password_by_admin", sa.Boolean(), server_default=sa.false(), nullable=False))
     add("users", sa.Column("totp_pending", sa.String(length=64), nullable=True))
@@ -175,6 +195,5 @@ def downgrade() -> None:
     op.drop_column("users", "is_operator")
     op.drop_column("users", "totp_pending")
     op.drop_column("users", "password_by_admin")
-    op.drop_index("ux_memberships_invite_hash", table_name="memberships")
-    for name in ("invite_expires_at", "invite_hash", "invited_by", "joined_at", "is_active"):
-        op.drop_column("memberships", name)
+    op.drop_table("invitations")
+    op.drop_column("memberships", "is_active")
