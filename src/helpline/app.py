@@ -17,7 +17,10 @@ from helpline import __version__
 from helpline.domains.accounts import jobs as _account_jobs  # registers job handlers
 from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
+from helpline.domains.accounts.audit_api import router as audit_router
+from helpline.domains.accounts.invitation_views import router as invitation_pages
 from helpline.domains.accounts.views import router as accounts_pages
+from helpline.domains.accounts.workspaces_api import router as workspaces_router
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels.chat import jobs as _chat_jobs  # registers job handlers
 from helpline.domains.channels.chat.api import public as chat_public
@@ -60,6 +63,7 @@ STATIC = Path(__file__).parent / "static"
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
 PAGE_ROUTERS = [
     accounts_pages,
+    invitation_pages,
     inbox_pages,
     ticket_pages,
     portal_pages,
@@ -137,6 +141,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         files_router,
         customers_router,
         accounts_router,
+        audit_router,
+        workspaces_router,
         email_router,
         chat_router,
         help_router,

@@ -1,4 +1,4 @@
-"""The ``helpline`` command: serve, worker, migrate, demo, users, tokens, check.
+"""The ``helpline`` command: serve, worker, migrate, demo, users, tokens, workspaces, check.
 
 Every command uses ``./var/`` of the directory it runs in unless ``HELPLINE_DATABASE_URL`` says
 otherwise. Problems are reported as one line saying what is wrong and how to fix it.
@@ -29,8 +29,10 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage people who sign in.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+workspaces_app = typer.Typer(help="Manage workspaces (the instance operator's job).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(workspaces_app, name="workspaces")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -179,8 +181,10 @@ def users_create(
         list[str] | None, typer.Option(help="Group to join (created if missing); repeat for several")
     ] = None,
     workspace: Annotated[str | None, typer.Option(help="Workspace slug (default: the only one)")] = None,
+    operator: Annotated[bool, typer.Option(help="Also make them the instance operator")] = False,
 ) -> None:
-    """Add a person to the workspace."""
+    """Add a new person to a workspace (someone who already has an account is invited from the
+    workspace's admin pages, or with `helpline workspaces create --admin-email`)."""
     from helpline.domains.accounts import service
     from helpline.domains.accounts.models import Role
     from helpline.platform.db import Database
@@ -203,7 +207,7 @@ def users_create(
                     if workspace
                     else await service.default_workspace(uow)
                 )
-                return await service.create_user(
+                user_id = await service.create_user(
                     uow,
                     ws,
                     email=email,
@@ -213,11 +217,144 @@ def users_create(
                     group_names=group or [],
                     create_groups=True,
                 )
+                if operator:
+                    await service.set_operator(uow, email, True)
+                return user_id
         finally:
             await db.dispose()
 
     user_id = run(main)
-    err.print(f"created {role} {email} (user {user_id})", highlight=False)
+    err.print(
+        f"created {role} {email} (user {user_id}){' — instance operator' if operator else ''}",
+        highlight=False,
+    )
+
+
+def _db_command(work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work(uow)`` in one transaction on the configured database, errors as one line."""
+    from helpline.platform.db import Database
+
+    s = settings()
+    _ensure_schema(s)
+
+    async def main() -> T:
+        db = Database(s.effective_database_url)
+        try:
+            async with db.transaction() as uow:
+                return await work(uow)
+        finally:
+            await db.dispose()
+
+    return run(main)
+
+
+@users_app.command("disable")
+def users_disable(email: Annotated[str, typer.Argument(help="The person's email")]) -> None:
+    """Turn a person off on the whole instance: every session and token of theirs ends."""
+    from helpline.domains.accounts import service
+
+    user_id = _db_command(lambda uow: service.set_user_active(uow, email, False))
+    err.print(f"disabled {email} (user {user_id}) in every workspace", highlight=False)
+
+
+@users_app.command("enable")
+def users_enable(email: Annotated[str, typer.Argument(help="The person's email")]) -> None:
+    """Turn a disabled person back on (their old sessions and tokens stay ended)."""
+    from helpline.domains.accounts import service
+
+    user_id = _db_command(lambda uow: service.set_user_active(uow, email, True))
+    err.print(f"enabled {email} (user {user_id})", highlight=False)
+
+
+@users_app.command("operator")
+def users_operator(
+    email: Annotated[str, typer.Argument(help="The person's email")],
+    revoke: Annotated[bool, typer.Option(help="Take the operator role away instead")] = False,
+) -> None:
+    """Make a person the instance operator (manages workspaces through the API), or stop that."""
+    from helpline.domains.accounts import service
+
+    user_id = _db_command(lambda uow: service.set_operator(uow, email, not revoke))
+    err.print(
+        f"{email} (user {user_id}) is {'no longer' if revoke else 'now'} the instance operator",
+        highlight=False,
+    )
+
+
+@workspaces_app.command("create")
+def workspaces_create(
+    name: Annotated[str, typer.Argument(help="The workspace's name, e.g. 'Acme Support'")],
+    slug: Annotated[str | None, typer.Option(help="Its short name in URLs (default: from the name)")] = None,
+    admin_email: Annotated[str | None, typer.Option(help="Its first admin")] = None,
+    admin_name: Annotated[str, typer.Option(help="The admin's name (a new account)")] = "",
+    admin_password: Annotated[
+        str | None, typer.Option(help="The admin's password (a new account); prefer HELPLINE_ADMIN_PASSWORD")
+    ] = None,
+) -> None:
+    """Create a workspace; with --admin-email, a new account becomes its admin at once and an existing
+    account is emailed an invitation."""
+    import os
+
+    from helpline.domains.accounts import service
+
+    if admin_email is not None and "@" not in admin_email:
+        fail(f"--admin-email {admin_email!r} is not an email address")
+    password = admin_password or os.environ.get("HELPLINE_ADMIN_PASSWORD") or None
+    base_url = settings().base_url
+    ws, admin_id, invited = _db_command(
+        lambda uow: service.do_create_workspace(
+            uow,
+            None,
+            name=name,
+            slug=slug,
+            admin_email=admin_email,
+            admin_name=admin_name,
+            admin_password=password,
+            base_url=base_url,
+        )
+    )
+    line = f"created workspace {ws}"
+    if admin_id is not None:
+        line += f"; {admin_email} " + (
+            "was invited as admin" if invited else f"is its admin (user {admin_id})"
+        )
+    err.print(line, highlight=False)
+
+
+@workspaces_app.command("list")
+def workspaces_list() -> None:
+    """Every workspace: id, slug, name, staff, and whether it is disabled."""
+    from helpline.domains.accounts import service
+
+    async def work(uow: Any) -> list[dict[str, Any]]:
+        return await service.list_workspaces(uow.conn)
+
+    for w in _db_command(work):
+        state = "disabled" if w["disabled_at"] else "active"
+        sys.stdout.write(f"{w['id']}\t{w['slug']}\t{state}\t{w['staff']} staff\t{w['name']}\n")
+
+
+def _set_disabled(slug: str, disabled: bool) -> None:
+    from helpline.domains.accounts import service
+
+    async def work(uow: Any) -> None:
+        ws = await service.workspace_id_by_slug(uow, slug)
+        await service.set_workspace_disabled(uow, None, ws, disabled)
+
+    _db_command(work)
+    err.print(f"{slug} is {'disabled: nobody can sign in' if disabled else 'enabled'}", highlight=False)
+
+
+@workspaces_app.command("disable")
+def workspaces_disable(slug: Annotated[str, typer.Argument(help="The workspace's slug")]) -> None:
+    """Disable a workspace: nobody signs in, every session and API token stops, its public pages go."""
+    _set_disabled(slug, True)
+
+
+@workspaces_app.command("enable")
+def workspaces_enable(slug: Annotated[str, typer.Argument(help="The workspace's slug")]) -> None:
+    """Enable a disabled workspace again."""
+    _set_disabled(slug, False)
 
 
 @tokens_app.command("create")

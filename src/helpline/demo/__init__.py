@@ -215,6 +215,7 @@ async def _people(
             except Invalid:
                 groups[name] = await accounts.create_group(uow, ws, name, description)
         admin_id = await accounts.create_user(uow, ws, email=ADMIN_EMAIL, role=Role.admin, name="Avery Admin")
+        await accounts.set_operator(uow, ADMIN_EMAIL, True)  # the demo's admin also runs the instance
         logins = [admin_id]
         admin = Person(admin_id, _principal(ws, admin_id, Role.admin, ADMIN_EMAIL, "Avery Admin"))
         _, token = await accounts.create_token(uow, ws, admin_id, name="demo")

@@ -48,7 +48,7 @@ PRINCIPAL_TABLES: dict[str, tuple[str, ...]] = {
     "web_sessions": ("update", "delete"),
     "contacts": ("update", "delete"),
     "organizations": ("update", "delete"),
-    "workspaces": ("delete",),
+    "workspaces": ("update", "delete"),  # disabled_at
 }
 FIELD_TABLES: dict[str, tuple[str, ...]] = {
     "custom_fields": ("insert", "update", "delete"),

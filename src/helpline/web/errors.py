@@ -56,6 +56,15 @@ class Unauthorized(Problem):
     status, title = 401, "Unauthorized"
 
 
+class ReauthRequired(Problem):
+    """A sensitive change asked without a fresh proof of who is asking (password, code or passkey)."""
+
+    status, title = 403, "Re-authentication required"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[{"field": "password", "message": "confirm your password"}])
+
+
 class Conflict(Problem):
     status, title = 409, "Conflict"
 

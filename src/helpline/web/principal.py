@@ -27,6 +27,8 @@ class Principal:
     shared_organization_id: int | None = None
     session_id: int | None = None
     token_id: int | None = None
+    #: The instance operator (manages workspaces); their role inside this workspace is ``role``.
+    is_operator: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -67,12 +69,13 @@ def dump(p: Principal) -> list[object]:
         p.shared_organization_id,
         p.session_id,
         p.token_id,
+        p.is_operator,
     ]
 
 
 def load(v: Sequence[Any]) -> Principal:
     """The principal :func:`dump` wrote (``v`` comes back from JSON, so its items are untyped)."""
-    user_id, ws, role, email, name, groups, contact_id, shared_org, session_id, token_id = v
+    user_id, ws, role, email, name, groups, contact_id, shared_org, session_id, token_id, operator = v
     return Principal(
         user_id=user_id,
         workspace_id=ws,
@@ -84,4 +87,5 @@ def load(v: Sequence[Any]) -> Principal:
         shared_organization_id=shared_org,
         session_id=session_id,
         token_id=token_id,
+        is_operator=operator,
     )

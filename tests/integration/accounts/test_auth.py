@@ -54,7 +54,8 @@ async def test_wrong_password_is_throttled(ws):
 async def test_two_factor_with_totp_and_single_use_recovery_codes(ws):
     agent = await ws.person(Role.agent, password=PASSWORD)
     async with ws.client(agent) as c:
-        secret = (await c.post("/me/2fa")).json()["secret"]
+        problem(await c.post("/me/2fa"), 403)  # a token alone does not change 2FA
+        secret = (await c.post("/me/2fa", json={"password": PASSWORD})).json()["secret"]
         problem(await c.post("/me/2fa/confirm", json={"code": "000000"}), 422)
         codes = (await c.post("/me/2fa/confirm", json={"code": pyotp.TOTP(secret).now()})).json()[
             "recovery_codes"

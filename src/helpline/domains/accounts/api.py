@@ -9,13 +9,18 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.accounts import queries, security, service
-from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Membership, Role, User
+from helpline.domains.accounts import audit, queries, security, service, signin
+from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Invitation, Membership, Role, User
 from helpline.domains.accounts.schemas import (
     GroupCreate,
     GroupRead,
     GroupUpdate,
+    InvitationRead,
+    Invited,
     Me,
+    MeUpdate,
+    PasswordChange,
+    Reauth,
     RecoveryCodes,
     SessionCreate,
     SessionRead,
@@ -30,19 +35,37 @@ from helpline.domains.accounts.schemas import (
     UserUpdate,
 )
 from helpline.web.deps import SESSION_COOKIE, CurrentPrincipal, PlatformDep
-from helpline.web.errors import Forbidden, Invalid, NotFound
+from helpline.web.errors import Forbidden, Invalid, NotFound, Problem
 from helpline.web.pages import set_session_cookie
+from helpline.web.principal import Principal
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 
 router = APIRouter(tags=["accounts"])
-users, members, groups, group_members, tokens = (
+users, members, groups, group_members, tokens, invitations = (
     User.__table__,
     Membership.__table__,
     Group.__table__,
     GroupMember.__table__,
     ApiToken.__table__,
+    Invitation.__table__,
 )
+
+
+async def _fresh(
+    platform: PlatformDep, request: Request, uow: Any, actor: Principal, body: Reauth | None
+) -> None:
+    s = platform.settings
+    await service.require_fresh(
+        uow,
+        platform.cache,
+        actor,
+        password=body.password if body else None,
+        otp=body.otp if body else None,
+        client=signin.client_of(request),
+        max_failures=s.login_max_failures,
+        window=s.login_window_seconds,
+    )
 
 
 @router.post(
@@ -53,27 +76,34 @@ users, members, groups, group_members, tokens = (
 )
 async def sign_in(body: SessionCreate, request: Request, platform: PlatformDep) -> JSON:
     s = platform.settings
-    client = request.client.host if request.client else "unknown"
-    async with platform.db.transaction() as uow:
-        user_id = await service.authenticate(
-            uow,
-            platform.cache,
-            email=str(body.email),
-            password=body.password,
-            otp=body.otp,
-            client=client,
-            max_failures=s.login_max_failures,
-            window=s.login_window_seconds,
-        )
-        ws = await service.membership_workspace(uow, user_id, body.workspace)
-        cookie, csrf = await service.start_session(
-            uow, user_id, ws, days=s.session_days, replaces=request.cookies.get(SESSION_COOKIE)
-        )
-        role: str = (
-            await uow.execute(
-                sa.select(members.c.role).where(members.c.user_id == user_id, members.c.workspace_id == ws)
+    client = signin.client_of(request)
+    try:
+        async with platform.db.transaction() as uow:
+            user_id = await service.authenticate(
+                uow,
+                platform.cache,
+                email=str(body.email),
+                password=body.password,
+                otp=body.otp,
+                client=client,
+                max_failures=s.login_max_failures,
+                window=s.login_window_seconds,
             )
-        ).scalar_one()
+            ws = await service.membership_workspace(uow, user_id, body.workspace)
+            cookie, csrf = await service.start_session(
+                uow, user_id, ws, days=s.session_days, replaces=request.cookies.get(SESSION_COOKIE)
+            )
+            role: str = (
+                await uow.execute(
+                    sa.select(members.c.role).where(
+                        members.c.user_id == user_id, members.c.workspace_id == ws
+                    )
+                )
+            ).scalar_one()
+            await signin.record_signin(uow, user_id, ws, method="password")
+    except Problem as exc:
+        await signin.record_failed(platform, str(body.email), body.workspace, exc)
+        raise
     response = JSON({"user_id": user_id, "workspace_id": ws, "role": role, "csrf_token": csrf})
     set_session_cookie(response, cookie, days=s.session_days, secure=s.base_url.startswith("https://"))
     return response
@@ -87,6 +117,9 @@ async def sign_out(
 ) -> Response:
     async with platform.db.transaction() as uow:
         await service.end_sessions(uow, actor.user_id, session_id=None if everywhere else actor.session_id)
+        await audit.record(
+            uow, "sessions.ended" if everywhere else "signout", workspace_id=actor.workspace_id, actor=actor
+        )
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -103,13 +136,81 @@ async def me(actor: CurrentPrincipal) -> JSON:
             "workspace_id": actor.workspace_id,
             "group_ids": sorted(actor.group_ids),
             "contact_id": actor.contact_id,
+            "is_operator": actor.is_operator,
         }
     )
 
 
-@router.post("/me/2fa", response_model=TotpStart, summary="Start two-factor set-up")
-async def start_2fa(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+@router.patch(
+    "/me",
+    response_model=Me,
+    summary="Change your own name or email (an email change needs your password)",
+    responses={403: {"description": "Re-authentication required"}},
+)
+async def update_me(body: MeUpdate, request: Request, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
+        if body.email is not None and service.normalise_email(str(body.email)) != actor.email:
+            await _fresh(platform, request, uow, actor, body)
+            await service.change_email(uow, actor, str(body.email))
+        if body.name is not None:
+            await uow.execute(users.update().where(users.c.id == actor.user_id).values(name=body.name))
+        row = (
+            await uow.execute(sa.select(users.c.email, users.c.name).where(users.c.id == actor.user_id))
+        ).one()
+    return JSON(
+        {
+            "id": actor.user_id,
+            "email": row.email,
+            "name": row.name,
+            "role": actor.role.value,
+            "workspace_id": actor.workspace_id,
+            "group_ids": sorted(actor.group_ids),
+            "contact_id": actor.contact_id,
+            "is_operator": actor.is_operator,
+        }
+    )
+
+
+@router.post(
+    "/me/password",
+    status_code=204,
+    summary="Change your password (needs the current one); every session ends",
+    responses={403: {"description": "Re-authentication required"}},
+)
+async def change_password(
+    body: PasswordChange, request: Request, actor: CurrentPrincipal, platform: PlatformDep
+) -> Response:
+    async with platform.db.transaction() as uow:
+        # The current password is asked for every time, however fresh the session.
+        if not body.password:
+            raise Invalid("password", "send your current password")
+        await _fresh(platform, request, uow, actor, body)
+        try:
+            await service.set_password(uow, actor.user_id, body.new_password)
+        except Invalid as exc:
+            raise Invalid("new_password", exc.errors[0]["message"]) from None
+        await audit.record(
+            uow,
+            "password.changed",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="user",
+            target_id=actor.user_id,
+        )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/me/2fa",
+    response_model=TotpStart,
+    summary="Start two-factor set-up (2FA stays as it is until a code confirms the new secret)",
+    responses={403: {"description": "Re-authentication required"}},
+)
+async def start_2fa(
+    request: Request, actor: CurrentPrincipal, platform: PlatformDep, body: Reauth | None = None
+) -> JSON:
+    async with platform.db.transaction() as uow:
+        await _fresh(platform, request, uow, actor, body)
         secret = await service.begin_totp(uow, actor.user_id)
     return JSON({"secret": secret, "otpauth_uri": security.totp_uri(secret, actor.email)})
 
@@ -120,13 +221,37 @@ async def start_2fa(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
 async def confirm_2fa(body: TotpConfirm, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         codes = await service.confirm_totp(uow, actor.user_id, body.code)
+        await audit.record(
+            uow,
+            "2fa.enabled",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="user",
+            target_id=actor.user_id,
+        )
     return JSON({"recovery_codes": codes})
 
 
-@router.delete("/me/2fa", status_code=204, summary="Turn two-factor authentication off")
-async def disable_2fa(actor: CurrentPrincipal, platform: PlatformDep) -> Response:
+@router.delete(
+    "/me/2fa",
+    status_code=204,
+    summary="Turn two-factor authentication off (needs your password and a code)",
+    responses={403: {"description": "Re-authentication required"}},
+)
+async def disable_2fa(
+    request: Request, actor: CurrentPrincipal, platform: PlatformDep, body: Reauth | None = None
+) -> Response:
     async with platform.db.transaction() as uow:
+        await _fresh(platform, request, uow, actor, body)
         await service.disable_totp(uow, actor.user_id)
+        await audit.record(
+            uow,
+            "2fa.disabled",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="user",
+            target_id=actor.user_id,
+        )
     return Response(status_code=204)
 
 
@@ -152,7 +277,7 @@ _USER_COLS = (
     users.c.email,
     users.c.name,
     members.c.role,
-    users.c.is_active,
+    members.c.is_active,
     users.c.totp_enabled,
     members.c.contact_id,
     users.c.created_at,
@@ -203,26 +328,77 @@ async def _user_detail(conn: AsyncConnection, ws: int, user_id: IdPath) -> dict[
     return (await _render_users(conn, ws, rows))[0]
 
 
-@router.post("/users", status_code=201, response_model=UserRead, summary="Add a person (admins)")
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=UserRead,
+    summary="Add a person (admins); someone who already has an account is invited instead",
+    responses={202: {"model": Invited, "description": "The email has an account: an invitation was mailed"}},
+)
 async def create_user(body: UserCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    """A new email becomes a new account in this workspace, with `password` if given (the person must
+    choose their own before joining another workspace). An email that already has an account is
+    never changed (`password` and `name` are ignored): the person is mailed an invitation that they
+    accept signed in as themselves, and the answer is 202."""
     queries.require_admin(actor)
     async with platform.db.transaction() as uow:
-        user_id = await service.create_user(
+        added = await service.add_member(
             uow,
-            actor.workspace_id,
+            actor,
             email=str(body.email),
             role=body.role,
             name=body.name,
             password=body.password,
+            group_ids=list(body.group_ids),
+            base_url=platform.settings.base_url,
         )
-        if body.group_ids:
-            if body.role is Role.customer:
-                raise Invalid("group_ids", "customers do not belong to groups")
-            for gid in sorted(set(body.group_ids)):
-                await queries.access_group(uow.conn, actor, gid)
-                await uow.execute(group_members.insert().values(group_id=gid, user_id=user_id))
-        item = await _user_detail(uow.conn, actor.workspace_id, user_id)
-    return JSON(item, status_code=201, headers={"Location": f"/api/v1/users/{user_id}"})
+        if added.invitation_id is not None:
+            return JSON(
+                {
+                    "status": "invited",
+                    "user_id": added.user_id,
+                    "email": service.normalise_email(str(body.email)),
+                    "role": body.role.value,
+                    "invitation_id": added.invitation_id,
+                },
+                status_code=202,
+            )
+        item = await _user_detail(uow.conn, actor.workspace_id, added.user_id)
+    return JSON(item, status_code=201, headers={"Location": f"/api/v1/users/{added.user_id}"})
+
+
+@router.get("/invitations", response_model=list[InvitationRead], summary="Open invitations (admins)")
+async def list_invitations(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    queries.require_admin(actor)
+    async with platform.db.read() as conn:
+        rows = await conn.execute(
+            sa.select(
+                invitations.c.id,
+                invitations.c.user_id,
+                users.c.email,
+                invitations.c.role,
+                invitations.c.group_ids,
+                invitations.c.created_at,
+                invitations.c.expires_at,
+            )
+            .join(users, users.c.id == invitations.c.user_id)
+            .where(
+                invitations.c.workspace_id == actor.workspace_id,
+                invitations.c.accepted_at.is_(None),
+                invitations.c.revoked_at.is_(None),
+            )
+            .order_by(invitations.c.id)
+        )
+        return JSON([dict(r) for r in rows.mappings()])
+
+
+@router.delete("/invitations/{invitation_id}", status_code=204, summary="Withdraw an invitation (admins)")
+async def revoke_invitation(
+    invitation_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep
+) -> Response:
+    async with platform.db.transaction() as uow:
+        await service.revoke_invitation(uow, actor, invitation_id)
+    return Response(status_code=204)
 
 
 @router.get("/users/{user_id}", response_model=UserRead, summary="One member")
@@ -236,8 +412,10 @@ async def get_user(user_id: IdPath, actor: CurrentPrincipal, platform: PlatformD
 async def update_user(
     user_id: IdPath, body: UserUpdate, actor: CurrentPrincipal, platform: PlatformDep
 ) -> JSON:
-    """Deactivating (`is_active: false`) also ends every session and revokes every API token of the
-    person; `group_ids` replaces their groups."""
+    """Role, groups and `is_active` are the person's membership in this workspace: deactivating ends
+    their sessions and revokes their API tokens here, and nowhere else. `name` belongs to the person:
+    it can be changed here only while they belong to this workspace alone (422 otherwise);
+    `group_ids` replaces their groups."""
     async with platform.db.transaction() as uow:
         await service.do_update_member(
             uow,
@@ -286,6 +464,15 @@ async def create_group(body: GroupCreate, actor: CurrentPrincipal, platform: Pla
         gid = await service.create_group(uow, actor.workspace_id, body.name, body.description)
         await service.set_group_members(uow, actor.workspace_id, gid, body.member_ids)
         item = await _group_detail(uow.conn, await queries.access_group(uow.conn, actor, gid))
+        await audit.record(
+            uow,
+            "group.created",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="group",
+            target_id=gid,
+            detail={"member_ids": item["member_ids"]},
+        )
     return JSON(item, status_code=201)
 
 
@@ -318,9 +505,22 @@ async def update_group(
         changes = {k: v for k, v in changes.items() if v is not None}
         if changes:
             await uow.execute(groups.update().where(groups.c.id == group_id).values(**changes))
+        before = await _group_detail(uow.conn, row)
         if body.member_ids is not None:
             await service.set_group_members(uow, actor.workspace_id, group_id, body.member_ids)
         item = await _group_detail(uow.conn, await queries.access_group(uow.conn, actor, group_id))
+        await audit.record(
+            uow,
+            "group.updated",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="group",
+            target_id=group_id,
+            detail={
+                "name": item["name"],
+                "member_ids": {"from": before["member_ids"], "to": item["member_ids"]},
+            },
+        )
     return JSON(item)
 
 
@@ -332,6 +532,14 @@ async def delete_group(group_id: IdPath, actor: CurrentPrincipal, platform: Plat
     async with platform.db.transaction() as uow:
         await queries.access_group(uow.conn, actor, group_id)
         await uow.execute(groups.delete().where(groups.c.id == group_id))
+        await audit.record(
+            uow,
+            "group.deleted",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="group",
+            target_id=group_id,
+        )
     return Response(status_code=204)
 
 
@@ -360,16 +568,32 @@ async def list_tokens(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
 
 
 @router.post(
-    "/tokens", status_code=201, response_model=TokenCreated, summary="Create an API token (shown once)"
+    "/tokens",
+    status_code=201,
+    response_model=TokenCreated,
+    summary="Create an API token (shown once; needs your password unless you signed in minutes ago)",
+    responses={403: {"description": "Re-authentication required"}},
 )
-async def create_token(body: TokenCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+async def create_token(
+    body: TokenCreate, request: Request, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
     owner = body.user_id or actor.user_id
     if owner != actor.user_id and not actor.is_admin:
         raise Forbidden("only an admin may create tokens for someone else")
     async with platform.db.transaction() as uow:
         await queries.access_user(uow.conn, actor, owner)
+        await _fresh(platform, request, uow, actor, body)
         token_id, token = await service.create_token(
             uow, actor.workspace_id, owner, name=body.name, expires_at=body.expires_at
+        )
+        await audit.record(
+            uow,
+            "token.created",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="token",
+            target_id=token_id,
+            detail={"owner_id": owner, "name": body.name},
         )
         row = (await uow.execute(sa.select(*_TOKEN_COLS).where(tokens.c.id == token_id))).mappings().one()
     return JSON({**dict(row), "token": token}, status_code=201)
@@ -380,5 +604,13 @@ async def revoke_token(token_id: IdPath, actor: CurrentPrincipal, platform: Plat
     async with platform.db.transaction() as uow:
         await service.revoke_token(
             uow, actor.workspace_id, token_id, owner_id=None if actor.is_admin else actor.user_id
+        )
+        await audit.record(
+            uow,
+            "token.revoked",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="token",
+            target_id=token_id,
         )
     return Response(status_code=204)

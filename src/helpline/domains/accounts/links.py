@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import time
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,6 +20,15 @@ from helpline.platform.db import UnitOfWork
 
 users, sessions = User.__table__, WebSession.__table__
 RESET, SIGN_IN = "reset", "signin"
+#: Links mailed to one address (sign-in and password-reset links together) per window, whoever asks.
+LINKS_PER_WINDOW, LINK_WINDOW = 5, 15 * 60
+
+
+async def allowed(cache: Any, email: str) -> bool:
+    """Count one more link mailed to ``email``; False once the window's allowance is spent (so a
+    stranger cannot flood an inbox through the forms that mail links)."""
+    key = f"links:sent:{email.strip().lower()[:320]}"
+    return await cache.incr(key, LINK_WINDOW) <= LINKS_PER_WINDOW  # type: ignore[no-any-return]
 
 
 async def _fingerprint(uow: UnitOfWork, user_id: int) -> str | None:

@@ -18,6 +18,7 @@ from helpline.domains.accounts.models import (
     Role,
     User,
     WebSession,
+    Workspace,
 )
 from helpline.domains.customers.models import Contact, Organization
 from helpline.web.errors import Forbidden, NotFound
@@ -29,6 +30,7 @@ members = Membership.__table__
 groups = Group.__table__
 group_members = GroupMember.__table__
 sessions = WebSession.__table__
+workspaces = Workspace.__table__
 contacts = Contact.__table__
 orgs = Organization.__table__
 
@@ -61,20 +63,27 @@ def _principal_select(
             members.c.contact_id,
             sa.case((orgs.c.shared_tickets, orgs.c.id), else_=None),
             _group_ids_column(conn),
+            users.c.is_operator,
             *extra_cols,
         )
         .select_from(
             members.join(users, users.c.id == members.c.user_id)
+            .join(workspaces, workspaces.c.id == members.c.workspace_id)
             .outerjoin(contacts, contacts.c.id == members.c.contact_id)
             .outerjoin(orgs, orgs.c.id == contacts.c.organization_id)
         )
-        .where(users.c.is_active.is_(True))
+        # The person, their membership here and the workspace must all be on.
+        .where(
+            users.c.is_active.is_(True),
+            members.c.is_active.is_(True),
+            workspaces.c.disabled_at.is_(None),
+        )
     )
 
 
 def _principal(base: list[Any], **ids: int) -> Principal:
     """A Principal from the leading columns of :func:`_principal_select`."""
-    user_id, ws_id, role, email, name, contact_id, shared_org, group_csv = base
+    user_id, ws_id, role, email, name, contact_id, shared_org, group_csv, operator = base
     return Principal(
         user_id=user_id,
         workspace_id=ws_id,
@@ -84,6 +93,7 @@ def _principal(base: list[Any], **ids: int) -> Principal:
         contact_id=contact_id,
         shared_organization_id=shared_org,
         group_ids=frozenset(int(g) for g in group_csv.split(",")) if group_csv else frozenset(),
+        is_operator=bool(operator),
         **ids,
     )
 
@@ -174,7 +184,7 @@ async def access_user(conn: AsyncConnection, actor: Principal, user_id: int) -> 
                 users.c.email,
                 users.c.name,
                 members.c.role,
-                users.c.is_active,
+                members.c.is_active,
                 users.c.totp_enabled,
                 users.c.created_at,
                 members.c.contact_id,

@@ -28,6 +28,17 @@ class SessionRead(BaseModel):
     csrf_token: str
 
 
+Otp = Annotated[str, StringConstraints(max_length=32)]
+
+
+class Reauth(Strict):
+    """A fresh proof of who is asking, for sensitive changes: needed unless the web session signed in
+    or re-authenticated within the last five minutes."""
+
+    password: Password | None = Field(default=None, description="Your current password")
+    otp: Otp | None = Field(default=None, description="A two-factor code, when 2FA is on")
+
+
 class Me(BaseModel):
     id: int
     email: str
@@ -36,6 +47,18 @@ class Me(BaseModel):
     workspace_id: int
     group_ids: list[int]
     contact_id: int | None
+    is_operator: bool
+
+
+class MeUpdate(Reauth):
+    """Your own name and email. Changing the email needs a fresh proof (``password``)."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    email: Email | None = None
+
+
+class PasswordChange(Reauth):
+    new_password: Password
 
 
 class UserCreate(Strict):
@@ -58,7 +81,7 @@ class UserRead(BaseModel):
     email: str
     name: str
     role: Role
-    is_active: bool
+    is_active: bool = Field(description="Active in this workspace")
     totp_enabled: bool
     contact_id: int | None
     group_ids: list[int]
@@ -89,7 +112,27 @@ class GroupRead(BaseModel):
     member_ids: list[int]
 
 
-class TokenCreate(Strict):
+class Invited(BaseModel):
+    """The answer to adding a person who already has an account: an invitation was mailed to them."""
+
+    status: str = Field(description="Always `invited`")
+    user_id: int
+    email: str
+    role: Role
+    invitation_id: int
+
+
+class InvitationRead(BaseModel):
+    id: int
+    user_id: int
+    email: str
+    role: Role
+    group_ids: list[int]
+    created_at: datetime
+    expires_at: datetime
+
+
+class TokenCreate(Reauth):
     name: Annotated[str, StringConstraints(max_length=120)] = ""
     expires_at: datetime | None = None
     user_id: Id | None = Field(default=None, description="Admins may create tokens for others")

@@ -13,13 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import Request, Response
 
-from helpline.domains.accounts import service
-from helpline.domains.accounts.models import Membership
+from helpline.domains.accounts import audit, service
+from helpline.domains.accounts.models import Membership, User, Workspace
 from helpline.web.deps import SESSION_COOKIE
 from helpline.web.errors import Problem
 from helpline.web.pages import redirect, set_session_cookie
 
-members = Membership.__table__
+members, users, workspaces = Membership.__table__, User.__table__, Workspace.__table__
 
 PENDING_COOKIE = "helpline_2fa"
 PENDING_SECONDS = 300
@@ -107,6 +107,54 @@ async def check_code(platform: Any, request: Request, user_id: int, otp: str) ->
         )
 
 
+async def record_signin(uow: Any, user_id: int, workspace_id: int, *, method: str) -> None:
+    """Audit a successful sign-in in the workspace it opened (same transaction as the session)."""
+    email = (await uow.execute(sa.select(users.c.email).where(users.c.id == user_id))).scalar_one()
+    await audit.record(
+        uow,
+        "signin.succeeded",
+        workspace_id=workspace_id,
+        actor_user_id=user_id,
+        actor_email=email,
+        target_type="user",
+        target_id=user_id,
+        detail={"method": method},
+    )
+
+
+async def record_failed(
+    platform: Any, email: str, workspace_slug: str | None, exc: Exception, *, method: str = "password"
+) -> None:
+    """Audit a refused sign-in in its own transaction (the attempt's rolled back). It lands in the
+    workspace named, else the one the account would have signed in to, else the instance's log."""
+    if not isinstance(exc, Problem) or exc.status not in (401, 429):
+        return
+    email = service.normalise_email(email)[:320]
+    async with platform.db.transaction() as uow:
+        user_id = (await uow.execute(sa.select(users.c.id).where(users.c.email == email))).scalar()
+        ws = None
+        if workspace_slug:
+            ws = (
+                await uow.execute(sa.select(workspaces.c.id).where(workspaces.c.slug == workspace_slug))
+            ).scalar()
+        elif user_id is not None:
+            ws = (
+                await uow.execute(
+                    sa.select(sa.func.min(members.c.workspace_id)).where(members.c.user_id == user_id)
+                )
+            ).scalar()
+        await audit.record(
+            uow,
+            "signin.failed",
+            workspace_id=ws,
+            actor_user_id=user_id,
+            actor_email=email,
+            target_type="user" if user_id else "",
+            target_id=user_id or "",
+            detail={"method": method, "status": exc.status, "reason": exc.detail[:200]},
+        )
+
+
 async def open_session(
     request: Request,
     platform: Any,
@@ -129,6 +177,7 @@ async def open_session(
             replaces=request.cookies.get(SESSION_COOKIE),
             method=method,
         )
+        await record_signin(uow, user_id, workspace_id, method=method)
         role = (
             await uow.execute(
                 sa.select(members.c.role).where(

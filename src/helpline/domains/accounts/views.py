@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from helpline.domains.accounts import links, security, service, signin
+from helpline.domains.accounts import audit, links, security, service, signin
 from helpline.domains.accounts.models import Membership, User
 from helpline.platform.jobs import enqueue
 from helpline.web.deps import SESSION_COOKIE, PlatformDep
@@ -63,15 +63,21 @@ async def login_form(request: Request, next: str = "/inbox") -> HTMLResponse:
 
 @router.post("/login")
 async def login(
-    request: Request, platform: PlatformDep, email: Text = "", password: Text = "", next: OptText = "/inbox"
+    request: Request,
+    platform: PlatformDep,
+    email: Text = "",
+    password: Text = "",
+    next: OptText = "/inbox",
+    workspace: OptText = "",
 ) -> Response:
     await check_anon_csrf(request)
     target = safe_next(next, "/inbox")
     try:
         async with platform.db.transaction() as uow:
             user_id, needs_code = await signin.check_password(uow, platform, request, email, password)
-            workspace_id = await service.membership_workspace(uow, user_id, None)
+            workspace_id = await service.membership_workspace(uow, user_id, workspace[:64] or None)
     except Problem as exc:
+        await signin.record_failed(platform, email, workspace[:64] or None, exc)
         return _login_page(request, errors={"_": exc.detail}, email=email, status=exc.status, next_url=target)
     if needs_code:
         page = _login_page(request, next_url=target, step="code")
@@ -97,6 +103,9 @@ async def login_code(
     try:
         await signin.check_code(platform, request, user_id, otp)
     except Problem as exc:
+        async with platform.db.read() as conn:
+            address = (await conn.execute(sa.select(users.c.email).where(users.c.id == user_id))).scalar()
+        await signin.record_failed(platform, address or "", None, exc, method="code")
         return _login_page(
             request, errors={"otp": exc.detail}, status=exc.status, next_url=target, step="code"
         )
@@ -142,7 +151,9 @@ async def send_link(platform: Any, email: str, purpose: str, path: str, *, ttl: 
 @router.post("/password/forgot")
 async def forgot(request: Request, platform: PlatformDep, email: Text = "") -> HTMLResponse:
     await check_anon_csrf(request)
-    await send_link(platform, email, links.RESET, "/password/reset", ttl=3600)
+    # Capped per address like sign-in links: the form must not be a way to flood someone's inbox.
+    if await links.allowed(platform.cache, email):
+        await send_link(platform, email, links.RESET, "/password/reset", ttl=3600)
     anon_csrf(request)
     return render(
         request,
@@ -179,6 +190,9 @@ async def reset(request: Request, platform: PlatformDep, token: Text = "", passw
             if user_id is None:
                 raise Problem("This link has expired or was used already; ask for a new one.", status=400)
             await service.set_password(uow, user_id, password)
+            await audit.record(
+                uow, "password.reset", workspace_id=None, actor_user_id=user_id, target_id=user_id
+            )
     except Problem as exc:
         anon_csrf(request)
         field = exc.errors[0]["field"] if exc.errors else "_"
@@ -204,15 +218,16 @@ async def _profile(request: Request, actor: Any, platform: Any, **extra: Any) ->
     async with platform.db.read() as conn:
         user = (
             await conn.execute(
-                sa.select(users.c.name, users.c.email, users.c.totp_enabled, users.c.totp_secret).where(
+                sa.select(users.c.name, users.c.email, users.c.totp_enabled, users.c.totp_pending).where(
                     users.c.id == actor.user_id
                 )
             )
         ).one()
-    ctx = {"title": "Profile and security", "user": user, "errors": {}, **extra}
-    if not user.totp_enabled and user.totp_secret and extra.get("setup"):
-        ctx["otpauth"] = security.totp_uri(user.totp_secret, user.email)
-        ctx["secret"] = user.totp_secret
+        fresh = await service.session_is_fresh(conn, actor.session_id)
+    ctx = {"title": "Profile and security", "user": user, "errors": {}, "fresh": fresh, **extra}
+    if user.totp_pending and extra.get("setup"):
+        ctx["otpauth"] = security.totp_uri(user.totp_pending, user.email)
+        ctx["secret"] = user.totp_pending
     return render(request, "accounts/profile.html", ctx, status=status)
 
 
@@ -248,15 +263,40 @@ async def change_password(
     try:
         async with platform.db.transaction() as uow:
             await service.set_password(uow, actor.user_id, password)
+            await audit.record(
+                uow, "password.changed", workspace_id=actor.workspace_id, actor=actor, target_id=actor.user_id
+            )
     except Problem as exc:
         return await _profile(request, actor, platform, errors={"password": exc.detail}, status=exc.status)
     return _login_page(request, flash="Your password is changed and every session ended. Sign in again.")
 
 
+async def _fresh(request: Request, uow: Any, platform: Any, actor: Any, password: str, otp: str) -> None:
+    """The page's form of ``service.require_fresh``: the current password (and code) when the
+    session signed in more than a few minutes ago."""
+    s = platform.settings
+    await service.require_fresh(
+        uow,
+        platform.cache,
+        actor,
+        password=password or None,
+        otp=otp or None,
+        client=signin.client_of(request),
+        max_failures=s.login_max_failures,
+        window=s.login_window_seconds,
+    )
+
+
 @router.post("/profile/2fa")
-async def start_2fa(request: Request, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
-    async with platform.db.transaction() as uow:
-        await service.begin_totp(uow, actor.user_id)
+async def start_2fa(
+    request: Request, actor: StaffPage, platform: PlatformDep, current: OptText = "", otp: OptText = ""
+) -> HTMLResponse:
+    try:
+        async with platform.db.transaction() as uow:
+            await _fresh(request, uow, platform, actor, current, otp)
+            await service.begin_totp(uow, actor.user_id)
+    except Problem as exc:
+        return await _profile(request, actor, platform, errors={"reauth": exc.detail}, status=exc.status)
     return await _profile(request, actor, platform, setup=True)
 
 
@@ -267,6 +307,9 @@ async def confirm_2fa(
     try:
         async with platform.db.transaction() as uow:
             codes = await service.confirm_totp(uow, actor.user_id, code.strip().replace(" ", ""))
+            await audit.record(
+                uow, "2fa.enabled", workspace_id=actor.workspace_id, actor=actor, target_id=actor.user_id
+            )
     except Problem as exc:
         return await _profile(
             request,
@@ -286,9 +329,18 @@ async def confirm_2fa(
 
 
 @router.post("/profile/2fa/disable")
-async def disable_2fa(request: Request, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
-    async with platform.db.transaction() as uow:
-        await service.disable_totp(uow, actor.user_id)
+async def disable_2fa(
+    request: Request, actor: StaffPage, platform: PlatformDep, current: OptText = "", otp: OptText = ""
+) -> HTMLResponse:
+    try:
+        async with platform.db.transaction() as uow:
+            await _fresh(request, uow, platform, actor, current, otp)
+            await service.disable_totp(uow, actor.user_id)
+            await audit.record(
+                uow, "2fa.disabled", workspace_id=actor.workspace_id, actor=actor, target_id=actor.user_id
+            )
+    except Problem as exc:
+        return await _profile(request, actor, platform, errors={"reauth": exc.detail}, status=exc.status)
     return await _profile(request, actor, platform, flash="Two-factor authentication is off.")
 
 

@@ -164,7 +164,7 @@ async def email_link(
     request: Request, portal: AnonPortal, platform: PlatformDep, email: Text = ""
 ) -> Response:
     await check_anon_csrf(request)
-    if await service.link_allowed(platform.cache, email):
+    if await links.allowed(platform.cache, email):
         async with platform.db.transaction() as uow:
             await service.mail_sign_in_link(
                 uow,
@@ -228,7 +228,7 @@ async def signup(
 ) -> Response:
     await check_anon_csrf(request)
     try:
-        if not await service.link_allowed(platform.cache, email):
+        if not await links.allowed(platform.cache, email):
             service.check_sign_up(name, email, password)
             return _page(
                 request, "check_email", portal, {"title": "Check your email", "message": CHECK_EMAIL}

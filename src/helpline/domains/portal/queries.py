@@ -22,7 +22,8 @@ async def workspace_by_slug(conn: AsyncConnection, slug: str) -> dict[str, Any] 
         (
             await conn.execute(
                 sa.select(workspaces.c.id, workspaces.c.slug, workspaces.c.name).where(
-                    workspaces.c.slug == slug
+                    workspaces.c.slug == slug,
+                    workspaces.c.disabled_at.is_(None),  # a disabled workspace has no public pages
                 )
             )
         )

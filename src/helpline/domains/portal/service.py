@@ -30,7 +30,6 @@ from helpline.web.types import Email
 users, members = User.__table__, Membership.__table__
 SIGN_IN_TTL = 15 * 60
 #: Sign-in links mailed to one address per window, so the form cannot be used to flood a mailbox.
-LINKS_PER_WINDOW, LINK_WINDOW = 5, 15 * 60
 MAX_FILES = 20
 _email = TypeAdapter(Email)
 
@@ -134,12 +133,6 @@ async def mail_sign_in_link(
         {"purpose": links.SIGN_IN, "email": email, "brand": brand, "url": f"{link_url}?token={token}"},
     )
     return True
-
-
-async def link_allowed(cache: Any, email: str) -> bool:
-    """Count one more link mailed to ``email``; False once the window's allowance is spent."""
-    key = f"portal:links:{accounts.normalise_email(email)[:320]}"
-    return await cache.incr(key, LINK_WINDOW) <= LINKS_PER_WINDOW  # type: ignore[no-any-return]
 
 
 # --- request forms --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ A package of private modules; import from here."""
 
 from __future__ import annotations
 
+from helpline.domains.accounts.admin_views._audit import audit_export, audit_page
 from helpline.domains.accounts.admin_views._common import (
     FLASHES,
     STAFF_ROLES,
@@ -68,6 +69,8 @@ __all__ = [
     "access_member",
     "admin_index",
     "admin_page",
+    "audit_export",
+    "audit_page",
     "create_group",
     "create_token",
     "create_user",

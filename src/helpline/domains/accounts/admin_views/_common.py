@@ -36,6 +36,9 @@ FLASHES = {
     "logo": "The logo is saved.",
     "logo_removed": "The logo is removed.",
     "renamed": "Renamed.",
+    "invited": "That person already has an account, so they were emailed an invitation. They join "
+    "when they accept it.",
+    "withdrawn": "The invitation is withdrawn.",
 }
 
 
@@ -93,7 +96,7 @@ async def workspace_people(
             users.c.id,
             users.c.email,
             users.c.name,
-            users.c.is_active,
+            members.c.is_active,
             users.c.totp_enabled,
             members.c.role,
             users.c.created_at,
@@ -121,7 +124,7 @@ async def access_member(conn: AsyncConnection, actor: Principal, user_id: int) -
     row = (
         (
             await conn.execute(
-                sa.select(users.c.id, users.c.email, users.c.name, users.c.is_active, members.c.role)
+                sa.select(users.c.id, users.c.email, users.c.name, members.c.is_active, members.c.role)
                 .join(members, members.c.user_id == users.c.id)
                 .where(users.c.id == user_id, members.c.workspace_id == actor.workspace_id)
             )

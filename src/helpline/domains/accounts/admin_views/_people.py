@@ -13,7 +13,6 @@ from helpline.domains.accounts.admin_views._common import (
     FLASHES,
     STAFF_ROLES,
     AdminPage,
-    access_group,
     access_member,
     groups,
     ids_in,
@@ -128,15 +127,15 @@ async def create_user(request: Request, actor: AdminPage, platform: PlatformDep)
     if not errors:
         try:
             async with platform.db.transaction() as uow:
-                picked = [await access_group(uow.conn, actor, g) for g in ids_in(form, "group_ids")]
-                await service.create_user(
+                added = await service.add_member(
                     uow,
-                    actor.workspace_id,
+                    actor,
                     email=email,
                     role=Role(role_raw),
                     name=name,
                     password=str(password) if password else None,
-                    group_names=[g["name"] for g in picked],
+                    group_ids=ids_in(form, "group_ids"),
+                    base_url=platform.settings.base_url,
                 )
         except Problem as exc:
             errors = errors_of(exc)
@@ -149,7 +148,7 @@ async def create_user(request: Request, actor: AdminPage, platform: PlatformDep)
             values={**form, "group_ids": ids_in(form, "group_ids")},
             status=422,
         )
-    return redirect("/admin/users?done=created")
+    return redirect("/admin/users?done=" + ("invited" if added.invitation_id else "created"))
 
 
 async def _user_page(

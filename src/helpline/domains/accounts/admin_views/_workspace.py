@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.accounts import service
+from helpline.domains.accounts import audit, service
 from helpline.domains.accounts import workspace_settings as ws_settings
 from helpline.domains.accounts.admin_views._common import (
     FLASHES,
@@ -66,6 +66,10 @@ async def _tokens_page(
             .all()
         )
         staff = await workspace_people(conn, actor, staff_only=True)
+        fresh = await service.session_is_fresh(conn, actor.session_id)
+        totp = (
+            await conn.execute(sa.select(users.c.totp_enabled).where(users.c.id == actor.user_id))
+        ).scalar()
     return render(
         request,
         "accounts/admin_tokens.html",
@@ -73,6 +77,8 @@ async def _tokens_page(
             "title": "API tokens",
             "tokens": rows,
             "staff": staff,
+            "fresh": fresh,
+            "totp_enabled": totp,
             "created": created,
             "errors": errors or {},
             "flash": flash_of(request, FLASHES),
@@ -101,7 +107,30 @@ async def create_token(request: Request, actor: AdminPage, platform: PlatformDep
             person = await access_member(uow.conn, actor, owner_id)
             if person["role"] == Role.customer.value:
                 raise Invalid("user_id", "pick a member of staff")
-            _, token = await service.create_token(uow, actor.workspace_id, owner_id, name=name)
+            s = platform.settings
+            try:
+                await service.require_fresh(
+                    uow,
+                    platform.cache,
+                    actor,
+                    password=str(form.get("current") or "") or None,
+                    otp=str(form.get("otp") or "") or None,
+                    client=request.client.host if request.client else "unknown",
+                    max_failures=s.login_max_failures,
+                    window=s.login_window_seconds,
+                )
+            except Problem as exc:
+                raise Invalid("current", exc.detail) from None
+            token_id, token = await service.create_token(uow, actor.workspace_id, owner_id, name=name)
+            await audit.record(
+                uow,
+                "token.created",
+                workspace_id=actor.workspace_id,
+                actor=actor,
+                target_type="token",
+                target_id=token_id,
+                detail={"owner_id": owner_id, "name": name},
+            )
     except Problem as exc:
         return await _tokens_page(request, actor, platform, errors=errors_of(exc), status=422)
     # Shown in this answer only: it is not stored, and a reload does not show it again.
@@ -112,6 +141,14 @@ async def create_token(request: Request, actor: AdminPage, platform: PlatformDep
 async def revoke_token(token_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
         await service.revoke_token(uow, actor.workspace_id, token_id, owner_id=None)
+        await audit.record(
+            uow,
+            "token.revoked",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="token",
+            target_id=token_id,
+        )
     return redirect("/admin/tokens?done=revoked")
 
 

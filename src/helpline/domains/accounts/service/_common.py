@@ -6,6 +6,7 @@ from helpline.domains.accounts.models import (
     ApiToken,
     Group,
     GroupMember,
+    Invitation,
     Membership,
     RecoveryCode,
     User,
@@ -22,6 +23,7 @@ group_members = GroupMember.__table__
 tokens = ApiToken.__table__
 sessions = WebSession.__table__
 recovery = RecoveryCode.__table__
+invitations = Invitation.__table__
 
 DEFAULT_WORKSPACE = "default"
 MIN_PASSWORD = 10

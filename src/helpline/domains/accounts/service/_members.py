@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
-from helpline.domains.accounts import queries
+from helpline.domains.accounts import audit, queries
 from helpline.domains.accounts.models import Role
 from helpline.domains.accounts.service._common import (
     group_members,
     groups,
+    invitations,
     members,
     tokens,
     users,
@@ -47,35 +48,6 @@ def check_member_update(
         raise Invalid("group_ids", "customers do not belong to groups")
 
 
-async def _check_admins_remain(uow: UnitOfWork, user_id: int, ws_ids: list[int], field: str) -> None:
-    """Refuse a change that leaves one of ``ws_ids`` where ``user_id`` is an admin without another
-    active admin (their own workspace, or another one a deactivation reaches: a user is one account)."""
-    admin = Role.admin.value
-    theirs = await uow.execute(
-        sa.select(members.c.workspace_id).where(
-            members.c.user_id == user_id, members.c.workspace_id.in_(ws_ids), members.c.role == admin
-        )
-    )
-    needed = {int(r[0]) for r in theirs}
-    if not needed:
-        return
-    covered = await uow.execute(
-        sa.select(members.c.workspace_id)
-        .join(users, users.c.id == members.c.user_id)
-        .where(
-            members.c.workspace_id.in_(needed),
-            members.c.role == admin,
-            members.c.user_id != user_id,
-            users.c.is_active.is_(True),
-        )
-        .distinct()
-    )
-    if needed - {int(r[0]) for r in covered}:
-        raise Invalid(
-            field, "a workspace would be left without an active admin; make someone else admin first"
-        )
-
-
 async def _is_active_admin(uow: UnitOfWork, user_id: int, workspace_id: int) -> bool:
     row = (
         await uow.execute(
@@ -84,11 +56,31 @@ async def _is_active_admin(uow: UnitOfWork, user_id: int, workspace_id: int) -> 
             .where(
                 members.c.user_id == user_id,
                 members.c.workspace_id == workspace_id,
+                members.c.is_active.is_(True),
                 users.c.is_active.is_(True),
             )
         )
     ).first()
     return row is not None and row[0] == Role.admin.value
+
+
+async def _only_here(uow: UnitOfWork, user_id: int, workspace_id: int) -> bool:
+    """Whether the person belongs to this workspace alone (no other membership, no open invitation):
+    only then is their identity this workspace's to change."""
+    elsewhere = await uow.execute(
+        sa.select(members.c.id)
+        .where(members.c.user_id == user_id, members.c.workspace_id != workspace_id)
+        .union_all(
+            sa.select(invitations.c.id).where(
+                invitations.c.user_id == user_id,
+                invitations.c.workspace_id != workspace_id,
+                invitations.c.accepted_at.is_(None),
+                invitations.c.revoked_at.is_(None),
+            )
+        )
+        .limit(1)
+    )
+    return elsewhere.first() is None
 
 
 async def do_update_member(
@@ -104,55 +96,59 @@ async def do_update_member(
     """Change a member of the actor's workspace; ``None`` leaves that part as it is. The one write
     behind the users API's PATCH and the admin page's person form (:func:`check_member_update`).
 
-    ``group_ids`` replaces the person's groups in this workspace. Deactivating ends every web session
-    and revokes every API token of the person (a user is one account, so in every workspace), and
-    reactivating brings none of them back; the principal cache forgets them when this commits
-    (``web.deps.PRINCIPAL_TABLES``). No workspace is left without an active admin: on PostgreSQL
-    changes that could remove one wait for each other per workspace, so two admins demoting each
-    other at once cannot both succeed (on SQLite writes are serial anyway).
+    Everything here is the membership in the actor's workspace (docs/adr/0011-accounts-and-sign-in.md),
+    except the name, which belongs to the person: an admin may change it only while the person belongs
+    to this workspace alone. ``group_ids`` replaces the person's groups in this workspace. Deactivating
+    ends the person's web sessions and API tokens *of this workspace* (their other workspaces are not
+    this admin's to touch), and reactivating brings none of them back; the principal cache forgets them
+    when this commits (``web.deps.PRINCIPAL_TABLES``). The actor never deactivates or demotes
+    themself, so a workspace always keeps an active admin; on PostgreSQL such changes wait for each
+    other per workspace, so two admins demoting each other at once cannot both succeed.
     """
     if not actor.is_admin:  # before reading anything
         raise Forbidden("only an admin may change people")
     current = await queries.access_user(uow.conn, actor, user_id)  # not theirs: 404 before any lock
-    ws_ids = [actor.workspace_id]
-    if is_active is False and current.is_active:  # one account: deactivation reaches every workspace
-        theirs = await uow.execute(sa.select(members.c.workspace_id).where(members.c.user_id == user_id))
-        ws_ids = sorted({actor.workspace_id, *(int(r[0]) for r in theirs)})
+    ws = actor.workspace_id
     role_changes = role is not None and role.value != current.role
     if role_changes or (is_active is False and current.is_active):
         if uow.dialect == "postgresql":
-            for ws in ws_ids:  # in ascending order everywhere, so two such changes never deadlock
-                await uow.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADMINS_LOCK + ws})
+            await uow.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADMINS_LOCK + ws})
             current = await queries.access_user(uow.conn, actor, user_id)  # as it is now
             role_changes = role is not None and role.value != current.role
         # The actor's own principal may be older than a change that took their admin role away.
-        if not await _is_active_admin(uow, actor.user_id, actor.workspace_id):
+        if not await _is_active_admin(uow, actor.user_id, ws):
             raise Forbidden("only an admin may change people")
     check_member_update(actor, current, role=role, is_active=is_active, group_ids=group_ids)
-    if is_active is False and current.is_active:
-        # Here the actor stays an admin (checked above); another workspace of the person's might not.
-        await _check_admins_remain(uow, user_id, ws_ids, "is_active")
-    if name is not None:
+    changed: dict[str, object] = {}
+    if name is not None and name != current.name:
+        if not await _only_here(uow, user_id, ws):
+            raise Invalid(
+                "name",
+                "this person also belongs to another workspace, so their name is theirs to change "
+                "(on their profile page)",
+            )
         await uow.execute(users.update().where(users.c.id == user_id).values(name=name))
+        changed["name"] = True
     if role is not None and role_changes:
         await uow.execute(
             members.update()
-            .where(members.c.user_id == user_id, members.c.workspace_id == actor.workspace_id)
+            .where(members.c.user_id == user_id, members.c.workspace_id == ws)
             .values(role=role.value)
         )
+        changed["role"] = {"from": current.role, "to": role.value}
     if group_ids is not None:
         wanted = sorted(set(group_ids))
-        found = {
+        await check_groups(uow, ws, wanted)
+        ws_groups = sa.select(groups.c.id).where(groups.c.workspace_id == ws)
+        before = {
             int(r[0])
             for r in await uow.execute(
-                sa.select(groups.c.id).where(
-                    groups.c.workspace_id == actor.workspace_id, groups.c.id.in_(wanted)
+                sa.select(group_members.c.group_id).where(
+                    group_members.c.user_id == user_id,
+                    group_members.c.group_id.in_(ws_groups.scalar_subquery()),
                 )
             )
         }
-        if missing := [g for g in wanted if g not in found]:
-            raise NotFound(f"group {missing[0]} not found")
-        ws_groups = sa.select(groups.c.id).where(groups.c.workspace_id == actor.workspace_id)
         await uow.execute(
             group_members.delete().where(
                 group_members.c.user_id == user_id, group_members.c.group_id.in_(ws_groups.scalar_subquery())
@@ -160,13 +156,44 @@ async def do_update_member(
         )
         if wanted:
             await uow.execute(group_members.insert(), [{"group_id": g, "user_id": user_id} for g in wanted])
+        if before != set(wanted):
+            changed["group_ids"] = {"from": sorted(before), "to": wanted}
     if is_active is not None and is_active != current.is_active:
-        await uow.execute(users.update().where(users.c.id == user_id).values(is_active=is_active))
-        # Both ways: what a person had before a deactivation never works again (sessions and
+        await uow.execute(
+            members.update()
+            .where(members.c.user_id == user_id, members.c.workspace_id == ws)
+            .values(is_active=is_active)
+        )
+        # Both ways: what a person had here before a deactivation never works again (sessions and
         # tokens from before this rule included), and an unchanged save touches nothing.
-        await end_sessions(uow, user_id)
+        await end_sessions(uow, user_id, workspace_id=ws)
         await uow.execute(
             tokens.update()
-            .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+            .where(tokens.c.user_id == user_id, tokens.c.workspace_id == ws, tokens.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+        changed["is_active"] = is_active
+    if changed:
+        await audit.record(
+            uow,
+            "member.updated",
+            workspace_id=ws,
+            actor=actor,
+            target_type="user",
+            target_id=user_id,
+            detail=changed,
+        )
+
+
+async def check_groups(uow: UnitOfWork, workspace_id: int, group_ids: list[int]) -> None:
+    """Every id names a group of this workspace (404 naming the first that does not)."""
+    if not group_ids:
+        return
+    found = {
+        int(r[0])
+        for r in await uow.execute(
+            sa.select(groups.c.id).where(groups.c.workspace_id == workspace_id, groups.c.id.in_(group_ids))
+        )
+    }
+    if missing := [g for g in group_ids if g not in found]:
+        raise NotFound(f"group {missing[0]} not found")

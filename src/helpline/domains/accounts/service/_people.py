@@ -125,8 +125,12 @@ async def create_user(
     password: str | None = None,
     group_names: list[str] | None = None,
     create_groups: bool = False,
+    password_by_admin: bool = False,
 ) -> int:
-    """Add a person to a workspace with a role; reuse the user if they belong to another workspace.
+    """Add a person to a workspace with a role (the demo, the operator's CLI, tests, a customer's own
+    portal sign-up). A new email gets a new account; an existing account is made a member but never
+    changed: giving a password for it is refused, since a workspace must not set what another one
+    signs in with (admins add people through :func:`add_member`, which invites existing accounts).
 
     A customer membership is tied to the contact with the same email (created if needed), so the
     tickets that contact requests are theirs.
@@ -137,41 +141,61 @@ async def create_user(
     existing = (await uow.execute(sa.select(users.c.id).where(users.c.email == email))).first()
     if existing:
         user_id = int(existing[0])
-        member = (
-            await uow.execute(
-                sa.select(members.c.id).where(
-                    members.c.user_id == user_id, members.c.workspace_id == workspace_id
-                )
-            )
-        ).first()
-        if member:
+        if await _is_member(uow, user_id, workspace_id):
             raise Conflict(
                 f"{email} is already a member of this workspace",
                 errors=[{"field": "email", "message": "already a member"}],
             )
         if password is not None:
-            await uow.execute(
-                users.update()
-                .where(users.c.id == user_id)
-                .values(password_hash=security.hash_password(password))
+            raise Conflict(
+                f"{email} already has an account with its own password; invite them instead",
+                errors=[{"field": "password", "message": "this person already has a password"}],
             )
     else:
-        user_id = int(
-            (
-                await uow.execute(
-                    users.insert()
-                    .values(
-                        email=email,
-                        name=name or email.split("@")[0],
-                        password_hash=security.hash_password(password) if password else None,
-                        totp_enabled=False,
-                        is_active=True,
-                        created_at=utcnow(),
-                    )
-                    .returning(users.c.id)
+        user_id = await _new_user(uow, email, name, password, password_by_admin=password_by_admin)
+    await join(uow, workspace_id, user_id, role, email=email, name=name)
+    for group_name in group_names or []:
+        if role is Role.customer:
+            raise Invalid("group", "customers do not belong to groups")
+        gid = await group_id_for(uow, workspace_id, group_name, create=create_groups)
+        await uow.execute(group_members.insert().values(group_id=gid, user_id=user_id))
+    return user_id
+
+
+async def _is_member(uow: UnitOfWork, user_id: int, workspace_id: int) -> bool:
+    row = await uow.execute(
+        sa.select(members.c.id).where(members.c.user_id == user_id, members.c.workspace_id == workspace_id)
+    )
+    return row.first() is not None
+
+
+async def _new_user(
+    uow: UnitOfWork, email: str, name: str, password: str | None, *, password_by_admin: bool
+) -> int:
+    return int(
+        (
+            await uow.execute(
+                users.insert()
+                .values(
+                    email=email,
+                    name=name or email.split("@")[0],
+                    password_hash=security.hash_password(password) if password else None,
+                    password_by_admin=bool(password) and password_by_admin,
+                    totp_enabled=False,
+                    is_active=True,
+                    is_operator=False,
+                    created_at=utcnow(),
                 )
-            ).scalar_one()
-        )
+                .returning(users.c.id)
+            )
+        ).scalar_one()
+    )
+
+
+async def join(
+    uow: UnitOfWork, workspace_id: int, user_id: int, role: Role, *, email: str, name: str = ""
+) -> None:
+    """The membership row itself (a customer's tied to their contact)."""
     contact_id = None
     if role is Role.customer:
         contact_id = await customers.find_or_create_contact(uow, workspace_id, email=email, name=name)
@@ -181,15 +205,10 @@ async def create_user(
             user_id=user_id,
             role=role.value,
             contact_id=contact_id,
+            is_active=True,
             created_at=utcnow(),
         )
     )
-    for group_name in group_names or []:
-        if role is Role.customer:
-            raise Invalid("group", "customers do not belong to groups")
-        gid = await group_id_for(uow, workspace_id, group_name, create=create_groups)
-        await uow.execute(group_members.insert().values(group_id=gid, user_id=user_id))
-    return user_id
 
 
 async def user_id_by_email(uow: UnitOfWork, workspace_id: int, email: str) -> int:

@@ -6,9 +6,10 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.db.base import utcnow
-from helpline.domains.accounts import security
+from helpline.domains.accounts import audit, security
 from helpline.domains.accounts.service._common import (
     check_password,
     members,
@@ -20,7 +21,11 @@ from helpline.domains.accounts.service._common import (
 )
 from helpline.platform.cache import Cache
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Invalid, TooManyRequests, Unauthorized
+from helpline.web.errors import Invalid, ReauthRequired, TooManyRequests, Unauthorized
+from helpline.web.principal import Principal
+
+#: How long a sign-in or re-authentication counts as fresh for sensitive changes.
+REAUTH_SECONDS = 300
 
 
 async def _throttle(cache: Cache, keys: list[str], limit: int) -> None:
@@ -127,19 +132,27 @@ async def start_session(
     return cookie, csrf
 
 
-async def end_sessions(uow: UnitOfWork, user_id: int, *, session_id: int | None = None) -> int:
-    """End one session, or every session of the user (sign out everywhere); how many ended."""
+async def end_sessions(
+    uow: UnitOfWork, user_id: int, *, session_id: int | None = None, workspace_id: int | None = None
+) -> int:
+    """End one session, or every session of the user (sign out everywhere), or every one of theirs in
+    one workspace; how many ended."""
     cond = [sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)]
     if session_id is not None:
         cond.append(sessions.c.id == session_id)
+    if workspace_id is not None:
+        cond.append(sessions.c.workspace_id == workspace_id)
     result = await uow.execute(sessions.update().where(*cond).values(revoked_at=utcnow()))
     return int(result.rowcount)
 
 
 async def membership_workspace(uow: UnitOfWork, user_id: int, slug: str | None) -> int:
-    """The workspace to sign in to: the named one, or the user's first."""
+    """The workspace to sign in to: the named one, or the user's first where they are active and the
+    workspace is not disabled."""
     q = sa.select(members.c.workspace_id).join(workspaces, workspaces.c.id == members.c.workspace_id)
-    q = q.where(members.c.user_id == user_id)
+    q = q.where(
+        members.c.user_id == user_id, members.c.is_active.is_(True), workspaces.c.disabled_at.is_(None)
+    )
     if slug:
         q = q.where(workspaces.c.slug == slug)
     row = (await uow.execute(q.order_by(members.c.workspace_id).limit(1))).first()
@@ -148,26 +161,87 @@ async def membership_workspace(uow: UnitOfWork, user_id: int, slug: str | None) 
     return int(row[0])
 
 
+async def session_is_fresh(uow: UnitOfWork | AsyncConnection, session_id: int | None) -> bool:
+    """Whether the session proved who it is (sign-in or re-authentication) within REAUTH_SECONDS."""
+    if session_id is None:
+        return False
+    at = (await uow.execute(sa.select(sessions.c.reauth_at).where(sessions.c.id == session_id))).scalar()
+    return at is not None and at > utcnow() - timedelta(seconds=REAUTH_SECONDS)
+
+
+async def require_fresh(
+    uow: UnitOfWork,
+    cache: Cache,
+    actor: Principal,
+    *,
+    password: str | None,
+    otp: str | None = None,
+    client: str,
+    max_failures: int,
+    window: int,
+) -> None:
+    """Disabling 2FA, changing email or password, and creating API tokens need a fresh proof: a web
+    session that signed in or re-authenticated within :data:`REAUTH_SECONDS`, or the password (and,
+    with 2FA on, a code) given with the request. A session or token alone is not enough: it may be a
+    stolen cookie or a leaked token. Wrong passwords count towards the sign-in throttle."""
+    if not password:
+        if await session_is_fresh(uow, actor.session_id):
+            return
+        raise ReauthRequired(
+            "confirm it is you: send your current `password` (and `otp` with two-factor authentication on)"
+        )
+    row = (
+        await uow.execute(
+            sa.select(users.c.email, users.c.password_hash, users.c.totp_enabled, users.c.totp_secret).where(
+                users.c.id == actor.user_id
+            )
+        )
+    ).one()
+    keys = [f"login:acct:{row.email}", f"login:addr:{client}"]
+    await _throttle(cache, keys, max_failures)
+    ok = security.verify_password(row.password_hash, password)
+    code = (otp or "").strip().replace(" ", "")
+    if ok and row.totp_enabled:
+        ok = bool(code) and (
+            security.verify_totp(row.totp_secret, code) or await _use_recovery_code(uow, actor.user_id, code)
+        )
+    if not ok:
+        for key in keys:
+            await cache.incr(key, window)
+        raise ReauthRequired("that password or two-factor code is not right")
+    await mark_fresh(uow, actor.session_id)
+
+
+async def mark_fresh(uow: UnitOfWork, session_id: int | None) -> None:
+    """The session just proved who it is (re-authentication page, passkey, SSO)."""
+    if session_id is not None:
+        await uow.execute(sessions.update().where(sessions.c.id == session_id).values(reauth_at=utcnow()))
+
+
 # --- two-factor ---------------------------------------------------------------------------------
 
 
 async def begin_totp(uow: UnitOfWork, user_id: int) -> str:
-    """Store a fresh, not yet enabled TOTP secret; the caller shows it as a QR code or text."""
+    """Store a fresh TOTP secret *beside* the one in use (``totp_pending``); the caller shows it as a
+    QR code or text. Two-factor authentication stays as it was until a code confirms the new secret."""
     secret = security.new_totp_secret()
-    await uow.execute(
-        users.update().where(users.c.id == user_id).values(totp_secret=secret, totp_enabled=False)
-    )
+    await uow.execute(users.update().where(users.c.id == user_id).values(totp_pending=secret))
     return secret
 
 
 async def confirm_totp(uow: UnitOfWork, user_id: int, code: str) -> list[str]:
-    """Enable 2FA once the user proves their authenticator works; returns new recovery codes."""
-    row = (await uow.execute(sa.select(users.c.totp_secret).where(users.c.id == user_id))).first()
+    """Enable 2FA with the pending secret once the user proves their authenticator works; returns new
+    recovery codes."""
+    row = (await uow.execute(sa.select(users.c.totp_pending).where(users.c.id == user_id))).first()
     if row is None or not row[0]:
         raise Invalid("code", "start two-factor set-up first")
     if not security.verify_totp(row[0], code):
         raise Invalid("code", "the code does not match; check the authenticator's clock")
-    await uow.execute(users.update().where(users.c.id == user_id).values(totp_enabled=True))
+    await uow.execute(
+        users.update()
+        .where(users.c.id == user_id)
+        .values(totp_secret=row[0], totp_pending=None, totp_enabled=True)
+    )
     codes = security.new_recovery_codes()
     await uow.execute(recovery.delete().where(recovery.c.user_id == user_id))
     await uow.execute(
@@ -178,7 +252,9 @@ async def confirm_totp(uow: UnitOfWork, user_id: int, code: str) -> list[str]:
 
 async def disable_totp(uow: UnitOfWork, user_id: int) -> None:
     await uow.execute(
-        users.update().where(users.c.id == user_id).values(totp_enabled=False, totp_secret=None)
+        users.update()
+        .where(users.c.id == user_id)
+        .values(totp_enabled=False, totp_secret=None, totp_pending=None)
     )
     await uow.execute(recovery.delete().where(recovery.c.user_id == user_id))
 
@@ -213,9 +289,31 @@ async def set_password(uow: UnitOfWork, user_id: int, password: str) -> None:
     """A new password; every session of the user ends (a reset means the old one may be known)."""
     check_password(password)
     await uow.execute(
-        users.update().where(users.c.id == user_id).values(password_hash=security.hash_password(password))
+        users.update()
+        .where(users.c.id == user_id)
+        .values(password_hash=security.hash_password(password), password_by_admin=False)
     )
     await end_sessions(uow, user_id)
+
+
+async def change_email(uow: UnitOfWork, actor: Principal, email: str) -> None:
+    """The person's own new sign-in address (the caller has checked a fresh proof)."""
+    email = normalise_email(email)
+    taken = await uow.execute(
+        sa.select(users.c.id).where(users.c.email == email, users.c.id != actor.user_id)
+    )
+    if taken.first() is not None:
+        raise Invalid("email", "another account uses that address")
+    await uow.execute(users.update().where(users.c.id == actor.user_id).values(email=email))
+    await audit.record(
+        uow,
+        "email.changed",
+        workspace_id=actor.workspace_id,
+        actor=actor,
+        target_type="user",
+        target_id=actor.user_id,
+        detail={"from": actor.email, "to": email},
+    )
 
 
 async def active_user_by_email(uow: UnitOfWork, email: str) -> int | None:

@@ -1,0 +1,92 @@
+"""HTTP API of the instance operator: workspaces (``/api/v1/workspaces``). Everyone else gets 403."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
+
+from helpline.domains.accounts import service
+from helpline.web.deps import CurrentPrincipal, PlatformDep
+from helpline.web.responses import JSON
+from helpline.web.types import IdPath, Strict
+
+router = APIRouter(tags=["workspaces"])
+
+
+class WorkspaceRead(BaseModel):
+    id: int
+    slug: str
+    name: str
+    created_at: datetime
+    disabled_at: datetime | None
+    staff: int = Field(description="Members who are not customers")
+
+
+class WorkspaceCreate(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    slug: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    admin_email: EmailStr | None = Field(
+        default=None, description="The first admin: a new account, or an existing one that is invited"
+    )
+    admin_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    admin_password: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+
+
+class WorkspaceCreated(WorkspaceRead):
+    admin_user_id: int | None
+    admin_invited: bool
+
+
+class WorkspaceUpdate(Strict):
+    disabled: bool = Field(description="Disabled: nobody signs in, every session and token stops")
+
+
+async def _one(platform: PlatformDep, workspace_id: int) -> dict[str, object]:
+    async with platform.db.read() as conn:
+        rows = [w for w in await service.list_workspaces(conn) if w["id"] == workspace_id]
+    return rows[0]
+
+
+@router.get("/workspaces", response_model=list[WorkspaceRead], summary="Every workspace (instance operator)")
+async def list_all(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    service.require_operator(actor)
+    async with platform.db.read() as conn:
+        return JSON(await service.list_workspaces(conn))
+
+
+@router.post(
+    "/workspaces",
+    status_code=201,
+    response_model=WorkspaceCreated,
+    summary="Create a workspace (instance operator)",
+)
+async def create(body: WorkspaceCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
+    service.require_operator(actor)
+    async with platform.db.transaction() as uow:
+        ws, admin_id, invited = await service.do_create_workspace(
+            uow,
+            actor,
+            name=body.name,
+            slug=body.slug,
+            admin_email=str(body.admin_email) if body.admin_email else None,
+            admin_name=body.admin_name,
+            admin_password=body.admin_password,
+            base_url=platform.settings.base_url,
+        )
+    item = await _one(platform, ws)
+    return JSON({**item, "admin_user_id": admin_id, "admin_invited": invited}, status_code=201)
+
+
+@router.patch(
+    "/workspaces/{workspace_id}", response_model=WorkspaceRead, summary="Disable or enable a workspace"
+)
+async def update(
+    workspace_id: IdPath, body: WorkspaceUpdate, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
+    service.require_operator(actor)
+    async with platform.db.transaction() as uow:
+        await service.set_workspace_disabled(uow, actor, workspace_id, body.disabled)
+    return JSON(await _one(platform, workspace_id))
