@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from helpline.domains.accounts import service
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
-from helpline.web.types import IdPath, Strict
+from helpline.web.types import Email, IdPath, Strict
 
 router = APIRouter(tags=["workspaces"])
 
@@ -28,7 +28,7 @@ class WorkspaceRead(BaseModel):
 class WorkspaceCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     slug: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    admin_email: EmailStr | None = Field(
+    admin_email: Email | None = Field(
         default=None, description="The first admin: a new account, or an existing one that is invited"
     )
     admin_name: Annotated[str, StringConstraints(max_length=200)] = ""
