@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
 from tests.conftest import problem
@@ -181,3 +183,31 @@ async def test_only_admins_manage_users_groups_fields(ws):
         problem(
             await c.post("/tickets", json={"subject": "s", "body": "b", "assignee_id": agent.user_id}), 403
         )
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("priority", "urgent"),
+        ("tags", ["vip"]),
+        ("channel", "phone"),
+        ("type", "incident"),
+        ("cc_emails", ["boss@example.test"]),
+    ],
+)
+async def test_customers_cannot_set_staff_fields_when_creating(ws, field, value):
+    """PATCH refused these to customers already; creating a ticket let them through."""
+    customer = await ws.person(Role.customer)
+    agent = await ws.person(Role.agent)
+    async with ws.client(customer) as api:
+        body = problem(await api.post("/tickets", json={"subject": "Help", "body": "Hi", field: value}), 403)
+        assert body["errors"][0]["field"] == field
+        assert (await api.get("/tickets")).json()["items"] == []
+        ok = await api.post("/tickets", json={"subject": "Help", "body": "Hi"})
+        assert ok.status_code == 201 and ok.json()["priority"] == "normal" and ok.json()["tags"] == []
+    async with ws.client(agent) as staff:
+        made = await staff.post(
+            "/tickets",
+            json={"subject": "Call", "body": "x", "requester_id": customer.contact_id, field: value},
+        )
+        assert made.status_code == 201, made.text

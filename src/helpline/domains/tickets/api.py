@@ -31,7 +31,7 @@ from helpline.domains.tickets.schemas import (
 from helpline.platform.db import UnitOfWork
 from helpline.web import idempotency
 from helpline.web.deps import CurrentPrincipal, PlatformDep
-from helpline.web.errors import Problem
+from helpline.web.errors import Forbidden, Problem
 from helpline.web.principal import Principal
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath, IdQuery
@@ -67,6 +67,10 @@ def _ticket_headers(item: dict[str, Any]) -> dict[str, str]:
     return {"ETag": service.etag(item["version"]), "Location": f"/api/v1/tickets/{item['id']}"}
 
 
+#: What a customer may not choose when filing a ticket through the API (the service refuses the rest).
+CUSTOMER_CANNOT_SET = ("priority", "type", "tags", "channel", "cc_emails")
+
+
 @router.post("/tickets", status_code=201, response_model=TicketDetail, summary="Create a ticket")
 async def create_ticket(
     body: TicketCreate,
@@ -75,6 +79,16 @@ async def create_ticket(
     platform: PlatformDep,
     idempotency_key: IdemKey = None,
 ) -> Response:
+    """Customers file tickets as themselves: they may send the subject, body, custom fields marked for
+    customers and attachments; the fields staff decide (priority, type, tags, channel, CCs, assignee,
+    group, requester, due date, internal notes) are refused with 403 naming the field, as on PATCH."""
+    if actor.is_customer:
+        for name in CUSTOMER_CANNOT_SET:
+            if name in body.model_fields_set:
+                raise Forbidden(
+                    f"{name}: customers cannot set this", errors=[{"field": name, "message": "not allowed"}]
+                )
+
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         ticket_id = await service.create_ticket(uow, platform.pubsub, actor, body)
         item = await render_detail(uow.conn, actor, ticket_id)
