@@ -197,3 +197,29 @@ async def test_withdrawn_and_expired_invitations_do_nothing(ws, make_ws):
     await drain(ws.platform)
     assert (await _accept(other, _invitation_link(ws, member.email), password=PASSWORD)).status_code == 404
     problem(await _sign_in(other, member.email, PASSWORD, workspace=await _slug(other)), 401)
+
+
+async def test_the_people_page_lists_and_withdraws_invitations(ws, make_ws):
+    member = await ws.person(Role.agent, password=PASSWORD)
+    other = await make_ws("Other Co")
+    admin_b = await other.person(Role.admin, password=PASSWORD)
+    async with _browser(other) as c:
+        csrf = (await c.post("/api/v1/session", json={"email": admin_b.email, "password": PASSWORD})).json()[
+            "csrf_token"
+        ]
+        await c.post("/admin/users", data={"email": member.email, "role": "agent", "csrf_token": csrf})
+        page = await c.get("/admin/users?done=invited")
+        assert "emailed an invitation" in page.text
+        listed = re.search(r'action="/admin/invitations/(\d+)/withdraw"', page.text)
+        assert listed and member.email in page.text
+        r = await c.post(f"/admin/invitations/{listed.group(1)}/withdraw", data={"csrf_token": csrf})
+        assert r.status_code == 303
+        assert member.email not in (await c.get("/admin/users")).text
+    # An admin of the person's own workspace cannot withdraw (or see) B's invitations.
+    admin_a = await ws.person(Role.admin, password=PASSWORD)
+    async with _browser(ws) as c:
+        csrf = (await c.post("/api/v1/session", json={"email": admin_a.email, "password": PASSWORD})).json()[
+            "csrf_token"
+        ]
+        r = await c.post(f"/admin/invitations/{listed.group(1)}/withdraw", data={"csrf_token": csrf})
+        assert r.status_code == 404

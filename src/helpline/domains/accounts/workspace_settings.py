@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts import audit
 from helpline.domains.accounts.models import Workspace
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Forbidden, Invalid, NotFound
@@ -129,6 +130,7 @@ async def do_update_settings(uow: UnitOfWork, actor: Principal, data: SettingsIn
     clean = check_settings(actor, data)
     name = clean.pop("name")
     await _merge(uow, actor.workspace_id, clean, name=name)
+    await _audit(uow, actor, ["name", *clean])
 
 
 def logo_type(data: bytes) -> str | None:
@@ -164,8 +166,16 @@ async def do_set_logo(uow: UnitOfWork, actor: Principal, sha256: str, kind: str)
     if kind not in LOGO_TYPES or not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise Invalid("logo", "not a stored image")
     await _merge(uow, actor.workspace_id, {"logo_sha256": sha256, "logo_type": kind})
+    await _audit(uow, actor, ["logo"])
 
 
 async def do_remove_logo(uow: UnitOfWork, actor: Principal) -> None:
     check_admin(actor)
     await _merge(uow, actor.workspace_id, {"logo_sha256": None, "logo_type": None})
+    await _audit(uow, actor, ["logo"])
+
+
+async def _audit(uow: UnitOfWork, actor: Principal, keys: list[str]) -> None:
+    await audit.record(
+        uow, "settings.changed", workspace_id=actor.workspace_id, actor=actor, detail={"fields": sorted(keys)}
+    )

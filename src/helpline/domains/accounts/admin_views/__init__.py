@@ -43,6 +43,7 @@ from helpline.domains.accounts.admin_views._people import (
     update_user,
     user_page,
     users_page,
+    withdraw_invitation,
 )
 from helpline.domains.accounts.admin_views._workspace import (
     _settings_page,
@@ -93,6 +94,7 @@ __all__ = [
     "user_page",
     "users",
     "users_page",
+    "withdraw_invitation",
     "workspace_groups",
     "workspace_people",
 ]

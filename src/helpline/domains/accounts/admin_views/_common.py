@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Membership, Role, User
+from helpline.db.base import utcnow
+from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Invitation, Membership, Role, User
 from helpline.web.errors import Forbidden, NotFound
 from helpline.web.pages import StaffPage
 from helpline.web.principal import Principal
@@ -150,3 +151,20 @@ async def access_group(conn: AsyncConnection, actor: Principal, group_id: int) -
     if row is None:
         raise NotFound(f"group {group_id} not found")
     return dict(row)
+
+
+async def open_invitations(conn: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
+    """Invitations of the actor's workspace still waiting for an answer."""
+    inv = Invitation.__table__
+    rows = await conn.execute(
+        sa.select(inv.c.id, inv.c.role, inv.c.created_at, inv.c.expires_at, users.c.email)
+        .join(users, users.c.id == inv.c.user_id)
+        .where(
+            inv.c.workspace_id == actor.workspace_id,
+            inv.c.accepted_at.is_(None),
+            inv.c.revoked_at.is_(None),
+            inv.c.expires_at > utcnow(),
+        )
+        .order_by(inv.c.id.desc())
+    )
+    return [dict(r) for r in rows.mappings()]

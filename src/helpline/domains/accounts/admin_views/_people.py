@@ -17,6 +17,7 @@ from helpline.domains.accounts.admin_views._common import (
     groups,
     ids_in,
     members,
+    open_invitations,
     router,
     tokens,
     workspace_groups,
@@ -84,12 +85,14 @@ async def _users_page(
     async with platform.db.read() as conn:
         people = await workspace_people(conn, actor, staff_only=not show_customers)
         all_groups = await workspace_groups(conn, actor)
+        invited = await open_invitations(conn, actor)
     return render(
         request,
         "accounts/admin_users.html",
         {
             "title": "People and roles",
             "people": people,
+            "invited": invited,
             "groups": all_groups,
             "roles": STAFF_ROLES,
             "gnames": {g["id"]: g["name"] for g in all_groups},
@@ -214,3 +217,10 @@ async def update_user(request: Request, user_id: IdPath, actor: AdminPage, platf
             raise
         return await _user_page(request, actor, platform, user_id, errors=errors_of(exc), status=422)
     return redirect(f"/admin/users/{user_id}?done=saved")
+
+
+@router.post("/admin/invitations/{invitation_id}/withdraw")
+async def withdraw_invitation(invitation_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
+    async with platform.db.transaction() as uow:
+        await service.revoke_invitation(uow, actor, invitation_id)
+    return redirect("/admin/users?done=withdrawn")
