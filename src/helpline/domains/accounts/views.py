@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -38,6 +39,7 @@ def _login_page(
     next_url: str = "/inbox",
     step: str = "password",
     flash: str | None = None,
+    workspace: str = "",
 ) -> HTMLResponse:
     anon_csrf(request)
     response = render(
@@ -50,6 +52,7 @@ def _login_page(
             "step": step,
             "title": "Sign in",
             "flash": flash,
+            "workspace": workspace,
         },
         status=status,
     )
@@ -57,8 +60,10 @@ def _login_page(
 
 
 @router.get("/login")
-async def login_form(request: Request, next: str = "/inbox") -> HTMLResponse:
-    return _login_page(request, next_url=safe_next(next, "/inbox"))
+async def login_form(request: Request, next: str = "/inbox", workspace: str = "") -> HTMLResponse:
+    """``?workspace=<slug>`` signs in to that workspace (for people who belong to several)."""
+    slug = workspace if re.fullmatch(r"[a-z0-9-]{1,64}", workspace) else ""
+    return _login_page(request, next_url=safe_next(next, "/inbox"), workspace=slug)
 
 
 @router.post("/login")
@@ -78,7 +83,14 @@ async def login(
             workspace_id = await service.membership_workspace(uow, user_id, workspace[:64] or None)
     except Problem as exc:
         await signin.record_failed(platform, email, workspace[:64] or None, exc)
-        return _login_page(request, errors={"_": exc.detail}, email=email, status=exc.status, next_url=target)
+        return _login_page(
+            request,
+            errors={"_": exc.detail},
+            email=email,
+            status=exc.status,
+            next_url=target,
+            workspace=workspace[:64],
+        )
     if needs_code:
         page = _login_page(request, next_url=target, step="code")
         return signin.remember_pending(page, platform, user_id, workspace_id)
