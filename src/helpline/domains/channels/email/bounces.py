@@ -32,17 +32,18 @@ status_t = AddressStatus.__table__
 ids_t = EmailMessageId.__table__
 outbox = OutboundMail.__table__
 
-#: A report naming more addresses than this is not one of ours (we address mail to a requester
-#: and its CCs); only this many are looked at.
-MAX_ADDRESSES = 20
+#: The addresses of one report looked at, at most: more than an email of ours goes to (a requester
+#: and up to ``runs.MAX_CCS`` copies). Only those the reported email went to are ever marked.
+MAX_ADDRESSES = 100
 
 
 async def handle(
     platform: Platform, uow: UnitOfWork, ws: int, mail: ParsedMail, why: str
 ) -> tuple[str, int | None, int | None, str]:
-    """A delivery report received by workspace ``ws``: (outcome, ticket id, note id, reason). It
-    marks the failed recipients of the email of ``ws`` it reports on, that email was sent to, and
-    notes it on that email's ticket; otherwise it marks nothing. Never a new ticket."""
+    """A delivery report received by workspace ``ws``: (outcome, ticket id, note id, reason). When
+    one of its ids names an email ``ws`` sent, the recipients that email went to and the report says
+    failed are marked bounced (counted, and on the email's delivery state) and noted on its ticket;
+    any other report marks nothing. Never a new ticket."""
     dsn = mail.dsn or {}
     failed = [a for a in dsn.get("failed", []) if "@" in a][:MAX_ADDRESSES]
     sent = await _reported_mail(uow, ws, _reported_ids(mail))
@@ -72,7 +73,8 @@ async def handle(
 
 
 def _names(addresses: list[str]) -> str:
-    return ", ".join(addresses) or "unknown recipients"
+    shown = ", ".join(addresses[:5]) or "unknown recipients"
+    return shown + (f" and {len(addresses) - 5} more" if len(addresses) > 5 else "")
 
 
 def _reported_ids(mail: ParsedMail) -> list[str]:
