@@ -29,6 +29,7 @@ from helpline.domains.channels.chat.views import router as chat_pages
 from helpline.domains.channels.chat.ws import router as chat_sockets
 from helpline.domains.channels.email import jobs as _email_jobs  # registers job handlers
 from helpline.domains.channels.email import outbound as email_outbound
+from helpline.domains.channels.email.api import body_limits as email_body_limits
 from helpline.domains.channels.email.api import router as email_router
 from helpline.domains.channels.email.runtime import EmailRuntime
 from helpline.domains.channels.email.views import router as email_pages
@@ -131,7 +132,10 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, docs_path=f"{API_PREFIX}/docs")
     app.add_middleware(
-        BodyLimitMiddleware, max_json=settings.max_json_bytes, max_other=settings.max_request_bytes
+        BodyLimitMiddleware,
+        max_json=settings.max_json_bytes,
+        max_other=settings.max_request_bytes,
+        routes=email_body_limits(settings, API_PREFIX),
     )
 
     api = APIRouter(prefix=API_PREFIX)

@@ -114,9 +114,6 @@ class Settings(BaseSettings):
     smtp_receiver_host: str = "127.0.0.1"
     """Address the SMTP receiver listens on."""
 
-    smtp_receiver_max_bytes: int = 30 * 1024 * 1024
-    """Largest message the SMTP receiver accepts (SIZE), in bytes."""
-
     smtp_receiver_tls_cert_file: str = ""
     """PEM certificate (chain) of the SMTP receiver; when set, it offers STARTTLS to sending servers
     (optional for them: servers that cannot do TLS still deliver)."""
@@ -140,7 +137,9 @@ class Settings(BaseSettings):
     are recorded."""
 
     email_max_message_bytes: int = 25 * 1024 * 1024
-    """Inbound mail larger than this goes to the failed-mail list."""
+    """Largest inbound email, in bytes, by every transport: the SMTP receiver refuses larger mail
+    (SIZE, 552), the raw-MIME webhook answers 413, and larger mail fetched by IMAP goes to the
+    failed-mail list."""
 
     email_max_parts: int = 500
     """Inbound mail with more MIME parts than this goes to the failed-mail list."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,25 +18,39 @@ class BodyTooLarge(HTTPException):
     """Raised while the body is read; FastAPI lets an HTTPException through its body parsing."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"body: the request body is larger than {limit} bytes")
+        super().__init__(413, f"body: the request body is larger than {_size(limit)}")
         self.limit = limit
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over ``max_json`` (JSON) or ``max_other`` (uploads), by header or by counting."""
+    """413 for bodies over ``max_json`` (JSON) or ``max_other`` (uploads), by header or by counting.
 
-    def __init__(self, app: ASGIApp, *, max_json: int, max_other: int) -> None:
-        self.app, self.max_json, self.max_other = app, max_json, max_other
+    ``routes`` are ``(path pattern, limit)`` pairs for routes whose body is neither (a raw email):
+    the first pattern that matches the whole path sets the limit, whatever the content type."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_json: int,
+        max_other: int,
+        routes: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
+        self.app, self.max_json, self.max_other, self.routes = app, max_json, max_other, tuple(routes)
+
+    def _limit(self, path: str, content_type: str) -> int:
+        for pattern, limit in self.routes:
+            if pattern.fullmatch(path):
+                return limit
+        is_json = "json" in content_type or "multipart" not in content_type
+        return self.max_json if is_json else self.max_other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        is_json = "json" in headers.get("content-type", "") or "multipart" not in headers.get(
-            "content-type", ""
-        )
-        limit = self.max_json if is_json else self.max_other
+        limit = self._limit(scope["path"], headers.get("content-type", ""))
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             await _reject(send, limit)
@@ -96,8 +112,14 @@ class QueryNulMiddleware:
 
 async def _reject(send: Send, limit: int) -> None:
     await _send_problem(
-        send, 413, "Request too large", [{"field": "body", "message": f"larger than {limit} bytes"}]
+        send, 413, "Request too large", [{"field": "body", "message": f"larger than {_size(limit)}"}]
     )
+
+
+def _size(limit: int) -> str:
+    """``26214400 bytes (25 MiB)``: exact for programs, readable for people."""
+    mib = limit / (1024 * 1024)
+    return f"{limit} bytes ({mib:g} MiB)" if limit >= 1024 * 1024 else f"{limit} bytes"
 
 
 async def _send_problem(send: Send, status: int, title: str, errors: list[dict[str, str]]) -> None:

@@ -100,6 +100,43 @@ def mail(
     return msg.as_bytes()
 
 
+def dsn(
+    to: str,
+    recipients: dict[str, str],
+    *,
+    original_id: str = "",
+    sender: str = "Mail Delivery System <MAILER-DAEMON@mx.customer.test>",
+    returned: str = "text/rfc822-headers",
+) -> bytes:
+    """A delivery report (RFC 3464) as Postfix writes one, to ``to``: ``recipients`` maps each address
+    it names to its action (failed, delivered, delayed); ``original_id`` is the Message-ID of the
+    returned message (its headers, or the whole message with ``returned="message/rfc822"``)."""
+    blocks = "".join(
+        f"\r\nFinal-Recipient: rfc822; {a}\r\nOriginal-Recipient: rfc822;{a}\r\nAction: {action}\r\n"
+        + (
+            "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
+            if action == "failed"
+            else "Status: 2.0.0\r\n"
+        )
+        for a, action in recipients.items()
+    )
+    returned_id = f"Message-ID: <{original_id}>\r\n" if original_id else ""
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@mx.customer.test>\r\nAuto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not"
+        " be delivered to one or more recipients.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.test\r\n"
+        f"X-Postfix-Queue-ID: 4XyZ1\r\n{blocks}\r\n"
+        f"--b\r\nContent-Type: {returned}\r\n\r\n"
+        f"From: Acme Support <{to}>\r\n{returned_id}Subject: Re: Printer on fire\r\n"
+        + ("\r\nTry turning it off.\r\n" if returned == "message/rfc822" else "")
+        + "\r\n--b--\r\n"
+    ).encode()
+
+
 async def deliver(
     platform: Platform, mailbox: dict[str, Any], raw: bytes, *, source: str = "api", envelope_from: str = ""
 ) -> dict[str, Any]:

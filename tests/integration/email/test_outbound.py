@@ -20,7 +20,7 @@ from helpline.domains.channels.email import threading
 from helpline.domains.channels.email.models import OutboundMail
 from helpline.domains.channels.email.send import send_job
 from tests.conftest import WS, drain
-from tests.integration.email.conftest import deliver, mail, make_mailbox
+from tests.integration.email.conftest import deliver, dsn, mail, make_mailbox
 
 outbox = OutboundMail.__table__
 
@@ -158,20 +158,8 @@ async def test_bounced_addresses_are_held_back(ws: WS, smtp_sink: Any) -> None:
     await reply(ws, agent, first["ticket_id"])
     await drain(ws.platform)
     [item] = await deliveries(ws, agent, first["ticket_id"])
-    dsn = (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.customer.test>\r\n"
-        f"To: {box['address']}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <dsn-1@mx.customer.test>\r\nAuto-Submitted: auto-replied\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain\r\n\r\nCould not deliver.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.test\r\n\r\n"
-        "Final-Recipient: rfc822; dan@customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: <{item['rfc_message_id']}>\r\nSubject: x\r\n"
-        "--b--\r\n"
-    ).encode()
-    row = await deliver(ws.platform, box, dsn, source="smtp")
+    report = dsn(box["address"], {"dan@customer.test": "failed"}, original_id=item["rfc_message_id"])
+    row = await deliver(ws.platform, box, report, source="smtp")
     assert row["outcome"] == "bounce" and row["ticket_id"] == first["ticket_id"], row  # never a new ticket
     [item] = await deliveries(ws, agent, first["ticket_id"])
     assert item["recipients"]["dan@customer.test"].startswith("failed: bounced")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -13,6 +14,7 @@ from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import outbound, queries, service
 from helpline.domains.channels.email.connection import test_connection
 from helpline.domains.channels.email.schemas import MailboxCreate, MailboxUpdate, no_nul
+from helpline.settings import Settings
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.downloads import stored_file
 from helpline.web.errors import NotFound, Problem, Unauthorized
@@ -20,6 +22,12 @@ from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 
 router = APIRouter(tags=["email"])
+
+
+def body_limits(settings: Settings, prefix: str) -> list[tuple[re.Pattern[str], int]]:
+    """This router's request body limits that are not the API's (``web.limits``): the raw-MIME
+    webhook's body is one whole email, so it takes what mail takes by any transport."""
+    return [(re.compile(re.escape(prefix) + r"/mailboxes/[0-9]+/inbound"), settings.email_max_message_bytes)]
 
 
 class MailboxRead(BaseModel):
@@ -135,11 +143,15 @@ async def test_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: Pl
     status_code=202,
     response_model=Accepted,
     summary="Receive one raw MIME message (webhook)",
-    description="The body is the message (message/rfc822). `X-Helpline-Signature: sha256=<hex>` is the "
+    description="The body is the message (message/rfc822), up to `HELPLINE_EMAIL_MAX_MESSAGE_BYTES` "
+    "(25 MiB by default; larger answers 413). `X-Helpline-Signature: sha256=<hex>` is the "
     "HMAC-SHA256 of the body with the mailbox's webhook secret. Stored before this answers 202; the "
     "same message again answers 202 with `duplicate: true`.",
     openapi_extra={"security": []},
-    responses={401: {"description": "Missing or wrong signature"}},
+    responses={
+        401: {"description": "Missing or wrong signature"},
+        413: {"description": "Larger than the mail size limit"},
+    },
 )
 async def webhook(
     mailbox_id: IdPath,

@@ -312,21 +312,16 @@ async def _queue_reply(
     return 1 if new_id else 0
 
 
-async def mark_bounced(uow: UnitOfWork, ws: int, ticket_id: int, addresses: list[str], why: str) -> None:
-    """A bounce for mail we sent on ``ticket_id``: those recipients failed."""
-    rows: Any = (
+async def mark_bounced(
+    uow: UnitOfWork, outbound_id: int, recipients: dict[str, str], addresses: list[str], why: str
+) -> None:
+    """A bounce for the email ``outbound_id`` (whose recipients the caller read, locked): those of
+    ``addresses`` it was sent to failed. The ticket page and the deliveries API show it."""
+    changed = {a: f"failed: bounced ({why[:200]})" for a in addresses if a in recipients}
+    if changed:
         await uow.execute(
-            sa.select(outbox.c.id, outbox.c.recipients).where(
-                outbox.c.workspace_id == ws, outbox.c.ticket_id == ticket_id
-            )
+            outbox.update().where(outbox.c.id == outbound_id).values(recipients={**recipients, **changed})
         )
-    ).all()
-    for oid, recipients in rows:
-        changed = {a: f"failed: bounced ({why[:200]})" for a in addresses if a in (recipients or {})}
-        if changed:
-            await uow.execute(
-                outbox.update().where(outbox.c.id == oid).values(recipients={**recipients, **changed})
-            )
 
 
 async def do_retry(platform: Platform, actor: Principal, outbound_id: int) -> int | None:

@@ -5,13 +5,18 @@ raw 8-bit header text. Every read here falls back instead of raising; what canno
 breaks a limit, raises :class:`Rejected` with a reason a person can act on.
 
 The message is parsed with the ``compat32`` policy, which keeps header values as the raw strings the
-message carried; this module decodes them itself (8-bit text as UTF-8, else cp1252; RFC 2047 words;
-display names after the address list is split). The modern policy parses every header into objects
-on each read, which cost about three quarters of the parsing time, for nothing we use.
+message carried; this module decodes them itself (raw 8-bit text, RFC 2047 words, display names after
+the address list is split). The modern policy parses every header into objects on each read, which
+cost about three quarters of the parsing time, for nothing we use.
+
+Text whose bytes do not fit its label (UTF-8 or Windows-1252 under ``us-ascii`` or no label, bytes
+invalid in an encoded word's charset) is read as UTF-8 when it is UTF-8, else in the charset
+``charset_normalizer`` finds (:func:`_decode_bytes`); a label the bytes fit is always kept.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import email
 import email.header
@@ -21,6 +26,8 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from typing import Any
+
+import charset_normalizer
 
 from helpline.domains.tickets import content
 
@@ -69,7 +76,6 @@ class ParsedMail:
 _MSGID = re.compile(r"<([^<>\s]{1,250})>")
 _UNFOLD = re.compile(r"\r?\n")
 _SURROGATE = re.compile("[\udc80-\udcff]")
-_WESTERN = {"us-ascii", "ascii", "utf-8", "utf8", "iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"}
 _LOOP_HEADERS = (
     "auto-submitted",
     "precedence",
@@ -94,14 +100,15 @@ def _raw_all(msg: Message, name: str) -> list[str]:
 
 
 def _eight_bit(text: str) -> str:
-    """Raw 8-bit bytes in a header (surrogate-escaped by the parser) read as UTF-8, else cp1252."""
+    """Raw 8-bit bytes in a header (surrogate-escaped by the parser), read as unlabelled text."""
     if not _SURROGATE.search(text):
         return text
     return _decode_bytes(text.encode("ascii", "surrogateescape"), None)
 
 
-def _header(msg: Message, name: str) -> str:
-    """A header's decoded text, or "" — never raises, whatever the header holds."""
+def header_text(msg: Message, name: str) -> str:
+    """The first ``name`` header's decoded text (raw 8-bit bytes and RFC 2047 words), unfolded, or
+    "" — never raises, whatever the header holds. ``msg`` is parsed with the ``compat32`` policy."""
     values = _raw_all(msg, name)
     if not values:
         return ""
@@ -112,6 +119,8 @@ def _header(msg: Message, name: str) -> str:
 
 
 def _decode_words(text: str) -> str:
+    """RFC 2047 encoded words decoded; a word whose bytes do not fit its declared charset is read
+    like any mislabelled text (:func:`_decode_bytes`)."""
     try:
         chunks = email.header.decode_header(text)
     except Exception:
@@ -120,30 +129,88 @@ def _decode_words(text: str) -> str:
     for data, charset in chunks:
         if isinstance(data, str):
             out.append(data)
-            continue
-        out.append(_decode_bytes(data, charset))
+        elif charset is None:
+            out.append(_unencoded(data))
+        else:
+            out.append(_decode_bytes(data, charset))
     return "".join(out)
 
 
-def _decode_bytes(data: bytes, charset: str | None) -> str:
-    """``data`` in its declared charset, else UTF-8. Bytes that fit neither: a declared Western
-    charset is most often mislabelled cp1252; any other (CJK, Cyrillic…) is kept, bad bytes replaced."""
-    for cs in (charset, "utf-8"):
-        if not cs:
-            continue
-        try:
-            return data.decode(cs)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    if charset and charset.lower() not in _WESTERN:
-        try:
-            return data.decode(charset, "replace")
-        except LookupError:
-            pass
+def _unencoded(data: bytes) -> str:
+    """Text between encoded words: ``decode_header`` hands it back as ``raw-unicode-escape`` bytes
+    (it was text already); undo exactly that, not a charset guess."""
     try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
+        return data.decode("raw-unicode-escape")
+    except UnicodeDecodeError:  # a literal backslash-u in the text
         return data.decode("latin-1")
+
+
+#: The charsets detection may answer: those mail is still written in. Left to every codec Python
+#: knows, detection reads short Latin text as EBCDIC or UTF-16; cp1258 and cp874 are left out as
+#: they read Western text as Vietnamese combining marks or CJK and Cyrillic text as Thai.
+_DETECTABLE = [
+    "cp1252", "iso8859_15", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u", "iso8859_5",
+    "cp1253", "iso8859_7", "cp1254", "cp1255", "cp1256", "cp1257",
+    "shift_jis", "cp932", "euc_jp", "iso2022_jp", "gb18030", "big5", "euc_kr",
+]  # fmt: skip
+#: Chosen whenever it reads as cleanly as detection's best: what a us-ascii, Latin-1 or missing label
+#: most often hides (WHATWG decodes those labels as it), and detection cannot tell it from the
+#: other Latin code pages by their letters (its coherence scores between them are noise).
+_PREFERRED = "cp1252"
+#: At most one bad sequence per this many good non-ASCII characters is still UTF-8 (a truncated or
+#: damaged part), read with the bad bytes replaced rather than guessed at.
+_UTF8_GOOD_PER_BAD = 20
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    """``data`` as its declared charset says, when it decodes strictly under it (so a ``us-ascii``
+    label, or none, holds only for 7-bit bytes). Otherwise the label lies: strict UTF-8 (or UTF-8
+    with a rare bad byte), then the charset ``charset_normalizer`` finds, then the declared charset
+    (else UTF-8) with bad bytes replaced. Never raises."""
+    declared = _codec(charset) if charset else "ascii"
+    for codec in (declared, "utf-8"):
+        if codec:
+            with contextlib.suppress(UnicodeError):
+                return data.decode(codec)
+    found = _mostly_utf8(data) or _detect(data)
+    if found is not None:
+        return found
+    with contextlib.suppress(UnicodeError):  # a few codecs cannot replace
+        return data.decode(declared or "utf-8", "replace")
+    return data.decode("utf-8", "replace")
+
+
+def _codec(charset: str) -> str | None:
+    """Python's text codec for a charset label; None for a label it does not know as a text codec."""
+    try:
+        info = codecs.lookup(charset.strip().strip('"'))
+    except (LookupError, ValueError):
+        return None
+    # Not bytes-to-bytes codecs (base64, zlib…), which ``bytes.decode`` refuses with LookupError.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 with its few bad bytes replaced, when nearly all of its non-ASCII text is valid UTF-8."""
+    text = data.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for c in text if c > "\x7f") - bad
+    return text if good >= _UTF8_GOOD_PER_BAD * bad else None
+
+
+def _detect(data: bytes) -> str | None:
+    """``data`` decoded in the charset detection finds (``_PREFERRED`` when it reads as cleanly);
+    None when nothing fits."""
+    try:
+        matches = charset_normalizer.from_bytes(data, cp_isolation=_DETECTABLE)
+    except Exception:  # third-party code on hostile bytes: a guess is never worth a failed mail
+        return None
+    best = matches.best()
+    if best is None:
+        return None
+    if any(_PREFERRED in m.could_be_from_charset and m.chaos <= best.chaos for m in matches):
+        return data.decode(_PREFERRED)
+    return str(best)
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
@@ -220,7 +287,7 @@ def _payload_bytes(part: Message) -> bytes:
 
 
 def _text(part: Message) -> str:
-    """A text part's content: its declared charset, else UTF-8, else cp1252; never raises."""
+    """A text part's content, decoded by :func:`_decode_bytes`; never raises."""
     data = _payload_bytes(part)
     try:
         charset = part.get_content_charset()
@@ -230,40 +297,85 @@ def _text(part: Message) -> str:
 
 
 def _dsn(parts: list[Message], top: Message) -> dict[str, Any] | None:
+    """A delivery report's fields (RFC 3464): ``recipients`` it names, ``failed`` (those whose
+    action is ``failed``), the first failure's ``status`` / ``action`` / ``diagnostic``, and the ids it
+    gives for the reported message: ``original_message_id`` (the returned message's or headers'
+    Message-ID) and ``envelope_id`` (``Original-Envelope-Id``). None when it is not a report."""
     if _content_type(top) != "multipart/report":
         return None
-    info: dict[str, Any] = {"recipients": [], "status": "", "action": "", "original_message_id": ""}
+    info: dict[str, Any] = {
+        "recipients": [],
+        "failed": [],
+        "status": "",
+        "action": "",
+        "diagnostic": "",
+        "original_message_id": "",
+        "envelope_id": "",
+    }
     for part in parts:
         ctype = _content_type(part)
         if ctype == "message/delivery-status":
-            sub = part.get_payload()
-            text = "\n".join(str(s) for s in sub) if isinstance(sub, list) else _text(part)
-            for line in text.splitlines():
-                key, _, value = line.partition(":")
-                key, value = key.strip().lower(), value.strip()
-                if key in ("final-recipient", "original-recipient") and value:
-                    addr = value.split(";", 1)[-1].strip().lower()
-                    if addr and addr not in info["recipients"]:
-                        info["recipients"].append(addr)
-                elif key == "status" and not info["status"]:
-                    info["status"] = value[:20]
-                elif key == "action" and not info["action"]:
-                    info["action"] = value.lower()[:20]
-                elif key == "diagnostic-code" and "diagnostic" not in info:
-                    info["diagnostic"] = value[:500]
-        elif (
-            ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
-            and not info["original_message_id"]
-        ):
-            sub = part.get_payload()
-            inner = sub[0] if isinstance(sub, list) and sub else None
-            if isinstance(inner, Message):
-                ids = message_ids(_header(inner, "message-id"))
-            else:
-                found = re.search(r"(?im)^message-id:\s*(.*)$", _text(part))
-                ids = message_ids(found.group(1)) if found else []
-            info["original_message_id"] = ids[0] if ids else ""
+            for block in _dsn_blocks(part):
+                _add_dsn_block(info, block)
+        elif ctype in _RETURNED and not info["original_message_id"]:
+            info["original_message_id"] = _returned_id(part)
     return info
+
+
+_RETURNED = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+_XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
+
+def _dsn_blocks(part: Message) -> list[dict[str, str]]:
+    """The field blocks of a ``message/delivery-status`` part (the message's, then one per
+    recipient): the first value of each lower-cased field name, folded lines joined."""
+    sub = part.get_payload()
+    texts = [str(s) for s in sub] if isinstance(sub, list) else re.split(r"\r?\n[ \t]*\r?\n", _text(part))
+    blocks = []
+    for text in texts[:100]:
+        fields: dict[str, str] = {}
+        for line in _FOLD.sub(" ", text).splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+        blocks.append(fields)
+    return blocks
+
+
+def _add_dsn_block(info: dict[str, Any], fields: dict[str, str]) -> None:
+    if fields.get("original-envelope-id") and not info["envelope_id"]:
+        envid = _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), fields["original-envelope-id"])
+        info["envelope_id"] = envid.strip().strip("<>")[:250]
+    named = [
+        addr
+        for key in ("original-recipient", "final-recipient")
+        if (addr := fields.get(key, "").split(";", 1)[-1].strip().strip("<>").lower())
+    ]
+    if not named:
+        return
+    action = fields.get("action", "").lower()[:20]
+    failing = action in ("failed", "")
+    for addr in named:
+        if addr not in info["recipients"]:
+            info["recipients"].append(addr)
+        if failing and addr not in info["failed"]:
+            info["failed"].append(addr)
+    if not info["action"] or (failing and info["action"] not in ("failed", "")):
+        info["action"] = action
+        info["status"] = fields.get("status", "")[:20]
+        info["diagnostic"] = fields.get("diagnostic-code", "")[:500]
+
+
+def _returned_id(part: Message) -> str:
+    """The Message-ID of the message (or its headers) a report returns; "" when none."""
+    sub = part.get_payload()
+    inner = sub[0] if isinstance(sub, list) and sub else None
+    if isinstance(inner, Message):
+        ids = message_ids(header_text(inner, "message-id"))
+    else:
+        found = re.search(r"(?im)^message-id:\s*(.*)$", _text(part))
+        ids = message_ids(found.group(1)) if found else []
+    return ids[0] if ids else ""
 
 
 def parse(raw: bytes, limits: Limits | None = None) -> ParsedMail:
@@ -290,19 +402,19 @@ def parse(raw: bytes, limits: Limits | None = None) -> ParsedMail:
     if len(text_body) > limits.max_body_chars or len(html_body) > limits.max_body_chars * 2:
         raise Rejected(f"body longer than {limits.max_body_chars} characters")
     attachments = _attachments(msg, parts)
-    ids = message_ids(_header(msg, "message-id"))
-    headers = {name: _header(msg, name) for name in _LOOP_HEADERS if name in msg}
+    ids = message_ids(header_text(msg, "message-id"))
+    headers = {name: header_text(msg, name) for name in _LOOP_HEADERS if name in msg}
     auth = _raw_all(msg, "authentication-results")[:20]
     return ParsedMail(
         message_id=ids[0] if ids else "",
-        subject=_header(msg, "subject")[:500],
+        subject=header_text(msg, "subject")[:500],
         from_name=from_name,
         from_address=from_address,
         reply_to=[a for _, a in _addresses(msg, "reply-to")],
         to=[a for _, a in _addresses(msg, "to")][:200],
         cc=[a for _, a in _addresses(msg, "cc")][:200],
-        in_reply_to=message_ids(_header(msg, "in-reply-to")),
-        references=message_ids(_header(msg, "references")),
+        in_reply_to=message_ids(header_text(msg, "in-reply-to")),
+        references=message_ids(header_text(msg, "references")),
         text=text_body,
         html=html_body,
         parts=attachments,
@@ -356,7 +468,7 @@ def _attachments(msg: Message, parts: list[Message]) -> list[Part]:
         ctype = _content_type(part)
         if ctype in ("text/plain", "text/html") and not _is_attachment(part):
             continue  # a body, not a file
-        cid = message_ids(_header(part, "content-id"))
+        cid = message_ids(header_text(part, "content-id"))
         name = _filename(part)
         if ctype == "message/rfc822":
             sub = part.get_payload()

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.domains.channels.email.models import InboundMail, InboundState, Mailbox
-from helpline.domains.channels.email.parse import message_ids
+from helpline.domains.channels.email.parse import header_text, message_ids
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Conflict, NotFound
@@ -50,7 +50,8 @@ def message_key(raw: bytes, sha256: str) -> tuple[str, str, str]:
         head = _HEADERS.parsebytes(raw[: 256 * 1024])
         ids = message_ids(str(head.get("message-id", "") or ""))
         sender = str(head.get("from", "") or "")
-        subject = str(head.get("subject", "") or "")
+        # Decoded as the parser decodes it: the failed-mail list shows this until processing.
+        subject = header_text(head, "subject")
     except Exception:
         ids, sender, subject = [], "", ""
     key = ids[0][:255] if ids else f"sha256:{sha256}"

@@ -66,7 +66,7 @@ class Receiver:
 async def start_receiver(platform: Platform, host: str, port: int) -> asyncio.Server:
     """Listen on ``host:port`` in the running event loop (the one that owns the database engines)."""
     handler = Receiver(platform)
-    size = platform.settings.smtp_receiver_max_bytes
+    size = platform.settings.email_max_message_bytes  # the one mail size limit of every transport
     # STARTTLS when a certificate is configured, optional for the sender (an MX must take mail from
     # servers that cannot do TLS).
     tls_context = email_tls.receiver_context(platform.settings)
