@@ -90,7 +90,8 @@ async def start_chat(ws: WS, admin: Any, *, name: str, email: str, body: str) ->
 
 
 class Story:
-    """Carla in workspace A: an email with two files, a portal reply, an internal note about her, a chat,
+    """Carla in workspace A: an email with two files, a portal reply, an internal note about her, a reply
+    mailed to her, a chat,
     a ticket she is CC'd on, a help-centre search with her address; and Carla in workspace B."""
 
     async def build(self, make_ws: Any) -> Story:
@@ -143,6 +144,9 @@ class Story:
                 f"/tickets/{self.t1}/messages",
                 json={"body": f"Carla called, {self.words['note']}", "public": False},
             )
+            assert r.status_code == 201, r.text
+            # A reply mailed to her: its delivery record names her address.
+            r = await api.post(f"/tickets/{self.t1}/messages", json={"body": "We are on it."})
             assert r.status_code == 201, r.text
             r = await api.post(
                 "/tickets",
@@ -227,6 +231,8 @@ async def test_the_export_holds_everything_held_about_the_contact(story: Story) 
     assert mail["id"] == s.inbound_id and mail["raw_sha256"] == s.raw_sha
     assert mail["from_address"] == s.email and mail["download"] == f"/api/v1/email/inbound/{s.inbound_id}/raw"
     assert ["Subject", f"Refund {s.words['subj']}"] in mail["headers"]
+    (sent,) = doc["email"]["outbound"]
+    assert sent["ticket_id"] == s.t1 and s.email in sent["recipients"]
     assert [q["query"] for q in doc["knowledge"]["searches"]] == [f"cancel order {s.email}"]
     assert doc["portal_sign_in_links"] == [] and doc["satisfaction"] == []
 
@@ -280,9 +286,10 @@ async def test_erasing_leaves_nothing_identifying_and_keeps_the_tickets(story: S
         assert r.status_code == 200, r.text
         body = r.json()
         counts = body["counts"]
-        assert body["erased_at"] and counts["messages"] == 4 and counts["attachments"] == 2
+        assert body["erased_at"] and counts["messages"] == 5 and counts["attachments"] == 2
         assert counts["inbound_emails"] == 1 and counts["identities"] == 1 and counts["memberships"] == 1
         assert counts["search_log"] == 1 and counts.get("accounts_disabled", 0) == 0
+        assert counts["outbound_emails"] == 1
         await drain(p)  # the file purge
 
         # No message text, subject, identity or search hit remains; the tickets and numbers do.

@@ -312,15 +312,18 @@ async def _mail_out(uow: UnitOfWork, s: Subject, n: Counter[str]) -> None:
         .all()
     )
     for r in rows:
-        recipients = {k: v for k, v in (r["recipients"] or {}).items() if k.lower() not in s.emails}
+        before = r["recipients"] or {}
+        recipients = {k: v for k, v in before.items() if k.lower() not in s.emails}
+        theirs = recipients != before or r["first_recipient"].lower() in s.emails
         values: dict[str, Any] = {}
-        if recipients != (r["recipients"] or {}):
+        if recipients != before:
             values["recipients"] = recipients
         if r["first_recipient"].lower() in s.emails:
             values["first_recipient"] = ""
         if r["ticket_id"] in requested and r["payload"]:
             values["payload"] = {}  # a rendered acknowledgement repeats their subject
-        if r["state"] in _UNSENT and (r["ticket_id"] in requested or not recipients):
+        # Nothing more goes out to them or about them; an agent may retry it for the others.
+        if r["state"] in _UNSENT and (theirs or r["ticket_id"] in requested):
             values.update(
                 state=OutboundState.failed.value,
                 last_error="erased at the customer's request",
