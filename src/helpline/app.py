@@ -33,6 +33,7 @@ from helpline.domains.channels.email.api import body_limits as email_body_limits
 from helpline.domains.channels.email.api import router as email_router
 from helpline.domains.channels.email.runtime import EmailRuntime
 from helpline.domains.channels.email.views import router as email_pages
+from helpline.domains.customers import jobs as _customer_jobs  # registers job handlers
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.customers.views import router as customer_pages
 from helpline.domains.knowledge.api import router as help_router
@@ -55,7 +56,7 @@ from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _account_jobs, _email_jobs, _chat_jobs)
+_ = (_ticket_jobs, _account_jobs, _email_jobs, _chat_jobs, _customer_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"

@@ -133,6 +133,7 @@ class Api:
     protected_tokens: set[int] = field(default_factory=set)
     victim_user: int = 0
     victim_token: int = 0
+    victim_contact: int = 0
 
 
 async def _seed(settings: Settings) -> Api:
@@ -188,6 +189,9 @@ async def _seed(settings: Settings) -> Api:
                 )
             )
             dup = ok(await c.post("/contacts", json={"email": "ann.other@acme.test", "name": "Ann again"}))
+            api.victim_contact = ok(
+                await c.post("/contacts", json={"email": "vic@acme.test", "name": "Vic"})
+            )["id"]
             fld = ok(
                 await c.post(
                     "/custom-fields",
@@ -280,13 +284,17 @@ def api(database_url: str, tmp_root: Path) -> Iterator[Api]:
 
 
 def _spare_the_personas(case: schemathesis.Case, api: Api) -> None:
-    """A fuzzed id that hits a persona's own token or user would revoke, deactivate or demote it, and every
-    later request would only test the 401 path; such a case is pointed at a victim made for the purpose."""
+    """A fuzzed id that hits a persona's own token or user would revoke, deactivate or demote it (or erase
+    its contact), and every later request would only test the 401 path; such a case is pointed at a
+    victim made for the purpose."""
     params = case.path_parameters or {}
     if params.get("token_id") in api.protected_tokens:
         params["token_id"] = api.victim_token
     if params.get("user_id") in api.protected_users and case.method.upper() != "GET":
         params["user_id"] = api.victim_user
+    # Erasing the customer persona's contact would end its sign-in (and every seeded contact's data).
+    if case.path.endswith("/erase") and "contact_id" in params:
+        params["contact_id"] = api.victim_contact
 
 
 def _errors_are_problem_json(response: Any) -> None:

@@ -19,6 +19,12 @@ class Storage(Protocol):
 
     async def exists(self, sha256: str) -> bool: ...
 
+    async def delete(self, sha256: str) -> bool:
+        """Forget the file named ``sha256``; True if it was there. Deleting a missing file is not an
+        error (deletion is idempotent). Files are shared by content: the caller must know that no
+        one else still needs these bytes (``customers.privacy`` checks every reference first)."""
+        ...
+
 
 class LocalStorage:
     """A folder: ``ab/cd/abcdef…``. Writes go to a temporary file first, then are renamed into place."""
@@ -53,3 +59,15 @@ class LocalStorage:
 
     async def exists(self, sha256: str) -> bool:
         return self._path(sha256).exists()
+
+    def _delete(self, sha256: str) -> bool:
+        path = self._path(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        # Empty fan-out folders are left behind on purpose: a concurrent put may be about to use them.
+        return True
+
+    async def delete(self, sha256: str) -> bool:
+        return await asyncio.to_thread(self._delete, sha256)

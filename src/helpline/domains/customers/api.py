@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
-from helpline.domains.customers import queries, service
+from helpline.domains.customers import privacy, queries, service
+from helpline.domains.customers.privacy.schemas import ContactExport, EraseContact, EraseResult
 from helpline.domains.customers.schemas import (
     ContactCreate,
     ContactPage,
@@ -172,6 +174,70 @@ async def merge_contacts(
         await service.do_merge_contacts(uow, actor, target, source)
         item = await queries.contact_detail(uow.conn, actor, contact_id)
     return JSON(item)
+
+
+# --- privacy: export and erase -------------------------------------------------------------------
+
+PRIVACY: Responses = {
+    403: {"description": "Only admins export or erase a contact"},
+    409: {"description": "The contact was merged into another: use that one"},
+}
+
+
+@router.get(
+    "/contacts/{contact_id}/export",
+    response_model=ContactExport,
+    summary="Export everything held about a contact (admins)",
+    description="A JSON document (format_version 1, documented in docs/customers.md), or with "
+    "`format=zip` a ZIP of it (`contact.json`) with the contact's attachments and original emails. "
+    "Recorded in the audit log.",
+    responses={
+        **NOT_YOURS,
+        **PRIVACY,
+        200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+    },
+)
+async def export_contact(
+    contact_id: ContactId,
+    actor: CurrentPrincipal,
+    platform: PlatformDep,
+    format: Annotated[Literal["json", "zip"], Query(description="json (default) or zip")] = "json",
+) -> Response:
+    name = f"contact-{contact_id}-export"
+    if format == "zip":
+        archive = await privacy.export_archive(platform, actor, contact_id)
+        return StreamingResponse(
+            privacy.chunks_of(archive),
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}.zip"',
+                "Cache-Control": "no-store",
+            },
+        )
+    doc = await privacy.export_contact(platform, actor, contact_id)
+    return JSON(
+        doc,
+        headers={"Content-Disposition": f'attachment; filename="{name}.json"', "Cache-Control": "no-store"},
+    )
+
+
+@router.post(
+    "/contacts/{contact_id}/erase",
+    response_model=EraseResult,
+    summary="Erase a contact at their request (admins)",
+    description="Redacts their messages and their tickets' conversations, deletes their attachments and "
+    "original emails, removes their identities and sign-in, anonymizes the contact; the tickets stay. "
+    "Cannot be undone; `confirm` must be ERASE. Running it again changes nothing. Recorded in the "
+    "audit log (counts only).",
+    responses={**NOT_YOURS, **PRIVACY},
+)
+async def erase_contact(
+    contact_id: ContactId, body: EraseContact, actor: CurrentPrincipal, platform: PlatformDep
+) -> JSON:
+    async with platform.db.transaction() as uow:
+        counts = await privacy.do_erase_contact(uow, platform.pubsub, actor, contact_id, confirm=body.confirm)
+        contact = await queries.access_contact(uow.conn, actor, contact_id)
+    return JSON({"contact_id": contact_id, "erased_at": contact["erased_at"], "counts": counts})
 
 
 # --- organizations --------------------------------------------------------------------------------

@@ -72,6 +72,9 @@ class Contact(IdMixin, Base):
     merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set when the contact was erased at their request (``customers.privacy``): nothing identifying
+    #: is left of it, and its tickets keep it as an anonymous requester.
+    erased_at: Mapped[datetime | None]
 
 
 class ContactIdentity(IdMixin, Base):

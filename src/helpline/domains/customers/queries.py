@@ -37,6 +37,7 @@ CONTACT_FIELDS = (
     "merged_into_id",
     "created_at",
     "updated_at",
+    "erased_at",
 )
 ORG_FIELDS = ("id", "name", "shared_tickets", "notes", "tags", "attributes", "created_at", "updated_at")
 

@@ -124,6 +124,10 @@ class ContactRead(BaseModel):
     merged_into_id: int | None
     created_at: datetime
     updated_at: datetime
+    erased_at: datetime | None = Field(
+        default=None,
+        description="Set when the contact was erased at their request: nothing identifying is left",
+    )
 
 
 class ContactPage(BaseModel):

@@ -168,7 +168,8 @@ class CustomField(IdMixin, Base):
 
 
 class Message(IdMixin, Base):
-    """One entry of a conversation. Append-only: a trigger refuses changes to its content."""
+    """One entry of a conversation. Append-only: a trigger refuses changes to its content, except one
+    redaction (``redacted_at`` set with the erasure marker as its body, migration 0037)."""
 
     __tablename__ = "messages"
     __table_args__ = (
@@ -191,6 +192,8 @@ class Message(IdMixin, Base):
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the text was erased at the customer's request (``customers.privacy``); never changes after.
+    redacted_at: Mapped[datetime | None]
 
 
 class Upload(IdMixin, Base):

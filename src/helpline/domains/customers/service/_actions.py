@@ -70,6 +70,16 @@ def check_contact_update(actor: Principal, contact: dict[str, Any], given: dict[
             f"contact {contact['id']} was merged into {contact['merged_into_id']}; edit that one",
             errors=[{"field": "merged_into_id", "message": "merged"}],
         )
+    check_not_erased(contact)
+
+
+def check_not_erased(contact: dict[str, Any], field: str = "erased_at") -> None:
+    """An erased contact stays anonymous: nothing identifying is written to it again."""
+    if contact.get("erased_at") is not None:
+        raise Conflict(
+            f"contact {contact['id']} was erased at the customer's request and cannot be changed",
+            errors=[{"field": field, "message": "erased"}],
+        )
 
 
 async def do_create_contact(uow: UnitOfWork, actor: Principal, data: ContactCreate) -> int:
@@ -142,6 +152,7 @@ async def do_merge_contacts(
                 f"contact {row['id']} was already merged into {row['merged_into_id']}",
                 errors=[{"field": who, "message": "already merged"}],
             )
+        check_not_erased(row, who)
     await merge_contacts(uow, actor.workspace_id, source_id=source["id"], target_id=target["id"])
     # Contacts merged into the source earlier now point straight at the target: one hop to resolve.
     await uow.execute(

@@ -29,6 +29,7 @@ FLASHES = {
     "identity": "Identity added.",
     "removed": "Identity removed.",
     "created": "Created.",
+    "erased": "The customer's data is erased.",
 }
 
 
