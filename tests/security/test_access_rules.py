@@ -144,7 +144,9 @@ async def test_workspace_token_sees_nothing_of_another_workspace(make_ws):
 async def test_revoked_and_expired_tokens_fail(ws):
     agent = await ws.person(Role.agent, password="correct horse battery")
     async with ws.client(agent) as c:
-        created = (await c.post("/tokens", json={"name": "script", "password": "correct horse battery"})).json()
+        created = (
+            await c.post("/tokens", json={"name": "script", "password": "correct horse battery"})
+        ).json()
         async with ws.client(created["token"]) as c2:
             assert (await c2.get("/me")).status_code == 200
         assert (await c.delete(f"/tokens/{created['id']}")).status_code == 204

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import (
     ApiToken,
+    Invitation,
     PasskeyCredential,
     RecoveryCode,
     SsoIdentity,
@@ -67,6 +68,7 @@ passkeys = PasskeyCredential.__table__
 recovery_codes = RecoveryCode.__table__
 sso_identities = SsoIdentity.__table__
 sso_providers = SsoProvider.__table__
+invitations = Invitation.__table__
 address_status = AddressStatus.__table__
 idem_keys = IdempotencyKey.__table__
 
@@ -236,7 +238,27 @@ async def _accounts(uow: UnitOfWork, s: Subject, n: Counter[str]) -> list[int]:
         elsewhere = (
             await uow.execute(sa.select(sa.func.count()).select_from(members).where(members.c.user_id == uid))
         ).scalar_one()
-        if elsewhere:
+        await uow.execute(  # an offer of this workspace to them is gone with them
+            invitations.update()
+            .where(
+                invitations.c.user_id == uid,
+                invitations.c.workspace_id == ws,
+                invitations.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        invited_elsewhere = (
+            await uow.execute(
+                sa.select(sa.func.count())
+                .select_from(invitations)
+                .where(
+                    invitations.c.user_id == uid,
+                    invitations.c.accepted_at.is_(None),
+                    invitations.c.revoked_at.is_(None),
+                )
+            )
+        ).scalar_one()
+        if elsewhere or invited_elsewhere:  # another workspace still knows this account
             continue
         done = await uow.execute(
             users.update()

@@ -143,7 +143,6 @@ async def _accounts(conn: AsyncConnection, s: Subject) -> list[dict[str, Any]]:
                 "role": m["role"],
                 "active": bool(m["is_active"]),
                 "member_since": _t(m["created_at"]),
-                "joined_at": _t(m["joined_at"]),
                 "sessions": [_pick(x, "created_at", "expires_at", "revoked_at", "method") for x in sess],
             }
         )

@@ -81,7 +81,6 @@ class ExportAccount(BaseModel):
     role: str = Field(description="Their role in this workspace (customer)")
     active: bool
     member_since: datetime
-    joined_at: datetime | None
     sessions: list[ExportSession] = Field(description="Their sign-ins to this workspace")
 
 
