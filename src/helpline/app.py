@@ -17,6 +17,8 @@ from helpline import __version__
 from helpline.domains.accounts import jobs as _account_jobs  # registers job handlers
 from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
+from helpline.domains.accounts.passkey_api import router as passkey_router
+from helpline.domains.accounts.passkey_views import router as passkey_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels.chat import jobs as _chat_jobs  # registers job handlers
@@ -60,6 +62,7 @@ STATIC = Path(__file__).parent / "static"
 #: Routers of server-rendered pages (console, portal), in the order their paths are matched.
 PAGE_ROUTERS = [
     accounts_pages,
+    passkey_pages,
     inbox_pages,
     ticket_pages,
     portal_pages,
@@ -137,6 +140,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         files_router,
         customers_router,
         accounts_router,
+        passkey_router,
         email_router,
         chat_router,
         help_router,
