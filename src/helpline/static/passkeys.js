@@ -103,6 +103,13 @@
     return data;
   }
 
+  // The error line is a hidden role=alert until there is something to say: shown, it is read out.
+  function say(error, text) {
+    if (!error) return;
+    error.textContent = text;
+    error.hidden = !text;
+  }
+
   function busy(button, on) {
     button.disabled = on;
     if (on) button.setAttribute("aria-busy", "true");
@@ -117,7 +124,7 @@
     if (!form || !button) return;
     box.hidden = false;
     button.addEventListener("click", async function () {
-      error.textContent = "";
+      say(error, "");
       busy(button, true);
       try {
         var csrf = form.querySelector("input[name=csrf_token]").value;
@@ -126,7 +133,7 @@
         form.querySelector("input[name=credential]").value = JSON.stringify(credentialJSON(cred));
         form.submit(); // the server answers like the password form: a redirect, or this page with the error
       } catch (err) {
-        error.textContent = explain(err);
+        say(error, explain(err));
         busy(button, false);
         button.focus();
       }
@@ -157,7 +164,7 @@
     var scope = form.closest("#passkeys-body") || document;
     var error = scope.querySelector("[data-passkey-error]");
     var button = form.querySelector("button[type=submit]");
-    if (error) error.textContent = "";
+    say(error, "");
     busy(button, true);
     try {
       var csrf = document.body.dataset.csrf || "";
@@ -166,7 +173,7 @@
       await postJSON("/api/v1/me/passkeys", csrf, { name: form.elements.name.value, credential: credentialJSON(cred) });
       refresh("added");
     } catch (err) {
-      if (error) error.textContent = explain(err);
+      say(error, explain(err));
       busy(button, false);
       button.focus();
     }
