@@ -34,7 +34,9 @@ def test_add_a_passkey_on_the_profile_then_sign_in_with_it(localhost_site, tab):
     agent = localhost_site.person(Role.agent, name="Pat Passkey")
     cdp = tab.context.new_cdp_session(tab.page)
     cdp.send("WebAuthn.enable")
-    authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})["authenticatorId"]
+    authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})[
+        "authenticatorId"
+    ]
 
     tab.sign_in(agent)
     tab.page.wait_for_url("**/inbox**")

@@ -99,6 +99,16 @@ async def test_register_then_sign_in_with_the_passkey(ws):
         # the page's card lists it too
         card = await c.get("/profile/passkeys", headers={"HX-Request": "true"})
         assert "Work laptop" in card.text and "Add a passkey" in card.text
+        renamed = await c.post(
+            f"/profile/passkeys/{created['id']}/rename",
+            data={"csrf_token": csrf, "name": "Desk"},
+            headers={"HX-Request": "true"},
+        )
+        assert (
+            renamed.status_code == 200
+            and "The passkey is renamed." in renamed.text
+            and "Desk" in renamed.text
+        )
     added = await audit_rows(ws, "passkey.added")
     assert [
         (a.actor_user_id, a.workspace_id, a.target_id) for a in added if a.actor_user_id == agent.user_id
@@ -200,7 +210,10 @@ async def test_a_challenge_is_used_once_and_only_by_the_browser_that_asked(ws):
         # another browser (without this one's challenge cookie) cannot use the answer
         async with browser(ws) as thief:
             await thief.get("/login")
-            refused(await post_answer(thief, thief.cookies["helpline_csrf"], answer), "expired or was already used")
+            refused(
+                await post_answer(thief, thief.cookies["helpline_csrf"], answer),
+                "expired or was already used",
+            )
             thief_token, _ = await passkey_options(thief)  # its own challenge is not the one signed
             refused(await post_answer(thief, thief_token, answer), "did not verify")
         assert (await post_answer(c, token, answer)).status_code == 303
@@ -295,7 +308,9 @@ async def test_a_passkey_is_its_owners_only(ws, make_ws):
 async def _names(ws: Any, user_id: int) -> list[str]:
     async with ws.platform.db.read() as conn:
         return list(
-            (await conn.execute(sa.select(credentials.c.name).where(credentials.c.user_id == user_id))).scalars()
+            (
+                await conn.execute(sa.select(credentials.c.name).where(credentials.c.user_id == user_id))
+            ).scalars()
         )
 
 

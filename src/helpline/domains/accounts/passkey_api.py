@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from helpline.domains.accounts import passkeys
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
-from helpline.web.types import IdPath
+from helpline.web.types import IdPath, Strict
 
 router = APIRouter(tags=["passkeys"])
 
@@ -32,8 +32,7 @@ class PasskeyOptions(BaseModel):
     )
 
 
-class PasskeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PasskeyCreate(Strict):
     name: str = Field("", max_length=200, description="What the person calls it; blank gives `Passkey`")
     credential: dict[str, Any] = Field(
         description="The `PublicKeyCredential` from `navigator.credentials.create`, as JSON "
@@ -41,8 +40,7 @@ class PasskeyCreate(BaseModel):
     )
 
 
-class PasskeyUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PasskeyUpdate(Strict):
     name: str = Field(min_length=1, max_length=200)
 
 
