@@ -70,7 +70,7 @@ async def do_rename(uow: UnitOfWork, actor: Principal, passkey_id: int, name: st
 
 async def do_remove(uow: UnitOfWork, actor: Principal, passkey_id: int) -> None:
     """Remove one of the actor's passkeys; needs a fresh proof (:func:`require_fresh_proof`)."""
-    row = await _own(uow, actor, passkey_id)
+    row = await _own(uow, actor, passkey_id)  # first: someone else's is 404, whatever the session's age
     await require_fresh_proof(uow, actor)
     await uow.execute(passkeys.delete().where(passkeys.c.id == passkey_id))
     await audit.record(
