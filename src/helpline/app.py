@@ -19,6 +19,8 @@ from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
 from helpline.domains.accounts.audit_api import router as audit_router
 from helpline.domains.accounts.invitation_views import router as invitation_pages
+from helpline.domains.accounts.passkey_api import router as passkey_router
+from helpline.domains.accounts.passkey_views import router as passkey_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.accounts.workspaces_api import router as workspaces_router
 from helpline.domains.automation.views import router as canned_pages
@@ -66,6 +68,7 @@ STATIC = Path(__file__).parent / "static"
 PAGE_ROUTERS = [
     accounts_pages,
     invitation_pages,
+    passkey_pages,
     inbox_pages,
     ticket_pages,
     portal_pages,
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         accounts_router,
         audit_router,
         workspaces_router,
+        passkey_router,
         email_router,
         chat_router,
         help_router,

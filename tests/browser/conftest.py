@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -205,6 +206,20 @@ class Site:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with _serve(tmp_path_factory, "127.0.0.1") as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def localhost_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A second server, whose address (``HELPLINE_BASE_URL``) is ``http://localhost:<port>``: browsers
+    refuse WebAuthn (passkeys) on an IP address, which is no valid relying party id."""
+    with _serve(tmp_path_factory, "localhost") as served:
+        yield served
+
+
+@contextmanager
+def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator[Site]:
     _need_chromium()
     from aiosmtpd.controller import Controller
 
@@ -215,7 +230,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
     smtp.start()
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host_name}:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update(
         HELPLINE_DATABASE_URL=db,
@@ -249,10 +264,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         stderr=subprocess.STDOUT,
     )
     try:
-        end = time.monotonic() + 30
+        end = time.monotonic() + 60  # a busy machine takes a while to import and migrate
         while True:
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -308,7 +323,7 @@ class Page:
         self.go(f"/portal/{self.site.slug}/login" if portal else "/login")
         self.page.get_by_label("Email").fill(person.email)
         self.page.get_by_label("Password").fill(person.password)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
         if person.totp_secret:
             self.page.get_by_label("Authentication code").fill(person.otp())
             self.page.get_by_role("button", name="Verify").click()
@@ -319,7 +334,7 @@ class Page:
         self.go(f"/portal/{slug}/login")
         self.page.get_by_label("Email").fill(person.email)
         self.page.get_by_label("Password").fill(person.password)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
         if person.totp_secret:
             self.page.get_by_label("Authentication code").fill(person.otp())
             self.page.get_by_role("button", name="Verify").click()

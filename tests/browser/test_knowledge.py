@@ -247,7 +247,7 @@ def test_console_knowledge_pages(new_page: Any, bank: Bank, site: Site) -> None:
     p.go("/login")
     p.page.get_by_label("Email").fill(bank.admin.email)
     p.page.get_by_label("Password").fill(bank.admin.password)
-    p.page.get_by_role("button", name="Sign in").click()
+    p.page.get_by_role("button", name="Sign in", exact=True).click()
     p.page.wait_for_load_state()
     p.go("/kb")
     assert p.page.get_by_role("link", name="Card delivery escalation codes").is_visible()

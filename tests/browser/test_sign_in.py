@@ -12,7 +12,7 @@ def test_agent_signs_in_with_two_factor_and_pages_pass_axe(site, new_page):
     tab.check("login")
     tab.page.get_by_label("Email").fill(agent.email)
     tab.page.get_by_label("Password").fill(agent.password)
-    tab.page.get_by_role("button", name="Sign in").click()
+    tab.page.get_by_role("button", name="Sign in", exact=True).click()
     # The password alone is not enough: the second step asks for the code.
     code = tab.page.get_by_label("Authentication code")
     code.fill("000000")
@@ -32,11 +32,11 @@ def test_wrong_password_is_refused_and_login_keeps_no_open_redirect(site, new_pa
     tab.go("/login?next=//evil.example/steal")
     tab.page.get_by_label("Email").fill(agent.email)
     tab.page.get_by_label("Password").fill("not the password")
-    tab.page.get_by_role("button", name="Sign in").click()
+    tab.page.get_by_role("button", name="Sign in", exact=True).click()
     assert tab.page.get_by_role("alert").inner_text() == "wrong email or password"
     tab.page.get_by_label("Email").fill(agent.email)
     tab.page.get_by_label("Password").fill(agent.password)
-    tab.page.get_by_role("button", name="Sign in").click()
+    tab.page.get_by_role("button", name="Sign in", exact=True).click()
     tab.page.wait_for_load_state()
     assert tab.page.url.startswith(site.url + "/"), tab.page.url
 
