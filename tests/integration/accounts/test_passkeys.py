@@ -143,9 +143,7 @@ async def test_a_customer_lands_in_the_portal_and_a_named_workspace_is_respected
         from helpline.domains.accounts.models import Membership
 
         await uow.execute(
-            Membership.__table__.insert().values(
-                workspace_id=other.id, user_id=agent.user_id, role="admin", joined_at=utcnow()
-            )
+            Membership.__table__.insert().values(workspace_id=other.id, user_id=agent.user_id, role="admin")
         )
         slug = (
             await uow.execute(sa.text("SELECT slug FROM workspaces WHERE id = :i"), {"i": other.id})

@@ -126,7 +126,15 @@ async def second_step(
         )
     except Problem as exc:
         return _login_page(request, errors={"_": exc.detail}, status=exc.status, next_url=target, step="code")
-    response = await signin.open_session(request, platform, user_id, workspace_id, target, method="password")
+    response = await signin.open_session(
+        request,
+        platform,
+        user_id,
+        workspace_id,
+        target,
+        method="password",
+        detail={"second_factor": "passkey"},
+    )
     response.delete_cookie(CHALLENGE_COOKIE, path="/login")
     return response
 

@@ -107,7 +107,9 @@ async def check_code(platform: Any, request: Request, user_id: int, otp: str) ->
         )
 
 
-async def record_signin(uow: Any, user_id: int, workspace_id: int, *, method: str) -> None:
+async def record_signin(
+    uow: Any, user_id: int, workspace_id: int, *, method: str, detail: dict[str, Any] | None = None
+) -> None:
     """Audit a successful sign-in in the workspace it opened (same transaction as the session)."""
     email = (await uow.execute(sa.select(users.c.email).where(users.c.id == user_id))).scalar_one()
     await audit.record(
@@ -118,7 +120,7 @@ async def record_signin(uow: Any, user_id: int, workspace_id: int, *, method: st
         actor_email=email,
         target_type="user",
         target_id=user_id,
-        detail={"method": method},
+        detail={"method": method, **(detail or {})},
     )
 
 
@@ -163,6 +165,7 @@ async def open_session(
     target: str,
     *,
     method: str = "password",
+    detail: dict[str, Any] | None = None,
 ) -> Response:
     """Start a session (rotating any the browser had), set its cookie and go to ``target``; a customer
     is sent to the portal whatever the target. ``method`` is how the person proved who they are
@@ -177,7 +180,7 @@ async def open_session(
             replaces=request.cookies.get(SESSION_COOKIE),
             method=method,
         )
-        await record_signin(uow, user_id, workspace_id, method=method)
+        await record_signin(uow, user_id, workspace_id, method=method, detail=detail)
         role = (
             await uow.execute(
                 sa.select(members.c.role).where(

@@ -188,17 +188,8 @@ async def sign_in(
         )
     try:
         async with platform.db.transaction() as uow:
+            # signin.open_session records the sign-in with the session it opens.
             ws = await service.membership_workspace(uow, proof.user_id, workspace or None)
-            await audit.record(
-                uow,
-                "signin.succeeded",
-                workspace_id=ws,
-                actor_user_id=proof.user_id,
-                actor_email=proof.email,
-                target_type="passkey",
-                target_id=proof.passkey_id,
-                detail={"method": "passkey"},
-            )
     except Unauthorized:
         raise await _refuse(
             platform, "this passkey's account cannot sign in to that workspace", who
@@ -209,16 +200,6 @@ async def sign_in(
 async def second_step(
     platform: Any, handle: str | None, credential: Any, user_id: int, workspace_id: int
 ) -> None:
-    """The second step of a password sign-in done with one of ``user_id``'s passkeys instead of a code."""
-    proof = await verify_assertion(platform, SECOND_STEP, handle, credential, user_id=user_id)
-    async with platform.db.transaction() as uow:
-        await audit.record(
-            uow,
-            "signin.succeeded",
-            workspace_id=workspace_id,
-            actor_user_id=proof.user_id,
-            actor_email=proof.email,
-            target_type="passkey",
-            target_id=proof.passkey_id,
-            detail={"method": "password", "second_factor": "passkey"},
-        )
+    """The second step of a password sign-in done with one of ``user_id``'s passkeys instead of a code
+    (the caller opens the session, which records the sign-in with ``second_factor: passkey``)."""
+    await verify_assertion(platform, SECOND_STEP, handle, credential, user_id=user_id)

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
 
-from helpline.db.base import utcnow
 from helpline.domains.accounts.models import PasskeyCredential, User, WebSession
+from helpline.domains.accounts.service._signin import REAUTH_SECONDS as REAUTH_SECONDS
+from helpline.domains.accounts.service._signin import session_is_fresh
 from helpline.platform.cache import Cache
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Forbidden, Invalid, Problem, Unauthorized
@@ -32,7 +31,6 @@ sessions = WebSession.__table__
 CHALLENGE_SECONDS = 180
 TIMEOUT_MS = 150_000
 #: Registering or removing a passkey needs a sign-in (or re-authentication) this recent.
-REAUTH_SECONDS = 300
 MAX_NAME = 120
 #: The longest credential id we look up (the column's size); anything longer is not ours.
 MAX_CREDENTIAL_ID = 1400
@@ -103,29 +101,19 @@ def _expired() -> Problem:
 # --- fresh proof ------------------------------------------------------------------------------------
 
 
-async def require_fresh_proof(
-    conn: AsyncConnection | UnitOfWork, actor: Principal, *, within: int = REAUTH_SECONDS
-) -> None:
+async def require_fresh_proof(conn: AsyncConnection | UnitOfWork, actor: Principal) -> None:
     """Refuse (403) unless ``actor`` is a browser session whose holder proved who they are (signed in,
-    or re-authenticated) within ``within`` seconds: ``web_sessions.reauth_at``. An API token alone
-    never qualifies, whatever its age. The rule for sensitive changes to one's own sign-in methods."""
+    or re-authenticated) within the last minutes: ``accounts.service.session_is_fresh``, the one
+    definition of "fresh" (passwords, 2FA and tokens use it too). An API token alone never
+    qualifies, whatever its age. The rule for changing one's passkeys."""
     if actor.session_id is None:
         raise Forbidden(
             "this needs a signed-in browser session; an API token alone cannot do it",
             errors=[{"field": "session", "message": "a browser session is required"}],
         )
-    at: datetime | None = (
-        await conn.execute(
-            sa.select(sessions.c.reauth_at).where(
-                sessions.c.id == actor.session_id,
-                sessions.c.user_id == actor.user_id,
-                sessions.c.revoked_at.is_(None),
-            )
-        )
-    ).scalar()
-    if at is None or utcnow() - at > timedelta(seconds=within):
+    if not await session_is_fresh(conn, actor.session_id):
         raise Forbidden(
-            f"confirm it is you: sign in again, then do this within {within // 60} minutes",
+            f"confirm it is you: sign in again, then do this within {REAUTH_SECONDS // 60} minutes",
             title="Fresh sign-in required",
             errors=[{"field": "session", "message": "sign in again"}],
         )
