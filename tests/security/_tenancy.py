@@ -894,7 +894,9 @@ CROSS: list[Cross] = [
     Cross("POST", "/tickets/{ticket_id}/properties", "agent", _f(assignee_id=text), TICKET),
     Cross("POST", "/tickets/{ticket_id}/properties", "group", _f(group_id=text), TICKET),
     Cross("POST", "/tickets/{ticket_id}/split", "message", _f(message_id=text, subject=same("x")), TICKET),
-    Cross("POST", "/inbox/bulk", "ticket", _f(ticket_ids=text, bulk_status=same("solved")), ok=303),
+    Cross(
+        "POST", "/inbox/bulk", "ticket", _f(ticket_ids=lambda x: [str(x)], bulk_status=same("solved")), ok=303
+    ),
     Cross("POST", "/contacts/new", "org", _f(name=same("x"), email=same("new@x.test"), organization_id=text)),
     Cross(
         "POST",

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from helpline.app import create_app
 from helpline.domains.accounts.models import Role
@@ -100,6 +101,22 @@ def _normal(r: httpx.Response, values: list[str]) -> Outcome:
     for v in values:
         location = location.replace(v, "<V>")
     return Outcome(r.status_code, text, location)
+
+
+def schema_error(route: Route | None, req: dict[str, Any]) -> str | None:
+    """Why ``req``'s body is not valid for ``route``'s body model (JSON or form), or None: a body the
+    route refuses (422) would hide whether it looks the object up."""
+    if route is None or route.api is None or route.api.body_field is None or "files" in req:
+        return None
+    model = route.api.body_field.field_info.annotation
+    body = req.get("json", req.get("data"))
+    if body is None or not isinstance(model, type) or not issubclass(model, BaseModel):
+        return None
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        return str(exc)
+    return None
 
 
 def _refusal(out: Outcome) -> bool:
@@ -223,6 +240,8 @@ async def walk(app: Any, a: Tenant, b: Tenant, role: str, seen: dict[int, int]) 
         for route, method in id_routes(app):
             body = BODIES.get((method, route.path), NOTHING)
             client = api if _is_api(route.path) else pages
+            if role == "admin" and (why := schema_error(route, body(b))):
+                failures.append(f"{method} {route.path}: the walk's body is not valid: {why}")
             for theirs, missing, values in variants(route, a, b):
                 where = f"{method} {fill(route.path, theirs)} as B's {role}"
                 try:
@@ -259,10 +278,14 @@ async def walk(app: Any, a: Tenant, b: Tenant, role: str, seen: dict[int, int]) 
 async def cross(app: Any, a: Tenant, b: Tenant, role: str, seen: dict[int, int]) -> list[str]:
     """The routes that take an id in the body or query, with A's ids, as B's ``role``."""
     failures = []
+    by_path = {(m, r.path): r for r in routes(app) for m in r.methods}
     api, pages = b.api(role), b.pages(role)
     async with api, pages:
         api.base_url = httpx.URL("http://testserver")
         for c in CROSS:
+            why = schema_error(by_path.get((c.method, c.route)), c.request(b, a[c.kind]))
+            if role == "admin" and why:
+                failures.append(f"{c.method} {c.route}: the cross body is not valid: {why}")
             client = api if _is_api(c.route) else pages
             url = fill(c.route, {n: b[k] for n, k in c.path})
             values = [str(a[c.kind]), str(MISSING)]
@@ -418,6 +441,12 @@ def test_every_parameterised_route_is_in_the_map() -> None:
                     missing.append(
                         f"{method} {route.path}: add a plausible body to BODIES in tests/security/_tenancy.py"
                     )
+    known = {(m, r.path) for r in routes(app) for m in r.methods}
+    for method, path in [*BODIES, *EXCEPTIONS, *((c.method, c.route) for c in CROSS)]:
+        if (method, path) not in known:
+            missing.append(
+                f"{method} {path} is in the walk's tables but the app has no such route: remove it"
+            )
     assert not missing, "\n".join(missing)
 
 
