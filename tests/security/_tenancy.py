@@ -56,6 +56,8 @@ class Tenant:
 
     ws: WS
     word: str
+    #: the domain of its people's and contacts' addresses (addresses are unique across workspaces)
+    host: str = ""
     slug: str = ""
     admin: Person | None = None
     agent: Person | None = None
@@ -109,13 +111,14 @@ async def populate(t: Tenant) -> Tenant:
     """Fill ``t.ws`` with every kind of object, through the API and pages as its people would."""
     w, W = t.word, t.word.capitalize()
     ws = t.ws
+    t.host = f"{w}-{uuid.uuid4().hex[:8]}.test"
     t.slug = await _one(t, "SELECT slug FROM workspaces WHERE id = :i", i=ws.id)
-    t.admin = await ws.person(Role.admin, email=f"admin@{w}.test", name=f"{W} Admin", password=PASSWORD)
+    t.admin = await ws.person(Role.admin, email=f"admin@{t.host}", name=f"{W} Admin", password=PASSWORD)
     t.agent = await ws.person(
-        Role.agent, email=f"agent@{w}.test", name=f"{W} Agent", password=PASSWORD, groups=[f"{W} Team"]
+        Role.agent, email=f"agent@{t.host}", name=f"{W} Agent", password=PASSWORD, groups=[f"{W} Team"]
     )
-    t.light = await ws.person(Role.light_agent, email=f"light@{w}.test", name=f"{W} Light", password=PASSWORD)
-    t.customer = await ws.person(Role.customer, email=f"carla@{w}.test", name=f"{W} Carla", password=PASSWORD)
+    t.light = await ws.person(Role.light_agent, email=f"light@{t.host}", name=f"{W} Light", password=PASSWORD)
+    t.customer = await ws.person(Role.customer, email=f"carla@{t.host}", name=f"{W} Carla", password=PASSWORD)
     t.ids |= {
         "admin": t.admin.user_id,
         "agent": t.agent.user_id,
@@ -140,14 +143,14 @@ async def populate(t: Tenant) -> Tenant:
         t.ids["org"] = ok(
             await api.post(
                 "/organizations",
-                json={"name": f"{W} Org", "domains": [f"{w}.test"], "shared_tickets": True, "notes": W},
+                json={"name": f"{W} Org", "domains": [t.host], "shared_tickets": True, "notes": W},
             )
         ).json()["id"]
         contact = ok(
             await api.post(
                 "/contacts",
                 json={
-                    "email": f"dora@{w}-mail.test",
+                    "email": f"dora@mail.{t.host}",
                     "name": f"{W} Dora",
                     "identities": [{"kind": "phone", "value": "+1 555 0100"}],
                     "organization_id": t["org"],
@@ -158,7 +161,7 @@ async def populate(t: Tenant) -> Tenant:
         t.ids["contact"] = contact["id"]
         t.ids["identity"] = next(i["id"] for i in contact["identities"] if i["kind"] == "phone")
         t.ids["contact2"] = ok(
-            await api.post("/contacts", json={"email": f"eddie@{w}-mail.test", "name": f"{W} Eddie"})
+            await api.post("/contacts", json={"email": f"eddie@mail.{t.host}", "name": f"{W} Eddie"})
         ).json()["id"]
         # the ticket catalog: a custom field and a group
         t.ids["field"] = ok(
@@ -184,7 +187,7 @@ async def populate(t: Tenant) -> Tenant:
                     "body": f"{W} secret: the printer",
                     "requester_id": t["contact"],
                     "tags": [f"{w}-vip"],
-                    "cc_emails": [f"eddie@{w}-mail.test"],
+                    "cc_emails": [f"eddie@mail.{t.host}"],
                     "custom_fields": {f"{w}_plan": f"{W} gold"},
                     "attachments": [up.json()["token"]],
                 },
@@ -270,7 +273,7 @@ async def _email(t: Tenant) -> None:
                 "/mailboxes",
                 json={
                     "name": f"{W} Support",
-                    "address": f"support@{w}-desk.test",
+                    "address": f"support@desk.{t.host}",
                     "webhook_secret": secret,
                     "smtp_host": "127.0.0.1",
                     "smtp_port": 9,
@@ -279,14 +282,15 @@ async def _email(t: Tenant) -> None:
             )
         ).json()
         t.ids["mailbox"] = box["id"]
+        t.ids["mailbox_address"] = box["address"]
         t.ids["webhook_secret"] = secret
 
-        msg = _mail(From=f"Frank <frank@{w}-mail.test>", To=box["address"], Subject=f"{W} mail")
-        msg["Message-ID"] = f"<{uuid.uuid4().hex}@{w}-mail.test>"
+        msg = _mail(From=f"Frank <frank@mail.{t.host}>", To=box["address"], Subject=f"{W} mail")
+        msg["Message-ID"] = f"<{uuid.uuid4().hex}@mail.{t.host}>"
         msg.set_content(f"{W} by mail")
         msg.add_alternative(f'<p>{W} <img src="cid:pic@{w}"></p>', subtype="html")
         msg.get_payload()[1].add_related(
-            b"\x89PNG inline " + w.encode(), maintype="image", subtype="png", cid=f"<pic@{w}>"
+            b"\x89PNG inline " + t.host.encode(), maintype="image", subtype="png", cid=f"<pic@{w}>"
         )
         for raw, kind in (
             (msg.as_bytes(), "inbound"),
@@ -307,7 +311,7 @@ async def _email(t: Tenant) -> None:
         t.ids["mail_message"] = await _one(
             t, "SELECT message_id FROM email_inbound WHERE id = :i", i=t["inbound"]
         )
-        t.ids["inline_sha256"] = hashlib.sha256(b"\x89PNG inline " + w.encode()).hexdigest()
+        t.ids["inline_sha256"] = hashlib.sha256(b"\x89PNG inline " + t.host.encode()).hexdigest()
     async with t.api("agent") as c:
         ok(await c.post(f"/tickets/{t['mail_ticket']}/messages", json={"body": f"{W} reply by mail"}))
     t.ids["outbound"] = await _one(t, "SELECT max(id) FROM email_outbound WHERE workspace_id = :i", i=t.ws.id)
@@ -931,7 +935,7 @@ CROSS: list[Cross] = [
         "POST",
         "/admin/mailboxes/{mailbox_id}",
         "group",
-        lambda t, x: {"data": {"name": "x", "address": f"support@{t.word}-desk.test", "group_id": str(x)}},
+        lambda t, x: {"data": {"name": "x", "address": t["mailbox_address"], "group_id": str(x)}},
         (("mailbox_id", "mailbox"),),
     ),
     Cross(

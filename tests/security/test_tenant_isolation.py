@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -466,7 +467,9 @@ async def test_adding_a_person_by_another_workspaces_email_changes_nothing_there
     by id: B's admin naming A's agent, with a password, must not change A's agent (nor let the new
     password open A's agent's account)."""
     one, two = await make_ws("Aardvark Support"), await make_ws("Bison Support")
-    theirs = await one.person(Role.agent, email="agent@aardvark.test", password=PASSWORD)
+    theirs = await one.person(
+        Role.agent, email=f"agent-{uuid.uuid4().hex[:8]}@aardvark.test", password=PASSWORD
+    )
     admin = await two.person(Role.admin, password=PASSWORD)
     before = await digest(one.platform, [one.id])
     body = {"email": theirs.email, "name": "Mine now", "role": "agent", "password": "a new password of B"}
