@@ -336,3 +336,48 @@ async def test_the_page_reads_the_mail_of_all_its_messages_in_one_query(ws: WS, 
     assert page.text.count("original.eml") == 4 and page.text.count("Email: <strong>") == 2
     mail_reads = [s for _, s in seen.values() if "email_inbound" in s or "email_outbound" in s]
     assert len(mail_reads) == 1, mail_reads
+
+
+async def test_retry_from_a_page_of_another_ticket_is_404(make_ws: Any) -> None:
+    """The page's Retry named the ticket in its address but never checked it: an email of one ticket
+    was sent again through the page of any other (even another workspace's, which then 404'd)."""
+    one, two = await make_ws("One"), await make_ws("Two")
+    box = await make_mailbox(one.platform, one.id, smtp_host="127.0.0.1", smtp_port=9, smtp_tls="none")
+    row = await deliver(one.platform, box, mail(to=box["address"]))
+    agent = await one.person(Role.agent, password=PASSWORD)
+    async with one.client(agent) as api:
+        assert (
+            await api.post(f"/tickets/{row['ticket_id']}/messages", json={"body": "Hi"})
+        ).status_code == 201
+        other = (
+            await api.post("/tickets", json={"subject": "s", "body": "b", "requester": {"email": "o@x.test"}})
+        ).json()
+    async with two.client(await two.person(Role.agent)) as api:
+        theirs = (
+            await api.post("/tickets", json={"subject": "s", "body": "b", "requester": {"email": "o@x.test"}})
+        ).json()
+    await drain(one.platform)  # the send fails (nothing listens on port 9): the email is retrying
+
+    async def state() -> tuple[Any, ...]:
+        async with one.platform.db.read() as conn:
+            return tuple(
+                (
+                    await conn.execute(
+                        sa.select(
+                            outbox.c.id, outbox.c.state, outbox.c.attempts, outbox.c.next_attempt_at
+                        ).where(outbox.c.ticket_id == row["ticket_id"])
+                    )
+                ).one()
+            )
+
+    before = await state()
+    out_id = before[0]
+    assert before[1] == "retrying"
+    async with AsyncExitStack() as stack:
+        c, csrf = await console(one, agent, stack)
+        for tid in (other["id"], theirs["id"], 999999999):
+            r = await c.post(f"/tickets/{tid}/email/{out_id}/retry", data={"csrf_token": csrf})
+            assert r.status_code == 404, (tid, r.status_code)
+        assert await state() == before
+        r = await c.post(f"/tickets/{row['ticket_id']}/email/{out_id}/retry", data={"csrf_token": csrf})
+        assert r.status_code == 303 and (await state())[1] == "queued"

@@ -211,6 +211,29 @@ async def test_saved_views_are_private_or_shared_with_a_group(ws):
         assert {n for n in ("Urgent billing", "Just mine") if n in page} == sees
 
 
+async def test_only_your_own_saved_view_can_be_deleted(make_ws):
+    """Deleting another person's view, or one of another workspace, answered 303 as if done (nothing
+    was deleted): now 404, like a view that does not exist."""
+    one, two = await make_ws("One"), await make_ws("Two")
+    ann = await one.person(Role.agent, password=PASSWORD)
+    bob = await one.person(Role.admin, password=PASSWORD)
+    stranger = await two.person(Role.admin, password=PASSWORD)
+    a, csrf = await browser(one, ann)
+    async with aclosing(a):
+        r = await a.post("/inbox/views", data={"name": "Mine", "query": "status=open", "csrf_token": csrf})
+        assert r.status_code == 303
+        view_id = int(re.findall(r"/inbox/views/(\d+)/delete", (await a.get("/inbox")).text)[0])
+        for other, ws in ((bob, one), (stranger, two)):
+            c, their_csrf = await browser(ws, other)
+            async with aclosing(c):
+                theirs = await c.post(f"/inbox/views/{view_id}/delete", data={"csrf_token": their_csrf})
+                missing = await c.post("/inbox/views/999999999/delete", data={"csrf_token": their_csrf})
+            assert theirs.status_code == missing.status_code == 404
+        assert "Mine" in (await a.get("/inbox")).text
+        r = await a.post(f"/inbox/views/{view_id}/delete", data={"csrf_token": csrf})
+        assert r.status_code == 303 and "Mine" not in (await a.get("/inbox")).text
+
+
 async def test_bulk_merge_moves_the_selected_tickets_into_one(ws):
     agent = await ws.person(Role.agent, password=PASSWORD)
     target, a, b = [await ticket(ws, agent, subject=f"Dup {i}") for i in range(3)]

@@ -458,14 +458,18 @@ async def save_view(
 
 @router.post("/inbox/views/{view_id}/delete")
 async def delete_view(view_id: int, actor: StaffPage, platform: PlatformDep) -> Response:
+    """Delete one of the actor's own saved views; any other id (another person's or workspace's, or
+    none) is 404, like the view page, not a silent success."""
     async with platform.db.transaction() as uow:
-        await uow.execute(
+        gone = await uow.execute(
             views_t.delete().where(
                 views_t.c.id == view_id,
                 views_t.c.owner_id == actor.user_id,
                 views_t.c.workspace_id == actor.workspace_id,
             )
         )
+    if gone.rowcount != 1:
+        raise NotFound("no such view")
     return redirect("/inbox")
 
 

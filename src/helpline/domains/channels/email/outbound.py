@@ -324,11 +324,14 @@ async def mark_bounced(
         )
 
 
-async def do_retry(platform: Platform, actor: Principal, outbound_id: int) -> int | None:
+async def do_retry(
+    platform: Platform, actor: Principal, outbound_id: int, *, ticket_id: int | None = None
+) -> int | None:
     """Send a failed email again on behalf of ``actor``: staff who may reply publicly (403 for a light
     agent) on a ticket they can see (an email of any other ticket is 404, like one that does not
     exist). The API's ``POST /email/outbound/<id>/retry`` and the ticket page's Retry button both
-    come here. Returns the agent message the email carries (``None`` for an acknowledgement)."""
+    come here; the page names the ticket too (``ticket_id``), and an email of another ticket is 404
+    there. Returns the agent message the email carries (``None`` for an acknowledgement)."""
     if not actor.is_staff:
         raise Forbidden("only staff send email")
     if not actor.can_reply_publicly:
@@ -341,7 +344,7 @@ async def do_retry(platform: Platform, actor: Principal, outbound_id: int) -> in
                 )
             )
         ).first()
-        if row is None or row[0] is None:
+        if row is None or row[0] is None or (ticket_id is not None and row[0] != ticket_id):
             raise NotFound(f"outbound email {outbound_id} not found")
         try:
             await ticket_queries.access_ticket(conn, actor, int(row[0]))

@@ -112,7 +112,7 @@ async def original_eml(
 async def retry(ticket_id: IdPath, outbound_id: IdPath, actor: StaffPage, platform: PlatformDep) -> Response:
     """The Retry button of a failed email (the same service as the API's retry)."""
     try:
-        message_id = await outbound.do_retry(platform, actor, outbound_id)
+        message_id = await outbound.do_retry(platform, actor, outbound_id, ticket_id=ticket_id)
     except Conflict:  # someone retried it already, or it went out meanwhile: show where it is now
         message_id = None
     anchor = f"#m{message_id}" if message_id else ""
