@@ -75,7 +75,9 @@ def dump(p: Principal) -> list[object]:
 
 def load(v: Sequence[Any]) -> Principal:
     """The principal :func:`dump` wrote (``v`` comes back from JSON, so its items are untyped)."""
-    user_id, ws, role, email, name, groups, contact_id, shared_org, session_id, token_id, operator = v
+    # Entries cached by an older release (30 s at most) have no operator flag: not an operator.
+    user_id, ws, role, email, name, groups, contact_id, shared_org, session_id, token_id = v[:10]
+    operator = bool(v[10]) if len(v) > 10 else False
     return Principal(
         user_id=user_id,
         workspace_id=ws,
