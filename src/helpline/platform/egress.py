@@ -192,7 +192,10 @@ def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
     parts = text.split(".")
     if not 1 <= len(parts) <= 4 or not all(_NUMBER.match(p) for p in parts):
         return None
-    values = [int(p, 16) if p.startswith("0x") else int(p, 8) if len(p) > 1 and p[0] == "0" else int(p) for p in parts]
+    values = [
+        int(p, 16) if p.startswith("0x") else int(p, 8) if len(p) > 1 and p[0] == "0" else int(p)
+        for p in parts
+    ]
     *head, last = values
     if any(v > 255 for v in head) or last >= 256 ** (4 - len(head)):
         return None
@@ -351,9 +354,19 @@ def _a(kind: str) -> str:
 
 
 def _judge(
-    target: _Target, port: int, purpose: Purpose, rules: AllowList, addresses: Sequence[IPAddress | None], *, peer: bool = False
+    target: _Target,
+    port: int,
+    purpose: Purpose,
+    rules: AllowList,
+    addresses: Sequence[IPAddress | None],
+    *,
+    peer: bool = False,
 ) -> None:
-    where = f"[{target.shown}]:{port}" if ":" in target.shown and not target.shown.startswith("[") else f"{target.shown}:{port}"
+    where = (
+        f"[{target.shown}]:{port}"
+        if ":" in target.shown and not target.shown.startswith("[")
+        else f"{target.shown}:{port}"
+    )
     hint = f"Helpline connects only to public addresses unless the operator allows this one ({SETTING})"
     allowed = 0
     for ip in addresses:
@@ -495,11 +508,11 @@ async def open_socket(
     purpose: Purpose,
     settings: Settings,
     *,
-    timeout: float | None = None,
     resolve: Resolve | None = None,
 ) -> socket.socket:
     """A connected, non-blocking TCP socket to ``host:port`` (checked before and after connecting),
-    for asyncio libraries that take one (aiosmtplib's ``sock=``); the caller owns it."""
+    for asyncio libraries that take one (aiosmtplib's ``sock=``); the caller owns it. Bound it with
+    ``asyncio.timeout``: a cancelled attempt leaves no socket open."""
     await check(host, port, purpose, settings, resolve=resolve)
     loop = asyncio.get_running_loop()
 
@@ -521,7 +534,7 @@ async def open_socket(
             return sock
         raise error or OSError(f"{host} has no address")
 
-    sock = await asyncio.wait_for(connect(), timeout)
+    sock = await connect()
     try:
         check_peer(sock.getpeername(), host, port, purpose, settings)
     except BaseException:
@@ -538,20 +551,17 @@ async def open_connection(
     *,
     ssl: ssl_module.SSLContext | None = None,
     server_hostname: str | None = None,
-    timeout: float | None = None,
     resolve: Resolve | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """``asyncio.open_connection`` through the guard: checked before connecting, then the peer
     (``get_extra_info("peername")``) is checked before anything is sent, and only then is TLS started
-    when ``ssl`` is given (so no ClientHello reaches a refused peer)."""
+    when ``ssl`` is given (so no ClientHello reaches a refused peer). Bound it with ``asyncio.timeout``."""
     await check(host, port, purpose, settings, resolve=resolve)
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(_bare(host), port), timeout)
+    reader, writer = await asyncio.open_connection(_bare(host), port)
     try:
         check_connected(writer, host, port, purpose, settings)
         if ssl is not None:
-            await asyncio.wait_for(
-                writer.start_tls(ssl, server_hostname=server_hostname or _bare(host)), timeout
-            )
+            await writer.start_tls(ssl, server_hostname=server_hostname or _bare(host))
     except BaseException:
         writer.close()
         with contextlib.suppress(Exception):
@@ -576,7 +586,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         self,
         host: str,
         port: int,
-        timeout: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
@@ -591,7 +601,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         return stream
 
     async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         raise EgressRefused("connections to Unix sockets are refused", host=path)
 
@@ -620,7 +633,9 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         context = httpx.create_ssl_context(verify=verify, cert=cert, trust_env=False)
         super().__init__(verify=context, trust_env=False, http1=http1, http2=http2, limits=limits)
         if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):  # pragma: no cover
-            raise RuntimeError("this httpx keeps its connection pool elsewhere: the egress guard needs updating")
+            raise RuntimeError(
+                "this httpx keeps its connection pool elsewhere: the egress guard needs updating"
+            )
         # httpx 0.28 takes no network backend; the pool it made is replaced by the same one over ours.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=context,
@@ -641,8 +656,14 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         host = url.host
         port = url.port or (443 if url.scheme == "https" else 80)
         if url.scheme not in ("http", "https"):
-            raise EgressRefused(f"{url.scheme}:// is refused: only http:// and https://", host=host, part="scheme")
-        if url.scheme == "http" and not self._purpose.plain_http and not _operator_names(host, port, self._settings):
+            raise EgressRefused(
+                f"{url.scheme}:// is refused: only http:// and https://", host=host, part="scheme"
+            )
+        if (
+            url.scheme == "http"
+            and not self._purpose.plain_http
+            and not _operator_names(host, port, self._settings)
+        ):
             raise EgressRefused(
                 f"http://{host}:{port} is refused: {self._purpose.name} needs https://",
                 host=host,
@@ -660,7 +681,9 @@ def _operator_names(host: str, port: int, settings: Settings) -> bool:
     except EgressRefused:
         return False
     rules = allow_list(settings)
-    return rules.names(target.name, port) or (target.address is not None and rules.covers(target.address, port))
+    return rules.names(target.name, port) or (
+        target.address is not None and rules.covers(target.address, port)
+    )
 
 
 _NOT_FOR_CALLERS = ("transport", "mounts", "proxy", "trust_env", "app", "uds")

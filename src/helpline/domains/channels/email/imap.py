@@ -6,6 +6,10 @@ advance ``imap_last_uid``; only after that commit is the message flagged ``\\See
 in between fetches it again on restart, and the unique ``(mailbox, Message-ID)`` makes that a no-op.
 A changed UIDVALIDITY (the folder was rebuilt) restarts the catch-up from UID 1, safely for the same
 reason.
+
+Every connection goes through the egress guard (:mod:`helpline.platform.egress`): the server's
+address and port are checked before connecting and the socket's peer after, before TLS or a byte of
+IMAP. Errors are our own sentences; the server's words go to the log only (ADR 0012).
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ import sqlalchemy as sa
 from helpline.db.base import utcnow
 from helpline.domains.channels.email import oauth2, service
 from helpline.domains.channels.email import tls as email_tls
+from helpline.domains.channels.email.failures import Failure, describe
 from helpline.domains.channels.email.models import Mailbox
+from helpline.platform import egress
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
+    from helpline.settings import Settings
 
 log = logging.getLogger(__name__)
 mailboxes = Mailbox.__table__
@@ -39,8 +46,39 @@ _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_UID = re.compile(rb"UID (\d+)")
 
 
-class ImapError(Exception):
-    pass
+class ImapError(Failure):
+    """An IMAP step that failed, in our own words (never the server's: see :mod:`failures`)."""
+
+
+class _IMAP4(imaplib.IMAP4):
+    """imaplib's client over a socket from the egress guard (checked before and after connecting)."""
+
+    def __init__(self, host: str, port: int, timeout: float, settings: Settings) -> None:
+        self._settings = settings
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        return egress.connect_blocking(self.host, self.port, egress.IMAP, self._settings, timeout=timeout)
+
+
+class _IMAP4_SSL(imaplib.IMAP4_SSL):
+    """imaplib's implicit-TLS client over a socket from the egress guard: TLS starts only after the
+    peer was checked."""
+
+    def __init__(
+        self, host: str, port: int, timeout: float, settings: Settings, context: ssl.SSLContext
+    ) -> None:
+        self._settings = settings
+        self._context = context
+        super().__init__(host, port, ssl_context=context, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = egress.connect_blocking(self.host, self.port, egress.IMAP, self._settings, timeout=timeout)
+        try:
+            return self._context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
 
 
 class _XOAuth2:
@@ -63,15 +101,18 @@ class _XOAuth2:
 class ImapConnection:
     """A blocking IMAP session on one folder (call its methods from a worker thread).
 
+    The connection goes through the egress guard (``settings``: ``HELPLINE_EGRESS_ALLOW``).
     ``ssl_context`` verifies the server's certificate (:func:`tls.client_context`, which trusts
     ``HELPLINE_EMAIL_CA_FILE`` too); without one, the system's CAs only. ``token`` is the XOAUTH2
-    access token (:func:`connect` renews it first); without one, the saved ``imap_secret``."""
+    access token (:func:`connect` renews it first); without one, the saved ``imap_secret``. A failure
+    raises :class:`ImapError` in our own words; the server's own go to the log only."""
 
     def __init__(
         self,
         mailbox: dict[str, Any],
         timeout: float = 30.0,
         *,
+        settings: Settings,
         ssl_context: ssl.SSLContext | None = None,
         token: str | None = None,
     ) -> None:
@@ -79,46 +120,53 @@ class ImapConnection:
         host, port, tls = mailbox["imap_host"], int(mailbox["imap_port"]), mailbox["imap_tls"]
         context = ssl_context or ssl.create_default_context()
         imap: imaplib.IMAP4 | None = None
+        xoauth2 = mailbox["imap_auth"] == "xoauth2"
         oauth: _XOAuth2 | None = None
+        step = "connect"
         try:
             if tls == "ssl":
-                imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
+                imap = _IMAP4_SSL(host, port, timeout, settings, context)
             else:
-                imap = imaplib.IMAP4(host, port, timeout=timeout)
+                imap = _IMAP4(host, port, timeout, settings)
                 if tls == "starttls":
+                    step = "starttls"
                     imap.starttls(context)
-            if mailbox["imap_auth"] == "xoauth2":
+            step = "login"
+            if xoauth2:
                 oauth = _XOAuth2(mailbox["imap_username"], token or mailbox["imap_secret"])
                 imap.authenticate("XOAUTH2", oauth)
             else:
                 imap.login(mailbox["imap_username"], mailbox["imap_secret"])
             # The greeting's capabilities are those before login; ask again (MOVE, IDLE, UIDPLUS).
+            step = "capability"
             typ, data = imap.capability()
             self.caps = (
                 {c.upper() for c in (data[0] or b"").decode("ascii", "replace").split()}
                 if typ == "OK"
                 else set()
             )
-        except (imaplib.IMAP4.error, OSError) as exc:
+        except (imaplib.IMAP4.error, OSError, egress.EgressRefused) as exc:
             if imap is not None:
                 # A refused login must not leak the socket. After a failed STARTTLS handshake the
                 # socket is already gone and shutdown() raises EBADF, which must not hide the reason.
                 with contextlib.suppress(OSError):
                     imap.shutdown()
-            if oauth is not None and oauth.sent and isinstance(exc, imaplib.IMAP4.error):
-                detail = f"the server refused the OAuth2 access token (XOAUTH2): {exc}"
-                if oauth.error:
-                    detail += f"; it said {oauth.error}"
-                raise ImapError(f"{host}:{port}: {detail}") from exc
-            raise ImapError(f"{host}:{port}: {email_tls.describe(exc)}") from exc
+            # The server's words (its error, an XOAUTH2 challenge) go to the log only.
+            said = f"; it said {oauth.error}" if oauth is not None and oauth.error else ""
+            log.warning("IMAP %s:%s failed at %s: %r%s", host, port, step, exc, said)
+            raise ImapError(f"{host}:{port}: {_why(exc, step, tls, xoauth2)}") from exc
         self.imap: imaplib.IMAP4 = imap
         self.uidvalidity = 0
+
+    def _refused(self, what: str, data: Any) -> ImapError:
+        log.warning("IMAP mailbox %s: %s: %r", self.mailbox.get("id"), what, data)  # the server's words
+        return ImapError(what)
 
     def select(self) -> int:
         folder = self.mailbox["imap_folder"] or "INBOX"
         typ, data = self.imap.select(_quote(folder))
         if typ != "OK":
-            raise ImapError(f"cannot open folder {folder!r}: {data!r}")
+            raise self._refused(f"cannot open folder {folder!r}: the server refused to select it", data)
         _, data = self.imap.response("UIDVALIDITY")
         if not data or data[0] is None:
             _, data = self.imap.status(_quote(folder), "(UIDVALIDITY)")
@@ -132,14 +180,14 @@ class ImapConnection:
     def new_uids(self, after: int) -> list[int]:
         typ, data = self.imap.uid("SEARCH", f"UID {after + 1}:*")
         if typ != "OK":
-            raise ImapError(f"UID SEARCH failed: {data!r}")
+            raise self._refused("the server refused UID SEARCH", data)
         # "n:*" always matches the highest UID, even when it is below n.
         return sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > after)
 
     def fetch(self, uid: int) -> bytes | None:
         typ, data = self.imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
         if typ != "OK":
-            raise ImapError(f"UID FETCH {uid} failed: {data!r}")
+            raise self._refused(f"the server refused UID FETCH {uid}", data)
         for item in data:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 return item[1]
@@ -158,7 +206,7 @@ class ImapConnection:
                 return
         typ, data = self.imap.uid("COPY", str(uid), _quote(target))
         if typ != "OK":
-            raise ImapError(f"cannot move UID {uid} to {target!r}: {data!r}")
+            raise self._refused(f"cannot move UID {uid} to {target!r}: the server refused", data)
         self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted \\Seen)")
         if "UIDPLUS" in caps:
             self.imap.uid("EXPUNGE", str(uid))
@@ -211,8 +259,33 @@ async def connect(
     token = (
         await oauth2.bearer(platform, mailbox, "imap_secret") if mailbox["imap_auth"] == "xoauth2" else None
     )
-    context = email_tls.client_context(platform.settings)
-    return await asyncio.to_thread(ImapConnection, mailbox, socket_timeout, ssl_context=context, token=token)
+    settings = platform.settings
+    host, port = str(mailbox["imap_host"]), int(mailbox["imap_port"])
+    try:
+        await egress.check(host, port, egress.IMAP, settings)  # early, with its own sentence
+    except egress.EgressRefused as exc:
+        raise ImapError(f"{host}:{port}: {exc}") from exc
+    context = email_tls.client_context(settings)
+    return await asyncio.to_thread(
+        ImapConnection, mailbox, socket_timeout, settings=settings, ssl_context=context, token=token
+    )
+
+
+def _why(exc: BaseException, step: str, tls: str, xoauth2: bool) -> str:
+    """Our sentence for a failed connection or login (never the server's words)."""
+    if not isinstance(exc, imaplib.IMAP4.error):
+        return describe(exc)  # refused by the guard, TLS, the network
+    if step == "login":
+        if xoauth2:
+            return "authentication failed: the server refused the OAuth2 access token (XOAUTH2)"
+        return "authentication failed: the server refused the user name or password" + (
+            " (the connection is not encrypted: many servers refuse a password without TLS)"
+            if tls == "none"
+            else ""
+        )
+    if step == "starttls":
+        return "STARTTLS failed: the server does not offer it or refused it"
+    return "the server did not answer like an IMAP server"
 
 
 def _quote(folder: str) -> str:
@@ -341,8 +414,8 @@ async def run_fetcher(platform: Platform, mailbox_id: int, stop: Any, *, owner: 
         except Exception as exc:
             failures += 1
             log.warning("IMAP fetcher of mailbox %s: %s", mailbox_id, exc)
-            # An OAuth2 error is already a sentence for the admin; others keep their type.
-            error = str(exc) if isinstance(exc, oauth2.OAuth2Error) else f"{type(exc).__name__}: {exc}"
+            # Our own sentence, never the server's words (those went to the log).
+            error = str(exc) if isinstance(exc, oauth2.OAuth2Error) else describe(exc)
             await _health(platform, mailbox_id, error=error)
             await asyncio.to_thread(stop.wait, min(300, 2 ** min(failures, 8)))
         finally:
