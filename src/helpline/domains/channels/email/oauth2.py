@@ -44,7 +44,7 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.channels.email import tls as email_tls
-from helpline.domains.channels.email.failures import describe
+from helpline.domains.channels.email.failures import Failure, describe
 from helpline.domains.channels.email.models import Mailbox
 from helpline.platform import egress
 
@@ -75,7 +75,7 @@ RESET = {"oauth_access_token": "", "oauth_expires_at": None, "oauth_error": None
 _STATE = ("oauth_refresh_token", "oauth_access_token", "oauth_expires_at", "oauth_error", "oauth_error_at")
 
 
-class OAuth2Error(Exception):
+class OAuth2Error(Failure):
     """The access token could not be had; the message says why in words an admin can act on."""
 
 
