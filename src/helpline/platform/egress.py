@@ -664,6 +664,11 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             and not self._purpose.plain_http
             and not _operator_names(host, port, self._settings)
         ):
+            try:  # an internal address is the better reason, when it is one
+                await check(host, port, self._purpose, self._settings, resolve=self._resolve)
+            except EgressRefused as exc:
+                if exc.part == "host":
+                    raise
             raise EgressRefused(
                 f"http://{host}:{port} is refused: {self._purpose.name} needs https://",
                 host=host,

@@ -206,7 +206,7 @@ async def _refresh(platform: Platform, mailbox: dict[str, Any], *, retry: bool) 
                     headers={"Accept": "application/json"},
                 )
     except egress.EgressRefused as exc:
-        raise OAuth2Error(f"the OAuth2 token endpoint {host} is refused: {exc}") from exc
+        raise OAuth2Error(f"the OAuth2 token endpoint {host} cannot be used: {exc}") from exc
     except (httpx.HTTPError, OSError, email_tls.TlsSetupError) as exc:
         raise OAuth2Error(f"the OAuth2 token endpoint {host} could not be reached: {describe(exc)}") from exc
     if r.status_code in (400, 401):
