@@ -97,7 +97,8 @@ def fresh(mailbox: dict[str, Any], now: datetime | None = None) -> bool:
 def token_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a token endpoint, or None: ``https://`` only (the client secret and the
     refresh token travel in the request), except ``http://`` to this machine (127.0.0.0/8, ::1,
-    ``localhost``), where nothing crosses a network."""
+    ``localhost``), where nothing crosses a network. This is the URL's form only: the egress guard
+    also refuses internal addresses (this machine included) unless the operator allows them."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
