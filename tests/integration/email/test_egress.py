@@ -24,7 +24,9 @@ from helpline.domains.accounts.models import Role
 from helpline.domains.channels.email import imap, oauth2, outbound
 from helpline.domains.channels.email.connection import test_connection as connection_test
 from helpline.domains.channels.email.health import mailbox_health
+from helpline.domains.channels.email.imap import ImapConnection, ImapError
 from helpline.domains.channels.email.models import Mailbox
+from helpline.settings import Settings
 from tests.conftest import WS, field_error, problem
 from tests.integration.console.conftest import console  # noqa: F401 - the fixture
 from tests.integration.email.conftest import allow, deliver, mail, make_mailbox
@@ -305,3 +307,30 @@ async def test_connection_test_of_a_mailbox_saved_with_a_metadata_address(ws: WS
     got = await connection_test(ws.platform, await reload(ws, box["id"]))
     assert "169.254.169.254 is a cloud metadata address" in got["imap"]["detail"], got
     assert "::1 is a loopback address" in got["smtp"]["detail"], got
+
+
+@pytest.mark.parametrize("tls", ["none", "starttls", "ssl"])
+async def test_the_imap_session_itself_is_guarded(tls: str) -> None:
+    """Not only the fetcher's early check: the session's own socket refuses (before TLS starts)."""
+    settings = Settings(secret_key="egress-tests")
+    async with listening(IMAP_GREETING, chatty) as srv:
+        box = {
+            "id": 1,
+            "imap_host": "127.0.0.1",
+            "imap_port": srv.port,
+            "imap_tls": tls,
+            "imap_auth": "password",
+            "imap_username": "u",
+            "imap_secret": "pw",
+            "imap_folder": "INBOX",
+        }
+        with pytest.raises(ImapError, match=r"127\.0\.0\.1 is a loopback address"):
+            await asyncio.to_thread(ImapConnection, box, 5, settings=settings)
+        await srv.settled()
+        assert srv.connections == 0
+        allow(settings, "127.0.0.1", srv.port)  # allowed, the session reaches the server
+        with pytest.raises(ImapError, match=r"STARTTLS failed|TLS failed|authentication failed") as caught:
+            await asyncio.to_thread(ImapConnection, box, 5, settings=settings)
+        assert BANNER not in str(caught.value)
+        await srv.settled()
+        assert srv.connections == 1
