@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     """Connections per process in the database pool (PostgreSQL; SQLite readers). Up to twice as
     many open under load."""
 
+    egress_allow: str = ""
+    """Internal hosts that Helpline may connect to on a user's behalf (mailboxes' IMAP and SMTP
+    servers, OAuth2 token endpoints), which it otherwise refuses along with every port but the
+    purpose's own: comma-separated ``host``, ``host:port``, IP addresses and CIDR networks, each
+    optionally with ``:port`` (``mail.internal``, ``10.0.0.0/8``, ``127.0.0.1:1143``,
+    ``[fd00::25]:25``). An entry lifts the address and port checks for what it names only; a host
+    name entry trusts whatever that name resolves to. A bad entry stops start-up (ADR 0012)."""
+
     # --- email channel (docs/email.md) ---------------------------------------------------------
 
     smtp_receiver_port: int = 0
@@ -182,6 +190,14 @@ class Settings(BaseSettings):
     kb_bot_threshold: float | None = None
     """Confidence (0-1) below which the answer bot hands over to a person; unset: 0.9 with semantic
     search on SQLite, 0.85 on PostgreSQL, 0.65 lexical only (about 95 % precision on BANKING77)."""
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_egress_allow(cls, value: str) -> str:
+        from helpline.platform.egress import parse_allow
+
+        parse_allow(value)  # raises ValueError naming the bad entry
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -123,6 +123,9 @@ class Site:
     url: str
     settings: Settings
     mail: MailBox
+    #: The port of the IMAP server the mailbox tests start on 127.0.0.1: the install allows it
+    #: (HELPLINE_EGRESS_ALLOW) as an operator allows an internal mail server.
+    imap_port: int = 0
     workspace_id: int = 0
     slug: str = ""
     _people: list[Person] = field(default_factory=list)
@@ -230,6 +233,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator
     smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
     smtp.start()
     port = _free_port()
+    imap_port = _free_port()
     url = f"http://{host_name}:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update(
@@ -240,9 +244,10 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator
         HELPLINE_MAIL_TRANSPORT="smtp",
         HELPLINE_SMTP_HOST="127.0.0.1",
         HELPLINE_SMTP_PORT=str(smtp.port),
+        HELPLINE_EGRESS_ALLOW=f"127.0.0.1:{imap_port}",
     )
     settings = Settings(database_url=db, secret_key=SECRET, base_url=url, var_dir=root / "var")
-    site = Site(url=url, settings=settings, mail=mailbox)
+    site = Site(url=url, settings=settings, mail=mailbox, imap_port=imap_port)
 
     async def workspace(platform: Platform) -> tuple[int, str]:
         async with platform.db.transaction() as uow:

@@ -1,5 +1,11 @@
 """Fixtures of the email channel tests: mailboxes, raw messages shaped like real clients', and an
-SMTP sink (aiosmtpd) that records what we send."""
+SMTP sink (aiosmtpd) that records what we send.
+
+The test servers listen on loopback, which the egress guard refuses (ADR 0012). Each test's
+settings allow exactly the host:ports of the servers it uses (``HELPLINE_EGRESS_ALLOW``), as an
+operator allows an internal mail server: the session's Dovecots when the test names them, and the
+servers a fixture or the test itself starts through :func:`allow`.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +41,38 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def allow(settings: Settings, host: str, port: int) -> None:
+    """Add ``host:port`` to the test's ``HELPLINE_EGRESS_ALLOW`` (its settings are made per test), as
+    an operator allows an internal mail server."""
+    entry = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    settings.egress_allow = ",".join(e for e in (settings.egress_allow, entry) if e)
+
+
+#: Session-scoped servers: allowed when a test uses them (its own fixtures allow the others).
+DOVECOTS = ("dovecot", "dovecot_tls")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_root: Path, request: pytest.FixtureRequest) -> Settings:
+    """The root ``settings``, allowing the Dovecot(s) the test uses: every address it listens on
+    (the TLS one answers on 127.0.0.2, its certificate's name, and on 127.0.0.1) and both ports."""
+    s = Settings(
+        database_url=database_url,
+        var_dir=tmp_root / "var",
+        secret_key="test-secret-key-not-for-production",
+        mail_transport="console",
+        run_jobs_in_process=False,
+    )
+    for name in DOVECOTS:
+        if name in request.fixturenames:
+            dc = request.getfixturevalue(name)
+            for host in {dc.host, "127.0.0.1"} if dc.imaps_port else {dc.host}:
+                for port in (dc.port, dc.imaps_port):
+                    if port:
+                        allow(s, host, port)
+    return s
 
 
 @pytest.fixture
@@ -177,9 +215,10 @@ class Sink:
 
 
 @pytest.fixture
-def smtp_sink() -> Iterator[tuple[Controller, Sink]]:
+def smtp_sink(settings: Settings) -> Iterator[tuple[Controller, Sink]]:
     sink = Sink()
     ctl = Controller(sink, hostname="127.0.0.1", port=free_port())
+    allow(settings, ctl.hostname, ctl.port)
     ctl.start()
     yield ctl, sink
     ctl.stop()

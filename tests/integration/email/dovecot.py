@@ -136,9 +136,11 @@ def _binary() -> str:
 
 
 @contextmanager
-def run_dovecot(*, tls: bool = False, oauth: bool = False) -> Iterator[Dovecot]:
+def run_dovecot(*, tls: bool = False, oauth: bool = False, port: int | None = None) -> Iterator[Dovecot]:
     """Start Dovecot in a fresh folder and stop it afterwards; ``tls`` requires TLS (certificates from
-    a private CA made here), ``oauth`` adds an OAuth2 passdb backed by a local introspection server."""
+    a private CA made here), ``oauth`` adds an OAuth2 passdb backed by a local introspection server;
+    ``port``, the IMAP port, when the caller chose it (a server allowed through the egress guard before
+    Dovecot starts)."""
     binary = _binary()
     d = Path(tempfile.mkdtemp(prefix="helpline-dovecot-"))
     root = os.geteuid() == 0
@@ -156,7 +158,7 @@ def run_dovecot(*, tls: bool = False, oauth: bool = False) -> Iterator[Dovecot]:
     # counts a connection whose two ends have the same address as secure, and would then accept a
     # password without TLS. It also listens on 127.0.0.1, where its certificate does not match.
     host = "127.0.0.2" if tls else "127.0.0.1"
-    port = _free_port()
+    port = port or _free_port()
     imaps_port = _free_port() if tls else 0
     proc: subprocess.Popen[bytes] | None = None
     with introspection_server() if oauth else _nothing() as introspection:

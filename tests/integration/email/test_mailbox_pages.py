@@ -17,7 +17,7 @@ from helpline.domains.channels.email import outbound
 from helpline.domains.channels.email.models import InboundMail, Mailbox
 from tests.conftest import WS, drain, field_error
 from tests.integration.console.conftest import Console, console  # noqa: F401 - the fixture
-from tests.integration.email.conftest import deliver, free_port, mail, make_mailbox
+from tests.integration.email.conftest import allow, deliver, free_port, mail, make_mailbox
 from tests.integration.email.dovecot import Dovecot, dovecot  # noqa: F401 - the fixture
 from tests.integration.email.test_transports import imap_admin
 
@@ -262,12 +262,16 @@ async def test_connection_test_against_dovecot(
     result = result[result.index('id="conn-result"') :]
     assert "The connection failed." in result
     assert re.search(
-        r'<dt>IMAP</dt>\s*<dd><span class="badge test-fail">Failed</span> [^<]*Authentication failed', result
+        r'<dt>IMAP</dt>\s*<dd><span class="badge test-fail">Failed</span> [^<]*authentication failed: '
+        r"the server refused the user name or password",
+        result,
     )
     assert "test-ok" in result  # SMTP still answers
 
-    # nothing listening on the ports
+    # nothing listening on the ports (ports the operator allows, as the servers' were)
     closed = {**good, "imap_port": free_port(), "smtp_port": free_port()}
+    allow(ws.platform.settings, dovecot.host, closed["imap_port"])
+    allow(ws.platform.settings, ctl.hostname, closed["smtp_port"])
     r = await admin.post(f"/admin/mailboxes/{mid}", form(address=address, **closed))
     assert r.status_code == 303, r.text
     result = (await admin.post(f"/admin/mailboxes/{mid}/test")).text

@@ -90,10 +90,10 @@ async def list_mailboxes(actor: CurrentPrincipal, platform: PlatformDep) -> JSON
 @router.post("/mailboxes", status_code=201, response_model=MailboxRead, summary="Create a mailbox (admins)")
 async def create_mailbox(body: MailboxCreate, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     mailbox_service.check_admin(actor)
+    values = no_nul(body.model_dump(exclude_none=True))
+    await mailbox_service.check_servers(platform.settings, values)  # may resolve names: before the write
     async with platform.db.transaction() as uow:
-        mailbox_id = await mailbox_service.create_mailbox(
-            uow, actor.workspace_id, no_nul(body.model_dump(exclude_none=True))
-        )
+        mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, values)
         item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
     return JSON(item, status_code=201, headers={"Location": f"/api/v1/mailboxes/{mailbox_id}"})
 
@@ -109,8 +109,12 @@ async def update_mailbox(
     mailbox_id: IdPath, body: MailboxUpdate, actor: CurrentPrincipal, platform: PlatformDep
 ) -> JSON:
     mailbox_service.check_admin(actor)
+    values = no_nul(body.model_dump(exclude_unset=True))
+    if any(k in values for k in mailbox_service.SERVER_FIELDS):
+        async with platform.db.read() as conn:
+            current = await queries.access_mailbox(conn, actor, mailbox_id)
+        await mailbox_service.check_servers(platform.settings, values, current)  # before the write
     async with platform.db.transaction() as uow:
-        values = no_nul(body.model_dump(exclude_unset=True))
         if values:
             await mailbox_service.update_mailbox(uow, actor.workspace_id, mailbox_id, values)
         item = await queries.access_mailbox(uow.conn, actor, mailbox_id)

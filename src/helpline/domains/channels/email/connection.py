@@ -1,4 +1,8 @@
-"""The mailbox connection test: can we log in to its IMAP folder and to its SMTP server?"""
+"""The mailbox connection test: can we log in to its IMAP folder and to its SMTP server?
+
+Both go through the egress guard like the fetcher and the sender do, and every result is our own
+sentence (:mod:`failures`): the test never shows what the remote sent, so it cannot be used to read
+an internal service's banner (ADR 0012)."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from helpline.domains.channels.email import oauth2
-from helpline.domains.channels.email import tls as email_tls
+from helpline.domains.channels.email.failures import describe
 from helpline.domains.channels.email.imap import ImapConnection, ImapError
 from helpline.domains.channels.email.imap import connect as imap_connect
 from helpline.domains.channels.email.smtp_client import SmtpSession
@@ -38,7 +42,7 @@ async def _imap(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
     except (ImapError, oauth2.OAuth2Error) as exc:  # already says which server and why
         return {"state": "fail", "detail": str(exc)[:500]}
     except Exception as exc:
-        return {"state": "fail", "detail": email_tls.describe(exc)[:500]}
+        return {"state": "fail", "detail": describe(exc)[:500]}
 
 
 async def _smtp(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +66,7 @@ async def _smtp(platform: Platform, mailbox: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:
         return {
             "state": "fail",
-            "detail": f"{server['host']}:{server['port']}: {email_tls.describe(exc)}"[:500],
+            "detail": f"{server['host']}:{server['port']}: {describe(exc)}"[:500],
         }
     finally:
         await session.close()

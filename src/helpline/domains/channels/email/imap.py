@@ -6,19 +6,17 @@ advance ``imap_last_uid``; only after that commit is the message flagged ``\\See
 in between fetches it again on restart, and the unique ``(mailbox, Message-ID)`` makes that a no-op.
 A changed UIDVALIDITY (the folder was rebuilt) restarts the catch-up from UID 1, safely for the same
 reason.
+
+The session itself (:class:`ImapConnection`, :class:`ImapError`) is in :mod:`imap_session`; every
+connection goes through the egress guard there. Errors are our own sentences (ADR 0012).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import imaplib
 import logging
 import os
-import re
-import select
 import socket
-import ssl
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,180 +25,16 @@ import sqlalchemy as sa
 from helpline.db.base import utcnow
 from helpline.domains.channels.email import oauth2, service
 from helpline.domains.channels.email import tls as email_tls
+from helpline.domains.channels.email.failures import describe
+from helpline.domains.channels.email.imap_session import ImapConnection, ImapError
 from helpline.domains.channels.email.models import Mailbox
+from helpline.platform import egress
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
 
 log = logging.getLogger(__name__)
 mailboxes = Mailbox.__table__
-
-_UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
-_FETCH_UID = re.compile(rb"UID (\d+)")
-
-
-class ImapError(Exception):
-    pass
-
-
-class _XOAuth2:
-    """The XOAUTH2 exchange: send the bearer string once; a refused token comes back as a challenge
-    holding a JSON error, which the client must answer with an empty line (then the server says NO)."""
-
-    def __init__(self, user: str, token: str) -> None:
-        self.initial = f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
-        self.sent = False
-        self.error = ""
-
-    def __call__(self, challenge: bytes) -> bytes:
-        if not self.sent:
-            self.sent = True
-            return self.initial
-        self.error = challenge.decode("utf-8", "replace").strip()
-        return b""
-
-
-class ImapConnection:
-    """A blocking IMAP session on one folder (call its methods from a worker thread).
-
-    ``ssl_context`` verifies the server's certificate (:func:`tls.client_context`, which trusts
-    ``HELPLINE_EMAIL_CA_FILE`` too); without one, the system's CAs only. ``token`` is the XOAUTH2
-    access token (:func:`connect` renews it first); without one, the saved ``imap_secret``."""
-
-    def __init__(
-        self,
-        mailbox: dict[str, Any],
-        timeout: float = 30.0,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-        token: str | None = None,
-    ) -> None:
-        self.mailbox = mailbox
-        host, port, tls = mailbox["imap_host"], int(mailbox["imap_port"]), mailbox["imap_tls"]
-        context = ssl_context or ssl.create_default_context()
-        imap: imaplib.IMAP4 | None = None
-        oauth: _XOAuth2 | None = None
-        try:
-            if tls == "ssl":
-                imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
-            else:
-                imap = imaplib.IMAP4(host, port, timeout=timeout)
-                if tls == "starttls":
-                    imap.starttls(context)
-            if mailbox["imap_auth"] == "xoauth2":
-                oauth = _XOAuth2(mailbox["imap_username"], token or mailbox["imap_secret"])
-                imap.authenticate("XOAUTH2", oauth)
-            else:
-                imap.login(mailbox["imap_username"], mailbox["imap_secret"])
-            # The greeting's capabilities are those before login; ask again (MOVE, IDLE, UIDPLUS).
-            typ, data = imap.capability()
-            self.caps = (
-                {c.upper() for c in (data[0] or b"").decode("ascii", "replace").split()}
-                if typ == "OK"
-                else set()
-            )
-        except (imaplib.IMAP4.error, OSError) as exc:
-            if imap is not None:
-                # A refused login must not leak the socket. After a failed STARTTLS handshake the
-                # socket is already gone and shutdown() raises EBADF, which must not hide the reason.
-                with contextlib.suppress(OSError):
-                    imap.shutdown()
-            if oauth is not None and oauth.sent and isinstance(exc, imaplib.IMAP4.error):
-                detail = f"the server refused the OAuth2 access token (XOAUTH2): {exc}"
-                if oauth.error:
-                    detail += f"; it said {oauth.error}"
-                raise ImapError(f"{host}:{port}: {detail}") from exc
-            raise ImapError(f"{host}:{port}: {email_tls.describe(exc)}") from exc
-        self.imap: imaplib.IMAP4 = imap
-        self.uidvalidity = 0
-
-    def select(self) -> int:
-        folder = self.mailbox["imap_folder"] or "INBOX"
-        typ, data = self.imap.select(_quote(folder))
-        if typ != "OK":
-            raise ImapError(f"cannot open folder {folder!r}: {data!r}")
-        _, data = self.imap.response("UIDVALIDITY")
-        if not data or data[0] is None:
-            _, data = self.imap.status(_quote(folder), "(UIDVALIDITY)")
-            m = _UIDVALIDITY.search(b" ".join(d for d in data if isinstance(d, bytes)))
-            if m is None:
-                raise ImapError("the server gave no UIDVALIDITY")
-            data = [m.group(1)]
-        self.uidvalidity = int(data[0] or 0)
-        return self.uidvalidity
-
-    def new_uids(self, after: int) -> list[int]:
-        typ, data = self.imap.uid("SEARCH", f"UID {after + 1}:*")
-        if typ != "OK":
-            raise ImapError(f"UID SEARCH failed: {data!r}")
-        # "n:*" always matches the highest UID, even when it is below n.
-        return sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > after)
-
-    def fetch(self, uid: int) -> bytes | None:
-        typ, data = self.imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
-        if typ != "OK":
-            raise ImapError(f"UID FETCH {uid} failed: {data!r}")
-        for item in data:
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
-                return item[1]
-        return None  # expunged meanwhile
-
-    def done(self, uid: int) -> None:
-        """Flag the message seen, or move it away; called only after its commit."""
-        target = self.mailbox["imap_move_to"]
-        if not target:
-            self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Seen)")
-            return
-        caps = self.caps
-        if "MOVE" in caps:
-            typ, data = self.imap.uid("MOVE", str(uid), _quote(target))
-            if typ == "OK":
-                return
-        typ, data = self.imap.uid("COPY", str(uid), _quote(target))
-        if typ != "OK":
-            raise ImapError(f"cannot move UID {uid} to {target!r}: {data!r}")
-        self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted \\Seen)")
-        if "UIDPLUS" in caps:
-            self.imap.uid("EXPUNGE", str(uid))
-
-    def idle(self, seconds: float, stop: Any) -> bool:
-        """Wait for new mail with IDLE (or just wait, without it); True when the server said EXISTS."""
-        if "IDLE" not in self.caps:
-            stop.wait(seconds)
-            return False
-        imap = self.imap
-        tag = imap._new_tag()
-        imap.send(tag + b" IDLE\r\n")
-        if not imap.readline().startswith(b"+"):
-            raise ImapError("IDLE refused")
-        got = False
-        waited = 0.0
-        sock = imap.sock
-        while waited < seconds and not stop.is_set():
-            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            if pending or select.select([sock], [], [], 0.5)[0]:
-                line = imap.readline()
-                if not line:
-                    raise ImapError("the server closed the connection")
-                if b"EXISTS" in line or b"RECENT" in line:
-                    got = True
-                    break
-            else:
-                waited += 0.5
-        imap.send(b"DONE\r\n")
-        while True:
-            line = imap.readline()
-            if not line:
-                raise ImapError("the server closed the connection")
-            if line.startswith(tag):
-                break
-        return got
-
-    def close(self) -> None:
-        try:
-            self.imap.logout()
-        except Exception:  # already gone
-            log.debug("IMAP logout failed", exc_info=True)
 
 
 async def connect(
@@ -211,12 +45,16 @@ async def connect(
     token = (
         await oauth2.bearer(platform, mailbox, "imap_secret") if mailbox["imap_auth"] == "xoauth2" else None
     )
-    context = email_tls.client_context(platform.settings)
-    return await asyncio.to_thread(ImapConnection, mailbox, socket_timeout, ssl_context=context, token=token)
-
-
-def _quote(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    settings = platform.settings
+    host, port = str(mailbox["imap_host"]), int(mailbox["imap_port"])
+    try:
+        await egress.check(host, port, egress.IMAP, settings)  # early, with its own sentence
+    except egress.EgressRefused as exc:
+        raise ImapError(f"{host}:{port}: {exc}") from exc
+    context = email_tls.client_context(settings)
+    return await asyncio.to_thread(
+        ImapConnection, mailbox, socket_timeout, settings=settings, ssl_context=context, token=token
+    )
 
 
 def owner_name() -> str:
@@ -341,11 +179,14 @@ async def run_fetcher(platform: Platform, mailbox_id: int, stop: Any, *, owner: 
         except Exception as exc:
             failures += 1
             log.warning("IMAP fetcher of mailbox %s: %s", mailbox_id, exc)
-            # An OAuth2 error is already a sentence for the admin; others keep their type.
-            error = str(exc) if isinstance(exc, oauth2.OAuth2Error) else f"{type(exc).__name__}: {exc}"
+            # Our own sentence, never the server's words (those went to the log).
+            error = str(exc) if isinstance(exc, oauth2.OAuth2Error) else describe(exc)
             await _health(platform, mailbox_id, error=error)
             await asyncio.to_thread(stop.wait, min(300, 2 ** min(failures, 8)))
         finally:
             if conn is not None:
                 await asyncio.to_thread(conn.close)
     await release_lease(platform, mailbox_id, owner)
+
+
+__all__ = ["ImapConnection", "ImapError", "connect", "fetch_new", "fetch_once", "run_fetcher"]

@@ -1,8 +1,14 @@
-"""Writes of mailboxes (admin only): create, change, delete. Secrets are write-only."""
+"""Writes of mailboxes (admin only): create, change, delete. Secrets are write-only.
+
+Before a write, :func:`check_servers` refuses servers the egress guard would not connect to (an
+internal address, a port that is not the protocol's), naming the field; the API and the admin pages
+call it outside the write transaction, since it may resolve host names.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -11,9 +17,13 @@ from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Group
 from helpline.domains.channels.email import oauth2
 from helpline.domains.channels.email.models import Mailbox
+from helpline.platform import egress
 from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Conflict, Forbidden, Invalid, NotFound
 from helpline.web.principal import Principal
+
+if TYPE_CHECKING:
+    from helpline.settings import Settings
 
 mailboxes = Mailbox.__table__
 groups = Group.__table__
@@ -34,6 +44,50 @@ TLS = ("ssl", "starttls", "none")
 def check_admin(actor: Principal) -> None:
     if not actor.is_admin:
         raise Forbidden("only admins manage mailboxes")
+
+
+#: A mailbox's servers: host field, port field, and what the egress guard allows them for.
+SERVERS = (("imap_host", "imap_port", egress.IMAP), ("smtp_host", "smtp_port", egress.SMTP))
+#: The fields :func:`check_servers` looks at.
+SERVER_FIELDS = frozenset({"imap_host", "imap_port", "smtp_host", "smtp_port", "oauth_token_url"})
+
+
+async def check_servers(
+    settings: Settings, values: dict[str, Any], current: dict[str, Any] | None = None
+) -> None:
+    """Raise :class:`Invalid` (422, naming ``imap_host``, ``imap_port``, ``smtp_host``, ``smtp_port``
+    or ``oauth_token_url``) when the egress guard refuses a server as it will be after ``values``
+    (over ``current``, the saved row, when changing a mailbox): an internal address in any notation,
+    a name resolving to one, a port that is not the protocol's, unless ``HELPLINE_EGRESS_ALLOW``
+    allows it. Only the servers ``values`` touch are checked. Call it before the write transaction:
+    it may resolve host names. Connections are checked again when they are made."""
+    saved = current or {}
+    for host_key, port_key, purpose in SERVERS:
+        if host_key not in values and port_key not in values:
+            continue
+        host = values[host_key] if host_key in values else saved.get(host_key)
+        port = values.get(port_key) or saved.get(port_key) or mailboxes.c[port_key].default.arg  # type: ignore[union-attr]
+        if not host:
+            continue  # no server: mail arrives or leaves another way
+        try:
+            await egress.check(str(host), int(port), purpose, settings)
+        except egress.EgressRefused as exc:
+            raise Invalid(port_key if exc.part == "port" else host_key, str(exc)) from None
+    url = str(values.get("oauth_token_url") or "").strip()
+    if url:
+        problem = oauth2.token_url_problem(url)
+        if problem:
+            raise Invalid("oauth_token_url", problem)
+        parts = urlsplit(url)
+        try:
+            await egress.check(
+                parts.hostname or "",
+                parts.port or (443 if parts.scheme == "https" else 80),
+                egress.HTTPS,
+                settings,
+            )
+        except egress.EgressRefused as exc:
+            raise Invalid("oauth_token_url", str(exc)) from None
 
 
 async def _check(uow: UnitOfWork, workspace_id: int, values: dict[str, Any]) -> None:

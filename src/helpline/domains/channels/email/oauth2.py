@@ -15,6 +15,11 @@ login fails at once with the same sentence), and saving new OAuth2 settings clea
 endpoints and 5xx answers are not stored: the caller's own backoff (the fetcher's, the send job's)
 paces the next try.
 
+The token endpoint is reached through the egress guard (:func:`egress.http_client`: https only,
+port 443 unless the operator allows the host in ``HELPLINE_EGRESS_ALLOW``, every connection's peer
+checked before anything is sent). Errors are our own sentences: the provider's ``error`` code when it
+is one of RFC 6749's, never its ``error_description`` or body (those go to the log).
+
 Concurrent refreshes: one at a time per mailbox in a process (a lock), and the row is read again
 before refreshing, so a token another process just stored is used instead. Two processes that still
 refresh at once both get a working token; the last write wins. When the provider rotates refresh
@@ -39,7 +44,9 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.channels.email import tls as email_tls
+from helpline.domains.channels.email.failures import Failure, describe
 from helpline.domains.channels.email.models import Mailbox
+from helpline.platform import egress
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
@@ -68,7 +75,7 @@ RESET = {"oauth_access_token": "", "oauth_expires_at": None, "oauth_error": None
 _STATE = ("oauth_refresh_token", "oauth_access_token", "oauth_expires_at", "oauth_error", "oauth_error_at")
 
 
-class OAuth2Error(Exception):
+class OAuth2Error(Failure):
     """The access token could not be had; the message says why in words an admin can act on."""
 
 
@@ -90,7 +97,8 @@ def fresh(mailbox: dict[str, Any], now: datetime | None = None) -> bool:
 def token_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a token endpoint, or None: ``https://`` only (the client secret and the
     refresh token travel in the request), except ``http://`` to this machine (127.0.0.0/8, ::1,
-    ``localhost``), where nothing crosses a network."""
+    ``localhost``), where nothing crosses a network. This is the URL's form only: the egress guard
+    also refuses internal addresses (this machine included) unless the operator allows them."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -178,8 +186,12 @@ async def _refresh(platform: Platform, mailbox: dict[str, Any], *, retry: bool) 
     )
     host = urlsplit(url).netloc
     try:
-        async with httpx.AsyncClient(
-            verify=email_tls.client_context(platform.settings), timeout=TIMEOUT, follow_redirects=False
+        async with egress.http_client(
+            platform.settings,
+            purpose=egress.HTTPS,
+            verify=email_tls.client_context(platform.settings),
+            timeout=TIMEOUT,
+            follow_redirects=False,
         ) as http:
             # Client credentials in the body (what Google and Microsoft document); a server that
             # insists on HTTP Basic (RFC 6749 section 2.3.1) answers invalid_client, so ask it that way.
@@ -194,13 +206,15 @@ async def _refresh(platform: Platform, mailbox: dict[str, Any], *, retry: bool) 
                     auth=httpx.BasicAuth(_form_encode(client_id), _form_encode(client_secret)),
                     headers={"Accept": "application/json"},
                 )
+    except egress.EgressRefused as exc:
+        raise OAuth2Error(f"the OAuth2 token endpoint {host} cannot be used: {exc}") from exc
     except (httpx.HTTPError, OSError, email_tls.TlsSetupError) as exc:
-        raise OAuth2Error(
-            f"the OAuth2 token endpoint {host} could not be reached: {email_tls.describe(exc)}"
-        ) from exc
+        raise OAuth2Error(f"the OAuth2 token endpoint {host} could not be reached: {describe(exc)}") from exc
     if r.status_code in (400, 401):
         code, description = _error_of(r)
-        reason = _refused(code or f"HTTP {r.status_code}", description)
+        if description:  # the provider's words: for the operator's log, not the admin's page
+            log.warning("mailbox %s: the OAuth2 token endpoint said %s: %s", mailbox["id"], code, description)
+        reason = _refused(code if code in RFC6749_ERRORS else f"HTTP {r.status_code}")
         if await _record_refusal(platform, mailbox, used, reason):
             log.warning("mailbox %s: %s", mailbox["id"], reason)
             raise OAuth2Error(reason)
@@ -224,7 +238,8 @@ async def _refresh(platform: Platform, mailbox: dict[str, Any], *, retry: bool) 
         raise OAuth2Error(f"the OAuth2 token endpoint {host} answered without an access token")
     kind = data.get("token_type")
     if isinstance(kind, str) and kind.lower() != "bearer":
-        raise OAuth2Error(f"the OAuth2 token endpoint {host} gave a {kind!r} token, not a Bearer token")
+        log.warning("mailbox %s: the OAuth2 token endpoint gave a %r token", mailbox["id"], kind[:50])
+        raise OAuth2Error(f"the OAuth2 token endpoint {host} gave a token that is not a Bearer token")
     lifetime = DEFAULT_LIFETIME
     expires_in = data.get("expires_in")
     try:
@@ -276,7 +291,20 @@ def _error_of(r: httpx.Response) -> tuple[str, str]:
     )
 
 
-def _refused(code: str, description: str) -> str:
+#: The ``error`` codes of RFC 6749 section 5.2: shown by name; anything else as its HTTP status.
+RFC6749_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+
+
+def _refused(code: str) -> str:
     if code == "invalid_grant":
         reason = (
             "the OAuth2 refresh token was refused: invalid_grant — sign in to the provider again and "
@@ -289,8 +317,6 @@ def _refused(code: str, description: str) -> str:
         )
     else:
         reason = f"the OAuth2 token endpoint refused the refresh: {code} — check the OAuth2 settings"
-    if description:
-        reason += f" (the provider said: {description})"
     return reason
 
 

@@ -11,6 +11,16 @@ from helpline.web.errors import Problem
 from helpline.web.types import Email, Strict
 
 Tls = Annotated[str, Field(pattern="^(ssl|starttls|none)$")]
+#: A mail server: checked on save by ``mailboxes.check_servers`` (the egress guard, ADR 0012).
+Host = Annotated[
+    str,
+    Field(
+        max_length=255,
+        description="A public host name or address; internal addresses (loopback, private, link-local, "
+        "cloud metadata, …) and ports other than the protocol's only when the operator allows them "
+        "(HELPLINE_EGRESS_ALLOW)",
+    ),
+]
 Short = Annotated[str, Field(max_length=255)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Auth = Annotated[str, Field(pattern="^(password|xoauth2)$")]
@@ -20,7 +30,7 @@ class MailboxBase(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     active: bool | None = None
     group_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
-    imap_host: Short | None = None
+    imap_host: Host | None = None
     imap_port: Port | None = None
     imap_tls: Tls | None = None
     imap_username: Annotated[str, Field(max_length=320)] | None = None
@@ -38,7 +48,7 @@ class MailboxBase(Strict):
     ) = None
     imap_folder: Short | None = None
     imap_move_to: Short | None = None
-    smtp_host: Short | None = None
+    smtp_host: Host | None = None
     smtp_port: Port | None = None
     smtp_tls: Tls | None = None
     smtp_username: Annotated[str, Field(max_length=320)] | None = None
@@ -54,8 +64,10 @@ class MailboxBase(Strict):
             str,
             Field(
                 max_length=2000,
-                description="OAuth2 token endpoint (https://; http:// only to this machine); with a refresh "
-                "token, access tokens for xoauth2 are renewed there before they expire",
+                description="OAuth2 token endpoint (https:// on port 443 at a public address; http:// only "
+                "to this machine, and internal addresses only when the operator allows them in "
+                "HELPLINE_EGRESS_ALLOW); with a refresh token, access tokens for xoauth2 are renewed there "
+                "before they expire",
             ),
         ]
         | None

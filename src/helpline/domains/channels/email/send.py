@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.channels.email import loops, threading
-from helpline.domains.channels.email import tls as email_tls
+from helpline.domains.channels.email.failures import describe
 from helpline.domains.channels.email.models import EmailMessageId, Mailbox, OutboundMail, OutboundState
 from helpline.domains.channels.email.smtp_client import Delivery, SmtpSession
 from helpline.domains.tickets.models import Attachment, Message, Ticket
@@ -194,7 +194,7 @@ async def _send_group(platform: Platform, mailbox: dict[str, Any], group: list[d
                 except Exception as exc:
                     log.warning("sending outbound email %s failed: %s", row["id"], exc)
                     session.reset()
-                    delivery = Delivery({}, email_tls.describe(exc)[:500])
+                    delivery = Delivery({}, describe(exc)[:500])
                 done.append((row, delivery.results, delivery.error))
                 if len(done) >= RECORD_EVERY:
                     await _record_all(platform, done)

@@ -4,10 +4,16 @@ This adapter talks to aiosmtplib itself rather than through ``platform.mail``: i
 mailbox's own server and credentials and each recipient's answer (one refused address must not
 fail the others), which the notification transport does not give. A mailbox without its own SMTP
 server uses the install's (``HELPLINE_SMTP_*``), or, with the console transport, ``platform.mail``.
+
+A mailbox's own server is reached through the egress guard (:func:`egress.open_socket`: the address
+and port checked before connecting, the socket's peer after, before TLS or a byte of SMTP); the
+install's server is the operator's and is not guarded. Connection and login failures are our own
+sentences (:mod:`failures`); the server's words go to the log only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from dataclasses import dataclass, field
@@ -18,6 +24,8 @@ import aiosmtplib
 
 from helpline.domains.channels.email import oauth2
 from helpline.domains.channels.email import tls as email_tls
+from helpline.domains.channels.email.failures import Failure
+from helpline.platform import egress
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
@@ -75,6 +83,7 @@ class SmtpSession:
                 "user": m["smtp_username"],
                 "password": m["smtp_secret"],
                 "auth": m.get("smtp_auth") or "password",
+                "guarded": True,  # the admin's choice: through the egress guard
             }
         if s.mail_transport == "smtp":
             return {
@@ -84,6 +93,7 @@ class SmtpSession:
                 "user": s.smtp_username,
                 "password": s.smtp_password,
                 "auth": "password",
+                "guarded": False,  # the operator's own server (HELPLINE_SMTP_*)
             }
         return None
 
@@ -101,24 +111,49 @@ class SmtpSession:
             return self.client
         token = await self._token(server)
         tls = server["tls"]
+        settings = self.platform.settings
+        timeout = settings.email_send_timeout_seconds
+        sock = None
+        if server["guarded"]:
+            sock = await asyncio.wait_for(
+                egress.open_socket(server["host"], server["port"], egress.SMTP, settings), timeout
+            )
         client = aiosmtplib.SMTP(
             hostname=server["host"],
-            port=server["port"],
+            port=None if sock is not None else server["port"],
+            sock=sock,
             use_tls=tls == "ssl",
             start_tls=tls == "starttls",
             # Verifying, and trusting HELPLINE_EMAIL_CA_FILE; "none" never upgrades (start_tls False).
-            tls_context=email_tls.client_context(self.platform.settings) if tls != "none" else None,
-            timeout=self.platform.settings.email_send_timeout_seconds,
+            tls_context=email_tls.client_context(settings) if tls != "none" else None,
+            timeout=timeout,
         )
-        await client.connect()
+        try:
+            await client.connect()
+        except BaseException:
+            if sock is not None:
+                sock.close()  # aiosmtplib closes only the transports it made
+            raise
         if server["user"]:
             try:
                 if token is not None:
                     await xoauth2(client, server["user"], token)
                 else:
                     await client.login(server["user"], server["password"])
-            except BaseException:
+            except aiosmtplib.SMTPAuthenticationError as exc:
                 client.close()  # a refused login must not leave the connection open
+                log.warning(
+                    "SMTP %s:%s refused the login: %s %s",
+                    server["host"],
+                    server["port"],
+                    exc.code,
+                    exc.message,
+                )
+                raise Failure(
+                    f"authentication failed: the server refused the user name or password (SMTP {exc.code})"
+                ) from exc
+            except BaseException:
+                client.close()
                 raise
         self.client = client
         return client
@@ -182,13 +217,15 @@ class SmtpSession:
 async def xoauth2(client: aiosmtplib.SMTP, user: str, token: str) -> None:
     """``AUTH XOAUTH2`` with the bearer string (Google's and Microsoft's SMTP). A refused token comes
     back as a ``334`` challenge holding a JSON error; the client answers it with an empty line and the
-    server then says why (``535``), which is raised with the JSON."""
+    server then says ``535``: :class:`Failure` is raised in our words (the JSON goes to the log)."""
     if client.is_ehlo_or_helo_needed:
         await client.ehlo()
     if "XOAUTH2" not in (m.upper() for m in client.server_auth_methods):
-        offered = " ".join(client.server_auth_methods) or "none"
-        raise aiosmtplib.SMTPException(
-            f"the server does not offer AUTH XOAUTH2 (it offers: {offered})"
+        log.warning(
+            "the SMTP server offers AUTH %s, not XOAUTH2", " ".join(client.server_auth_methods) or "none"
+        )
+        raise Failure(
+            "the server does not offer AUTH XOAUTH2"
             + (
                 "; without TLS, servers often offer none"
                 if client.get_transport_info("sslcontext") is None
@@ -205,10 +242,14 @@ async def xoauth2(client: aiosmtplib.SMTP, user: str, token: str) -> None:
             said = response.message
         response = await client.execute_command(b"")
     if response.code != 235:
-        detail = f"the server refused the OAuth2 access token (XOAUTH2): {response.message}"
-        if said:
-            detail += f"; it said {said[:300]}"
-        raise aiosmtplib.SMTPAuthenticationError(response.code, detail)
+        # The server's words (and Gmail's JSON challenge) go to the log, not to the admin's page.
+        log.warning(
+            "the SMTP server refused XOAUTH2: %s %s; it said %s", response.code, response.message, said[:300]
+        )
+        raise Failure(
+            "authentication failed: the server refused the OAuth2 access token (XOAUTH2)"
+            f" (SMTP {response.code})"
+        )
 
 
 def _refused(errors: dict[str, tuple[int, str]], recipients: list[str]) -> dict[str, str]:

@@ -72,20 +72,8 @@ def receiver_context(settings: Settings) -> ssl.SSLContext | None:
     return ctx
 
 
-def describe(exc: BaseException) -> str:
-    """``Type: message`` for a failed connection, in words a person can act on when it is a refused
-    certificate (anywhere in the exception's chain: aiosmtplib wraps the ``ssl`` error)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ssl.SSLCertVerificationError):
-            return _certificate(cur)
-        cur = cur.__cause__ or cur.__context__
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _certificate(exc: ssl.SSLCertVerificationError) -> str:
+def certificate_problem(exc: ssl.SSLCertVerificationError) -> str:
+    """A refused server certificate in words a person can act on (OpenSSL's reason, not the server's)."""
     why = exc.verify_message or exc.reason or str(exc)
     code = exc.verify_code
     if code in _UNTRUSTED:

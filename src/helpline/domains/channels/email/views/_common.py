@@ -72,11 +72,13 @@ def form_values(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def form_errors(exc: Exception) -> dict[str, str]:
-    """Field → message, with plainer words for the ports."""
+    """Field → message, with plainer words for a port that is not a number from 1 to 65535 (a
+    port the egress guard refuses keeps its own sentence)."""
     errors = errors_of(exc)
-    for k in PORTS:
-        if k in errors:
-            errors[k] = "a port number from 1 to 65535"
+    if isinstance(exc, ValidationError):
+        for k in PORTS:
+            if k in errors:
+                errors[k] = "a port number from 1 to 65535"
     return errors
 
 

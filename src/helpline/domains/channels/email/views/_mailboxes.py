@@ -103,6 +103,7 @@ async def create_mailbox(request: Request, actor: AdminPage, platform: PlatformD
     try:
         values = create_values(form)
         mailbox_service.check_admin(actor)
+        await mailbox_service.check_servers(platform.settings, values)  # may resolve names: before the write
         async with platform.db.transaction() as uow:
             mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, values)
     except (ValidationError, Problem) as exc:
@@ -127,7 +128,12 @@ async def update_mailbox(
 ) -> Response:
     form = await form_of(request)
     try:
+        # The servers are checked before the write transaction (resolving a name takes a while) …
+        async with platform.db.read() as conn:
+            before = await queries.access_mailbox(conn, actor, mailbox_id, secrets=True)
+        await mailbox_service.check_servers(platform.settings, update_values(form, before), before)
         async with platform.db.transaction() as uow:
+            # … and the change is worked out again over the row as it is now.
             current = await queries.access_mailbox(uow.conn, actor, mailbox_id, secrets=True)
             values = update_values(form, current)
             if values:
