@@ -124,3 +124,20 @@ def test_every_recorded_action_is_listed() -> None:
                 used.add(str(node.args[1].value))
     assert used, "no audit.record calls found"
     assert used <= set(audit.ACTIONS), sorted(used - set(audit.ACTIONS))
+
+
+async def test_mailbox_changes_are_recorded_without_their_secrets(ws: Any) -> None:
+    admin = await ws.person("admin")
+    async with ws.client(admin) as api:
+        made = await api.post(
+            "/mailboxes",
+            json={"name": "Support", "address": "help@example.test", "imap_secret": "s3cret-imap-pass"},
+        )
+        assert made.status_code == 201, made.text
+        box = made.json()["id"]
+        assert (await api.patch(f"/mailboxes/{box}", json={"name": "Help desk"})).status_code == 200
+        assert (await api.delete(f"/mailboxes/{box}")).status_code == 204
+        entries = (await api.get("/audit-log", params={"action": "mailbox"})).json()["items"]
+    assert [e["detail"]["change"] for e in entries] == ["deleted", "updated", "created"]
+    assert "s3cret-imap-pass" not in orjson.dumps(entries).decode()
+    assert "imap_secret" in entries[2]["detail"]["fields"]

@@ -93,7 +93,7 @@ async def create_mailbox(body: MailboxCreate, actor: CurrentPrincipal, platform:
     values = no_nul(body.model_dump(exclude_none=True))
     await mailbox_service.check_servers(platform.settings, values)  # may resolve names: before the write
     async with platform.db.transaction() as uow:
-        mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, values)
+        mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, values, actor=actor)
         item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
     return JSON(item, status_code=201, headers={"Location": f"/api/v1/mailboxes/{mailbox_id}"})
 
@@ -116,7 +116,7 @@ async def update_mailbox(
         await mailbox_service.check_servers(platform.settings, values, current)  # before the write
     async with platform.db.transaction() as uow:
         if values:
-            await mailbox_service.update_mailbox(uow, actor.workspace_id, mailbox_id, values)
+            await mailbox_service.update_mailbox(uow, actor.workspace_id, mailbox_id, values, actor=actor)
         item = await queries.access_mailbox(uow.conn, actor, mailbox_id)
     return JSON(item)
 
@@ -127,7 +127,7 @@ async def update_mailbox(
 async def delete_mailbox(mailbox_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> Response:
     mailbox_service.check_admin(actor)
     async with platform.db.transaction() as uow:
-        await mailbox_service.delete_mailbox(uow, actor.workspace_id, mailbox_id)
+        await mailbox_service.delete_mailbox(uow, actor.workspace_id, mailbox_id, actor=actor)
     return Response(status_code=204)
 
 

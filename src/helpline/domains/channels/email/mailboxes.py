@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts import audit
 from helpline.domains.accounts.models import Group
 from helpline.domains.channels.email import oauth2
 from helpline.domains.channels.email.models import Mailbox
@@ -123,12 +124,29 @@ async def _check(uow: UnitOfWork, workspace_id: int, values: dict[str, Any]) -> 
             raise Invalid("dkim_private_key", "a PEM private key")
 
 
-async def create_mailbox(uow: UnitOfWork, workspace_id: int, values: dict[str, Any]) -> int:
+async def _audit(uow: UnitOfWork, actor: Principal | None, mailbox_id: int, what: str, keys: Any) -> None:
+    """Audit an admin's change (field names only: values may be secrets)."""
+    if actor is not None:
+        await audit.record(
+            uow,
+            "mailbox.changed",
+            workspace_id=actor.workspace_id,
+            actor=actor,
+            target_type="mailbox",
+            target_id=mailbox_id,
+            detail={"change": what, "fields": sorted(keys)},
+        )
+
+
+async def create_mailbox(
+    uow: UnitOfWork, workspace_id: int, values: dict[str, Any], *, actor: Principal | None = None
+) -> int:
+    """A new mailbox; ``actor`` (an admin's request) is recorded in the audit log."""
     await _check(uow, workspace_id, values)
     now = utcnow()
     try:
         async with uow.conn.begin_nested():
-            return int(
+            mailbox_id = int(
                 (
                     await uow.execute(
                         mailboxes.insert()
@@ -147,6 +165,8 @@ async def create_mailbox(uow: UnitOfWork, workspace_id: int, values: dict[str, A
             f"the address {values['address']} is a mailbox already",
             errors=[{"field": "address", "message": "in use"}],
         ) from None
+    await _audit(uow, actor, mailbox_id, "created", values)
+    return mailbox_id
 
 
 def _defaults(values: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +179,14 @@ def _defaults(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def update_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int, values: dict[str, Any]) -> None:
+async def update_mailbox(
+    uow: UnitOfWork,
+    workspace_id: int,
+    mailbox_id: int,
+    values: dict[str, Any],
+    *,
+    actor: Principal | None = None,
+) -> None:
     """Change the given fields; ``null`` clears a text field (a secret, a host) and is ignored elsewhere."""
     values = {
         k: ("" if v is None and isinstance(mailboxes.c[k].type, sa.String) else v)
@@ -198,14 +225,18 @@ async def update_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int, va
         ) from None
     if result.rowcount != 1:
         raise NotFound(f"mailbox {mailbox_id} not found")
+    await _audit(uow, actor, mailbox_id, "updated", values)
 
 
-async def delete_mailbox(uow: UnitOfWork, workspace_id: int, mailbox_id: int) -> None:
+async def delete_mailbox(
+    uow: UnitOfWork, workspace_id: int, mailbox_id: int, *, actor: Principal | None = None
+) -> None:
     result = await uow.execute(
         mailboxes.delete().where(mailboxes.c.id == mailbox_id, mailboxes.c.workspace_id == workspace_id)
     )
     if result.rowcount != 1:
         raise NotFound(f"mailbox {mailbox_id} not found")
+    await _audit(uow, actor, mailbox_id, "deleted", [])
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

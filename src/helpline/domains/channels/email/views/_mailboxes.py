@@ -105,7 +105,7 @@ async def create_mailbox(request: Request, actor: AdminPage, platform: PlatformD
         mailbox_service.check_admin(actor)
         await mailbox_service.check_servers(platform.settings, values)  # may resolve names: before the write
         async with platform.db.transaction() as uow:
-            mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, values)
+            mailbox_id = await mailbox_service.create_mailbox(uow, actor.workspace_id, values, actor=actor)
     except (ValidationError, Problem) as exc:
         if isinstance(exc, Problem) and exc.status in (403, 404):
             raise
@@ -137,7 +137,7 @@ async def update_mailbox(
             current = await queries.access_mailbox(uow.conn, actor, mailbox_id, secrets=True)
             values = update_values(form, current)
             if values:
-                await mailbox_service.update_mailbox(uow, actor.workspace_id, mailbox_id, values)
+                await mailbox_service.update_mailbox(uow, actor.workspace_id, mailbox_id, values, actor=actor)
     except (ValidationError, Problem) as exc:
         if isinstance(exc, Problem) and exc.status in (403, 404):
             raise
@@ -182,5 +182,5 @@ async def delete_mailbox(
         )
     mailbox_service.check_admin(actor)
     async with platform.db.transaction() as uow:
-        await mailbox_service.delete_mailbox(uow, actor.workspace_id, mailbox_id)
+        await mailbox_service.delete_mailbox(uow, actor.workspace_id, mailbox_id, actor=actor)
     return redirect("/admin/mailboxes?done=deleted")
