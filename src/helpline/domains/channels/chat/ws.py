@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
 
 from helpline.domains.channels.chat import availability, queries, routing, service
 from helpline.domains.channels.chat.common import as_dict, as_int, as_list
@@ -174,7 +175,7 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
 
 
 async def _frames(sock: WebSocket) -> Any:
-    while True:
+    while sock.application_state == WebSocketState.CONNECTED:  # (not once this side has closed it)
         text = await sock.receive_text()
         if len(text) > MAX_FRAME:
             yield {"t": "_too_big"}
@@ -206,6 +207,8 @@ async def _serve(sock: WebSocket, s: Stream, handle: Any) -> None:
                 s.push({"t": "error", "code": 400, "detail": "frames are JSON objects"})
                 continue
             s.answered(await handle(frame))
+            if s.live is not None and s.live.ended:
+                break
     except WebSocketDisconnect:
         pass
     finally:
