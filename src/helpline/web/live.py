@@ -136,7 +136,11 @@ class Registry:
         :meth:`Live.check` once after registering."""
         live = Live(self, kind, digest, principal, end)
         self._live.add(live)
-        await self._ensure()
+        try:
+            await self._ensure()
+        except BaseException:  # (cancelled: the client left while this waited)
+            self.unregister(live)
+            raise
         return live
 
     def unregister(self, live: Live) -> None:

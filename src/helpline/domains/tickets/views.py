@@ -322,12 +322,13 @@ def sse(
             with contextlib.suppress(asyncio.QueueFull):  # (a full queue: the loop sees ``ended``)
                 queue.put_nowait(None)
 
-        conn = await registry.register(live.SESSION, digest, actor, end)
+        registered: list[live.Live] = []
 
         async def pump() -> None:
             async for message in platform.pubsub.subscribe(*channels, deps.AUTH_CHANNEL):
                 if deps.is_auth_notice(message):
-                    if await conn.check(registry.noticed()) is None:
+                    # (before registering: the check that follows it covers the change)
+                    if registered and await registered[0].check(registry.noticed()) is None:
                         return
                     continue
                 if live.is_probe(message):
@@ -336,8 +337,10 @@ def sse(
                 if out is not None and not queue.full():
                     queue.put_nowait(out)
 
-        task = asyncio.create_task(pump())
+        task = asyncio.create_task(pump())  # subscribing first: events are not held up by registering
         try:
+            conn = await registry.register(live.SESSION, digest, actor, end)
+            registered.append(conn)
             # A change committed between the page's sign-in check and registering: look once now.
             if await conn.check() is None:
                 return
@@ -353,7 +356,8 @@ def sse(
                 yield f"data: {json.dumps(item)}\n\n".encode()
         finally:
             task.cancel()
-            conn.unregister()
+            for conn in registered:
+                conn.unregister()
 
     return StreamingResponse(
         stream(),
