@@ -15,10 +15,13 @@ replaced the cache's generation first, so this reads the database). Then:
   in place, so a stream never carries events chosen under old rights);
 - otherwise the connection goes on, with the principal's name and e-mail as they are now.
 
-The registry's own subscription ends connections promptly; it cannot order that against events
-that arrive on other subscriptions. So a connection that forwards pub/sub events (the chat hub, a
-console stream) also takes the notice channel on the *same* subscription: a notice published before
-an event is then handled before it, and nothing is forwarded until :meth:`Live.check` has passed.
+Every :data:`SWEEP` seconds the registry re-checks every connection without being told, which ends
+those whose session or token merely expired.
+
+The registry's own subscription ends connections promptly; it cannot order that against events that
+arrive on other subscriptions. So a connection that forwards pub/sub events (the chat hub, a console
+stream) also takes the notice channel on the *same* subscription: a notice published before an event
+is then handled before it, and nothing is forwarded until :meth:`Live.check` has passed.
 Inbound work (a frame from the agent's socket) calls :meth:`Live.check` first as well: the cached
 path, exact right after a commit thanks to the generation.
 """
@@ -42,6 +45,10 @@ TOKEN = "token"  # noqa: S105 (a kind of credential, not one)
 SIGNED_OUT = 4401
 RIGHTS_CHANGED = 4409
 UNCHECKED = 1013  # "try again later": the credential could not be checked (database unreachable)
+#: Seconds between re-checks of every connection without a notice: what ends a connection whose
+#: session or token simply expired, or whose account was changed by hand in SQL (once the cached
+#: principal is older than ``deps.PRINCIPAL_TTL``).
+SWEEP = 60.0
 _PROBE: dict[str, str] = {"auth": "probe"}
 
 Ender = Callable[[int, str], Awaitable[None]]
@@ -123,8 +130,11 @@ class Registry:
         self._epoch = 0
         self._inflight: dict[tuple[str, str], tuple[int, asyncio.Task[Principal | None]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._ready: asyncio.Event | None = None
         self._checks: set[asyncio.Task[Any]] = set()
+        #: Seconds between sweeps (:data:`SWEEP`); read at each sweep.
+        self.sweep = SWEEP
 
     def __len__(self) -> int:
         return len(self._live)
@@ -147,7 +157,9 @@ class Registry:
         self._live.discard(live)
         if not self._live and self._task is not None:
             self._task.cancel()
-            self._task, self._ready = None, None
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            self._task, self._sweeper, self._ready = None, None, None
 
     def noticed(self) -> int:
         """Count a notice heard (by this registry, the chat hub or a stream); the epoch to check
@@ -194,6 +206,7 @@ class Registry:
         if ready is None:
             ready = self._ready = asyncio.Event()
             self._task = asyncio.create_task(self._listen(ready))
+            self._sweeper = asyncio.create_task(self._sweep())
             # Subscribing happens inside the task; a probe that comes back proves it is live.
             for _ in range(100):
                 await self.platform.pubsub.publish(deps.AUTH_CHANNEL, _PROBE)
@@ -204,6 +217,11 @@ class Registry:
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), 10)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep)
+            await self.check_all(self.noticed())
 
     async def _listen(self, ready: asyncio.Event) -> None:
         delay = 0.2

@@ -20,6 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -27,11 +28,13 @@ import pytest
 import sqlalchemy as sa
 import websockets
 
+from helpline.db.base import utcnow
 from helpline.domains.accounts import service as accounts
-from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.models import Role, WebSession
 from helpline.domains.accounts.security import token_hash
 from helpline.domains.channels.chat.models import ChatSession
 from helpline.domains.tickets.models import Message
+from helpline.platform.db import QUIET
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
 from helpline.web import deps, live
@@ -218,6 +221,29 @@ async def test_revoking_an_agent_ends_their_console_stream(ws: WS, server: str, 
         ended = await asyncio.wait_for(reader, 1.0)
         assert ended - revoked < 1.0
         assert got == []
+
+
+async def test_a_stream_ends_when_its_session_expires(ws: WS, server: str, platform: Any) -> None:
+    """No write announces an expiry: the registry's periodic re-check ends the stream."""
+    agent = await ws.person(Role.agent)
+    async with platform.db.transaction() as uow:
+        cookie, _csrf = await accounts.start_session(uow, agent.user_id, ws.id, days=1)
+        sessions = WebSession.__table__
+        await uow.execute(  # as if signed in a day ago: 3 s left (QUIET: an expiry announces nothing)
+            sessions.update()
+            .where(sessions.c.token_hash == token_hash(cookie))
+            .values(expires_at=utcnow() + timedelta(seconds=3))
+            .execution_options(**{QUIET: True})
+        )
+    live.registry_of(platform).sweep = 0.2  # (60 s in production)
+    async with (
+        httpx.AsyncClient(base_url=server, cookies={"helpline_session": cookie}, timeout=10) as c,
+        c.stream("GET", "/inbox/live") as r,
+    ):
+        assert r.status_code == 200
+        got: list[str] = []
+        ended = await asyncio.wait_for(_data_lines(r.aiter_lines(), got), 8)
+    assert ended and got == []
 
 
 async def test_a_token_connection_ends_when_its_token_is_revoked(ws: WS, platform: Any) -> None:
