@@ -52,7 +52,7 @@ from helpline.domains.tickets.views import router as inbox_pages
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
-from helpline.web import errors, openapi
+from helpline.web import deps, errors, openapi
 from helpline.web.context import RequestContextMiddleware
 from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         runner_task = None
         runner = None
         email_outbound.install(app.state.platform)
+        deps.install(app.state.platform)  # account changes reach caches and live connections
         email = EmailRuntime(app.state.platform) if own and settings.run_jobs_in_process else None
         if own and settings.run_jobs_in_process:
             runner = JobRunner(app.state.platform)
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     if platform is not None:
         app.state.platform = platform
         email_outbound.install(platform)
+        deps.install(platform)
     errors.install(app)
     openapi.install(app)
     app.add_middleware(QueryNulMiddleware)

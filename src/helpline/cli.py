@@ -149,6 +149,9 @@ def worker(
 
     async def main() -> None:
         platform = build_platform(s)
+        from helpline.web import deps
+
+        deps.install(platform)  # a job's account change reaches every process's caches and connections
         runner = JobRunner(platform)
         try:
             if once:

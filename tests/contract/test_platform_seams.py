@@ -204,3 +204,19 @@ async def test_cache_values_expire_and_come_back_in_one_call(cache):
     assert await cache.get_many([a, b]) == [None, b"three"]
     await cache.delete(b)
     assert await cache.get_many([b]) == [None]
+
+
+async def test_one_subscription_to_several_channels_keeps_the_publish_order(pubsub):
+    """What the account-change notice relies on: a subscription that takes it beside other channels
+    sees it before any message published after it, whatever the channel."""
+    a, b = f"t-{os.getpid()}-{id(pubsub)}-a", f"t-{os.getpid()}-{id(pubsub)}-b"
+    agen = pubsub.subscribe(a, b)
+    first = asyncio.ensure_future(agen.__anext__())
+    await asyncio.sleep(0.2)  # let the subscription register (Redis needs a round trip)
+    for i in range(6):
+        await pubsub.publish(a if i % 2 else b, {"i": i})
+    got = [(await asyncio.wait_for(first, 5))["i"]]
+    while len(got) < 6:
+        got.append((await asyncio.wait_for(agen.__anext__(), 5))["i"])
+    await agen.aclose()
+    assert got == [0, 1, 2, 3, 4, 5]

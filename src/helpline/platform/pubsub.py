@@ -14,7 +14,11 @@ import orjson
 class PubSub(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, channel: str) -> AsyncIterator[dict[str, Any]]: ...
+    def subscribe(self, channel: str, *more: str) -> AsyncIterator[dict[str, Any]]:
+        """Messages of ``channel`` (and of ``more`` channels) from the first iteration on. One
+        subscription's messages come in the order they were published, across its channels: a
+        message published after another one returned comes after it."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -29,16 +33,21 @@ class MemoryPubSub:
         for q in list(self._subs.get(channel, ())):
             q.put_nowait(message)
 
-    async def subscribe(self, channel: str) -> AsyncIterator[dict[str, Any]]:
-        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._subs[channel].add(q)
+    async def subscribe(self, channel: str, *more: str) -> AsyncIterator[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # one queue: order across channels kept
+        names = {channel, *more}
+        for name in names:
+            self._subs[name].add(q)
         try:
             while True:
                 yield await q.get()
         finally:
-            self._subs[channel].discard(q)
-            if not self._subs[channel]:
-                del self._subs[channel]
+            for name in names:
+                subs = self._subs.get(name)
+                if subs is not None:
+                    subs.discard(q)
+                    if not subs:
+                        del self._subs[name]
 
     async def close(self) -> None:
         self._subs.clear()
@@ -55,9 +64,11 @@ class RedisPubSub:
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         await self._redis.publish(f"helpline:{channel}", orjson.dumps(message))
 
-    async def subscribe(self, channel: str) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(self, channel: str, *more: str) -> AsyncIterator[dict[str, Any]]:
+        # One connection for all the channels: Redis writes a connection's messages in the order
+        # it ran the PUBLISHes.
         ps = self._redis.pubsub()
-        await ps.subscribe(f"helpline:{channel}")
+        await ps.subscribe(*(f"helpline:{c}" for c in dict.fromkeys((channel, *more))))
         try:
             async for item in ps.listen():
                 if item["type"] == "message":

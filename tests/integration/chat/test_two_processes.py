@@ -8,126 +8,19 @@ HELPLINE_TEST_REQUIRE_SERVICES=1).
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from helpline.db import migrate
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
-from tests.conftest import PG_URL, _pg_reachable
 
-from .conftest import HOST_ORIGIN, PASSWORD, agent_socket, free_port, sign_in, visitor
-
-REDIS = os.environ.get("HELPLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-SECRET = "two-process-test-secret-0123456789"
-
-
-def _redis_reachable(url: str) -> str | None:
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-        return None
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
-def _need(what: str, why: str | None) -> None:
-    if why is None:
-        return
-    if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
-        pytest.fail(f"{what} is required but not reachable: {why}")
-    print(f"skipping the two-process chat test: {what} not reachable ({why})")
-    pytest.skip(f"{what} not reachable: {why}")
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    _need("PostgreSQL", _pg_reachable(PG_URL))
-    _need("Redis", _redis_reachable(REDIS))
-    import asyncpg
-
-    name = f"helpline_chat2p_{uuid.uuid4().hex[:8]}"
-    base = PG_URL.replace("+asyncpg", "")
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    migrate.upgrade(Settings(database_url=url).effective_database_url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="module")
-def processes(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    root = tmp_path_factory.mktemp("chat2p")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
-    env.update(
-        HELPLINE_DATABASE_URL=pg_database,
-        HELPLINE_REDIS_URL=REDIS,
-        HELPLINE_SECRET_KEY=SECRET,
-        HELPLINE_VAR_DIR=str(root / "var"),
-        HELPLINE_MAIL_TRANSPORT="console",
-    )
-    urls, procs, logs = [], [], []
-    for i in range(2):
-        port = free_port()
-        log = open(root / f"serve{i}.log", "w")  # noqa: SIM115 (open for the process's life)
-        # Jobs run in process A only, as with one worker beside N web processes.
-        e = {**env, "HELPLINE_RUN_JOBS_IN_PROCESS": "true" if i == 0 else "false"}
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "helpline.cli", "serve", "--port", str(port)],
-                env=e,
-                cwd=root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        logs.append(log)
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url, proc in zip(urls, procs, strict=True):
-            end = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > end:
-                    raise RuntimeError(
-                        "helpline serve did not start:\n"
-                        + "".join((root / f"serve{i}.log").read_text() for i in range(2))
-                    )
-                time.sleep(0.2)
-        yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
-        for log in logs:
-            log.close()
-        for i in range(2):
-            text = (root / f"serve{i}.log").read_text()
-            assert "Traceback" not in text, text
+from .conftest import HOST_ORIGIN, PASSWORD, REDIS, SECRET, agent_socket, sign_in, visitor
 
 
 @pytest.fixture

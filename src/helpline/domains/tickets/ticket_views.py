@@ -483,6 +483,7 @@ async def presence_stream(
     return sse(
         request,
         platform,
+        actor,
         [_live_channel(actor.workspace_id, ticket_id), f"ws:{actor.workspace_id}:tickets"],
         shape,
     )

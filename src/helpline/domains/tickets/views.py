@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from helpline.domains.tickets import queries, service
 from helpline.domains.tickets.models import Priority, SavedView, Status, Ticket
 from helpline.domains.tickets.schemas import TicketUpdate
 from helpline.platform.db import UnitOfWork
+from helpline.web import deps, live
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import NotFound, Problem
 from helpline.web.pages import StaffPage, redirect
@@ -297,31 +299,65 @@ async def inbox(request: Request, actor: StaffPage, platform: PlatformDep) -> HT
 async def inbox_live(request: Request, actor: StaffPage, platform: PlatformDep) -> StreamingResponse:
     """Server-sent events: one ``changed`` event per ticket change in the workspace (no ids, no content:
     the list re-reads what this agent may see)."""
-    return sse(request, platform, [f"ws:{actor.workspace_id}:tickets"], lambda _m: {"kind": "changed"})
+    return sse(request, platform, actor, [f"ws:{actor.workspace_id}:tickets"], lambda _m: {"kind": "changed"})
 
 
-def sse(request: Request, platform: Any, channels: list[str], shape: Any) -> StreamingResponse:
+def sse(
+    request: Request, platform: Any, actor: Principal, channels: list[str], shape: Any
+) -> StreamingResponse:
+    """A console event stream of ``channels``' messages as ``shape`` makes them (None: skipped),
+    for the session that asked. The stream is a live connection (``web.live``): it ends when an
+    account change ends the session or changes the agent's role or groups, and a message published
+    after such a change committed is not sent (the change's notice rides on the same subscription,
+    so it is handled first)."""
+    digest = deps.session_digest(request)  # console pages are signed in by their session cookie
+
     async def stream() -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+        if digest is None:
+            return
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=100)
+        registry = live.registry_of(platform)
 
-        async def pump(channel: str) -> None:
-            async for message in platform.pubsub.subscribe(channel):
+        async def end(_code: int, _reason: str) -> None:
+            with contextlib.suppress(asyncio.QueueFull):  # (a full queue: the loop sees ``ended``)
+                queue.put_nowait(None)
+
+        registered: list[live.Live] = []
+
+        async def pump() -> None:
+            async for message in platform.pubsub.subscribe(*channels, deps.AUTH_CHANNEL):
+                if deps.is_auth_notice(message):
+                    # (before registering: the check that follows it covers the change)
+                    if registered and await registered[0].check(registry.noticed()) is None:
+                        return
+                    continue
+                if live.is_probe(message):
+                    continue
                 out = shape(message)
                 if out is not None and not queue.full():
                     queue.put_nowait(out)
 
-        tasks = [asyncio.create_task(pump(c)) for c in channels]
+        task = asyncio.create_task(pump())  # subscribing first: events are not held up by registering
         try:
+            conn = await registry.register(live.SESSION, digest, actor, end)
+            registered.append(conn)
+            # A change committed between the page's sign-in check and registering: look once now.
+            if await conn.check() is None:
+                return
             yield b"retry: 3000\n\n"
-            while not await request.is_disconnected():
+            while not conn.ended and not await request.is_disconnected():
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout=15)
-                    yield f"data: {json.dumps(item)}\n\n".encode()
                 except TimeoutError:
                     yield b": keep-alive\n\n"
+                    continue
+                if item is None or conn.ended:
+                    break
+                yield f"data: {json.dumps(item)}\n\n".encode()
         finally:
-            for t in tasks:
-                t.cancel()
+            task.cancel()
+            for conn in registered:
+                conn.unregister()
 
     return StreamingResponse(
         stream(),

@@ -83,6 +83,10 @@
     sock.onclose = function (ev) {
       sock = null;
       if (ev.code === 4403) return;
+      // Signed out or deactivated: the page itself now sends the agent to sign in.
+      if (ev.code === 4401) { location.reload(); return; }
+      // Role or groups changed: connect again at once, with the new rights.
+      if (ev.code === 4409) { retry = 0; connect(); return; }
       retry = Math.min(retry + 1, 6);
       setTimeout(connect, 250 * Math.pow(2, retry - 1));
     };

@@ -8,6 +8,11 @@ consoles). Events marked staff-only are never handed to a visitor's socket.
 
 One subscription per workspace, not per socket: with Redis, a subscription is a connection, and
 10,000 sockets must not mean 10,000 Redis connections.
+
+The same subscription takes the account-change notice (``web.deps.AUTH_CHANNEL``): on it, every
+staff socket of the workspace gets an ``_auth`` marker in its queue, ahead of any event published
+after the change committed, and checks its credential again before it sends anything more
+(``web.live``). A revoked agent is sent nothing from the moment the revoking request returns.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from helpline.platform.pubsub import PubSub
+from helpline.web.deps import AUTH_CHANNEL, is_auth_notice
+from helpline.web.live import registry_of
 
 log = logging.getLogger(__name__)
 PROBE = "__probe"
@@ -37,8 +45,10 @@ def channel(workspace_id: int) -> str:
 
 
 class Hub:
-    def __init__(self, pubsub: PubSub) -> None:
+    def __init__(self, pubsub: PubSub, noticed: Callable[[], int] | None = None) -> None:
         self.pubsub = pubsub
+        #: Counts an account-change notice; its epoch goes with the markers (see web.live).
+        self.noticed = noticed or (lambda: 0)
         self._rooms: dict[tuple[int, str], set[Listener]] = defaultdict(set)
         self._joined: dict[int, dict[int, int]] = defaultdict(dict)  # id(listener) -> {workspace: rooms}
         self._refs: dict[int, int] = defaultdict(int)
@@ -115,7 +125,10 @@ class Hub:
         delay = 0.2
         while True:
             try:
-                async for m in self.pubsub.subscribe(channel(workspace_id)):
+                async for m in self.pubsub.subscribe(channel(workspace_id), AUTH_CHANNEL):
+                    if is_auth_notice(m):
+                        self._auth(workspace_id)
+                        continue
                     if m.get("k") == PROBE:
                         if not ready.is_set():
                             ready.set()
@@ -133,6 +146,19 @@ class Hub:
                 if ws == workspace_id:
                     for listener in list(members):
                         listener.deliver({"t": "_resync"})
+            self._auth(workspace_id)  # so may an account change have been
+
+    def _auth(self, workspace_id: int) -> None:
+        """Every staff listener of the workspace checks its credential before its next event."""
+        marker = {"t": "_auth", "since": self.noticed()}
+        told: set[int] = set()
+        for (ws, _room), members in list(self._rooms.items()):
+            if ws != workspace_id:
+                continue
+            for listener in list(members):
+                if listener.staff and id(listener) not in told:
+                    told.add(id(listener))
+                    listener.deliver(marker)
 
     def _dispatch(self, workspace_id: int, m: dict[str, Any]) -> None:
         members = self._rooms.get((workspace_id, str(m.get("k"))))
@@ -149,5 +175,5 @@ def hub_of(platform: Any) -> Hub:
     """The process's hub for ``platform`` (made on first use)."""
     hub = platform.extras.get("chat_hub")
     if hub is None:
-        hub = platform.extras["chat_hub"] = Hub(platform.pubsub)
+        hub = platform.extras["chat_hub"] = Hub(platform.pubsub, registry_of(platform).noticed)
     return hub  # type: ignore[no-any-return]

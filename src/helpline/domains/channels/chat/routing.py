@@ -188,8 +188,8 @@ async def set_status(platform: Any, actor: Principal, status: str) -> None:
     _staff(actor)
     if status not in {s.value for s in AgentStatus}:
         raise Invalid("status", "online, away or offline")
-    if status == AgentStatus.online and not actor.can_edit_tickets:
-        raise Forbidden("light agents cannot take chats")
+    if status == AgentStatus.online:
+        tickets_service.check_editor(actor, "take chats")
     async with platform.db.transaction() as uow:
         res = await uow.execute(
             agents.update()
@@ -216,7 +216,8 @@ async def set_status(platform: Any, actor: Principal, status: str) -> None:
         await dispatch(platform, actor.workspace_id, changed=True)
 
 
-async def _session_for(platform: Any, actor: Principal, ticket_id: int) -> None:
+async def check_access(platform: Any, actor: Principal, ticket_id: int) -> None:
+    """A staff actor who may see the chat's ticket (404 otherwise, like its page and the API)."""
     _staff(actor)
     async with platform.db.read() as conn:
         await ticket_queries.access_ticket(conn, actor, ticket_id)
@@ -224,9 +225,8 @@ async def _session_for(platform: Any, actor: Principal, ticket_id: int) -> None:
 
 async def accept(platform: Any, actor: Principal, ticket_id: int) -> None:
     """Take a waiting chat, within the widget's limit of concurrent chats."""
-    await _session_for(platform, actor, ticket_id)
-    if not actor.can_edit_tickets:
-        raise Forbidden("light agents cannot take chats")
+    await check_access(platform, actor, ticket_id)
+    tickets_service.check_editor(actor, "take chats")
     async with platform.db.transaction() as uow:
         await _serialize(uow, actor.workspace_id)
         s = await bridge.lock_session(uow, ticket_id)
@@ -257,9 +257,8 @@ async def transfer(
     group_id: int | None = None,
 ) -> None:
     """Hand a chat to another agent (within their limit) or back to a group's queue."""
-    await _session_for(platform, actor, ticket_id)
-    if not actor.can_edit_tickets:
-        raise Forbidden("light agents cannot transfer chats")
+    await check_access(platform, actor, ticket_id)
+    tickets_service.check_editor(actor, "transfer chats")
     if (agent_id is None) == (group_id is None):
         raise Invalid("to", "transfer to one agent or one group")
     async with platform.db.transaction() as uow:
@@ -302,9 +301,11 @@ async def transfer(
 async def end(platform: Any, workspace_id: int, ticket_id: int, actor: Principal | None = None) -> None:
     """End a chat (the visitor left, or an agent closed it). The transcript is emailed to the
     customer once, and with a mailbox the conversation continues by email. An agent's close also
-    solves the ticket."""
+    solves the ticket. An agent must see the ticket and may change it (light agents may not: 403,
+    the tickets service's rule, on the page and the socket alike)."""
     if actor is not None:
-        await _session_for(platform, actor, ticket_id)
+        await check_access(platform, actor, ticket_id)
+        tickets_service.check_editor(actor, "end chats")
     was_queued = False
     async with platform.db.transaction() as uow:
         s = await bridge.lock_session(uow, ticket_id)
@@ -330,7 +331,7 @@ async def end(platform: Any, workspace_id: int, ticket_id: int, actor: Principal
             publish_after(
                 uow, platform, workspace_id, "agents", {"t": "ended", "ticket": ticket_id}, staff=True
             )
-        if actor is not None and actor.can_edit_tickets:
+        if actor is not None:
             ticket = await bridge.ticket_row(uow, ticket_id)
             if ticket["status"] not in (Status.solved, Status.closed):
                 await bridge.set_fields(uow, platform.pubsub, ticket, actor, status=Status.solved.value)

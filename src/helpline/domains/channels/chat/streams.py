@@ -10,6 +10,10 @@ exactly what it missed.
 A visitor's stream is shaped by :func:`visitor_view`, an allow-list: internal notes never reach it
 (the hub does not even hand them over), nor ticket ids, message ids, other chats' ids in the queue,
 or agents' client ids.
+
+A staff stream has a registered live connection (``live``, see ``web.live``): it sends nothing once
+that has ended, and the hub's ``_auth`` marker makes it check the credential again before the
+events queued behind the marker.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from helpline.domains.channels.chat import availability, queries, routing
 from helpline.domains.channels.chat.hub import hub_of
+from helpline.web.live import Ended, Live
 
 log = logging.getLogger(__name__)
 QUEUE_MAX = 1000
@@ -100,6 +105,8 @@ class Stream:
         #: (position, wait) a waiting visitor was last told, so the same place is not sent twice.
         self.place: tuple[int, int] | None = None
         self._later: list[dict[str, Any]] = []
+        #: A staff client's registered connection; None for visitors.
+        self.live: Live | None = None
 
     # --- the hub hands events here ---------------------------------------------------------------
     def deliver(self, event: dict[str, Any]) -> None:
@@ -158,8 +165,23 @@ class Stream:
             raise Overflow()
         await self._emit(await self.queue.get())
 
+    async def _send(self, event: dict[str, Any]) -> None:
+        if self.live is not None and self.live.ended:
+            raise Ended()
+        await self.out(event)
+
     async def _emit(self, e: dict[str, Any]) -> None:
         t = e.get("t")
+        if self.live is not None:
+            if self.live.ended:
+                raise Ended()
+            if t == "_auth":
+                # An account changed: nothing queued behind this goes out until the credential passes.
+                if await self.live.check(int(e.get("since") or 0) or None) is None:
+                    raise Ended()
+                return
+        if t == "_auth":
+            return
         if t == "_fill":
             ticket = int(e["ticket"])
             if ticket not in self.last or int(e["after"]) < self.last[ticket]:
@@ -182,7 +204,7 @@ class Stream:
                     return
             shaped = self.view(e)
             if shaped is not None:
-                await self.out(shaped)
+                await self._send(shaped)
             self.last[ticket] = int(n)
         else:
             if t == "state" and not self.staff:
@@ -193,18 +215,18 @@ class Stream:
                     self.leave("q")
             shaped = self.view(e)
             if shaped is not None:
-                await self.out(shaped)
+                await self._send(shaped)
 
     async def _place(self) -> None:
         if self.staff:
-            await self.out(await routing.queue_event(self.platform, self.workspace_id))
+            await self._send(await routing.queue_event(self.platform, self.workspace_id))
             return
         if self.session_id is None or "q" not in self.rooms:
             return  # no longer waiting (a state frame said so)
         found = await routing.place(self.platform, self.workspace_id, self.session_id)
         shaped = queue_frame(self, *found) if found is not None else None
         if shaped is not None:
-            await self.out(shaped)
+            await self._send(shaped)
 
     async def _fill(self, ticket_id: int, upto: int | None) -> None:
         after = self.last.get(ticket_id, 0)
@@ -216,7 +238,7 @@ class Stream:
                 continue
             shaped = self.view(r)
             if shaped is not None:
-                await self.out(shaped)
+                await self._send(shaped)
             self.last[ticket_id] = int(n)
 
 

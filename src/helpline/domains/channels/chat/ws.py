@@ -4,6 +4,12 @@ A visitor's socket is accepted only from an origin on the widget's allow-list; i
 ``hello`` (a visitor token or a host-site identity, and the last sequence number it has). An
 agent's socket is accepted only from this site's own origin with a console session cookie (no
 cross-site WebSocket hijacking). Frames are JSON objects with a ``t`` (type); see docs/chat.md.
+
+An agent's socket is a registered live connection (``web.live``): every frame it sends re-resolves
+the session first (the cached path, exact right after an account change commits), and the socket is
+closed (4401 signed out, 4409 role or groups changed) the moment an account change takes its rights,
+in whichever process it is. Each frame then passes the same checks as the page or API route that
+does the same thing (``routing`` and the tickets service hold them once).
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
 
 from helpline.domains.channels.chat import availability, queries, routing, service
 from helpline.domains.channels.chat.common import as_dict, as_int, as_list
 from helpline.domains.channels.chat.models import AgentStatus
 from helpline.domains.channels.chat.streams import Overflow, Stream
+from helpline.web import live
+from helpline.web.deps import session_digest
 from helpline.web.errors import Problem
 from helpline.web.pages import session_of
 from helpline.web.principal import Principal
@@ -166,7 +175,7 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
 
 
 async def _frames(sock: WebSocket) -> Any:
-    while True:
+    while sock.application_state == WebSocketState.CONNECTED:  # (not once this side has closed it)
         text = await sock.receive_text()
         if len(text) > MAX_FRAME:
             yield {"t": "_too_big"}
@@ -184,11 +193,12 @@ async def _pump(s: Stream) -> None:
 
 
 async def _serve(sock: WebSocket, s: Stream, handle: Any) -> None:
-    """Read frames and hand them to ``handle`` while one task writes ``s``'s events, until either ends."""
+    """Read frames and hand them to ``handle`` while one task writes ``s``'s events, until either ends
+    (or the stream's live connection has ended)."""
     writer = asyncio.create_task(_pump(s))
     try:
         async for frame in _frames(sock):
-            if writer.done():
+            if writer.done() or (s.live is not None and s.live.ended):
                 break
             if frame.get("t") == "_too_big":
                 s.push({"t": "error", "code": 413, "detail": f"frames are limited to {MAX_FRAME} bytes"})
@@ -197,6 +207,8 @@ async def _serve(sock: WebSocket, s: Stream, handle: Any) -> None:
                 s.push({"t": "error", "code": 400, "detail": "frames are JSON objects"})
                 continue
             s.answered(await handle(frame))
+            if s.live is not None and s.live.ended:
+                break
     except WebSocketDisconnect:
         pass
     finally:
@@ -268,10 +280,8 @@ async def agent_frame(s: Stream, actor: Principal, f: dict[str, Any]) -> dict[st
         if ticket is None:
             return {"t": "error", "code": 400, "detail": "ticket: required"}
         if t == "sub":
+            await routing.check_access(p, actor, ticket)
             async with p.db.read() as conn:
-                from helpline.domains.tickets import queries as ticket_queries
-
-                await ticket_queries.access_ticket(conn, actor, ticket)
                 await queries.session_by_ticket(conn, ticket)
             after = as_int(f.get("after"))
             await s.follow(ticket, after)
@@ -287,6 +297,7 @@ async def agent_frame(s: Stream, actor: Principal, f: dict[str, Any]) -> dict[st
         if t in ("typing", "read"):
             if f"t:{ticket}" not in s.rooms:
                 return {"t": "error", "code": 409, "detail": "subscribe to the chat first"}
+            await routing.check_access(p, actor, ticket)  # as the ticket page's presence does
             if t == "typing":
                 await service.typing(p, actor.workspace_id, ticket, "agent", bool(f.get("on")), actor.name)
             else:
@@ -307,20 +318,36 @@ async def agent_frame(s: Stream, actor: Principal, f: dict[str, Any]) -> dict[st
 async def agent_socket(sock: WebSocket) -> None:
     platform = sock.app.state.platform
     found = await session_of(sock, platform)  # type: ignore[arg-type]
-    if not same_origin(sock) or found is None or not found[0].is_staff:
+    digest = session_digest(sock)
+    if not same_origin(sock) or found is None or digest is None or not found[0].is_staff:
         await sock.close(code=4403)
         return
-    actor = found[0]
     await sock.accept()
+
+    async def close(code: int, reason: str) -> None:
+        await sock.close(code=code, reason=reason)
+
+    conn = await live.registry_of(platform).register(live.SESSION, digest, found[0], close)
+    try:
+        # A change committed between the handshake and registering was not heard: look once now.
+        if await conn.check() is not None:
+            await _agent_session(sock, platform, conn)
+    finally:
+        conn.unregister()
+
+
+async def _agent_session(sock: WebSocket, platform: Any, conn: live.Live) -> None:
+    actor = conn.principal
     s = SocketStream(sock, platform, actor.workspace_id, staff=True)
+    s.live = conn
     key = (actor.workspace_id, actor.user_id)
     _LOCAL_AGENTS[key] = _LOCAL_AGENTS.get(key, 0) + 1
     alive = await platform.cache.get_many([queries.alive_key(actor.workspace_id, actor.user_id)])
     await routing.heartbeat(platform, actor.workspace_id, actor.user_id)
     await s.join("agents")
     await s.join("q")
-    async with platform.db.read() as conn:
-        status = await queries.agent_status(conn, actor.workspace_id, actor.user_id)
+    async with platform.db.read() as db:
+        status = await queries.agent_status(db, actor.workspace_id, actor.user_id)
     s.push({"t": "welcome", "user": actor.user_id, "status": status})
     # Only an online agent who was not connected changes what visitors see (availability, waits): a
     # console that reconnects, or a second tab, publishes nothing to them.
@@ -339,7 +366,12 @@ async def agent_socket(sock: WebSocket) -> None:
     beating = asyncio.create_task(beat())
 
     async def handle(frame: dict[str, Any]) -> dict[str, Any] | None:
-        return await agent_frame(s, actor, frame)
+        # Who sends this, now: a frame sent after the agent's rights were taken is not acted on
+        # (the check ends the connection; the socket is closing).
+        now = await conn.check()
+        if now is None:
+            return None
+        return await agent_frame(s, now, frame)
 
     try:
         await _serve(sock, s, handle)

@@ -30,6 +30,7 @@ from helpline.domains.tickets.service._common import (
 from helpline.domains.tickets.service._create import check_create, create_ticket
 from helpline.domains.tickets.service._messages import add_message, check_message, insert_message
 from helpline.domains.tickets.service._update import (
+    check_editor,
     check_if_match,
     check_update,
     etag,
@@ -44,6 +45,7 @@ __all__ = [
     "cc_contacts",
     "check_assignee",
     "check_create",
+    "check_editor",
     "check_group",
     "check_if_match",
     "check_message",

@@ -58,9 +58,15 @@ def check_if_match(ticket: dict[str, Any], if_match: str | None) -> None:
         )
 
 
-def check_update(actor: Principal, ticket: dict[str, Any]) -> None:
+def check_editor(actor: Principal, doing: str = "change ticket properties") -> None:
+    """The one rule for who changes a ticket's state (status, assignee, group, and so a chat's
+    accept, transfer and end): admins and agents; light agents and customers get 403."""
     if not actor.can_edit_tickets:
-        raise Forbidden("you may not change ticket properties")
+        raise Forbidden(f"you may not {doing}")
+
+
+def check_update(actor: Principal, ticket: dict[str, Any]) -> None:
+    check_editor(actor)
     if ticket["status"] == Status.closed:
         raise Conflict("closed tickets cannot be changed; create a follow-up ticket")
 
