@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import sqlalchemy as sa
 
 from helpline.domains.accounts import service as accounts
 from tests.conftest import problem
@@ -80,3 +82,28 @@ async def test_only_the_operator_manages_workspaces(ws: Any, make_ws: Any) -> No
         assert (await api.patch(f"/workspaces/{other.id}", json={"disabled": False})).status_code == 200
     async with other.client(tenant_admin) as theirs:
         assert (await theirs.get("/me")).status_code == 200
+
+
+async def test_a_disabled_workspace_has_no_public_pages_or_chat_widget(ws: Any) -> None:
+    from helpline.domains.channels.chat import queries as chat_queries
+    from helpline.web.errors import NotFound
+
+    admin = await ws.person("admin")
+    async with ws.client(admin) as api:
+        widget = (await api.post("/chat/widgets", json={"name": "Site"})).json()
+    async with ws.platform.db.read() as conn:
+        slug = (
+            await conn.execute(sa.text("SELECT slug FROM workspaces WHERE id = :i"), {"i": ws.id})
+        ).scalar()
+        assert (await chat_queries.widget_by_key(conn, widget["key"], fresh=True))["id"] == widget["id"]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=ws.app), base_url="http://testserver"
+    ) as c:
+        assert (await c.get(f"/portal/{slug}/login")).status_code == 200
+        async with ws.platform.db.transaction() as uow:
+            await accounts.set_workspace_disabled(uow, None, ws.id, True)
+        assert (await c.get(f"/help/{slug}/en")).status_code == 404
+        assert (await c.get(f"/portal/{slug}/login")).status_code == 404
+    async with ws.platform.db.read() as conn:
+        with pytest.raises(NotFound):
+            await chat_queries.widget_by_key(conn, widget["key"], fresh=True)

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.accounts.models import GroupMember, Membership, User
+from helpline.domains.accounts.models import GroupMember, Membership, User, Workspace
 from helpline.domains.channels.chat.models import (
     AgentStatus,
     ChatAgent,
@@ -33,6 +33,7 @@ messages = Message.__table__
 attachments = Attachment.__table__
 users = User.__table__
 members = Membership.__table__
+workspaces = Workspace.__table__
 group_members = GroupMember.__table__
 
 #: Seconds an agent stays "connected" after their last heartbeat (see service.heartbeat).
@@ -51,7 +52,16 @@ async def widget_by_key(conn: AsyncConnection, key: str, *, fresh: bool = False)
     if hit and not fresh and hit[0] > time.monotonic():
         found = hit[1]
     else:
-        row = (await conn.execute(sa.select(widgets).where(widgets.c.key == key))).mappings().first()
+        live = sa.select(workspaces.c.id).where(workspaces.c.disabled_at.is_(None))  # not a disabled one
+        row = (
+            (
+                await conn.execute(
+                    sa.select(widgets).where(widgets.c.key == key, widgets.c.workspace_id.in_(live))
+                )
+            )
+            .mappings()
+            .first()
+        )
         found = dict(row) if row else None
         if found is not None:  # misses are not kept: any string in ?widget= would grow the cache
             _WIDGETS[key] = (time.monotonic() + WIDGET_TTL, found)
