@@ -17,6 +17,9 @@ from helpline import __version__
 from helpline.domains.accounts import jobs as _account_jobs  # registers job handlers
 from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
+from helpline.domains.accounts.sso.admin_views import router as sso_admin_pages
+from helpline.domains.accounts.sso.api import router as sso_router
+from helpline.domains.accounts.sso.views import router as sso_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels.chat import jobs as _chat_jobs  # registers job handlers
@@ -65,6 +68,8 @@ PAGE_ROUTERS = [
     portal_pages,
     customer_pages,
     admin_pages,
+    sso_pages,
+    sso_admin_pages,
     catalog_pages,
     canned_pages,
     email_pages,
@@ -137,6 +142,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         files_router,
         customers_router,
         accounts_router,
+        sso_router,
         email_router,
         chat_router,
         help_router,
