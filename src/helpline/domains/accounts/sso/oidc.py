@@ -85,18 +85,21 @@ def _digest(value: str) -> str:
 async def _json(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
     """(status, parsed JSON or None) of one request, reading at most :data:`MAX_BODY` bytes."""
     try:
-        async with client.stream(method, url, headers={"Accept": "application/json"}, **kwargs) as response:
+        headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+        async with client.stream(method, url, headers=headers, **kwargs) as response:
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_BODY:
                     raise SignInRefused(
-                        "idp_error", "The identity provider sent an answer too large to read."
+                        "idp_error", "The identity provider sent an answer too large to read.", status=502
                     )
             status = response.status_code
     except httpx.HTTPError as exc:
         raise SignInRefused(
-            "idp_unreachable", f"The identity provider could not be reached ({type(exc).__name__})."
+            "idp_unreachable",
+            f"The identity provider could not be reached ({type(exc).__name__}).",
+            status=502,
         ) from exc
     try:
         return status, orjson.loads(body)
@@ -118,17 +121,23 @@ async def metadata(platform: Any, provider: dict[str, Any]) -> dict[str, Any]:
         status, doc = await _json(client, "GET", url)
     if status != 200 or not isinstance(doc, dict):
         raise SignInRefused(
-            "idp_error", f"The identity provider's discovery document could not be read (HTTP {status})."
+            "idp_error",
+            f"The identity provider's discovery document could not be read (HTTP {status}).",
+            status=502,
         )
     if doc.get("issuer") != issuer:
-        raise SignInRefused("idp_error", "The identity provider's discovery document names another issuer.")
+        raise SignInRefused(
+            "idp_error", "The identity provider's discovery document names another issuer.", status=502
+        )
     for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         value = doc.get(name)
         if not isinstance(value, str) or url_problem(value):
-            raise SignInRefused("idp_error", f"The identity provider's {name} is missing or not https://.")
+            raise SignInRefused(
+                "idp_error", f"The identity provider's {name} is missing or not https://.", status=502
+            )
     challenge = doc.get("code_challenge_methods_supported")
     if isinstance(challenge, list) and "S256" not in challenge:
-        raise SignInRefused("idp_error", "The identity provider does not offer PKCE with S256.")
+        raise SignInRefused("idp_error", "The identity provider does not offer PKCE with S256.", status=502)
     methods = doc.get("token_endpoint_auth_methods_supported")
     meta = {
         "issuer": issuer,
@@ -193,7 +202,7 @@ async def exchange(
         form.update(client_id=config["client_id"], client_secret=config["client_secret"])
     else:
         raise SignInRefused(
-            "idp_error", "The identity provider accepts no client secret at its token endpoint."
+            "idp_error", "The identity provider accepts no client secret at its token endpoint.", status=502
         )
     async with _idp_client(platform.settings) as client:
         status, body = await _json(client, "POST", meta["token_endpoint"], data=form, headers=headers)
@@ -215,14 +224,18 @@ async def _keys(platform: Any, provider: dict[str, Any], meta: dict[str, Any], *
             status, doc = await _json(client, "GET", meta["jwks_uri"])
         if status != 200 or not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
             raise SignInRefused(
-                "idp_error", f"The identity provider's signing keys could not be read (HTTP {status})."
+                "idp_error",
+                f"The identity provider's signing keys could not be read (HTTP {status}).",
+                status=502,
             )
         raw = orjson.dumps({"keys": [k for k in doc["keys"] if isinstance(k, dict)]})
         await platform.cache.set(key, raw, META_TTL)
     try:
         return KeySet.import_key_set(orjson.loads(raw))
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise SignInRefused("idp_error", "The identity provider's signing keys are not usable.") from exc
+        raise SignInRefused(
+            "idp_error", "The identity provider's signing keys are not usable.", status=502
+        ) from exc
 
 
 async def verify_id_token(
@@ -275,11 +288,15 @@ def assertion_of(claims: dict[str, Any], group_claim: str) -> Assertion:
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email:
         raise SignInRefused(
-            "no_email", "The identity provider did not send an email address (ask for the email scope)."
+            "no_email",
+            "The identity provider did not send an email address (ask for the email scope).",
+            status=403,
         )
     verified = claims.get("email_verified")
     if verified is not True and verified != "true":
-        raise SignInRefused("email_unverified", "The identity provider has not verified this email address.")
+        raise SignInRefused(
+            "email_unverified", "The identity provider has not verified this email address.", status=403
+        )
     name = claims.get("name")
     if not isinstance(name, str) or not name.strip():
         parts = [claims.get("given_name"), claims.get("family_name")]

@@ -142,7 +142,7 @@ def _parse(provider: dict[str, Any], acs_url: str, saml_response: str, request_i
     if not email and getattr(name_id, "format", None) == NAMEID_FORMAT_EMAILADDRESS:
         email = subject
     if "@" not in email:
-        raise SignInRefused("no_email", "The identity provider did not send an email address.")
+        raise SignInRefused("no_email", "The identity provider did not send an email address.", status=403)
     group_attr = provider.get("group_claim") or ""
     return Assertion(
         subject=subject,

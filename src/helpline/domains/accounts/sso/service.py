@@ -72,9 +72,11 @@ class Assertion:
 
 class SignInRefused(Exception):
     """A single sign-on that must not open a session. ``reason`` is a stable code for the audit log;
-    the message is a sentence for the person (it names no other workspace and no other account)."""
+    the message is a sentence for the person (it names no other workspace and no other account).
+    ``status``: 400 for a broken or forged answer, 403 for a person the rules keep out, 502 for a
+    provider that cannot be used."""
 
-    def __init__(self, reason: str, message: str, *, status: int = 403) -> None:
+    def __init__(self, reason: str, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.reason, self.message, self.status = reason, message, status
 
@@ -207,11 +209,12 @@ async def sign_in(uow: UnitOfWork, provider: dict[str, Any], assertion: Assertio
                     "other_identity",
                     "This account is linked to another identity at this provider. Ask an admin of the "
                     "workspace to check it.",
+                    status=403,
                 )
         await _link(uow, provider_id, assertion.subject, user_id)
     active = (await uow.execute(sa.select(users.c.is_active).where(users.c.id == user_id))).scalar()
     if not active:
-        raise SignInRefused("disabled", "This account is disabled.")
+        raise SignInRefused("disabled", "This account is disabled.", status=403)
     member = (
         await uow.execute(
             sa.select(members.c.role, members.c.is_active).where(
@@ -224,13 +227,16 @@ async def sign_in(uow: UnitOfWork, provider: dict[str, Any], assertion: Assertio
             "not_member",
             f"You have an account, but not in {provider.get('workspace_name') or 'this workspace'}. "
             "Ask an admin of it for an invitation, accept it, then sign in again.",
+            status=403,
         )
     if not member.is_active:
         raise SignInRefused(
-            "deactivated", "Your membership in this workspace is deactivated. Ask an admin of it."
+            "deactivated", "Your membership in this workspace is deactivated. Ask an admin of it.", status=403
         )
     if member.role == Role.customer.value:
-        raise SignInRefused("customer", "Single sign-on is for the workspace's staff. Sign in on its portal.")
+        raise SignInRefused(
+            "customer", "Single sign-on is for the workspace's staff. Sign in on its portal.", status=403
+        )
     await apply_groups(uow, workspace_id, user_id, provider.get("group_map") or {}, assertion.groups)
     await audit.record(
         uow,
