@@ -214,6 +214,8 @@ def local_oidc_provider(host: str = "127.0.0.1", port: int = 0) -> Iterator[Loca
             elif url.path == "/authorize":
                 status, page = state.approval_page({k: v[0] for k, v in parse_qs(url.query).items()})
                 self._send(status, page)
+            elif url.path == "/favicon.ico":  # what a browser asks every site for
+                self._send(204, "")
             else:
                 self._send(404, {"error": "not_found"})
 

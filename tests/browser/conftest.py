@@ -124,6 +124,8 @@ class Site:
     mail: MailBox
     workspace_id: int = 0
     slug: str = ""
+    #: Port kept for the single sign-on tests' local OpenID Connect provider (let through the egress guard).
+    idp_port: int = 0
     _people: list[Person] = field(default_factory=list)
 
     def run(self, fn: Callable[[Platform], Awaitable[Any]]) -> Any:
@@ -216,6 +218,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     smtp.start()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    idp_port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update(
         HELPLINE_DATABASE_URL=db,
@@ -225,9 +228,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         HELPLINE_MAIL_TRANSPORT="smtp",
         HELPLINE_SMTP_HOST="127.0.0.1",
         HELPLINE_SMTP_PORT=str(smtp.port),
+        HELPLINE_EGRESS_ALLOW=f"127.0.0.1:{idp_port}",
     )
     settings = Settings(database_url=db, secret_key=SECRET, base_url=url, var_dir=root / "var")
-    site = Site(url=url, settings=settings, mail=mailbox)
+    site = Site(url=url, settings=settings, mail=mailbox, idp_port=idp_port)
 
     async def workspace(platform: Platform) -> tuple[int, str]:
         async with platform.db.transaction() as uow:

@@ -13,13 +13,14 @@ identity provider's metadata that an admin pasted:
 
 The person's subject is the NameID (persistent or unspecified formats, or an email address; a
 transient NameID changes at every sign-in and is refused). pysaml2 is synchronous and runs
-``xmlsec1`` as a subprocess, so its calls run in a worker thread.
+``xmlsec1`` as a subprocess, so its calls run in a worker thread; it is imported on first use.
 """
 
 from __future__ import annotations
 
 import shutil
 import warnings
+from functools import cache
 from typing import Any
 
 import anyio
@@ -28,15 +29,22 @@ from cryptography.utils import CryptographyDeprecationWarning
 from helpline.domains.accounts.sso.service import Assertion, SignInRefused, groups_of
 from helpline.web.errors import Invalid
 
-with warnings.catch_warnings():
-    # pysaml2 imports a cipher mode that cryptography has moved; nothing of ours uses it.
-    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-    from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-    from saml2.client import Saml2Client
-    from saml2.config import SPConfig
-    from saml2.metadata import create_metadata_string
-    from saml2.response import StatusError
-    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NAMEID_FORMAT_TRANSIENT
+
+@cache
+def _lib() -> Any:
+    """pysaml2, imported at the first SAML use: it loads XML schemas when imported (about a second
+    of CPU), which every process would otherwise pay at start-up."""
+    with warnings.catch_warnings():
+        # pysaml2 imports a cipher mode that cryptography has moved; nothing of ours uses it.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        import saml2
+        import saml2.client
+        import saml2.config
+        import saml2.metadata
+        import saml2.response
+        import saml2.saml
+    return saml2
+
 
 XMLSEC = shutil.which("xmlsec1") or "/usr/bin/xmlsec1"
 #: Clock difference tolerated on the assertion's time conditions, in seconds.
@@ -44,7 +52,7 @@ TIME_SLACK = 60
 
 
 def _config(entity_id: str, metadata: str, acs_url: str) -> Any:
-    conf = SPConfig()
+    conf = _lib().config.SPConfig()
     conf.load(
         {
             "entityid": entity_id,
@@ -54,7 +62,7 @@ def _config(entity_id: str, metadata: str, acs_url: str) -> Any:
             "accepted_time_diff": TIME_SLACK,
             "service": {
                 "sp": {
-                    "endpoints": {"assertion_consumer_service": [(acs_url, BINDING_HTTP_POST)]},
+                    "endpoints": {"assertion_consumer_service": [(acs_url, _lib().BINDING_HTTP_POST)]},
                     "allow_unsolicited": False,
                     "want_response_signed": False,
                     "want_assertions_signed": False,
@@ -82,7 +90,7 @@ def check_metadata(xml: str) -> dict[str, str]:
     if len(idps) != 1:
         raise Invalid("idp_metadata", "must describe exactly one identity provider (an IDPSSODescriptor)")
     entity_id = str(idps[0])
-    endpoints = md.single_sign_on_service(entity_id, BINDING_HTTP_REDIRECT) or []
+    endpoints = md.single_sign_on_service(entity_id, _lib().BINDING_HTTP_REDIRECT) or []
     location = endpoints[0].get("location") if endpoints else None
     if not isinstance(location, str) or not location.startswith(("https://", "http://")):
         raise Invalid("idp_metadata", "the identity provider has no SingleSignOnService for HTTP-Redirect")
@@ -93,9 +101,11 @@ def check_metadata(xml: str) -> dict[str, str]:
 
 def _authn_request(provider: dict[str, Any], acs_url: str, relay_state: str) -> tuple[str, str]:
     config = provider["config"]
-    client = Saml2Client(config=_config(config["sp_entity_id"], config["idp_metadata"], acs_url))
+    client = _lib().client.Saml2Client(
+        config=_config(config["sp_entity_id"], config["idp_metadata"], acs_url)
+    )
     request_id, info = client.prepare_for_authenticate(
-        entityid=config["idp_entity_id"], relay_state=relay_state, binding=BINDING_HTTP_REDIRECT
+        entityid=config["idp_entity_id"], relay_state=relay_state, binding=_lib().BINDING_HTTP_REDIRECT
     )
     return str(request_id), str(dict(info["headers"])["Location"])
 
@@ -113,15 +123,17 @@ def _first(values: object) -> str:
 
 def _parse(provider: dict[str, Any], acs_url: str, saml_response: str, request_id: str) -> Assertion:
     config = provider["config"]
-    client = Saml2Client(config=_config(config["sp_entity_id"], config["idp_metadata"], acs_url))
+    client = _lib().client.Saml2Client(
+        config=_config(config["sp_entity_id"], config["idp_metadata"], acs_url)
+    )
     refused = SignInRefused(
         "assertion_invalid", "The identity provider's answer could not be verified.", status=400
     )
     try:
         response = client.parse_authn_request_response(
-            saml_response, BINDING_HTTP_POST, outstanding={request_id: "/"}
+            saml_response, _lib().BINDING_HTTP_POST, outstanding={request_id: "/"}
         )
-    except StatusError as exc:
+    except _lib().response.StatusError as exc:
         raise SignInRefused("idp_refused", "The identity provider did not sign you in.", status=400) from exc
     except Exception as exc:  # signature, audience, time and format errors all land here
         raise refused from exc
@@ -131,7 +143,11 @@ def _parse(provider: dict[str, Any], acs_url: str, saml_response: str, request_i
         raise refused
     name_id = response.name_id
     subject = (getattr(name_id, "text", None) or "").strip()
-    if not subject or len(subject) > 255 or getattr(name_id, "format", None) == NAMEID_FORMAT_TRANSIENT:
+    if (
+        not subject
+        or len(subject) > 255
+        or getattr(name_id, "format", None) == _lib().saml.NAMEID_FORMAT_TRANSIENT
+    ):
         raise SignInRefused(
             "no_subject",
             "The identity provider sent no lasting identifier (a persistent NameID).",
@@ -139,7 +155,7 @@ def _parse(provider: dict[str, Any], acs_url: str, saml_response: str, request_i
         )
     ava = response.ava or {}
     email = _first(ava.get(config.get("email_attribute") or "email"))
-    if not email and getattr(name_id, "format", None) == NAMEID_FORMAT_EMAILADDRESS:
+    if not email and getattr(name_id, "format", None) == _lib().saml.NAMEID_FORMAT_EMAILADDRESS:
         email = subject
     if "@" not in email:
         raise SignInRefused("no_email", "The identity provider did not send an email address.", status=403)
@@ -161,7 +177,7 @@ async def parse_response(
 
 def _sp_metadata(provider: dict[str, Any], acs_url: str) -> str:
     config = provider["config"]
-    xml = create_metadata_string(
+    xml = _lib().metadata.create_metadata_string(
         None, config=_config(config["sp_entity_id"], config["idp_metadata"], acs_url)
     )
     return xml.decode() if isinstance(xml, bytes) else str(xml)
