@@ -38,6 +38,7 @@ from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
+from tests.oidc_provider import LocalOidcProvider, local_oidc_provider
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -124,8 +125,8 @@ class Site:
     mail: MailBox
     workspace_id: int = 0
     slug: str = ""
-    #: Port kept for the single sign-on tests' local OpenID Connect provider (let through the egress guard).
-    idp_port: int = 0
+    #: The single sign-on tests' local OpenID Connect provider (tests/oidc_provider.py).
+    idp: LocalOidcProvider | None = None
     _people: list[Person] = field(default_factory=list)
 
     def run(self, fn: Callable[[Platform], Awaitable[Any]]) -> Any:
@@ -218,7 +219,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     smtp.start()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    idp_port = _free_port()
+    idp_running = local_oidc_provider()
+    idp = idp_running.__enter__()  # left in the finally below
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update(
         HELPLINE_DATABASE_URL=db,
@@ -228,10 +230,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         HELPLINE_MAIL_TRANSPORT="smtp",
         HELPLINE_SMTP_HOST="127.0.0.1",
         HELPLINE_SMTP_PORT=str(smtp.port),
-        HELPLINE_EGRESS_ALLOW=f"127.0.0.1:{idp_port}",
+        HELPLINE_EGRESS_ALLOW=idp.hostport,  # the local provider is on loopback, which the guard refuses
     )
     settings = Settings(database_url=db, secret_key=SECRET, base_url=url, var_dir=root / "var")
-    site = Site(url=url, settings=settings, mail=mailbox, idp_port=idp_port)
+    site = Site(url=url, settings=settings, mail=mailbox, idp=idp)
 
     async def workspace(platform: Platform) -> tuple[int, str]:
         async with platform.db.transaction() as uow:
@@ -268,6 +270,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         proc.terminate()
         proc.wait(10)
         smtp.stop()
+        idp_running.__exit__(None, None, None)
         log.close()
         server_log = (root / "server.log").read_text()
         if "Traceback" in server_log:

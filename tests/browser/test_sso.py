@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
-from tests.oidc_provider import LocalOidcProvider, local_oidc_provider
+from tests.oidc_provider import LocalOidcProvider
 
 
 @pytest.fixture
-def idp(site) -> Iterator[LocalOidcProvider]:
-    with local_oidc_provider(port=site.idp_port) as provider:
-        yield provider
+def idp(site) -> LocalOidcProvider:
+    """The site's local provider, as a fresh one would behave."""
+    assert site.idp is not None
+    site.idp.claims, site.idp.sign_with, site.idp.user = {}, "key", {}
+    return site.idp
 
 
 def test_sign_in_with_the_local_provider_and_the_admin_pages(site, new_page, idp):
@@ -70,8 +71,9 @@ def test_sign_in_with_the_local_provider_and_the_admin_pages(site, new_page, idp
             row = (
                 await conn.execute(
                     sa.text(
-                        "SELECT m.role, u.password_hash, (SELECT count(*) FROM group_members g WHERE g.user_id = u.id "
-                        "AND g.group_id = :g) AS grouped FROM users u JOIN memberships m ON m.user_id = u.id "
+                        "SELECT m.role, u.password_hash, (SELECT count(*) FROM group_members g "
+                        "WHERE g.user_id = u.id AND g.group_id = :g) AS grouped "
+                        "FROM users u JOIN memberships m ON m.user_id = u.id "
                         "WHERE u.email = :e AND m.workspace_id = :w"
                     ),
                     {"e": email, "w": ws, "g": second_line},

@@ -183,7 +183,8 @@ async def test_a_person_of_another_workspace_is_refused_and_nothing_of_theirs_ch
     async with b.platform.db.transaction() as uow:
         await uow.execute(
             sa.text(
-                "INSERT INTO memberships (workspace_id, user_id, role, created_at, is_active) VALUES (:w, :u, 'agent', :t, :a)"
+                "INSERT INTO memberships (workspace_id, user_id, role, created_at, is_active) "
+                "VALUES (:w, :u, 'agent', :t, :a)"
             ),
             {"w": b.id, "u": both.user_id, "t": datetime.now(UTC), "a": True},
         )

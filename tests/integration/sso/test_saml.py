@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
-from tests.conftest import WS, PASSWORD
+from tests.conftest import PASSWORD, WS
 from tests.integration.sso.conftest import audit_of, browser, groups_of, me, member_of, slug_of, snapshot
 from tests.integration.sso.saml_idp import LocalSamlIdp
 
