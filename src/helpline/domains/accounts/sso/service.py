@@ -117,7 +117,13 @@ async def check_password_sign_in(conn: AsyncConnection | UnitOfWork, user_id: in
         )
     ).scalar()
     if role is not None and not await password_allowed(conn, workspace_id, str(role)):
-        raise Forbidden("This workspace signs agents in with single sign-on: use the button for it below.")
+        slug = (
+            await conn.execute(sa.select(workspaces.c.slug).where(workspaces.c.id == workspace_id))
+        ).scalar()
+        raise Forbidden(
+            "This workspace signs agents in with single sign-on: use its sign-in button, "
+            f"on /login?workspace={slug}"
+        )
 
 
 # --- signing in --------------------------------------------------------------------------------------
@@ -212,8 +218,10 @@ async def sign_in(uow: UnitOfWork, provider: dict[str, Any], assertion: Assertio
                     status=403,
                 )
         await _link(uow, provider_id, assertion.subject, user_id)
-    active = (await uow.execute(sa.select(users.c.is_active).where(users.c.id == user_id))).scalar()
-    if not active:
+    person = (
+        await uow.execute(sa.select(users.c.is_active, users.c.email).where(users.c.id == user_id))
+    ).first()
+    if person is None or not person.is_active:
         raise SignInRefused("disabled", "This account is disabled.", status=403)
     member = (
         await uow.execute(
@@ -243,7 +251,7 @@ async def sign_in(uow: UnitOfWork, provider: dict[str, Any], assertion: Assertio
         "signin.succeeded",
         workspace_id=workspace_id,
         actor_user_id=user_id,
-        actor_email=email,
+        actor_email=person.email,  # the account's, which a linked provider's address may differ from
         target_type="user",
         target_id=user_id,
         detail={"method": "sso", "provider": provider["slug"], **({"created": True} if created else {})},
