@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
@@ -19,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-    from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+    from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, time_util
     from saml2.config import IdPConfig, SPConfig
     from saml2.metadata import create_metadata_string
     from saml2.saml import NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
@@ -53,6 +57,27 @@ def throwaway_certificate(folder: Path, name: str = "idp.example.test") -> tuple
     )
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key_file, cert_file
+
+
+@contextmanager
+def _clock_behind(minutes: int) -> Iterator[None]:
+    """pysaml2's clock (``saml2.time_util``: both its ``time`` and its ``datetime``) ``minutes`` behind."""
+    shift = minutes * 60
+
+    class Time:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        def gmtime(self, secs: float | None = None) -> time.struct_time:
+            return time.gmtime(time.time() - shift if secs is None else secs)
+
+    class Datetime(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Any:
+            return dt.datetime.now(tz) - dt.timedelta(seconds=shift)
+
+    with mock.patch.object(time_util, "time", Time()), mock.patch.object(time_util, "datetime", Datetime):
+        yield
 
 
 class LocalSamlIdp:
@@ -117,24 +142,27 @@ class LocalSamlIdp:
         audience: str | None = None,
         transient: bool = False,
         tamper: tuple[str, str] | None = None,
+        minutes_ago: int = 0,
     ) -> dict[str, str]:
         """The form the IdP's page would post to the ACS (``SAMLResponse``, ``RelayState``) in answer to
-        the AuthnRequest in ``redirect_url``."""
+        the AuthnRequest in ``redirect_url``; ``minutes_ago``: made by an IdP whose clock is that far
+        behind (an answer kept and posted later), so that its five minutes of validity may be over."""
         query = {k: v[0] for k, v in parse_qs(urlsplit(redirect_url).query).items()}
         server = Server(config=self._config())
         request = server.parse_authn_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT).message
-        response = server.create_authn_response(
-            attributes,
-            in_response_to=request.id,
-            destination=request.assertion_consumer_service_url,
-            sp_entity_id=audience or request.issuer.text,
-            name_id=NameID(
-                format=NAMEID_FORMAT_TRANSIENT if transient else NAMEID_FORMAT_PERSISTENT, text=subject
-            ),
-            authn={"class_ref": PASSWORD_CONTEXT},
-            sign_response=sign_response,
-            sign_assertion=sign_assertion,
-        )
+        with _clock_behind(minutes_ago):
+            response = server.create_authn_response(
+                attributes,
+                in_response_to=request.id,
+                destination=request.assertion_consumer_service_url,
+                sp_entity_id=audience or request.issuer.text,
+                name_id=NameID(
+                    format=NAMEID_FORMAT_TRANSIENT if transient else NAMEID_FORMAT_PERSISTENT, text=subject
+                ),
+                authn={"class_ref": PASSWORD_CONTEXT},
+                sign_response=sign_response,
+                sign_assertion=sign_assertion,
+            )
         xml = str(response)
         if tamper:
             assert tamper[0] in xml

@@ -163,6 +163,19 @@ async def test_unsigned_tampered_wrong_audience_and_transient_answers_are_refuse
     assert [e["detail"]["reason"] for e in failed] == ["assertion_invalid"] * 3 + ["no_subject"]
 
 
+async def test_an_expired_assertion_is_refused(saml: Setup):
+    client = saml.client()
+    form = saml.idp.answer(
+        await saml.start(client),
+        subject="late-1",
+        attributes={"email": ["late@example.test"]},
+        minutes_ago=20,  # valid for five minutes from then: NotOnOrAfter was a quarter of an hour ago
+    )
+    await _refused(saml, client, await saml.post(client, form), "late@example.test")
+    failed = await audit_of(saml.ws.platform, saml.ws.id, "signin.failed")
+    assert failed[-1]["detail"]["reason"] == "assertion_invalid"
+
+
 async def test_replayed_and_unsolicited_answers_are_refused(saml: Setup):
     client = saml.client()
     form = saml.idp.answer(
