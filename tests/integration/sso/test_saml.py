@@ -1,7 +1,7 @@
 """SAML 2.0 sign-in against a local IdP built with pysaml2's own ``Server``, on both databases: a signed
 answer signs in (just-in-time membership, mapped groups) and serves our SP metadata; an unsigned,
-tampered, wrong-audience, replayed, unsolicited or transient-subject answer is refused and changes
-nothing."""
+tampered, wrong-audience, expired, replayed, unsolicited or transient-subject answer is refused and
+changes nothing."""
 
 from __future__ import annotations
 

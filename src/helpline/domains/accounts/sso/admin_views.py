@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from helpline.domains.accounts.admin_views import AdminPage
 from helpline.domains.accounts.models import Group
-from helpline.domains.accounts.sso import providers
+from helpline.domains.accounts.sso import providers, queries
 from helpline.domains.accounts.sso.schemas import MAX_METADATA, SsoProviderCreate, SsoProviderUpdate
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import Invalid, Problem
@@ -105,8 +105,8 @@ async def _list_page(
     status: int = 200,
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
-        rows = await providers.list_providers(conn, actor)
-        slug = await providers.workspace_slug(conn, actor.workspace_id)
+        rows = await queries.list_providers(conn, actor)
+        slug = await queries.workspace_slug(conn, actor.workspace_id)
         required = await providers.sso_required(conn, actor.workspace_id)
     base = platform.settings.base_url
     return render(
@@ -114,7 +114,7 @@ async def _list_page(
         "sso/admin.html",
         {
             "title": "Single sign-on",
-            "items": [providers.shape(r, base, slug) for r in rows],
+            "items": [queries.shape(r, base, slug) for r in rows],
             "required": required,
             "errors": errors or {},
             "flash": flash_of(request, FLASHES),
@@ -138,16 +138,16 @@ async def _provider_page(
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
         group_rows = await _groups(conn, actor)
-        slug = await providers.workspace_slug(conn, actor.workspace_id)
+        slug = await queries.workspace_slug(conn, actor.workspace_id)
     names = {g["id"]: g["name"] for g in group_rows}
-    shown = providers.shape(provider, platform.settings.base_url, slug) if provider else None
+    shown = queries.shape(provider, platform.settings.base_url, slug) if provider else None
     if values is None:
-        values = dict(shown or {"enabled": True, "default_role": "agent", "scopes": providers.DEFAULT_SCOPES})
+        values = dict(shown or {"enabled": True, "default_role": "agent", "scopes": queries.DEFAULT_SCOPES})
         values["group_map"] = _map_text((shown or {}).get("group_map", {}), names)
         if shown and shown["kind"] == "saml":
             values["sp_entity_id"] = (provider or {}).get("config", {}).get("sp_entity_id", "")
     values["enabled"] = "on" if values.get("enabled") in (True, "on") else ""
-    preview = providers.urls(platform.settings.base_url, slug, str(values.get("slug") or "<slug>"))
+    preview = queries.urls(platform.settings.base_url, slug, str(values.get("slug") or "<slug>"))
     return render(
         request,
         "sso/provider.html",
@@ -228,14 +228,14 @@ async def provider_page(
     provider_id: IdPath, request: Request, actor: AdminPage, platform: PlatformDep
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
-        provider = await providers.access_provider(conn, actor, provider_id)
+        provider = await queries.access_provider(conn, actor, provider_id)
     return await _provider_page(request, actor, platform, kind=provider["kind"], provider=provider)
 
 
 @router.post("/admin/sso/{provider_id}")
 async def update(provider_id: IdPath, request: Request, actor: AdminPage, platform: PlatformDep) -> Response:
     async with platform.db.read() as conn:
-        provider = await providers.access_provider(conn, actor, provider_id)
+        provider = await queries.access_provider(conn, actor, provider_id)
     form: dict[str, Any] = {}
     try:
         form = await _form(request)
@@ -270,7 +270,7 @@ async def delete(provider_id: IdPath, request: Request, actor: AdminPage, platfo
         if exc.status == 404:
             raise
         async with platform.db.read() as conn:
-            provider = await providers.access_provider(conn, actor, provider_id)
+            provider = await queries.access_provider(conn, actor, provider_id)
         return await _provider_page(
             request,
             actor,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from helpline.domains.accounts.sso import providers
+from helpline.domains.accounts.sso import providers, queries
 from helpline.domains.accounts.sso.schemas import SsoProviderCreate, SsoProviderRead, SsoProviderUpdate
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
@@ -17,9 +17,9 @@ router = APIRouter(tags=["single sign-on"])
 @router.get("/sso-providers", response_model=list[SsoProviderRead], summary="Identity providers (admins)")
 async def list_providers(actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
-        rows = await providers.list_providers(conn, actor)
-        slug = await providers.workspace_slug(conn, actor.workspace_id)
-    return JSON([providers.shape(r, platform.settings.base_url, slug) for r in rows])
+        rows = await queries.list_providers(conn, actor)
+        slug = await queries.workspace_slug(conn, actor.workspace_id)
+    return JSON([queries.shape(r, platform.settings.base_url, slug) for r in rows])
 
 
 @router.post(
@@ -32,9 +32,9 @@ async def create_provider(body: SsoProviderCreate, actor: CurrentPrincipal, plat
     base = platform.settings.base_url
     async with platform.db.transaction() as uow:
         provider_id = await providers.do_create_provider(uow, actor, body, base_url=base)
-        row = await providers.access_provider(uow, actor, provider_id)
-        slug = await providers.workspace_slug(uow, actor.workspace_id)
-    return JSON(providers.shape(row, base, slug), status_code=201)
+        row = await queries.access_provider(uow, actor, provider_id)
+        slug = await queries.workspace_slug(uow, actor.workspace_id)
+    return JSON(queries.shape(row, base, slug), status_code=201)
 
 
 @router.get(
@@ -42,9 +42,9 @@ async def create_provider(body: SsoProviderCreate, actor: CurrentPrincipal, plat
 )
 async def get_provider(provider_id: IdPath, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.read() as conn:
-        row = await providers.access_provider(conn, actor, provider_id)
-        slug = await providers.workspace_slug(conn, actor.workspace_id)
-    return JSON(providers.shape(row, platform.settings.base_url, slug))
+        row = await queries.access_provider(conn, actor, provider_id)
+        slug = await queries.workspace_slug(conn, actor.workspace_id)
+    return JSON(queries.shape(row, platform.settings.base_url, slug))
 
 
 @router.patch(
@@ -58,9 +58,9 @@ async def update_provider(
     base = platform.settings.base_url
     async with platform.db.transaction() as uow:
         await providers.do_update_provider(uow, actor, provider_id, body, base_url=base)
-        row = await providers.access_provider(uow, actor, provider_id)
-        slug = await providers.workspace_slug(uow, actor.workspace_id)
-    return JSON(providers.shape(row, base, slug))
+        row = await queries.access_provider(uow, actor, provider_id)
+        slug = await queries.workspace_slug(uow, actor.workspace_id)
+    return JSON(queries.shape(row, base, slug))
 
 
 @router.delete(

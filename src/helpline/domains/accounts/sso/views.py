@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helpline.domains.accounts import signin
-from helpline.domains.accounts.sso import flows, oidc, providers, saml, service
+from helpline.domains.accounts.sso import flows, oidc, queries, saml, service
 from helpline.domains.accounts.sso.service import Assertion, SignInRefused
 from helpline.web.deps import PlatformDep
 from helpline.web.errors import NotFound
@@ -40,7 +40,7 @@ async def _provider(
     ):
         raise NotFound("There is no such single sign-on here.")
     async with platform.db.read() as conn:
-        return await providers.provider_for_sign_in(conn, workspace_slug, provider_slug, any_state=any_state)
+        return await queries.provider_for_sign_in(conn, workspace_slug, provider_slug, any_state=any_state)
 
 
 def _refused(request: Request, provider: dict[str, Any], message: str, status: int) -> HTMLResponse:
@@ -65,7 +65,7 @@ async def buttons(
 ) -> HTMLResponse:
     """The sign-in page's SSO buttons (an htmx fragment): the named workspace's, else the default's."""
     async with platform.db.read() as conn:
-        found = await providers.enabled_providers(conn, workspace[:64].replace("\x00", "") or None)
+        found = await queries.enabled_providers(conn, workspace[:64].replace("\x00", "") or None)
     return render(request, "sso/_button_list.html", {"sso": found, "next": safe_next(next, "/inbox")})
 
 
@@ -75,7 +75,7 @@ async def choose(
 ) -> HTMLResponse:
     """The same buttons as a page, for browsers without JavaScript."""
     async with platform.db.read() as conn:
-        found = await providers.enabled_providers(conn, workspace[:64].replace("\x00", "") or None)
+        found = await queries.enabled_providers(conn, workspace[:64].replace("\x00", "") or None)
     return render(
         request,
         "sso/choose.html",
@@ -89,7 +89,7 @@ async def login(
 ) -> Response:
     """Send the browser to the identity provider, remembering the flow server-side."""
     provider = await _provider(platform, workspace_slug, provider_slug)
-    where = providers.urls(_base(platform), workspace_slug, provider_slug)
+    where = queries.urls(_base(platform), workspace_slug, provider_slug)
     browser = flows.browser_of(request)
     key = secrets.token_urlsafe(32)
     flow: dict[str, Any] = {
@@ -169,7 +169,7 @@ async def callback(
         if not code:
             raise SignInRefused("token_refused", "The identity provider sent no sign-in code.", status=400)
         meta = await oidc.metadata(platform, provider)
-        redirect_uri = providers.urls(_base(platform), workspace_slug, provider_slug)["redirect_uri"]
+        redirect_uri = queries.urls(_base(platform), workspace_slug, provider_slug)["redirect_uri"]
         id_token = await oidc.exchange(
             platform, provider, meta, code=code, redirect_uri=redirect_uri, verifier=flow["verifier"]
         )
@@ -193,7 +193,7 @@ async def acs(workspace_slug: str, provider_slug: str, request: Request, platfor
     flow = await flows.take(platform.cache, relay_state, request.cookies.get(flows.COOKIE))
     if flow is None or flow.get("provider_id") != provider["id"] or flow.get("kind") != "saml":
         return _refused(request, provider, _EXPIRED, 400)
-    acs_url = providers.urls(_base(platform), workspace_slug, provider_slug)["acs_url"]
+    acs_url = queries.urls(_base(platform), workspace_slug, provider_slug)["acs_url"]
     try:
         assertion = await saml.parse_response(provider, acs_url, saml_response, flow["request_id"])
     except SignInRefused as exc:
@@ -209,6 +209,6 @@ async def metadata(workspace_slug: str, provider_slug: str, platform: PlatformDe
     provider = await _provider(platform, workspace_slug, provider_slug, any_state=True)
     if provider["kind"] != "saml":
         raise NotFound("There is no such single sign-on here.")
-    acs_url = providers.urls(_base(platform), workspace_slug, provider_slug)["acs_url"]
+    acs_url = queries.urls(_base(platform), workspace_slug, provider_slug)["acs_url"]
     xml = await saml.sp_metadata(provider, acs_url)
     return Response(xml, media_type="application/samlmetadata+xml")
