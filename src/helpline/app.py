@@ -21,6 +21,9 @@ from helpline.domains.accounts.audit_api import router as audit_router
 from helpline.domains.accounts.invitation_views import router as invitation_pages
 from helpline.domains.accounts.passkey_api import router as passkey_router
 from helpline.domains.accounts.passkey_views import router as passkey_pages
+from helpline.domains.accounts.sso.admin_views import router as sso_admin_pages
+from helpline.domains.accounts.sso.api import router as sso_router
+from helpline.domains.accounts.sso.views import router as sso_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.accounts.workspaces_api import router as workspaces_router
 from helpline.domains.automation.views import router as canned_pages
@@ -74,6 +77,8 @@ PAGE_ROUTERS = [
     portal_pages,
     customer_pages,
     admin_pages,
+    sso_pages,
+    sso_admin_pages,
     catalog_pages,
     canned_pages,
     email_pages,
@@ -154,6 +159,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         audit_router,
         workspaces_router,
         passkey_router,
+        sso_router,
         email_router,
         chat_router,
         help_router,

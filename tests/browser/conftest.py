@@ -39,6 +39,7 @@ from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
+from tests.oidc_provider import LocalOidcProvider, local_oidc_provider
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -128,6 +129,8 @@ class Site:
     imap_port: int = 0
     workspace_id: int = 0
     slug: str = ""
+    #: The single sign-on tests' local OpenID Connect provider (tests/oidc_provider.py).
+    idp: LocalOidcProvider | None = None
     _people: list[Person] = field(default_factory=list)
 
     def run(self, fn: Callable[[Platform], Awaitable[Any]]) -> Any:
@@ -235,6 +238,8 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator
     port = _free_port()
     imap_port = _free_port()
     url = f"http://{host_name}:{port}"
+    idp_running = local_oidc_provider()
+    idp = idp_running.__enter__()  # left in the finally below
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update(
         HELPLINE_DATABASE_URL=db,
@@ -244,10 +249,11 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator
         HELPLINE_MAIL_TRANSPORT="smtp",
         HELPLINE_SMTP_HOST="127.0.0.1",
         HELPLINE_SMTP_PORT=str(smtp.port),
-        HELPLINE_EGRESS_ALLOW=f"127.0.0.1:{imap_port}",
+        # the local mail and identity providers are on loopback, which the guard refuses
+        HELPLINE_EGRESS_ALLOW=f"127.0.0.1:{imap_port},{idp.hostport}",
     )
     settings = Settings(database_url=db, secret_key=SECRET, base_url=url, var_dir=root / "var")
-    site = Site(url=url, settings=settings, mail=mailbox, imap_port=imap_port)
+    site = Site(url=url, settings=settings, mail=mailbox, imap_port=imap_port, idp=idp)
 
     async def workspace(platform: Platform) -> tuple[int, str]:
         async with platform.db.transaction() as uow:
@@ -284,6 +290,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator
         proc.terminate()
         proc.wait(10)
         smtp.stop()
+        idp_running.__exit__(None, None, None)
         log.close()
         server_log = (root / "server.log").read_text()
         if "Traceback" in server_log:

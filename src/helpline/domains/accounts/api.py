@@ -34,6 +34,7 @@ from helpline.domains.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
+from helpline.domains.accounts.sso import service as sso_service
 from helpline.web.deps import SESSION_COOKIE, CurrentPrincipal, PlatformDep
 from helpline.web.errors import Forbidden, Invalid, NotFound, Problem
 from helpline.web.pages import set_session_cookie
@@ -90,6 +91,7 @@ async def sign_in(body: SessionCreate, request: Request, platform: PlatformDep) 
                 window=s.login_window_seconds,
             )
             ws = await service.membership_workspace(uow, user_id, body.workspace)
+            await sso_service.check_password_sign_in(uow, user_id, ws)
             cookie, csrf = await service.start_session(
                 uow, user_id, ws, days=s.session_days, replaces=request.cookies.get(SESSION_COOKIE)
             )

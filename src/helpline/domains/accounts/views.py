@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from helpline.domains.accounts import audit, links, security, service, signin
 from helpline.domains.accounts.models import Membership, User
+from helpline.domains.accounts.sso import service as sso_service
 from helpline.platform.jobs import enqueue
 from helpline.web.deps import SESSION_COOKIE, PlatformDep
 from helpline.web.errors import Problem
@@ -81,6 +82,7 @@ async def login(
         async with platform.db.transaction() as uow:
             user_id, needs_code = await signin.check_password(uow, platform, request, email, password)
             workspace_id = await service.membership_workspace(uow, user_id, workspace[:64] or None)
+            await sso_service.check_password_sign_in(uow, user_id, workspace_id)
     except Problem as exc:
         await signin.record_failed(platform, email, workspace[:64] or None, exc)
         return _login_page(

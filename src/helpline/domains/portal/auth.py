@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts import links, signin
 from helpline.domains.accounts import service as accounts
+from helpline.domains.accounts.sso import service as sso_service
 from helpline.domains.portal import queries, service
 from helpline.domains.portal.common import AnonPortal, CustomerVisit, Portal, portal_next
 from helpline.web.deps import SESSION_COOKIE, PlatformDep
@@ -69,6 +70,7 @@ async def _finish(request: Request, platform: Any, portal: Portal, user_id: int,
     """Open the session; staff who signed in on the portal go to the console instead."""
     async with platform.db.read() as conn:
         role = await queries.member_role(conn, user_id, portal.id)
+        await sso_service.check_password_sign_in(conn, user_id, portal.id)
     return await signin.open_session(
         request, platform, user_id, portal.id, target if role == "customer" else "/inbox"
     )
