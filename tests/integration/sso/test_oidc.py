@@ -364,3 +364,50 @@ async def test_a_turned_off_provider_or_a_wrong_discovery_issuer_signs_nobody_in
     r = await client.get(f"/sso/{slug}/local2/login")
     assert r.status_code == 502 and "another issuer" in r.text
     assert not any(req.startswith("POST") for req in idp.requests)
+
+
+async def test_a_workspaces_provider_cannot_change_an_account_other_workspaces_use(
+    make_ws, idp, open_browsers
+):
+    """B's identity provider can sign a shared person in to B (B's business), but a session it opened
+    proves nothing about the person's account: it cannot change their name or email, turn 2FA off
+    or mint tokens, which A would observe. Once they belong to B alone, it may."""
+    one, two = await make_ws("A Co"), await make_ws("B Co")
+    shared = await one.person(Role.agent, password=PASSWORD, name="Shared Person")
+    await two.person(Role.agent, email=shared.email)  # also a member of B
+    admin_b = await two.person(Role.admin)
+    await add_oidc(two, admin_b, idp)
+    async with one.client(shared) as api:
+        secret = (await api.post("/me/2fa", json={"password": PASSWORD})).json()["secret"]
+        await api.post("/me/2fa/confirm", json={"code": pyotp.TOTP(secret).now()})
+    before = await snapshot(one.platform, shared.email)
+    idp.as_user("b-says-so", shared.email)
+    client = browser(two)
+    open_browsers.append(client)
+    assert (await sign_in(client, await slug_of(two))).status_code == 303
+    assert (await client.get("/api/v1/me")).status_code == 200
+    token = {"X-CSRF-Token": await _csrf_of(two, client)}
+    assert (await client.patch("/api/v1/me", json={"name": "Renamed by B"}, headers=token)).status_code == 403
+    assert (
+        await client.patch("/api/v1/me", json={"email": "b-owns-this@example.test"}, headers=token)
+    ).status_code == 403
+    assert (await client.request("DELETE", "/api/v1/me/2fa", headers=token)).status_code == 403
+    assert (await client.post("/api/v1/tokens", json={"name": "b"}, headers=token)).status_code == 403
+    assert (await snapshot(one.platform, shared.email))["user"] == before["user"]
+
+
+async def _csrf_of(ws: Any, client: Any) -> str:
+    """The CSRF token of the session ``client`` holds (the SSO flow gives it on the console's pages)."""
+    from helpline.domains.accounts.models import WebSession
+    from helpline.domains.accounts.security import token_hash
+
+    sessions = WebSession.__table__
+    cookie = client.cookies.get("helpline_session")
+    async with ws.platform.db.read() as conn:
+        return str(
+            (
+                await conn.execute(
+                    sa.select(sessions.c.csrf_token).where(sessions.c.token_hash == token_hash(cookie))
+                )
+            ).scalar()
+        )

@@ -155,6 +155,7 @@ async def update_me(body: MeUpdate, request: Request, actor: CurrentPrincipal, p
             await _fresh(platform, request, uow, actor, body)
             await service.change_email(uow, actor, str(body.email))
         if body.name is not None:
+            await service.check_identity_change(uow, actor)
             await uow.execute(users.update().where(users.c.id == actor.user_id).values(name=body.name))
         row = (
             await uow.execute(sa.select(users.c.email, users.c.name).where(users.c.id == actor.user_id))

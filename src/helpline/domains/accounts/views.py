@@ -257,8 +257,12 @@ async def update_profile(
     name = name.strip()[:200]
     if not name:
         return await _profile(request, actor, platform, errors={"name": "Enter your name."}, status=422)
-    async with platform.db.transaction() as uow:
-        await uow.execute(users.update().where(users.c.id == actor.user_id).values(name=name))
+    try:
+        async with platform.db.transaction() as uow:
+            await service.check_identity_change(uow, actor)
+            await uow.execute(users.update().where(users.c.id == actor.user_id).values(name=name))
+    except Problem as exc:
+        return await _profile(request, actor, platform, errors={"name": exc.detail}, status=exc.status)
     return await _profile(request, actor, platform, flash="Saved.")
 
 

@@ -1,6 +1,9 @@
-"""What the accounts service's modules share: table handles, limits, and small pure helpers."""
+"""What the accounts service's modules share: table handles, limits, and small helpers."""
 
 from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.models import (
     ApiToken,
@@ -13,6 +16,7 @@ from helpline.domains.accounts.models import (
     WebSession,
     Workspace,
 )
+from helpline.platform.db import UnitOfWork
 from helpline.web.errors import Invalid
 
 workspaces = Workspace.__table__
@@ -40,3 +44,22 @@ def ticket_sequence(workspace_id: int) -> str:
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise Invalid("password", f"must be at least {MIN_PASSWORD} characters")
+
+
+async def belongs_only_to(db: UnitOfWork | AsyncConnection, user_id: int, workspace_id: int) -> bool:
+    """Whether the person belongs to this workspace alone (no other membership, no open invitation):
+    only then may this workspace (its admins, its single sign-on) change their identity."""
+    elsewhere = await db.execute(
+        sa.select(members.c.id)
+        .where(members.c.user_id == user_id, members.c.workspace_id != workspace_id)
+        .union_all(
+            sa.select(invitations.c.id).where(
+                invitations.c.user_id == user_id,
+                invitations.c.workspace_id != workspace_id,
+                invitations.c.accepted_at.is_(None),
+                invitations.c.revoked_at.is_(None),
+            )
+        )
+        .limit(1)
+    )
+    return elsewhere.first() is None

@@ -8,9 +8,9 @@ from helpline.db.base import utcnow
 from helpline.domains.accounts import audit, queries
 from helpline.domains.accounts.models import Role
 from helpline.domains.accounts.service._common import (
+    belongs_only_to,
     group_members,
     groups,
-    invitations,
     members,
     tokens,
     users,
@@ -64,25 +64,6 @@ async def _is_active_admin(uow: UnitOfWork, user_id: int, workspace_id: int) -> 
     return row is not None and row[0] == Role.admin.value
 
 
-async def _only_here(uow: UnitOfWork, user_id: int, workspace_id: int) -> bool:
-    """Whether the person belongs to this workspace alone (no other membership, no open invitation):
-    only then is their identity this workspace's to change."""
-    elsewhere = await uow.execute(
-        sa.select(members.c.id)
-        .where(members.c.user_id == user_id, members.c.workspace_id != workspace_id)
-        .union_all(
-            sa.select(invitations.c.id).where(
-                invitations.c.user_id == user_id,
-                invitations.c.workspace_id != workspace_id,
-                invitations.c.accepted_at.is_(None),
-                invitations.c.revoked_at.is_(None),
-            )
-        )
-        .limit(1)
-    )
-    return elsewhere.first() is None
-
-
 async def do_update_member(
     uow: UnitOfWork,
     actor: Principal,
@@ -121,7 +102,7 @@ async def do_update_member(
     check_member_update(actor, current, role=role, is_active=is_active, group_ids=group_ids)
     changed: dict[str, object] = {}
     if name is not None and name != current.name:
-        if not await _only_here(uow, user_id, ws):
+        if not await belongs_only_to(uow, user_id, ws):
             raise Invalid(
                 "name",
                 "this person also belongs to another workspace, so their name is theirs to change "

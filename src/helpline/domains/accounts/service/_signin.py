@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit, security
 from helpline.domains.accounts.service._common import (
+    belongs_only_to,
     check_password,
     members,
     normalise_email,
@@ -162,11 +163,39 @@ async def membership_workspace(uow: UnitOfWork, user_id: int, slug: str | None) 
 
 
 async def session_is_fresh(uow: UnitOfWork | AsyncConnection, session_id: int | None) -> bool:
-    """Whether the session proved who it is (sign-in or re-authentication) within REAUTH_SECONDS."""
+    """Whether the session proved who it is (sign-in or re-authentication) within REAUTH_SECONDS.
+
+    A session opened by a workspace's single sign-on proves only what that workspace's identity
+    provider says, and the provider is the workspace admin's to configure: it counts as a proof of
+    the person only while they belong to that workspace alone (docs/adr/0011)."""
     if session_id is None:
         return False
-    at = (await uow.execute(sa.select(sessions.c.reauth_at).where(sessions.c.id == session_id))).scalar()
-    return at is not None and at > utcnow() - timedelta(seconds=REAUTH_SECONDS)
+    row = (
+        await uow.execute(
+            sa.select(
+                sessions.c.reauth_at, sessions.c.method, sessions.c.user_id, sessions.c.workspace_id
+            ).where(sessions.c.id == session_id)
+        )
+    ).first()
+    if row is None or row.reauth_at is None or row.reauth_at <= utcnow() - timedelta(seconds=REAUTH_SECONDS):
+        return False
+    return row.method != "sso" or await belongs_only_to(uow, row.user_id, row.workspace_id)
+
+
+async def check_identity_change(uow: UnitOfWork | AsyncConnection, actor: Principal) -> None:
+    """Changing one's own identity (name, email, password, 2FA, passkeys) from a session that a
+    workspace's single sign-on opened is allowed only while the person belongs to that workspace
+    alone; otherwise they sign in with their own password (or passkey) first."""
+    if actor.session_id is None:
+        return
+    method = (
+        await uow.execute(sa.select(sessions.c.method).where(sessions.c.id == actor.session_id))
+    ).scalar()
+    if method == "sso" and not await belongs_only_to(uow, actor.user_id, actor.workspace_id):
+        raise ReauthRequired(
+            "you signed in through this workspace's single sign-on, which cannot change an account "
+            "that other workspaces use: sign in with your own password or passkey to do this"
+        )
 
 
 async def require_fresh(
