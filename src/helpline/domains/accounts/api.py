@@ -56,16 +56,8 @@ users, members, groups, group_members, tokens, invitations = (
 async def _fresh(
     platform: PlatformDep, request: Request, uow: Any, actor: Principal, body: Reauth | None
 ) -> None:
-    s = platform.settings
-    await service.require_fresh(
-        uow,
-        platform.cache,
-        actor,
-        password=body.password if body else None,
-        otp=body.otp if body else None,
-        client=signin.client_of(request),
-        max_failures=s.login_max_failures,
-        window=s.login_window_seconds,
+    await signin.require_fresh(
+        request, uow, platform, actor, body.password if body else None, body.otp if body else None
     )
 
 
@@ -192,14 +184,7 @@ async def change_password(
             await service.set_password(uow, actor.user_id, body.new_password)
         except Invalid as exc:
             raise Invalid("new_password", exc.errors[0]["message"]) from None
-        await audit.record(
-            uow,
-            "password.changed",
-            workspace_id=actor.workspace_id,
-            actor=actor,
-            target_type="user",
-            target_id=actor.user_id,
-        )
+        await audit.record_own(uow, "password.changed", actor)
     return Response(status_code=204)
 
 
@@ -224,14 +209,7 @@ async def start_2fa(
 async def confirm_2fa(body: TotpConfirm, actor: CurrentPrincipal, platform: PlatformDep) -> JSON:
     async with platform.db.transaction() as uow:
         codes = await service.confirm_totp(uow, actor.user_id, body.code)
-        await audit.record(
-            uow,
-            "2fa.enabled",
-            workspace_id=actor.workspace_id,
-            actor=actor,
-            target_type="user",
-            target_id=actor.user_id,
-        )
+        await audit.record_own(uow, "2fa.enabled", actor)
     return JSON({"recovery_codes": codes})
 
 
@@ -247,14 +225,7 @@ async def disable_2fa(
     async with platform.db.transaction() as uow:
         await _fresh(platform, request, uow, actor, body)
         await service.disable_totp(uow, actor.user_id)
-        await audit.record(
-            uow,
-            "2fa.disabled",
-            workspace_id=actor.workspace_id,
-            actor=actor,
-            target_type="user",
-            target_id=actor.user_id,
-        )
+        await audit.record_own(uow, "2fa.disabled", actor)
     return Response(status_code=204)
 
 

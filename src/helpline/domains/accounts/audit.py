@@ -104,6 +104,13 @@ async def record(
     )
 
 
+async def record_own(uow: UnitOfWork, action: str, actor: Principal) -> None:
+    """Record a change a person made to their own account, in the workspace they acted from."""
+    await record(
+        uow, action, workspace_id=actor.workspace_id, actor=actor, target_type="user", target_id=actor.user_id
+    )
+
+
 def _filtered(
     workspace_id: int | None,
     *,

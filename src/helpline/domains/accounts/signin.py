@@ -92,6 +92,23 @@ async def check_password(
         raise
 
 
+async def require_fresh(
+    request: Request, uow: Any, platform: Any, actor: Any, password: str | None, otp: str | None
+) -> None:
+    """``service.require_fresh`` for a request: its client address and the sign-in throttle's limits."""
+    s = platform.settings
+    await service.require_fresh(
+        uow,
+        platform.cache,
+        actor,
+        password=password or None,
+        otp=otp or None,
+        client=client_of(request),
+        max_failures=s.login_max_failures,
+        window=s.login_window_seconds,
+    )
+
+
 async def check_code(platform: Any, request: Request, user_id: int, otp: str) -> None:
     """The second step: a TOTP or recovery code of ``user_id``; raises a Problem when it is wrong."""
     s = platform.settings

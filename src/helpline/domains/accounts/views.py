@@ -281,28 +281,10 @@ async def change_password(
     try:
         async with platform.db.transaction() as uow:
             await service.set_password(uow, actor.user_id, password)
-            await audit.record(
-                uow, "password.changed", workspace_id=actor.workspace_id, actor=actor, target_id=actor.user_id
-            )
+            await audit.record_own(uow, "password.changed", actor)
     except Problem as exc:
         return await _profile(request, actor, platform, errors={"password": exc.detail}, status=exc.status)
     return _login_page(request, flash="Your password is changed and every session ended. Sign in again.")
-
-
-async def _fresh(request: Request, uow: Any, platform: Any, actor: Any, password: str, otp: str) -> None:
-    """The page's form of ``service.require_fresh``: the current password (and code) when the
-    session signed in more than a few minutes ago."""
-    s = platform.settings
-    await service.require_fresh(
-        uow,
-        platform.cache,
-        actor,
-        password=password or None,
-        otp=otp or None,
-        client=signin.client_of(request),
-        max_failures=s.login_max_failures,
-        window=s.login_window_seconds,
-    )
 
 
 @router.post("/profile/2fa")
@@ -311,7 +293,7 @@ async def start_2fa(
 ) -> HTMLResponse:
     try:
         async with platform.db.transaction() as uow:
-            await _fresh(request, uow, platform, actor, current, otp)
+            await signin.require_fresh(request, uow, platform, actor, current, otp)
             await service.begin_totp(uow, actor.user_id)
     except Problem as exc:
         return await _profile(request, actor, platform, errors={"reauth": exc.detail}, status=exc.status)
@@ -325,9 +307,7 @@ async def confirm_2fa(
     try:
         async with platform.db.transaction() as uow:
             codes = await service.confirm_totp(uow, actor.user_id, code.strip().replace(" ", ""))
-            await audit.record(
-                uow, "2fa.enabled", workspace_id=actor.workspace_id, actor=actor, target_id=actor.user_id
-            )
+            await audit.record_own(uow, "2fa.enabled", actor)
     except Problem as exc:
         return await _profile(
             request,
@@ -352,11 +332,9 @@ async def disable_2fa(
 ) -> HTMLResponse:
     try:
         async with platform.db.transaction() as uow:
-            await _fresh(request, uow, platform, actor, current, otp)
+            await signin.require_fresh(request, uow, platform, actor, current, otp)
             await service.disable_totp(uow, actor.user_id)
-            await audit.record(
-                uow, "2fa.disabled", workspace_id=actor.workspace_id, actor=actor, target_id=actor.user_id
-            )
+            await audit.record_own(uow, "2fa.disabled", actor)
     except Problem as exc:
         return await _profile(request, actor, platform, errors={"reauth": exc.detail}, status=exc.status)
     return await _profile(request, actor, platform, flash="Two-factor authentication is off.")

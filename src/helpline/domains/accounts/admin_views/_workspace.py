@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.accounts import audit, service
+from helpline.domains.accounts import audit, service, signin
 from helpline.domains.accounts import workspace_settings as ws_settings
 from helpline.domains.accounts.admin_views._common import (
     FLASHES,
@@ -107,17 +107,9 @@ async def create_token(request: Request, actor: AdminPage, platform: PlatformDep
             person = await access_member(uow.conn, actor, owner_id)
             if person["role"] == Role.customer.value:
                 raise Invalid("user_id", "pick a member of staff")
-            s = platform.settings
             try:
-                await service.require_fresh(
-                    uow,
-                    platform.cache,
-                    actor,
-                    password=str(form.get("current") or "") or None,
-                    otp=str(form.get("otp") or "") or None,
-                    client=request.client.host if request.client else "unknown",
-                    max_failures=s.login_max_failures,
-                    window=s.login_window_seconds,
+                await signin.require_fresh(
+                    request, uow, platform, actor, str(form.get("current") or ""), str(form.get("otp") or "")
                 )
             except Problem as exc:
                 raise Invalid("current", exc.detail) from None
