@@ -304,11 +304,13 @@ async def _invitation(t: Tenant) -> None:
     t.ids["invitation"] = r.json()["invitation_id"]
     jobs = Job.__table__
     async with t.ws.platform.db.read() as conn:
-        mails = (
-            await conn.execute(
-                sa.select(jobs.c.args).where(jobs.c.kind == "accounts.send_link").order_by(jobs.c.id)
-            )
-        ).scalars()
+        mails: list[dict[str, Any]] = list(
+            (
+                await conn.execute(
+                    sa.select(jobs.c.args).where(jobs.c.kind == "accounts.send_link").order_by(jobs.c.id)
+                )
+            ).scalars()
+        )
         url = [a["url"] for a in mails if a.get("purpose") == "invite" and a.get("email") == email][-1]
     t.ids["invitation_secret"] = url.rsplit("/", 1)[1]
 

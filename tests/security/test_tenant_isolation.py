@@ -462,7 +462,7 @@ async def operators(a: Tenant, b: Tenant) -> list[str]:
         found = await conn.execute(
             sa.select(users.c.email).where(users.c.id.in_(ids), users.c.is_operator.is_(True))
         )
-        return [str(e) for e in found.scalars()]
+        return [str(row[0]) for row in found]
 
 
 @pytest.fixture
