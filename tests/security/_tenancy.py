@@ -28,8 +28,12 @@ import websockets
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
 from helpline.db.base import Base
+from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.passkeys import relying_party
+from helpline.platform.models import Job
 from tests.conftest import WS, Person, drain
+from tests.integration.accounts.soft_authenticator import SoftAuthenticator
 
 PASSWORD = "correct horse battery"
 #: The chat widget's host page (its origin is on the widget's allow-list).
@@ -163,6 +167,24 @@ async def populate(t: Tenant) -> Tenant:
         t.ids["contact2"] = ok(
             await api.post("/contacts", json={"email": f"eddie@mail.{t.host}", "name": f"{W} Eddie"})
         ).json()["id"]
+        # a contact of its own for the erase routes, with an identity and a request to erase: the walk's
+        # own controls erase B's, so no other step may need it
+        t.ids["victim"] = ok(
+            await api.post(
+                "/contacts",
+                json={
+                    "email": f"vic@mail.{t.host}",
+                    "name": f"{W} Vic",
+                    "identities": [{"kind": "phone", "value": "+1 555 0142"}],
+                },
+            )
+        ).json()["id"]
+        ok(
+            await api.post(
+                "/tickets",
+                json={"subject": f"{W} forget me", "body": f"{W} vic's words", "requester_id": t["victim"]},
+            )
+        )
         # the ticket catalog: a custom field and a group
         t.ids["field"] = ok(
             await api.post(
@@ -173,7 +195,10 @@ async def populate(t: Tenant) -> Tenant:
         t.ids["group"] = ok(
             await api.post("/groups", json={"name": f"{W} Billing", "member_ids": [t["agent"]]})
         ).json()["id"]
-        t.ids["token"] = ok(await api.post("/tokens", json={"name": f"{W} script"})).json()["id"]
+        # an API token needs a fresh proof: the password
+        t.ids["token"] = ok(
+            await api.post("/tokens", json={"name": f"{W} script", "password": PASSWORD})
+        ).json()["id"]
         # tickets: tags, CCs, followers, an attachment on the first message and on an internal note, a link
         up = ok(
             await api.post("/uploads", files={"file": (f"{w}.png", b"\x89PNG " + w.encode(), "image/png")})
@@ -255,11 +280,49 @@ async def populate(t: Tenant) -> Tenant:
             t, "SELECT max(id) FROM canned_responses WHERE workspace_id = :i", i=ws.id
         )
 
+    await _invitation(t)
+    await _passkey(t)
     await _email(t)
     await _chat(t)
     await _knowledge(t)
     await drain(ws.platform)
     return t
+
+
+async def _invitation(t: Tenant) -> None:
+    """An open invitation of a person who has an account in a workspace of their own (adding an
+    existing account invites it), and the secret of the link mailed to them."""
+    w, W = t.word, t.word.capitalize()
+    email = f"ivy@elsewhere.{t.host}"
+    async with t.ws.platform.db.transaction() as uow:
+        elsewhere = await accounts.create_workspace(uow, f"{W} Elsewhere", f"{w}-{uuid.uuid4().hex[:8]}")
+        await accounts.create_user(
+            uow, elsewhere, email=email, role=Role.agent, name=f"{W} Ivy", password=PASSWORD
+        )
+    async with t.api() as api:
+        r = ok(await api.post("/users", json={"email": email, "role": "agent"}), 202)
+    t.ids["invitation"] = r.json()["invitation_id"]
+    jobs = Job.__table__
+    async with t.ws.platform.db.read() as conn:
+        mails: list[dict[str, Any]] = list(
+            (
+                await conn.execute(
+                    sa.select(jobs.c.args).where(jobs.c.kind == "accounts.send_link").order_by(jobs.c.id)
+                )
+            ).scalars()
+        )
+        url = [a["url"] for a in mails if a.get("purpose") == "invite" and a.get("email") == email][-1]
+    t.ids["invitation_secret"] = url.rsplit("/", 1)[1]
+
+
+async def _passkey(t: Tenant) -> None:
+    """A passkey of the admin's, registered in their browser session (signed in minutes ago, as adding
+    one requires) with a software authenticator."""
+    auth = SoftAuthenticator(relying_party(t.ws.platform.settings).origin)
+    async with t.pages() as page:
+        options = ok(await page.post("/api/v1/me/passkeys/options")).json()["publicKey"]
+        body = {"name": f"{t.word.capitalize()} laptop", "credential": auth.create(options)}
+        t.ids["passkey"] = ok(await page.post("/api/v1/me/passkeys", json=body)).json()["id"]
 
 
 async def _email(t: Tenant) -> None:
@@ -275,8 +338,10 @@ async def _email(t: Tenant) -> None:
                     "name": f"{W} Support",
                     "address": f"support@desk.{t.host}",
                     "webhook_secret": secret,
-                    "smtp_host": "127.0.0.1",
-                    "smtp_port": 9,
+                    # a name that resolves nowhere: sending fails at once, and the egress guard (which
+                    # refuses loopback addresses and odd ports) lets it be saved
+                    "smtp_host": f"smtp.{t.host}",
+                    "smtp_port": 587,
                     "smtp_tls": "none",
                 },
             )
@@ -512,13 +577,23 @@ class Home:
 
 
 @dataclass(frozen=True)
+class Secret:
+    """A parameter that is itself the credential: a mailed link's secret (an invitation). Public to
+    whoever holds it, so the public walk puts the other workspace's in (B's principals must get what a
+    stranger gets), and ``missing`` (made up) must answer 404 to everyone."""
+
+    kind: str
+    missing: Any = "made-up-secret-" + "x" * 20
+
+
+@dataclass(frozen=True)
 class Const:
     """A parameter that names nothing of a workspace (a locale, a path suffix)."""
 
     value: Any
 
 
-Param = Obj | Home | Const
+Param = Obj | Home | Secret | Const
 
 
 def obj(*kinds: str, missing: Any = MISSING) -> Obj:
@@ -536,11 +611,16 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/api/v1/custom-fields/", "field_id"): obj("field"),
     ("/api/v1/attachments/", "attachment_id"): obj("attachment", "note_attachment"),
     ("/api/v1/contacts/", "contact_id"): obj("contact"),
+    ("/api/v1/contacts/{contact_id}/erase", "contact_id"): obj("victim"),
     ("/api/v1/contacts/{contact_id}/identities/", "identity_id"): obj("identity"),
     ("/api/v1/organizations/", "org_id"): obj("org"),
     ("/api/v1/users/", "user_id"): obj("admin", "agent", "light", "customer_user"),
     ("/api/v1/groups/", "group_id"): obj("group"),
     ("/api/v1/tokens/", "token_id"): obj("token"),
+    ("/api/v1/invitations/", "invitation_id"): obj("invitation"),
+    ("/api/v1/me/passkeys/", "passkey_id"): obj("passkey"),
+    # the instance operator's: everyone else is refused before the id is looked at (EXCEPTIONS)
+    ("/api/v1/workspaces/", "workspace_id"): obj("workspace"),
     ("/api/v1/mailboxes/", "mailbox_id"): obj("mailbox"),
     ("/api/v1/email/inbound/", "inbound_id"): obj("inbound", "failed_inbound"),
     ("/api/v1/email/outbound/", "outbound_id"): obj("outbound"),
@@ -556,11 +636,14 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/tickets/{ticket_id}/email/", "ticket_id"): obj("mail_ticket"),
     ("/tickets/{ticket_id}/email/", "outbound_id"): obj("outbound"),
     ("/contacts/", "contact_id"): obj("contact"),
+    ("/contacts/{contact_id}/erase", "contact_id"): obj("victim"),
     ("/contacts/{contact_id}/identities/", "identity_id"): obj("identity"),
     ("/organizations/", "org_id"): obj("org"),
     ("/admin/groups/", "group_id"): obj("group"),
     ("/admin/users/", "user_id"): obj("admin", "agent", "light", "customer_user"),
     ("/admin/tokens/", "token_id"): obj("token"),
+    ("/admin/invitations/", "invitation_id"): obj("invitation"),
+    ("/profile/passkeys/", "passkey_id"): obj("passkey"),
     ("/admin/fields/", "field_id"): obj("field"),
     ("/admin/tags/", "name"): obj("tag", missing="no-such-tag"),
     ("/admin/canned/", "canned_id"): obj("canned"),
@@ -575,6 +658,8 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/kb/articles/", "article_id"): obj("article", "internal_article"),
     ("/kb/files/", "file_id"): obj("kb_file"),
     ("/kb/versions/", "version_id"): obj("version"),
+    # public by a secret that was mailed (accepting an invitation)
+    ("/invitations/", "secret"): Secret("invitation_secret"),
     # the customer portal and the help centre (public by their slug)
     ("/portal/", "slug"): Home("slug"),
     ("/portal/{slug}/requests/", "ticket_id"): obj("customer_ticket"),
@@ -697,6 +782,11 @@ BODIES: dict[tuple[str, str], Body] = {
     ("PATCH", "/api/v1/groups/{group_id}"): _json(name="changed", member_ids=[]),
     ("DELETE", "/api/v1/groups/{group_id}"): NOTHING,
     ("DELETE", "/api/v1/tokens/{token_id}"): NOTHING,
+    ("DELETE", "/api/v1/invitations/{invitation_id}"): NOTHING,
+    ("PATCH", "/api/v1/me/passkeys/{passkey_id}"): _json(name="changed"),
+    ("DELETE", "/api/v1/me/passkeys/{passkey_id}"): NOTHING,
+    ("PATCH", "/api/v1/workspaces/{workspace_id}"): _json(disabled=True),
+    ("POST", "/api/v1/contacts/{contact_id}/erase"): _json(confirm="ERASE"),
     ("PATCH", "/api/v1/mailboxes/{mailbox_id}"): _json(name="changed", active=False),
     ("DELETE", "/api/v1/mailboxes/{mailbox_id}"): NOTHING,
     ("POST", "/api/v1/mailboxes/{mailbox_id}/test"): NOTHING,
@@ -726,10 +816,15 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/contacts/{contact_id}/identities"): _form(kind="phone", identity_value="+1 555 0199"),
     ("POST", "/contacts/{contact_id}/identities/{identity_id}/remove"): NOTHING,
     ("POST", "/contacts/{contact_id}/merge"): lambda t: {"data": {"source_id": str(t["contact2"])}},
+    ("POST", "/contacts/{contact_id}/export"): NOTHING,
+    ("POST", "/contacts/{contact_id}/erase"): _form(confirm="ERASE"),
     ("POST", "/organizations/{org_id}/edit"): _form(name="changed", domains="", notes="", tags=""),
     ("POST", "/admin/groups/{group_id}"): _form(member_ids=[]),
     ("POST", "/admin/users/{user_id}"): _form(role="agent", name="changed"),
     ("POST", "/admin/tokens/{token_id}/revoke"): NOTHING,
+    ("POST", "/admin/invitations/{invitation_id}/withdraw"): NOTHING,
+    ("POST", "/profile/passkeys/{passkey_id}/rename"): _form(name="changed"),
+    ("POST", "/profile/passkeys/{passkey_id}/remove"): NOTHING,
     ("POST", "/admin/fields/{field_id}"): _form(label="changed", options=""),
     ("POST", "/admin/fields/{field_id}/delete"): NOTHING,
     ("POST", "/admin/tags/{name:path}/rename"): _form(new_name="renamed"),
@@ -774,6 +869,8 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/portal/{slug}/requests/new"): _form(subject="x", body="y"),
     ("POST", "/portal/{slug}/requests/{ticket_id}/reply"): _form(body="a reply"),
     ("POST", "/help/{slug}/{locale}/articles/{article_id}/feedback"): _anon_form(helpful="no", comment="bad"),
+    # a wrong password: the invitation is looked up and shown again with the error, nothing accepted
+    ("POST", "/invitations/{secret}"): _anon_form(password="not the password"),
 }
 
 
@@ -886,7 +983,7 @@ CROSS: list[Cross] = [
     Cross("PATCH", "/api/v1/users/{user_id}", "group", _j(group_ids=listed), (("user_id", "agent"),)),
     Cross("POST", "/api/v1/groups", "agent", _j(name=same("New"), member_ids=listed)),
     Cross("PATCH", "/api/v1/groups/{group_id}", "agent", _j(member_ids=listed), (("group_id", "group"),)),
-    Cross("POST", "/api/v1/tokens", "agent", _j(name=same("x"), user_id=it)),
+    Cross("POST", "/api/v1/tokens", "agent", _j(name=same("x"), user_id=it, password=same(PASSWORD))),
     # API: channels
     Cross("POST", "/api/v1/mailboxes", "group", _j(name=same("x"), address=same("new@x.test"), group_id=it)),
     Cross("PATCH", "/api/v1/mailboxes/{mailbox_id}", "group", _j(group_id=it), (("mailbox_id", "mailbox"),)),
