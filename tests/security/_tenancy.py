@@ -285,6 +285,7 @@ async def populate(t: Tenant) -> Tenant:
     await _email(t)
     await _chat(t)
     await _knowledge(t)
+    await _sso(t)
     await drain(ws.platform)
     return t
 
@@ -487,6 +488,32 @@ async def _knowledge(t: Tenant) -> None:
     )
 
 
+async def _sso(t: Tenant) -> None:
+    """An OpenID Connect provider (single sign-on) with a slug of its own, mapping a claim value to a
+    group. Adding one does not read the issuer's discovery document (signing in does), so the issuer is
+    an https URL under a name that resolves nowhere: a sign-in through it fails at once, alike for
+    everyone."""
+    w, W = t.word, t.word.capitalize()
+    async with t.api() as api:
+        provider = ok(
+            await api.post(
+                "/sso-providers",
+                json={
+                    "kind": "oidc",
+                    "name": f"{W} IdP",
+                    "slug": f"{w}-idp",
+                    "issuer": f"https://idp.{t.host}",
+                    "client_id": f"{w}-client",
+                    "client_secret": f"{w}-client-secret",
+                    "group_claim": "groups",
+                    "group_map": {f"{w}-staff": t["group"]},
+                },
+            ),
+            201,
+        ).json()
+    t.ids |= {"sso_provider": provider["id"], "sso_slug": provider["slug"]}
+
+
 # --- the database, as a digest --------------------------------------------------------------------
 
 #: Columns that change when a principal is merely used (a token's last use): not a change of data.
@@ -569,8 +596,9 @@ class Obj:
 
 @dataclass(frozen=True)
 class Home:
-    """A parameter that names the workspace itself (a help centre's or portal's slug, the brand's id):
-    in the id walk it is the principal's own workspace; the public walk puts the other one's in."""
+    """A parameter that names the workspace itself (a help centre's or portal's slug, the brand's id), or
+    a slug public with it (its single sign-on provider's): in the id walk it is the principal's own
+    workspace's; the public walk puts the other one's in."""
 
     kind: str
     missing: Any = "no-such-workspace"
@@ -627,6 +655,7 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/api/v1/email/inline/", "sha256"): obj("inline_sha256", missing="0" * 64),
     ("/api/v1/chat/widgets/", "widget_id"): obj("widget"),
     ("/api/v1/help/", "slug"): Home("slug"),
+    ("/api/v1/sso-providers/", "provider_id"): obj("sso_provider"),
     # console pages
     ("/brand/", "workspace_id"): Home("workspace", missing=MISSING),
     ("/inbox/views/", "view_id"): obj("view"),
@@ -650,6 +679,7 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/admin/email/inbound/", "inbound_id"): obj("failed_inbound"),
     ("/admin/mailboxes/", "mailbox_id"): obj("mailbox"),
     ("/admin/chat-widgets/", "widget_id"): obj("widget"),
+    ("/admin/sso/", "provider_id"): obj("sso_provider"),
     ("/chats/", "ticket_id"): obj("chat_ticket"),
     ("/chat/", "rest"): Const("poll"),
     ("/chat/files/", "attachment_id"): obj("chat_attachment"),
@@ -671,6 +701,9 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/help/{slug}/{locale}/categories/", "category_slug"): obj("category_slug", missing="no-such-category"),
     ("/help/{slug}/{locale}/articles/", "ref"): obj("article_ref", missing=f"{MISSING}-missing"),
     ("/help/{slug}/{locale}/articles/{article_id}", "article_id"): obj("article"),
+    # single sign-on: public by the workspace's slug and its provider's
+    ("/sso/", "workspace_slug"): Home("slug"),
+    ("/sso/{workspace_slug}/", "provider_slug"): Home("sso_slug", missing="no-such-provider"),
 }
 
 
@@ -794,6 +827,8 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/email/inbound/{inbound_id}/reprocess"): NOTHING,
     ("POST", "/api/v1/email/outbound/{outbound_id}/retry"): NOTHING,
     ("PATCH", "/api/v1/chat/widgets/{widget_id}"): _json(name="changed", enabled=False),
+    ("PATCH", "/api/v1/sso-providers/{provider_id}"): _json(name="changed", enabled=False),
+    ("DELETE", "/api/v1/sso-providers/{provider_id}"): NOTHING,
     ("POST", "/api/v1/help/{slug}/answer"): _json(question="how do I reset the printer", locale="en"),
     ("POST", "/api/v1/help/{slug}/events"): lambda t: {
         "json": {"visit": "v1", "kind": "article", "article_id": t["article"]}
@@ -836,6 +871,10 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/admin/mailboxes/{mailbox_id}/test"): NOTHING,
     ("POST", "/admin/mailboxes/{mailbox_id}/delete"): NOTHING,
     ("POST", "/admin/chat-widgets/{widget_id}"): _form(name="changed", allowed_origins=ORIGIN),
+    ("POST", "/admin/sso/{provider_id}"): _form(
+        name="changed", slug="changed", default_role="agent", issuer="https://idp.changed.test", client_id="x"
+    ),
+    ("POST", "/admin/sso/{provider_id}/delete"): NOTHING,
     ("POST", "/chats/{ticket_id}/accept"): NOTHING,
     ("POST", "/chats/{ticket_id}/send"): _form(body="a reply", cid="x1"),
     ("POST", "/chats/{ticket_id}/transfer"): lambda t: {"data": {"to": f"agent:{t['agent']}"}},
@@ -869,6 +908,11 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/portal/{slug}/requests/new"): _form(subject="x", body="y"),
     ("POST", "/portal/{slug}/requests/{ticket_id}/reply"): _form(body="a reply"),
     ("POST", "/help/{slug}/{locale}/articles/{article_id}/feedback"): _anon_form(helpful="no", comment="bad"),
+    # an identity provider's answer to a sign-in nobody started (no CSRF token: the provider's page posts
+    # it; the flow named by RelayState stands in)
+    ("POST", "/sso/{workspace_slug}/{provider_slug}/acs"): _form(
+        SAMLResponse="PHNhbWxwOlJlc3BvbnNlLz4=", RelayState="no-such-flow"
+    ),
     # a wrong password: the invitation is looked up and shown again with the error, nothing accepted
     ("POST", "/invitations/{secret}"): _anon_form(password="not the password"),
 }
@@ -990,6 +1034,31 @@ CROSS: list[Cross] = [
     Cross("GET", "/api/v1/email/inbound", "mailbox", _q(mailbox_id=it), ok=200),
     Cross("POST", "/api/v1/chat/widgets", "group", _j(name=same("x"), group_id=it)),
     Cross("PATCH", "/api/v1/chat/widgets/{widget_id}", "group", _j(group_id=it), (("widget_id", "widget"),)),
+    # API: single sign-on (a claim value mapped to another workspace's group)
+    Cross(
+        "POST",
+        "/api/v1/sso-providers",
+        "group",
+        lambda _t, x: {
+            "json": {
+                "kind": "oidc",
+                "name": "x",
+                "slug": "new-idp",
+                "issuer": "https://idp.new.test",
+                "client_id": "x",
+                "client_secret": "y",
+                "group_claim": "groups",
+                "group_map": {"staff": x},
+            }
+        },
+    ),
+    Cross(
+        "PATCH",
+        "/api/v1/sso-providers/{provider_id}",
+        "group",
+        _j(group_map=lambda x: {"staff": x}),
+        (("provider_id", "sso_provider"),),
+    ),
     # console pages
     Cross("GET", "/tickets/{ticket_id}/canned", "canned", _q(id=it), TICKET),
     Cross("POST", "/tickets/{ticket_id}/properties", "agent", _f(assignee_id=text), TICKET),

@@ -372,10 +372,17 @@ def _same_for_all(r: httpx.Response) -> tuple[int, str, str]:
     return r.status_code, r.headers.get("location", ""), body
 
 
-async def public_walk(app: Any, a: Tenant, b: Tenant) -> list[str]:
+#: Public routes that must change nothing of the workspace they name, for anyone, when no sign-in was
+#: started (single sign-on's: no session, no account, no link of A's may result).
+QUIET = ("/sso/",)
+
+
+async def public_walk(app: Any, a: Tenant, b: Tenant, *, quiet: bool = False) -> list[str]:
     """Routes public by A's slug or by a secret A's people were mailed (help centre, portal, brand, the
-    widget's preflight, an invitation), with A's objects in them: B's principals get exactly what a
-    stranger gets; and a made-up secret answers 404 to both."""
+    widget's preflight, an invitation, single sign-on), with A's objects in them: B's principals get
+    exactly what a stranger gets; and a made-up secret answers 404 to both. ``quiet``: the
+    :data:`QUIET` routes only, which must also set no session cookie (the caller checks A's rows);
+    else the others."""
     failures = []
     for i, role in enumerate(ROLES):
         # Each from its own address (and a stranger beside each): failed sign-ins are throttled per
@@ -388,7 +395,7 @@ async def public_walk(app: Any, a: Tenant, b: Tenant) -> list[str]:
         async with stranger, api, pages:
             api.base_url = httpx.URL("http://testserver")
             for route in routes(app):
-                if route.websocket or not _public(route.path):
+                if route.websocket or not _public(route.path) or route.path.startswith(QUIET) != quiet:
                     continue
                 client = api if _is_api(route.path) else pages
                 for method in route.methods:
@@ -402,6 +409,14 @@ async def public_walk(app: Any, a: Tenant, b: Tenant) -> list[str]:
                             failures.append(
                                 f"{method} {url} as B's {role}: {mine.status_code} {mine.text[:300]!r}, "
                                 f"a stranger gets {seen.status_code} {seen.text[:300]!r}"
+                            )
+                        if quiet and any(
+                            "helpline_session=" in c
+                            for r in (seen, mine)
+                            for c in r.headers.get_list("set-cookie")
+                        ):
+                            failures.append(
+                                f"{method} {url} as B's {role} or a stranger set a session cookie"
                             )
                     made_up = {
                         n: p.missing
@@ -430,6 +445,9 @@ OWN_WRITES: list[tuple[str, str, int]] = [
     ("POST", "/profile/passkeys/{passkey_id}/remove", 303),
     ("POST", "/admin/invitations/{invitation_id}/withdraw", 303),
     ("POST", "/contacts/{contact_id}/export", 200),
+    ("PATCH", "/api/v1/sso-providers/{provider_id}", 200),
+    ("POST", "/admin/sso/{provider_id}", 303),
+    ("POST", "/admin/sso/{provider_id}/delete", 303),
     ("POST", "/api/v1/contacts/{contact_id}/erase", 200),
     ("POST", "/contacts/{contact_id}/erase", 303),  # again: erasing twice changes nothing and is allowed
 ]
@@ -491,7 +509,13 @@ async def test_no_id_of_another_workspace_opens_anything(tenants: tuple[Tenant, 
     assert not failures and not changed, "\n".join(["answers:", *failures, "changes:", *changed])
     control = await controls(app, b)
     assert not control, "\n".join(control)
-    public = await public_walk(app, a, b)
+    before = await digest(a.ws.platform, [a.ws.id])
+    public = await public_walk(app, a, b, quiet=True)
+    public += [
+        f"the sign-in routes changed A: {d}"
+        for d in differences(before, await digest(a.ws.platform, [a.ws.id]))
+    ]
+    public += await public_walk(app, a, b)
     assert not public, "\n".join(public)
     writes = await own_writes(app, b)
     assert not writes, "\n".join(writes)
