@@ -370,7 +370,7 @@ def tokens_create(
     """Create an API token and print it (only the token, so scripts can capture it)."""
     from datetime import timedelta
 
-    from helpline.domains.accounts import service
+    from helpline.domains.accounts import audit, service
     from helpline.platform.db import Database
 
     s = settings()
@@ -387,7 +387,15 @@ def tokens_create(
                 )
                 user_id = await service.user_id_by_email(uow, ws, email)
                 expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
-                _, token = await service.create_token(uow, ws, user_id, name=name, expires_at=expires)
+                token_id, token = await service.create_token(uow, ws, user_id, name=name, expires_at=expires)
+                await audit.record(
+                    uow,
+                    "token.created",
+                    workspace_id=ws,
+                    target_type="token",
+                    target_id=token_id,
+                    detail={"owner_id": user_id, "name": name, "via": "cli"},
+                )
                 return token
         finally:
             await db.dispose()
