@@ -37,6 +37,12 @@ def _login_page(request: Request, **kw: Any) -> HTMLResponse:
     return page(request, **kw)
 
 
+def too_late(request: Request, target: str) -> HTMLResponse:
+    from helpline.domains.accounts.views import too_late as page
+
+    return page(request, target)
+
+
 async def _anon_options(request: Request, platform: Any, purpose: str, user_id: int | None) -> Response:
     try:
         await check_anon_csrf(request)
@@ -113,12 +119,7 @@ async def second_step(
     target = safe_next(next, "/inbox")
     pending = signin.pending_of(request, platform)
     if pending is None:
-        return _login_page(
-            request,
-            errors={"_": "The sign-in took too long; enter your password again."},
-            status=401,
-            next_url=target,
-        )
+        return too_late(request, target)
     user_id, workspace_id = pending
     try:
         await passkeys.second_step(

@@ -99,6 +99,16 @@ async def login(
     return await signin.open_session(request, platform, user_id, workspace_id, target)
 
 
+def too_late(request: Request, target: str) -> HTMLResponse:
+    """The sign-in page again when the second step comes after the password's pending cookie expired."""
+    return _login_page(
+        request,
+        errors={"_": "The sign-in took too long; enter your password again."},
+        status=401,
+        next_url=target,
+    )
+
+
 @router.post("/login/code")
 async def login_code(
     request: Request, platform: PlatformDep, otp: Text = "", next: OptText = "/inbox"
@@ -107,12 +117,7 @@ async def login_code(
     target = safe_next(next, "/inbox")
     pending = signin.pending_of(request, platform)
     if pending is None:
-        return _login_page(
-            request,
-            errors={"_": "The sign-in took too long; enter your password again."},
-            status=401,
-            next_url=target,
-        )
+        return too_late(request, target)
     user_id, workspace_id = pending
     try:
         await signin.check_code(platform, request, user_id, otp)
