@@ -67,10 +67,10 @@ def load_average() -> float:
 async def _seed(url: str, agents: int, max_chats: int) -> dict[str, Any]:
     from helpline.domains.accounts import service as accounts
     from helpline.domains.accounts.models import Role
+    from helpline.domains.accounts.principal import Principal
     from helpline.domains.channels.chat import widgets
     from helpline.platform.runtime import build_platform
     from helpline.settings import Settings
-    from helpline.web.principal import Principal
 
     platform = build_platform(Settings(database_url=url, secret_key=SECRET))
     try:

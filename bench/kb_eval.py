@@ -41,11 +41,11 @@ from helpline.db.base import utcnow  # noqa: E402
 from helpline.db.migrate import upgrade  # noqa: E402
 from helpline.domains.accounts import service as accounts  # noqa: E402
 from helpline.domains.accounts.models import Role  # noqa: E402
+from helpline.domains.accounts.principal import Principal  # noqa: E402
 from helpline.domains.knowledge import bot, embed, index, search  # noqa: E402
 from helpline.domains.knowledge import service as kb  # noqa: E402
 from helpline.platform.runtime import build_platform  # noqa: E402
 from helpline.settings import Settings  # noqa: E402
-from helpline.web.principal import Principal  # noqa: E402
 
 SEED = 7
 ARTICLE_SHARE, DEV_SHARE = 0.6, 0.1

@@ -232,6 +232,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers
     body = response.json()
     assert body["status"] == status and body["title"] and body["detail"]
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", body.get("code", "")), f"no machine-readable code: {body}"
     return body
 
 

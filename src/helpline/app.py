@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from helpline import __version__
 from helpline.domains.accounts import jobs as _account_jobs  # registers job handlers
+from helpline.domains.accounts import principal_cache
 from helpline.domains.accounts.admin_views import router as admin_pages
 from helpline.domains.accounts.api import router as accounts_router
 from helpline.domains.accounts.audit_api import router as audit_router
@@ -55,7 +56,7 @@ from helpline.domains.tickets.views import router as inbox_pages
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
-from helpline.web import deps, errors, openapi
+from helpline.web import errors, openapi
 from helpline.web.context import RequestContextMiddleware
 from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         runner_task = None
         runner = None
         email_outbound.install(app.state.platform)
-        deps.install(app.state.platform)  # account changes reach caches and live connections
+        principal_cache.install(app.state.platform)  # account changes reach caches and live connections
         email = EmailRuntime(app.state.platform) if own and settings.run_jobs_in_process else None
         if own and settings.run_jobs_in_process:
             runner = JobRunner(app.state.platform)
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     if platform is not None:
         app.state.platform = platform
         email_outbound.install(platform)
-        deps.install(platform)
+        principal_cache.install(platform)
     errors.install(app)
     openapi.install(app)
     app.add_middleware(QueryNulMiddleware)

@@ -18,8 +18,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from helpline.errors import Problem
 from helpline.settings import Settings
-from helpline.web.errors import Problem
 
 app = typer.Typer(
     help="Helpline: one inbox for every customer conversation.",
@@ -149,9 +149,10 @@ def worker(
 
     async def main() -> None:
         platform = build_platform(s)
-        from helpline.web import deps
+        from helpline.domains.accounts import principal_cache
+        from helpline.domains.tickets import fields  # noqa: F401  (its cache installs along)
 
-        deps.install(platform)  # a job's account change reaches every process's caches and connections
+        principal_cache.install(platform)  # a job's account change reaches every process's caches
         runner = JobRunner(platform)
         try:
             if once:

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.knowledge import service as kb
-from helpline.web.principal import Principal
 from tests.browser.conftest import Page, Site
 
 XSS = '<img src=x onerror="window.__xss=1">'

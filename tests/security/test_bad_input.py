@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from helpline.app import create_app
 from helpline.domains.accounts.models import Role
-from helpline.web.types import Strict
+from helpline.types import Strict
 from tests.conftest import problem
 from tests.security._tenancy import routes
 

@@ -40,6 +40,7 @@ from helpline.demo.texts import (
 )
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Membership, Role, User
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.security import hash_password
 from helpline.domains.automation import service as canned
 from helpline.domains.customers import service as customers
@@ -48,13 +49,12 @@ from helpline.domains.tickets import jobs as _ticket_jobs  # registers the searc
 from helpline.domains.tickets import service as tickets
 from helpline.domains.tickets.models import Channel, CustomField, Event, Message, Ticket
 from helpline.domains.tickets.schemas import MessageCreate, TicketCreate, TicketUpdate
+from helpline.errors import Invalid
 from helpline.platform.db import UnitOfWork
 from helpline.platform.jobs import JobRunner
 from helpline.platform.models import Job
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
-from helpline.web.errors import Invalid
-from helpline.web.principal import Principal
 
 _ = _ticket_jobs
 

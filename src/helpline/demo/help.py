@@ -5,10 +5,10 @@ widget allowed on the install's own address."""
 
 from __future__ import annotations
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat import widgets
 from helpline.domains.knowledge import service as kb
 from helpline.platform.runtime import Platform
-from helpline.web.principal import Principal
 
 #: category: (description, section, [(title, markdown, visibility)])
 ARTICLES: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {

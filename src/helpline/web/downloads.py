@@ -13,12 +13,9 @@ from urllib.parse import quote
 
 from fastapi import Response
 
-from helpline.web.errors import Problem
+from helpline.errors import Gone
 
-
-class Gone(Problem):
-    status = 410
-    title = "Gone"
+__all__ = ["Gone", "disposition", "stored_file"]
 
 
 def disposition(filename: str, *, inline: bool = False) -> str:

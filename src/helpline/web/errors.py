@@ -1,7 +1,8 @@
 """RFC 9457 problem+json for every error the HTTP layer returns.
 
-Services raise :class:`Problem` (or a subclass); FastAPI's own validation errors and unexpected
-exceptions are turned into the same shape, so clients parse one format and never see a traceback.
+Services raise the core's errors (:mod:`helpline.errors`: ``Problem`` and its subclasses, each with a
+stable ``code``); FastAPI's own validation errors and unexpected exceptions are turned into the same
+shape, so clients parse one format (with ``code`` to branch on) and never see a traceback.
 """
 
 from __future__ import annotations
@@ -14,76 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from helpline.errors import Problem, code_of_status
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-
-
-class Problem(Exception):
-    """An error with an HTTP status, a short title, a human detail and optionally the fields at fault."""
-
-    status = 400
-    title = "Bad request"
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        status: int | None = None,
-        title: str | None = None,
-        errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if status is not None:
-            self.status = status
-        if title is not None:
-            self.title = title
-        self.errors = errors or []
-        self.headers = headers or {}
-
-
-class NotFound(Problem):
-    status, title = 404, "Not found"
-
-
-class Forbidden(Problem):
-    status, title = 403, "Forbidden"
-
-
-class Unauthorized(Problem):
-    status, title = 401, "Unauthorized"
-
-
-class ReauthRequired(Problem):
-    """A sensitive change asked without a fresh proof of who is asking (password, code or passkey)."""
-
-    status, title = 403, "Re-authentication required"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, errors=[{"field": "password", "message": "confirm your password"}])
-
-
-class Conflict(Problem):
-    status, title = 409, "Conflict"
-
-
-class PreconditionFailed(Problem):
-    status, title = 412, "Precondition failed"
-
-
-class Invalid(Problem):
-    """A request that parsed but whose values break a rule; ``field`` names the culprit."""
-
-    status, title = 422, "Invalid request"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
-
-
-class TooManyRequests(Problem):
-    status, title = 429, "Too many requests"
 
 
 def problem_response(
@@ -91,10 +27,17 @@ def problem_response(
     title: str,
     detail: str,
     *,
+    code: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code or code_of_status(status),
+    }
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -156,7 +99,9 @@ def install(app: FastAPI) -> None:
     async def _problem(request: Request, exc: Problem) -> Response:
         if is_page(request):
             return page_error(request, exc.status, exc.title, exc.detail, exc.headers)
-        return problem_response(exc.status, exc.title, exc.detail, errors=exc.errors, headers=exc.headers)
+        return problem_response(
+            exc.status, exc.title, exc.detail, code=exc.code, errors=exc.errors, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -165,7 +110,9 @@ def install(app: FastAPI) -> None:
         title = "Malformed request body" if status == 400 else "Invalid request"
         if is_page(request):
             return page_error(request, status, title, detail)
-        return problem_response(status, title, detail, errors=errors)
+        return problem_response(
+            status, title, detail, code="malformed_body" if status == 400 else "invalid", errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -188,6 +135,7 @@ def install(app: FastAPI) -> None:
             422,
             "Invalid request",
             "a number in the request is too large",
+            code="number_too_large",
             errors=[{"field": "query", "message": "number too large"}],
         )
 
@@ -198,4 +146,6 @@ def install(app: FastAPI) -> None:
             return page_error(
                 request, 500, "Something went wrong", "It has been logged. Try again in a moment."
             )
-        return problem_response(500, "Internal error", "Something went wrong; it has been logged.")
+        return problem_response(
+            500, "Internal error", "Something went wrong; it has been logged.", code="internal_error"
+        )

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-from helpline.web.errors import Problem
+from helpline.errors import Problem
 
 
 async def form_of(request: Request, *, many: tuple[str, ...] = ()) -> dict[str, Any]:

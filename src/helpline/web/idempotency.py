@@ -12,11 +12,11 @@ from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts.principal import Principal
+from helpline.errors import Conflict, Invalid
 from helpline.platform.db import UnitOfWork
 from helpline.platform.models import IdempotencyKey
 from helpline.platform.runtime import Platform
-from helpline.web.errors import Conflict, Invalid
-from helpline.web.principal import Principal
 from helpline.web.responses import JSON, plain
 
 keys = IdempotencyKey.__table__

@@ -11,6 +11,7 @@ import orjson
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from helpline.errors import code_of_status
 from helpline.web.errors import PROBLEM_JSON
 
 
@@ -128,6 +129,7 @@ async def _send_problem(send: Send, status: int, title: str, errors: list[dict[s
         "title": title,
         "status": status,
         "detail": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+        "code": code_of_status(status),
         "errors": errors,
     }
     payload = orjson.dumps(body)

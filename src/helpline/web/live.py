@@ -3,9 +3,9 @@
 A connection that outlives its request (the console's chat WebSocket, a server-sent event stream)
 registers here with the credential it authenticated with (the digest of its session cookie or API
 token, never the secret) and how it ends. After every commit that writes an account table
-(``deps.PRINCIPAL_TABLES``) the committing process publishes one notice on ``deps.AUTH_CHANNEL``;
-every process's registry hears it and re-resolves each connection's credential through the
-functions requests use (``deps.principal_of_session`` / ``deps.principal_of_token``: the commit
+(``accounts.principal_cache.PRINCIPAL_TABLES``) the committing process publishes one notice on
+``AUTH_CHANNEL``; every process's registry hears it and re-resolves each connection's credential
+through the functions requests use (``principal_of_session`` / ``principal_of_token``: the commit
 replaced the cache's generation first, so this reads the database). Then:
 
 - a credential that no longer resolves (signed out, session or token revoked or expired, person or
@@ -34,8 +34,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from helpline.web import deps
-from helpline.web.principal import Principal
+from helpline.domains.accounts import principal_cache
+from helpline.domains.accounts.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ RIGHTS_CHANGED = 4409
 UNCHECKED = 1013  # "try again later": the credential could not be checked (database unreachable)
 #: Seconds between re-checks of every connection without a notice: what ends a connection whose
 #: session or token simply expired, or whose account was changed by hand in SQL (once the cached
-#: principal is older than ``deps.PRINCIPAL_TTL``).
+#: principal is older than ``principal_cache.PRINCIPAL_TTL``).
 SWEEP = 60.0
 _PROBE: dict[str, str] = {"auth": "probe"}
 
@@ -188,8 +188,8 @@ class Registry:
 
     async def _fresh(self, kind: str, digest: str) -> Principal | None:
         if kind == TOKEN:
-            return await deps.principal_of_token(self.platform, digest)
-        found = await deps.principal_of_session(self.platform, digest)
+            return await principal_cache.principal_of_token(self.platform, digest)
+        found = await principal_cache.principal_of_session(self.platform, digest)
         return None if found is None else found[0]
 
     async def check_all(self, since: int) -> None:
@@ -209,7 +209,7 @@ class Registry:
             self._sweeper = asyncio.create_task(self._sweep())
             # Subscribing happens inside the task; a probe that comes back proves it is live.
             for _ in range(100):
-                await self.platform.pubsub.publish(deps.AUTH_CHANNEL, _PROBE)
+                await self.platform.pubsub.publish(principal_cache.AUTH_CHANNEL, _PROBE)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(ready.wait()), 0.1)
                     return
@@ -227,10 +227,10 @@ class Registry:
         delay = 0.2
         while True:
             try:
-                async for m in self.platform.pubsub.subscribe(deps.AUTH_CHANNEL):
+                async for m in self.platform.pubsub.subscribe(principal_cache.AUTH_CHANNEL):
                     if m == _PROBE:
                         ready.set()
-                    elif deps.is_auth_notice(m):
+                    elif principal_cache.is_auth_notice(m):
                         self._check_all_soon()
                     delay = 0.2
             except asyncio.CancelledError:

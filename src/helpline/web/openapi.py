@@ -16,13 +16,17 @@ from helpline.web.errors import PROBLEM_JSON
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
     "type": "object",
-    "description": "RFC 9457 problem details. `errors` names each field that was wrong.",
-    "required": ["type", "title", "status", "detail"],
+    "description": (
+        "RFC 9457 problem details. `code` is a stable machine-readable name of the error (branch on it, "
+        "not on `title` or `detail`); `errors` names each field that was wrong."
+    ),
+    "required": ["type", "title", "status", "detail", "code"],
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
         "errors": {
             "type": "array",
             "items": {

@@ -19,10 +19,10 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse
 
 from helpline.domains.accounts.models import Workspace
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.security import same
+from helpline.errors import Forbidden
 from helpline.web.deps import SESSION_COOKIE, PlatformDep, session_principal
-from helpline.web.errors import Forbidden
-from helpline.web.principal import Principal
 
 ANON_CSRF_COOKIE = "helpline_csrf"
 _SAFE = {"GET", "HEAD", "OPTIONS"}

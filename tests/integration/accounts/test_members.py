@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from helpline.domains.accounts import queries
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import ApiToken, Membership, Role, User, WebSession
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.security import token_hash
-from helpline.web.errors import Forbidden
-from helpline.web.principal import Principal
+from helpline.errors import Forbidden
 from tests.conftest import PASSWORD, problem
 
 VIAS = ["api", "admin page"]

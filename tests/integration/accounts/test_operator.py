@@ -81,7 +81,7 @@ async def test_only_the_operator_manages_workspaces(ws: Any, make_ws: Any) -> No
 
 async def test_a_disabled_workspace_has_no_public_pages_or_chat_widget(ws: Any) -> None:
     from helpline.domains.channels.chat import queries as chat_queries
-    from helpline.web.errors import NotFound
+    from helpline.errors import NotFound
 
     admin = await ws.person("admin")
     async with ws.client(admin) as api:

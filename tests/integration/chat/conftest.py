@@ -164,7 +164,7 @@ async def latest_ticket(platform: Any) -> int:
 
 def principal(ws: Any, person: Any, groups: list[str] = ()) -> Any:  # type: ignore[assignment]
     """The principal a signed-in ``person`` acts as (with the ids of ``groups``)."""
-    from helpline.web.principal import Principal
+    from helpline.domains.accounts.principal import Principal
 
     return Principal(
         user_id=person.user_id,

@@ -189,7 +189,7 @@ async def test_a_message_to_an_ended_chat_fails_alone_in_its_batch(
     import asyncio
 
     from helpline.domains.channels.chat import queries
-    from helpline.web.errors import Conflict
+    from helpline.errors import Conflict
 
     va_sock, _ = await visitor(server, widget["key"])
     started_a, _ = await va_sock.start("chat a", "a-0", name="Ann")

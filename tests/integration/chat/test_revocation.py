@@ -29,6 +29,7 @@ import sqlalchemy as sa
 import websockets
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts import principal_cache
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role, WebSession
 from helpline.domains.accounts.security import token_hash
@@ -37,7 +38,7 @@ from helpline.domains.tickets.models import Message
 from helpline.platform.db import QUIET
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
-from helpline.web import deps, live
+from helpline.web import live
 from tests.conftest import WS
 
 from .conftest import (
@@ -255,7 +256,7 @@ async def test_a_token_connection_ends_when_its_token_is_revoked(ws: WS, platfor
         ended.append(code)
 
     digest = token_hash(agent.token)
-    signed_in = await deps.principal_of_token(platform, digest)  # as a request authenticates it
+    signed_in = await principal_cache.principal_of_token(platform, digest)  # as a request authenticates it
     assert signed_in is not None
     conn = await live.registry_of(platform).register(live.TOKEN, digest, signed_in, end)
     try:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation import queries, render, service
 from helpline.domains.automation.service import CannedInput
-from helpline.web.errors import Conflict, Forbidden, Invalid
-from helpline.web.principal import Principal
+from helpline.errors import Conflict, Forbidden, Invalid
 
 
 def _principal(p, role: Role, group_ids=()) -> Principal:

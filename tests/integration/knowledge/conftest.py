@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.knowledge import embed
 from helpline.domains.knowledge import service as kb
-from helpline.web.principal import Principal
 
 
 def principal(person: Any, ws: Any) -> Principal:

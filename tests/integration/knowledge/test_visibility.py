@@ -90,7 +90,7 @@ async def test_turning_internal_hides_at_once(ws: Any, kbase: Any) -> None:
 async def test_who_may_write_and_publish(ws: Any, kbase: Any) -> None:
     import pytest
 
-    from helpline.web.errors import Forbidden
+    from helpline.errors import Forbidden
 
     agent = principal(await ws.person(Role.agent), ws)
     light = principal(await ws.person(Role.light_agent), ws)

@@ -12,11 +12,11 @@ import httpx
 import sqlalchemy as sa
 
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import service as customers
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets
 from helpline.domains.tickets.schemas import MessageCreate
-from helpline.web.principal import Principal
 from tests.conftest import PASSWORD, WS, drain
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

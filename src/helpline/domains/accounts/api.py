@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts import audit, queries, security, service, signin
 from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Invitation, Membership, Role, User
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.schemas import (
     GroupCreate,
     GroupRead,
@@ -35,10 +36,9 @@ from helpline.domains.accounts.schemas import (
     UserUpdate,
 )
 from helpline.domains.accounts.sso import service as sso_service
+from helpline.errors import Forbidden, Invalid, NotFound, Problem
 from helpline.web.deps import SESSION_COOKIE, CurrentPrincipal, PlatformDep
-from helpline.web.errors import Forbidden, Invalid, NotFound, Problem
 from helpline.web.pages import set_session_cookie
-from helpline.web.principal import Principal
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 

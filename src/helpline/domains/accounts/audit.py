@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import AuditEntry
+from helpline.domains.accounts.principal import Principal
 from helpline.platform.db import UnitOfWork
-from helpline.web.principal import Principal
 
 audit_log = AuditEntry.__table__
 

@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from helpline.domains.accounts import audit, queries, service
+from helpline.domains.accounts.principal import Principal
 from helpline.web.deps import CurrentPrincipal, PlatformDep
-from helpline.web.principal import Principal
 from helpline.web.responses import JSON
 
 router = APIRouter(tags=["audit"])

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts import service, signin
+from helpline.errors import Problem
 from helpline.platform.db import UnitOfWork
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.pages import anon_csrf, check_anon_csrf, keep_anon_csrf
 from helpline.web.templating import render
 

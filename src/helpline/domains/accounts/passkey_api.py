@@ -11,9 +11,10 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from helpline.domains.accounts import passkeys
+from helpline.types import Strict
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
-from helpline.web.types import IdPath, Strict
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["passkeys"])
 

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from helpline.domains.accounts import passkeys, signin
+from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem, problem_response
+from helpline.web.errors import problem_response
 from helpline.web.pages import StaffPage, check_anon_csrf, redirect, safe_next
 from helpline.web.templating import render
 from helpline.web.types import IdPath

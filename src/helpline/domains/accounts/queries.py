@@ -20,9 +20,9 @@ from helpline.domains.accounts.models import (
     WebSession,
     Workspace,
 )
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers.models import Contact, Organization
-from helpline.web.errors import Forbidden, NotFound
-from helpline.web.principal import Principal
+from helpline.errors import Forbidden, NotFound
 
 tokens = ApiToken.__table__
 users = User.__table__

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from helpline.domains.accounts.models import Role
-from helpline.web.types import Email, Id, Strict
+from helpline.types import Email, Id, Strict
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1000)]

@@ -15,8 +15,8 @@ from fastapi import Request, Response
 
 from helpline.domains.accounts import audit, service
 from helpline.domains.accounts.models import Membership, User, Workspace
+from helpline.errors import Problem
 from helpline.web.deps import SESSION_COOKIE
-from helpline.web.errors import Problem
 from helpline.web.pages import redirect, set_session_cookie
 
 members, users, workspaces = Membership.__table__, User.__table__, Workspace.__table__

@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from helpline.domains.accounts import audit, links, security, service, signin
 from helpline.domains.accounts.models import Membership, User
 from helpline.domains.accounts.sso import service as sso_service
+from helpline.errors import Problem
 from helpline.platform.jobs import enqueue
 from helpline.web.deps import SESSION_COOKIE, PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.pages import (
     StaffPage,
     anon_csrf,

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts import audit
 from helpline.domains.accounts.models import Workspace
+from helpline.domains.accounts.principal import Principal
+from helpline.errors import Forbidden, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden, Invalid, NotFound
 from helpline.web.pages import LOGO_TYPES
-from helpline.web.principal import Principal
 
 workspaces: sa.Table = Workspace.__table__
 

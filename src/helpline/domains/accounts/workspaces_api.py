@@ -9,9 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from helpline.domains.accounts import service
+from helpline.types import Email, Strict
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
-from helpline.web.types import Email, IdPath, Strict
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["workspaces"])
 

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.models import Group
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation.models import CannedResponse
-from helpline.web.errors import NotFound
-from helpline.web.principal import Principal
+from helpline.errors import NotFound
 
 canned: sa.Table = CannedResponse.__table__
 groups: sa.Table = Group.__table__

@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Group
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation import render
 from helpline.domains.automation.models import CannedResponse
+from helpline.errors import Conflict, Forbidden, Invalid
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Forbidden, Invalid
-from helpline.web.principal import Principal
 
 canned: sa.Table = CannedResponse.__table__
 groups: sa.Table = Group.__table__

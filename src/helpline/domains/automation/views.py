@@ -12,15 +12,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts.admin_views import FLASHES, AdminPage, workspace_groups
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation import queries, render, service
 from helpline.domains.automation.service import CannedInput
+from helpline.errors import Problem
+from helpline.types import MAX_ID
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render as render_page
-from helpline.web.types import MAX_ID, IdPath
+from helpline.web.types import IdPath
 
 router = APIRouter(include_in_schema=False)
 PLACEHOLDERS = [f"{{{{ {obj}.{attr} }}}}" for obj, attrs in render.PLACEHOLDERS.items() for attr in attrs]

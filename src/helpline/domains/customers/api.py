@@ -22,10 +22,11 @@ from helpline.domains.customers.schemas import (
     OrganizationUpdate,
 )
 from helpline.platform.db import UnitOfWork
+from helpline.types import MAX_ID
 from helpline.web import idempotency
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
-from helpline.web.types import MAX_ID, IdPath
+from helpline.web.types import IdPath
 
 router = APIRouter(tags=["customers"])
 

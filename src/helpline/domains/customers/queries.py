@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers.models import (
     Contact,
     ContactIdentity,
@@ -19,8 +20,7 @@ from helpline.domains.customers.models import (
     Organization,
     OrganizationDomain,
 )
-from helpline.web.errors import Invalid, NotFound
-from helpline.web.principal import Principal
+from helpline.errors import Invalid, NotFound
 
 contacts = Contact.__table__
 identities = ContactIdentity.__table__

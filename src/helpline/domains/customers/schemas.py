@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from helpline.domains.customers.models import IdentityKind
-from helpline.web.types import Email, Id, Strict, Tag
+from helpline.types import Email, Id, Strict, Tag
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -22,8 +22,8 @@ from fastapi import APIRouter, Query, Response
 from helpline.domains.knowledge import deflection
 from helpline.domains.knowledge.deflection import AnswerIn, EventIn
 from helpline.domains.portal import queries as portal_queries
+from helpline.errors import NotFound
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import NotFound
 
 router = APIRouter(prefix="/help", tags=["help centre"])
 

@@ -17,7 +17,7 @@ from helpline.db.base import utcnow
 from helpline.domains.knowledge import bot, queries, tracking
 from helpline.domains.knowledge.search import article_url, with_fallback
 from helpline.domains.portal.queries import workspace_slug
-from helpline.web.types import Strict
+from helpline.types import Strict
 
 
 class AnswerIn(Strict):

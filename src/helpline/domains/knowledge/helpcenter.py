@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse, Response
 from helpline.domains.knowledge import content, deflection, queries, tracking
 from helpline.domains.knowledge.search import article_url, search
 from helpline.domains.portal.common import Portal, portal_of, theme_css
+from helpline.errors import NotFound
 from helpline.web.deps import PlatformDep
 from helpline.web.downloads import stored_file
-from helpline.web.errors import NotFound
 from helpline.web.pages import anon_csrf, check_anon_csrf, keep_anon_csrf, redirect
 from helpline.web.templating import render
 

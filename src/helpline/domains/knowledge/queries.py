@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.knowledge.models import Article, Category, Feedback, KbFile, Translation, Version
-from helpline.web.errors import Forbidden, NotFound
-from helpline.web.principal import Principal
+from helpline.errors import Forbidden, NotFound
 
 articles = Article.__table__
 translations = Translation.__table__

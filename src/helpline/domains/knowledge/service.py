@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.knowledge import content, index
 from helpline.domains.knowledge.models import (
     Article,
@@ -32,9 +33,8 @@ from helpline.domains.knowledge.models import (
     Version,
     Visibility,
 )  # fmt: skip
+from helpline.errors import Forbidden, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden, Invalid, NotFound
-from helpline.web.principal import Principal
 
 articles = Article.__table__
 translations = Translation.__table__

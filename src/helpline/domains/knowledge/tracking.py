@@ -11,8 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.domains.knowledge.models import Article, DeflectionEvent, Feedback, SearchLog
+from helpline.errors import Invalid
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Invalid
 
 articles = Article.__table__
 feedback_t = Feedback.__table__

@@ -15,9 +15,9 @@ from helpline.domains.knowledge import agent_views, content, queries
 from helpline.domains.knowledge import service as kb
 from helpline.domains.knowledge.models import State
 from helpline.domains.tickets.content import clean_filename, guess_type
+from helpline.errors import Invalid, Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.downloads import stored_file
-from helpline.web.errors import Invalid, Problem
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
 from helpline.web.types import IdPath

@@ -13,8 +13,8 @@ from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.sso import service as sso_service
 from helpline.domains.portal import queries, service
 from helpline.domains.portal.common import AnonPortal, CustomerVisit, Portal, portal_next
+from helpline.errors import Problem, Unauthorized
 from helpline.web.deps import SESSION_COOKIE, PlatformDep
-from helpline.web.errors import Problem, Unauthorized
 from helpline.web.pages import anon_csrf, check_anon_csrf, keep_anon_csrf, redirect, session_of
 from helpline.web.templating import render
 

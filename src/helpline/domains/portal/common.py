@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.portal import queries
+from helpline.errors import NotFound
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import NotFound
 from helpline.web.pages import (
     LoginRequired,
     contrast,
@@ -20,7 +21,6 @@ from helpline.web.pages import (
     safe_next,
     workspace_brand,
 )
-from helpline.web.principal import Principal
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from starlette.datastructures import UploadFile
 from helpline.domains.accounts import links
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Membership, Role, User
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import service as customers
 from helpline.domains.tickets import content
 from helpline.domains.tickets.models import FieldType
+from helpline.errors import Invalid, Problem
 from helpline.platform.db import UnitOfWork
 from helpline.platform.jobs import enqueue
-from helpline.web.errors import Invalid, Problem
-from helpline.web.principal import Principal
-from helpline.web.types import Email
+from helpline.types import Email
 
 users, members = User.__table__, Membership.__table__
 SIGN_IN_TTL = 15 * 60

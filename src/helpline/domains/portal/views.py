@@ -22,9 +22,9 @@ from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets
 from helpline.domains.tickets.models import Channel, Status
 from helpline.domains.tickets.schemas import MessageCreate, TicketCreate
+from helpline.errors import Conflict, NotFound, Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.downloads import Gone, stored_file
-from helpline.web.errors import Conflict, NotFound, Problem
 from helpline.web.pages import redirect
 from helpline.web.templating import render
 from helpline.web.types import IdPath

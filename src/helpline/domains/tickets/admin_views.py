@@ -17,17 +17,17 @@ from pydantic import ValidationError
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.admin_views import FLASHES, AdminPage
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets import queries
 from helpline.domains.tickets.catalog_api import _check_options
 from helpline.domains.tickets.fields import fields_table
 from helpline.domains.tickets.models import FieldType, TicketTag
 from helpline.domains.tickets.schemas import CustomFieldCreate, CustomFieldUpdate, TagRename
+from helpline.errors import Conflict, Forbidden, NotFound, Problem
 from helpline.platform.db import UnitOfWork
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Conflict, Forbidden, NotFound, Problem
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets import fields, queries, relations, service
 from helpline.domains.tickets.models import Channel, Priority, Status, TicketType
 from helpline.domains.tickets.schemas import (
@@ -28,11 +29,10 @@ from helpline.domains.tickets.schemas import (
     TicketRead,
     TicketUpdate,
 )
+from helpline.errors import Forbidden, Problem
 from helpline.platform.db import UnitOfWork
 from helpline.web import idempotency
 from helpline.web.deps import CurrentPrincipal, PlatformDep
-from helpline.web.errors import Forbidden, Problem
-from helpline.web.principal import Principal
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath, IdQuery
 

@@ -20,8 +20,8 @@ from helpline.domains.tickets.schemas import (
     TagRead,
     TagRename,
 )
+from helpline.errors import Conflict, Invalid, NotFound
 from helpline.web.deps import CurrentPrincipal, PlatformDep
-from helpline.web.errors import Conflict, Invalid, NotFound
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 

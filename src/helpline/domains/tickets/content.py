@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.tickets.models import Attachment, Upload
+from helpline.errors import Invalid, Problem
 from helpline.platform.db import UnitOfWork
 from helpline.platform.storage import Storage
-from helpline.web.errors import Invalid, Problem
 
 uploads = Upload.__table__
 attachments = Attachment.__table__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar
 from datetime import date
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts import principal_cache
 from helpline.domains.tickets.models import CustomField, FieldType
-from helpline.web.errors import Invalid
+from helpline.errors import Invalid
+from helpline.platform.runtime import Platform
 
 fields_table = CustomField.__table__
 
@@ -30,6 +33,31 @@ def use_generation(gen: bytes) -> None:
 def forget_local() -> None:
     """Drop the definitions cached in this process (after a change to them commits)."""
     _local.clear()
+
+
+#: Writes that change the definitions, by table and kind of write.
+FIELD_TABLES: dict[str, tuple[str, ...]] = {
+    "custom_fields": ("insert", "update", "delete"),
+    "workspaces": ("delete",),
+}
+_GEN_KEY = "fields:gen"
+
+
+def install(platform: Platform) -> None:
+    """Once per platform: a committed change to the definitions drops this process's copy and
+    replaces the generation every process reads along with its principal."""
+    if platform.extras.get("fields_cache_hooked"):
+        return
+    platform.extras["fields_cache_hooked"] = True
+
+    async def changed() -> None:
+        forget_local()
+        await platform.cache.set(_GEN_KEY, os.urandom(8).hex().encode(), principal_cache.GEN_TTL)
+
+    platform.db.on_write(FIELD_TABLES, changed)
+
+
+principal_cache.read_along(_GEN_KEY, use_generation, install)
 
 
 async def definitions(conn: AsyncConnection, workspace_id: int) -> dict[str, dict[str, Any]]:

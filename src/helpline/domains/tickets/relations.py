@@ -7,12 +7,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets import service
 from helpline.domains.tickets.models import LinkKind, Status, TicketLink
+from helpline.errors import Conflict, Forbidden, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
-from helpline.web.errors import Conflict, Forbidden, Invalid, NotFound
-from helpline.web.principal import Principal
 
 links = TicketLink.__table__
 tickets = service.tickets

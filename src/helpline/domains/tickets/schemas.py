@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from helpline.domains.tickets.models import Channel, FieldType, LinkKind, Priority, Status, TicketType
-from helpline.web.types import Email, Id, Strict, Tag
+from helpline.types import Email, Id, Strict, Tag
 
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]

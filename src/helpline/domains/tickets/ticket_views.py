@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation import queries as canned_queries
 from helpline.domains.automation import render as canned_render
 from helpline.domains.channels.email import ticket_pages as email_pages
@@ -28,10 +29,9 @@ from helpline.domains.tickets.views import (
     sse,
     ticket_id_by_number,
 )
+from helpline.errors import NotFound, Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import NotFound, Problem
 from helpline.web.pages import StaffPage, redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)

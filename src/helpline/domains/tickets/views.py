@@ -14,17 +14,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts import principal_cache
 from helpline.domains.accounts.models import Group, Membership, User
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import queries, service
 from helpline.domains.tickets.models import Priority, SavedView, Status, Ticket
 from helpline.domains.tickets.schemas import TicketUpdate
+from helpline.errors import NotFound, Problem
 from helpline.platform.db import UnitOfWork
 from helpline.web import deps, live
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import NotFound, Problem
 from helpline.web.pages import StaffPage, redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -325,8 +326,8 @@ def sse(
         registered: list[live.Live] = []
 
         async def pump() -> None:
-            async for message in platform.pubsub.subscribe(*channels, deps.AUTH_CHANNEL):
-                if deps.is_auth_notice(message):
+            async for message in platform.pubsub.subscribe(*channels, principal_cache.AUTH_CHANNEL):
+                if principal_cache.is_auth_notice(message):
                     # (before registering: the check that follows it covers the change)
                     if registered and await registered[0].check(registry.noticed()) is None:
                         return

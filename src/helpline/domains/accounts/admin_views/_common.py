@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import ApiToken, Group, GroupMember, Invitation, Membership, Role, User
-from helpline.web.errors import Forbidden, NotFound
+from helpline.domains.accounts.principal import Principal
+from helpline.errors import Forbidden, NotFound
+from helpline.types import MAX_ID
 from helpline.web.pages import StaffPage
-from helpline.web.principal import Principal
-from helpline.web.types import MAX_ID
 
 router = APIRouter(include_in_schema=False)
 users: sa.Table = User.__table__

@@ -19,11 +19,11 @@ from helpline.domains.accounts.admin_views._common import (
     workspace_groups,
     workspace_people,
 )
+from helpline.domains.accounts.principal import Principal
+from helpline.errors import Invalid, Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Invalid, Problem
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 

@@ -24,11 +24,11 @@ from helpline.domains.accounts.admin_views._common import (
     workspace_people,
 )
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
+from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 

@@ -32,7 +32,7 @@ from helpline.domains.accounts.passkeys._common import (
     user_handle,
     users,
 )
-from helpline.web.errors import Problem, Unauthorized
+from helpline.errors import Problem, Unauthorized
 
 # --- assertions (signing in, and the second step) ---------------------------------------------------
 

@@ -14,12 +14,12 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
 
 from helpline.domains.accounts.models import PasskeyCredential, User, WebSession
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service._signin import REAUTH_SECONDS as REAUTH_SECONDS
 from helpline.domains.accounts.service._signin import session_is_fresh
+from helpline.errors import Forbidden, Invalid, Problem, Unauthorized
 from helpline.platform.cache import Cache
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden, Invalid, Problem, Unauthorized
-from helpline.web.principal import Principal
 
 log = logging.getLogger(__name__)
 

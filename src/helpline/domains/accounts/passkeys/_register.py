@@ -33,9 +33,9 @@ from helpline.domains.accounts.passkeys._common import (
     require_fresh_proof,
     user_handle,
 )
+from helpline.domains.accounts.principal import Principal
+from helpline.errors import Conflict, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Invalid, NotFound
-from helpline.web.principal import Principal
 
 # --- the person's passkeys --------------------------------------------------------------------------
 

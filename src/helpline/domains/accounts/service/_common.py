@@ -16,8 +16,8 @@ from helpline.domains.accounts.models import (
     WebSession,
     Workspace,
 )
+from helpline.errors import Invalid
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Invalid
 
 workspaces = Workspace.__table__
 users = User.__table__

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit, security
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service._common import (
     check_password,
     group_members,
@@ -24,10 +25,9 @@ from helpline.domains.accounts.service._common import (
 )
 from helpline.domains.accounts.service._members import check_groups
 from helpline.domains.accounts.service._people import create_user, join
+from helpline.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from helpline.platform.db import UnitOfWork
 from helpline.platform.jobs import enqueue
-from helpline.web.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from helpline.web.principal import Principal
 
 INVITATION_DAYS = 7
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit, queries
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service._common import (
     belongs_only_to,
     group_members,
@@ -16,9 +17,8 @@ from helpline.domains.accounts.service._common import (
     users,
 )
 from helpline.domains.accounts.service._signin import end_sessions
+from helpline.errors import Forbidden, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden, Invalid, NotFound
-from helpline.web.principal import Principal
 
 #: Advisory-lock keys (PostgreSQL) per workspace: member changes that could remove an admin queue here.
 _ADMINS_LOCK = 0x41_444D_4E00_0000
@@ -82,7 +82,7 @@ async def do_update_member(
     to this workspace alone. ``group_ids`` replaces the person's groups in this workspace. Deactivating
     ends the person's web sessions and API tokens *of this workspace* (their other workspaces are not
     this admin's to touch), and reactivating brings none of them back; the principal cache forgets them
-    when this commits (``web.deps.PRINCIPAL_TABLES``). The actor never deactivates or demotes
+    when this commits (``web.principal_cache.PRINCIPAL_TABLES``). The actor never deactivates or demotes
     themself, so a workspace always keeps an active admin; on PostgreSQL such changes wait for each
     other per workspace, so two admins demoting each other at once cannot both succeed.
     """

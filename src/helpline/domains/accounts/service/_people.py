@@ -23,8 +23,8 @@ from helpline.domains.accounts.service._common import (
     workspaces,
 )
 from helpline.domains.customers import service as customers
+from helpline.errors import Conflict, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Invalid, NotFound
 
 
 async def create_workspace(uow: UnitOfWork, name: str, slug: str | None = None) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit, security
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service._common import (
     belongs_only_to,
     check_password,
@@ -20,10 +21,9 @@ from helpline.domains.accounts.service._common import (
     users,
     workspaces,
 )
+from helpline.errors import Invalid, ReauthRequired, TooManyRequests, Unauthorized
 from helpline.platform.cache import Cache
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Invalid, ReauthRequired, TooManyRequests, Unauthorized
-from helpline.web.principal import Principal
 
 #: How long a sign-in or re-authentication counts as fresh for sensitive changes.
 REAUTH_SECONDS = 300

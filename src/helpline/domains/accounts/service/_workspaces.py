@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service._common import members, normalise_email, tokens, users, workspaces
 from helpline.domains.accounts.service._invitations import invite
 from helpline.domains.accounts.service._people import create_user, create_workspace
 from helpline.domains.accounts.service._signin import end_sessions
+from helpline.errors import Forbidden, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden, Invalid, NotFound
-from helpline.web.principal import Principal
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 

@@ -14,13 +14,13 @@ from starlette.datastructures import UploadFile
 
 from helpline.domains.accounts.admin_views import AdminPage
 from helpline.domains.accounts.models import Group
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.sso import providers, queries
 from helpline.domains.accounts.sso.schemas import MAX_METADATA, SsoProviderCreate, SsoProviderUpdate
+from helpline.errors import Invalid, Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Invalid, Problem
 from helpline.web.forms import errors_of, flash_of
 from helpline.web.pages import redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit
 from helpline.domains.accounts.models import Group, Role, SsoProvider, Workspace
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.sso import oidc, saml
 from helpline.domains.accounts.sso.queries import (
     DEFAULT_SCOPES,
@@ -27,9 +28,8 @@ from helpline.domains.accounts.sso.queries import (
     workspace_slug,
 )
 from helpline.domains.accounts.sso.schemas import SsoProviderBase, SsoProviderCreate
+from helpline.errors import Conflict, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Invalid, NotFound
-from helpline.web.principal import Principal
 
 providers: sa.Table = SsoProvider.__table__
 workspaces: sa.Table = Workspace.__table__

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.models import SsoProvider, Workspace
+from helpline.domains.accounts.principal import Principal
+from helpline.errors import Forbidden, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden, NotFound
-from helpline.web.principal import Principal
 
 providers: sa.Table = SsoProvider.__table__
 workspaces: sa.Table = Workspace.__table__

@@ -27,7 +27,7 @@ import anyio
 from cryptography.utils import CryptographyDeprecationWarning
 
 from helpline.domains.accounts.sso.service import Assertion, SignInRefused, groups_of
-from helpline.web.errors import Invalid
+from helpline.errors import Invalid
 
 
 @cache

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from helpline.web.types import Id, Strict
+from helpline.types import Id, Strict
 
 Short = Annotated[str, Field(max_length=255)]
 Url = Annotated[str, Field(max_length=2000)]

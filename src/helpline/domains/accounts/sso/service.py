@@ -45,8 +45,8 @@ from helpline.domains.accounts.models import (
     User,
     Workspace,
 )
+from helpline.errors import Forbidden
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Forbidden
 
 users: sa.Table = User.__table__
 members: sa.Table = Membership.__table__

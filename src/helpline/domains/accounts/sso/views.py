@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from helpline.domains.accounts import signin
 from helpline.domains.accounts.sso import flows, oidc, queries, saml, service
 from helpline.domains.accounts.sso.service import Assertion, SignInRefused
+from helpline.errors import NotFound
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import NotFound
 from helpline.web.pages import safe_next
 from helpline.web.templating import render
 

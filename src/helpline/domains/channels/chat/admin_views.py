@@ -16,13 +16,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from helpline.domains.accounts.admin_views import FLASHES, AdminPage
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat import availability, widgets
 from helpline.domains.tickets.views import groups_for
+from helpline.errors import Invalid, Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Invalid, Problem
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 

@@ -25,9 +25,9 @@ from helpline.domains.channels.chat.ws import client_ip, origin_allowed, visitor
 from helpline.domains.knowledge import deflection
 from helpline.domains.knowledge.deflection import AnswerIn, EventIn
 from helpline.domains.tickets.models import Attachment, Message
+from helpline.errors import Forbidden, Invalid, NotFound
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.downloads import stored_file
-from helpline.web.errors import Forbidden, Invalid, NotFound
 from helpline.web.types import IdPath
 
 router = APIRouter(tags=["chat"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from helpline.domains.channels.chat.hub import hub_of
+from helpline.errors import TooManyRequests
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import TooManyRequests
 
 
 def publish_after(

@@ -9,7 +9,7 @@ consoles). Events marked staff-only are never handed to a visitor's socket.
 One subscription per workspace, not per socket: with Redis, a subscription is a connection, and
 10,000 sockets must not mean 10,000 Redis connections.
 
-The same subscription takes the account-change notice (``web.deps.AUTH_CHANNEL``): on it, every
+The same subscription takes the account-change notice (``web.principal_cache.AUTH_CHANNEL``): on it, every
 staff socket of the workspace gets an ``_auth`` marker in its queue, ahead of any event published
 after the change committed, and checks its credential again before it sends anything more
 (``web.live``). A revoked agent is sent nothing from the moment the revoking request returns.
@@ -24,8 +24,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from helpline.domains.accounts.principal_cache import AUTH_CHANNEL, is_auth_notice
 from helpline.platform.pubsub import PubSub
-from helpline.web.deps import AUTH_CHANNEL, is_auth_notice
 from helpline.web.live import registry_of
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from helpline.domains.channels.chat.models import (
     ChatWidget,
 )
 from helpline.domains.tickets.models import Attachment, Message
-from helpline.web.errors import NotFound
+from helpline.errors import NotFound
 
 widgets = ChatWidget.__table__
 visitors = ChatVisitor.__table__

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat.service import send_to_chat
-from helpline.web.principal import Principal
 
 
 async def reply_through_chat(

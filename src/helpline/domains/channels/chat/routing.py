@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import User
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat import queries
 from helpline.domains.channels.chat import tickets_bridge as bridge
 from helpline.domains.channels.chat.common import limit, publish_after
@@ -21,10 +22,9 @@ from helpline.domains.tickets import content
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets_service
 from helpline.domains.tickets.models import Status
+from helpline.errors import Conflict, Forbidden, Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Forbidden, Invalid
-from helpline.web.principal import Principal
 
 sessions = ChatSession.__table__
 agents = ChatAgent.__table__

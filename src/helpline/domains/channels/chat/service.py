@@ -14,6 +14,7 @@ import orjson
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat import identity, queries
 from helpline.domains.channels.chat import tickets_bridge as bridge
 from helpline.domains.channels.chat.common import limit, publish_after
@@ -25,9 +26,8 @@ from helpline.domains.knowledge import deflection
 from helpline.domains.tickets import content
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets_service
+from helpline.errors import Conflict, Forbidden, Invalid
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Forbidden, Invalid
-from helpline.web.principal import Principal
 
 log = logging.getLogger(__name__)
 sessions = ChatSession.__table__

@@ -16,13 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat.models import ChatMessage, ChatSession, ChatState, ChatVisitor
 from helpline.domains.tickets import content, inbound, service
 from helpline.domains.tickets.models import AuthorKind, Message, Status, Ticket
 from helpline.domains.tickets.schemas import MessageCreate
 from helpline.platform.db import QUIET, UnitOfWork
 from helpline.platform.pubsub import PubSub
-from helpline.web.principal import Principal
 
 sessions = ChatSession.__table__
 chat_messages = ChatMessage.__table__

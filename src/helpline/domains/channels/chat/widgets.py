@@ -10,14 +10,14 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.queries import require_admin
 from helpline.domains.channels.chat import availability, queries
 from helpline.domains.channels.chat.models import ChatWidget
 from helpline.domains.tickets import service as tickets_service
+from helpline.errors import Invalid, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Invalid, NotFound
-from helpline.web.principal import Principal
-from helpline.web.types import Id, Strict
+from helpline.types import Id, Strict
 
 widgets = ChatWidget.__table__
 FIELD_TYPES = ("text", "email", "textarea")

@@ -25,15 +25,15 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat import availability, queries, routing, service
 from helpline.domains.channels.chat.common import as_dict, as_int, as_list
 from helpline.domains.channels.chat.models import AgentStatus
 from helpline.domains.channels.chat.streams import Overflow, Stream
+from helpline.errors import Problem
 from helpline.web import live
 from helpline.web.deps import session_digest
-from helpline.web.errors import Problem
 from helpline.web.pages import session_of
-from helpline.web.principal import Principal
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

@@ -14,10 +14,10 @@ from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import outbound, queries, service
 from helpline.domains.channels.email.connection import test_connection
 from helpline.domains.channels.email.schemas import MailboxCreate, MailboxUpdate, no_nul
+from helpline.errors import NotFound, Problem, Unauthorized
 from helpline.settings import Settings
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.downloads import stored_file
-from helpline.web.errors import NotFound, Problem, Unauthorized
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 

@@ -16,12 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit
 from helpline.domains.accounts.models import Group
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.email import oauth2
 from helpline.domains.channels.email.models import Mailbox
+from helpline.errors import Conflict, Forbidden, Invalid, NotFound
 from helpline.platform import egress
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Forbidden, Invalid, NotFound
-from helpline.web.principal import Principal
 
 if TYPE_CHECKING:
     from helpline.settings import Settings

@@ -32,13 +32,13 @@ from helpline.domains.channels.email.models import (
 from helpline.domains.customers.models import ContactIdentity
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets.models import Message, Ticket, TicketCC
+from helpline.errors import Conflict, Forbidden, NotFound
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
+    from helpline.domains.accounts.principal import Principal
     from helpline.platform.runtime import Platform
-    from helpline.web.principal import Principal
 
 log = logging.getLogger(__name__)
 

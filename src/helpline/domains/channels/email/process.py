@@ -27,8 +27,8 @@ from helpline.domains.channels.email.parse import Limits, ParsedMail, Rejected, 
 from helpline.domains.channels.email.render import render, store_parts
 from helpline.domains.customers import service as customers
 from helpline.domains.tickets import inbound
+from helpline.errors import Invalid
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Invalid
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform

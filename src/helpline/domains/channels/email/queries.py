@@ -8,13 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.email.health import mailbox_health
 from helpline.domains.channels.email.mailboxes import public
 from helpline.domains.channels.email.models import InboundMail, Mailbox, OutboundMail
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets.models import Attachment, Message
-from helpline.web.errors import Forbidden, NotFound
-from helpline.web.principal import Principal
+from helpline.errors import Forbidden, NotFound
 
 inbound = InboundMail.__table__
 outbox = OutboundMail.__table__

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from helpline.web.errors import Problem
-from helpline.web.types import Email, Strict
+from helpline.errors import Problem
+from helpline.types import Email, Strict
 
 Tls = Annotated[str, Field(pattern="^(ssl|starttls|none)$")]
 #: A mail server: checked on save by ``mailboxes.check_servers`` (the egress guard, ADR 0012).

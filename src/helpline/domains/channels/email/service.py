@@ -22,9 +22,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from helpline.db.base import utcnow
 from helpline.domains.channels.email.models import InboundMail, InboundState, Mailbox
 from helpline.domains.channels.email.parse import header_text, message_ids
+from helpline.errors import Conflict, NotFound
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform

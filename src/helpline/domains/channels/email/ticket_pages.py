@@ -19,15 +19,15 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.channels.email import images, outbound, queries
+from helpline.errors import Conflict
 from helpline.web.deps import PlatformDep
 from helpline.web.downloads import stored_file
-from helpline.web.errors import Conflict
 from helpline.web.headers import csp_with_remote_images
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.types import IdPath
 
 if TYPE_CHECKING:
-    from helpline.web.principal import Principal
+    from helpline.domains.accounts.principal import Principal
 
 router = APIRouter(include_in_schema=False)
 

@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts import audit
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries
 from helpline.domains.customers.privacy import _erase, _export, _scope
 from helpline.domains.customers.privacy._erase import MARKER, MARKER_HTML
@@ -28,12 +29,11 @@ from helpline.domains.customers.privacy._files import REFERENCES
 from helpline.domains.customers.privacy._files import purge as purge_files
 from helpline.domains.customers.privacy._scope import Subject
 from helpline.domains.tickets import service as ticket_service
+from helpline.errors import Conflict, Forbidden, Invalid
 from helpline.platform import search
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
 from helpline.platform.runtime import Platform
-from helpline.web.errors import Conflict, Forbidden, Invalid
-from helpline.web.principal import Principal
 
 __all__ = [
     "CONFIRM",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from helpline.web.types import Strict
+from helpline.types import Strict
 
 
 class EraseContact(Strict):

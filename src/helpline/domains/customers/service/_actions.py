@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers.models import (
     IdentityKind,
 )
@@ -29,9 +30,8 @@ from helpline.domains.customers.service._contacts import (
 )
 from helpline.domains.customers.service._organizations import create_organization, update_organization
 from helpline.domains.customers.service._tables import contacts, identities
+from helpline.errors import Conflict, Forbidden, NotFound
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Forbidden, NotFound
-from helpline.web.principal import Principal
 
 # --- actions on behalf of an actor (what the HTTP API calls) -------------------------------------
 # Admins and agents change contacts and organizations; a customer may rename their own contact.

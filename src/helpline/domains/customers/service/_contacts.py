@@ -13,8 +13,8 @@ from helpline.domains.customers.models import (
     IdentityKind,
 )
 from helpline.domains.customers.service._tables import contacts, identities, org_domains, orgs
+from helpline.errors import Conflict, Invalid
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Invalid
 
 
 def normalise_identity(kind: str, value: str) -> str:

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.customers.service._tables import org_domains, orgs
+from helpline.errors import Conflict, Invalid
 from helpline.platform.db import UnitOfWork
-from helpline.web.errors import Conflict, Invalid
 
 
 def normalise_domain(domain: str) -> str:

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from fastapi import Query
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries
-from helpline.web.principal import Principal
 from helpline.web.types import IdPath
 
 PAGE = 25

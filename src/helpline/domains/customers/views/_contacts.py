@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries, service
 from helpline.domains.customers.models import IdentityKind
 from helpline.domains.customers.schemas import ContactCreate, ContactUpdate, IdentityCreate
@@ -27,13 +28,12 @@ from helpline.domains.customers.views._common import (
 )
 from helpline.domains.customers.views._timeline import timeline
 from helpline.domains.tickets import queries as ticket_queries
+from helpline.errors import Problem
+from helpline.types import MAX_ID
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import StaffPage, redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
-from helpline.web.types import MAX_ID
 
 router = APIRouter(include_in_schema=False)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries, service
 from helpline.domains.customers.schemas import OrganizationCreate, OrganizationUpdate
 from helpline.domains.customers.views._common import (
@@ -21,11 +22,10 @@ from helpline.domains.customers.views._common import (
     split_words,
 )
 from helpline.domains.tickets import queries as ticket_queries
+from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import StaffPage, redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)

@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import privacy, queries
 from helpline.domains.customers.views._common import ContactId, contact_label
+from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.forms import errors_of, form_of
 from helpline.web.pages import StaffPage, redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.models import User
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers.views._common import TIMELINE
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets.models import Event, Message, Ticket
-from helpline.web.principal import Principal
 
 tickets_t, messages_t, events_t, users_t = (
     Ticket.__table__,

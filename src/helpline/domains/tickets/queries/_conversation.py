@@ -7,10 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets.queries._detail import access_ticket
 from helpline.domains.tickets.queries._tables import attachments, events, messages, tags
-from helpline.web.errors import NotFound
-from helpline.web.principal import Principal
+from helpline.errors import NotFound
 
 # --- conversation and history ---------------------------------------------------------------------
 

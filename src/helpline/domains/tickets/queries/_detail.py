@@ -8,6 +8,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets.queries._tables import ccs, followers, links, tags, tickets
 from helpline.domains.tickets.queries._visibility import (
     _actor_kind,
@@ -16,9 +17,8 @@ from helpline.domains.tickets.queries._visibility import (
     _visible_template,
     visible_row,
 )
+from helpline.errors import NotFound
 from helpline.platform.db import recall, remember
-from helpline.web.errors import NotFound
-from helpline.web.principal import Principal
 
 # What a ticket's detail needs besides its row, read in the same statement as the row (correlated
 # subqueries on the primary keys), so a GET is one statement. ``{t}`` is the ticket id column.

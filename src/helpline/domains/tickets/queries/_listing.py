@@ -12,6 +12,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets.queries._detail import _extra, _list_value
 from helpline.domains.tickets.queries._tables import tags, tickets
 from helpline.domains.tickets.queries._visibility import (
@@ -20,10 +21,9 @@ from helpline.domains.tickets.queries._visibility import (
     _visible_params,
     _visible_template,
 )
+from helpline.errors import Invalid
 from helpline.platform import search
 from helpline.platform.db import remember
-from helpline.web.errors import Invalid
-from helpline.web.principal import Principal
 
 _SIMPLE_TAG = re.compile(r"^[a-z0-9]+$")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets.queries._tables import ccs, tickets
-from helpline.web.principal import Principal
 
 
 def visible(actor: Principal) -> sa.ColumnElement[bool]:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Group, Membership, Role, Workspace
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service import ticket_sequence
 from helpline.domains.customers import service as customers
 from helpline.domains.customers.models import Contact
@@ -21,11 +22,10 @@ from helpline.domains.tickets.models import (
     TicketFollower,
     TicketTag,
 )
+from helpline.errors import Conflict, Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
-from helpline.web.errors import Conflict, Invalid
-from helpline.web.principal import Principal
 
 tickets = Ticket.__table__
 messages = Message.__table__

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service import ticket_sequence
 from helpline.domains.customers import service as customers
 from helpline.domains.tickets import content, fields, queries
@@ -31,11 +32,10 @@ from helpline.domains.tickets.service._common import (
     tickets,
 )
 from helpline.domains.tickets.service._messages import insert_message
+from helpline.errors import Forbidden, Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
-from helpline.web.errors import Forbidden, Invalid
-from helpline.web.principal import Principal
 
 
 def check_create(actor: Principal, data: TicketCreate) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets import content
 from helpline.domains.tickets.models import (
     AuthorKind,
@@ -20,11 +21,10 @@ from helpline.domains.tickets.service._common import (
     reindex,
     tickets,
 )
+from helpline.errors import Conflict, Forbidden
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
-from helpline.web.errors import Conflict, Forbidden
-from helpline.web.principal import Principal
 
 
 async def insert_message(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Role
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import service as customers
 from helpline.domains.tickets import fields, queries
 from helpline.domains.tickets.models import (
@@ -30,11 +31,10 @@ from helpline.domains.tickets.service._common import (
     tag_rows,
     tickets,
 )
+from helpline.errors import Conflict, Forbidden, Invalid, PreconditionFailed, Problem
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
-from helpline.web.errors import Conflict, Forbidden, Invalid, PreconditionFailed, Problem
-from helpline.web.principal import Principal
 
 
 def _shown(value: Any) -> Any:

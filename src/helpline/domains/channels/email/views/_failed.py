@@ -11,16 +11,17 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts.admin_views import AdminPage
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import queries, service
 from helpline.domains.channels.email.views._common import FLASHES, router
+from helpline.errors import Problem
+from helpline.types import MAX_ID
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.forms import flash_of, form_of
 from helpline.web.pages import redirect, safe_next
-from helpline.web.principal import Principal
 from helpline.web.templating import render
-from helpline.web.types import MAX_ID, IdPath
+from helpline.web.types import IdPath
 
 STATES = [
     ("failed", "Failed"),

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.accounts.admin_views import AdminPage, workspace_groups
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import queries
 from helpline.domains.channels.email.connection import test_connection
@@ -26,11 +27,10 @@ from helpline.domains.channels.email.views._common import (
     shown_values,
     update_values,
 )
+from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
-from helpline.web.errors import Problem
 from helpline.web.forms import flash_of, form_of
 from helpline.web.pages import redirect
-from helpline.web.principal import Principal
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 
