@@ -26,11 +26,11 @@ run: $(STAMP) ## Set up everything (migrations, demo data) and serve on http://1
 test: $(STAMP) ## Run the whole suite (SQLite always; PostgreSQL and Redis when reachable)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-check: $(STAMP) ## Lint, format check, type check, then the suite
+check: $(STAMP) ## Lint, format check, strict type check and the import contracts (pyproject.toml)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP) ## Format the code
 	$(BIN)/ruff format src tests bench

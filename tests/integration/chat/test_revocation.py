@@ -29,7 +29,7 @@ import sqlalchemy as sa
 import websockets
 
 from helpline.db.base import utcnow
-from helpline.domains.accounts import principal_cache
+from helpline.domains.accounts import live, principal_cache
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role, WebSession
 from helpline.domains.accounts.security import token_hash
@@ -38,7 +38,6 @@ from helpline.domains.tickets.models import Message
 from helpline.platform.db import QUIET
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
-from helpline.web import live
 from tests.conftest import WS
 
 from .conftest import (

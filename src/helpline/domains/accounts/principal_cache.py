@@ -9,7 +9,7 @@ deactivated, a role or group membership changed, an organization's sharing chang
 in every process sharing the cache. Expiry times are checked on every use.
 
 The same commit also publishes one notice on :data:`AUTH_CHANNEL` (it carries nothing: no ids, no
-secrets), so every process re-resolves the credentials of its live connections (``web.live``) and
+secrets), so every process re-resolves the credentials of its live connections (``accounts.live``) and
 ends those that lost their rights. :func:`principal_of_token` and :func:`principal_of_session` are
 the one way a credential becomes a principal, for requests and live connections alike.
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
 
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.portal import queries
@@ -92,3 +93,8 @@ def theme_css(colour: str | None) -> str:
         f"body.portal {{ --brand: {colour}; --brand-ink: {ink}; --portal-link: {link}; "
         f"--portal-current: {current}; }}\n"
     )
+
+
+def files_of(form: Any, name: str = "attachments") -> list[UploadFile]:
+    """The files chosen in a form's file input (a browser sends an empty part when none was)."""
+    return [f for f in form.getlist(name) if isinstance(f, UploadFile) and (f.filename or f.size)]

@@ -8,12 +8,12 @@ email instead, so only whoever reads that mailbox gets in, and the page says the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
-from starlette.datastructures import UploadFile
 
 from helpline.domains.accounts import links
 from helpline.domains.accounts import service as accounts
@@ -170,12 +170,19 @@ def custom_values(defs: dict[str, dict[str, Any]], form: Any) -> dict[str, Any]:
     return values
 
 
-def files_of(form: Any, name: str = "attachments") -> list[UploadFile]:
-    """The files chosen in a form's file input (a browser sends an empty part when none was)."""
-    return [f for f in form.getlist(name) if isinstance(f, UploadFile) and (f.filename or f.size)]
+class Upload(Protocol):
+    """A file a customer chose (the web layer's upload object fits)."""
+
+    @property
+    def filename(self) -> str | None: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    async def read(self, size: int = -1) -> bytes: ...
 
 
-async def store_files(uow: UnitOfWork, platform: Any, actor: Principal, files: list[UploadFile]) -> list[str]:
+async def store_files(uow: UnitOfWork, platform: Any, actor: Principal, files: Sequence[Upload]) -> list[str]:
     """Store the files as the actor's uploads; their tokens, for the message that will carry them."""
     if len(files) > MAX_FILES:
         raise Invalid("attachments", f"attach at most {MAX_FILES} files")

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from helpline.domains.portal import auth, queries, service
-from helpline.domains.portal.common import AnonPortal, CustomerVisit, Visit, theme_css
+from helpline.domains.portal.common import AnonPortal, CustomerVisit, Visit, files_of, theme_css
 from helpline.domains.tickets import fields
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets
@@ -193,13 +193,13 @@ async def _create(request: Request, visit: Visit, platform: Any, form: FormData)
         )
     try:
         async with platform.db.transaction() as uow:
-            tokens = await service.store_files(uow, platform, actor, service.files_of(form))
+            tokens = await service.store_files(uow, platform, actor, files_of(form))
             ticket_id = await tickets.create_ticket(
                 uow, platform.pubsub, actor, data.model_copy(update={"attachments": tokens})
             )
     except Problem as exc:
         errors = _known(service.form_errors(exc), names)
-        if "attachments" not in errors and service.files_of(form):
+        if "attachments" not in errors and files_of(form):
             errors["attachments"] = "Choose the files again."
         return await _new_form(request, visit, platform, values=values, errors=errors, status=exc.status)
     return redirect(visit.portal.url(f"/requests/{ticket_id}?created=1"))
@@ -291,7 +291,7 @@ async def _reply(request: Request, ticket_id: int, visit: Visit, platform: Any, 
         data = MessageCreate(body=body)
         async with platform.db.transaction() as uow:
             ticket = await ticket_queries.access_ticket(uow.conn, actor, ticket_id)
-            tokens = await service.store_files(uow, platform, actor, service.files_of(form))
+            tokens = await service.store_files(uow, platform, actor, files_of(form))
             await tickets.add_message(
                 uow,
                 platform.pubsub,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.accounts import principal_cache
+from helpline.domains.accounts import live, principal_cache
 from helpline.domains.accounts.models import Group, Membership, User
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries as customer_queries
@@ -23,7 +23,7 @@ from helpline.domains.tickets.models import Priority, SavedView, Status, Ticket
 from helpline.domains.tickets.schemas import TicketUpdate
 from helpline.errors import NotFound, Problem
 from helpline.platform.db import UnitOfWork
-from helpline.web import deps, live
+from helpline.web import deps
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
@@ -307,7 +307,7 @@ def sse(
     request: Request, platform: Any, actor: Principal, channels: list[str], shape: Any
 ) -> StreamingResponse:
     """A console event stream of ``channels``' messages as ``shape`` makes them (None: skipped),
-    for the session that asked. The stream is a live connection (``web.live``): it ends when an
+    for the session that asked. The stream is a live connection (``accounts.live``): it ends when an
     account change ends the session or changes the agent's role or groups, and a message published
     after such a change committed is not sent (the change's notice rides on the same subscription,
     so it is handled first)."""

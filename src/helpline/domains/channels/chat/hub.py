@@ -12,7 +12,7 @@ One subscription per workspace, not per socket: with Redis, a subscription is a 
 The same subscription takes the account-change notice (``web.principal_cache.AUTH_CHANNEL``): on it, every
 staff socket of the workspace gets an ``_auth`` marker in its queue, ahead of any event published
 after the change committed, and checks its credential again before it sends anything more
-(``web.live``). A revoked agent is sent nothing from the moment the revoking request returns.
+(``accounts.live``). A revoked agent is sent nothing from the moment the revoking request returns.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from helpline.domains.accounts.live import registry_of
 from helpline.domains.accounts.principal_cache import AUTH_CHANNEL, is_auth_notice
 from helpline.platform.pubsub import PubSub
-from helpline.web.live import registry_of
 
 log = logging.getLogger(__name__)
 PROBE = "__probe"
@@ -47,7 +47,7 @@ def channel(workspace_id: int) -> str:
 class Hub:
     def __init__(self, pubsub: PubSub, noticed: Callable[[], int] | None = None) -> None:
         self.pubsub = pubsub
-        #: Counts an account-change notice; its epoch goes with the markers (see web.live).
+        #: Counts an account-change notice; its epoch goes with the markers (see accounts.live).
         self.noticed = noticed or (lambda: 0)
         self._rooms: dict[tuple[int, str], set[Listener]] = defaultdict(set)
         self._joined: dict[int, dict[int, int]] = defaultdict(dict)  # id(listener) -> {workspace: rooms}

@@ -11,7 +11,7 @@ A visitor's stream is shaped by :func:`visitor_view`, an allow-list: internal no
 (the hub does not even hand them over), nor ticket ids, message ids, other chats' ids in the queue,
 or agents' client ids.
 
-A staff stream has a registered live connection (``live``, see ``web.live``): it sends nothing once
+A staff stream has a registered live connection (``live``, see ``accounts.live``): it sends nothing once
 that has ended, and the hub's ``_auth`` marker makes it check the credential again before the
 events queued behind the marker.
 """
@@ -23,9 +23,9 @@ import contextlib
 import logging
 from typing import Any
 
+from helpline.domains.accounts.live import Ended, Live
 from helpline.domains.channels.chat import availability, queries, routing
 from helpline.domains.channels.chat.hub import hub_of
-from helpline.web.live import Ended, Live
 
 log = logging.getLogger(__name__)
 QUEUE_MAX = 1000

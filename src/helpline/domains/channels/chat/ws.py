@@ -5,7 +5,7 @@ A visitor's socket is accepted only from an origin on the widget's allow-list; i
 agent's socket is accepted only from this site's own origin with a console session cookie (no
 cross-site WebSocket hijacking). Frames are JSON objects with a ``t`` (type); see docs/chat.md.
 
-An agent's socket is a registered live connection (``web.live``): every frame it sends re-resolves
+An agent's socket is a registered live connection (``accounts.live``): every frame it sends re-resolves
 the session first (the cached path, exact right after an account change commits), and the socket is
 closed (4401 signed out, 4409 role or groups changed) the moment an account change takes its rights,
 in whichever process it is. Each frame then passes the same checks as the page or API route that
@@ -25,13 +25,13 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from helpline.domains.accounts import live
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat import availability, queries, routing, service
 from helpline.domains.channels.chat.common import as_dict, as_int, as_list
 from helpline.domains.channels.chat.models import AgentStatus
 from helpline.domains.channels.chat.streams import Overflow, Stream
 from helpline.errors import Problem
-from helpline.web import live
 from helpline.web.deps import session_digest
 from helpline.web.pages import session_of
 
