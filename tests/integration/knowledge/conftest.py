@@ -130,11 +130,17 @@ async def slug_of(ws: Any) -> str:
 @contextmanager
 def statements(ws: Any) -> Iterator[list[tuple[str, Any, bool]]]:
     """Every SQL statement (text, parameters, executemany) the workspace's database runs inside the
-    block, as the driver is handed it (SQLAlchemy's ``before_cursor_execute``), each once."""
-    seen: dict[int, tuple[str, Any, bool]] = {}
+    block, as the driver is handed it (SQLAlchemy's ``before_cursor_execute``), each once.
+
+    "Once" is per execution context (asyncpg's dialect hands one statement to the cursor twice, to
+    prepare it and to run it). Each context is kept alive in ``seen`` until the block ends: the id of
+    a freed context is soon the id of a later one, which would then overwrite the earlier statement,
+    and a count would depend on when the garbage collector ran (a ticket page's one search went
+    missing that way in a full run)."""
+    seen: dict[int, tuple[Any, str, Any, bool]] = {}
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        seen[id(context)] = (statement, parameters, many)
+        seen[id(context)] = (context, statement, parameters, many)
 
     db = ws.platform.db
     engines = {db.writer.sync_engine, db.reader.sync_engine}
@@ -146,4 +152,4 @@ def statements(ws: Any) -> Iterator[list[tuple[str, Any, bool]]]:
     finally:
         for e in engines:
             sa.event.remove(e, "before_cursor_execute", record)
-        out.extend(seen.values())
+        out.extend((statement, parameters, many) for _, statement, parameters, many in seen.values())
