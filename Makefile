@@ -4,6 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The suite runs in one process per core (pytest-xdist), each test file whole in one process so its
+# module-scoped servers and browser start once; tests/conftest.py keeps the processes apart.
+# `make test PYTEST_XDIST=` (or PYTEST_ARGS="-n 0") runs it in a single process.
+PYTEST_XDIST ?= -n auto --dist loadfile
+
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-sqlite check lint format bench clean
 
@@ -24,7 +29,7 @@ run: $(STAMP) ## Set up everything (migrations, demo data) and serve on http://1
 	$(BIN)/helpline serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) ## Run the whole suite (SQLite always; PostgreSQL and Redis when reachable)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 check: $(STAMP) ## Lint, format check, strict type check and the import contracts (pyproject.toml)
 	$(BIN)/ruff check src tests bench

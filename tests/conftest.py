@@ -4,6 +4,12 @@ factory for workspaces with users and tokens.
 Tests that take the ``platform`` fixture run once per database backend. PostgreSQL runs are skipped,
 with the reason printed, when no server answers at HELPLINE_TEST_POSTGRES_URL
 (default ``postgresql://postgres@127.0.0.1:5432/test``).
+
+``make test`` runs the suite in several processes (pytest-xdist). Each process has its own SQLite
+file and PostgreSQL databases (named after :data:`WORKER`), its own Redis prefix
+(:data:`REDIS_PREFIX`: workspace ids repeat across the processes' databases, and Redis channels and
+keys are named by them), and servers on ports the system hands out (:func:`free_port`), so no two
+processes ever share state; the same holds for two ``make test`` runs side by side.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import inspect
 import os
 import re
 import shutil
+import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +42,12 @@ from helpline.settings import Settings
 PG_URL = os.environ.get("HELPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HELPLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PASSWORD = "correct horse battery"
+
+#: This test process under pytest-xdist (``gw0``, ``gw1``, …), ``main`` without it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+#: Put before every Redis key and channel of this process's tests (``HELPLINE_REDIS_PREFIX``): the
+#: worker and the process id, so neither another worker nor another run of the suite hears them.
+REDIS_PREFIX = f"helpline-test:{WORKER}:{os.getpid()}:"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -61,6 +74,27 @@ def _pg_reachable(url: str) -> str | None:
         return None
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that the system just handed out (never a fixed one: several test
+    processes run at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_or_skip() -> None:
+    """Skip the test when no Redis answers at :data:`REDIS_URL`; fail it instead under
+    ``HELPLINE_TEST_REQUIRE_SERVICES`` (CI)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
+            pytest.fail(f"Redis is required here but not reachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({exc}); start it or set HELPLINE_TEST_REDIS_URL")
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +124,7 @@ def empty_pg_database(prefix: str) -> Iterator[str]:
         )
     import asyncpg
 
-    name = f"helpline_{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"helpline_{prefix}_{WORKER}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     base = PG_URL.replace("+asyncpg", "")
 
     async def admin(sql: str) -> None:
@@ -129,6 +163,7 @@ def settings(database_url: str, tmp_root: Path) -> Settings:
         secret_key="test-secret-key-not-for-production",
         mail_transport="console",
         run_jobs_in_process=False,
+        redis_prefix=REDIS_PREFIX,  # used where a test adds a redis_url
     )
 
 
@@ -224,6 +259,46 @@ async def make_ws(platform: Platform, app: Any) -> Any:
 @pytest.fixture
 async def ws(make_ws: Any) -> WS:
     return await make_ws()
+
+
+class Console:
+    """An httpx client signed in to the console with a session cookie, and that session's CSRF token."""
+
+    def __init__(self, client: httpx.AsyncClient, csrf: str) -> None:
+        self.client, self.csrf = client, csrf
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.client.get(path, **kw)
+
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True, **kw: Any
+    ) -> httpx.Response:
+        form = dict(data or {})
+        if csrf:
+            form["csrf_token"] = self.csrf
+        return await self.client.post(path, data=form, **kw)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@pytest.fixture
+async def console(ws: WS) -> AsyncIterator[Callable[..., Awaitable[tuple[Person, Console]]]]:
+    """``await console(role, groups=[...])``: a new person of ``ws`` and a console signed in as them."""
+    opened: list[Console] = []
+
+    async def make(role: Role | str = Role.agent, **kw: Any) -> tuple[Person, Console]:
+        person = await ws.person(role, password=PASSWORD, **kw)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=ws.app), base_url="http://testserver")
+        r = await client.post("/api/v1/session", json={"email": person.email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        c = Console(client, r.json()["csrf_token"])
+        opened.append(c)
+        return person, c
+
+    yield make
+    for c in opened:
+        await c.aclose()
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:

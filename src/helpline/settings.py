@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     """Optional Redis URL. When set, pub/sub, cache, rate limits and login throttling are shared through
     Redis, so several ``helpline serve`` processes can run side by side."""
 
+    redis_prefix: str = "helpline:"
+    """Put before every Redis key and pub/sub channel name. Channels and keys are named by workspace id
+    (``ws:<id>:…``), so two installs sharing one Redis (or one Redis database) must each have their own
+    prefix, or they would hear each other's events and share counters. Every process of one install
+    uses the same prefix."""
+
     secret_key: str = ""
     """Key for signing links (password resets, widget identities). When unset, one is generated on
     first run into ``<var_dir>/secret_key`` with mode 0600 and reused."""

@@ -16,7 +16,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
+from tests.conftest import WORKER, free_port
 from tests.oidc_provider import LocalOidcProvider, local_oidc_provider
 
 CHROMIUM = "/usr/bin/chromium"
@@ -65,12 +65,6 @@ def _need_chromium() -> None:
         if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
             pytest.fail(reason)
         pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MailBox:
@@ -233,10 +227,10 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator
     db = f"sqlite+aiosqlite:///{root / 'helpline.db'}"
     migrate.upgrade(db)
     mailbox = MailBox()
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    port = _free_port()
-    imap_port = _free_port()
+    port = free_port()
+    imap_port = free_port()
     url = f"http://{host_name}:{port}"
     idp_running = local_oidc_provider()
     idp = idp_running.__enter__()  # left in the finally below
@@ -295,14 +289,15 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, host_name: str) -> Iterator
         server_log = (root / "server.log").read_text()
         if "Traceback" in server_log:
             shutil.copy(
-                root / "server.log", ARTIFACTS.parent / "server.log"
+                root / "server.log", ARTIFACTS.parent / f"server-{WORKER}.log"
             ) if ARTIFACTS.parent.exists() else None
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
-    # which would stop the asyncio tests that run after the browser tests in the same session.
+    # Module scope: Playwright's sync API keeps an event loop marked as running in this thread while it
+    # is open, which stops asyncio.run and anyio. It unmarks it on leaving, so the asyncio tests that run
+    # next in this process (in any order: pytest-xdist shares modules out) start; checked here.
     _need_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -310,6 +305,7 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+    assert asyncio.events._get_running_loop() is None, "Playwright left its event loop marked as running"
 
 
 class Page:

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 from helpline.domains.accounts.models import Role
-
-from .conftest import _free_port
+from tests.conftest import free_port
 
 WIDGET = Path(__file__).resolve().parents[2] / "src" / "helpline" / "static" / "widget" / "widget.js"
 
@@ -37,7 +36,7 @@ def test_widget_is_small() -> None:
 @contextmanager
 def embedding(site: Any, ws_id: int, **widget: Any) -> Iterator[dict[str, Any]]:
     """A shop's page on its own origin, strict CSP, embedding a new widget of workspace ``ws_id``."""
-    port = _free_port()
+    port = free_port()
     origin = f"http://127.0.0.1:{port}"
     admin = site.person(Role.admin, workspace_id=ws_id)
     with site.api(admin, workspace_id=ws_id) as api:

@@ -14,7 +14,9 @@ from helpline.platform import jobs
 from helpline.platform.cache import MemoryCache, RedisCache
 from helpline.platform.models import Job
 from helpline.platform.pubsub import MemoryPubSub, RedisPubSub
-from tests.conftest import REDIS_URL
+from helpline.platform.runtime import build_platform
+from helpline.settings import Settings
+from tests.conftest import REDIS_PREFIX, REDIS_URL, redis_or_skip
 
 _seen: list[dict] = []
 _fail_times: dict[str, int] = {}
@@ -115,22 +117,11 @@ async def test_a_job_whose_worker_died_is_run_again_after_its_lease(platform):
     assert _seen == [{"n": "orphan"}]
 
 
-def _redis_or_skip():
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
-            pytest.fail(f"Redis is required here but not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL} ({exc}); start it or set HELPLINE_TEST_REDIS_URL")
-
-
 @pytest.fixture(params=["memory", "redis"])
 async def pubsub(request):
     if request.param == "redis":
-        _redis_or_skip()
-        ps = RedisPubSub(REDIS_URL)
+        redis_or_skip()
+        ps = RedisPubSub(REDIS_URL, prefix=REDIS_PREFIX)
     else:
         ps = MemoryPubSub()
     yield ps
@@ -140,8 +131,8 @@ async def pubsub(request):
 @pytest.fixture(params=["memory", "redis"])
 async def cache(request):
     if request.param == "redis":
-        _redis_or_skip()
-        c = RedisCache(REDIS_URL)
+        redis_or_skip()
+        c = RedisCache(REDIS_URL, prefix=REDIS_PREFIX)
     else:
         c = MemoryCache()
     yield c
@@ -220,3 +211,59 @@ async def test_one_subscription_to_several_channels_keeps_the_publish_order(pubs
         got.append((await asyncio.wait_for(agen.__anext__(), 5))["i"])
     await agen.aclose()
     assert got == [0, 1, 2, 3, 4, 5]
+
+
+async def _subscribed(raw, channel: str) -> None:
+    """Wait until Redis counts a subscriber of ``channel`` (the full name, prefix included)."""
+    for _ in range(500):
+        if dict(await raw.pubsub_numsub(channel)).get(channel.encode(), 0):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"nobody subscribed to {channel}")
+
+
+async def test_redis_prefixes_keep_installs_on_one_redis_apart(tmp_path):
+    """``HELPLINE_REDIS_PREFIX``: two installs sharing one Redis use the same channel and key names
+    (``ws:1:…``: workspace ids repeat across their databases) and never hear or count each other's;
+    processes of one install (one prefix) do. The prefix is what Redis sees, and the setting reaches it."""
+    redis_or_skip()
+    import redis.asyncio as aioredis
+
+    raw = aioredis.from_url(REDIS_URL)
+    a, b = f"{REDIS_PREFIX}install-a:", f"{REDIS_PREFIX}install-b:"
+    installs = {
+        name: build_platform(
+            Settings(
+                database_url=f"sqlite+aiosqlite:///{tmp_path / name}.db",
+                var_dir=tmp_path,
+                secret_key="prefix-test",
+                redis_url=REDIS_URL,
+                redis_prefix=prefix,
+            )
+        )
+        for name, prefix in (("a1", a), ("a2", a), ("b", b))
+    }
+    try:
+        channel = "ws:1:tickets"
+        listeners = {name: installs[name].pubsub.subscribe(channel) for name in ("a2", "b")}
+        first = {name: asyncio.ensure_future(agen.__anext__()) for name, agen in listeners.items()}
+        await _subscribed(raw, a + channel)
+        await _subscribed(raw, b + channel)
+        await installs["a1"].pubsub.publish(channel, {"from": "a"})
+        await installs["b"].pubsub.publish(channel, {"from": "b"})
+        # Redis delivers in the order it ran the PUBLISHes: a subscriber hearing both would get a's first.
+        assert await asyncio.wait_for(first["a2"], 5) == {"from": "a"}
+        assert await asyncio.wait_for(first["b"], 5) == {"from": "b"}
+        for agen in listeners.values():
+            await agen.aclose()
+
+        key = "ws:1:login:someone"
+        assert await installs["a1"].cache.incr(key, 60) == 1
+        assert await installs["a2"].cache.incr(key, 60) == 2  # the same install: one counter
+        assert await installs["b"].cache.get_int(key) == 0
+        assert await raw.get(a + key) == b"2" and await raw.exists(b + key) == 0
+    finally:
+        for p in installs.values():
+            await p.close()
+        await raw.delete(a + "ws:1:login:someone")
+        await raw.aclose()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 HELPLINE = Path(sys.executable).parent / "helpline"
 EMAIL = "a@x.test"
@@ -57,12 +58,6 @@ def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> s
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -88,13 +88,17 @@ class MemoryCache:
 
 
 class RedisCache:
-    def __init__(self, url: str) -> None:
+    """Keys live under ``prefix`` (``HELPLINE_REDIS_PREFIX``): they carry workspace and user ids, which
+    only mean something within one install's database."""
+
+    def __init__(self, url: str, *, prefix: str = "helpline:") -> None:
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url)
+        self._prefix = prefix
 
     async def incr(self, key: str, ttl_seconds: int) -> int:
-        k = f"helpline:{key}"
+        k = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(k)
             pipe.expire(k, ttl_seconds, nx=True)
@@ -102,22 +106,22 @@ class RedisCache:
         return int(value)
 
     async def get_int(self, key: str) -> int:
-        value = await self._redis.get(f"helpline:{key}")
+        value = await self._redis.get(self._prefix + key)
         return int(value) if value is not None else 0
 
     async def ttl(self, key: str) -> int:
-        value = int(await self._redis.ttl(f"helpline:{key}"))
+        value = int(await self._redis.ttl(self._prefix + key))
         return max(value, 0)
 
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
-        values = await self._redis.mget([f"helpline:{k}" for k in keys])
+        values = await self._redis.mget([self._prefix + k for k in keys])
         return [v if v is None else bytes(v) for v in values]
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        await self._redis.set(f"helpline:{key}", value, ex=ttl_seconds)
+        await self._redis.set(self._prefix + key, value, ex=ttl_seconds)
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(f"helpline:{key}")
+        await self._redis.delete(self._prefix + key)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -54,21 +54,25 @@ class MemoryPubSub:
 
 
 class RedisPubSub:
-    """Delivers through Redis channels, to every process subscribed."""
+    """Delivers through Redis channels, to every process subscribed with the same ``prefix``.
 
-    def __init__(self, url: str) -> None:
+    Channel names carry workspace ids, which only mean something within one install's database: the
+    prefix (``HELPLINE_REDIS_PREFIX``) keeps two installs sharing one Redis from hearing each other."""
+
+    def __init__(self, url: str, *, prefix: str = "helpline:") -> None:
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url)
+        self._prefix = prefix
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        await self._redis.publish(f"helpline:{channel}", orjson.dumps(message))
+        await self._redis.publish(self._prefix + channel, orjson.dumps(message))
 
     async def subscribe(self, channel: str, *more: str) -> AsyncIterator[dict[str, Any]]:
         # One connection for all the channels: Redis writes a connection's messages in the order
         # it ran the PUBLISHes.
         ps = self._redis.pubsub()
-        await ps.subscribe(*(f"helpline:{c}" for c in dict.fromkeys((channel, *more))))
+        await ps.subscribe(*(self._prefix + c for c in dict.fromkeys((channel, *more))))
         try:
             async for item in ps.listen():
                 if item["type"] == "message":

@@ -34,7 +34,8 @@ def build_platform(settings: Settings) -> Platform:
     cache: Cache
     pubsub: PubSub
     if settings.redis_url:
-        cache, pubsub = RedisCache(settings.redis_url), RedisPubSub(settings.redis_url)
+        cache = RedisCache(settings.redis_url, prefix=settings.redis_prefix)
+        pubsub = RedisPubSub(settings.redis_url, prefix=settings.redis_prefix)
     else:
         cache, pubsub = MemoryCache(), MemoryPubSub()
     mail: MailTransport

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,28 +21,10 @@ import websockets
 
 from helpline.db import migrate
 from helpline.domains.accounts.models import Role
-from helpline.settings import Settings
-from tests.conftest import PG_URL, _pg_reachable
+from tests.conftest import REDIS_PREFIX, REDIS_URL, empty_pg_database, free_port, redis_or_skip
 
 HOST_ORIGIN = "http://shop.test:8080"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_foreign_running_loop() -> Iterator[None]:
-    # Browser tests earlier in the session leave Playwright's loop marked as running (see console tests).
-    foreign = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(None)
-    try:
-        yield
-    finally:
-        asyncio.events._set_running_loop(foreign)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -194,50 +175,17 @@ async def widget(ws: Any) -> dict[str, Any]:
 
 # --- two `helpline serve` processes sharing PostgreSQL and Redis (module-scoped: one pair per module) ---
 
-REDIS = os.environ.get("HELPLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = "two-process-test-secret-0123456789"
-
-
-def _redis_reachable(url: str) -> str | None:
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-        return None
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-
-
-def _need(what: str, why: str | None) -> None:
-    if why is None:
-        return
-    if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
-        pytest.fail(f"{what} is required but not reachable: {why}")
-    print(f"skipping the two-process chat tests: {what} not reachable ({why})")
-    pytest.skip(f"{what} not reachable: {why}")
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
-    _need("PostgreSQL", _pg_reachable(PG_URL))
-    _need("Redis", _redis_reachable(REDIS))
-    import asyncpg
-
-    name = f"helpline_chat2p_{uuid.uuid4().hex[:8]}"
-    base = PG_URL.replace("+asyncpg", "")
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    migrate.upgrade(Settings(database_url=url).effective_database_url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    """A migrated PostgreSQL database of this module's two processes (skipped, or failed in CI, when
+    PostgreSQL or Redis is not reachable)."""
+    redis_or_skip()
+    with empty_pg_database("chat2p") as url:
+        migrate.upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +194,8 @@ def processes(pg_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPLINE_")}
     env.update(
         HELPLINE_DATABASE_URL=pg_database,
-        HELPLINE_REDIS_URL=REDIS,
+        HELPLINE_REDIS_URL=REDIS_URL,
+        HELPLINE_REDIS_PREFIX=REDIS_PREFIX,
         HELPLINE_SECRET_KEY=SECRET,
         HELPLINE_VAR_DIR=str(root / "var"),
         HELPLINE_MAIL_TRANSPORT="console",

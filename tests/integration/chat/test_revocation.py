@@ -38,12 +38,11 @@ from helpline.domains.tickets.models import Message
 from helpline.platform.db import QUIET
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
-from tests.conftest import WS
+from tests.conftest import REDIS_PREFIX, REDIS_URL, WS
 
 from .conftest import (
     HOST_ORIGIN,
     PASSWORD,
-    REDIS,
     SECRET,
     Wire,
     agent_socket,
@@ -95,7 +94,9 @@ async def _stored(platform: Any, ticket: int, body: str) -> int:
 
 @pytest.fixture
 async def pg_platform(pg_database: str) -> AsyncIterator[Any]:
-    platform = build_platform(Settings(database_url=pg_database, secret_key=SECRET, redis_url=REDIS))
+    platform = build_platform(
+        Settings(database_url=pg_database, secret_key=SECRET, redis_url=REDIS_URL, redis_prefix=REDIS_PREFIX)
+    )
     yield platform
     await platform.close()
 

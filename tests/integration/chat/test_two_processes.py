@@ -19,13 +19,16 @@ from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
+from tests.conftest import REDIS_PREFIX, REDIS_URL
 
-from .conftest import HOST_ORIGIN, PASSWORD, REDIS, SECRET, agent_socket, sign_in, visitor
+from .conftest import HOST_ORIGIN, PASSWORD, SECRET, agent_socket, sign_in, visitor
 
 
 @pytest.fixture
 async def setup(pg_database: str) -> AsyncIterator[dict[str, Any]]:
-    platform = build_platform(Settings(database_url=pg_database, secret_key=SECRET, redis_url=REDIS))
+    platform = build_platform(
+        Settings(database_url=pg_database, secret_key=SECRET, redis_url=REDIS_URL, redis_prefix=REDIS_PREFIX)
+    )
     try:
         async with platform.db.transaction() as uow:
             ws = await accounts.create_workspace(uow, "Two processes", f"ws-{uuid.uuid4().hex[:10]}")

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 
 from helpline.domains.accounts.models import Role
-from tests.conftest import field_error
-from tests.integration.knowledge.conftest import PASSWORD, Console
+from tests.conftest import PASSWORD, Console, field_error
 
 
 async def _console(ws: Any, role: Role) -> Console:

@@ -9,7 +9,6 @@ servers a fixture or the test itself starts through :func:`allow`.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -28,19 +27,13 @@ from helpline.domains.channels.email import outbound, service
 from helpline.domains.channels.email.models import InboundMail, Mailbox, OutboundMail
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
-from tests.conftest import WS, drain
+from tests.conftest import WS, drain, free_port
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "email"
 
 inbound_t = InboundMail.__table__
 outbox_t = OutboundMail.__table__
 mailboxes_t = Mailbox.__table__
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def allow(settings: Settings, host: str, port: int) -> None:
@@ -55,24 +48,17 @@ DOVECOTS = ("dovecot", "dovecot_tls")
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_root: Path, request: pytest.FixtureRequest) -> Settings:
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     """The root ``settings``, allowing the Dovecot(s) the test uses: every address it listens on
     (the TLS one answers on 127.0.0.2, its certificate's name, and on 127.0.0.1) and both ports."""
-    s = Settings(
-        database_url=database_url,
-        var_dir=tmp_root / "var",
-        secret_key="test-secret-key-not-for-production",
-        mail_transport="console",
-        run_jobs_in_process=False,
-    )
     for name in DOVECOTS:
         if name in request.fixturenames:
             dc = request.getfixturevalue(name)
             for host in {dc.host, "127.0.0.1"} if dc.imaps_port else {dc.host}:
                 for port in (dc.port, dc.imaps_port):
                     if port:
-                        allow(s, host, port)
-    return s
+                        allow(settings, host, port)
+    return settings
 
 
 @pytest.fixture

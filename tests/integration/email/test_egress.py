@@ -28,7 +28,6 @@ from helpline.domains.channels.email.imap import ImapConnection, ImapError
 from helpline.domains.channels.email.models import Mailbox
 from helpline.settings import Settings
 from tests.conftest import WS, field_error, problem
-from tests.integration.console.conftest import console  # noqa: F401 - the fixture
 from tests.integration.email.conftest import allow, deliver, mail, make_mailbox
 from tests.integration.email.test_mailbox_pages import create, form
 from tests.integration.email.test_tls_auth import reload, reply
@@ -127,7 +126,7 @@ async def test_the_api_refuses_internal_servers_naming_the_field(ws: WS, make_ws
         problem(r, 404)
 
 
-async def test_the_form_refuses_internal_servers_by_field(ws: WS, console: Any) -> None:  # noqa: F811
+async def test_the_form_refuses_internal_servers_by_field(ws: WS, console: Any) -> None:
     _, page = await console(Role.admin)
     for host in ("127.0.0.1", "169.254.169.254", "0x7f000001", "localhost"):
         r = await page.post("/admin/mailboxes", form(imap_host=host))
@@ -147,7 +146,7 @@ async def test_the_form_refuses_internal_servers_by_field(ws: WS, console: Any) 
 # --- connecting --------------------------------------------------------------------------------
 
 
-async def test_the_connection_test_never_shows_what_the_server_said(ws: WS, console: Any) -> None:  # noqa: F811
+async def test_the_connection_test_never_shows_what_the_server_said(ws: WS, console: Any) -> None:
     admin = await ws.person(Role.admin)
     _, page = await console(Role.admin)
 

@@ -20,8 +20,8 @@ from helpline.domains.channels.email.models import InboundMail
 from helpline.domains.channels.email.smtp_server import start_receiver
 from helpline.domains.tickets.models import Attachment
 from helpline.platform.runtime import build_platform
-from tests.conftest import WS, drain, problem
-from tests.integration.email.conftest import free_port, inbound_row, mail, make_mailbox
+from tests.conftest import WS, drain, free_port, problem
+from tests.integration.email.conftest import inbound_row, mail, make_mailbox
 
 inbound_t = InboundMail.__table__
 attachments = Attachment.__table__

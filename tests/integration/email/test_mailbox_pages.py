@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from helpline.domains.accounts.models import Role
 from helpline.domains.channels.email import outbound
 from helpline.domains.channels.email.models import InboundMail, Mailbox
-from tests.conftest import WS, drain, field_error
-from tests.integration.console.conftest import Console, console  # noqa: F401 - the fixture
-from tests.integration.email.conftest import allow, deliver, free_port, mail, make_mailbox
+from tests.conftest import WS, Console, drain, field_error, free_port
+from tests.integration.email.conftest import allow, deliver, mail, make_mailbox
 from tests.integration.email.dovecot import Dovecot, dovecot  # noqa: F401 - the fixture
 from tests.integration.email.test_transports import imap_admin
 
@@ -75,7 +74,7 @@ async def create(page: Console, **over: Any) -> int:
     return int(found.group(1))
 
 
-async def test_admin_creates_edits_and_deletes_a_mailbox(ws: WS, console: Any) -> None:  # noqa: F811
+async def test_admin_creates_edits_and_deletes_a_mailbox(ws: WS, console: Any) -> None:
     _, admin = await console(Role.admin, groups=["Billing team"])
     r = await admin.get("/admin/mailboxes")
     assert r.status_code == 200 and "No mailboxes yet" in r.text
@@ -180,7 +179,7 @@ async def test_admin_creates_edits_and_deletes_a_mailbox(ws: WS, console: Any) -
 )
 async def test_bad_input_is_shown_by_its_field(
     ws: WS,
-    console: Any,  # noqa: F811
+    console: Any,
     over: dict[str, str],
     field: str,
     message: str,
@@ -208,7 +207,7 @@ async def test_bad_input_is_shown_by_its_field(
     assert await row(ws, mid) == before
 
 
-async def test_an_address_in_use_is_refused_by_its_field(ws: WS, console: Any) -> None:  # noqa: F811
+async def test_an_address_in_use_is_refused_by_its_field(ws: WS, console: Any) -> None:
     _, admin = await console(Role.admin)
     taken = (await make_mailbox(ws.platform, ws.id))["address"]
     r = await admin.post("/admin/mailboxes", form(address=taken))
@@ -220,7 +219,7 @@ async def test_an_address_in_use_is_refused_by_its_field(ws: WS, console: Any) -
 
 async def test_connection_test_against_dovecot(
     ws: WS,
-    console: Any,  # noqa: F811
+    console: Any,
     dovecot: Dovecot,  # noqa: F811
     smtp_sink: Any,
 ) -> None:
@@ -288,7 +287,7 @@ async def test_connection_test_against_dovecot(
     assert "no IMAP server" in result and "no SMTP server" in result
 
 
-async def test_failed_list_reprocess_and_eml(ws: WS, console: Any) -> None:  # noqa: F811
+async def test_failed_list_reprocess_and_eml(ws: WS, console: Any) -> None:
     outbound.install(ws.platform)
     _, admin = await console(Role.admin)
     box = await make_mailbox(ws.platform, ws.id, name="Support")
@@ -343,7 +342,7 @@ async def test_failed_list_reprocess_and_eml(ws: WS, console: Any) -> None:  # n
     assert r.status_code == 303 and r.headers["location"] == "/admin/email/failed?done=reprocessed"
 
 
-async def test_status_page_shows_fetch_errors(ws: WS, console: Any) -> None:  # noqa: F811
+async def test_status_page_shows_fetch_errors(ws: WS, console: Any) -> None:
     _, admin = await console(Role.admin)
     box = await make_mailbox(ws.platform, ws.id, imap_host="imap.invalid", imap_username="x")
     quiet = await make_mailbox(ws.platform, ws.id, name="Off", active=False)
@@ -361,7 +360,7 @@ async def test_status_page_shows_fetch_errors(ws: WS, console: Any) -> None:  # 
 
 
 @pytest.mark.parametrize("role", [Role.agent, Role.light_agent])
-async def test_only_admins_get_in(ws: WS, console: Any, role: Role) -> None:  # noqa: F811
+async def test_only_admins_get_in(ws: WS, console: Any, role: Role) -> None:
     outbound.install(ws.platform)
     _, other = await console(role)
     box = await make_mailbox(ws.platform, ws.id, imap_secret="s3cret")
@@ -394,7 +393,7 @@ async def test_only_admins_get_in(ws: WS, console: Any, role: Role) -> None:  # 
     assert (await other.get(f"/api/v1/email/inbound/{bad['id']}/raw")).status_code == 404
 
 
-async def test_customers_are_sent_to_sign_in_and_forms_need_the_csrf_token(ws: WS, console: Any) -> None:  # noqa: F811
+async def test_customers_are_sent_to_sign_in_and_forms_need_the_csrf_token(ws: WS, console: Any) -> None:
     _, customer = await console(Role.customer)
     r = await customer.get("/admin/mailboxes")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
@@ -411,7 +410,7 @@ async def test_customers_are_sent_to_sign_in_and_forms_need_the_csrf_token(ws: W
     assert (await row(ws, box["id"])) == box
 
 
-async def test_an_admin_never_reaches_another_workspace(ws: WS, make_ws: Any, console: Any) -> None:  # noqa: F811
+async def test_an_admin_never_reaches_another_workspace(ws: WS, make_ws: Any, console: Any) -> None:
     outbound.install(ws.platform)
     other = await make_ws("Other Co")
     theirs = await make_mailbox(ws.platform, other.id, name="Theirs", imap_secret="their-secret")

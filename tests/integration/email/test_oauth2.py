@@ -38,7 +38,6 @@ from helpline.platform.db import Database
 from helpline.platform.runtime import build_platform
 from helpline.settings import Settings
 from tests.conftest import WS, drain
-from tests.integration.console.conftest import console  # noqa: F401 - the fixture
 from tests.integration.email.conftest import allow, deliver, mail, make_mailbox
 from tests.integration.email.dovecot import Dovecot, dovecot_tls  # noqa: F401 - the fixture
 from tests.integration.email.test_mailbox_pages import form
@@ -258,7 +257,7 @@ async def test_a_revoked_refresh_token_is_reported_in_words_and_not_retried_in_a
     ws: WS,
     dovecot_tls: Dovecot,  # noqa: F811
     idp: TokenEndpoint,
-    console: Any,  # noqa: F811
+    console: Any,
 ) -> None:
     dc = dovecot_tls
     assert dc.oauth is not None and dc.certs is not None
@@ -477,7 +476,7 @@ async def test_token_endpoint_client_authentication_and_failures(
 
 async def test_the_api_and_the_form_never_show_the_client_secret_or_the_refresh_token(
     ws: WS,
-    console: Any,  # noqa: F811
+    console: Any,
 ) -> None:
     admin = await ws.person(Role.admin)
     body = {

@@ -41,8 +41,8 @@ from helpline.domains.channels.email.models import InboundMail, Mailbox, Outboun
 from helpline.domains.channels.email.smtp_server import start_receiver
 from helpline.domains.tickets.models import Ticket
 from helpline.settings import Settings
-from tests.conftest import WS, Person, drain
-from tests.integration.email.conftest import allow, deliver, free_port, mail, make_mailbox
+from tests.conftest import WS, Person, drain, free_port
+from tests.integration.email.conftest import allow, deliver, mail, make_mailbox
 from tests.integration.email.dovecot import Dovecot, dovecot_tls  # noqa: F401 - the fixture
 from tests.integration.email.tls import Certs, make_certs
 

@@ -24,8 +24,8 @@ from helpline.domains.channels.email.models import InboundMail, Mailbox
 from helpline.domains.channels.email.smtp_server import start_receiver
 from helpline.domains.tickets.models import Ticket
 from helpline.platform.runtime import build_platform
-from tests.conftest import WS, drain, problem
-from tests.integration.email.conftest import free_port, mail, make_mailbox
+from tests.conftest import WS, drain, free_port, problem
+from tests.integration.email.conftest import mail, make_mailbox
 from tests.integration.email.dovecot import Dovecot, dovecot  # noqa: F401 - the fixture
 
 inbound_t = InboundMail.__table__

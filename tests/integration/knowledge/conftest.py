@@ -3,8 +3,7 @@ through the service (the same path the console takes)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -71,51 +70,6 @@ def need_semantic() -> None:
         pytest.skip(f"semantic search not tested: {why}")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_foreign_running_loop() -> Iterator[None]:
-    """As in tests/integration/console: Playwright's sync API (browser tests in the same session) leaves
-    its loop marked as running in this thread; unmark it while these tests run."""
-    foreign = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(None)
-    try:
-        yield
-    finally:
-        asyncio.events._set_running_loop(foreign)
-
-
-PASSWORD = "correct horse battery"
-
-
-class Console:
-    """An httpx client signed in to the console (session cookie) with that session's CSRF token."""
-
-    def __init__(self, client: httpx.AsyncClient, csrf: str) -> None:
-        self.client, self.csrf = client, csrf
-
-    async def get(self, path: str, **kw: Any) -> httpx.Response:
-        return await self.client.get(path, **kw)
-
-    async def post(self, path: str, data: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
-        return await self.client.post(path, data={**(data or {}), "csrf_token": self.csrf}, **kw)
-
-
-@pytest.fixture
-async def console(ws: Any) -> AsyncIterator[Callable[..., Awaitable[tuple[Any, Console]]]]:
-    opened: list[httpx.AsyncClient] = []
-
-    async def make(role: Role | str = Role.agent) -> tuple[Any, Console]:
-        person = await ws.person(role, password=PASSWORD)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=ws.app), base_url="http://testserver")
-        opened.append(client)
-        r = await client.post("/api/v1/session", json={"email": person.email, "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        return person, Console(client, r.json()["csrf_token"])
-
-    yield make
-    for c in opened:
-        await c.aclose()
-
-
 def anonymous(ws: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=ws.app), base_url="http://testserver")
 
@@ -130,11 +84,17 @@ async def slug_of(ws: Any) -> str:
 @contextmanager
 def statements(ws: Any) -> Iterator[list[tuple[str, Any, bool]]]:
     """Every SQL statement (text, parameters, executemany) the workspace's database runs inside the
-    block, as the driver is handed it (SQLAlchemy's ``before_cursor_execute``), each once."""
-    seen: dict[int, tuple[str, Any, bool]] = {}
+    block, as the driver is handed it (SQLAlchemy's ``before_cursor_execute``), each once.
+
+    "Once" is per execution context (asyncpg's dialect hands one statement to the cursor twice, to
+    prepare it and to run it). Each context is kept alive in ``seen`` until the block ends: the id of
+    a freed context is soon the id of a later one, which would then overwrite the earlier statement,
+    and a count would depend on when the garbage collector ran (a ticket page's one search went
+    missing that way in a full run)."""
+    seen: dict[int, tuple[Any, str, Any, bool]] = {}
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        seen[id(context)] = (statement, parameters, many)
+        seen[id(context)] = (context, statement, parameters, many)
 
     db = ws.platform.db
     engines = {db.writer.sync_engine, db.reader.sync_engine}
@@ -146,4 +106,4 @@ def statements(ws: Any) -> Iterator[list[tuple[str, Any, bool]]]:
     finally:
         for e in engines:
             sa.event.remove(e, "before_cursor_execute", record)
-        out.extend(seen.values())
+        out.extend((statement, parameters, many) for _, statement, parameters, many in seen.values())

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role, SsoProvider
 from tests.conftest import field_error, problem
-from tests.integration.console.conftest import console  # noqa: F401 - the fixture
 from tests.integration.sso.conftest import add_oidc, audit_of, browser, slug_of
 from tests.integration.sso.saml_idp import LocalSamlIdp
 
@@ -134,7 +133,7 @@ async def test_only_admins_of_the_workspace_see_or_change_its_providers(make_ws,
         assert (await api.get(f"/sso-providers/{pid}")).json()["name"] == "Local IdP"
 
 
-async def test_admin_pages_create_edit_and_remove_providers(ws, idp, console, tmp_path):  # noqa: F811
+async def test_admin_pages_create_edit_and_remove_providers(ws, idp, console, tmp_path):
     _, admin = await console(Role.admin)
     _, agent = await console(Role.agent)
     async with ws.platform.db.transaction() as uow:

@@ -4,15 +4,12 @@ and the two-plan searches answer what the plain queries answered."""
 
 from __future__ import annotations
 
-import os
-
 import httpx
-import pytest
 
 from helpline.app import create_app
 from helpline.domains.accounts.models import Role
 from helpline.platform.runtime import build_platform
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, redis_or_skip
 
 
 async def _token_id(ws, admin, person) -> int:
@@ -141,20 +138,9 @@ async def test_search_pages_newest_first_on_the_rare_and_the_filtered_path(ws):
         assert [t["id"] for t in r.json()["items"]] == sorted(ids[1::2], reverse=True)[:2]
 
 
-def _redis_or_skip() -> None:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        if os.environ.get("HELPLINE_TEST_REQUIRE_SERVICES"):
-            pytest.fail(f"Redis is required here but not reachable at {REDIS_URL}: {exc}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL} ({exc})")
-
-
 async def test_revocation_reaches_another_process_through_redis(ws, settings):
     """Two app instances (as two worker processes) sharing the database and Redis."""
-    _redis_or_skip()
+    redis_or_skip()
     admin, agent = await ws.person(Role.admin), await ws.person(Role.agent)
     shared = settings.model_copy(update={"redis_url": REDIS_URL})
     one, two = build_platform(shared), build_platform(shared)
