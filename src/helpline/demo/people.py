@@ -23,13 +23,14 @@ from helpline.domains.accounts.security import hash_password
 from helpline.domains.automation import service as canned
 from helpline.domains.customers import service as customers
 from helpline.domains.customers.models import Contact
-from helpline.domains.tickets.models import CustomField
+from helpline.domains.tickets import catalog
+from helpline.domains.tickets.models import FieldType
+from helpline.domains.tickets.schemas import CustomFieldCreate
 from helpline.errors import Invalid
 from helpline.platform.db import UnitOfWork
 from helpline.platform.runtime import Platform
 
-# Handles on the tables written directly (field definitions, passwords, timestamps) or read.
-FIELDS = CustomField.__table__
+# Handles on the tables written directly (passwords, timestamps) or read.
 CONTACTS = Contact.__table__
 USERS = User.__table__
 MEMBERS = Membership.__table__
@@ -124,7 +125,7 @@ async def load_people(
             person = Person(uid, make_principal(ws, uid, role, email, name, group_ids=gids), member_of)
             (light if role is Role.light_agent else agents).append(person)
             progress.advance(task)
-        await _custom_fields(uow, ws)
+        await _custom_fields(uow, admin.principal)
         for title, body, group in CANNED:
             await canned.do_create_canned(
                 uow,
@@ -206,24 +207,20 @@ async def load_people(
     return ctx, token
 
 
-async def _custom_fields(uow: UnitOfWork, ws: int) -> None:
-    # There is no service for custom-field definitions yet: write the rows the admin API will.
-    have = {r[0] for r in await uow.execute(sa.select(FIELDS.c.key).where(FIELDS.c.workspace_id == ws))}
+async def _custom_fields(uow: UnitOfWork, admin: Principal) -> None:
+    """The demo's custom fields, defined through the catalogue as an admin would (kept if there)."""
+    have = {f["key"] for f in await catalog.list_fields(uow.conn, admin)}
     for position, (key, label, kind, options, visible) in enumerate(CUSTOM_FIELDS):
         if key not in have:
-            await uow.execute(
-                FIELDS.insert().values(
-                    workspace_id=ws,
-                    key=key,
-                    label=label,
-                    type=kind,
-                    options=options,
-                    required=False,
-                    customer_visible=visible,
-                    position=position,
-                    created_at=utcnow(),
-                )
+            data = CustomFieldCreate(
+                key=key,
+                label=label,
+                type=FieldType(kind),
+                options=options,
+                customer_visible=visible,
+                position=position,
             )
+            await catalog.do_create_field(uow, admin, data)
 
 
 def _csv_rows(rng: random.Random, limit: int = 400) -> list[tuple[str, str]]:
