@@ -10,15 +10,20 @@ import typer
 
 from helpline.cli._common import (
     db_command,
-    ensure_schema,
     err,
     fail,
-    run,
     settings,
     tokens_app,
     users_app,
     workspaces_app,
 )
+
+
+async def _workspace(uow: Any, slug: str | None) -> int:
+    """The workspace ``--workspace`` names, or the only one."""
+    from helpline.domains.accounts import service
+
+    return await service.workspace_by_slug(uow, slug) if slug else await service.default_workspace(uow)
 
 
 @users_app.command("create")
@@ -37,7 +42,6 @@ def users_create(
     workspace's admin pages, or with `helpline workspaces create --admin-email`)."""
     from helpline.domains.accounts import service
     from helpline.domains.accounts.models import Role
-    from helpline.platform.db import Database
 
     try:
         role_value = Role(role)
@@ -45,35 +49,23 @@ def users_create(
         fail(f"--role must be one of admin, agent, light-agent, customer (got {role!r})")
     if "@" not in email:
         fail(f"--email {email!r} is not an email address")
-    s = settings()
-    ensure_schema(s)
 
-    async def main() -> int:
-        db = Database(s.effective_database_url)
-        try:
-            async with db.transaction() as uow:
-                ws = (
-                    await service.workspace_by_slug(uow, workspace)
-                    if workspace
-                    else await service.default_workspace(uow)
-                )
-                user_id = await service.create_user(
-                    uow,
-                    ws,
-                    email=email,
-                    role=role_value,
-                    name=name,
-                    password=password,
-                    group_names=group or [],
-                    create_groups=True,
-                )
-                if operator:
-                    await service.set_operator(uow, email, True)
-                return user_id
-        finally:
-            await db.dispose()
+    async def work(uow: Any) -> int:
+        user_id = await service.create_user(
+            uow,
+            await _workspace(uow, workspace),
+            email=email,
+            role=role_value,
+            name=name,
+            password=password,
+            group_names=group or [],
+            create_groups=True,
+        )
+        if operator:
+            await service.set_operator(uow, email, True)
+        return user_id
 
-    user_id = run(main)
+    user_id = db_command(work)
     err.print(
         f"created {role} {email} (user {user_id}){' — instance operator' if operator else ''}",
         highlight=False,
@@ -200,34 +192,21 @@ def tokens_create(
     from datetime import timedelta
 
     from helpline.domains.accounts import audit, service
-    from helpline.platform.db import Database
 
-    s = settings()
-    ensure_schema(s)
+    async def work(uow: Any) -> str:
+        ws = await _workspace(uow, workspace)
+        user_id = await service.user_id_by_email(uow, ws, email)
+        expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+        token_id, token = await service.create_token(uow, ws, user_id, name=name, expires_at=expires)
+        await audit.record(
+            uow,
+            "token.created",
+            workspace_id=ws,
+            target_type="token",
+            target_id=token_id,
+            detail={"owner_id": user_id, "name": name, "via": "cli"},
+        )
+        return token
 
-    async def main() -> str:
-        db = Database(s.effective_database_url)
-        try:
-            async with db.transaction() as uow:
-                ws = (
-                    await service.workspace_by_slug(uow, workspace)
-                    if workspace
-                    else await service.default_workspace(uow)
-                )
-                user_id = await service.user_id_by_email(uow, ws, email)
-                expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
-                token_id, token = await service.create_token(uow, ws, user_id, name=name, expires_at=expires)
-                await audit.record(
-                    uow,
-                    "token.created",
-                    workspace_id=ws,
-                    target_type="token",
-                    target_id=token_id,
-                    detail={"owner_id": user_id, "name": name, "via": "cli"},
-                )
-                return token
-        finally:
-            await db.dispose()
-
-    token = run(main)
+    token = db_command(work)
     sys.stdout.write(token + "\n")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
 
 from helpline.domains.accounts import audit, security, service, signin
 from helpline.domains.accounts.api._common import fresh, members, users
+from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.schemas import (
     Me,
     MeUpdate,
@@ -87,20 +88,23 @@ async def sign_out(
     return response
 
 
+def _me(actor: Principal, email: str, name: str) -> dict[str, Any]:
+    """The ``Me`` body: the person's ``email`` and ``name`` as stored now, the rest from the principal."""
+    return {
+        "id": actor.user_id,
+        "email": email,
+        "name": name,
+        "role": actor.role.value,
+        "workspace_id": actor.workspace_id,
+        "group_ids": sorted(actor.group_ids),
+        "contact_id": actor.contact_id,
+        "is_operator": actor.is_operator,
+    }
+
+
 @router.get("/me", response_model=Me, summary="Who am I")
 async def me(actor: CurrentPrincipal) -> JSON:
-    return JSON(
-        {
-            "id": actor.user_id,
-            "email": actor.email,
-            "name": actor.name,
-            "role": actor.role.value,
-            "workspace_id": actor.workspace_id,
-            "group_ids": sorted(actor.group_ids),
-            "contact_id": actor.contact_id,
-            "is_operator": actor.is_operator,
-        }
-    )
+    return JSON(_me(actor, actor.email, actor.name))
 
 
 @router.patch(
@@ -120,18 +124,7 @@ async def update_me(body: MeUpdate, request: Request, actor: CurrentPrincipal, p
         row = (
             await uow.execute(sa.select(users.c.email, users.c.name).where(users.c.id == actor.user_id))
         ).one()
-    return JSON(
-        {
-            "id": actor.user_id,
-            "email": row.email,
-            "name": row.name,
-            "role": actor.role.value,
-            "workspace_id": actor.workspace_id,
-            "group_ids": sorted(actor.group_ids),
-            "contact_id": actor.contact_id,
-            "is_operator": actor.is_operator,
-        }
-    )
+    return JSON(_me(actor, row.email, row.name))
 
 
 @router.post(

@@ -55,28 +55,23 @@ async def _rows(
     return [dict(r) for r in (await conn.execute(stmt, params)).mappings()]
 
 
+#: The most frequent searches of a period, lower-cased (``{gaps}``: only those that found nothing).
+_FREQUENT = (
+    "SELECT lower(query) AS query, count(*) AS n{average} FROM kb_search_log "
+    "WHERE workspace_id = :ws AND created_at >= :since{gaps} GROUP BY lower(query) "
+    "ORDER BY n DESC, query LIMIT 20"
+)
+
+
 async def top_searches(conn: AsyncConnection, workspace_id: int, since: datetime) -> list[dict[str, Any]]:
     """The 20 most frequent searches since ``since``: ``query`` (lower case), ``n``, ``results`` (mean)."""
-    return await _rows(
-        conn,
-        "SELECT lower(query) AS query, count(*) AS n, avg(results) AS results FROM kb_search_log "
-        "WHERE workspace_id = :ws AND created_at >= :since GROUP BY lower(query) "
-        "ORDER BY n DESC, query LIMIT 20",
-        workspace_id,
-        since,
-    )
+    sql = _FREQUENT.format(average=", avg(results) AS results", gaps="")
+    return await _rows(conn, sql, workspace_id, since)
 
 
 async def search_gaps(conn: AsyncConnection, workspace_id: int, since: datetime) -> list[dict[str, Any]]:
     """The 20 most frequent searches since ``since`` that found nothing: ``query``, ``n``."""
-    return await _rows(
-        conn,
-        "SELECT lower(query) AS query, count(*) AS n FROM kb_search_log WHERE workspace_id = :ws "
-        "AND created_at >= :since AND results = 0 GROUP BY lower(query) "
-        "ORDER BY n DESC, query LIMIT 20",
-        workspace_id,
-        since,
-    )
+    return await _rows(conn, _FREQUENT.format(average="", gaps=" AND results = 0"), workspace_id, since)
 
 
 async def least_helpful(conn: AsyncConnection, workspace_id: int) -> list[dict[str, Any]]:
