@@ -14,6 +14,7 @@ from typing import Any
 
 from helpline.domains.accounts.models import Role
 from helpline.domains.channels.email.parse import parse
+from helpline.domains.channels.email.schemas import InboundPage, InboundRead
 from tests.conftest import WS
 from tests.integration.email.conftest import deliver
 
@@ -139,5 +140,7 @@ async def test_a_mislabelled_message_reads_right_on_its_ticket_and_on_the_failed
     got = await deliver(ws.platform, mailbox, orphan.replace(b"<2f0c1a44", b"<3f0c1a44"))
     assert got["state"] == "failed" and got["subject"] == "Réservation annulée pour le café", got
     async with ws.client(await ws.person(Role.admin)) as c:
-        listed = (await c.get("/email/inbound", params={"state": "failed"})).json()["items"]
-    assert [i["subject"] for i in listed] == ["Réservation annulée pour le café"]
+        page = (await c.get("/email/inbound", params={"state": "failed"})).json()
+    listed = InboundPage.model_validate(page).items  # the documented response is what is sent
+    assert set(page["items"][0]) == set(InboundRead.model_fields)
+    assert [i.subject for i in listed] == ["Réservation annulée pour le café"]

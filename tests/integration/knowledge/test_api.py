@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from helpline.domains.knowledge import embed
+from helpline.domains.knowledge.schemas import BotAnswer, Suggestions
 from tests.integration.knowledge.conftest import anonymous, slug_of
 
 CARD = (
@@ -43,6 +44,7 @@ async def test_suggest_answer_events(ws: Any, kbase: Any) -> None:
         assert body["articles"][0]["url"] == f"/help/{slug}/en/articles/{aid}-my-card-has-not-arrived"
         assert set(body["articles"][0]) == {"id", "title", "url", "excerpt", "score"}
         assert body["mode"] == ("lexical" if embed.unavailable() else "fused")
+        Suggestions.model_validate(body)  # the documented response (OpenAPI) is what is sent
         short = await c.get(f"/api/v1/help/{slug}/suggest", params={"q": "a"})
         assert short.json() == {"articles": [], "mode": "none"}
         r = await c.post(
@@ -52,6 +54,8 @@ async def test_suggest_answer_events(ws: Any, kbase: Any) -> None:
         got = r.json()
         assert got["handover"] is False and got["article"]["id"] == aid, got
         assert "arrive" in got["answer"] and 0 < got["confidence"] <= 1
+        assert set(got) == {"answer", "article", "confidence", "handover"}  # no "reason" when answered
+        BotAnswer.model_validate(got)
         human = await c.post(
             f"/api/v1/help/{slug}/answer", json={"question": "I want to talk to a human", "visit": "v1"}
         )
@@ -62,6 +66,7 @@ async def test_suggest_answer_events(ws: Any, kbase: Any) -> None:
             "handover": True,
             "reason": "asked_for_human",
         }
+        BotAnswer.model_validate(human.json())
         off = await c.post(
             f"/api/v1/help/{slug}/answer", json={"question": "what is the capital of peru", "visit": "v2"}
         )
@@ -95,3 +100,23 @@ async def test_bot_never_cites_internal_articles(ws: Any, kbase: Any) -> None:
             f"/api/v1/help/{slug}/answer", json={"question": "what is the daily wire transfer limit"}
         )
     assert r.json()["handover"] is True and "50,000" not in r.text
+
+
+async def test_the_openapi_document_describes_suggestions_and_answers(ws: Any) -> None:
+    async with anonymous(ws) as c:
+        doc = (await c.get("/api/v1/openapi.json")).json()
+
+    def schema_of(path: str, method: str) -> Any:
+        return doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+
+    assert schema_of("/api/v1/help/{slug}/suggest", "get") == {"$ref": "#/components/schemas/Suggestions"}
+    assert schema_of("/api/v1/help/{slug}/answer", "post") == {"$ref": "#/components/schemas/BotAnswer"}
+    answer = doc["components"]["schemas"]["BotAnswer"]
+    assert set(answer["required"]) == {"answer", "article", "confidence", "handover"}
+    assert set(doc["components"]["schemas"]["SuggestedArticle"]["properties"]) == {
+        "id",
+        "title",
+        "url",
+        "excerpt",
+        "score",
+    }

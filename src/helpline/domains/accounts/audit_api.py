@@ -8,31 +8,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
 from helpline.domains.accounts import audit, queries, service
 from helpline.domains.accounts.principal import Principal
+from helpline.domains.accounts.schemas import AuditPage
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
 
 router = APIRouter(tags=["audit"])
-
-
-class AuditRead(BaseModel):
-    id: int
-    at: datetime
-    action: str
-    actor_user_id: int | None
-    actor_email: str
-    ip: str
-    target_type: str
-    target_id: str
-    detail: dict[str, Any]
-
-
-class AuditPage(BaseModel):
-    items: list[AuditRead]
-    next_cursor: str | None
 
 
 Scope = Literal["workspace", "instance"]

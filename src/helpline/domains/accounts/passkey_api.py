@@ -4,45 +4,15 @@ and renaming work with any credential of the person, API tokens included."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
 
 from helpline.domains.accounts import passkeys
-from helpline.types import Strict
+from helpline.domains.accounts.schemas import PasskeyCreate, PasskeyOptions, PasskeyRead, PasskeyUpdate
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 
 router = APIRouter(tags=["passkeys"])
-
-
-class PasskeyRead(BaseModel):
-    id: int
-    name: str
-    transports: list[str] = Field(description="How the browser reaches the authenticator (usb, internal, …)")
-    created_at: datetime
-    last_used_at: datetime | None
-
-
-class PasskeyOptions(BaseModel):
-    publicKey: dict[str, Any] = Field(  # the WebAuthn name, as `navigator.credentials` takes it
-        description="Options for `navigator.credentials.create({publicKey})`, binary values as base64url"
-    )
-
-
-class PasskeyCreate(Strict):
-    name: str = Field("", max_length=200, description="What the person calls it; blank gives `Passkey`")
-    credential: dict[str, Any] = Field(
-        description="The `PublicKeyCredential` from `navigator.credentials.create`, as JSON "
-        "(`id`, `rawId`, `type`, `response.clientDataJSON`, `response.attestationObject`, base64url)"
-    )
-
-
-class PasskeyUpdate(Strict):
-    name: str = Field(min_length=1, max_length=200)
 
 
 @router.get("/me/passkeys", response_model=list[PasskeyRead], summary="Your passkeys")

@@ -208,3 +208,27 @@ async def access_group(conn: AsyncConnection, actor: Principal, group_id: int) -
     if row is None:
         raise NotFound(f"group {group_id} not found")
     return row
+
+
+async def workspace_counts(conn: AsyncConnection, workspace_id: int) -> dict[str, Any]:
+    """The admin index's figures, counted by the database: ``by_role`` (members per role), ``groups``,
+    ``tokens`` (API tokens not revoked)."""
+    by_role = {
+        role: n
+        for role, n in await conn.execute(
+            sa.select(members.c.role, sa.func.count())
+            .where(members.c.workspace_id == workspace_id)
+            .group_by(members.c.role)
+        )
+    }
+    n_groups, n_tokens = (
+        await conn.execute(
+            sa.select(
+                sa.select(sa.func.count()).where(groups.c.workspace_id == workspace_id).scalar_subquery(),
+                sa.select(sa.func.count())
+                .where(tokens.c.workspace_id == workspace_id, tokens.c.revoked_at.is_(None))
+                .scalar_subquery(),
+            )
+        )
+    ).one()
+    return {"by_role": by_role, "groups": n_groups, "tokens": n_tokens}

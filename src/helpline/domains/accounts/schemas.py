@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -164,3 +164,83 @@ class TotpConfirm(Strict):
 
 class RecoveryCodes(BaseModel):
     recovery_codes: list[str]
+
+
+# --- audit log (audit_api.py) ---------------------------------------------------------------
+
+
+class AuditRead(BaseModel):
+    id: int
+    at: datetime
+    action: str
+    actor_user_id: int | None
+    actor_email: str
+    ip: str
+    target_type: str
+    target_id: str
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRead]
+    next_cursor: str | None
+
+
+# --- passkeys (passkey_api.py) ---------------------------------------------------------------
+
+
+class PasskeyRead(BaseModel):
+    id: int
+    name: str
+    transports: list[str] = Field(description="How the browser reaches the authenticator (usb, internal, …)")
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class PasskeyOptions(BaseModel):
+    publicKey: dict[str, Any] = Field(  # the WebAuthn name, as `navigator.credentials` takes it
+        description="Options for `navigator.credentials.create({publicKey})`, binary values as base64url"
+    )
+
+
+class PasskeyCreate(Strict):
+    name: str = Field("", max_length=200, description="What the person calls it; blank gives `Passkey`")
+    credential: dict[str, Any] = Field(
+        description="The `PublicKeyCredential` from `navigator.credentials.create`, as JSON "
+        "(`id`, `rawId`, `type`, `response.clientDataJSON`, `response.attestationObject`, base64url)"
+    )
+
+
+class PasskeyUpdate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+# --- workspaces (workspaces_api.py) ----------------------------------------------------------
+
+
+class WorkspaceRead(BaseModel):
+    id: int
+    slug: str
+    name: str
+    created_at: datetime
+    disabled_at: datetime | None
+    staff: int = Field(description="Members who are not customers")
+
+
+class WorkspaceCreate(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    slug: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    admin_email: Email | None = Field(
+        default=None, description="The first admin: a new account, or an existing one that is invited"
+    )
+    admin_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    admin_password: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+
+
+class WorkspaceCreated(WorkspaceRead):
+    admin_user_id: int | None
+    admin_invited: bool
+
+
+class WorkspaceUpdate(Strict):
+    disabled: bool = Field(description="Disabled: nobody signs in, every session and token stops")

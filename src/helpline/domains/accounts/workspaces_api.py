@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, StringConstraints
 
 from helpline.domains.accounts import service
-from helpline.types import Email, Strict
+from helpline.domains.accounts.schemas import (
+    WorkspaceCreate,
+    WorkspaceCreated,
+    WorkspaceRead,
+    WorkspaceUpdate,
+)
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath
 
 router = APIRouter(tags=["workspaces"])
-
-
-class WorkspaceRead(BaseModel):
-    id: int
-    slug: str
-    name: str
-    created_at: datetime
-    disabled_at: datetime | None
-    staff: int = Field(description="Members who are not customers")
-
-
-class WorkspaceCreate(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    slug: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    admin_email: Email | None = Field(
-        default=None, description="The first admin: a new account, or an existing one that is invited"
-    )
-    admin_name: Annotated[str, StringConstraints(max_length=200)] = ""
-    admin_password: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
-
-
-class WorkspaceCreated(WorkspaceRead):
-    admin_user_id: int | None
-    admin_invited: bool
-
-
-class WorkspaceUpdate(Strict):
-    disabled: bool = Field(description="Disabled: nobody signs in, every session and token stops")
 
 
 async def _one(platform: PlatformDep, workspace_id: int) -> dict[str, object]:

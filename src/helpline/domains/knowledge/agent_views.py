@@ -4,17 +4,14 @@ an article from this ticket"."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from helpline.db.base import UTCDateTime, utcnow
-from helpline.domains.knowledge import bot, search, service
-from helpline.domains.knowledge.models import DeflectionEvent
+from helpline.db.base import utcnow
+from helpline.domains.knowledge import bot, queries, search, service
 from helpline.domains.portal.queries import workspace_slug
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.web.deps import PlatformDep
@@ -98,58 +95,11 @@ async def insights(request: Request, actor: StaffPage, platform: PlatformDep, da
     days = max(1, min(days, 365))
     since = utcnow() - timedelta(days=days)
     ws = actor.workspace_id
-    p = {"ws": ws, "since": since}
     async with platform.db.read() as conn:
-
-        def q(sql: str) -> Any:
-            stmt = sa.text(sql)
-            if ":since" in sql:
-                stmt = stmt.bindparams(sa.bindparam("since", type_=UTCDateTime()))
-            return conn.execute(stmt, p)
-
-        top = (
-            (
-                await q(
-                    "SELECT lower(query) AS query, count(*) AS n, avg(results) AS results FROM kb_search_log "
-                    "WHERE workspace_id = :ws AND created_at >= :since GROUP BY lower(query) "
-                    "ORDER BY n DESC, query LIMIT 20"
-                )
-            )
-            .mappings()
-            .all()
-        )
-        gaps = (
-            (
-                await q(
-                    "SELECT lower(query) AS query, count(*) AS n FROM kb_search_log WHERE workspace_id = :ws "
-                    "AND created_at >= :since AND results = 0 GROUP BY lower(query) "
-                    "ORDER BY n DESC, query LIMIT 20"
-                )
-            )
-            .mappings()
-            .all()
-        )
-        least = (
-            (
-                await q(
-                    "SELECT a.id, t.title, a.helpful_yes, a.helpful_no, a.view_count FROM kb_articles a "
-                    "JOIN kb_translations t ON t.article_id = a.id AND t.locale = a.default_locale "
-                    "WHERE a.workspace_id = :ws AND a.helpful_yes + a.helpful_no > 0 "
-                    "ORDER BY (a.helpful_yes * 1.0 + 1) / (a.helpful_yes + a.helpful_no + 2), "
-                    "a.helpful_no DESC LIMIT 10"
-                )
-            )
-            .mappings()
-            .all()
-        )
-        ev = DeflectionEvent.__table__
-        steps = (
-            await conn.execute(
-                sa.select(ev.c.created_at, ev.c.visit, ev.c.kind)
-                .where(ev.c.workspace_id == ws, ev.c.created_at >= since)
-                .order_by(ev.c.created_at)
-            )
-        ).all()
+        top = await queries.top_searches(conn, ws, since)
+        gaps = await queries.search_gaps(conn, ws, since)
+        least = await queries.least_helpful(conn, ws)
+        weeks = await queries.deflection_by_week(conn, ws, since)
     return render(
         request,
         "knowledge/kb_insights.html",
@@ -158,41 +108,7 @@ async def insights(request: Request, actor: StaffPage, platform: PlatformDep, da
             "top": top,
             "gaps": gaps,
             "least": least,
-            "weeks": deflection_by_week(steps),
+            "weeks": weeks,
             "days": days,
         },
     )
-
-
-def deflection_by_week(steps: Sequence[Any]) -> list[dict[str, Any]]:
-    """Per ISO week: visits that saw a suggestion or a bot answer, how many ended solved (or abandoned
-    without a request), how many became a request or a hand-over; rate = deflected / visits."""
-    weeks: dict[str, dict[str, set[str]]] = {}
-    for created, visit, kind in steps:
-        y, w, _ = created.isocalendar()
-        wk = weeks.setdefault(
-            f"{y}-W{w:02d}", {k: set() for k in ("seen", "solved", "abandoned", "escalated")}
-        )
-        if kind in ("shown", "bot_answered"):
-            wk["seen"].add(visit)
-        elif kind == "solved":
-            wk["solved"].add(visit)
-        elif kind == "abandoned":
-            wk["abandoned"].add(visit)
-        elif kind in ("submitted", "handover"):
-            wk["escalated"].add(visit)
-    out = []
-    for week, s in sorted(weeks.items()):
-        seen = s["seen"] | s["solved"]
-        deflected = (s["solved"] | (s["abandoned"] - s["escalated"])) & seen
-        out.append(
-            {
-                "week": week,
-                "visits": len(seen),
-                "solved": len(s["solved"] & seen),
-                "abandoned": len((s["abandoned"] - s["escalated"]) & seen),
-                "escalated": len(s["escalated"] & seen),
-                "rate": round(100 * len(deflected) / len(seen), 1) if seen else 0.0,
-            }
-        )
-    return out

@@ -20,10 +20,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from helpline.domains.knowledge import deflection
-from helpline.domains.knowledge.deflection import AnswerIn, EventIn
+from helpline.domains.knowledge.schemas import AnswerIn, BotAnswer, EventIn, Suggestions
 from helpline.domains.portal import queries as portal_queries
 from helpline.errors import NotFound
 from helpline.web.deps import PlatformDep
+from helpline.web.responses import JSON
 
 router = APIRouter(prefix="/help", tags=["help centre"])
 
@@ -36,7 +37,7 @@ async def _workspace(platform: Any, slug: str) -> int:
     return int(row["id"])
 
 
-@router.get("/{slug}/suggest")
+@router.get("/{slug}/suggest", response_model=Suggestions)
 async def suggest(
     platform: PlatformDep,
     slug: str,
@@ -44,18 +45,20 @@ async def suggest(
     locale: Annotated[str, Query(max_length=16)] = "en",
     visit: Annotated[str, Query(max_length=64)] = "",
     source: Annotated[str, Query(pattern="^(widget|portal|helpcenter)$")] = "widget",
-) -> dict[str, Any]:
+) -> JSON:
     """Public, published articles for what a customer is typing, best first."""
     ws = await _workspace(platform, slug)
-    return await deflection.suggest(platform, ws, q, locale=locale, visit=visit, source=source)
+    return JSON(await deflection.suggest(platform, ws, q, locale=locale, visit=visit, source=source))
 
 
-@router.post("/{slug}/answer")
-async def answer(platform: PlatformDep, slug: str, body: AnswerIn) -> dict[str, Any]:
+@router.post("/{slug}/answer", response_model=BotAnswer)
+async def answer(platform: PlatformDep, slug: str, body: AnswerIn) -> JSON:
     """The answer bot: an answer citing one article, or a hand-over to a person."""
     ws = await _workspace(platform, slug)
-    return await deflection.answer(
-        platform, ws, body.question, locale=body.locale, visit=body.visit, source=body.source
+    return JSON(
+        await deflection.answer(
+            platform, ws, body.question, locale=body.locale, visit=body.visit, source=body.source
+        )
     )
 
 

@@ -10,29 +10,16 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.db.base import utcnow
 from helpline.domains.knowledge import bot, queries, tracking
+
+# The request bodies lived here; the chat widget's ``/chat/help/*`` routes still import them from here.
+from helpline.domains.knowledge.schemas import AnswerIn as AnswerIn
+from helpline.domains.knowledge.schemas import EventIn as EventIn
 from helpline.domains.knowledge.search import article_url, with_fallback
 from helpline.domains.portal.queries import workspace_slug
-from helpline.types import Strict
-
-
-class AnswerIn(Strict):
-    question: str = Field(min_length=1, max_length=2000)
-    locale: str = Field(default="en", max_length=16, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-    visit: str = Field(default="", max_length=64)
-    source: str = Field(default="widget", pattern="^(widget|portal|email|helpcenter)$")
-
-
-class EventIn(Strict):
-    visit: str = Field(min_length=1, max_length=64)
-    kind: str = Field(pattern="^(opened|solved|abandoned|submitted|handover)$")
-    source: str = Field(default="widget", pattern="^(widget|portal|helpcenter|email)$")
-    article_id: int | None = None
-
 
 _HANDOVER_REASONS = {
     "asked_for_human": "the visitor asked for a person",

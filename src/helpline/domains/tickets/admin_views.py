@@ -1,30 +1,25 @@
 """Admin pages for what tickets carry: custom fields (list, create, edit, delete) and tags (counts,
 rename, delete). Admins only (:data:`~helpline.domains.accounts.admin_views.AdminPage`).
 
-The writes follow the catalog API's rules (:mod:`helpline.domains.tickets.catalog_api`): field bodies
-are validated by the same schemas, options by the same check, and a tag renamed onto one a ticket
-already has is merged, not duplicated.
+Every read and write goes through the catalogue (:mod:`helpline.domains.tickets.catalog`), as the
+catalog API's do: the same bodies (``schemas``), the same rules and the same messages; the pages only
+turn a form into a body and a refusal into the form's errors.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from helpline.db.base import utcnow
 from helpline.domains.accounts.admin_views import FLASHES, AdminPage
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.tickets import queries
-from helpline.domains.tickets.catalog_api import _check_options
-from helpline.domains.tickets.fields import fields_table
-from helpline.domains.tickets.models import FieldType, TicketTag
+from helpline.domains.tickets import catalog, queries
+from helpline.domains.tickets.models import FieldType
 from helpline.domains.tickets.schemas import CustomFieldCreate, CustomFieldUpdate, TagRename
-from helpline.errors import Conflict, Forbidden, NotFound, Problem
-from helpline.platform.db import UnitOfWork
+from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.forms import errors_of, flash_of, form_of
 from helpline.web.pages import redirect
@@ -32,8 +27,6 @@ from helpline.web.templating import render
 from helpline.web.types import IdPath
 
 router = APIRouter(include_in_schema=False)
-tags_t: sa.Table = TicketTag.__table__
-fields_t: sa.Table = fields_table
 TagName = Annotated[str, Path(min_length=1, max_length=80)]
 TYPES = [(t.value, t.value.title()) for t in FieldType]
 
@@ -45,69 +38,6 @@ def _options(text: str) -> list[str]:
 def _position(raw: str) -> int:
     raw = (raw or "").strip()
     return int(raw) if raw.isdigit() and len(raw) < 7 else (0 if not raw else -1)
-
-
-# --- custom fields: writes --------------------------------------------------------------------------
-
-
-def check_admin(actor: Principal) -> None:
-    if not actor.is_admin:
-        raise Forbidden("only admins define custom fields and manage tags")
-
-
-async def access_field(conn: Any, actor: Principal, field_id: int) -> dict[str, Any]:
-    row = (
-        (
-            await conn.execute(
-                sa.select(fields_t).where(
-                    fields_t.c.id == field_id, fields_t.c.workspace_id == actor.workspace_id
-                )
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"custom field {field_id} not found")
-    return dict(row)
-
-
-async def do_create_field(uow: UnitOfWork, actor: Principal, data: CustomFieldCreate) -> int:
-    check_admin(actor)
-    _check_options(data.type, data.options)
-    dup = (
-        await uow.execute(
-            sa.select(fields_t.c.id).where(
-                fields_t.c.workspace_id == actor.workspace_id, fields_t.c.key == data.key
-            )
-        )
-    ).first()
-    if dup:
-        raise Conflict(f"a field with key {data.key!r} exists", errors=[{"field": "key", "message": "taken"}])
-    result = await uow.execute(
-        fields_t.insert()
-        .values(workspace_id=actor.workspace_id, created_at=utcnow(), **data.model_dump(mode="json"))
-        .returning(fields_t.c.id)
-    )
-    return int(result.scalar_one())
-
-
-async def do_update_field(
-    uow: UnitOfWork, actor: Principal, current: dict[str, Any], data: CustomFieldUpdate
-) -> None:
-    check_admin(actor)
-    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
-    if "options" in changes:
-        _check_options(FieldType(current["type"]), changes["options"])
-    if changes:
-        await uow.execute(fields_t.update().where(fields_t.c.id == current["id"]).values(**changes))
-
-
-async def do_delete_field(uow: UnitOfWork, actor: Principal, current: dict[str, Any]) -> None:
-    check_admin(actor)
-    await uow.execute(
-        fields_t.delete().where(fields_t.c.id == current["id"], fields_t.c.workspace_id == actor.workspace_id)
-    )
 
 
 # --- custom fields: pages ---------------------------------------------------------------------------
@@ -123,17 +53,7 @@ async def _fields_page(
     status: int = 200,
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
-        rows = (
-            (
-                await conn.execute(
-                    sa.select(fields_t)
-                    .where(fields_t.c.workspace_id == actor.workspace_id)
-                    .order_by(fields_t.c.position, fields_t.c.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        rows = await catalog.list_fields(conn, actor)
     return render(
         request,
         "tickets/admin_fields.html",
@@ -169,7 +89,7 @@ async def create_field(request: Request, actor: AdminPage, platform: PlatformDep
             position=_position(str(form.get("position", ""))),
         )
         async with platform.db.transaction() as uow:
-            await do_create_field(uow, actor, data)
+            await catalog.do_create_field(uow, actor, data)
     except (ValidationError, Problem) as exc:
         return await _fields_page(request, actor, platform, errors=errors_of(exc), values=form, status=422)
     return redirect("/admin/fields?done=created")
@@ -186,7 +106,7 @@ async def _field_page(
     status: int = 200,
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
-        field = await access_field(conn, actor, field_id)
+        field = await catalog.access_field(conn, actor, field_id)
     shown = {
         "label": field["label"],
         "options": "\n".join(field["options"] or []),
@@ -235,7 +155,7 @@ async def update_field(
     form = await form_of(request)
     try:
         async with platform.db.transaction() as uow:
-            current = await access_field(uow.conn, actor, field_id)
+            current = await catalog.access_field(uow.conn, actor, field_id)
             data = CustomFieldUpdate(
                 label=str(form.get("label", "")),
                 options=_options(str(form.get("options", "")))
@@ -245,7 +165,7 @@ async def update_field(
                 customer_visible=form.get("customer_visible") == "on",
                 position=_position(str(form.get("position", ""))),
             )
-            await do_update_field(uow, actor, current, data)
+            await catalog.do_update_field(uow, actor, field_id, data)
     except (ValidationError, Problem) as exc:
         if isinstance(exc, Problem) and exc.status == 404:
             raise
@@ -258,33 +178,11 @@ async def update_field(
 @router.post("/admin/fields/{field_id}/delete")
 async def delete_field(field_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
-        current = await access_field(uow.conn, actor, field_id)
-        await do_delete_field(uow, actor, current)
+        await catalog.do_delete_field(uow, actor, field_id)
     return redirect("/admin/fields?done=deleted")
 
 
 # --- tags --------------------------------------------------------------------------------------------
-
-
-async def do_rename_tag(uow: UnitOfWork, actor: Principal, name: str, new: str) -> int:
-    """Rename ``name`` to ``new`` on every ticket of the workspace; tickets with both keep one. How many
-    tickets carry ``new`` afterwards (0: ``name`` was not in use)."""
-    check_admin(actor)
-    ws_tags = tags_t.c.workspace_id == actor.workspace_id
-    if new != name:
-        both = sa.select(tags_t.c.ticket_id).where(ws_tags, tags_t.c.tag == new).scalar_subquery()
-        await uow.execute(tags_t.delete().where(ws_tags, tags_t.c.tag == name, tags_t.c.ticket_id.in_(both)))
-        await uow.execute(tags_t.update().where(ws_tags, tags_t.c.tag == name).values(tag=new))
-    return int(
-        (await uow.execute(sa.select(sa.func.count()).where(ws_tags, tags_t.c.tag == new))).scalar_one()
-    )
-
-
-async def do_delete_tag(uow: UnitOfWork, actor: Principal, name: str) -> None:
-    check_admin(actor)
-    await uow.execute(
-        tags_t.delete().where(tags_t.c.workspace_id == actor.workspace_id, tags_t.c.tag == name)
-    )
 
 
 async def _tags_page(
@@ -323,9 +221,7 @@ async def rename_tag(request: Request, name: TagName, actor: AdminPage, platform
     try:
         new = TagRename(name=str(form.get("new_name", ""))).name
         async with platform.db.transaction() as uow:
-            count = await do_rename_tag(uow, actor, name, new)
-        if count == 0:
-            raise NotFound(f"the tag {name!r} is not in use")
+            await catalog.do_rename_tag(uow, actor, name, new)
     except (ValidationError, Problem) as exc:
         errors = errors_of(exc)
         return await _tags_page(
@@ -341,5 +237,5 @@ async def rename_tag(request: Request, name: TagName, actor: AdminPage, platform
 @router.post("/admin/tags/{name:path}/delete")
 async def delete_tag(name: TagName, actor: AdminPage, platform: PlatformDep) -> Response:
     async with platform.db.transaction() as uow:
-        await do_delete_tag(uow, actor, name)
+        await catalog.do_delete_tag(uow, actor, name)
     return redirect("/admin/tags?done=deleted")

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.accounts import service
+from helpline.domains.accounts import queries, service
 from helpline.domains.accounts.admin_views._common import (
     FLASHES,
     STAFF_ROLES,
     AdminPage,
     access_member,
-    groups,
     ids_in,
-    members,
     open_invitations,
     router,
-    tokens,
     workspace_groups,
     workspace_people,
 )
@@ -38,32 +34,15 @@ from helpline.web.types import IdPath
 @router.get("/admin")
 async def admin_index(request: Request, actor: AdminPage, platform: PlatformDep) -> HTMLResponse:
     async with platform.db.read() as conn:
-        count = (
-            await conn.execute(
-                sa.select(members.c.role, sa.func.count())
-                .where(members.c.workspace_id == actor.workspace_id)
-                .group_by(members.c.role)
-            )
-        ).all()
-        n_groups = (
-            await conn.execute(sa.select(sa.func.count()).where(groups.c.workspace_id == actor.workspace_id))
-        ).scalar_one()
-        n_tokens = (
-            await conn.execute(
-                sa.select(sa.func.count()).where(
-                    tokens.c.workspace_id == actor.workspace_id, tokens.c.revoked_at.is_(None)
-                )
-            )
-        ).scalar_one()
-    by_role = {role: n for role, n in count}
+        counts = await queries.workspace_counts(conn, actor.workspace_id)
     return render(
         request,
         "accounts/admin_index.html",
         {
             "title": "Admin",
-            "by_role": by_role,
-            "n_groups": n_groups,
-            "n_tokens": n_tokens,
+            "by_role": counts["by_role"],
+            "n_groups": counts["groups"],
+            "n_tokens": counts["tokens"],
             "section": "index",
         },
     )

@@ -8,12 +8,21 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.domains.channels.email import mailboxes as mailbox_service
 from helpline.domains.channels.email import outbound, queries, service
 from helpline.domains.channels.email.connection import test_connection
-from helpline.domains.channels.email.schemas import MailboxCreate, MailboxUpdate, no_nul
+from helpline.domains.channels.email.schemas import (
+    Accepted,
+    ConnectionTest,
+    DeliveryPage,
+    InboundPage,
+    InboundRead,
+    MailboxCreate,
+    MailboxRead,
+    MailboxUpdate,
+    no_nul,
+)
 from helpline.errors import NotFound, Problem, Unauthorized
 from helpline.settings import Settings
 from helpline.web.deps import CurrentPrincipal, PlatformDep
@@ -28,57 +37,6 @@ def body_limits(settings: Settings, prefix: str) -> list[tuple[re.Pattern[str], 
     """This router's request body limits that are not the API's (``web.limits``): the raw-MIME
     webhook's body is one whole email, so it takes what mail takes by any transport."""
     return [(re.compile(re.escape(prefix) + r"/mailboxes/[0-9]+/inbound"), settings.email_max_message_bytes)]
-
-
-class MailboxRead(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: int
-    name: str
-    address: str
-    active: bool
-
-
-class Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class InboundRead(Loose):
-    id: int
-    mailbox_id: int
-    message_key: str
-    state: str = Field(description="received, processed or failed")
-    outcome: str = Field(description="new_ticket, reply, bounce, loop, capped, or failed")
-    reason: str
-    ticket_id: int | None = None
-
-
-class InboundPage(BaseModel):
-    items: list[InboundRead]
-    next_cursor: str | None
-
-
-class DeliveryRead(Loose):
-    id: int
-    kind: str
-    state: str
-    status: str = Field(description='queued, sent, "retrying n" or "failed: why"')
-    recipients: dict[str, str]
-
-
-class DeliveryPage(BaseModel):
-    items: list[DeliveryRead]
-
-
-class Accepted(BaseModel):
-    id: int
-    state: str | None = None
-    duplicate: bool | None = None
-
-
-class ConnectionTest(BaseModel):
-    ok: bool
-    imap: dict[str, str]
-    smtp: dict[str, str]
 
 
 @router.get("/mailboxes", response_model=list[MailboxRead], summary="List mailboxes (admins)")

@@ -1,11 +1,13 @@
-"""Request bodies of mailbox administration, shared by the API (``api.py``) and the console pages
-(``views/``): the same fields, limits and messages whichever way an admin changes a mailbox."""
+"""Request and response bodies of the email channel's API (``api.py``). The mailbox bodies are shared
+with the console pages (``views/``): the same fields, limits and messages whichever way an admin
+changes a mailbox."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from helpline.errors import Problem
 from helpline.types import Email, Strict
@@ -111,3 +113,77 @@ def no_nul(values: dict[str, Any]) -> dict[str, Any]:
                 errors=[{"field": k, "message": "contains U+0000"}],
             )
     return values
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class MailboxRead(BaseModel):
+    """A mailbox without its secrets (``mailboxes.public``: each secret only as ``<name>_set``)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    name: str
+    address: str
+    active: bool
+
+
+class InboundRead(BaseModel):
+    """One received email as stored (its raw bytes at ``/email/inbound/{id}/raw``)."""
+
+    id: int
+    mailbox_id: int
+    message_key: str = Field(description="The Message-ID, or `sha256:<hash>` of the bytes when it has none")
+    raw_sha256: str
+    size: int
+    source: str = Field(description="smtp, imap, webhook or api")
+    envelope_from: str
+    from_address: str
+    subject: str
+    state: str = Field(description="received, processed or failed")
+    outcome: str = Field(description="new_ticket, reply, bounce, loop, capped, or failed")
+    reason: str
+    ticket_id: int | None = None
+    message_id: int | None = None
+    auth: dict[str, Any] = Field(description="SPF, DKIM and DMARC verdicts")
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class InboundPage(BaseModel):
+    items: list[InboundRead]
+    next_cursor: str | None
+
+
+class DeliveryRead(BaseModel):
+    """One email sent on a ticket, with its delivery state per recipient."""
+
+    id: int
+    message_id: int | None
+    kind: str = Field(description="reply, auto_ack or transcript")
+    rfc_message_id: str
+    recipients: dict[str, str]
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    created_at: datetime
+    status: str = Field(description='queued, sent, "retrying n" or "failed: why"')
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryRead]
+
+
+class Accepted(BaseModel):
+    id: int
+    state: str | None = None
+    duplicate: bool | None = None
+
+
+class ConnectionTest(BaseModel):
+    ok: bool
+    imap: dict[str, str]
+    smtp: dict[str, str]

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from helpline.domains.accounts import audit
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries
-from helpline.domains.customers.privacy import _erase, _export, _scope
+from helpline.domains.customers.privacy import _erase, _export, _scope, _shape
 from helpline.domains.customers.privacy._erase import MARKER, MARKER_HTML
 from helpline.domains.customers.privacy._export import FORMAT_VERSION
 from helpline.domains.customers.privacy._files import REFERENCES
@@ -112,7 +112,7 @@ async def export_archive(platform: Platform, actor: Principal, contact_id: int) 
             await asyncio.to_thread(
                 zf.writestr, "contact.json", orjson.dumps(doc, option=orjson.OPT_INDENT_2)
             )
-            wanted = [(a["sha256"], _export.attachment_path(a)) for a in extra["attachments"]]
+            wanted = [(a["sha256"], _shape.attachment_path(a)) for a in extra["attachments"]]
             wanted += [(m["raw_sha256"], m["file"]) for m in extra["inbound"]]
             for sha, path in wanted:
                 try:

@@ -16,34 +16,20 @@ import orjson
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
-from helpline.domains.accounts.models import (
-    ApiToken,
-    Invitation,
-    PasskeyCredential,
-    RecoveryCode,
-    SsoIdentity,
-    SsoProvider,
-    User,
-    WebSession,
+from helpline.domains.customers.privacy._erase_people import (
+    erase_accounts,
+    erase_chat,
+    erase_contacts,
+    erase_knowledge,
+    erase_mail_out,
 )
-from helpline.domains.channels.email.models import AddressStatus, OutboundState
 from helpline.domains.customers.privacy._scope import (
     Subject,
     attachments,
-    chat_sessions,
-    contacts,
-    feedback,
-    feedback_rows,
-    identities,
     inbound,
-    members,
     messages,
-    outbound,
-    search_log,
-    search_log_rows,
     their_texts,
     tickets,
-    visitors,
 )
 from helpline.domains.tickets import fields
 from helpline.domains.tickets.models import Event, FieldType
@@ -55,24 +41,11 @@ from helpline.platform.models import IdempotencyKey
 #: two values in a redaction, so they cannot change without a migration.
 MARKER = "[erased at the customer's request]"
 MARKER_HTML = f"<p>{MARKER}</p>"
-#: The address an erased account keeps (``users.email`` is unique and required).
-ERASED_EMAIL = "erased-{user_id}@erased.invalid"
 #: Hashes per ``privacy.purge_files`` job.
 PURGE_BATCH = 500
 
 events_t = Event.__table__
-users = User.__table__
-web_sessions = WebSession.__table__
-api_tokens = ApiToken.__table__
-passkeys = PasskeyCredential.__table__
-recovery_codes = RecoveryCode.__table__
-sso_identities = SsoIdentity.__table__
-sso_providers = SsoProvider.__table__
-invitations = Invitation.__table__
-address_status = AddressStatus.__table__
 idem_keys = IdempotencyKey.__table__
-
-_UNSENT = (OutboundState.queued.value, OutboundState.retrying.value)
 
 
 def _chunks(ids: list[Any], size: int = 500) -> list[list[Any]]:
@@ -173,206 +146,6 @@ async def _tickets_and_history(uow: UnitOfWork, s: Subject, n: Counter[str]) -> 
     return changed
 
 
-async def _contacts(uow: UnitOfWork, s: Subject, n: Counter[str]) -> None:
-    if s.identities:
-        await uow.execute(identities.delete().where(identities.c.id.in_([i["id"] for i in s.identities])))
-        n["identities"] += len(s.identities)
-    now = utcnow()
-    result = await uow.execute(
-        contacts.update()
-        .where(
-            contacts.c.id.in_(s.contact_ids),
-            sa.or_(
-                contacts.c.erased_at.is_(None),
-                contacts.c.name != "",
-                contacts.c.notes != "",
-                contacts.c.organization_id.is_not(None),
-            ),
-        )
-        .values(name="", notes="", tags=[], attributes={}, organization_id=None, updated_at=now)
-    )
-    n["contacts"] += int(result.rowcount)
-    await uow.execute(
-        contacts.update()
-        .where(contacts.c.id.in_(s.contact_ids), contacts.c.erased_at.is_(None))
-        .values(erased_at=now)
-    )
-
-
-async def _accounts(uow: UnitOfWork, s: Subject, n: Counter[str]) -> list[int]:
-    """Their customer memberships of this workspace go; an account left with no workspace is disabled
-    and loses its address, password and every way to sign in. An account that is still a member
-    elsewhere keeps all of that: this workspace's admin does not change what another observes."""
-    now = utcnow()
-    ws = s.workspace_id
-    user_ids = []
-    for m in s.memberships:
-        uid = m["user_id"]
-        user_ids.append(uid)
-        await uow.execute(members.delete().where(members.c.id == m["id"]))
-        await uow.execute(
-            web_sessions.update()
-            .where(
-                web_sessions.c.user_id == uid,
-                web_sessions.c.workspace_id == ws,
-                web_sessions.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-        )
-        await uow.execute(
-            api_tokens.update()
-            .where(
-                api_tokens.c.user_id == uid,
-                api_tokens.c.workspace_id == ws,
-                api_tokens.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-        )
-        ours = sa.select(sso_providers.c.id).where(sso_providers.c.workspace_id == ws)
-        await uow.execute(
-            sso_identities.delete().where(
-                sso_identities.c.user_id == uid, sso_identities.c.provider_id.in_(ours)
-            )
-        )
-        n["memberships"] += 1
-        elsewhere = (
-            await uow.execute(sa.select(sa.func.count()).select_from(members).where(members.c.user_id == uid))
-        ).scalar_one()
-        await uow.execute(  # an offer of this workspace to them is gone with them
-            invitations.update()
-            .where(
-                invitations.c.user_id == uid,
-                invitations.c.workspace_id == ws,
-                invitations.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-        )
-        invited_elsewhere = (
-            await uow.execute(
-                sa.select(sa.func.count())
-                .select_from(invitations)
-                .where(
-                    invitations.c.user_id == uid,
-                    invitations.c.accepted_at.is_(None),
-                    invitations.c.revoked_at.is_(None),
-                )
-            )
-        ).scalar_one()
-        if elsewhere or invited_elsewhere:  # another workspace still knows this account
-            continue
-        done = await uow.execute(
-            users.update()
-            .where(users.c.id == uid, users.c.is_operator.is_(False))
-            .values(
-                email=ERASED_EMAIL.format(user_id=uid),
-                name="",
-                password_hash=None,
-                password_by_admin=False,
-                totp_secret=None,
-                totp_enabled=False,
-                totp_pending=None,
-                is_active=False,
-            )
-        )
-        if not done.rowcount:
-            continue
-        for table in (passkeys, recovery_codes, sso_identities):
-            await uow.execute(table.delete().where(table.c.user_id == uid))
-        await uow.execute(
-            web_sessions.update()
-            .where(web_sessions.c.user_id == uid, web_sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        await uow.execute(
-            api_tokens.update()
-            .where(api_tokens.c.user_id == uid, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        n["accounts_disabled"] += 1
-    return user_ids
-
-
-async def _chat(uow: UnitOfWork, s: Subject, n: Counter[str]) -> None:
-    if s.visitor_ids:
-        result = await uow.execute(
-            visitors.update()
-            .where(
-                visitors.c.id.in_(s.visitor_ids),
-                sa.or_(
-                    visitors.c.name != "",
-                    visitors.c.email != "",
-                    visitors.c.external_id.is_not(None),
-                    visitors.c.contact_id.is_not(None),
-                ),
-            )
-            .values(name="", email="", external_id=None, contact_id=None)
-        )
-        n["chat_visitors"] += int(result.rowcount)
-    # The page a chat began on can carry who they are in its address.
-    await uow.execute(
-        chat_sessions.update().where(s.sessions(), chat_sessions.c.origin != "").values(origin="")
-    )
-
-
-async def _mail_out(uow: UnitOfWork, s: Subject, n: Counter[str]) -> None:
-    """Mail to them: their addresses leave the delivery records, and nothing unsent goes to them."""
-    requested = set(s.requested)
-    rows = (
-        (
-            await uow.execute(
-                sa.select(outbound).where(
-                    sa.or_(
-                        s.outbound_mail(),
-                        sa.and_(
-                            outbound.c.workspace_id == s.workspace_id, outbound.c.ticket_id.in_(s.cc_only)
-                        ),
-                    )
-                )
-            )
-        )
-        .mappings()
-        .all()
-    )
-    for r in rows:
-        before = r["recipients"] or {}
-        recipients = {k: v for k, v in before.items() if k.lower() not in s.emails}
-        theirs = recipients != before or r["first_recipient"].lower() in s.emails
-        values: dict[str, Any] = {}
-        if recipients != before:
-            values["recipients"] = recipients
-        if r["first_recipient"].lower() in s.emails:
-            values["first_recipient"] = ""
-        if r["ticket_id"] in requested and r["payload"]:
-            values["payload"] = {}  # a rendered acknowledgement repeats their subject
-        # Nothing more goes out to them or about them; an agent may retry it for the others.
-        if r["state"] in _UNSENT and (theirs or r["ticket_id"] in requested):
-            values.update(
-                state=OutboundState.failed.value,
-                last_error="erased at the customer's request",
-                next_attempt_at=None,
-            )
-        if values:
-            await uow.execute(outbound.update().where(outbound.c.id == r["id"]).values(**values))
-            n["outbound_emails"] += 1
-    if s.emails:
-        result = await uow.execute(
-            address_status.delete().where(
-                address_status.c.workspace_id == s.workspace_id,
-                sa.func.lower(address_status.c.address).in_(sorted(s.emails)),
-            )
-        )
-        n["bounce_records"] += int(result.rowcount)
-
-
-async def _knowledge(uow: UnitOfWork, s: Subject, texts: set[str], n: Counter[str]) -> None:
-    result = await uow.execute(search_log.delete().where(search_log_rows(s, texts)))
-    n["search_log"] += int(result.rowcount)
-    result = await uow.execute(
-        feedback.update().where(feedback_rows(s), feedback.c.comment != "").values(comment="")
-    )
-    n["feedback"] += int(result.rowcount)
-
-
 def _json_forms(text: str) -> set[str]:
     """``text`` as it appears inside a stored JSON document (escaped, with and without ASCII escapes)."""
     return {orjson.dumps(text).decode()[1:-1], json.dumps(text)[1:-1]}
@@ -409,12 +182,12 @@ async def erase(uow: UnitOfWork, s: Subject, *, actor_user_id: int) -> tuple[dic
     per_ticket = await _redact_messages(uow, s, n)
     hashes = await _drop_files(uow, s, n)
     changed = await _tickets_and_history(uow, s, n)
-    await _knowledge(uow, s, texts, n)
-    await _mail_out(uow, s, n)
-    await _chat(uow, s, n)
-    user_ids = await _accounts(uow, s, n)
+    await erase_knowledge(uow, s, texts, n)
+    await erase_mail_out(uow, s, n)
+    await erase_chat(uow, s, n)
+    user_ids = await erase_accounts(uow, s, n)
     await _stored_answers(uow, s, user_ids, [t for t in subjects if t != MARKER], n)
-    await _contacts(uow, s, n)
+    await erase_contacts(uow, s, n)
     hashes.discard("")
     n["files"] += len(hashes)
     for chunk in _chunks(sorted(hashes), PURGE_BATCH):
