@@ -3,6 +3,9 @@
 Embedded, ``helpline serve`` runs a worker in-process; distributed, any number of ``helpline worker``
 processes claim jobs with ``FOR UPDATE SKIP LOCKED``. Jobs are enqueued inside the transaction that
 causes them, so they exist exactly when the change does (see ADR 0003).
+
+Each round of a runner also runs the durable feed (``platform/feed``, ADR 0014): a commit that
+inserts into a feed source's table wakes the runners of this process, like an enqueued job does.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.platform.db import Database, UnitOfWork
+from helpline.platform.feed import REGISTRY as FEED
+from helpline.platform.feed import FeedWorker, Registry
 from helpline.platform.models import Job
 
 if TYPE_CHECKING:
@@ -131,7 +136,14 @@ class Claimed:
 class JobRunner:
     """Claims ready jobs, runs their handlers, and records success, retry or death."""
 
-    def __init__(self, platform: Platform, *, batch: int = 100, lease: timedelta = timedelta(minutes=5)):
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        batch: int = 100,
+        lease: timedelta = timedelta(minutes=5),
+        feed: Registry | FeedWorker | None = None,
+    ):
         self.platform = platform
         self.db: Database = platform.db
         self.batch = batch
@@ -139,6 +151,10 @@ class JobRunner:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        #: The feed this runner delivers: the process-wide registry unless a test brings its own.
+        self.feed = (
+            feed if isinstance(feed, FeedWorker) else FeedWorker(platform, feed or FEED, name=self.name)
+        )
 
     async def claim(self) -> list[Claimed]:
         now = utcnow()
@@ -181,7 +197,19 @@ class JobRunner:
         return claimed
 
     async def run_once(self) -> int:
-        """Claim and run one batch; the number of jobs handled."""
+        """Claim and run one batch of jobs, then one round of the feed; the work done (jobs run plus
+        feed rows numbered and delivered; 0 when there was nothing to do)."""
+        return await self._run_jobs() + await self._run_feed()
+
+    async def _run_feed(self) -> int:
+        try:
+            return await self.feed.run_once()
+        except Exception:
+            # A feed problem (say, a source table without its txid column) must not stop the jobs.
+            log.exception("feed round failed; retrying")
+            return 0
+
+    async def _run_jobs(self) -> int:
         claimed = await self.claim()
         by_kind: dict[str, list[Claimed]] = defaultdict(list)
         for c in claimed:
@@ -237,6 +265,7 @@ class JobRunner:
 
     async def run_forever(self, *, poll_seconds: float = 1.0) -> None:
         _WAITERS.add(self._wake)
+        _wake_on_feed_writes(self.db, self.feed.registry)
         try:
             while not self._stop.is_set():
                 try:
@@ -246,14 +275,25 @@ class JobRunner:
                     n = 0
                 if n == 0:
                     self._wake.clear()
+                    # Rows held back by an older transaction still running: look again soon.
+                    wait = min(poll_seconds, 0.05) if self.feed.held_back else poll_seconds
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                        await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             _WAITERS.discard(self._wake)
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+
+def _wake_on_feed_writes(db: Database, registry: Registry) -> None:
+    """Wake this process's runners after each commit that inserted into a feed source's table."""
+    done: set[str] = db.extras.setdefault("feed.wake_tables", set())
+    tables = {src.table.name for src in registry.sources.values()} - done
+    if tables:
+        db.on_write({t: ("insert",) for t in tables}, _wake_all)
+        done.update(tables)
 
 
 async def pending_counts(db: Database) -> dict[str, int]:
