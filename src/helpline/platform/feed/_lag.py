@@ -51,10 +51,14 @@ async def _sources(conn: AsyncConnection) -> dict[int, _Source]:
     pg = conn.dialect.name == "postgresql"
     for r in (await conn.execute(sa.select(s.id, s.name, s.table_name, s.time_column, s.low))).all():
         time = sa.column(r.time_column, UTCDateTime()) if r.time_column else None
-        table = sa.table(r.table_name, sa.column("id", sa.BigInteger()), *([time] if time is not None else []))
+        table = sa.table(
+            r.table_name, sa.column("id", sa.BigInteger()), *([time] if time is not None else [])
+        )
         newer: sa.ColumnElement[bool] | sa.TextClause
         if pg:
-            newer = sa.text("txid >= CAST(CAST(:low AS text) AS xid8)").bindparams(low=int(r.low))
+            newer = sa.text("txid >= CAST(CAST(:low AS text) AS xid8)").bindparams(
+                sa.bindparam("low", int(r.low), type_=sa.BigInteger())
+            )
         else:
             newer = table.c.id > int(r.low)
         cols: list[Any] = [sa.func.count()]
@@ -98,7 +102,8 @@ async def consumer_lag(conn: AsyncConnection) -> list[ConsumerLag]:
         if src.time is None:
             continue
         found = await conn.execute(sa.select(src.table.c.id, src.time).where(src.table.c.id.in_(ids)))
-        for rid, at in found.tuples():
+        pairs: list[Any] = list(found)
+        for rid, at in pairs:
             if isinstance(at, datetime):
                 first_time[(sid, int(rid))] = at
     now = utcnow()

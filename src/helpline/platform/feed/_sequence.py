@@ -50,6 +50,11 @@ class SourceState:
     buckets: int
 
 
+def _big(name: str, value: int) -> sa.BindParameter[int]:
+    """A 64-bit parameter: transaction ids pass 2**31 (the epoch is in the high bits)."""
+    return sa.bindparam(name, value, type_=sa.BigInteger())
+
+
 async def check_table(uow: UnitOfWork, src: Source) -> None:
     """Refuse a table that cannot tell the feed its commit order (see :class:`Source`)."""
     name = src.table.name
@@ -144,13 +149,15 @@ async def sequence(uow: UnitOfWork, src: Source, state: SourceState) -> tuple[in
         if has_cursors and xmin > state.low:
             window = sa.text(
                 "txid >= CAST(CAST(:low AS text) AS xid8) AND txid < CAST(CAST(:xmin AS text) AS xid8)"
-            ).bindparams(low=state.low, xmin=xmin)
+            ).bindparams(_big("low", state.low), _big("xmin", xmin))
             n = await _insert_entries(uow, src, state, sa.select(t.c.id, t.c[src.key]).where(window))
         held = (
             await uow.execute(
                 sa.select(
                     sa.exists()
-                    .where(sa.text("txid >= CAST(CAST(:xmin AS text) AS xid8)").bindparams(xmin=xmin))
+                    .where(
+                        sa.text("txid >= CAST(CAST(:xmin AS text) AS xid8)").bindparams(_big("xmin", xmin))
+                    )
                     .select_from(t)
                 )
             )
@@ -190,7 +197,7 @@ async def _insert_entries(
     sub = rows.subquery()
     numbered = sa.select(
         sa.literal(state.id),
-        sa.literal(state.head) + sa.func.row_number().over(order_by=sub.c.id),
+        sa.literal(state.head, sa.BigInteger()) + sa.func.row_number().over(order_by=sub.c.id),
         sa.func.coalesce(sub.c[src.key], 0) % state.buckets,
         sub.c.id,
     )
