@@ -11,10 +11,10 @@ inserts into a feed source's table wakes the runners of this process, like an en
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -112,11 +112,27 @@ _INSERT = {
 }
 
 _WAITERS: set[asyncio.Event] = set()
+_FEED_WAITERS: set[asyncio.Event] = set()
 
 
 async def _wake_all() -> None:
     for ev in _WAITERS:
         ev.set()
+
+
+async def _wake_feeds() -> None:
+    for ev in _FEED_WAITERS:
+        ev.set()
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
+    """Return when ``a`` or ``b`` is set, or after ``seconds``."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -150,6 +166,7 @@ class JobRunner:
         self.lease = lease
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
+        self._feed_wake = asyncio.Event()
         self._stop = asyncio.Event()
         #: The feed this runner delivers: the process-wide registry unless a test brings its own.
         self.feed = (
@@ -264,23 +281,36 @@ class JobRunner:
         return total
 
     async def run_forever(self, *, poll_seconds: float = 1.0) -> None:
+        """Run rounds until :meth:`stop`: at once while there is work, else on a wake-up or after
+        ``poll_seconds``. A wake-up by a feed source's commit runs the feed alone (no jobs claim)."""
         _WAITERS.add(self._wake)
+        _FEED_WAITERS.add(self._feed_wake)
         _wake_on_feed_writes(self.db, self.feed.registry)
+        jobs_due = True
+        jobs_ran = 0.0
         try:
             while not self._stop.is_set():
                 try:
-                    n = await self.run_once()
+                    n = 0
+                    if jobs_due:
+                        jobs_ran = time.monotonic()
+                        n = await self._run_jobs()
+                    n += await self._run_feed()
                 except Exception:
                     log.exception("job runner round failed; retrying")
                     n = 0
+                jobs_due = True
                 if n == 0:
                     self._wake.clear()
+                    self._feed_wake.clear()
                     # Rows held back by an older transaction still running: look again soon.
                     wait = min(poll_seconds, 0.05) if self.feed.held_back else poll_seconds
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
+                    await _first_of(self._wake, self._feed_wake, wait)
+                    # Jobs when one was enqueued or a poll is due, not on every feed wake-up.
+                    jobs_due = self._wake.is_set() or time.monotonic() - jobs_ran >= poll_seconds
         finally:
             _WAITERS.discard(self._wake)
+            _FEED_WAITERS.discard(self._feed_wake)
 
     def stop(self) -> None:
         self._stop.set()
@@ -288,11 +318,12 @@ class JobRunner:
 
 
 def _wake_on_feed_writes(db: Database, registry: Registry) -> None:
-    """Wake this process's runners after each commit that inserted into a feed source's table."""
+    """Wake this process's runners' feed after each commit that inserted into the table of a source
+    that has consumers (a source nobody consumes costs ticket writes nothing)."""
     done: set[str] = db.extras.setdefault("feed.wake_tables", set())
-    tables = {src.table.name for src in registry.sources.values()} - done
+    tables = {registry.sources[c.source].table.name for c in registry.consumers.values()} - done
     if tables:
-        db.on_write({t: ("insert",) for t in tables}, _wake_all)
+        db.on_write({t: ("insert",) for t in tables}, _wake_feeds)
         done.update(tables)
 
 

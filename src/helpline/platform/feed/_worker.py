@@ -85,7 +85,8 @@ class FeedWorker:
         #: True when committed rows wait for an older transaction still running: poll again soon.
         self.held_back = False
         self._states: dict[str, seq.SourceState] = {}
-        self._ready = False
+        #: The consumers the last setup made cursors for: a consumer registered later sets up again.
+        self._ready: frozenset[str] = frozenset()
 
     def _active(self) -> dict[str, list[Consumer]]:
         by_source: dict[str, list[Consumer]] = {}
@@ -105,13 +106,13 @@ class FeedWorker:
                 await seq.sequence(uow, src, state)
                 await seq.ensure_cursors(uow, state, [c.name for c in consumers])
             self._states[name] = state
-        self._ready = True
+        self._ready = frozenset(self.registry.consumers)
 
     async def run_once(self) -> int:
         """One round; the rows numbered plus the rows delivered (0: nothing to do now)."""
         if not self.registry.consumers:
             return 0
-        if not self._ready:
+        if self._ready != frozenset(self.registry.consumers):
             await self.setup()
         sequenced, claims = await self._round()
         if not claims:
