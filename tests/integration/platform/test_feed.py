@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -123,7 +124,12 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_no_effect(pla
     ids = await write_events(platform, ws.id, tickets, rounds=5)
     ticket_of = tickets_of(ids, tickets)
 
-    task = asyncio.create_task(first.run_once())
+    async def rounds() -> None:  # until the kill (a round may find the rows held back on PostgreSQL)
+        while True:
+            if await first.run_once() == 0:
+                await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(rounds())
     await asyncio.wait_for(hanging.wait(), 30)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -188,17 +194,21 @@ async def test_two_workers_split_the_work_and_never_handle_one_event_both(platfo
 
 
 async def test_a_failing_consumer_is_retried_with_its_error_recorded_and_blocks_no_one(platform, ws, seen):
+    """A consumer fails on one ticket's events until it is fixed: the other consumer, and its own
+    other partitions, get everything meanwhile; the failing partition is retried after a growing
+    wait, its error and attempts shown; once fixed, it catches up in order with no effect twice."""
     tickets = await make_tickets(ws, 8)
     poison = tickets[3]
     reg = registry()
     bad, good = name("bad"), name("good")
     got_bad: list[int] = []
     got_good: list[int] = []
-    failures = {"left": 2}
+    broken = {"now": True}
+    tries: list[float] = []
 
     async def flaky(batch: feed.Batch) -> None:
-        if failures["left"] and any(r["ticket_id"] == poison for r in batch.rows):
-            failures["left"] -= 1
+        if broken["now"] and any(r["ticket_id"] == poison for r in batch.rows):
+            tries.append(time.monotonic())
             raise RuntimeError("boom: the mail server said no")
         await recorder(bad, got_bad)(batch)
 
@@ -210,20 +220,22 @@ async def test_a_failing_consumer_is_retried_with_its_error_recorded_and_blocks_
     ticket_of = tickets_of(ids, tickets)
     poisoned = [i for i in ids if ticket_of[i] == poison]
 
-    await worker.run_once()
-    assert set(ids) <= set(got_good)  # the other consumer is not held up
-    assert set(ids) - set(poisoned) <= set(got_bad)  # nor the failing one's other partitions
+    async def others_done_and_retried_twice() -> bool:
+        return set(ids) <= set(got_good) and set(ids) - set(poisoned) <= set(got_bad) and len(tries) >= 3
+
+    await run_until([worker], others_done_and_retried_twice)
     assert not set(poisoned) & set(got_bad)
+    assert (
+        tries[1] - tries[0] >= 0.3 and tries[2] - tries[1] >= 0.6
+    )  # 300 ms times the attempts between tries
     async with platform.db.read() as conn:
         lags = {lag.consumer: lag for lag in await feed.consumer_lag(conn)}
-    assert lags[bad].failing == 1 and lags[bad].attempts == 1 and lags[bad].behind >= len(poisoned)
+    assert lags[bad].failing == 1 and lags[bad].attempts == len(tries) and lags[bad].behind >= len(poisoned)
     assert "RuntimeError: boom" in (lags[bad].last_error or "") and lags[bad].failing_since is not None
     assert lags[good].failing == 0 and lags[good].behind == 0
 
-    await worker.run_once()  # within the backoff: not tried again yet
-    assert failures["left"] == 1
+    broken["now"] = False  # the consumer is fixed
     await run_until([worker], has_all(got_bad, ids))
-    assert failures["left"] == 0
     assert max(Counter(got_bad).values()) == 1
     assert Counter(i for i, _ in await seen_rows(platform, bad) if i in ticket_of) == Counter(ids)
     assert_in_order(got_bad, ticket_of)
@@ -261,7 +273,9 @@ async def test_postgresql_a_lower_id_committed_after_a_higher_one_is_not_skipped
         assert low not in got
         await a.commit()
     await run_until([worker], has_all(got, [low]), within=20)
-    assert got == [high, low]  # commit order: B's transaction ended first
+    # Commit order: B's transaction ended first. (``got`` may also hold the ticket's own events,
+    # committed just before the consumer started.)
+    assert [i for i in got if i in (low, high)] == [high, low]
 
 
 async def test_postgresql_rows_behind_an_open_transaction_wait_for_it(platform, ws):
@@ -281,10 +295,10 @@ async def test_postgresql_rows_behind_an_open_transaction_wait_for_it(platform, 
         first = await _insert(a, ws.id, ticket)
         [second] = await write_events(platform, ws.id, [ticket], rounds=1)
         await worker.run_once()
-        assert worker.held_back and got == []
+        assert worker.held_back and second not in got
         await a.commit()
     await run_until([worker], has_all(got, [first, second]), within=20)
-    assert got == [first, second] and not worker.held_back
+    assert [i for i in got if i in (first, second)] == [first, second]
 
 
 async def test_the_job_runner_delivers_as_soon_as_a_ticket_change_commits(platform, ws):
