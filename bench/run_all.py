@@ -1,7 +1,8 @@
-"""What ``make bench`` runs: seed, then load-test the API and the bare-driver limit, per database.
+"""What ``make bench`` runs: seed, then load-test the API and the bare-driver limit, per database;
+then the durable feed's delivery rate and cost per event (``feed.py``, in a database of its own).
 
-Measures everything ``seed.py`` and ``api_load.py`` measure, as JSON lines on stdout (progress on
-stderr). By default: 100k tickets on SQLite (``var/bench/helpline_bench.db``) and 100k on
+Measures everything ``seed.py``, ``api_load.py`` and ``feed.py`` measure, as JSON lines on stdout
+(progress on stderr). By default: 100k tickets on SQLite (``var/bench/helpline_bench.db``) and 100k on
 PostgreSQL (``helpline_bench`` on 127.0.0.1, when it answers; served by 2 workers, which helps
 there because one worker saturates a core in Python), 10 s per operation.
 
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
-from common import DEFAULT_PG, DEFAULT_SQLITE, emit, log, plain_pg_url
+from common import DEFAULT_PG, DEFAULT_SQLITE, VAR, emit, log, plain_pg_url
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,6 +68,8 @@ def main() -> None:
     p.add_argument("--sqlite-url", default=DEFAULT_SQLITE)
     p.add_argument("--no-seed", action="store_true", help="reuse the data of the last seed")
     p.add_argument("--ops", help="comma-separated subset of operations (see api_load.py)")
+    p.add_argument("--no-feed", action="store_true", help="skip feed.py")
+    p.add_argument("--feed-sizes", default="100000,1000000", help="stored events for feed.py")
     a = p.parse_args()
     targets: list[tuple[str, str, int]] = []
     if a.db in ("sqlite", "both"):
@@ -84,6 +87,14 @@ def main() -> None:
         load = ["--database-url", url, "--seconds", str(a.seconds), "--clients", str(a.clients)]
         load += ["--workers", str(workers)] + (["--ops", a.ops] if a.ops else [])
         _run("api_load.py", *load)
+    for db, url, _ in [] if a.no_feed else targets:
+        # feed.py drops and creates its own database (the seeded one is left as it is).
+        feed_url = (
+            f"sqlite:///{VAR / 'feed.db'}"
+            if db == "sqlite"
+            else url.rsplit("/", 1)[0] + "/helpline_bench_feed"
+        )
+        _run("feed.py", "--database-url", feed_url, "--sizes", a.feed_sizes)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from helpline.domains.knowledge.api import router as help_router
 from helpline.domains.knowledge.helpcenter import router as help_pages
 from helpline.domains.knowledge.views import router as kb_pages
 from helpline.domains.portal.views import router as portal_pages
+from helpline.domains.tickets import feed as _ticket_feed  # registers the events feed source
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handlers
 from helpline.domains.tickets.admin_views import router as catalog_pages
 from helpline.domains.tickets.api import router as tickets_router
@@ -60,9 +61,10 @@ from helpline.web import errors, openapi
 from helpline.web.context import RequestContextMiddleware
 from helpline.web.headers import SecurityHeadersMiddleware
 from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
+from helpline.web.metrics import router as metrics_router
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _account_jobs, _email_jobs, _chat_jobs, _customer_jobs)
+_ = (_ticket_jobs, _ticket_feed, _account_jobs, _email_jobs, _chat_jobs, _customer_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -169,6 +171,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(api)
     for pages in PAGE_ROUTERS:
         app.include_router(pages)
+    app.include_router(metrics_router)  # /metrics: 404 unless HELPLINE_METRICS_TOKEN is set
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get(f"{API_PREFIX}/docs", include_in_schema=False)

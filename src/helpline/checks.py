@@ -88,6 +88,7 @@ async def check_database(s: Settings) -> list[Result]:
         return results
     if current == head:
         results.append(await check_jobs(s))
+        results.extend(await check_feed(s))
         results.extend(await check_mailboxes(s))
     return results
 
@@ -121,6 +122,56 @@ async def check_jobs(s: Settings) -> Result:
     if queued > 1000:
         return Result("job queue", "warn", f"{summary}: a backlog; is a worker running (`helpline worker`)?")
     return Result("job queue", "ok", summary)
+
+
+#: A consumer whose oldest undelivered row is older than this gets a warning.
+FEED_STALE_SECONDS = 300
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+async def check_feed(s: Settings) -> list[Result]:
+    """The durable feed (ADR 0014): per consumer, how far behind it is and whether it is failing."""
+    from helpline.platform.db import Database
+    from helpline.platform.feed import consumer_lag
+
+    db = Database(s.effective_database_url, pool_size=1)
+    try:
+        async with db.read() as conn:
+            lags = await asyncio.wait_for(consumer_lag(conn), 10)
+    except Exception as exc:
+        return [Result("feed", "fail", f"cannot read the feed's cursors ({_short(exc)})")]
+    finally:
+        await db.dispose()
+    if not lags:
+        return [Result("feed", "skip", "no feed consumer has run yet")]
+    results = []
+    for lag in lags:
+        summary = f"{lag.behind} behind"
+        if lag.oldest_seconds is not None:
+            summary += f", oldest {_age(lag.oldest_seconds)} old"
+        summary += f"; {lag.delivered} delivered"
+        name = f"feed {lag.consumer}"
+        if lag.failing:
+            results.append(
+                Result(
+                    name,
+                    "warn",
+                    f"{summary}; failing in {lag.failing} partition(s), {lag.attempts} attempt(s): "
+                    f"{lag.last_error}",
+                )
+            )
+        elif lag.oldest_seconds is not None and lag.oldest_seconds > FEED_STALE_SECONDS:
+            results.append(Result(name, "warn", f"{summary}: is a worker running (`helpline worker`)?"))
+        else:
+            results.append(Result(name, "ok", summary))
+    return results
 
 
 async def check_redis(s: Settings) -> Result:

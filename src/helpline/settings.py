@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     """Run background jobs inside ``helpline serve`` (embedded mode). Turn off when ``helpline worker``
     processes do the work."""
 
+    metrics_token: str = ""
+    """Bearer token that ``GET /metrics`` (Prometheus text format: feed lag per consumer, the job
+    queue) requires. Empty: the endpoint does not exist (404). Use at least 32 random characters."""
+
     db_pool_size: int = 10
     """Connections per process in the database pool (PostgreSQL; SQLite readers). Up to twice as
     many open under load."""
@@ -252,6 +256,8 @@ class Settings(BaseSettings):
                 found.append("HELPLINE_BASE_URL must start with https:// in production.")
             if self.mail_transport == "console":
                 found.append("HELPLINE_MAIL_TRANSPORT=console sends no mail; set it to smtp in production.")
+            if self.metrics_token and len(self.metrics_token) < 32:
+                found.append("HELPLINE_METRICS_TOKEN is short: use at least 32 random characters.")
         if self.mail_transport not in {"console", "smtp"}:
             found.append("HELPLINE_MAIL_TRANSPORT must be 'console' or 'smtp'.")
         for name, path in (

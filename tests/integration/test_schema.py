@@ -5,6 +5,7 @@ ever gets, say) fails here. The full-text tables are the database's own and live
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,19 @@ FTS_PREFIXES = ("ticket_fts", "kb_fts")
 SEARCH_TABLES = {"ticket_search", "kb_search"}
 
 
+# Kept by the feed's migration on PostgreSQL only (ADR 0014): the commit-order column of a feed source
+# and its index. No model declares them, since SQLite has no such column.
+FEED_ONLY = {("events", "txid"), ("events", "ix_events_txid")}
+
+
 def _search_table(name: str) -> bool:
     return name.startswith(FTS_PREFIXES) or name in SEARCH_TABLES
+
+
+def _feed_only(diff: Any) -> bool:
+    item = diff[0] if isinstance(diff, list) else diff
+    obj = item[-1] if item[0] in ("remove_column",) else item[1]
+    return (_name(diff), str(getattr(obj, "name", ""))) in FEED_ONLY
 
 
 def _name(diff: Any) -> str:
@@ -42,13 +54,16 @@ def _differences(url: str) -> list[Any]:
         engine = Database.for_migrations(url)
         try:
             async with engine.connect() as conn:
-                return await conn.run_sync(
-                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
-                )
+                with warnings.catch_warnings():
+                    # SQLAlchemy has no type for xid8 (the feed's column, FEED_ONLY): it says so.
+                    warnings.filterwarnings("ignore", "Did not recognize type 'xid8'")
+                    return await conn.run_sync(
+                        lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                    )
         finally:
             await engine.dispose()
 
-    return [d for d in asyncio.run(compare()) if not _search_table(_name(d))]
+    return [d for d in asyncio.run(compare()) if not _search_table(_name(d)) and not _feed_only(d)]
 
 
 def test_migrations_match_the_models_on_sqlite(tmp_path: Path) -> None:

@@ -3,15 +3,18 @@
 Embedded, ``helpline serve`` runs a worker in-process; distributed, any number of ``helpline worker``
 processes claim jobs with ``FOR UPDATE SKIP LOCKED``. Jobs are enqueued inside the transaction that
 causes them, so they exist exactly when the change does (see ADR 0003).
+
+Each round of a runner also runs the durable feed (``platform/feed``, ADR 0014): a commit that
+inserts into a feed source's table wakes the runners of this process, like an enqueued job does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
 from helpline.platform.db import Database, UnitOfWork
+from helpline.platform.feed import REGISTRY as FEED
+from helpline.platform.feed import FeedWorker, Registry
 from helpline.platform.models import Job
 
 if TYPE_CHECKING:
@@ -107,11 +112,27 @@ _INSERT = {
 }
 
 _WAITERS: set[asyncio.Event] = set()
+_FEED_WAITERS: set[asyncio.Event] = set()
 
 
 async def _wake_all() -> None:
     for ev in _WAITERS:
         ev.set()
+
+
+async def _wake_feeds() -> None:
+    for ev in _FEED_WAITERS:
+        ev.set()
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, seconds: float) -> None:
+    """Return when ``a`` or ``b`` is set, or after ``seconds``."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -131,14 +152,26 @@ class Claimed:
 class JobRunner:
     """Claims ready jobs, runs their handlers, and records success, retry or death."""
 
-    def __init__(self, platform: Platform, *, batch: int = 100, lease: timedelta = timedelta(minutes=5)):
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        batch: int = 100,
+        lease: timedelta = timedelta(minutes=5),
+        feed: Registry | FeedWorker | None = None,
+    ):
         self.platform = platform
         self.db: Database = platform.db
         self.batch = batch
         self.lease = lease
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
+        self._feed_wake = asyncio.Event()
         self._stop = asyncio.Event()
+        #: The feed this runner delivers: the process-wide registry unless a test brings its own.
+        self.feed = (
+            feed if isinstance(feed, FeedWorker) else FeedWorker(platform, feed or FEED, name=self.name)
+        )
 
     async def claim(self) -> list[Claimed]:
         now = utcnow()
@@ -181,7 +214,19 @@ class JobRunner:
         return claimed
 
     async def run_once(self) -> int:
-        """Claim and run one batch; the number of jobs handled."""
+        """Claim and run one batch of jobs, then one round of the feed; the work done (jobs run plus
+        feed rows numbered and delivered; 0 when there was nothing to do)."""
+        return await self._run_jobs() + await self._run_feed()
+
+    async def _run_feed(self) -> int:
+        try:
+            return await self.feed.run_once()
+        except Exception:
+            # A feed problem (say, a source table without its txid column) must not stop the jobs.
+            log.exception("feed round failed; retrying")
+            return 0
+
+    async def _run_jobs(self) -> int:
         claimed = await self.claim()
         by_kind: dict[str, list[Claimed]] = defaultdict(list)
         for c in claimed:
@@ -236,24 +281,50 @@ class JobRunner:
         return total
 
     async def run_forever(self, *, poll_seconds: float = 1.0) -> None:
+        """Run rounds until :meth:`stop`: at once while there is work, else on a wake-up or after
+        ``poll_seconds``. A wake-up by a feed source's commit runs the feed alone (no jobs claim)."""
         _WAITERS.add(self._wake)
+        _FEED_WAITERS.add(self._feed_wake)
+        _wake_on_feed_writes(self.db, self.feed.registry)
+        jobs_due = True
+        jobs_ran = 0.0
         try:
             while not self._stop.is_set():
                 try:
-                    n = await self.run_once()
+                    n = 0
+                    if jobs_due:
+                        jobs_ran = time.monotonic()
+                        n = await self._run_jobs()
+                    n += await self._run_feed()
                 except Exception:
                     log.exception("job runner round failed; retrying")
                     n = 0
+                jobs_due = True
                 if n == 0:
                     self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), poll_seconds)
+                    self._feed_wake.clear()
+                    # Rows held back by an older transaction still running: look again soon.
+                    wait = min(poll_seconds, 0.05) if self.feed.held_back else poll_seconds
+                    await _first_of(self._wake, self._feed_wake, wait)
+                    # Jobs when one was enqueued or a poll is due, not on every feed wake-up.
+                    jobs_due = self._wake.is_set() or time.monotonic() - jobs_ran >= poll_seconds
         finally:
             _WAITERS.discard(self._wake)
+            _FEED_WAITERS.discard(self._feed_wake)
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+
+def _wake_on_feed_writes(db: Database, registry: Registry) -> None:
+    """Wake this process's runners' feed after each commit that inserted into the table of a source
+    that has consumers (a source nobody consumes costs ticket writes nothing)."""
+    done: set[str] = db.extras.setdefault("feed.wake_tables", set())
+    tables = {registry.sources[c.source].table.name for c in registry.consumers.values()} - done
+    if tables:
+        db.on_write({t: ("insert",) for t in tables}, _wake_feeds)
+        done.update(tables)
 
 
 async def pending_counts(db: Database) -> dict[str, int]:

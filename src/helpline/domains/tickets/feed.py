@@ -1,0 +1,32 @@
+"""The tickets domain's events on the durable feed (``platform/feed``, ADR 0014).
+
+``events`` is registered as the source ``"events"``, partitioned by ticket: consumers (SLA clocks,
+triggers, routing, webhooks, …) register with ``feed.REGISTRY.consumer("events", name, handler)``
+and receive each ticket's events in order, after commit.
+
+In-transaction consumers (``in_transaction=True``) are for work that must commit or fail with the
+change itself. The events writer (``service._common.record``) is the one place that calls
+:func:`in_transaction`, with the rows it inserted, in its own unit of work. That call is wired by the
+typed-events change of the service (issue 12); until then no in-transaction consumer of events is
+called. Keep such consumers few and fast: they run on every ticket write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from helpline.domains.tickets.models import Event
+from helpline.platform import feed
+from helpline.platform.db import UnitOfWork
+
+SOURCE = "events"
+
+EVENTS = feed.REGISTRY.source(
+    feed.Source(SOURCE, Event.__table__, key="ticket_id", workspace="workspace_id", time="created_at")
+)
+
+
+async def in_transaction(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+    """Run the in-transaction consumers of ticket events over ``rows`` (as inserted, with their ids
+    when the writer returned them) inside the writer's transaction."""
+    await feed.REGISTRY.run_in_transaction(uow, SOURCE, rows)
