@@ -20,7 +20,7 @@ from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat.models import ChatMessage, ChatSession, ChatState, ChatVisitor
 from helpline.domains.tickets import content, service
-from helpline.domains.tickets.models import Message, Ticket
+from helpline.domains.tickets.models import Ticket
 from helpline.domains.tickets.schemas import MessageCreate
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
@@ -28,7 +28,6 @@ from helpline.platform.pubsub import PubSub
 sessions = ChatSession.__table__
 chat_messages = ChatMessage.__table__
 tickets = Ticket.__table__
-messages = Message.__table__
 
 create_ticket = service.create_ticket_from_contact
 attach_files = service.attach_files
