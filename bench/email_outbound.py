@@ -24,12 +24,13 @@ from aiosmtpd.smtp import SMTP
 from common import emit, log
 
 from helpline.app import _email_jobs  # noqa: F401 - registers the job handlers
+from helpline.db.base import utcnow
 from helpline.db.migrate import upgrade
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
 from helpline.domains.channels.email import mailboxes, outbound
 from helpline.domains.channels.email.models import EmailThread, OutboundMail
-from helpline.domains.tickets import inbound
+from helpline.domains.tickets import service as tickets
 from helpline.domains.tickets.models import Message
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import build_platform
@@ -89,7 +90,7 @@ async def run(n: int, root: Path) -> None:
     async with platform.db.transaction() as uow:
         for i in range(n):
             contact = await customers.find_or_create_contact(uow, ws, email=f"c{i}@customer.example")
-            ticket_id, _, _ = await inbound.create_ticket_from_contact(
+            ticket_id, _, _ = await tickets.create_ticket_from_contact(
                 uow,
                 platform.pubsub,
                 workspace_id=ws,
@@ -112,7 +113,7 @@ async def run(n: int, root: Path) -> None:
                     channel="api",
                     body_text=f"It ships tomorrow ({i}).",
                     body_html=f"<p>It ships tomorrow ({i}).</p>",
-                    created_at=inbound.utcnow(),
+                    created_at=utcnow(),
                 )
             )
     await outbound.sweep(platform, limit=n)

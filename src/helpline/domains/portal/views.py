@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 
 from helpline.domains.portal import auth, queries, service
 from helpline.domains.portal.common import AnonPortal, CustomerVisit, Visit, files_of, theme_css
-from helpline.domains.tickets import fields
+from helpline.domains.tickets import fields, lifecycle
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets
 from helpline.domains.tickets.models import Channel, Status
@@ -258,7 +258,7 @@ async def _request_page(
                 if request.query_params.get("created")
                 else None
             ),
-            "can_reply": ticket["status"] != Status.closed,
+            "can_reply": lifecycle.customer_may_write(ticket["status"]),
         },
         status=status,
     )

@@ -8,8 +8,20 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.tickets import service
-from helpline.domains.tickets.models import LinkKind, Status, TicketLink
+from helpline.domains.tickets import lifecycle, service
+from helpline.domains.tickets.events import (
+    Created,
+    Linked,
+    MergedFrom,
+    MergedInto,
+    Split,
+    StatusChanged,
+    TicketEvent,
+    Unlinked,
+    record,
+    record_many,
+)
+from helpline.domains.tickets.models import LinkKind, TicketLink
 from helpline.errors import Conflict, Forbidden, Invalid, NotFound
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
@@ -49,19 +61,12 @@ async def link(
             created_at=utcnow(),
         )
     )
-    await service.record(
+    other = {"parent": "child", "child": "parent"}.get(kind.value, kind.value)
+    await record_many(
         uow,
         [
-            service.event_row(source, actor, "linked", new={"ticket_id": target["id"], "kind": kind.value}),
-            service.event_row(
-                target,
-                actor,
-                "linked",
-                new={
-                    "ticket_id": source["id"],
-                    "kind": {"parent": "child", "child": "parent"}.get(kind.value, kind.value),
-                },
-            ),
+            (source, actor, Linked(target["id"], kind.value)),
+            (target, actor, Linked(source["id"], other)),
         ],
     )
 
@@ -79,7 +84,7 @@ async def unlink(uow: UnitOfWork, actor: Principal, source: dict[str, Any], targ
     )
     if result.rowcount == 0:
         raise NotFound(f"ticket {source['id']} is not linked to {target_id}")
-    await service.record(uow, [service.event_row(source, actor, "unlinked", old={"ticket_id": target_id})])
+    await record(uow, source, actor, [Unlinked(target_id)])
 
 
 async def merge(
@@ -91,8 +96,9 @@ async def merge(
     if source["id"] == target["id"]:
         raise Invalid("target_id", "a ticket cannot be merged into itself")
     for t, name in ((source, "source"), (target, "target")):
-        if t["status"] == Status.closed or t["merged_into_id"]:
+        if not lifecycle.may_merge(t["status"], t["merged_into_id"]):
             raise Conflict(f"the {name} ticket #{t['number']} is closed and cannot take part in a merge")
+    outcome = lifecycle.merge(source["status"], target["status"])
     now = utcnow()
     moved = [
         r[0] for r in await uow.execute(sa.select(messages.c.id).where(messages.c.ticket_id == source["id"]))
@@ -120,22 +126,14 @@ async def merge(
         channel="api",
         at=now,
     )
-    await uow.execute(
-        tickets.update()
-        .where(tickets.c.id == source["id"])
-        .values(
-            status=Status.closed.value,
-            merged_into_id=target["id"],
-            solved_at=now,
-            updated_at=now,
-            version=tickets.c.version + 1,
-        )
-    )
-    await uow.execute(
-        tickets.update()
-        .where(tickets.c.id == target["id"])
-        .values(updated_at=now, version=tickets.c.version + 1)
-    )
+    for t, change, extra in (
+        (source, outcome.source, {"merged_into_id": target["id"]}),
+        (target, outcome.target, {}),
+    ):
+        values: dict[str, Any] = {**extra, "updated_at": now, "version": tickets.c.version + 1}
+        if change is not None:
+            values.update(status=change.new, solved_at=now if change.stamps_solved_at else None)
+        await uow.execute(tickets.update().where(tickets.c.id == t["id"]).values(**values))
     exists = (
         await uow.execute(
             sa.select(links.c.id).where(links.c.source_id == source["id"], links.c.target_id == target["id"])
@@ -151,20 +149,14 @@ async def merge(
                 created_at=now,
             )
         )
-    await service.record(
-        uow,
-        [
-            service.event_row(
-                source, actor, "merged_into", new={"ticket_id": target["id"], "message_ids": moved}, at=now
-            ),
-            service.event_row(
-                source, actor, "field_changed", "status", source["status"], Status.closed.value, at=now
-            ),
-            service.event_row(
-                target, actor, "merged_from", new={"ticket_id": source["id"], "message_ids": moved}, at=now
-            ),
-        ],
-    )
+    events: list[tuple[dict[str, Any], Principal, TicketEvent]] = [
+        (source, actor, MergedInto(target["id"], tuple(moved)))
+    ]
+    for t, change in ((source, outcome.source), (target, outcome.target)):
+        if change is not None:
+            events.append((t, actor, StatusChanged(change.old, change.new)))
+    events.append((target, actor, MergedFrom(source["id"], tuple(moved))))
+    await record_many(uow, events, at=now)
     for t in (source, target):
         await service.reindex(uow, t["id"])
         service.after_change(uow, pubsub, t["workspace_id"], t["id"], "merged")
@@ -213,7 +205,7 @@ async def split(
                     workspace_id=ticket["workspace_id"],
                     number=number,
                     subject=subject or ticket["subject"],
-                    status=Status.open.value,
+                    status=lifecycle.split_off(),
                     priority=ticket["priority"],
                     type=ticket["type"],
                     channel=ticket["channel"],
@@ -246,21 +238,19 @@ async def split(
         .where(tickets.c.id == ticket["id"])
         .values(updated_at=now, version=tickets.c.version + 1)
     )
-    await service.record(
-        uow,
-        [
-            service.event_row(
-                new,
-                actor,
-                "created",
-                new={"number": number, "split_from": ticket["id"], "message_id": message_id},
-                at=now,
-            ),
-            service.event_row(
-                ticket, actor, "split", new={"ticket_id": new_id, "message_id": message_id}, at=now
-            ),
-        ],
+    created = Created(
+        number=number,
+        subject=subject or ticket["subject"],
+        status=lifecycle.split_off(),
+        priority=ticket["priority"],
+        channel=ticket["channel"],
+        requester_id=ticket["requester_id"],
+        assignee_id=ticket["assignee_id"],
+        group_id=ticket["group_id"],
+        split_from=ticket["id"],
+        message_id=message_id,
     )
+    await record_many(uow, [(new, actor, created), (ticket, actor, Split(new_id, message_id))], at=now)
     for tid in (ticket["id"], new_id):
         await service.reindex(uow, tid)
         service.after_change(uow, pubsub, ticket["workspace_id"], tid, "split")

@@ -18,10 +18,9 @@ from helpline.domains.channels.chat import tickets_bridge as bridge
 from helpline.domains.channels.chat.common import limit, publish_after
 from helpline.domains.channels.chat.hub import hub_of
 from helpline.domains.channels.chat.models import AgentStatus, ChatAgent, ChatSession, ChatState, ChatWidget
-from helpline.domains.tickets import content
+from helpline.domains.tickets import content, lifecycle
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets_service
-from helpline.domains.tickets.models import Status
 from helpline.errors import Conflict, Forbidden, Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
@@ -67,8 +66,9 @@ async def _assign(
     )
     ticket = await bridge.ticket_row(uow, s["ticket_id"])
     changes: dict[str, Any] = {"assignee_id": agent_id}
-    if ticket["status"] == Status.new:
-        changes["status"] = Status.open.value
+    opened = lifecycle.after_live_assignment(ticket["status"])
+    if opened is not None:
+        changes["status"] = opened.new
     await bridge.set_fields(uow, platform.pubsub, ticket, actor, **changes)
     name = await queries.user_name(uow.conn, agent_id)
     ws = s["workspace_id"]
@@ -333,8 +333,9 @@ async def end(platform: Any, workspace_id: int, ticket_id: int, actor: Principal
             )
         if actor is not None:
             ticket = await bridge.ticket_row(uow, ticket_id)
-            if ticket["status"] not in (Status.solved, Status.closed):
-                await bridge.set_fields(uow, platform.pubsub, ticket, actor, status=Status.solved.value)
+            solved = lifecycle.after_agent_ends_conversation(ticket["status"])
+            if solved is not None:
+                await bridge.set_fields(uow, platform.pubsub, ticket, actor, status=solved.new)
     await dispatch(platform, workspace_id, changed=was_queued)
 
 

@@ -1,6 +1,7 @@
 """How chats become tickets: every write to the tickets domain that the chat channel makes goes
-through here, built from ``tickets.inbound`` (contact-authored tickets) and ``tickets.service``'s own
-pieces (events, re-indexing, live refresh), so a chat is a ticket like any other in the inbox.
+through here, and from here through the tickets service (its batch writer of customers' messages,
+its assignment path), so a chat is a ticket like any other in the inbox: the same status rules,
+events and notices.
 
 What is chat's own: each stored message gets its sequence numbers (``chat_messages``) in the same
 transaction, under a lock on the chat session's row, so numbers follow commit order; and a message
@@ -18,19 +19,18 @@ import sqlalchemy as sa
 from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat.models import ChatMessage, ChatSession, ChatState, ChatVisitor
-from helpline.domains.tickets import content, inbound, service
-from helpline.domains.tickets.models import AuthorKind, Message, Status, Ticket
+from helpline.domains.tickets import content, service
+from helpline.domains.tickets.models import Ticket
 from helpline.domains.tickets.schemas import MessageCreate
-from helpline.platform.db import QUIET, UnitOfWork
+from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
 
 sessions = ChatSession.__table__
 chat_messages = ChatMessage.__table__
 tickets = Ticket.__table__
-messages = Message.__table__
 
-create_ticket = inbound.create_ticket_from_contact
-attach_files = inbound.attach_files
+create_ticket = service.create_ticket_from_contact
+attach_files = service.attach_files
 
 
 async def lock_session(uow: UnitOfWork, ticket_id: int) -> dict[str, Any] | None:
@@ -128,55 +128,11 @@ async def ticket_row(uow: UnitOfWork, ticket_id: int) -> dict[str, Any]:
 async def add_visitor_message(
     uow: UnitOfWork, pubsub: PubSub, ticket: dict[str, Any], *, contact_id: int, body: str
 ) -> int:
-    """The visitor's message: like ``inbound.add_contact_message`` (reopens a pending or solved ticket),
-    without mailing the assignee about every line of a live chat."""
-    now = utcnow()
+    """The visitor's message, alone: the tickets service's customer writer, as a live line (see
+    :func:`store_visitor_lines`)."""
     text, html = content.render_body(body, is_html=False)
-    message_id = int(
-        (
-            await uow.execute(
-                messages.insert()
-                .values(
-                    workspace_id=ticket["workspace_id"],
-                    ticket_id=ticket["id"],
-                    public=True,
-                    author_kind=AuthorKind.customer.value,
-                    author_user_id=None,
-                    author_contact_id=contact_id,
-                    channel="chat",
-                    body_text=text,
-                    body_html=html,
-                    created_at=now,
-                )
-                .returning(messages.c.id)
-                # No write hook acts on a customer's line: the one on ``messages`` (the email
-                # channel's outbox) looks for staff replies, and its two reads per commit were a
-                # fifth of a chat message's cost.
-                .execution_options(**{QUIET: True})
-            )
-        ).scalar_one()
-    )
-    rows = [
-        service.event_row(
-            ticket, None, "message_added", new={"message_id": message_id, "public": True}, at=now
-        )
-    ]
-    rows[0]["actor_kind"] = AuthorKind.customer.value
-    values: dict[str, Any] = {"updated_at": now, "version": tickets.c.version + 1}
-    if ticket["status"] in (Status.pending, Status.solved, Status.on_hold):
-        values.update(status=Status.open.value, solved_at=None)
-        ev = service.event_row(
-            ticket, None, "field_changed", "status", ticket["status"], Status.open.value, at=now
-        )
-        ev["actor_kind"] = AuthorKind.customer.value
-        rows.append(ev)
-    await uow.execute(tickets.update().where(tickets.c.id == ticket["id"]).values(**values))
-    await service.record(uow, rows)
-    # Not re-indexed here: a live chat writes many small messages, and each job enqueued wakes the
-    # job runner for a write of its own. The ticket is re-indexed when an agent writes (the tickets
-    # service does) and when the chat ends (routing.end).
-    service.after_change(uow, pubsub, ticket["workspace_id"], ticket["id"], "message_added")
-    return message_id
+    line = service.CustomerMessage(ticket, contact_id, text, html, "chat")
+    return (await service.add_customer_messages(uow, pubsub, [line], live=True))[0]
 
 
 @dataclass
@@ -209,42 +165,23 @@ class _Chat:
     contact_id: int
     name: str
     status: str
+    assignee_id: int | None
     taken: int = 0
 
 
-_REOPEN = (Status.pending.value, Status.solved.value, Status.on_hold.value)
 _ended = ChatState.ended.value
 # Spelled out qualified: SQLAlchemy writes SQLite's RETURNING columns unqualified, and a bare
 # ``ticket_id`` inside a subquery there could name the subquery's own column.
 _SESSIONS_TICKET: sa.ColumnElement[int] = sa.literal_column("chat_sessions.ticket_id")
 _SESSIONS_VISITOR: sa.ColumnElement[int] = sa.literal_column("chat_sessions.visitor_id")
 _visitors = ChatVisitor.__table__
-_INSERT_MESSAGES = (
-    messages.insert()
-    .returning(messages.c.id, sort_by_parameter_order=True)
-    # No write hook acts on a customer's line: the one on ``messages`` (the email channel's
-    # outbox) looks for staff replies, and its two reads per commit were a fifth of a chat
-    # message's cost.
-    .execution_options(**{QUIET: True})
-)
-_TOUCH_TICKET = (
-    tickets.update()
-    .where(tickets.c.id == sa.bindparam("tid"))
-    .values(updated_at=sa.bindparam("at"), version=tickets.c.version + 1)
-)
-_REOPEN_TICKET = (
-    tickets.update()
-    .where(tickets.c.id == sa.bindparam("tid"), tickets.c.status.in_(_REOPEN))
-    .values(status=Status.open.value, solved_at=None)
-)
-_INSERT_EVENTS = service.events.insert()
 _INSERT_NUMBERS = chat_messages.insert()
 
 
 def _take_numbers(counts: dict[int, int], client_ids: list[str]) -> sa.Update:
     """Bump the counters of these chats by their count of new public messages, in one statement that
     locks their rows (PostgreSQL) and returns what storing needs: the new counters, the visitor's
-    contact and name, the ticket's status. Chats that ended, or that already stored one of these
+    contact and name, the ticket's status and assignee. Chats that ended, or that already stored one of these
     client ids (a resend), are left out: the caller stores those one by one."""
     n = (
         sa.case(counts, value=sessions.c.ticket_id)
@@ -266,6 +203,7 @@ def _take_numbers(counts: dict[int, int], client_ids: list[str]) -> sa.Update:
             sa.select(_visitors.c.contact_id).where(_visitors.c.id == _SESSIONS_VISITOR).scalar_subquery(),
             sa.select(_visitors.c.name).where(_visitors.c.id == _SESSIONS_VISITOR).scalar_subquery(),
             sa.select(tickets.c.status).where(tickets.c.id == _SESSIONS_TICKET).scalar_subquery(),
+            sa.select(tickets.c.assignee_id).where(tickets.c.id == _SESSIONS_TICKET).scalar_subquery(),
         )
     )
 
@@ -274,11 +212,9 @@ async def store_visitor_lines(
     uow: UnitOfWork, pubsub: PubSub, lines: list[VisitorLine]
 ) -> list[Stored | None]:
     """Store visitors' messages (of one chat or several) in ``uow`` with their numbers, in a fixed
-    number of statements however many there are: the counters, the messages, the tickets' update,
-    the events, the numbers. Like ``inbound.add_contact_message`` each reopens a pending, on-hold
-    or solved ticket, without mailing the assignee about every line of a live chat, and without
-    re-indexing (a live chat writes many small messages; the ticket is re-indexed when an agent
-    writes and when the chat ends).
+    number of statements however many there are: the counters, then the tickets service's batch
+    writer of customers' messages (the messages, the tickets' update, the events: the status rules
+    and notices of any customer's reply, as live lines), then the numbers.
 
     Returns, in order, what was stored, or None for a line left to the caller to store alone
     (its chat ended, or a client id of its chat was stored before)."""
@@ -287,49 +223,42 @@ async def store_visitor_lines(
         counts[line.ticket_id] = counts.get(line.ticket_id, 0) + 1
     cids = sorted({line.client_id for line in lines if line.client_id})
     chats: dict[int, _Chat] = {
-        int(r[0]): _Chat(int(r[1]), int(r[2]), int(r[3]), int(r[4]), str(r[5] or ""), str(r[6]))
+        int(r[0]): _Chat(
+            int(r[1]),
+            int(r[2]),
+            int(r[3]),
+            int(r[4]),
+            str(r[5] or ""),
+            str(r[6]),
+            int(r[7]) if r[7] is not None else None,
+        )
         for r in await uow.execute(_take_numbers(counts, cids))
     }
     mine = [line for line in lines if line.ticket_id in chats]
     if not mine:
         return [None] * len(lines)
     now = utcnow()
-    rows = [
-        {
-            "workspace_id": chats[line.ticket_id].workspace_id,
-            "ticket_id": line.ticket_id,
-            "public": True,
-            "author_kind": AuthorKind.customer.value,
-            "author_user_id": None,
-            "author_contact_id": chats[line.ticket_id].contact_id,
-            "channel": "chat",
-            "body_text": line.text,
-            "body_html": line.html,
-            "created_at": now,
-        }
-        for line in mine
-    ]
-    ids = [int(r[0]) for r in await uow.execute(_INSERT_MESSAGES, rows)]
-    touched = sorted({line.ticket_id for line in mine})
-    await uow.execute(_TOUCH_TICKET, [{"tid": t, "at": now} for t in touched])
-    reopen = [t for t in touched if chats[t].status in _REOPEN]
-    if reopen:
-        await uow.execute(_REOPEN_TICKET, [{"tid": t} for t in reopen])
-    events: list[dict[str, Any]] = []
+    tickets_of = {
+        t: {"id": t, "workspace_id": c.workspace_id, "status": c.status, "assignee_id": c.assignee_id}
+        for t, c in chats.items()
+    }
+    ids = await service.add_customer_messages(
+        uow,
+        pubsub,
+        [
+            service.CustomerMessage(
+                tickets_of[line.ticket_id], chats[line.ticket_id].contact_id, line.text, line.html, "chat"
+            )
+            for line in mine
+        ],
+        live=True,
+        at=now,
+    )
     numbers: list[dict[str, Any]] = []
     stored: dict[int, Stored] = {}
+    files: dict[int, list[tuple[int, list[dict[str, Any]]]]] = {}
     for line, mid in zip(mine, ids, strict=True):
         t, chat = line.ticket_id, chats[line.ticket_id]
-        ticket = {"id": t, "workspace_id": chat.workspace_id}
-        events.append(
-            service.event_row(ticket, None, "message_added", new={"message_id": mid, "public": True}, at=now)
-        )
-        if t in reopen and chat.taken == 0:
-            events.append(
-                service.event_row(
-                    ticket, None, "field_changed", "status", chat.status, Status.open.value, at=now
-                )
-            )
         chat.taken += 1
         back = counts[t] - chat.taken  # numbers run in the order the lines came
         values = {
@@ -344,13 +273,10 @@ async def store_visitor_lines(
         numbers.append(values)
         stored[id(line)] = Stored(values, chat.name, chat.workspace_id)
         if line.files:
-            await attach_files(uow, workspace_id=chat.workspace_id, message_id=mid, files=line.files)
-    for ev in events:
-        ev["actor_kind"] = AuthorKind.customer.value
-    await uow.execute(_INSERT_EVENTS, events)
+            files.setdefault(chat.workspace_id, []).append((mid, line.files))
+    for ws, per_message in files.items():
+        await service.attach_files_many(uow, ws, per_message)
     await uow.execute(_INSERT_NUMBERS, numbers)
-    for t in touched:
-        service.after_change(uow, pubsub, chats[t].workspace_id, t, "message_added")
     return [stored.get(id(line)) for line in lines]
 
 
@@ -363,32 +289,16 @@ async def add_agent_message(
     )
 
 
-add_system_note = inbound.add_system_note
+add_system_note = service.add_system_note
 
 
 async def set_fields(
     uow: UnitOfWork, pubsub: PubSub, ticket: dict[str, Any], actor: Principal | None, **changes: Any
 ) -> None:
-    """Change assignee, group or status of a chat's ticket, one event per changed field.
-
-    Auto-assignment and transfers act for the system or for an agent who may not otherwise edit the
-    ticket's properties (a light agent never gets here: callers check), so this bypasses
-    ``service.update_ticket``'s If-Match and property rules but keeps its events and live refresh."""
-    now = utcnow()
-    values: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
-    for field, new in changes.items():
-        if ticket[field] != new:
-            values[field] = new
-            rows.append(service.event_row(ticket, actor, "field_changed", field, ticket[field], new, at=now))
-    if not values:
-        return
-    if "status" in values:
-        values["solved_at"] = now if values["status"] in (Status.solved, Status.closed) else None
-    values.update(updated_at=now, version=tickets.c.version + 1)
-    await uow.execute(tickets.update().where(tickets.c.id == ticket["id"]).values(**values))
-    await service.record(uow, rows)
-    service.after_change(uow, pubsub, ticket["workspace_id"], ticket["id"], "updated")
+    """Change assignee, group or status of a chat's ticket through the tickets service's path for the
+    system and routing (``service.set_fields``): auto-assignment (``actor`` None) and an agent's
+    accept, transfer and end get the same events, status rules and assignee's notice as any change."""
+    await service.set_fields(uow, pubsub, ticket, actor, **changes)
 
 
 async def continue_by_email(uow: UnitOfWork, workspace_id: int, ticket_id: int) -> bool:

@@ -22,7 +22,7 @@ from helpline.domains.channels.email import outbound
 from helpline.domains.channels.email.models import AddressStatus, EmailMessageId, OutboundMail
 from helpline.domains.channels.email.parse import ParsedMail
 from helpline.domains.channels.email.runs import CHANNEL
-from helpline.domains.tickets import inbound
+from helpline.domains.tickets import service as tickets
 from helpline.platform.db import UnitOfWork
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ async def handle(
     ticket = await _ticket(uow, ws, sent["ticket_id"])
     if ticket is None:
         return "bounce", None, None, note[:500]
-    message_id = await inbound.add_system_note(
+    message_id = await tickets.add_system_note(
         uow, platform.pubsub, ticket, text=note[:2000], channel=CHANNEL
     )
     return "bounce", int(ticket["id"]), message_id, note[:500]
@@ -140,8 +140,8 @@ async def _ticket(uow: UnitOfWork, ws: int, ticket_id: int | None) -> dict[str, 
     row = (
         (
             await uow.execute(
-                sa.select(inbound.tickets).where(
-                    inbound.tickets.c.id == ticket_id, inbound.tickets.c.workspace_id == ws
+                sa.select(tickets.tickets).where(
+                    tickets.tickets.c.id == ticket_id, tickets.tickets.c.workspace_id == ws
                 )
             )
         )

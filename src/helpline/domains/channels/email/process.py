@@ -26,7 +26,7 @@ from helpline.domains.channels.email.models import InboundMail, InboundState, Ma
 from helpline.domains.channels.email.parse import Limits, ParsedMail, Rejected, parse
 from helpline.domains.channels.email.render import render, store_parts
 from helpline.domains.customers import service as customers
-from helpline.domains.tickets import inbound
+from helpline.domains.tickets import service as tickets_service
 from helpline.errors import Invalid
 from helpline.platform.db import UnitOfWork
 
@@ -508,7 +508,7 @@ async def _apply(
     (written,), _ = await runs.write(platform, uow, [reply], {})
     if copies:
         cc_ids = [await customers.find_or_create_contact(uow, ws, email=a) for a in copies[: runs.MAX_CCS]]
-        await inbound.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
+        await tickets_service.add_ccs(uow, ticket, cc_ids, requester_id=ticket["requester_id"])
     outcome, reason = reply.outcome
     return outcome, written.ticket_id, written.message_id, reason
 

@@ -21,7 +21,7 @@ from helpline.domains.channels.email import loops, outbound
 from helpline.domains.channels.email.models import AddressStatus, EmailMessageId, EmailThread
 from helpline.domains.channels.email.parse import ParsedMail
 from helpline.domains.customers import service as customers
-from helpline.domains.tickets import inbound
+from helpline.domains.tickets import service as tickets
 from helpline.platform.db import UnitOfWork
 
 if TYPE_CHECKING:
@@ -116,12 +116,12 @@ async def write(
         uow, ws, {a: wanted[a] for a in unknown if a not in found}
     )
     contact = known | learned
-    made = await inbound.create_tickets_from_contacts(
+    made = await tickets.create_tickets_from_contacts(
         uow,
         platform.pubsub,
         ws,
         [
-            inbound.NewTicket(
+            tickets.NewTicket(
                 contact_id=contact[item.sender],
                 subject=item.mail.subject,
                 body_text=item.body[0],
@@ -133,10 +133,10 @@ async def write(
             for item in new
         ],
     )
-    answered = await inbound.add_contact_messages(
+    answered = await tickets.add_customer_messages(
         uow,
         platform.pubsub,
-        [inbound.ContactReply(r.ticket, r.contact_id, r.body[0], r.body[1], CHANNEL) for r in replies],
+        [tickets.CustomerMessage(r.ticket, r.contact_id, r.body[0], r.body[1], CHANNEL) for r in replies],
     )
     written: dict[int, Written] = {}
     for item, (ticket_id, message_id, _) in zip(new, made, strict=True):
@@ -144,7 +144,7 @@ async def write(
     for reply, message_id in zip(replies, answered, strict=True):
         written[id(reply)] = Written(int(reply.ticket["id"]), message_id)
     out = [written[id(i)] for i in items]
-    await inbound.attach_files_many(
+    await tickets.attach_files_many(
         uow, ws, [(w.message_id, i.files) for i, w in zip(items, out, strict=True)]
     )
     for group, fresh in ((new, True), (replies, False)):

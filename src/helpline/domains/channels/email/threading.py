@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from helpline.domains.channels.email.models import EmailMessageId
 from helpline.domains.channels.email.parse import ParsedMail
 from helpline.domains.customers.models import ContactIdentity
+from helpline.domains.tickets import lifecycle
 from helpline.domains.tickets.models import Message, Ticket, TicketCC
 
 tickets = Ticket.__table__
@@ -103,7 +104,8 @@ async def _live_ticket(conn: AsyncConnection, workspace_id: int, ticket_id: int)
         if row is None:
             return None
         if row["merged_into_id"] is None:
-            return None if row["status"] == "closed" else dict(row)
+            # A customer does not write on a closed ticket: their mail starts a new one.
+            return dict(row) if lifecycle.customer_may_write(row["status"]) else None
         ticket_id = row["merged_into_id"]
     return None
 

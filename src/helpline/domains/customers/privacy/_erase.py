@@ -32,6 +32,7 @@ from helpline.domains.customers.privacy._scope import (
     tickets,
 )
 from helpline.domains.tickets import fields
+from helpline.domains.tickets.events import Author, Erased, record_many
 from helpline.domains.tickets.models import Event, FieldType
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
@@ -194,21 +195,11 @@ async def erase(uow: UnitOfWork, s: Subject, *, actor_user_id: int) -> tuple[dic
         await jobs.enqueue(uow, "privacy.purge_files", {"sha256": chunk})
     affected = changed | set(per_ticket)
     if affected:
-        now = utcnow()
-        await uow.execute(
-            events_t.insert(),
+        by = Author("agent", actor_user_id)
+        await record_many(
+            uow,
             [
-                {
-                    "workspace_id": s.workspace_id,
-                    "ticket_id": t,
-                    "kind": "erased",
-                    "field": None,
-                    "old": None,
-                    "new": {"messages": per_ticket.get(t, 0)},
-                    "actor_user_id": actor_user_id,
-                    "actor_kind": "agent",
-                    "created_at": now,
-                }
+                ({"id": t, "workspace_id": s.workspace_id}, by, Erased(per_ticket.get(t, 0)))
                 for t in sorted(affected)
             ],
         )

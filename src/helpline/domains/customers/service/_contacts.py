@@ -253,7 +253,8 @@ async def merge_contacts(uow: UnitOfWork, workspace_id: int, *, source_id: int, 
     """Fold ``source`` into ``target``: identities, tickets, messages and sign-ins move; the source
     stays as a pointer (``merged_into_id``) so old links still resolve."""
     from helpline.domains.accounts.models import Membership
-    from helpline.domains.tickets.models import Event, Message, Ticket, TicketCC
+    from helpline.domains.tickets.events import SYSTEM, FieldChanged, record_many
+    from helpline.domains.tickets.models import Message, Ticket, TicketCC
 
     if source_id == target_id:
         raise Invalid("source_id", "cannot merge a contact into itself")
@@ -282,23 +283,9 @@ async def merge_contacts(uow: UnitOfWork, workspace_id: int, *, source_id: int, 
         )
     )
     if moved:
-        await uow.execute(
-            Event.__table__.insert(),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "ticket_id": tid,
-                    "kind": "field_changed",
-                    "field": "requester_id",
-                    "old": source_id,
-                    "new": target_id,
-                    "actor_user_id": None,
-                    "actor_kind": "system",
-                    "created_at": now,
-                }
-                for tid in moved
-            ],
-        )
+        change = FieldChanged("requester_id", source_id, target_id)
+        ref = {"workspace_id": workspace_id}
+        await record_many(uow, [({**ref, "id": tid}, SYSTEM, change) for tid in moved], at=now)
     # A CC of both would collide on the primary key: drop the source's duplicates first.
     both = sa.select(ccs.c.ticket_id).where(ccs.c.contact_id == target_id).scalar_subquery()
     await uow.execute(ccs.delete().where(ccs.c.contact_id == source_id, ccs.c.ticket_id.in_(both)))

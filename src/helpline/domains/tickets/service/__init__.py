@@ -1,14 +1,20 @@
-"""Writes of the tickets domain: create, update, converse. Every change records an event row.
+"""Writes of the tickets domain: the one writer of ticket state. Every change records a typed event
+(``tickets.events``) and follows the status rules of ``tickets.lifecycle``.
 
 ``check_*`` functions validate and authorize without writing; ``do_*`` and the public functions write
 inside the caller's unit of work and register their side effects for after the commit.
 
-- ``_common``: table handles, event rows, after-commit signals, ticket numbers, shared checks
-- ``_create``: ``create_ticket``
-- ``_messages``: ``insert_message``, ``add_message``
-- ``_update``: ``update_ticket`` (If-Match), tags and people, ``for_each_ticket`` (bulk)
+- ``_common``: table handles, after-commit signals, ticket numbers, shared checks
+- ``_create``: ``create_ticket`` (a signed-in person)
+- ``_messages``: ``insert_message``, ``add_message`` (a signed-in person; a customer's goes on to
+  ``_inbound``)
+- ``_inbound``: the batch writer of what customers send, whichever the channel (email, chat, portal,
+  API): ``create_tickets_from_contacts``, ``add_customer_messages``; Helpline's notes, CCs, files
+- ``_update``: ``update_ticket`` (If-Match), ``set_fields`` (the system, routing), tags and people,
+  ``for_each_ticket`` (bulk)
 """
 
+from helpline.domains.tickets.events import record, record_many
 from helpline.domains.tickets.service._common import (
     ASSIGNABLE,
     after_change,
@@ -16,18 +22,27 @@ from helpline.domains.tickets.service._common import (
     check_assignee,
     check_group,
     contact_org,
-    event_row,
-    events,
     find_or_create_contact,
     messages,
     next_number,
     next_numbers,
-    record,
     reindex,
     reindex_many,
     tickets,
 )
 from helpline.domains.tickets.service._create import check_create, create_ticket
+from helpline.domains.tickets.service._inbound import (
+    CustomerMessage,
+    NewTicket,
+    add_ccs,
+    add_contact_message,
+    add_customer_messages,
+    add_system_note,
+    attach_files,
+    attach_files_many,
+    create_ticket_from_contact,
+    create_tickets_from_contacts,
+)
 from helpline.domains.tickets.service._messages import add_message, check_message, insert_message
 from helpline.domains.tickets.service._update import (
     check_editor,
@@ -35,13 +50,22 @@ from helpline.domains.tickets.service._update import (
     check_update,
     etag,
     for_each_ticket,
+    set_fields,
     update_ticket,
 )
 
 __all__ = [
     "ASSIGNABLE",
+    "CustomerMessage",
+    "NewTicket",
+    "add_ccs",
+    "add_contact_message",
+    "add_customer_messages",
     "add_message",
+    "add_system_note",
     "after_change",
+    "attach_files",
+    "attach_files_many",
     "cc_contacts",
     "check_assignee",
     "check_create",
@@ -52,9 +76,9 @@ __all__ = [
     "check_update",
     "contact_org",
     "create_ticket",
+    "create_ticket_from_contact",
+    "create_tickets_from_contacts",
     "etag",
-    "event_row",
-    "events",
     "find_or_create_contact",
     "for_each_ticket",
     "insert_message",
@@ -62,8 +86,10 @@ __all__ = [
     "next_number",
     "next_numbers",
     "record",
+    "record_many",
     "reindex",
     "reindex_many",
+    "set_fields",
     "tickets",
     "update_ticket",
 ]

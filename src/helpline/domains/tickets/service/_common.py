@@ -1,21 +1,16 @@
-"""Shared by the tickets domain's writes: table handles, event rows, after-commit signals, ticket
-numbers, and the checks and contact lookups that creating and updating both need."""
+"""Shared by the tickets domain's writes: table handles, after-commit signals, ticket numbers, and
+the checks and contact lookups that creating and updating both need. (Events: ``tickets.events``;
+status rules: ``tickets.lifecycle``.)"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 import sqlalchemy as sa
 
-from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Group, Membership, Role, Workspace
-from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service import ticket_sequence
 from helpline.domains.customers import service as customers
 from helpline.domains.customers.models import Contact
 from helpline.domains.tickets.models import (
-    Event,
     Message,
     Ticket,
     TicketCC,
@@ -29,7 +24,6 @@ from helpline.platform.pubsub import PubSub
 
 tickets = Ticket.__table__
 messages = Message.__table__
-events = Event.__table__
 tag_rows = TicketTag.__table__
 cc_rows = TicketCC.__table__
 follower_rows = TicketFollower.__table__
@@ -39,33 +33,6 @@ contacts_t = Contact.__table__
 workspaces = Workspace.__table__
 
 ASSIGNABLE = (Role.admin.value, Role.agent.value)
-
-
-def event_row(
-    ticket: dict[str, Any],
-    actor: Principal | None,
-    kind: str,
-    field: str | None = None,
-    old: Any = None,
-    new: Any = None,
-    at: datetime | None = None,
-) -> dict[str, Any]:
-    return {
-        "workspace_id": ticket["workspace_id"],
-        "ticket_id": ticket["id"],
-        "kind": kind,
-        "field": field,
-        "old": old,
-        "new": new,
-        "actor_user_id": actor.user_id if actor else None,
-        "actor_kind": actor.actor_kind if actor else "system",
-        "created_at": at or utcnow(),
-    }
-
-
-async def record(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await uow.execute(events.insert(), rows)
 
 
 def after_change(uow: UnitOfWork, pubsub: PubSub, workspace_id: int, ticket_id: int, kind: str) -> None:

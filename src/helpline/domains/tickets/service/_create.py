@@ -1,4 +1,5 @@
-"""Creating a ticket (API, console, portal, and the channels through ``tickets.inbound``)."""
+"""Creating a ticket by a signed-in person (API, console, portal); the channels create theirs in
+batches through ``_inbound``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,8 @@ from helpline.domains.accounts.models import Role
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.service import ticket_sequence
 from helpline.domains.customers import service as customers
-from helpline.domains.tickets import content, fields, queries
-from helpline.domains.tickets.models import (
-    Status,
-)
+from helpline.domains.tickets import content, fields, lifecycle, queries
+from helpline.domains.tickets.events import Created, MessageAdded, record
 from helpline.domains.tickets.schemas import TicketCreate
 from helpline.domains.tickets.service._common import (
     after_change,
@@ -23,15 +22,13 @@ from helpline.domains.tickets.service._common import (
     check_assignee,
     check_group,
     contacts_t,
-    event_row,
     find_or_create_contact,
     next_number,
-    record,
     reindex,
     tag_rows,
     tickets,
 )
-from helpline.domains.tickets.service._messages import insert_message
+from helpline.domains.tickets.service._messages import author_kind, insert_message
 from helpline.errors import Forbidden, Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
@@ -79,6 +76,7 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
         else {}
     )
     text, html = content.render_body(data.body, is_html=data.html)
+    status = lifecycle.initial()
     now = utcnow()
     # The number and the requester's organization are read inside the INSERT (no round trips of
     # their own), and RETURNING hands back the row as stored, so nothing is read back to answer.
@@ -93,7 +91,7 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
                     workspace_id=ws,
                     number=number,
                     subject=data.subject,
-                    status=Status.new.value,
+                    status=status,
                     priority=data.priority.value,
                     type=data.type.value if data.type else None,
                     channel=data.channel.value,
@@ -140,33 +138,21 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
         ids = await cc_contacts(uow, ws, [str(e) for e in data.cc_emails])
         cc_ids = sorted(c for c in ids if c != requester_id)
         await uow.execute(cc_rows.insert(), [{"ticket_id": ticket_id, "contact_id": c} for c in cc_ids])
-    await record(
-        uow,
-        [
-            event_row(
-                ticket,
-                actor,
-                "created",
-                new={
-                    "number": number,
-                    "subject": data.subject,
-                    "status": Status.new.value,
-                    "priority": data.priority.value,
-                    "channel": data.channel.value,
-                    "requester_id": requester_id,
-                    "assignee_id": data.assignee_id,
-                    "group_id": data.group_id,
-                    "tags": tag_set,
-                },
-                at=now,
-            ),
-            event_row(
-                ticket, actor, "message_added", new={"message_id": message_id, "public": data.public}, at=now
-            ),
-        ],
+    created = Created(
+        number=number,
+        subject=data.subject,
+        status=status,
+        priority=data.priority.value,
+        channel=data.channel.value,
+        requester_id=requester_id,
+        assignee_id=data.assignee_id,
+        group_id=data.group_id,
+        tags=tuple(tag_set),
     )
+    added = MessageAdded(message_id, data.public, data.channel.value, author_kind(actor))
+    await record(uow, ticket, actor, [created, added], at=now)
     await reindex(uow, ticket_id)
-    if data.assignee_id is not None and data.assignee_id != actor.user_id:
+    if lifecycle.notify_new_assignee(None, data.assignee_id, actor.user_id):
         await jobs.enqueue(uow, "notify.assigned", {"ticket_id": ticket_id, "user_id": data.assignee_id})
     after_change(uow, pubsub, ws, ticket_id, "created")
     # The caller's next read of this ticket on this connection (rendering the answer) gets what was

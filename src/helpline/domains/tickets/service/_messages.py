@@ -1,4 +1,9 @@
-"""Adding a message (reply or internal note) to a ticket."""
+"""Adding a message (reply or internal note) to a ticket, by a signed-in person.
+
+Staff messages are written here. A customer's message, whichever way it comes (the portal, the API,
+email, chat), is written by the batch writer in ``_inbound`` (:func:`add_customer_messages`): the
+reopen rule, its events and the assignee's notice live there once.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,21 @@ from typing import Any
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.tickets import content
-from helpline.domains.tickets.models import (
-    AuthorKind,
-    Status,
-)
+from helpline.domains.tickets import content, lifecycle
+from helpline.domains.tickets.events import Author, MessageAdded, StatusChanged, TicketEvent, record
+from helpline.domains.tickets.models import AuthorKind
 from helpline.domains.tickets.schemas import MessageCreate
-from helpline.domains.tickets.service._common import (
-    after_change,
-    event_row,
-    messages,
-    record,
-    reindex,
-    tickets,
-)
+from helpline.domains.tickets.service._common import after_change, messages, reindex, tickets
+from helpline.domains.tickets.service._inbound import CustomerMessage, add_customer_messages
 from helpline.errors import Conflict, Forbidden
-from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
+
+
+def author_kind(actor: Principal | None) -> str:
+    if actor is None:
+        return AuthorKind.system.value
+    return AuthorKind.customer.value if actor.is_customer else AuthorKind.agent.value
 
 
 async def insert_message(
@@ -38,12 +40,8 @@ async def insert_message(
     channel: str,
     at: datetime | None = None,
 ) -> int:
-    if actor is None:
-        kind, user_id, contact_id = AuthorKind.system.value, None, None
-    elif actor.is_customer:
-        kind, user_id, contact_id = AuthorKind.customer.value, actor.user_id, actor.contact_id
-    else:
-        kind, user_id, contact_id = AuthorKind.agent.value, actor.user_id, None
+    """The message row alone (its event, and what it does to the ticket, are the caller's)."""
+    kind = author_kind(actor)
     return int(
         (
             await uow.execute(
@@ -53,8 +51,8 @@ async def insert_message(
                     ticket_id=ticket["id"],
                     public=public,
                     author_kind=kind,
-                    author_user_id=user_id,
-                    author_contact_id=contact_id,
+                    author_user_id=actor.user_id if actor else None,
+                    author_contact_id=actor.contact_id if actor and actor.is_customer else None,
                     channel=channel,
                     body_text=body_text,
                     body_html=body_html,
@@ -77,7 +75,7 @@ def check_message(actor: Principal, ticket: dict[str, Any], data: MessageCreate)
             "public: light agents add internal notes only; send public=false",
             errors=[{"field": "public", "message": "light agents cannot reply publicly"}],
         )
-    if ticket["status"] == Status.closed and actor.is_customer:
+    if actor.is_customer and not lifecycle.customer_may_write(ticket["status"]):
         raise Conflict("this request is closed; open a new one to follow up")
 
 
@@ -92,10 +90,10 @@ async def add_message(
 ) -> int:
     check_message(actor, ticket, data)
     text, html = content.render_body(data.body, is_html=data.html)
-    now = utcnow()
-    message_id = await insert_message(
-        uow, actor, ticket, body_text=text, body_html=html, public=data.public, channel=channel, at=now
-    )
+    if actor.is_customer:
+        message_id = await _add_customer_message(uow, pubsub, actor, ticket, text, html, channel)
+    else:
+        message_id = await _add_staff_message(uow, pubsub, actor, ticket, text, html, data.public, channel)
     await content.attach_uploads(
         uow,
         workspace_id=ticket["workspace_id"],
@@ -103,32 +101,48 @@ async def add_message(
         message_id=message_id,
         tokens=data.attachments,
     )
-    new_status = ticket["status"]
-    customer_reopens = actor.is_customer and ticket["status"] in (
-        Status.pending,
-        Status.solved,
-        Status.on_hold,
+    return message_id
+
+
+async def _add_customer_message(
+    uow: UnitOfWork,
+    pubsub: PubSub,
+    actor: Principal,
+    ticket: dict[str, Any],
+    text: str,
+    html: str,
+    channel: str,
+) -> int:
+    """A signed-in customer's reply (portal, API): the channels' writer, as a batch of one."""
+    item = CustomerMessage(
+        ticket, actor.contact_id, text, html, channel, author=Author(AuthorKind.customer.value, actor.user_id)
     )
-    if customer_reopens or (actor.is_staff and data.public and ticket["status"] == Status.new):
-        new_status = Status.open.value
-    rows = [
-        event_row(
-            ticket, actor, "message_added", new={"message_id": message_id, "public": data.public}, at=now
-        )
-    ]
+    return (await add_customer_messages(uow, pubsub, [item]))[0]
+
+
+async def _add_staff_message(
+    uow: UnitOfWork,
+    pubsub: PubSub,
+    actor: Principal,
+    ticket: dict[str, Any],
+    text: str,
+    html: str,
+    public: bool,
+    channel: str,
+) -> int:
+    now = utcnow()
+    message_id = await insert_message(
+        uow, actor, ticket, body_text=text, body_html=html, public=public, channel=channel, at=now
+    )
+    change = lifecycle.after_staff_message(ticket["status"], public=public)
+    events: list[TicketEvent] = [MessageAdded(message_id, public, channel, author_kind(actor))]
     values: dict[str, Any] = {"updated_at": now, "version": tickets.c.version + 1}
-    if new_status != ticket["status"]:
-        values["status"] = new_status
-        values["solved_at"] = None
-        rows.append(event_row(ticket, actor, "field_changed", "status", ticket["status"], new_status, at=now))
+    if change is not None:
+        values["status"] = change.new
+        values["solved_at"] = now if change.stamps_solved_at else None
+        events.append(StatusChanged(change.old, change.new))
     await uow.execute(tickets.update().where(tickets.c.id == ticket["id"]).values(**values))
-    await record(uow, rows)
+    await record(uow, ticket, actor, events, at=now)
     await reindex(uow, ticket["id"])
-    if actor.is_customer and ticket["assignee_id"]:
-        await jobs.enqueue(
-            uow,
-            "notify.customer_reply",
-            {"ticket_id": ticket["id"], "user_id": ticket["assignee_id"], "message_id": message_id},
-        )
     after_change(uow, pubsub, ticket["workspace_id"], ticket["id"], "message_added")
     return message_id

@@ -1,4 +1,7 @@
-"""Changing a ticket's properties (with If-Match), its tags and people, and bulk runs over tickets."""
+"""Changing a ticket's properties: by a person (:func:`update_ticket`, with If-Match and the property
+rules), by the system or a live channel's routing (:func:`set_fields`), and bulk runs over tickets.
+Both write through one path (:func:`_write`), so the status rules (``lifecycle``), the events and the
+new assignee's notice are the same whoever makes the change."""
 
 from __future__ import annotations
 
@@ -11,9 +14,14 @@ from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Role
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import service as customers
-from helpline.domains.tickets import fields, queries
-from helpline.domains.tickets.models import (
-    Status,
+from helpline.domains.tickets import fields, lifecycle, queries
+from helpline.domains.tickets.events import (
+    CCsChanged,
+    FollowersChanged,
+    TagsChanged,
+    TicketEvent,
+    field_changed,
+    record,
 )
 from helpline.domains.tickets.schemas import TicketUpdate
 from helpline.domains.tickets.service._common import (
@@ -23,15 +31,13 @@ from helpline.domains.tickets.service._common import (
     check_assignee,
     check_group,
     contact_org,
-    event_row,
     follower_rows,
     members,
-    record,
     reindex,
     tag_rows,
     tickets,
 )
-from helpline.errors import Conflict, Forbidden, Invalid, PreconditionFailed, Problem
+from helpline.errors import Forbidden, Invalid, PreconditionFailed, Problem
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
@@ -67,8 +73,7 @@ def check_editor(actor: Principal, doing: str = "change ticket properties") -> N
 
 def check_update(actor: Principal, ticket: dict[str, Any]) -> None:
     check_editor(actor)
-    if ticket["status"] == Status.closed:
-        raise Conflict("closed tickets cannot be changed; create a follow-up ticket")
+    lifecycle.check_change(ticket["status"])
 
 
 async def update_ticket(
@@ -87,14 +92,10 @@ async def update_ticket(
     given = data.model_dump(exclude_unset=True)
     now = utcnow()
     values: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
+    events: list[TicketEvent] = []
 
     def change(field: str, new: Any, column: str | None = None) -> None:
-        column = column or field
-        old = ticket[column]
-        if old != new:
-            values[column] = new
-            rows.append(event_row(ticket, actor, "field_changed", field, _shown(old), _shown(new), at=now))
+        _change(ticket, values, events, field, new, column)
 
     for name in ("subject", "status", "priority", "type"):
         if name in given:
@@ -102,10 +103,6 @@ async def update_ticket(
             if v is None and name != "type":
                 raise Invalid(name, "cannot be null")
             change(name, v.value if hasattr(v, "value") else v)
-    if "status" in values:
-        values["solved_at"] = now if values["status"] in (Status.solved, Status.closed) else None
-        if values["status"] == Status.new:
-            raise Invalid("status", "a ticket cannot go back to new")
     if "assignee_id" in given:
         if given["assignee_id"] is not None:
             await check_assignee(uow, ws, given["assignee_id"])
@@ -128,35 +125,86 @@ async def update_ticket(
             fields.validate_values(defs, given["custom_fields"], current=ticket["custom"]),
             "custom",
         )
-    await _update_tags(uow, actor, ticket, given, rows, now)
-    await _update_people(uow, actor, ticket, given, rows, now)
-    if not values and not rows:
+    await _update_tags(uow, ticket, given, events)
+    await _update_people(uow, ticket, given, events)
+    await _write(uow, pubsub, actor, ticket, values, events, now, check_version=True)
+
+
+async def set_fields(
+    uow: UnitOfWork, pubsub: PubSub, ticket: dict[str, Any], actor: Principal | None, **changes: Any
+) -> None:
+    """Change assignee, group or status for the system (``actor`` None: routing, rules) or for a
+    live channel's agent actions (a chat accepted, transferred, ended), one event per changed field.
+
+    Callers have checked who may do this (a light agent never gets here) and that an assignee or
+    group belongs to the workspace; there is no If-Match (routing acts on the row it locked). The
+    status rules, events, live refresh and the new assignee's notice are :func:`update_ticket`'s."""
+    values: dict[str, Any] = {}
+    events: list[TicketEvent] = []
+    for name, new in changes.items():
+        _change(ticket, values, events, name, new)
+    await _write(uow, pubsub, actor, ticket, values, events, utcnow(), check_version=False)
+
+
+def _change(
+    ticket: dict[str, Any],
+    values: dict[str, Any],
+    events: list[TicketEvent],
+    field: str,
+    new: Any,
+    column: str | None = None,
+) -> None:
+    """Note a property's change (if it changes): its column value and its event."""
+    column = column or field
+    old = ticket[column]
+    if old == new:
         return
-    values.update(updated_at=now, version=ticket["version"] + 1)
-    result = await uow.execute(
-        tickets.update()
-        .where(tickets.c.id == ticket["id"], tickets.c.version == ticket["version"])
-        .values(**values)
-    )
-    if result.rowcount != 1:
+    if field == "status":
+        lifecycle.set_status(old, new)  # refuses what no one may do (back to new)
+    values[column] = new
+    events.append(field_changed(field, _shown(old), _shown(new)))
+
+
+async def _write(
+    uow: UnitOfWork,
+    pubsub: PubSub,
+    actor: Principal | None,
+    ticket: dict[str, Any],
+    values: dict[str, Any],
+    events: list[TicketEvent],
+    now: datetime,
+    *,
+    check_version: bool,
+) -> None:
+    """Write the noted changes, their events and their signals. With ``check_version`` the row must
+    still be at the version read (412 otherwise)."""
+    if not values and not events:
+        return
+    if "status" in values:
+        values["solved_at"] = now if values["status"] in lifecycle.DONE else None
+    where = [tickets.c.id == ticket["id"]]
+    if check_version:
+        where.append(tickets.c.version == ticket["version"])
+        values.update(updated_at=now, version=ticket["version"] + 1)
+    else:
+        values.update(updated_at=now, version=tickets.c.version + 1)
+    result = await uow.execute(tickets.update().where(*where).values(**values))
+    if check_version and result.rowcount != 1:
         raise PreconditionFailed("the ticket changed while you were saving; reload and retry")
-    await record(uow, rows)
+    await record(uow, ticket, actor, events, at=now)
     if "subject" in values:
         await reindex(uow, ticket["id"])
-    if values.get("assignee_id") and values["assignee_id"] != actor.user_id:
+    if "assignee_id" in values and lifecycle.notify_new_assignee(
+        ticket["assignee_id"], values["assignee_id"], actor.user_id if actor else None
+    ):
         await jobs.enqueue(
             uow, "notify.assigned", {"ticket_id": ticket["id"], "user_id": values["assignee_id"]}
         )
-    after_change(uow, pubsub, ws, ticket["id"], "updated")
+    after_change(uow, pubsub, ticket["workspace_id"], ticket["id"], "updated")
 
 
 async def _update_tags(
-    uow: UnitOfWork,
-    actor: Principal,
-    ticket: dict[str, Any],
-    given: dict[str, Any],
-    rows: list[dict[str, Any]],
-    now: datetime,
+    uow: UnitOfWork, ticket: dict[str, Any], given: dict[str, Any], events: list[TicketEvent]
 ) -> None:
     if not any(given.get(k) is not None for k in ("tags", "add_tags", "remove_tags")):
         return
@@ -179,16 +227,11 @@ async def _update_tags(
                 for t in sorted(wanted - current)
             ],
         )
-    rows.append(event_row(ticket, actor, "field_changed", "tags", sorted(current), sorted(wanted), at=now))
+    events.append(TagsChanged(sorted(current), sorted(wanted)))
 
 
 async def _update_people(
-    uow: UnitOfWork,
-    actor: Principal,
-    ticket: dict[str, Any],
-    given: dict[str, Any],
-    rows: list[dict[str, Any]],
-    now: datetime,
+    uow: UnitOfWork, ticket: dict[str, Any], given: dict[str, Any], events: list[TicketEvent]
 ) -> None:
     tid, ws = ticket["id"], ticket["workspace_id"]
     if given.get("follower_ids") is not None:
@@ -211,7 +254,7 @@ async def _update_people(
             await uow.execute(follower_rows.delete().where(follower_rows.c.ticket_id == tid))
             if wanted:
                 await uow.execute(follower_rows.insert(), [{"ticket_id": tid, "user_id": u} for u in wanted])
-            rows.append(event_row(ticket, actor, "field_changed", "follower_ids", old, wanted, at=now))
+            events.append(FollowersChanged(old, wanted))
     if given.get("cc_emails") is not None:
         wanted = sorted(
             c
@@ -225,7 +268,7 @@ async def _update_people(
             await uow.execute(cc_rows.delete().where(cc_rows.c.ticket_id == tid))
             if wanted:
                 await uow.execute(cc_rows.insert(), [{"ticket_id": tid, "contact_id": c} for c in wanted])
-            rows.append(event_row(ticket, actor, "field_changed", "cc_contact_ids", old, wanted, at=now))
+            events.append(CCsChanged(old, wanted))
 
 
 async def for_each_ticket(

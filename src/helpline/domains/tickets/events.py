@@ -1,0 +1,409 @@
+"""Typed ticket events: every change to a ticket's state is one of these, stored as a row of
+``events`` (the audit history, the metrics' source, and what the durable feed delivers).
+
+Writers build events and hand them to :func:`record` (one ticket) or :func:`record_many` (a batch):
+the one funnel into the ``events`` table, so whatever must see every change (the durable feed's
+in-transaction consumers, ``tickets/feed.py``) hooks there and nowhere else. Readers (the event list
+API, the ticket page, feed consumers) turn a row back into its event with :func:`parse`, which
+refuses a kind it does not know.
+
+The row shape is the one the table always had: ``kind`` (stable: existing rows and readers depend on
+it), ``field``, ``old``, ``new`` (JSON), the actor and the time. Changes of one property share the
+kind ``field_changed`` and are told apart by ``field``; the properties that consumers care about
+most have classes of their own (:class:`StatusChanged`, :class:`Assigned`, :class:`TagsChanged`,
+:class:`FollowersChanged`, :class:`CCsChanged`), the others are :class:`FieldChanged`. Build a
+property's event with :func:`field_changed`, which picks the class. Values may gain keys over time
+(older rows lack them, so :func:`parse` gives ``None`` for a missing one); never rename or drop one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from helpline.db.base import utcnow
+from helpline.domains.tickets.models import Event
+from helpline.platform.db import UnitOfWork
+
+table = Event.__table__
+
+
+class UnknownEvent(ValueError):
+    """A row whose kind (or, for ``field_changed``, whose missing field) no event class knows."""
+
+
+class Actor(Protocol):
+    """Who made a change: a signed-in principal (``accounts.principal.Principal``) or an
+    :class:`Author` for those without a session (a contact writing by email or chat, the system)."""
+
+    @property
+    def user_id(self) -> int | None: ...
+
+    @property
+    def actor_kind(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Author:
+    """An actor without a sign-in: ``actor_kind`` is ``customer`` (a contact writing from outside)
+    or ``system`` (Helpline itself: routing, rules, bounces)."""
+
+    actor_kind: str
+    user_id: int | None = None
+
+
+SYSTEM = Author("system")
+CUSTOMER = Author("customer")
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """Base of every event. ``kind`` is the row's kind; ``field`` set on a subclass means the event
+    is that property's ``field_changed``."""
+
+    kind: ClassVar[str]
+    field: ClassVar[str | None] = None
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        """The row's (field, old, new)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> TicketEvent:
+        raise NotImplementedError
+
+    def to_row(self, ticket: Mapping[str, Any], actor: Actor | None, at: datetime) -> dict[str, Any]:
+        """The ``events`` row of this event on ``ticket`` (a mapping with id and workspace_id)."""
+        f, old, new = self.values()
+        return {
+            "workspace_id": ticket["workspace_id"],
+            "ticket_id": ticket["id"],
+            "kind": self.kind,
+            "field": f,
+            "old": old,
+            "new": new,
+            "actor_user_id": actor.user_id if actor else None,
+            "actor_kind": actor.actor_kind if actor else SYSTEM.actor_kind,
+            "created_at": at,
+        }
+
+
+def _get(value: Any, key: str, default: Any = None) -> Any:
+    return value.get(key, default) if isinstance(value, Mapping) else default
+
+
+@dataclass(frozen=True)
+class Created(TicketEvent):
+    """A ticket was created, by a person, a channel, or a split (``split_from``, ``message_id``)."""
+
+    kind: ClassVar[str] = "created"
+    number: int
+    subject: str | None = None
+    status: str | None = None
+    priority: str | None = None
+    channel: str | None = None
+    requester_id: int | None = None
+    assignee_id: int | None = None
+    group_id: int | None = None
+    tags: tuple[str, ...] = ()
+    split_from: int | None = None
+    message_id: int | None = None
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        new: dict[str, Any] = {
+            "number": self.number,
+            "subject": self.subject,
+            "status": self.status,
+            "priority": self.priority,
+            "channel": self.channel,
+            "requester_id": self.requester_id,
+            "assignee_id": self.assignee_id,
+            "group_id": self.group_id,
+            "tags": list(self.tags),
+        }
+        if self.split_from is not None:
+            new.update(split_from=self.split_from, message_id=self.message_id)
+        return None, None, new
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> Created:
+        return cls(
+            number=int(_get(new, "number", 0)),
+            subject=_get(new, "subject"),
+            status=_get(new, "status"),
+            priority=_get(new, "priority"),
+            channel=_get(new, "channel"),
+            requester_id=_get(new, "requester_id"),
+            assignee_id=_get(new, "assignee_id"),
+            group_id=_get(new, "group_id"),
+            tags=tuple(_get(new, "tags") or ()),
+            split_from=_get(new, "split_from"),
+            message_id=_get(new, "message_id"),
+        )
+
+
+@dataclass(frozen=True)
+class MessageAdded(TicketEvent):
+    """A message (reply or internal note) was written on the ticket: by whom (``author_kind``:
+    customer, agent, system), through which channel, and whether the customer sees it."""
+
+    kind: ClassVar[str] = "message_added"
+    message_id: int
+    public: bool
+    channel: str | None = None
+    author_kind: str | None = None
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return (
+            None,
+            None,
+            {
+                "message_id": self.message_id,
+                "public": self.public,
+                "channel": self.channel,
+                "author_kind": self.author_kind,
+            },
+        )
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> MessageAdded:
+        return cls(
+            message_id=int(_get(new, "message_id", 0)),
+            public=bool(_get(new, "public", False)),
+            channel=_get(new, "channel"),
+            author_kind=_get(new, "author_kind"),
+        )
+
+
+@dataclass(frozen=True)
+class FieldChanged(TicketEvent):
+    """A property without an event class of its own changed (subject, priority, type, group, due
+    time, requester, custom fields). Build it with :func:`field_changed`."""
+
+    kind: ClassVar[str] = "field_changed"
+    name: str
+    old: Any
+    new: Any
+
+    def __post_init__(self) -> None:
+        if self.name in _FIELD_CLASSES:
+            raise ValueError(f"{self.name} changes are {_FIELD_CLASSES[self.name].__name__} events")
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return self.name, self.old, self.new
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> TicketEvent:
+        if not field:
+            raise UnknownEvent("a field_changed event names its field")
+        own = _FIELD_CLASSES.get(field)
+        return own.from_values(field, old, new) if own else cls(field, old, new)
+
+
+@dataclass(frozen=True)
+class _OneField(TicketEvent):
+    kind: ClassVar[str] = "field_changed"
+    old: Any
+    new: Any
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return self.field, self.old, self.new
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> TicketEvent:
+        return cls(old, new)
+
+
+@dataclass(frozen=True)
+class StatusChanged(_OneField):
+    """The status changed (old and new status names)."""
+
+    field: ClassVar[str | None] = "status"
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Assigned(_OneField):
+    """The assignee changed (user ids; None is unassigned). The row's actor says who assigned: a
+    person, or the system (routing)."""
+
+    field: ClassVar[str | None] = "assignee_id"
+    old: int | None
+    new: int | None
+
+
+@dataclass(frozen=True)
+class TagsChanged(_OneField):
+    """The tags changed (the sorted lists before and after)."""
+
+    field: ClassVar[str | None] = "tags"
+    old: list[str]
+    new: list[str]
+
+
+@dataclass(frozen=True)
+class FollowersChanged(_OneField):
+    """The followers changed (sorted user ids before and after)."""
+
+    field: ClassVar[str | None] = "follower_ids"
+    old: list[int]
+    new: list[int]
+
+
+@dataclass(frozen=True)
+class CCsChanged(_OneField):
+    """The copied contacts changed (sorted contact ids before and after)."""
+
+    field: ClassVar[str | None] = "cc_contact_ids"
+    old: list[int]
+    new: list[int]
+
+
+_FIELD_CLASSES: dict[str, type[_OneField]] = {
+    c.field: c  # type: ignore[misc]
+    for c in (StatusChanged, Assigned, TagsChanged, FollowersChanged, CCsChanged)
+}
+
+
+def field_changed(name: str, old: Any, new: Any) -> TicketEvent:
+    """The event of property ``name`` changing from ``old`` to ``new``, of its own class if it has one."""
+    own = _FIELD_CLASSES.get(name)
+    return own(old, new) if own else FieldChanged(name, old, new)
+
+
+@dataclass(frozen=True)
+class Linked(TicketEvent):
+    """This ticket was linked to ``ticket_id``, which is its ``link`` (parent, child, related)."""
+
+    kind: ClassVar[str] = "linked"
+    ticket_id: int
+    link: str
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, None, {"ticket_id": self.ticket_id, "kind": self.link}
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> Linked:
+        return cls(int(_get(new, "ticket_id", 0)), str(_get(new, "kind", "")))
+
+
+@dataclass(frozen=True)
+class Unlinked(TicketEvent):
+    """The link between this ticket and ``ticket_id`` was removed."""
+
+    kind: ClassVar[str] = "unlinked"
+    ticket_id: int
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, {"ticket_id": self.ticket_id}, None
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> Unlinked:
+        return cls(int(_get(old, "ticket_id", 0)))
+
+
+@dataclass(frozen=True)
+class MergedInto(TicketEvent):
+    """This ticket was merged into ``ticket_id``: its messages (``message_ids``) moved there."""
+
+    kind: ClassVar[str] = "merged_into"
+    ticket_id: int
+    message_ids: tuple[int, ...] = ()
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, None, {"ticket_id": self.ticket_id, "message_ids": list(self.message_ids)}
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> MergedInto:
+        return cls(int(_get(new, "ticket_id", 0)), tuple(_get(new, "message_ids") or ()))
+
+
+@dataclass(frozen=True)
+class MergedFrom(TicketEvent):
+    """Ticket ``ticket_id`` was merged into this one, bringing ``message_ids``."""
+
+    kind: ClassVar[str] = "merged_from"
+    ticket_id: int
+    message_ids: tuple[int, ...] = ()
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, None, {"ticket_id": self.ticket_id, "message_ids": list(self.message_ids)}
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> MergedFrom:
+        return cls(int(_get(new, "ticket_id", 0)), tuple(_get(new, "message_ids") or ()))
+
+
+@dataclass(frozen=True)
+class Split(TicketEvent):
+    """Message ``message_id`` was split off this ticket into the new ticket ``ticket_id``."""
+
+    kind: ClassVar[str] = "split"
+    ticket_id: int
+    message_id: int
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, None, {"ticket_id": self.ticket_id, "message_id": self.message_id}
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> Split:
+        return cls(int(_get(new, "ticket_id", 0)), int(_get(new, "message_id", 0)))
+
+
+@dataclass(frozen=True)
+class Erased(TicketEvent):
+    """A contact's data was erased from this ticket (``messages``: how many were redacted)."""
+
+    kind: ClassVar[str] = "erased"
+    messages: int
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, None, {"messages": self.messages}
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> Erased:
+        return cls(int(_get(new, "messages", 0)))
+
+
+KINDS: dict[str, type[TicketEvent]] = {
+    c.kind: c
+    for c in (Created, MessageAdded, FieldChanged, Linked, Unlinked, MergedInto, MergedFrom, Split, Erased)
+}
+
+
+def parse(row: Mapping[str, Any]) -> TicketEvent:
+    """The event an ``events`` row stores. Raises :class:`UnknownEvent` for a kind no class knows."""
+    cls = KINDS.get(str(row.get("kind")))
+    if cls is None:
+        raise UnknownEvent(f"unknown event kind {row.get('kind')!r}")
+    return cls.from_values(row.get("field"), row.get("old"), row.get("new"))
+
+
+async def record(
+    uow: UnitOfWork,
+    ticket: Mapping[str, Any],
+    actor: Actor | None,
+    events: Sequence[TicketEvent],
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Record ``events`` of one ticket (a mapping with id and workspace_id) by ``actor``, in ``uow``."""
+    await record_many(uow, [(ticket, actor, e) for e in events], at=at)
+
+
+async def record_many(
+    uow: UnitOfWork,
+    items: Iterable[tuple[Mapping[str, Any], Actor | None, TicketEvent]],
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Record events of any number of tickets, each ``(ticket, actor, event)``, in one statement: the
+    only writer of the ``events`` table, and so the one place for whatever must see every change
+    inside its transaction (the durable feed's in-transaction consumers)."""
+    when = at or utcnow()
+    rows = [event.to_row(ticket, actor, when) for ticket, actor, event in items]
+    if rows:
+        await uow.execute(table.insert(), rows)
