@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from helpline.domains.tickets import feed as tickets_feed
+from helpline.domains.tickets.models import Message
 from helpline.platform import feed
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
@@ -389,3 +390,48 @@ async def test_the_tickets_hook_calls_the_process_registry(platform, ws, seen):
     finally:
         del feed.REGISTRY.in_transaction[c]
     assert calls == [[i]]
+
+
+async def test_ticket_writes_reach_in_transaction_consumers_with_their_ids(platform, ws):
+    """The events writer (``tickets.events.record_many``) hands every row it inserts, with its id, to
+    the in-transaction consumers of ``events``, inside the writer's own transaction: a reply made
+    through the API is seen, and a consumer that refuses undoes the reply."""
+    [ticket] = await make_tickets(ws, 1)
+    c = name("c")
+    calls: list[list[tuple[int, str]]] = []
+    refuse = {"now": False}
+
+    async def note(uow: Any, rows: list[dict[str, Any]]) -> None:
+        calls.append([(int(r["id"]), r["kind"]) for r in rows])
+        if refuse["now"]:
+            raise RuntimeError("refused")
+
+    feed.REGISTRY.consumer("events", c, note, in_transaction=True)
+    agent = await ws.person("agent", name="Second agent")
+    try:
+        async with ws.client(agent) as client:
+            r = await client.post(f"/tickets/{ticket}/messages", json={"body": "hello", "public": True})
+            assert r.status_code == 201, r.text
+            refuse["now"] = True
+            with pytest.raises(RuntimeError, match="refused"):  # the test client re-raises what a 500 hid
+                await client.post(f"/tickets/{ticket}/messages", json={"body": "refused", "public": True})
+    finally:
+        del feed.REGISTRY.in_transaction[c]
+    async with platform.db.read() as conn:
+        stored = {
+            int(i): k
+            for i, k in await conn.execute(
+                sa.select(events.c.id, events.c.kind).where(events.c.ticket_id == ticket)
+            )
+        }
+        bodies = [
+            b
+            for (b,) in await conn.execute(
+                sa.select(Message.__table__.c.body_text).where(Message.__table__.c.ticket_id == ticket)
+            )
+        ]
+    first, second = calls
+    assert "message_added" in {k for _, k in first}
+    assert all(stored.get(i) == k for i, k in first)  # the ids are the stored rows'
+    assert not any(i in stored for i, _ in second)  # the refused reply left no event…
+    assert "refused" not in " ".join(str(b) for b in bodies)  # …and no message

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from helpline.db.base import utcnow
+from helpline.domains.tickets import feed as ticket_feed
 from helpline.domains.tickets.models import Event
 from helpline.platform.db import UnitOfWork
 
@@ -405,5 +406,13 @@ async def record_many(
     inside its transaction (the durable feed's in-transaction consumers)."""
     when = at or utcnow()
     rows = [event.to_row(ticket, actor, when) for ticket, actor, event in items]
-    if rows:
+    if not rows:
+        return
+    if not ticket_feed.wants_rows():
         await uow.execute(table.insert(), rows)
+        return
+    # Ids in row order (insertmanyvalues keeps it), for the consumers that run in this transaction.
+    inserted = await uow.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)
+    for row, (event_id,) in zip(rows, inserted.all(), strict=True):
+        row["id"] = event_id
+    await ticket_feed.in_transaction(uow, rows)

@@ -5,10 +5,9 @@ triggers, routing, webhooks, …) register with ``feed.REGISTRY.consumer("events
 and receive each ticket's events in order, after commit.
 
 In-transaction consumers (``in_transaction=True``) are for work that must commit or fail with the
-change itself. The events writer (``service._common.record``) is the one place that calls
-:func:`in_transaction`, with the rows it inserted, in its own unit of work. That call is wired by the
-typed-events change of the service (issue 12); until then no in-transaction consumer of events is
-called. Keep such consumers few and fast: they run on every ticket write.
+change itself. The events writer (``events.record_many``) is the one place that calls
+:func:`in_transaction`, with the rows it inserted (ids included), in its own unit of work. Keep such
+consumers few and fast: they run on every ticket write.
 """
 
 from __future__ import annotations
@@ -24,6 +23,11 @@ SOURCE = "events"
 EVENTS = feed.REGISTRY.source(
     feed.Source(SOURCE, Event.__table__, key="ticket_id", workspace="workspace_id", time="created_at")
 )
+
+
+def wants_rows() -> bool:
+    """Whether an in-transaction consumer takes ticket events (the writer then returns their ids)."""
+    return feed.REGISTRY.has_in_transaction(SOURCE)
 
 
 async def in_transaction(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:

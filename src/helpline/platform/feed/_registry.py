@@ -150,6 +150,10 @@ class Registry:
                 raise ValueError("batch must be at least 1")
             self.consumers[name] = Consumer(name, source, handler, idempotent, batch)
 
+    def has_in_transaction(self, source: str) -> bool:
+        """Whether any in-transaction consumer takes ``source`` (the writer then returns the ids)."""
+        return any(c.source == source for c in self.in_transaction.values())
+
     async def run_in_transaction(self, uow: UnitOfWork, source: str, rows: list[dict[str, Any]]) -> None:
         """Call the in-transaction consumers of ``source`` with ``rows``, in registration order.
 
