@@ -20,7 +20,6 @@ from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat.models import ChatMessage, ChatSession, ChatState, ChatVisitor
 from helpline.domains.tickets import content, inbound, service
 from helpline.domains.tickets.models import AuthorKind, Message, Status, Ticket
-from helpline.domains.tickets.schemas import MessageCreate
 from helpline.platform.db import QUIET, UnitOfWork
 from helpline.platform.pubsub import PubSub
 
@@ -352,15 +351,6 @@ async def store_visitor_lines(
     for t in touched:
         service.after_change(uow, pubsub, chats[t].workspace_id, t, "message_added")
     return [stored.get(id(line)) for line in lines]
-
-
-async def add_agent_message(
-    uow: UnitOfWork, pubsub: PubSub, actor: Principal, ticket: dict[str, Any], *, body: str, public: bool
-) -> int:
-    """An agent's reply or internal note, by the tickets service's own rules (light agents: notes only)."""
-    return await service.add_message(
-        uow, pubsub, actor, ticket, MessageCreate(body=body, public=public), channel="chat"
-    )
 
 
 add_system_note = inbound.add_system_note

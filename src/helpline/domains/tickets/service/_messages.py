@@ -7,7 +7,7 @@ from typing import Any
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.tickets import content
+from helpline.domains.tickets import channel_port, content
 from helpline.domains.tickets.models import (
     AuthorKind,
     Status,
@@ -103,6 +103,22 @@ async def add_message(
         message_id=message_id,
         tokens=data.attachments,
     )
+    if actor.is_staff:
+        # The ticket's channels deliver it in this transaction (chat numbers and pushes it, email
+        # queues it). Before the ticket's row is updated: a channel may lock a row of its own
+        # (chat's session), which its inbound path locks before the ticket's.
+        await channel_port.staff_message_written(
+            uow,
+            ticket,
+            actor,
+            message_id=message_id,
+            public=data.public,
+            body_text=text,
+            body_html=html,
+            written_via=channel,
+            files=len(data.attachments),
+            at=now,
+        )
     new_status = ticket["status"]
     customer_reopens = actor.is_customer and ticket["status"] in (
         Status.pending,
