@@ -38,7 +38,8 @@ attachments = Attachment.__table__
 
 @dataclass
 class ChatBox:
-    """A message being written from the chat box of ``ticket_id``: its client id, then its numbers."""
+    """A message being written from the chat box of ``ticket_id``, whose session the writer has
+    locked in its transaction: its client id, then its numbers."""
 
     ticket_id: int
     client_id: str | None
@@ -50,7 +51,8 @@ _BOX: ContextVar[ChatBox | None] = ContextVar("helpline_chat_box", default=None)
 
 @contextmanager
 def from_chat_box(ticket_id: int, client_id: str | None) -> Iterator[ChatBox]:
-    """Mark the staff message written inside this block on ``ticket_id`` as the chat box's."""
+    """Mark the staff message written inside this block on ``ticket_id`` as the chat box's (call
+    with the chat's session locked in the same transaction: ``tickets_bridge.lock_session``)."""
     box = ChatBox(ticket_id, client_id)
     token = _BOX.set(box)
     try:
@@ -73,9 +75,10 @@ class ChatAdapter:
         box = _BOX.get()
         if box is not None and box.ticket_id != message.ticket_id:
             box = None
-        locked = await bridge.lock_session(uow, message.ticket_id)
-        if locked is None or (box is None and locked["state"] == ChatState.ended):
-            return False
+        if box is None:  # (the chat box locked its session already, in this transaction)
+            locked = await bridge.lock_session(uow, message.ticket_id)
+            if locked is None or locked["state"] == ChatState.ended:
+                return False
         most = self.platform.settings.chat_max_message_chars
         if len(message.body_text) > most:
             raise Invalid("body", f"longer than {most} characters")
