@@ -45,9 +45,9 @@ class Sink:
 
 
 async def run(a: argparse.Namespace, url: str) -> None:
+    from helpline.domains.channels import startup
     from helpline.domains.channels.chat import queries, service
     from helpline.domains.channels.chat.hub import hub_of
-    from helpline.domains.channels.email import outbound
     from helpline.platform.runtime import build_platform
     from helpline.settings import Settings
 
@@ -61,7 +61,7 @@ async def run(a: argparse.Namespace, url: str) -> None:
         chat_starts_per_hour=10**9,
     )
     platform = build_platform(settings)
-    outbound.install(platform)  # as ``helpline serve`` does: the outbox hook on every message insert
+    startup.install(platform)  # as ``helpline serve`` does: the channels' ports
     statements = [0]
 
     def count(*_: Any) -> None:

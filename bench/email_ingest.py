@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sqlalchemy as sa
 from common import emit, log
 
-from helpline.app import _email_jobs  # noqa: F401 - registers the job handlers
+import helpline.app  # noqa: F401 - importing the app registers every job handler
 from helpline.db.migrate import upgrade
 from helpline.domains.accounts import service as accounts
 from helpline.domains.channels.email import mailboxes, service

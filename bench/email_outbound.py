@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aiosmtpd.smtp import SMTP
 from common import emit, log
 
-from helpline.app import _email_jobs  # noqa: F401 - registers the job handlers
+import helpline.app  # noqa: F401 - importing the app registers every job handler
 from helpline.db.base import utcnow
 from helpline.db.migrate import upgrade
 from helpline.domains.accounts import service as accounts
@@ -103,8 +103,9 @@ async def run(n: int, root: Path) -> None:
             await uow.execute(
                 threads.insert().values(ticket_id=ticket_id, mailbox_id=box_id, workspace_id=ws)
             )
-            await uow.execute(
-                messages.insert().values(
+            reply = await uow.execute(
+                messages.insert()
+                .values(
                     workspace_id=ws,
                     ticket_id=ticket_id,
                     public=True,
@@ -115,8 +116,11 @@ async def run(n: int, root: Path) -> None:
                     body_html=f"<p>It ships tomorrow ({i}).</p>",
                     created_at=utcnow(),
                 )
+                .returning(messages.c.id)
             )
-    await outbound.sweep(platform, limit=n)
+            # Queued as the email channel does when an agent writes (channels/email/adapter.py).
+            ticket = {"id": ticket_id, "workspace_id": ws, "requester_id": contact}
+            await outbound.queue_reply(platform, uow, int(reply.scalar_one()), ticket, box_id)
     runner = JobRunner(platform)
     # Leave the search jobs of the set-up out of the measurement.
     from helpline.platform.models import Job

@@ -28,17 +28,7 @@ from helpline.domains.accounts.sso.views import router as sso_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.accounts.workspaces_api import router as workspaces_router
 from helpline.domains.automation.views import router as canned_pages
-from helpline.domains.channels.chat import jobs as _chat_jobs  # registers job handlers
-from helpline.domains.channels.chat.api import public as chat_public
-from helpline.domains.channels.chat.api import router as chat_router
-from helpline.domains.channels.chat.views import router as chat_pages
-from helpline.domains.channels.chat.ws import router as chat_sockets
-from helpline.domains.channels.email import jobs as _email_jobs  # registers job handlers
-from helpline.domains.channels.email import outbound as email_outbound
-from helpline.domains.channels.email.api import body_limits as email_body_limits
-from helpline.domains.channels.email.api import router as email_router
-from helpline.domains.channels.email.runtime import EmailRuntime
-from helpline.domains.channels.email.views import router as email_pages
+from helpline.domains.channels import startup as channels  # their job handlers register along
 from helpline.domains.customers import jobs as _customer_jobs  # registers job handlers
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.customers.views import router as customer_pages
@@ -64,7 +54,7 @@ from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.metrics import router as metrics_router
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _ticket_feed, _account_jobs, _email_jobs, _chat_jobs, _customer_jobs)
+_ = (_ticket_jobs, _ticket_feed, _account_jobs, _customer_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -84,10 +74,7 @@ PAGE_ROUTERS = [
     sso_admin_pages,
     catalog_pages,
     canned_pages,
-    email_pages,
-    chat_pages,
-    chat_public,
-    chat_sockets,
+    *channels.page_routers(),  # each channel's pages, widgets and sockets (channels/startup.py)
     kb_pages,
     help_pages,
 ]
@@ -104,19 +91,19 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.state.platform = platform or build_platform(settings)
         runner_task = None
         runner = None
-        email_outbound.install(app.state.platform)
+        channels.install(app.state.platform)  # staff messages reach the ticket's channel
         principal_cache.install(app.state.platform)  # account changes reach caches and live connections
-        email = EmailRuntime(app.state.platform) if own and settings.run_jobs_in_process else None
+        running = channels.runtimes(app.state.platform) if own and settings.run_jobs_in_process else []
         if own and settings.run_jobs_in_process:
             runner = JobRunner(app.state.platform)
             runner_task = asyncio.create_task(runner.run_forever())
-        if email is not None:
-            await email.start()  # SMTP receiver, IMAP fetchers, outbox sweep (embedded mode)
+        for part in running:
+            await part.start()  # e.g. email's SMTP receiver and IMAP fetchers (embedded mode)
         try:
             yield
         finally:
-            if email is not None:
-                await email.stop()
+            for part in reversed(running):
+                await part.stop()
             if runner is not None and runner_task is not None:
                 runner.stop()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -138,7 +125,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     )
     if platform is not None:
         app.state.platform = platform
-        email_outbound.install(platform)
+        channels.install(platform)
         principal_cache.install(platform)
     errors.install(app)
     openapi.install(app)
@@ -149,7 +136,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         BodyLimitMiddleware,
         max_json=settings.max_json_bytes,
         max_other=settings.max_request_bytes,
-        routes=email_body_limits(settings, API_PREFIX),
+        routes=channels.body_limits(settings, API_PREFIX),
     )
 
     api = APIRouter(prefix=API_PREFIX)
@@ -163,8 +150,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         workspaces_router,
         passkey_router,
         sso_router,
-        email_router,
-        chat_router,
+        *channels.api_routers(),
         help_router,
     ):
         api.include_router(r)

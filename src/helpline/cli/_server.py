@@ -81,24 +81,26 @@ def worker(
     async def main() -> None:
         platform = build_platform(s)
         from helpline.domains.accounts import principal_cache
+        from helpline.domains.channels import startup as channels
         from helpline.domains.tickets import fields  # noqa: F401  (its cache installs along)
 
         principal_cache.install(platform)  # a job's account change reaches every process's caches
+        channels.install(platform)  # a job's staff message reaches the ticket's channel
         runner = JobRunner(platform)
         try:
             if once:
                 n = await runner.drain()
                 err.print(f"ran {n} job(s)", highlight=False)
             else:
-                # Distributed mode: the email channel's SMTP receiver and IMAP fetchers run here.
-                from helpline.domains.channels.email.runtime import EmailRuntime
-
-                email = EmailRuntime(platform)
-                await email.start()
+                # Distributed mode: the channels' runtimes (email's SMTP receiver, IMAP fetchers) run here.
+                running = channels.runtimes(platform)
+                for part in running:
+                    await part.start()
                 try:
                     await runner.run_forever()
                 finally:
-                    await email.stop()
+                    for part in reversed(running):
+                        await part.stop()
         finally:
             await platform.close()
 

@@ -55,6 +55,9 @@ class UnitOfWork:
     conn: AsyncConnection
     dialect: str
     _after: list[AfterCommit] = field(default_factory=list)
+    #: The database's :attr:`Database.extras`: what start-up set up for code that runs inside a
+    #: transaction (the tickets domain's channel registry), reachable without the platform.
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def on_commit(self, fn: AfterCommit) -> None:
         self._after.append(fn)
@@ -283,6 +286,8 @@ class Database:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         self._write_hooks: list[_WriteHook] = []
+        #: Set up once at start-up for the code that runs in this database's transactions (each
+        #: :class:`UnitOfWork` carries it): e.g. ``tickets.channel_port``'s registry of channels.
         self.extras: dict[str, Any] = {}
         if self.dialect == "sqlite":
             self.writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=300)
@@ -344,7 +349,7 @@ class Database:
         try:
             async with self.writer.begin() as conn:
                 conn.info.pop(_WROTE, None)
-                uow = UnitOfWork(conn, self.dialect)
+                uow = UnitOfWork(conn, self.dialect, extras=self.extras)
                 yield uow
                 wrote = conn.info.pop(_WROTE, None)
         finally:

@@ -43,8 +43,8 @@ async def test_an_api_reply_reaches_the_visitor_and_a_retry_is_one_message(
         note = await c.post(f"/tickets/{ticket_id}/messages", json={"body": "internal: VIP", "public": False})
     assert first.status_code == 201 and again.status_code == 201 and note.status_code == 201, first.text
     assert first.json()["id"] == again.json()["id"] and first.json()["body_text"] == "Hi Vera, from our CRM"
-    # The same key from another agent, or for another text, is another message (keyed like the
-    # API's Idempotency-Key everywhere: by person, key and body).
+    # The same key from another agent is another message; the same person's key for another text
+    # is refused, as everywhere in the API (keyed by person and key; the body must match).
     other = await ws.person(Role.agent)
     async with api(server, other.token) as c:
         theirs = await c.post(
@@ -53,11 +53,17 @@ async def test_an_api_reply_reaches_the_visitor_and_a_retry_is_one_message(
             headers={"Idempotency-Key": "k1"},
         )
     async with api(server, person.token) as c:
-        changed = await c.post(
+        reused = await c.post(
             f"/tickets/{ticket_id}/messages",
             json={"body": "Also: it ships today"},
             headers={"Idempotency-Key": "k1"},
         )
+        changed = await c.post(
+            f"/tickets/{ticket_id}/messages",
+            json={"body": "Also: it ships today"},
+            headers={"Idempotency-Key": "k2"},
+        )
+    assert reused.status_code == 422, reused.text
     assert len({first.json()["id"], theirs.json()["id"], changed.json()["id"]}) == 3
     got = [await v.until("msg") for _ in range(3)]
     assert [(m["seq"], m["from"]) for m in got] == [(2, "agent"), (3, "agent"), (4, "agent")]

@@ -21,7 +21,6 @@ from sqlalchemy.exc import DBAPIError
 
 from helpline.db.base import Base, utcnow
 from helpline.domains.accounts.models import AuditEntry, Membership, Role, User
-from helpline.domains.channels.email import outbound
 from helpline.domains.customers import privacy
 from helpline.domains.customers.models import Contact, ContactIdentity
 from helpline.domains.knowledge import tracking
@@ -98,7 +97,6 @@ class Story:
         self.a: WS = await make_ws("A")
         self.b: WS = await make_ws("B")
         p = self.a.platform
-        outbound.install(p)
         self.admin = await self.a.person(Role.admin)
         self.agent = await self.a.person(Role.agent)
         self.admin_b = await self.b.person(Role.admin)

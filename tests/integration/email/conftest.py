@@ -22,8 +22,9 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from helpline.domains.channels import startup
 from helpline.domains.channels.email import mailboxes as mailbox_service
-from helpline.domains.channels.email import outbound, service
+from helpline.domains.channels.email import service
 from helpline.domains.channels.email.models import InboundMail, Mailbox, OutboundMail
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
@@ -73,7 +74,7 @@ async def sqlite_platform(sqlite_url: str, tmp_root: Path) -> AsyncIterator[Plat
             run_jobs_in_process=False,
         )
     )
-    outbound.install(p)
+    startup.install(p)  # the channels' ports, as the app installs them
     yield p
     await p.close()
 
@@ -93,7 +94,6 @@ async def make_mailbox(platform: Platform, workspace_id: int, **values: Any) -> 
 
 @pytest.fixture
 async def mailbox(ws: WS) -> dict[str, Any]:
-    outbound.install(ws.platform)
     return await make_mailbox(ws.platform, ws.id)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from helpline.app import _email_jobs  # noqa: F401 - registers the job handlers
+import helpline.app  # noqa: F401 - importing the app registers every job handler
 from helpline.domains.channels.email import service
 from helpline.domains.channels.email.models import InboundMail
 from helpline.domains.channels.email.process import requeue_stale

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from helpline.domains.accounts.models import Role
-from helpline.domains.channels.email import imap, oauth2, outbound
+from helpline.domains.channels.email import imap, oauth2
 from helpline.domains.channels.email.connection import test_connection as connection_test
 from helpline.domains.channels.email.health import mailbox_health
 from helpline.domains.channels.email.imap import ImapConnection, ImapError
@@ -241,7 +241,6 @@ async def test_the_fetcher_refuses_a_name_resolving_to_loopback_without_connecti
 
 
 async def test_replies_are_not_sent_through_an_internal_smtp_server(ws: WS) -> None:
-    outbound.install(ws.platform)
     agent = await ws.person(Role.agent)
     async with listening(SMTP_GREETING, chatty) as srv:
         box = await make_mailbox(

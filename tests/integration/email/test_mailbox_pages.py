@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 
 from helpline.domains.accounts.models import Role
-from helpline.domains.channels.email import outbound
 from helpline.domains.channels.email.models import InboundMail, Mailbox
 from tests.conftest import WS, Console, drain, field_error, free_port
 from tests.integration.email.conftest import allow, deliver, mail, make_mailbox
@@ -288,7 +287,6 @@ async def test_connection_test_against_dovecot(
 
 
 async def test_failed_list_reprocess_and_eml(ws: WS, console: Any) -> None:
-    outbound.install(ws.platform)
     _, admin = await console(Role.admin)
     box = await make_mailbox(ws.platform, ws.id, name="Support")
     bad = await deliver(ws.platform, box, b"garbage without headers " + XSS.encode() + b"\n")
@@ -361,7 +359,6 @@ async def test_status_page_shows_fetch_errors(ws: WS, console: Any) -> None:
 
 @pytest.mark.parametrize("role", [Role.agent, Role.light_agent])
 async def test_only_admins_get_in(ws: WS, console: Any, role: Role) -> None:
-    outbound.install(ws.platform)
     _, other = await console(role)
     box = await make_mailbox(ws.platform, ws.id, imap_secret="s3cret")
     bad = await deliver(ws.platform, box, b"garbage\n")
@@ -411,7 +408,6 @@ async def test_customers_are_sent_to_sign_in_and_forms_need_the_csrf_token(ws: W
 
 
 async def test_an_admin_never_reaches_another_workspace(ws: WS, make_ws: Any, console: Any) -> None:
-    outbound.install(ws.platform)
     other = await make_ws("Other Co")
     theirs = await make_mailbox(ws.platform, other.id, name="Theirs", imap_secret="their-secret")
     their_bad = await deliver(ws.platform, theirs, b"their garbage\n")

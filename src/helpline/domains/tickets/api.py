@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -229,6 +228,9 @@ async def list_messages(
     status_code=201,
     response_model=MessageRead,
     summary="Reply publicly or add an internal note",
+    description="On a ticket held by a channel, a public reply leaves through it in the same "
+    "transaction: numbered onto a live chat, or queued as an email. Retry with the same "
+    "Idempotency-Key to get the same message back, delivered once.",
 )
 async def add_message(
     ticket_id: IdPath,
@@ -238,23 +240,6 @@ async def add_message(
     platform: PlatformDep,
     idempotency_key: IdemKey = None,
 ) -> Response:
-    if not body.html and not body.attachments:
-        # A chat's reply goes through the chat, numbered and onto the visitor's socket; the chat's
-        # client id (from the Idempotency-Key) makes a retry answer with the same message.
-        from helpline.domains.channels.chat import replies as chat
-
-        async with platform.db.read() as conn:
-            ticket = await queries.access_ticket(conn, actor, ticket_id)
-        # Keyed like idempotency.run: by person, key and body (a key reused by someone else, or
-        # for another body, is another message).
-        seen = f"{actor.user_id}\x1f{idempotency_key}\x1f{body.public}\x1f{body.body}"
-        cid = f"api:{hashlib.sha256(seen.encode()).hexdigest()[:40]}" if idempotency_key else None
-        sent = await chat.reply_through_chat(platform, actor, ticket, body.body, public=body.public, cid=cid)
-        if sent is not None:
-            async with platform.db.read() as conn:
-                items, _ = await queries.list_messages(conn, actor, ticket_id, after_id=sent - 1, limit=1)
-            return JSON(items[0], status_code=201)
-
     async def work(uow: UnitOfWork) -> tuple[int, Any, dict[str, str]]:
         ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
         message_id = await service.add_message(uow, platform.pubsub, actor, ticket, body)

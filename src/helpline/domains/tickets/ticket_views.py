@@ -15,9 +15,8 @@ from pydantic import ValidationError
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation import queries as canned_queries
 from helpline.domains.automation import render as canned_render
-from helpline.domains.channels.email import ticket_pages as email_pages
 from helpline.domains.customers import queries as customer_queries
-from helpline.domains.tickets import content, fields, queries, relations, service
+from helpline.domains.tickets import channel_port, content, fields, queries, relations, service
 from helpline.domains.tickets.api import render_detail
 from helpline.domains.tickets.models import LinkKind, Message, Priority, Status, TicketType
 from helpline.domains.tickets.schemas import MessageCreate, TicketUpdate
@@ -51,13 +50,15 @@ async def _page(
     ticket_id: int,
     *,
     status: int = 200,
-    show_images: int = 0,
     **extra: Any,
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
         ticket = await render_detail(conn, actor, ticket_id)
         msgs, _ = await queries.list_messages(conn, actor, ticket_id, after_id=None, limit=MAX_MESSAGES)
-        email_facts = await email_pages.message_facts(conn, actor, msgs)
+        # What the ticket's channels add (chat: a link to the live chat; email: each message's mail).
+        parts = await channel_port.page_parts(
+            platform.db, conn, channel_port.TicketPage(actor, ticket, msgs, request.query_params)
+        )
         events, _ = await queries.list_events(conn, actor, ticket_id, after_id=None, limit=200)
         user_ids = {m["author_user_id"] for m in msgs if m["author_user_id"]} | {
             e["actor_user_id"] for e in events if e["actor_user_id"]
@@ -108,12 +109,11 @@ async def _page(
         reverse=True,
     )
     last_id = msgs[-1]["id"] if msgs else 0
-    headers = email_pages.show_images(msgs, email_facts, show_images) if show_images else None
     ctx = {
         "title": f"#{ticket['number']} {ticket['subject']}",
         "ticket": ticket,
         "messages": msgs,
-        "email_facts": email_facts,
+        "parts": parts,
         "events": events,
         "people": people,
         "contacts": contacts,
@@ -135,16 +135,16 @@ async def _page(
     }
     ctx.update(extra)
     template = extra.pop("template", "tickets/ticket.html")
-    return render(request, template, ctx, status=status, headers=headers)
+    return render(request, template, ctx, status=status, headers=parts.headers or None)
 
 
 @router.get("/tickets/{ticket_id}")
 async def ticket_page(
-    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, images: str = ""
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
 ) -> HTMLResponse:
-    """The ticket; ``?images=<message id>`` loads that email's remote pictures (this response only)."""
-    show = int(images) if images.isascii() and images.isdigit() and len(images) <= 19 else 0
-    return await _page(request, actor, platform, _id(ticket_id), show_images=show)
+    """The ticket; its channels may read their own query parameters (email: ``?images=<message id>``
+    loads that message's remote pictures, for this response only)."""
+    return await _page(request, actor, platform, _id(ticket_id))
 
 
 @router.get("/tickets/{ticket_id}/print")
@@ -215,25 +215,6 @@ async def post_message(
             draft_public=is_public,
             errors={"body": "Write something before sending."},
         )
-    if not any(f.filename for f in files):
-        # A chat: the chat service numbers the message and puts it on the visitor's socket.
-        from helpline.domains.channels.chat import replies as chat
-
-        try:
-            sent = await chat.reply_through_chat(platform, actor, ticket, body, public=is_public)
-        except Problem as exc:
-            return await _page(
-                request,
-                actor,
-                platform,
-                ticket_id,
-                status=exc.status,
-                draft=body,
-                draft_public=is_public,
-                errors={"body": exc.detail},
-            )
-        if sent is not None:
-            return redirect(f"/tickets/{ticket_id}?sent=1#composer")
     try:
         async with platform.db.transaction() as uow:
             ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
@@ -487,7 +468,3 @@ async def presence_stream(
         [_live_channel(actor.workspace_id, ticket_id), f"ws:{actor.workspace_id}:tickets"],
         shape,
     )
-
-
-# The email channel's parts of this page: the original .eml of a message, Retry of a failed email.
-router.include_router(email_pages.router)

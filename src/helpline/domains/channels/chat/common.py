@@ -46,3 +46,34 @@ def as_int(value: Any, default: int = 0) -> int:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def publish_message(
+    uow: UnitOfWork,
+    platform: Any,
+    ws: int,
+    numbered: dict[str, Any],
+    *,
+    from_: str,
+    name: str,
+    body: str,
+    files: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Publish a numbered message (``tickets_bridge.number``'s values) to its chat once ``uow``
+    commits: public ones to everyone in the chat, notes to staff only. Returns the event."""
+    event = {
+        "t": "msg",
+        "ticket": numbered["ticket_id"],
+        "seq": numbered["seq"],
+        "pseq": numbered["pseq"],
+        "public": numbered["public"],
+        "cid": numbered["client_id"],
+        "from": from_,
+        "name": name,
+        "body": body,
+        "at": numbered["created_at"].isoformat(),
+        "files": files or [],
+        "mid": numbered["message_id"],
+    }
+    publish_after(uow, platform, ws, f"t:{numbered['ticket_id']}", event, staff=not numbered["public"])
+    return event

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.channels.chat import identity, queries
+from helpline.domains.channels.chat import adapter, identity, queries
 from helpline.domains.channels.chat import tickets_bridge as bridge
-from helpline.domains.channels.chat.common import limit, publish_after
+from helpline.domains.channels.chat.common import limit, publish_after, publish_message
 from helpline.domains.channels.chat.hub import hub_of
 from helpline.domains.channels.chat.models import ChatSession, ChatState, ChatVisitor
 from helpline.domains.channels.chat.routing import dispatch
@@ -26,6 +26,7 @@ from helpline.domains.knowledge import deflection
 from helpline.domains.tickets import content
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets import service as tickets_service
+from helpline.domains.tickets.schemas import MessageCreate
 from helpline.errors import Conflict, Forbidden, Invalid
 from helpline.platform.db import UnitOfWork
 
@@ -259,7 +260,7 @@ async def start(
             ).scalar_one()
         )
         first = await bridge.number(uow, ticket_id, message_id, public=True, client_id=cid)
-        _publish_message(uow, platform, ws, first, from_="visitor", name=name, body=text)
+        publish_message(uow, platform, ws, first, from_="visitor", name=name, body=text)
         extra = {k: val for k, val in values.items() if k not in ("name", "email")}
         verified = f"Verified by the host site as user {v.external_id}.\n" if v.external_id else ""
         handed = ""
@@ -272,7 +273,7 @@ async def start(
                 uow, platform.pubsub, ticket, text=note.strip(), channel="chat"
             )
             noted = await bridge.number(uow, ticket_id, nid, public=False, client_id=None)
-            _publish_message(uow, platform, ws, noted, from_="system", name="", body=note.strip())
+            publish_message(uow, platform, ws, noted, from_="system", name="", body=note.strip())
         publish_after(
             uow, platform, ws, "agents", {"t": "chat", "ticket": ticket_id, "state": "queued"}, staff=True
         )
@@ -294,35 +295,6 @@ async def refresh(platform: Any, v: Visitor) -> None:
         if s is not None and s["agent_id"] is not None:
             s["agent_name"] = await queries.user_name(conn, int(s["agent_id"]))
     v.session = s
-
-
-def _publish_message(
-    uow: UnitOfWork,
-    platform: Any,
-    ws: int,
-    numbered: dict[str, Any],
-    *,
-    from_: str,
-    name: str,
-    body: str,
-    files: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    event = {
-        "t": "msg",
-        "ticket": numbered["ticket_id"],
-        "seq": numbered["seq"],
-        "pseq": numbered["pseq"],
-        "public": numbered["public"],
-        "cid": numbered["client_id"],
-        "from": from_,
-        "name": name,
-        "body": body,
-        "at": numbered["created_at"].isoformat(),
-        "files": files or [],
-        "mid": numbered["message_id"],
-    }
-    publish_after(uow, platform, ws, f"t:{numbered['ticket_id']}", event, staff=not numbered["public"])
-    return event
 
 
 async def visitor_send(
@@ -372,7 +344,7 @@ async def _store_one(platform: Any, line: bridge.VisitorLine, visitor_id: int) -
             uow, workspace_id=int(row["workspace_id"]), message_id=mid, files=line.files
         )
         numbered = await bridge.number(uow, line.ticket_id, mid, public=True, client_id=cid)
-        _publish_message(
+        publish_message(
             uow,
             platform,
             int(row["workspace_id"]),
@@ -443,7 +415,7 @@ class _Writer:
                 stored = await bridge.store_visitor_lines(uow, p.pubsub, [w.line for w in firsts])
                 for w, st in zip(firsts, stored, strict=True):
                     if st is not None:
-                        _publish_message(
+                        publish_message(
                             uow,
                             p,
                             st.workspace_id,
@@ -524,27 +496,14 @@ async def store_upload(
 async def agent_send(
     platform: Any, actor: Principal, ticket_id: int, cid: Any, body: str, *, public: bool = True
 ) -> dict[str, Any]:
-    """An agent's reply (``public``) or internal note on a chat. Returns the ack (with ``seq``)."""
-    async with platform.db.read() as conn:
-        await ticket_queries.access_ticket(conn, actor, ticket_id)
-    ack = await send_to_chat(platform, actor, ticket_id, cid, body, public=public, while_on=False)
-    if ack is None:  # only with while_on
-        raise Conflict(f"ticket {ticket_id} is not a chat")
-    return ack
-
-
-async def send_to_chat(
-    platform: Any, actor: Principal, ticket_id: int, cid: Any, body: str, *, public: bool, while_on: bool
-) -> dict[str, Any] | None:
-    """:func:`agent_send` for a caller that has checked the agent may see the ticket. With
-    ``while_on``, None (nothing written) when the ticket has no chat or its chat has ended, decided
-    under the session's lock so that a chat ending meanwhile cannot swallow the message."""
+    """An agent's reply (``public``) or internal note typed in the chat box. Returns the ack (with
+    ``seq``); a resent client id answers the stored message. The tickets service writes it and the
+    chat adapter (``adapter.py``) numbers and publishes it, like a reply from the ticket page."""
     body, cid = _body(platform, body), _cid(cid)
     async with platform.db.transaction() as uow:
+        ticket = await ticket_queries.access_ticket(uow.conn, actor, ticket_id)
         locked = await bridge.lock_session(uow, ticket_id)
-        if locked is None or (while_on and locked["state"] == ChatState.ended):
-            if while_on:
-                return None
+        if locked is None:
             raise Conflict(f"ticket {ticket_id} is not a chat")
         dup = await bridge.existing(uow, ticket_id, cid)
         if dup is not None:
@@ -556,19 +515,13 @@ async def send_to_chat(
                 "message_id": dup["message_id"],
                 "dup": True,
             }
-        ticket = await bridge.ticket_row(uow, ticket_id)
-        mid = await bridge.add_agent_message(uow, platform.pubsub, actor, ticket, body=body, public=public)
-        numbered = await bridge.number(uow, ticket_id, mid, public=public, client_id=cid)
-        _publish_message(
-            uow,
-            platform,
-            actor.workspace_id,
-            numbered,
-            from_="agent",
-            name=actor.name or actor.email,
-            body=content.render_body(body, is_html=False)[0],
-        )
-    return {"t": "ack", "ticket": ticket_id, "cid": cid, "seq": numbered["seq"], "message_id": mid}
+        with adapter.from_chat_box(ticket_id, cid) as box:
+            mid = await tickets_service.add_message(
+                uow, platform.pubsub, actor, ticket, MessageCreate(body=body, public=public), channel="chat"
+            )
+        if box.numbered is None:  # no chat adapter installed: nothing can number it
+            raise Conflict(f"ticket {ticket_id} is not a chat")
+    return {"t": "ack", "ticket": ticket_id, "cid": cid, "seq": box.numbered["seq"], "message_id": mid}
 
 
 async def read(platform: Any, workspace_id: int, ticket_id: int, by: str, pseq: Any) -> None:

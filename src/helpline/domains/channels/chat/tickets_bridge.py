@@ -21,7 +21,6 @@ from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat.models import ChatMessage, ChatSession, ChatState, ChatVisitor
 from helpline.domains.tickets import content, service
 from helpline.domains.tickets.models import Ticket
-from helpline.domains.tickets.schemas import MessageCreate
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
 
@@ -278,15 +277,6 @@ async def store_visitor_lines(
         await service.attach_files_many(uow, ws, per_message)
     await uow.execute(_INSERT_NUMBERS, numbers)
     return [stored.get(id(line)) for line in lines]
-
-
-async def add_agent_message(
-    uow: UnitOfWork, pubsub: PubSub, actor: Principal, ticket: dict[str, Any], *, body: str, public: bool
-) -> int:
-    """An agent's reply or internal note, by the tickets service's own rules (light agents: notes only)."""
-    return await service.add_message(
-        uow, pubsub, actor, ticket, MessageCreate(body=body, public=public), channel="chat"
-    )
 
 
 add_system_note = service.add_system_note

@@ -208,11 +208,3 @@ class AddressStatus(Base):
     bounces: Mapped[int] = mapped_column(default=0)
     last_reason: Mapped[str] = mapped_column(sa.Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class OutboxCursor(Base):
-    """How far the outbox sweep has looked through ``messages`` for agent replies to send."""
-
-    __tablename__ = "email_outbox_cursor"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    last_message_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)

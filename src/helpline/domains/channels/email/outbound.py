@@ -1,16 +1,16 @@
-"""The outbox: which agent replies go out as email, acknowledgements, chat transcripts, and delivery
+"""The outbox: agent replies going out as email, acknowledgements, chat transcripts, and delivery
 state.
 
 An agent's public message on a ticket served by a mailbox becomes one ``email_outbound`` row and an
-``email.send`` job, in one transaction. The rows are found by a sweep over ``messages`` that runs
-after every commit that inserted messages (a write hook) and periodically in the email runtime, so a
-crash between the reply's commit and the hook only delays the mail; the unique ``message_id``
-keeps it to one row. Tickets' own code is not touched.
+``email.send`` job in the transaction that writes the message: the tickets service tells the
+channels (``tickets.channel_port``) and the email adapter (``adapter.py``) calls
+:func:`queue_reply`. So the mail exists exactly when the message commits, and nothing reads
+``messages`` afterwards looking for replies; the unique ``message_id`` keeps it to one row.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +27,10 @@ from helpline.domains.channels.email.models import (
     Mailbox,
     OutboundMail,
     OutboundState,
-    OutboxCursor,
 )
 from helpline.domains.customers.models import ContactIdentity
 from helpline.domains.tickets import queries as ticket_queries
-from helpline.domains.tickets.models import Message, Ticket, TicketCC
+from helpline.domains.tickets.models import TicketCC
 from helpline.errors import Conflict, Forbidden, NotFound
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
@@ -40,22 +39,14 @@ if TYPE_CHECKING:
     from helpline.domains.accounts.principal import Principal
     from helpline.platform.runtime import Platform
 
-log = logging.getLogger(__name__)
 
 outbox = OutboundMail.__table__
-cursor_t = OutboxCursor.__table__
 threads = EmailThread.__table__
 ids_t = EmailMessageId.__table__
 status_t = AddressStatus.__table__
 mailboxes = Mailbox.__table__
-messages = Message.__table__
-tickets = Ticket.__table__
 ccs = TicketCC.__table__
 identities = ContactIdentity.__table__
-
-#: Messages ids below the cursor are looked at again this far back: on PostgreSQL a lower id can
-#: commit after a higher one.
-LOOKBACK = 1000
 
 
 def domain_of(mailbox: dict[str, Any]) -> str:
@@ -213,65 +204,27 @@ async def _primary_email(uow: UnitOfWork, contact_ids: list[int]) -> dict[int, s
     return found
 
 
-def _candidates(low: int, limit: int) -> sa.Select[Any]:
-    return (
-        sa.select(messages.c.id, messages.c.ticket_id, messages.c.workspace_id, threads.c.mailbox_id)
-        .join(threads, threads.c.ticket_id == messages.c.ticket_id)
-        .where(
-            messages.c.id > low,
-            messages.c.author_kind == "agent",
-            messages.c.public.is_(True),
-            # A chat's lines reached the visitor live: a chat handed to a mailbox when it ended
-            # (chat.tickets_bridge.continue_by_email) sends what agents write after, not those.
-            messages.c.channel != "chat",
-            ~sa.exists().where(outbox.c.message_id == messages.c.id),
-        )
-        .order_by(messages.c.id)
-        .limit(limit)
-    )
-
-
-async def sweep(platform: Platform, *, limit: int = 500) -> int:
-    """Queue an email for each agent's public message on a mailbox's ticket that has none yet.
-
-    A read first: most commits that add messages (customers' mail, notes) leave nothing to send,
-    and those cost no write transaction.
-    """
-    async with platform.db.read() as conn:
-        cur = int(
-            (await conn.execute(sa.select(cursor_t.c.last_message_id).where(cursor_t.c.id == 1))).scalar()
-            or 0
-        )
-        low = max(0, cur - LOOKBACK)
-        if not (await conn.execute(_candidates(low, 1))).first():
-            return 0
-    async with platform.db.transaction() as uow:
-        rows = (await uow.execute(_candidates(low, limit))).all()
-        n = 0
-        for message_id, ticket_id, ws, mailbox_id in rows:
-            n += await _queue_reply(platform, uow, int(message_id), int(ticket_id), int(ws), int(mailbox_id))
-        if rows and int(rows[-1][0]) > cur:
-            await uow.execute(
-                cursor_t.update().where(cursor_t.c.id == 1).values(last_message_id=int(rows[-1][0]))
-            )
-        return n
-
-
-async def _queue_reply(
-    platform: Platform, uow: UnitOfWork, message_id: int, ticket_id: int, ws: int, mailbox_id: int
+async def queue_reply(
+    platform: Platform, uow: UnitOfWork, message_id: int, ticket: Mapping[str, Any], mailbox_id: int
 ) -> int:
+    """Queue the email of the agent's public message ``message_id`` on ``ticket`` (its ``id``,
+    ``workspace_id`` and ``requester_id``), served by ``mailbox_id``, in the transaction that wrote
+    the message: to the requester and the CCs, less the workspace's own addresses; addresses that
+    bounced before are marked failed at once. 1 when queued, 0 when there is no one to send to (or
+    it was queued before)."""
+    ticket_id, ws = int(ticket["id"]), int(ticket["workspace_id"])
+    requester = int(ticket["requester_id"])
     mailbox = (await uow.execute(sa.select(mailboxes).where(mailboxes.c.id == mailbox_id))).mappings().first()
-    ticket = (await uow.execute(sa.select(tickets.c.requester_id).where(tickets.c.id == ticket_id))).first()
-    if mailbox is None or ticket is None:
+    if mailbox is None:
         return 0
     cc_ids = [
         int(r[0]) for r in await uow.execute(sa.select(ccs.c.contact_id).where(ccs.c.ticket_id == ticket_id))
     ]
-    emails = await _primary_email(uow, [int(ticket[0]), *cc_ids])
+    emails = await _primary_email(uow, [requester, *cc_ids])
     own = await own_addresses(uow, ws)
     ordered = [
         e
-        for e in dict.fromkeys([emails.get(int(ticket[0]), ""), *(emails.get(c, "") for c in cc_ids)])
+        for e in dict.fromkeys([emails.get(requester, ""), *(emails.get(c, "") for c in cc_ids)])
         if e and e not in own
     ]
     if not ordered:
@@ -376,18 +329,3 @@ async def retry(platform: Platform, workspace_id: int, outbound_id: int) -> None
         )
         # No dedupe key: a backoff job of this email may be queued for later; this one runs now.
         await jobs.enqueue(uow, "email.send", {"outbound_id": outbound_id})
-
-
-def install(platform: Platform) -> None:
-    """Sweep the outbox after every commit that added messages (once per platform)."""
-    if platform.extras.get("email.outbox_hook"):
-        return
-    platform.extras["email.outbox_hook"] = True
-
-    async def after_messages() -> None:
-        try:
-            await sweep(platform)
-        except Exception:
-            log.exception("email outbox sweep failed; the periodic sweep will retry")
-
-    platform.db.on_write({"messages": ("insert",)}, after_messages)

@@ -1,6 +1,7 @@
 """What the email channel runs beside the web server (embedded) or in ``helpline worker``
 (distributed): the SMTP receiver, one IMAP fetcher per mailbox (each behind its lease, so several
-processes may run this safely), and the periodic outbox sweep."""
+processes may run this safely), and the periodic requeue of inbound mail left waiting. (Agent
+replies need no sweep: they are queued in the transaction that writes them, ``adapter.py``.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from helpline.domains.channels.email import imap, outbound
+from helpline.domains.channels.email import imap
 from helpline.domains.channels.email.models import Mailbox
 from helpline.domains.channels.email.process import requeue_stale
 from helpline.domains.channels.email.smtp_server import start_receiver
@@ -36,7 +37,6 @@ class EmailRuntime:
 
     async def start(self) -> None:
         s = self.platform.settings
-        outbound.install(self.platform)
         if s.smtp_receiver_port:
             self.server = await start_receiver(self.platform, s.smtp_receiver_host, s.smtp_receiver_port)
         self.task = asyncio.create_task(self._supervise())
@@ -44,7 +44,6 @@ class EmailRuntime:
     async def _supervise(self) -> None:
         while not self._stop.is_set():
             try:
-                await outbound.sweep(self.platform)
                 await requeue_stale(self.platform)
                 if self.platform.settings.imap_fetchers:
                     await self._fetchers()

@@ -12,7 +12,7 @@ from typing import Any
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.tickets import content, lifecycle
+from helpline.domains.tickets import channel_port, content, lifecycle
 from helpline.domains.tickets.events import Author, MessageAdded, StatusChanged, TicketEvent, record
 from helpline.domains.tickets.models import AuthorKind
 from helpline.domains.tickets.schemas import MessageCreate
@@ -93,7 +93,9 @@ async def add_message(
     if actor.is_customer:
         message_id = await _add_customer_message(uow, pubsub, actor, ticket, text, html, channel)
     else:
-        message_id = await _add_staff_message(uow, pubsub, actor, ticket, text, html, data.public, channel)
+        message_id = await _add_staff_message(
+            uow, pubsub, actor, ticket, text, html, data.public, channel, files=len(data.attachments)
+        )
     await content.attach_uploads(
         uow,
         workspace_id=ticket["workspace_id"],
@@ -129,10 +131,27 @@ async def _add_staff_message(
     html: str,
     public: bool,
     channel: str,
+    *,
+    files: int = 0,
 ) -> int:
     now = utcnow()
     message_id = await insert_message(
         uow, actor, ticket, body_text=text, body_html=html, public=public, channel=channel, at=now
+    )
+    # The ticket's channels deliver it in this transaction (chat numbers and pushes it, email
+    # queues it). Before the ticket's row is updated: a channel may lock a row of its own
+    # (chat's session), which its inbound path locks before the ticket's.
+    await channel_port.staff_message_written(
+        uow,
+        ticket,
+        actor,
+        message_id=message_id,
+        public=public,
+        body_text=text,
+        body_html=html,
+        written_via=channel,
+        files=files,
+        at=now,
     )
     change = lifecycle.after_staff_message(ticket["status"], public=public)
     events: list[TicketEvent] = [MessageAdded(message_id, public, channel, author_kind(actor))]
