@@ -21,7 +21,6 @@ from helpline.domains.accounts.models import Role
 from helpline.domains.channels.chat import queries as chat_queries
 from helpline.domains.channels.chat import routing
 from helpline.domains.channels.chat import service as chat
-from helpline.domains.channels.email import outbound
 from helpline.domains.tickets.models import Event, Ticket
 from tests.conftest import PASSWORD, WS, Person, drain
 from tests.integration.chat.conftest import HOST_ORIGIN, principal
@@ -103,7 +102,6 @@ class Email(Channel):
     name = message_channel = "email"
 
     async def open(self) -> int:
-        outbound.install(self.ws.platform)
         self.mailbox = await make_mailbox(self.ws.platform, self.ws.id)
         self.sender = f"carla-{uuid.uuid4().hex[:6]}@customer.test"
         self.first = f"<{uuid.uuid4().hex}@customer.test>"

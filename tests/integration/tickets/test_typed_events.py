@@ -14,7 +14,6 @@ from helpline.domains.accounts.models import Role
 from helpline.domains.channels.chat import queries as chat_queries
 from helpline.domains.channels.chat import routing
 from helpline.domains.channels.chat import service as chat
-from helpline.domains.channels.email import outbound
 from helpline.domains.tickets import events
 from helpline.domains.tickets.models import Event
 from tests.conftest import PASSWORD, WS, drain
@@ -94,7 +93,6 @@ async def _api_flows(ws: WS) -> None:
 
 
 async def _email_flows(ws: WS) -> None:
-    outbound.install(ws.platform)
     box = await make_mailbox(ws.platform, ws.id)
     first = f"<{uuid.uuid4().hex}@customer.test>"
     await deliver(ws.platform, box, mail(to=box["address"], message_id=first, cc="pat@customer.test"))

@@ -90,19 +90,12 @@ async def add_message(
 ) -> int:
     check_message(actor, ticket, data)
     text, html = content.render_body(data.body, is_html=data.html)
-    if actor.is_customer:
-        message_id = await _add_customer_message(uow, pubsub, actor, ticket, text, html, channel)
-    else:
-        message_id = await _add_staff_message(
-            uow, pubsub, actor, ticket, text, html, data.public, channel, files=len(data.attachments)
+    if actor.is_staff:
+        return await _add_staff_message(
+            uow, pubsub, actor, ticket, text, html, data.public, channel, uploads=data.attachments
         )
-    await content.attach_uploads(
-        uow,
-        workspace_id=ticket["workspace_id"],
-        user_id=actor.user_id,
-        message_id=message_id,
-        tokens=data.attachments,
-    )
+    message_id = await _add_customer_message(uow, pubsub, actor, ticket, text, html, channel)
+    await _attach(uow, actor, ticket, message_id, data.attachments)
     return message_id
 
 
@@ -132,12 +125,13 @@ async def _add_staff_message(
     public: bool,
     channel: str,
     *,
-    files: int = 0,
+    uploads: list[str],
 ) -> int:
     now = utcnow()
     message_id = await insert_message(
         uow, actor, ticket, body_text=text, body_html=html, public=public, channel=channel, at=now
     )
+    await _attach(uow, actor, ticket, message_id, uploads)  # before the channels: they send the files
     # The ticket's channels deliver it in this transaction (chat numbers and pushes it, email
     # queues it). Before the ticket's row is updated: a channel may lock a row of its own
     # (chat's session), which its inbound path locks before the ticket's.
@@ -150,7 +144,7 @@ async def _add_staff_message(
         body_text=text,
         body_html=html,
         written_via=channel,
-        files=files,
+        files=len(uploads),
         at=now,
     )
     change = lifecycle.after_staff_message(ticket["status"], public=public)
@@ -165,3 +159,11 @@ async def _add_staff_message(
     await reindex(uow, ticket["id"])
     after_change(uow, pubsub, ticket["workspace_id"], ticket["id"], "message_added")
     return message_id
+
+
+async def _attach(
+    uow: UnitOfWork, actor: Principal, ticket: dict[str, Any], message_id: int, tokens: list[str]
+) -> None:
+    await content.attach_uploads(
+        uow, workspace_id=ticket["workspace_id"], user_id=actor.user_id, message_id=message_id, tokens=tokens
+    )
