@@ -9,7 +9,8 @@ inside the caller's unit of work and register their side effects for after the c
 - ``_messages``: ``insert_message``, ``add_message`` (a signed-in person; a customer's goes on to
   ``_inbound``)
 - ``_inbound``: the batch writer of what customers send, whichever the channel (email, chat, portal,
-  API): ``create_tickets_from_contacts``, ``add_customer_messages``; Helpline's notes, CCs, files
+  API): ``create_tickets_from_contacts``, ``add_customer_messages``
+- ``_notes``: Helpline's own notes (``add_system_note``), CCs (``add_ccs``), attachment rows
 - ``_update``: ``update_ticket`` (If-Match), ``set_fields`` (the system, routing), tags and people,
   ``for_each_ticket`` (bulk)
 """
@@ -34,16 +35,13 @@ from helpline.domains.tickets.service._create import check_create, create_ticket
 from helpline.domains.tickets.service._inbound import (
     CustomerMessage,
     NewTicket,
-    add_ccs,
     add_contact_message,
     add_customer_messages,
-    add_system_note,
-    attach_files,
-    attach_files_many,
     create_ticket_from_contact,
     create_tickets_from_contacts,
 )
 from helpline.domains.tickets.service._messages import add_message, check_message, insert_message
+from helpline.domains.tickets.service._notes import add_ccs, add_system_note, attach_files, attach_files_many
 from helpline.domains.tickets.service._update import (
     check_editor,
     check_if_match,
