@@ -1,98 +1,11 @@
-"""Typed ticket events: every change to a ticket's state is one of these, stored as a row of
-``events`` (the audit history, the metrics' source, and what the durable feed delivers).
-
-Writers build events and hand them to :func:`record` (one ticket) or :func:`record_many` (a batch):
-the one funnel into the ``events`` table, so whatever must see every change (the durable feed's
-in-transaction consumers, ``tickets/feed.py``) hooks there and nowhere else. Readers (the event list
-API, the ticket page, feed consumers) turn a row back into its event with :func:`parse`, which
-refuses a kind it does not know.
-
-The row shape is the one the table always had: ``kind`` (stable: existing rows and readers depend on
-it), ``field``, ``old``, ``new`` (JSON), the actor and the time. Changes of one property share the
-kind ``field_changed`` and are told apart by ``field``; the properties that consumers care about
-most have classes of their own (:class:`StatusChanged`, :class:`Assigned`, :class:`TagsChanged`,
-:class:`FollowersChanged`, :class:`CCsChanged`), the others are :class:`FieldChanged`. Build a
-property's event with :func:`field_changed`, which picks the class. Values may gain keys over time
-(older rows lack them, so :func:`parse` gives ``None`` for a missing one); never rename or drop one.
-"""
+"""One frozen dataclass per kind of ticket event, with the row's stable ``kind`` (and ``field``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
-from helpline.db.base import utcnow
-from helpline.domains.tickets import feed as ticket_feed
-from helpline.domains.tickets.models import Event
-from helpline.platform.db import UnitOfWork
-
-table = Event.__table__
-
-
-class UnknownEvent(ValueError):
-    """A row whose kind (or, for ``field_changed``, whose missing field) no event class knows."""
-
-
-class Actor(Protocol):
-    """Who made a change: a signed-in principal (``accounts.principal.Principal``) or an
-    :class:`Author` for those without a session (a contact writing by email or chat, the system)."""
-
-    @property
-    def user_id(self) -> int | None: ...
-
-    @property
-    def actor_kind(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Author:
-    """An actor without a sign-in: ``actor_kind`` is ``customer`` (a contact writing from outside)
-    or ``system`` (Helpline itself: routing, rules, bounces)."""
-
-    actor_kind: str
-    user_id: int | None = None
-
-
-SYSTEM = Author("system")
-CUSTOMER = Author("customer")
-
-
-@dataclass(frozen=True)
-class TicketEvent:
-    """Base of every event. ``kind`` is the row's kind; ``field`` set on a subclass means the event
-    is that property's ``field_changed``."""
-
-    kind: ClassVar[str]
-    field: ClassVar[str | None] = None
-
-    def values(self) -> tuple[str | None, Any, Any]:
-        """The row's (field, old, new)."""
-        raise NotImplementedError
-
-    @classmethod
-    def from_values(cls, field: str | None, old: Any, new: Any) -> TicketEvent:
-        raise NotImplementedError
-
-    def to_row(self, ticket: Mapping[str, Any], actor: Actor | None, at: datetime) -> dict[str, Any]:
-        """The ``events`` row of this event on ``ticket`` (a mapping with id and workspace_id)."""
-        f, old, new = self.values()
-        return {
-            "workspace_id": ticket["workspace_id"],
-            "ticket_id": ticket["id"],
-            "kind": self.kind,
-            "field": f,
-            "old": old,
-            "new": new,
-            "actor_user_id": actor.user_id if actor else None,
-            "actor_kind": actor.actor_kind if actor else SYSTEM.actor_kind,
-            "created_at": at,
-        }
-
-
-def _get(value: Any, key: str, default: Any = None) -> Any:
-    return value.get(key, default) if isinstance(value, Mapping) else default
+from helpline.domains.tickets.events._base import TicketEvent, UnknownEvent, _get
 
 
 @dataclass(frozen=True)
@@ -367,52 +280,3 @@ class Erased(TicketEvent):
     @classmethod
     def from_values(cls, field: str | None, old: Any, new: Any) -> Erased:
         return cls(int(_get(new, "messages", 0)))
-
-
-KINDS: dict[str, type[TicketEvent]] = {
-    c.kind: c
-    for c in (Created, MessageAdded, FieldChanged, Linked, Unlinked, MergedInto, MergedFrom, Split, Erased)
-}
-
-
-def parse(row: Mapping[str, Any]) -> TicketEvent:
-    """The event an ``events`` row stores. Raises :class:`UnknownEvent` for a kind no class knows."""
-    cls = KINDS.get(str(row.get("kind")))
-    if cls is None:
-        raise UnknownEvent(f"unknown event kind {row.get('kind')!r}")
-    return cls.from_values(row.get("field"), row.get("old"), row.get("new"))
-
-
-async def record(
-    uow: UnitOfWork,
-    ticket: Mapping[str, Any],
-    actor: Actor | None,
-    events: Sequence[TicketEvent],
-    *,
-    at: datetime | None = None,
-) -> None:
-    """Record ``events`` of one ticket (a mapping with id and workspace_id) by ``actor``, in ``uow``."""
-    await record_many(uow, [(ticket, actor, e) for e in events], at=at)
-
-
-async def record_many(
-    uow: UnitOfWork,
-    items: Iterable[tuple[Mapping[str, Any], Actor | None, TicketEvent]],
-    *,
-    at: datetime | None = None,
-) -> None:
-    """Record events of any number of tickets, each ``(ticket, actor, event)``, in one statement: the
-    only writer of the ``events`` table, and so the one place for whatever must see every change
-    inside its transaction (the durable feed's in-transaction consumers)."""
-    when = at or utcnow()
-    rows = [event.to_row(ticket, actor, when) for ticket, actor, event in items]
-    if not rows:
-        return
-    if not ticket_feed.wants_rows():
-        await uow.execute(table.insert(), rows)
-        return
-    # Ids in row order (insertmanyvalues keeps it), for the consumers that run in this transaction.
-    inserted = await uow.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)
-    for row, (event_id,) in zip(rows, inserted.all(), strict=True):
-        row["id"] = event_id
-    await ticket_feed.in_transaction(uow, rows)
