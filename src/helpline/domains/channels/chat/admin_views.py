@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from helpline.domains.accounts.admin_views import FLASHES, AdminPage
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.channels.chat import availability, widgets
-from helpline.domains.tickets.views import groups_for
+from helpline.domains.tickets.page_reads import groups_for
 from helpline.errors import Invalid, Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.forms import errors_of, flash_of, form_of

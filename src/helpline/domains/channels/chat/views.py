@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from helpline.domains.channels.chat import admin_views, queries, routing, service
 from helpline.domains.tickets import queries as ticket_queries
-from helpline.domains.tickets.views import groups_for
+from helpline.domains.tickets.page_reads import groups_for
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
