@@ -240,7 +240,7 @@ async def test_a_stream_ends_when_its_session_expires(ws: WS, server: str, platf
         # The session runs out while the stream is open: the state at its expiry time, made now rather
         # than waited for (a fixed few seconds of life, which a busy machine could spend before the
         # stream even opened, made this test fail with a 303). At that time the row says expired and
-        # the cached sign-in is gone (cached for no longer than the session lives: deps._store).
+        # the cached sign-in is gone (a sign-in is cached for no longer than its session lives).
         # QUIET: an expiry announces nothing.
         async with platform.db.transaction() as uow:
             sessions = WebSession.__table__
