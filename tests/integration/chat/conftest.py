@@ -124,7 +124,8 @@ async def agent_socket(base: str, cookie: str) -> tuple[Wire, dict[str, Any]]:
 
 async def sign_in(base: str, email: str) -> tuple[str, str]:
     """(Cookie header, CSRF token) of a console session on the running server."""
-    async with httpx.AsyncClient(base_url=base) as c:
+    # (30 s: a password check is slow on purpose, and slower still when every core runs tests)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         r = await c.post("/api/v1/session", json={"email": email, "password": PASSWORD})
         assert r.status_code == 200, r.text
         return "; ".join(f"{k}={v}" for k, v in c.cookies.items()), r.json()["csrf_token"]
