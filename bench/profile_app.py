@@ -3,7 +3,8 @@
 Measures, per operation: the Python CPU milliseconds per request spent in the app process (ASGI app
 called in-process through httpx's ASGI transport, one request at a time, so there is no queueing
 and no competition for the cores to blur it), the database statements per request, and, with
-``--cprofile``, the functions where that CPU goes. Compare with ``cpu_ms_per_req_*`` of api_load.
+``--cprofile`` or ``--sample`` (a stack sampler, see ``sampler.py``; read its output with
+``profile_summary.py``), the functions where that CPU goes. Compare with ``cpu_ms_per_req_*`` of api_load.
 
     .venv/bin/python bench/profile_app.py --database-url postgresql://postgres@127.0.0.1:5432/helpline_bench
 """
@@ -16,11 +17,13 @@ import cProfile
 import io
 import json
 import pstats
+import threading
 import time
 from typing import Any
 
 import httpx
 from common import DEFAULT_PG, VAR, dialect, emit
+from sampler import Sampler
 from seed import state_path
 from sqlalchemy import event
 from workload import OPS, Workload, counts
@@ -61,13 +64,19 @@ async def run(a: argparse.Namespace) -> None:
                 await call(10**6 + i)
             statements[0] = 0
             prof = cProfile.Profile(time.process_time) if a.cprofile else None  # CPU time, not wall
+            sample_out = VAR / f"sample-{dialect(a.database_url)}-{op}.txt"
+            sampler = Sampler(threading.main_thread(), sample_out) if a.sample else None
             cpu0, wall0 = time.process_time(), time.perf_counter()
             if prof:
                 prof.enable()
+            if sampler:
+                sampler.start()
             for i in range(a.requests):
                 await call(i)
             if prof:
                 prof.disable()
+            if sampler:
+                sampler.stop()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             # The in-process client (httpx + ASGI transport) is part of ``cpu``; measured alone it
             # is a fraction of a millisecond per request.
@@ -81,6 +90,7 @@ async def run(a: argparse.Namespace) -> None:
                 wall_ms_per_req=round(1000 * wall / a.requests, 3),
                 statements_per_req=round(statements[0] / a.requests, 2),
                 cprofile=bool(prof),
+                sampled=str(sample_out) if sampler else None,
                 note="one request at a time, app called in-process (no HTTP server), includes httpx client",
             )
             if prof:
@@ -98,6 +108,12 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--ops", default=",".join(OPS))
     p.add_argument("--cprofile", action="store_true", help="write var/bench/cprofile-<db>-<op>.txt")
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="sample the stack every ms (bench/sampler.py): var/bench/sample-<db>-<op>.txt, "
+        "py-spy's raw format for profile_summary.py",
+    )
     p.add_argument("--sort", default="tottime")
     p.add_argument("--top", type=int, default=40)
     a = p.parse_args()
