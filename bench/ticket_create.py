@@ -14,7 +14,10 @@ p50/p99 latency of ``POST /api/v1/tickets`` (wrk, 32 keep-alive connections, the
   They do not depend on how busy the machine is, so they show growth with the database's size
   even when CPU figures are noisy.
 - ``cpu_other``: the cores used by anything that is neither wrk, the server nor PostgreSQL (the
-  machine is shared), and the 1-minute load average.
+  machine is shared), and the 1-minute load average. ``ceiling_rps``: the machine's cores divided
+  by the CPU one create costs (server + these backends + wrk), what an idle machine would allow.
+- ``creates_per_s``: tickets committed per second in the window (``rps`` counts only answers that
+  arrived before wrk stopped, which says little when a create takes seconds).
 
 The run is ``--rounds`` windows of ``--seconds`` each (one JSON line per window), so a cost that
 grows with every created ticket shows as a trend across windows as well as across sizes. Tickets
@@ -108,6 +111,14 @@ class Backends:
         return sum(cpu - t0.get(pid, 0.0) for pid, cpu in t1.items())
 
 
+def ceiling(cpu: dict[str, float], pg_ms: float) -> float | None:
+    """What the machine's cores would allow if nothing else ran: cores / CPU per create (server,
+    this database's backends, wrk). On a busy machine CPU per request is itself inflated (shared
+    caches and cores), so this errs low."""
+    per = cpu.get("cpu_ms_per_req_server", 0.0) + cpu.get("cpu_ms_per_req_client", 0.0) + pg_ms
+    return round(1000 * (os.cpu_count() or 1) / per, 0) if per else None
+
+
 async def stats_flushed(conn: asyncpg.Connection) -> None:
     """pg_stat_database lags by up to a second (statistics are flushed by each backend): wait and
     take a fresh snapshot so a window's counters are its own."""
@@ -139,6 +150,7 @@ async def measure(
             commits, blocks, rows, inserted = (b - a_ for a_, b in zip(pg0, pg1, strict=True))
             # Per committed ticket (a request still running when wrk stops counts here, not in rps).
             made = max(1, int(await conn.fetchval(LAST_TICKET)) - int(last0))
+            pg_ms = round(1000 * Backends.used(cpu0, cpu1) / made, 3)
             emit(
                 bench="ticket_create",
                 db="postgresql",
@@ -150,8 +162,10 @@ async def measure(
                 clients=a.clients,
                 workers=a.workers,
                 **res.summary(),
-                pg_cpu_ms_per_create=round(1000 * Backends.used(cpu0, cpu1) / made, 3),
+                creates_per_s=round(made / res.elapsed, 1),
+                pg_cpu_ms_per_create=pg_ms,
                 **cpu,
+                ceiling_rps=ceiling(cpu, pg_ms),
                 blocks_per_create=round(blocks / made, 1),
                 rows_read_per_create=round(rows / made, 1),
                 rows_inserted_per_create=round(inserted / made, 1),
