@@ -127,7 +127,7 @@ async def stats_flushed(conn: asyncpg.Connection) -> None:
 
 
 async def measure(
-    a: argparse.Namespace, url: str, base: str, pid: int, state: dict[str, Any], work: Workload, first: int
+    a: argparse.Namespace, url: str, base: str, pid: int, state: dict[str, Any], work: Workload, top: int
 ) -> None:
     conn = await asyncpg.connect(plain_pg_url(url))
     backends = Backends(conn)
@@ -139,14 +139,14 @@ async def measure(
         for rnd in range(a.rounds):
             await stats_flushed(conn)
             last0 = await conn.fetchval(LAST_TICKET)
+            added = await conn.fetchval("SELECT count(*) FROM tickets WHERE id > $1", top)
             cpu0, pg0 = await backends.sample()
             meter = CpuMeter(pid)
             meter.start()
             res = await run_wrk(base, state["token"], req, clients=a.clients, seconds=a.seconds)
             cpu = meter.stop(res.ok)
-            cpu1, _ = await backends.sample()
-            await stats_flushed(conn)
-            _, pg1 = await backends.sample()
+            await stats_flushed(conn)  # requests still running when wrk stopped finish meanwhile
+            cpu1, pg1 = await backends.sample()
             commits, blocks, rows, inserted = (b - a_ for a_, b in zip(pg0, pg1, strict=True))
             # Per committed ticket (a request still running when wrk stops counts here, not in rps).
             made = max(1, int(await conn.fetchval(LAST_TICKET)) - int(last0))
@@ -156,7 +156,7 @@ async def measure(
                 db="postgresql",
                 database=url.rsplit("/", 1)[1],
                 tickets=state["tickets"],
-                tickets_at_start=int(last0) - first + 1,
+                tickets_at_start=state["tickets"] + int(added),
                 created=made,
                 round=rnd + 1,
                 clients=a.clients,
@@ -235,7 +235,7 @@ def run_size(a: argparse.Namespace, n: int) -> None:
     proc, base = start_server(url, a.workers, sample_to=sample_to)
     log(f"helpline serve (pid {proc.pid}, {a.workers} worker(s)) on {base}, {state['tickets']} tickets")
     try:
-        run_async(measure(a, url, base, proc.pid, state, Workload(state, lo, hi), lo))
+        run_async(measure(a, url, base, proc.pid, state, Workload(state, lo, hi), hi))
     finally:
         proc.terminate()
         proc.wait(30)
