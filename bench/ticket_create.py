@@ -50,15 +50,13 @@ from typing import Any
 import asyncpg
 from api_load import run_async, start_server
 from common import DEFAULT_PG, VAR, emit, log, plain_pg_url
-from loadgen import CpuMeter, _proc_cpu
+from loadgen import Backends, CpuMeter
 from seed import state_path
 from workload import Workload, counts
 from wrk import run_wrk
 
 HERE = Path(__file__).resolve().parent
 LAST_TICKET = "SELECT max(id) FROM tickets"
-#: Counters of pg_stat_database read before and after each window.
-PG_COUNTERS = "xact_commit, blks_hit + blks_read, tup_returned + tup_fetched, tup_inserted"
 
 
 def size_name(n: int) -> str:
@@ -82,33 +80,6 @@ def seed(url: str, n: int) -> None:
     log(" ".join(cmd[1:]))
     if subprocess.run(cmd, check=False).returncode != 0:
         raise SystemExit("seed.py failed")
-
-
-class Backends:
-    """CPU seconds of the PostgreSQL backends connected to one database (the server's pool)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-
-    async def sample(self) -> tuple[dict[int, float], tuple[int, ...]]:
-        pids = await self.conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        cpu: dict[int, float] = {}
-        for (pid,) in pids:
-            try:
-                cpu[int(pid)] = _proc_cpu(int(pid))[2]
-            except (OSError, ValueError):
-                continue
-        row = await self.conn.fetchrow(
-            f"SELECT {PG_COUNTERS} FROM pg_stat_database WHERE datname = current_database()"
-        )
-        return cpu, tuple(int(v) for v in row)
-
-    @staticmethod
-    def used(t0: dict[int, float], t1: dict[int, float]) -> float:
-        """CPU seconds between two samples; a backend born in between counts from zero."""
-        return sum(cpu - t0.get(pid, 0.0) for pid, cpu in t1.items())
 
 
 def ceiling(cpu: dict[str, float], pg_ms: float) -> float | None:
