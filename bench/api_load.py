@@ -67,7 +67,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    url: str, workers: int, *, sample_to: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``helpline serve`` on a free port, once it answers; with ``sample_to``, one process under the
+    stack sampler instead (``serve_sampled.py``), which writes its profile there when it stops."""
     port = free_port()
     env = {
         **os.environ,
@@ -79,8 +83,11 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
         env["HELPLINE_REDIS_URL"] = "redis://127.0.0.1:6379/0"
     helpline = shutil.which("helpline", path=os.path.dirname(sys.executable)) or "helpline"
     logfile = open(VAR / f"server-{dialect(url)}.log", "ab")  # noqa: SIM115 - the server keeps it
+    cmd = [helpline, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if sample_to is not None:
+        cmd = [sys.executable, str(ROOT / "bench" / "serve_sampled.py"), sample_to, str(port)]
     proc = subprocess.Popen(
-        [helpline, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        cmd,
         env=env,
         stdout=logfile,
         stderr=subprocess.STDOUT,

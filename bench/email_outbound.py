@@ -61,6 +61,7 @@ async def run(n: int, root: Path) -> None:
             var_dir=root,
             run_jobs_in_process=False,
             secret_key="bench-secret-key-0123456789abcdefghij",
+            egress_allow="127.0.0.1",  # the SMTP sink listens on loopback, which egress refuses by default
         )
     )
     sink, port = Sink(), free_port()

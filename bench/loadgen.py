@@ -168,6 +168,38 @@ class CpuMeter:
         return out
 
 
+#: Counters of pg_stat_database that ``Backends.sample`` reads with the CPU.
+PG_COUNTERS = "xact_commit, blks_hit + blks_read, tup_returned + tup_fetched, tup_inserted"
+
+
+class Backends:
+    """CPU seconds of the PostgreSQL backends connected to ``conn``'s database (the server's pool),
+    and that database's counters: what one database costs on a server others share."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def sample(self) -> tuple[dict[int, float], tuple[int, ...]]:
+        pids = await self.conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        cpu: dict[int, float] = {}
+        for (pid,) in pids:
+            try:
+                cpu[int(pid)] = _proc_cpu(int(pid))[2]
+            except (OSError, ValueError):
+                continue
+        row = await self.conn.fetchrow(
+            f"SELECT {PG_COUNTERS} FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return cpu, tuple(int(v) for v in row)
+
+    @staticmethod
+    def used(t0: dict[int, float], t1: dict[int, float]) -> float:
+        """CPU seconds between two samples; a backend born in between counts from zero."""
+        return sum(cpu - t0.get(pid, 0.0) for pid, cpu in t1.items())
+
+
 def rotate(items: Iterable[Any]) -> Callable[[int], Any]:
     seq = list(items)
     return lambda i: seq[i % len(seq)]

@@ -1,7 +1,8 @@
 """What ``make bench`` runs: seed, then load-test the API and the bare-driver limit, per database;
 then the durable feed's delivery rate and cost per event (``feed.py``, in a database of its own).
 
-Measures everything ``seed.py``, ``api_load.py`` and ``feed.py`` measure, as JSON lines on stdout
+Measures everything ``seed.py``, ``api_load.py`` and ``feed.py`` measure, and on PostgreSQL
+``ticket_create.py`` (creates in windows, with the database's CPU per create), as JSON lines on stdout
 (progress on stderr). By default: 100k tickets on SQLite (``var/bench/helpline_bench.db``) and 100k on
 PostgreSQL (``helpline_bench`` on 127.0.0.1, when it answers; served by 2 workers, which helps
 there because one worker saturates a core in Python), 10 s per operation.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import socket
 import subprocess
 import sys
@@ -81,12 +83,18 @@ def main() -> None:
         else:
             log(f"PostgreSQL at {a.postgresql_url} does not answer: skipped")
             emit(bench="skipped", db="postgresql", reason="not reachable")
-    for _, url, workers in targets:
+    for kind, url, workers in targets:
         if not a.no_seed:
             _run("seed.py", "--database-url", url, "--tickets", str(a.tickets), "--reset")
         load = ["--database-url", url, "--seconds", str(a.seconds), "--clients", str(a.clients)]
         load += ["--workers", str(workers)] + (["--ops", a.ops] if a.ops else [])
         _run("api_load.py", *load)
+        if kind == "postgresql" and (not a.ops or "ticket_create" in a.ops) and shutil.which("wrk"):
+            # Creates alone, in windows, with the database's own CPU per create (issue 12); at
+            # 100k and 1M in databases of their own: ``bench/ticket_create.py`` with no arguments.
+            create = ["--database-url", url, "--tickets", str(a.tickets), "--no-seed"]
+            create += ["--seconds", str(a.seconds), "--clients", str(a.clients), "--workers", str(workers)]
+            _run("ticket_create.py", *create)
     for db, url, _ in [] if a.no_feed else targets:
         # feed.py drops and creates its own database (the seeded one is left as it is).
         feed_url = (

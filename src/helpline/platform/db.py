@@ -4,8 +4,9 @@ SQLite (embedded) gets one writer connection, so write transactions queue in-pro
 failing with ``database is locked``; readers use their own pool and see the last commit (WAL). The
 driver is aiosqlite with fewer trips to its thread (:class:`_Connection`): one per statement, its
 rows included, where aiosqlite takes four.
-PostgreSQL (distributed) uses one pool for both; reads run in autocommit (no BEGIN/ROLLBACK round
-trips: each statement sees the latest commit, as it would under READ COMMITTED anyway).
+PostgreSQL (distributed) has a pool for each: reads run in autocommit (no BEGIN/ROLLBACK round
+trips: each statement sees the latest commit, as it would under READ COMMITTED anyway) with custom
+plans always, writes with PostgreSQL's default plan caching (see :class:`Database`).
 
 Two helpers keep the hot paths to one statement where they can:
 
@@ -303,19 +304,30 @@ class Database:
             # pool; recycling connections after 30 minutes keeps idle ones from going stale.
             # JIT off: it compiles queries whose cost estimate is high even when the plan that runs
             # is cheap (a search's unused branch), which cost 30-40 ms a query; it never pays off
-            # for the short statements of an API. Custom plans always: statements are prepared
-            # (asyncpg), and a generic plan, blind to the search words, picked the GIN-first
-            # plan for a common word (2 s) once a statement had run five times.
-            self.writer = create_async_engine(
-                url,
-                echo=echo,
-                pool_size=pool_size,
-                max_overflow=pool_size,
-                pool_recycle=1800,
-                connect_args={"server_settings": {"jit": "off", "plan_cache_mode": "force_custom_plan"}},
-            )
-            # Same pool, autocommit: a read request sends its statements and nothing else.
-            self.reader = self.writer.execution_options(isolation_level="AUTOCOMMIT")
+            # for the short statements of an API.
+            def engine(plan_cache_mode: str, **options: Any) -> AsyncEngine:
+                settings = {"jit": "off", "plan_cache_mode": plan_cache_mode}
+                return create_async_engine(
+                    url,
+                    echo=echo,
+                    pool_size=pool_size,
+                    max_overflow=pool_size,
+                    pool_recycle=1800,
+                    connect_args={"server_settings": settings},
+                    **options,
+                )
+
+            # Two pools, because reads and writes want opposite plan caching. Reads: custom plans
+            # always; statements are prepared (asyncpg), and a generic plan, blind to the search
+            # words, picked the GIN-first plan for a common word (2 s) once a statement had run
+            # five times. They run in autocommit: a read request sends its statements and nothing
+            # else. Writes: PostgreSQL's default (a generic plan once it is no worse), because
+            # planning every statement, and every foreign-key check's query (the triggers' plans
+            # follow the same setting), again on every execution was half of a ticket create's
+            # database CPU; their plans do not depend on the values.
+            self.writer = engine("auto")
+            self.reader = engine("force_custom_plan", isolation_level="AUTOCOMMIT")
+            _watch(self.reader)
         _watch(self.writer)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 

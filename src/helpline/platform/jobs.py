@@ -91,7 +91,9 @@ async def enqueue_many(
         for args, dedupe_key in items
     ]
     deduped = any(dedupe_key is not None for _, dedupe_key in items)
-    await uow.execute(_INSERT[(uow.dialect, deduped)], rows)
+    # One row goes as a plain execute: a list, even of one, takes the driver's executemany path,
+    # which on asyncpg is a separate, costlier protocol exchange (and SQLAlchemy's batching).
+    await uow.execute(_INSERT[(uow.dialect, deduped)], rows[0] if len(rows) == 1 else rows)
     uow.on_commit(_wake_all)
 
 

@@ -22,7 +22,9 @@ _SAFE = {"GET", "HEAD", "OPTIONS"}
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer hl_…`")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    """``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency in its thread
+    pool, a hand-off to another thread and back on every request (~4 % of a ticket create's CPU)."""
     platform: Platform = request.app.state.platform
     return platform
 
