@@ -3,7 +3,6 @@ batches through ``_inbound``."""
 
 from __future__ import annotations
 
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -33,6 +32,23 @@ from helpline.errors import Forbidden, Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
+
+
+# Built once: a statement object keeps its cache key, so executing it again skips building and
+# hashing the statement (a third of the SQL layer's time per create). The number and the requester's
+# organization are read inside the INSERT (no round trips of their own), and RETURNING hands back
+# the row as stored, so nothing is read back to answer.
+_ORGANIZATION = (
+    sa.select(contacts_t.c.organization_id)
+    .where(contacts_t.c.id == sa.bindparam("requester"))
+    .scalar_subquery()
+)
+_INSERT = tickets.insert().values(organization_id=_ORGANIZATION).returning(*tickets.c)
+_INSERT_PG = (
+    tickets.insert()
+    .values(organization_id=_ORGANIZATION, number=sa.func.nextval(sa.bindparam("sequence")))
+    .returning(*tickets.c)
+)
 
 
 def check_create(actor: Principal, data: TicketCreate) -> None:
@@ -80,39 +96,30 @@ async def create_ticket(uow: UnitOfWork, pubsub: PubSub, actor: Principal, data:
     now = utcnow()
     # The number and the requester's organization are read inside the INSERT (no round trips of
     # their own), and RETURNING hands back the row as stored, so nothing is read back to answer.
-    number: Any = (
-        sa.func.nextval(ticket_sequence(ws)) if uow.dialect == "postgresql" else await next_number(uow, ws)
-    )
-    row = dict(
-        (
-            await uow.execute(
-                tickets.insert()
-                .values(
-                    workspace_id=ws,
-                    number=number,
-                    subject=data.subject,
-                    status=status,
-                    priority=data.priority.value,
-                    type=data.type.value if data.type else None,
-                    channel=data.channel.value,
-                    requester_id=requester_id,
-                    organization_id=sa.select(contacts_t.c.organization_id)
-                    .where(contacts_t.c.id == requester_id)
-                    .scalar_subquery(),
-                    assignee_id=data.assignee_id,
-                    group_id=data.group_id,
-                    due_at=data.due_at,
-                    custom=custom,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(*tickets.c)
-            )
-        )
-        .mappings()
-        .one()
-    )
+    params = {
+        "workspace_id": ws,
+        "subject": data.subject,
+        "status": status,
+        "priority": data.priority.value,
+        "type": data.type.value if data.type else None,
+        "channel": data.channel.value,
+        "requester_id": requester_id,
+        "requester": requester_id,
+        "assignee_id": data.assignee_id,
+        "group_id": data.group_id,
+        "due_at": data.due_at,
+        "custom": custom,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if uow.dialect == "postgresql":
+        params["sequence"] = ticket_sequence(ws)
+        stmt = _INSERT_PG
+    else:
+        params["number"] = await next_number(uow, ws)
+        stmt = _INSERT
+    row = dict((await uow.execute(stmt, params)).mappings().one())
     ticket_id, number = int(row["id"]), int(row["number"])
     ticket = {"id": ticket_id, "workspace_id": ws}
     message_id = await insert_message(

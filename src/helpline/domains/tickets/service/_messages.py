@@ -42,26 +42,23 @@ async def insert_message(
 ) -> int:
     """The message row alone (its event, and what it does to the ticket, are the caller's)."""
     kind = author_kind(actor)
-    return int(
-        (
-            await uow.execute(
-                messages.insert()
-                .values(
-                    workspace_id=ticket["workspace_id"],
-                    ticket_id=ticket["id"],
-                    public=public,
-                    author_kind=kind,
-                    author_user_id=actor.user_id if actor else None,
-                    author_contact_id=actor.contact_id if actor and actor.is_customer else None,
-                    channel=channel,
-                    body_text=body_text,
-                    body_html=body_html,
-                    created_at=at or utcnow(),
-                )
-                .returning(messages.c.id)
-            )
-        ).scalar_one()
-    )
+    params = {
+        "workspace_id": ticket["workspace_id"],
+        "ticket_id": ticket["id"],
+        "public": public,
+        "author_kind": kind,
+        "author_user_id": actor.user_id if actor else None,
+        "author_contact_id": actor.contact_id if actor and actor.is_customer else None,
+        "channel": channel,
+        "body_text": body_text,
+        "body_html": body_html,
+        "created_at": at or utcnow(),
+    }
+    return int((await uow.execute(_INSERT, params)).scalar_one())
+
+
+# Built once, so that each execution reuses its cache key (see ``_create``).
+_INSERT = messages.insert().returning(messages.c.id)
 
 
 def check_message(actor: Principal, ticket: dict[str, Any], data: MessageCreate) -> None:
