@@ -87,14 +87,18 @@ async def record_many(
     rows = [event.to_row(ticket, actor, when) for ticket, actor, event in items]
     if not rows:
         return
-    if not ticket_feed.wants_rows():
-        await uow.execute(table.insert(), rows)
-        return
-    # Ids in row order (insertmanyvalues keeps it), for the consumers that run in this transaction.
-    inserted = await uow.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)
-    for row, (event_id,) in zip(rows, inserted.all(), strict=True):
-        row["id"] = event_id
-    await ticket_feed.in_transaction(uow, rows)
+    # One statement whatever the count: a list of rows goes as one multi-row INSERT ... RETURNING
+    # (insertmanyvalues, ids in row order), not as the driver's executemany, which on asyncpg is a
+    # costlier protocol exchange; a single row goes as a plain execute.
+    inserted = await uow.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    if ticket_feed.wants_rows():
+        # The ids, for the consumers that run in this transaction.
+        for row, (event_id,) in zip(rows, inserted.all(), strict=True):
+            row["id"] = event_id
+        await ticket_feed.in_transaction(uow, rows)
+
+
+_INSERT = table.insert().returning(table.c.id, sort_by_parameter_order=True)
 
 
 __all__ = [

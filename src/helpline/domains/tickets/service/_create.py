@@ -3,7 +3,6 @@ batches through ``_inbound``."""
 
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 
 from helpline.db.base import utcnow
@@ -32,7 +31,6 @@ from helpline.errors import Forbidden, Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
-
 
 # Built once: a statement object keeps its cache key, so executing it again skips building and
 # hashing the statement (a third of the SQL layer's time per create). The number and the requester's
