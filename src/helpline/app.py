@@ -44,6 +44,7 @@ from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.files_api import router as files_router
 from helpline.domains.tickets.ticket_views import router as ticket_pages
 from helpline.domains.tickets.views import router as inbox_pages
+from helpline.domains.tickets.workspace_views import router as workspace_pages
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
@@ -67,6 +68,7 @@ PAGE_ROUTERS = [
     passkey_pages,
     inbox_pages,
     ticket_pages,
+    workspace_pages,
     portal_pages,
     customer_pages,
     admin_pages,

@@ -16,11 +16,13 @@ from helpline.domains.automation import queries as canned_queries
 from helpline.domains.automation import render as canned_render
 from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import content, fields, queries, relations, service
+from helpline.domains.tickets.inbox_page import list_query_for, ticket_url
 from helpline.domains.tickets.models import LinkKind, Message
-from helpline.domains.tickets.page_reads import requester_names
+from helpline.domains.tickets.page_reads import forget_counts, requester_names
 from helpline.domains.tickets.schemas import MessageCreate, TicketUpdate
 from helpline.domains.tickets.ticket_page import _page
 from helpline.domains.tickets.views import sse, ticket_id_by_number
+from helpline.domains.tickets.workspace_views import confirm_page
 from helpline.errors import NotFound, Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
@@ -144,7 +146,7 @@ async def post_message(
             draft_public=is_public,
             errors={"body": exc.detail},
         )
-    return redirect(f"/tickets/{ticket_id}?sent=1#composer")
+    return redirect(ticket_url(request, ticket_id, "sent=1") + "#composer")
 
 
 def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -157,7 +159,7 @@ def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if value is not None:
             changes[key] = int(value) if value.isdigit() else None
     if form.get("tags") is not None:
-        changes["tags"] = [t.strip() for t in form.get("tags").replace(",", " ").split() if t.strip()]
+        changes["tags"] = [t.strip() for t in form.get("tags").split(",") if t.strip()]
     due = form.get("due_at")
     if due is not None:
         changes["due_at"] = datetime.fromisoformat(due + ":00+00:00") if due else None
@@ -216,16 +218,39 @@ async def update_properties(
             else exc.detail
         )
         return await _page(request, actor, platform, ticket_id, status=exc.status, errors={"_props": msg})
-    return redirect(f"/tickets/{ticket_id}?saved=1")
+    await forget_counts(platform, actor)
+    return redirect(ticket_url(request, ticket_id, "saved=1"))
 
 
 @router.post("/tickets/{ticket_id}/merge")
 async def merge(
-    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, target: Text = ""
+    request: Request,
+    ticket_id: int,
+    actor: StaffPage,
+    platform: PlatformDep,
+    target: Text = "",
+    confirm: Text = "",
 ) -> Response:
+    """Merge this ticket into ticket number ``target``, after a confirmation step (a page that
+    posts again with ``confirm=1``)."""
     ticket_id = _id(ticket_id)
     try:
         target_id = await ticket_id_by_number(platform, actor, target)
+        if confirm != "1":
+            async with platform.db.read() as conn:
+                source = await queries.access_ticket(conn, actor, ticket_id)
+                dest = await queries.access_ticket(conn, actor, target_id)
+            return confirm_page(
+                request,
+                title="Merge this ticket?",
+                sentence=f"Merge #{source['number']} {source['subject']} into #{dest['number']} "
+                f"{dest['subject']}? Its messages move there and #{source['number']} is closed. "
+                "This cannot be undone.",
+                action=f"/tickets/{ticket_id}/merge?{list_query_for(request)}",
+                fields=[("target", target)],
+                button="Merge",
+                cancel=ticket_url(request, ticket_id),
+            )
         async with platform.db.transaction() as uow:
             source = await queries.access_ticket(uow.conn, actor, ticket_id)
             dest = await queries.access_ticket(uow.conn, actor, target_id)
@@ -234,7 +259,8 @@ async def merge(
         return await _page(
             request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
         )
-    return redirect(f"/tickets/{target_id}")
+    await forget_counts(platform, actor)
+    return redirect(ticket_url(request, target_id))
 
 
 @router.post("/tickets/{ticket_id}/split")
@@ -259,7 +285,8 @@ async def split(
         return await _page(
             request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
         )
-    return redirect(f"/tickets/{new_id}")
+    await forget_counts(platform, actor)
+    return redirect(ticket_url(request, new_id))
 
 
 @router.post("/tickets/{ticket_id}/links")
@@ -284,7 +311,7 @@ async def link(
         return await _page(
             request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
         )
-    return redirect(f"/tickets/{ticket_id}")
+    return redirect(ticket_url(request, ticket_id))
 
 
 @router.get("/tickets/{ticket_id}/canned")
