@@ -18,6 +18,8 @@ from fastapi.responses import HTMLResponse, Response
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets import queries
 from helpline.domains.tickets.models import Ticket
+from helpline.errors import NotFound
+from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect, safe_next
 from helpline.web.templating import render
 
@@ -63,9 +65,18 @@ async def tabs_of(request: Request, platform: Any, actor: Principal) -> list[dic
 
 @router.post("/tickets/{ticket_id}/tab/close")
 async def close_tab(
-    request: Request, ticket_id: int, actor: StaffPage, back: Annotated[str, Form()] = "/inbox"
+    request: Request,
+    ticket_id: int,
+    actor: StaffPage,
+    platform: PlatformDep,
+    back: Annotated[str, Form()] = "/inbox",
 ) -> Response:
-    """Take a ticket out of the tab strip (the ticket itself is untouched)."""
+    """Take a ticket out of the tab strip (the ticket itself is untouched); a ticket the agent cannot
+    see is 404, like its page."""
+    if not 0 < ticket_id < 2**63:
+        raise NotFound("no such ticket")
+    async with platform.db.read() as conn:
+        await queries.access_ticket(conn, actor, ticket_id)
     back = safe_next(back, "/inbox")
     if back.startswith(f"/tickets/{ticket_id}?") or back == f"/tickets/{ticket_id}":
         back = "/inbox?" + back.partition("?")[2]  # closing the ticket shown: back to its list
