@@ -42,6 +42,7 @@ from helpline.domains.tickets.admin_views import router as catalog_pages
 from helpline.domains.tickets.api import router as tickets_router
 from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.files_api import router as files_router
+from helpline.domains.tickets.relation_views import router as relation_pages
 from helpline.domains.tickets.ticket_views import router as ticket_pages
 from helpline.domains.tickets.views import router as inbox_pages
 from helpline.domains.tickets.workspace_views import router as workspace_pages
@@ -68,6 +69,7 @@ PAGE_ROUTERS = [
     passkey_pages,
     inbox_pages,
     ticket_pages,
+    relation_pages,
     workspace_pages,
     portal_pages,
     customer_pages,

@@ -54,6 +54,7 @@ def place(site: Site) -> Place:
 
 def _walk(tab: Page, pages: list[tuple[str, str]]) -> None:
     wide: list[str] = []
+    axe: list[str] = []
     for path, name in pages:
         for width in WIDTHS:
             tab.page.set_viewport_size({"width": width, "height": 900})
@@ -63,8 +64,12 @@ def _walk(tab: Page, pages: list[tuple[str, str]]) -> None:
             if sizes[0] > sizes[1]:
                 wide.append(f"{path} at {width}px is {sizes[0]}px wide")
         tab.page.set_viewport_size({"width": 1280, "height": 900})
-        tab.check(f"width-{name}")
+        try:
+            tab.check(f"width-{name}")
+        except AssertionError as exc:  # every page is walked, then all that failed are named
+            axe.append(str(exc).split("\nassert")[0])
     assert not wide, "pages wider than their window:\n" + "\n".join(wide)
+    assert not axe, "\n".join(axe)
 
 
 def test_every_console_page_fits_its_window(new_page: Any, place: Place) -> None:

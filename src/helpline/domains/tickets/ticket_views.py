@@ -15,14 +15,13 @@ from pydantic import ValidationError
 from helpline.domains.automation import queries as canned_queries
 from helpline.domains.automation import render as canned_render
 from helpline.domains.customers import queries as customer_queries
-from helpline.domains.tickets import content, fields, queries, relations, service
-from helpline.domains.tickets.inbox_page import list_query_for, ticket_url
-from helpline.domains.tickets.models import LinkKind, Message
+from helpline.domains.tickets import content, fields, queries, service
+from helpline.domains.tickets.inbox_page import ticket_url
+from helpline.domains.tickets.models import Message
 from helpline.domains.tickets.page_reads import forget_counts, requester_names
 from helpline.domains.tickets.schemas import MessageCreate, TicketUpdate
 from helpline.domains.tickets.ticket_page import _page
-from helpline.domains.tickets.views import sse, ticket_id_by_number
-from helpline.domains.tickets.workspace_views import confirm_page
+from helpline.domains.tickets.views import sse
 from helpline.errors import NotFound, Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
@@ -220,98 +219,6 @@ async def update_properties(
         return await _page(request, actor, platform, ticket_id, status=exc.status, errors={"_props": msg})
     await forget_counts(platform, actor)
     return redirect(ticket_url(request, ticket_id, "saved=1"))
-
-
-@router.post("/tickets/{ticket_id}/merge")
-async def merge(
-    request: Request,
-    ticket_id: int,
-    actor: StaffPage,
-    platform: PlatformDep,
-    target: Text = "",
-    confirm: Text = "",
-) -> Response:
-    """Merge this ticket into ticket number ``target``, after a confirmation step (a page that
-    posts again with ``confirm=1``)."""
-    ticket_id = _id(ticket_id)
-    try:
-        target_id = await ticket_id_by_number(platform, actor, target)
-        if confirm != "1":
-            async with platform.db.read() as conn:
-                source = await queries.access_ticket(conn, actor, ticket_id)
-                dest = await queries.access_ticket(conn, actor, target_id)
-            return confirm_page(
-                request,
-                title="Merge this ticket?",
-                sentence=f"Merge #{source['number']} {source['subject']} into #{dest['number']} "
-                f"{dest['subject']}? Its messages move there and #{source['number']} is closed. "
-                "This cannot be undone.",
-                action=f"/tickets/{ticket_id}/merge?{list_query_for(request)}",
-                fields=[("target", target)],
-                button="Merge",
-                cancel=ticket_url(request, ticket_id),
-            )
-        async with platform.db.transaction() as uow:
-            source = await queries.access_ticket(uow.conn, actor, ticket_id)
-            dest = await queries.access_ticket(uow.conn, actor, target_id)
-            await relations.merge(uow, platform.pubsub, actor, source, dest)
-    except Problem as exc:
-        return await _page(
-            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
-        )
-    await forget_counts(platform, actor)
-    return redirect(ticket_url(request, target_id))
-
-
-@router.post("/tickets/{ticket_id}/split")
-async def split(
-    request: Request,
-    ticket_id: int,
-    actor: StaffPage,
-    platform: PlatformDep,
-    message_id: Text = "",
-    subject: Text = "",
-) -> Response:
-    ticket_id = _id(ticket_id)
-    try:
-        if not message_id.isdigit():
-            raise Problem("choose a message to split off", status=422)
-        async with platform.db.transaction() as uow:
-            ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
-            new_id = await relations.split(
-                uow, platform.pubsub, actor, ticket, int(message_id), subject.strip() or None
-            )
-    except Problem as exc:
-        return await _page(
-            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
-        )
-    await forget_counts(platform, actor)
-    return redirect(ticket_url(request, new_id))
-
-
-@router.post("/tickets/{ticket_id}/links")
-async def link(
-    request: Request,
-    ticket_id: int,
-    actor: StaffPage,
-    platform: PlatformDep,
-    target: Text = "",
-    kind: Text = "related",
-) -> Response:
-    ticket_id = _id(ticket_id)
-    try:
-        target_id = await ticket_id_by_number(platform, actor, target)
-        if kind not in {k.value for k in LinkKind}:
-            raise Problem("choose a kind of link", status=422)
-        async with platform.db.transaction() as uow:
-            source = await queries.access_ticket(uow.conn, actor, ticket_id)
-            dest = await queries.access_ticket(uow.conn, actor, target_id)
-            await relations.link(uow, actor, source, dest, LinkKind(kind))
-    except Problem as exc:
-        return await _page(
-            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
-        )
-    return redirect(ticket_url(request, ticket_id))
 
 
 @router.get("/tickets/{ticket_id}/canned")
