@@ -161,3 +161,23 @@ def test_on_a_phone_the_panes_stack_with_a_way_back_to_the_list(site, new_page):
     assert back.is_visible()
     back.click()
     assert tab.page.url.endswith(f"/inbox?view=all&tag=walk{tag}")
+
+
+def test_the_list_beside_a_ticket_refreshes_itself_when_a_ticket_arrives(site, new_page):
+    tag = uuid.uuid4().hex[:6]
+    admin = site.person(Role.admin)
+    made = _tickets(site, admin, tag, 1)
+    tab = new_page()
+    tab.sign_in(admin)
+    tab.go(f"/tickets/{made[0]['id']}?view=all&tag=walk{tag}")
+    tab.page.wait_for_timeout(500)  # let the ticket's event stream connect
+    late = new_ticket(
+        site, admin, subject=f"Late {tag}", body="x", tags=[f"walk{tag}"], requester={"email": "l@example.test"}
+    )
+    pane = tab.page.locator(".list-pane")
+    pane.get_by_role("link", name=f"#{late['number']} Late {tag}").wait_for(timeout=15000)
+    # The refreshed rows still link with the list, and the open ticket is still marked.
+    assert f"view=all&tag=walk{tag}" in (
+        pane.get_by_role("link", name=f"#{late['number']} Late {tag}").get_attribute("href") or ""
+    )
+    assert pane.locator("tr.current").count() == 1

@@ -73,6 +73,16 @@
   var here = document.querySelector("[data-current]");
   if (here && here.scrollIntoView) here.scrollIntoView({ block: "nearest" });
 
+  /* --- a table that scrolls sideways on a narrow screen can be scrolled from the keyboard ---------- */
+  function scrollables() {
+    document.querySelectorAll(".table, .table-scroll, .table-wrap").forEach(function (t) {
+      if (t.scrollWidth > t.clientWidth + 1) { if (!t.hasAttribute("tabindex")) t.setAttribute("tabindex", "0"); }
+      else if (t.getAttribute("tabindex") === "0") t.removeAttribute("tabindex");
+    });
+  }
+  scrollables();
+  window.addEventListener("resize", scrollables);
+
   /* --- bulk selection: "select all" box ------------------------------------------------------ */
   document.addEventListener("change", function (e) {
     if (e.target.matches("[data-select-all]")) {
@@ -100,16 +110,16 @@
     return es;
   }
   var list = document.querySelector("[data-live-list]");
-  if (list) {
-    var pending = null;
-    listen(list.getAttribute("data-live-list"), function () {
-      if (pending) return;
-      pending = setTimeout(function () {
-        pending = null;
-        if (window.htmx) window.htmx.trigger(list, "refresh");
-      }, 400);
-    });
-  }
+  var pending = null;
+  var refreshList = function () {
+    if (!list || pending) return;
+    pending = setTimeout(function () {
+      pending = null;
+      if (window.htmx) window.htmx.trigger(list, "refresh");
+    }, 400);
+  };
+  // Beside a ticket, the ticket's own stream carries the list's changes too (one stream per page).
+  if (list && !document.querySelector("[data-presence]")) listen(list.getAttribute("data-live-list"), refreshList);
 
   /* --- presence: who else is viewing or typing on this ticket -------------------------------- */
   var pres = document.querySelector("[data-presence]");
@@ -136,9 +146,12 @@
       if (ev.kind === "presence" && String(ev.user_id) !== me) {
         if (ev.state === "left") delete others[ev.user_id]; else others[ev.user_id] = { name: ev.name, state: ev.state, at: Date.now() };
         draw();
-      } else if (ev.kind === "message" && String(ev.author_user_id) !== me) {
-        var warn = document.getElementById("new-message-warning");
-        if (warn) warn.hidden = false;
+      } else if (ev.kind === "message" || ev.kind === "changed") {
+        refreshList();
+        if (ev.kind === "message" && String(ev.author_user_id) !== me) {
+          var warn = document.getElementById("new-message-warning");
+          if (warn) warn.hidden = false;
+        }
       }
     });
     beat("viewing");

@@ -280,7 +280,8 @@ async def presence(
 async def presence_stream(
     request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
 ) -> StreamingResponse:
-    """Events for one ticket: agents viewing/typing, and a new message (so the composer can warn)."""
+    """Events for one ticket: agents viewing/typing, a new message (so the composer can warn), and
+    ``changed`` for any other ticket change of the workspace (the list pane re-reads what it shows)."""
     async with platform.db.read() as conn:
         await queries.access_ticket(conn, actor, _id(ticket_id))
 
@@ -289,7 +290,9 @@ async def presence_stream(
             return message
         if message.get("ticket_id") == ticket_id and message.get("kind") == "message_added":
             return {"kind": "message", "author_user_id": message.get("user_id")}
-        return None
+        # Any other ticket change: the list pane beside the ticket refreshes (one stream per page,
+        # not two: browsers allow few connections per site).
+        return {"kind": "changed"}
 
     return sse(
         request,
