@@ -172,7 +172,12 @@ def test_the_list_beside_a_ticket_refreshes_itself_when_a_ticket_arrives(site, n
     tab.go(f"/tickets/{made[0]['id']}?view=all&tag=walk{tag}")
     tab.page.wait_for_timeout(500)  # let the ticket's event stream connect
     late = new_ticket(
-        site, admin, subject=f"Late {tag}", body="x", tags=[f"walk{tag}"], requester={"email": "l@example.test"}
+        site,
+        admin,
+        subject=f"Late {tag}",
+        body="x",
+        tags=[f"walk{tag}"],
+        requester={"email": "l@example.test"},
     )
     pane = tab.page.locator(".list-pane")
     pane.get_by_role("link", name=f"#{late['number']} Late {tag}").wait_for(timeout=15000)
