@@ -42,8 +42,8 @@ async def merge(
             return confirm_page(
                 request,
                 title="Merge this ticket?",
-                sentence=f"Merge #{source['number']} {source['subject']} into #{dest['number']} "
-                f"{dest['subject']}? Its messages move there and #{source['number']} is closed. "
+                sentence=f"Merge #{source['number']} “{source['subject']}” into #{dest['number']} "
+                f"“{dest['subject']}”? Its messages move there and #{source['number']} is closed. "
                 "This cannot be undone.",
                 action=f"/tickets/{ticket_id}/merge?{list_query_for(request)}",
                 fields=[("target", target)],
