@@ -145,6 +145,7 @@ async def post_message(
             draft_public=is_public,
             errors={"body": exc.detail},
         )
+    await forget_counts(platform, actor)  # a reply may move the ticket between views (status)
     return redirect(ticket_url(request, ticket_id, "sent=1") + "#composer")
 
 
