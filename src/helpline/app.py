@@ -42,8 +42,10 @@ from helpline.domains.tickets.admin_views import router as catalog_pages
 from helpline.domains.tickets.api import router as tickets_router
 from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.files_api import router as files_router
+from helpline.domains.tickets.relation_views import router as relation_pages
 from helpline.domains.tickets.ticket_views import router as ticket_pages
 from helpline.domains.tickets.views import router as inbox_pages
+from helpline.domains.tickets.workspace_views import router as workspace_pages
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
@@ -67,6 +69,8 @@ PAGE_ROUTERS = [
     passkey_pages,
     inbox_pages,
     ticket_pages,
+    relation_pages,
+    workspace_pages,
     portal_pages,
     customer_pages,
     admin_pages,

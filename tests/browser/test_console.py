@@ -71,7 +71,7 @@ def test_agent_finds_unassigned_ticket_assigns_herself_and_replies_with_canned_r
     assert row.is_visible()
     tab.check("inbox-unassigned")
     row.click()
-    tab.page.wait_for_url(f"**/tickets/{ticket['id']}")
+    tab.page.wait_for_url(f"**/tickets/{ticket['id']}?view=unassigned")  # the URL carries its list
     tab.page.get_by_label("Assignee").select_option(label="Dana Scully")
     tab.page.get_by_role("button", name="Save", exact=True).click()
     assert tab.page.get_by_role("status").filter(has_text="Saved.").is_visible()

@@ -10,13 +10,17 @@
 
   /* --- keyboard shortcuts ------------------------------------------------------------------- */
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("[data-ticket-row]")); }
+  function visible(el) { return !!(el && el.offsetParent !== null); }
   function select(i) {
-    var all = rows(); if (!all.length) return;
+    var all = rows(); if (!all.length || !visible(all[0])) return;
     i = Math.max(0, Math.min(all.length - 1, i));
     all.forEach(function (r, j) { r.classList.toggle("selected", j === i); r.setAttribute("aria-selected", j === i ? "true" : "false"); });
     var link = all[i].querySelector("a"); if (link) link.focus();
   }
-  function current() { return rows().findIndex(function (r) { return r.classList.contains("selected"); }); }
+  function current() {
+    var all = rows(), i = all.findIndex(function (r) { return r.classList.contains("selected"); });
+    return i >= 0 ? i : all.findIndex(function (r) { return r.hasAttribute("data-current"); });
+  }
   function toggleHelp(show) {
     var d = document.getElementById("shortcut-help"); if (!d) return;
     d.hidden = show === undefined ? !d.hidden : !show;
@@ -27,12 +31,31 @@
     if (radio) radio.checked = true;
     var box = document.getElementById("composer-body"); if (box) box.focus();
   }
+  function follow(selector) {
+    var a = document.querySelector(selector);
+    if (a) { window.location.href = a.href; return true; }
+    return false;
+  }
+  function submit(form) { if (form.requestSubmit) form.requestSubmit(); else form.submit(); }
   document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape") { toggleHelp(false); return; }
+    if (e.key === "Escape") {
+      toggleHelp(false);
+      if (typing(e.target)) e.target.blur();
+      return;
+    }
+    // Ctrl/Cmd+Enter sends the composer; Enter on a choice of the properties saves them.
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target.closest && e.target.closest("[data-submit-shortcut]")) {
+      submit(e.target.closest("form")); e.preventDefault(); return;
+    }
+    if (e.key === "Enter" && e.target.tagName === "SELECT" && e.target.closest("[data-submit-on-enter]")) {
+      submit(e.target.closest("form")); e.preventDefault(); return;
+    }
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
     switch (e.key) {
       case "j": select(current() + 1); e.preventDefault(); break;
       case "k": select(current() < 0 ? 0 : current() - 1); e.preventDefault(); break;
+      case "J": if (follow("[data-next-ticket]")) e.preventDefault(); break;
+      case "K": if (follow("[data-prev-ticket]")) e.preventDefault(); break;
       case "o": case "Enter":
         if (current() >= 0 && e.key === "o") { var a = rows()[current()].querySelector("a"); if (a) a.click(); }
         break;
@@ -46,6 +69,19 @@
   document.addEventListener("click", function (e) {
     if (e.target.closest("[data-close-dialog]")) toggleHelp(false);
   });
+  // The open ticket's row stays in view in the list pane.
+  var here = document.querySelector("[data-current]");
+  if (here && here.scrollIntoView) here.scrollIntoView({ block: "nearest" });
+
+  /* --- a table that scrolls sideways on a narrow screen can be scrolled from the keyboard ---------- */
+  function scrollables() {
+    document.querySelectorAll(".table, .table-scroll, .table-wrap").forEach(function (t) {
+      if (t.scrollWidth > t.clientWidth + 1) { if (!t.hasAttribute("tabindex")) t.setAttribute("tabindex", "0"); }
+      else if (t.getAttribute("tabindex") === "0") t.removeAttribute("tabindex");
+    });
+  }
+  scrollables();
+  window.addEventListener("resize", scrollables);
 
   /* --- bulk selection: "select all" box ------------------------------------------------------ */
   document.addEventListener("change", function (e) {
@@ -74,16 +110,16 @@
     return es;
   }
   var list = document.querySelector("[data-live-list]");
-  if (list) {
-    var pending = null;
-    listen(list.getAttribute("data-live-list"), function () {
-      if (pending) return;
-      pending = setTimeout(function () {
-        pending = null;
-        if (window.htmx) window.htmx.trigger(list, "refresh");
-      }, 400);
-    });
-  }
+  var pending = null;
+  var refreshList = function () {
+    if (!list || pending) return;
+    pending = setTimeout(function () {
+      pending = null;
+      if (window.htmx) window.htmx.trigger(list, "refresh");
+    }, 400);
+  };
+  // Beside a ticket, the ticket's own stream carries the list's changes too (one stream per page).
+  if (list && !document.querySelector("[data-presence]")) listen(list.getAttribute("data-live-list"), refreshList);
 
   /* --- presence: who else is viewing or typing on this ticket -------------------------------- */
   var pres = document.querySelector("[data-presence]");
@@ -110,9 +146,12 @@
       if (ev.kind === "presence" && String(ev.user_id) !== me) {
         if (ev.state === "left") delete others[ev.user_id]; else others[ev.user_id] = { name: ev.name, state: ev.state, at: Date.now() };
         draw();
-      } else if (ev.kind === "message" && String(ev.author_user_id) !== me) {
-        var warn = document.getElementById("new-message-warning");
-        if (warn) warn.hidden = false;
+      } else if (ev.kind === "message" || ev.kind === "changed") {
+        refreshList();
+        if (ev.kind === "message" && String(ev.author_user_id) !== me) {
+          var warn = document.getElementById("new-message-warning");
+          if (warn) warn.hidden = false;
+        }
       }
     });
     beat("viewing");

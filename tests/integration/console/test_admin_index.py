@@ -25,5 +25,5 @@ async def test_the_admin_index_counts_this_workspace_only(ws: Any, make_ws: Any,
     by_role = {"admin": 1, "agent": 2, "light-agent": 1, "customer": 1}
     assert counts == {"by_role": by_role, "groups": 2, "tokens": 4}
     page = (await admin.get("/admin")).text
-    assert "1 admins, 2 agents, 1 light agents, 1 customer sign-ins." in page
+    assert "1 admin, 2 agents, 1 light agent, 1 customer sign-in." in page
     assert "2 groups." in page and "4 active tokens." in page

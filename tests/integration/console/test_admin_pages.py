@@ -232,7 +232,9 @@ async def test_custom_fields_and_tags(ws, console):
     assert "vip" in page and "billing" in page
     assert (await admin.post("/admin/tags/vip/rename", {"new_name": "gold"})).status_code == 303
     assert (await admin.post("/admin/tags/billing/rename", {"new_name": "has space"})).status_code == 422
-    assert (await admin.post("/admin/tags/billing/delete")).status_code == 303
+    asked = await admin.post("/admin/tags/billing/delete")  # first a confirmation step
+    assert asked.status_code == 200 and "Remove from every ticket" in asked.text
+    assert (await admin.post("/admin/tags/billing/delete", {"confirm": "1"})).status_code == 303
     assert (await api.get(f"/tickets/{t.json()['id']}")).json()["tags"] == ["gold"]
     assert (await admin.post(f"/admin/fields/{fid}/delete")).status_code == 303
     assert (await api.get("/custom-fields")).json() == []

@@ -99,7 +99,7 @@ async def test_tags_rename_and_merge_alike_through_the_api_and_the_pages(ws: Any
         assert r.status_code == 422 and shown and html.unescape(shown.group(1)) == missing["detail"]
 
         assert (await api.delete("/tags/gold")).status_code == 204
-        assert (await page.post("/admin/tags/blue/delete")).status_code == 303
+        assert (await page.post("/admin/tags/blue/delete", {"confirm": "1"})).status_code == 303
         assert (await api.get("/tags")).json() == []
 
 

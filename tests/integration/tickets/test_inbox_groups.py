@@ -47,7 +47,7 @@ async def _tickets(ws: Any, admin: Any, agent: Any) -> dict[str, int]:
 
 def _all_count(page: str) -> int:
     found = re.search(
-        r'href="/inbox\?view=all"[^>]*>\s*<span>All tickets</span>\s*<span class="count" '
+        r'href="/inbox\?view=all"[^>]*>\s*<span class="view-name">All tickets</span>\s*<span class="count" '
         r'aria-label="(\d+) tickets"',
         page,
     )

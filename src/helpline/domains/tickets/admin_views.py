@@ -9,6 +9,7 @@ turn a form into a body and a refusal into the form's errors.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -19,6 +20,7 @@ from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets import catalog, queries
 from helpline.domains.tickets.models import FieldType
 from helpline.domains.tickets.schemas import CustomFieldCreate, CustomFieldUpdate, TagRename
+from helpline.domains.tickets.workspace_views import confirm_page
 from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.forms import errors_of, flash_of, form_of
@@ -235,7 +237,22 @@ async def rename_tag(request: Request, name: TagName, actor: AdminPage, platform
 
 
 @router.post("/admin/tags/{name:path}/delete")
-async def delete_tag(name: TagName, actor: AdminPage, platform: PlatformDep) -> Response:
+async def delete_tag(request: Request, name: TagName, actor: AdminPage, platform: PlatformDep) -> Response:
+    """Take a tag off every ticket, after a confirmation step (a page posting ``confirm=1``)."""
+    form = await form_of(request)
+    if form.get("confirm") != "1":
+        async with platform.db.read() as conn:
+            counts = await queries.tag_counts(conn, actor, prefix=name, limit=500)
+        n = next((int(t["count"]) for t in counts if t["name"] == name), 0)
+        return confirm_page(
+            request,
+            title=f"Remove the tag {name}?",
+            sentence=f"This takes {name} off {n} ticket{'s' if n != 1 else ''}. It cannot be undone.",
+            action=f"/admin/tags/{quote(name, safe='')}/delete",
+            fields=[],
+            button="Remove from every ticket",
+            cancel="/admin/tags",
+        )
     async with platform.db.transaction() as uow:
         await catalog.do_delete_tag(uow, actor, name)
     return redirect("/admin/tags?done=deleted")

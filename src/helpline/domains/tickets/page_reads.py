@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.models import Group, Membership, User
@@ -109,7 +108,7 @@ async def view_counts(
     """Counts of every view of an agent, served stale-while-revalidate: counts older than
     :data:`COUNTS_TTL` seconds are shown once more while a background task recounts them, so a page
     never waits on a dozen counts unless it has none at all. The ticket list itself is always fresh."""
-    key = f"inbox:counts:{actor.workspace_id}:{actor.user_id}"
+    key = _counts_key(actor)
     keys = [v["key"] for v in views if v["key"] != "recent"]
     (raw,) = await platform.cache.get_many([key])
     cached = json.loads(raw) if raw is not None else None
@@ -138,6 +137,16 @@ async def _count_all(
     return counts
 
 
+async def forget_counts(platform: Any, actor: Principal) -> None:
+    """Drop the agent's cached view counts, after a write of their own (a bulk action, a ticket's
+    properties, a merge): the next page counts afresh instead of showing counts from before it."""
+    await platform.cache.delete(_counts_key(actor))
+
+
+def _counts_key(actor: Principal) -> str:
+    return f"inbox:counts:{actor.workspace_id}:{actor.user_id}"
+
+
 async def _recount(
     platform: Any, actor: Principal, views: list[dict[str, Any]], keys: list[str], key: str
 ) -> None:
@@ -149,8 +158,8 @@ def _ints(values: list[str]) -> list[int]:
     return [int(v) for v in values if v.isdigit() and 0 < int(v) < 2**63]
 
 
-def filters_from(request: Request) -> dict[str, Any]:
-    qp = request.query_params
+def filters_from(qp: Any) -> dict[str, Any]:
+    """The list filters among query parameters ``qp`` (anything with ``get`` and ``getlist``)."""
     return {
         "status": [s for s in qp.getlist("status") if s in {x.value for x in Status}],
         "priority": [p for p in qp.getlist("priority") if p in {x.value for x in Priority}],

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -13,9 +14,11 @@ from helpline.domains.automation import queries as canned_queries
 from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import channel_port, fields, queries
 from helpline.domains.tickets.api import render_detail
+from helpline.domains.tickets.inbox_page import Params, list_context, list_query_for, neighbours
 from helpline.domains.tickets.models import LinkKind, Priority, Status, TicketType
 from helpline.domains.tickets.page_reads import agents_of, groups_for, people_names, requester_names
-from helpline.errors import Problem
+from helpline.domains.tickets.workspace_views import remember_tab, tabs_of
+from helpline.errors import NotFound, Problem
 from helpline.web.templating import render
 
 MAX_MESSAGES = 500
@@ -72,6 +75,14 @@ async def _page(
         all_groups = await groups_for(conn, actor, all_groups=True)
         agents = await agents_of(conn, actor)
         canned = await canned_queries.canned_for(conn, actor)
+        # The list pane beside the ticket: the list the agent came from (its URL's parameters).
+        list_query = list_query_for(request)
+        try:
+            listing = await list_context(platform, conn, actor, Params(parse_qsl(list_query)))
+        except NotFound:
+            list_query = ""
+            listing = await list_context(platform, conn, actor, Params([]))
+    prev_ticket, next_ticket = neighbours(listing["rows"], ticket_id)
     timeline = sorted(
         [
             {
@@ -88,6 +99,13 @@ async def _page(
     )
     last_id = msgs[-1]["id"] if msgs else 0
     ctx = {
+        **listing,
+        "list_query": list_query,
+        "list_suffix": f"?{list_query}" if list_query else "",
+        "prev_ticket": prev_ticket,
+        "next_ticket": next_ticket,
+        "current_id": ticket_id,
+        "tabs": await _tabs(request, platform, actor, ticket),
         "title": f"#{ticket['number']} {ticket['subject']}",
         "ticket": ticket,
         "messages": msgs,
@@ -113,4 +131,16 @@ async def _page(
     }
     ctx.update(extra)
     template = extra.pop("template", "tickets/ticket.html")
-    return render(request, template, ctx, status=status, headers=parts.headers or None)
+    response = render(request, template, ctx, status=status, headers=parts.headers or None)
+    remember_tab(request, response, actor, ticket_id)
+    return response
+
+
+async def _tabs(
+    request: Request, platform: Any, actor: Principal, ticket: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The agent's tab strip, with this ticket in it (first, when it was not open yet)."""
+    tabs = await tabs_of(request, platform, actor)
+    if all(t["id"] != ticket["id"] for t in tabs):
+        tabs.insert(0, {k: ticket[k] for k in ("id", "number", "subject", "status")})
+    return tabs

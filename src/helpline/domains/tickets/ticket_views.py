@@ -15,12 +15,13 @@ from pydantic import ValidationError
 from helpline.domains.automation import queries as canned_queries
 from helpline.domains.automation import render as canned_render
 from helpline.domains.customers import queries as customer_queries
-from helpline.domains.tickets import content, fields, queries, relations, service
-from helpline.domains.tickets.models import LinkKind, Message
-from helpline.domains.tickets.page_reads import requester_names
+from helpline.domains.tickets import content, fields, queries, service
+from helpline.domains.tickets.inbox_page import ticket_url
+from helpline.domains.tickets.models import Message
+from helpline.domains.tickets.page_reads import forget_counts, requester_names
 from helpline.domains.tickets.schemas import MessageCreate, TicketUpdate
 from helpline.domains.tickets.ticket_page import _page
-from helpline.domains.tickets.views import sse, ticket_id_by_number
+from helpline.domains.tickets.views import sse
 from helpline.errors import NotFound, Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
@@ -144,7 +145,8 @@ async def post_message(
             draft_public=is_public,
             errors={"body": exc.detail},
         )
-    return redirect(f"/tickets/{ticket_id}?sent=1#composer")
+    await forget_counts(platform, actor)  # a reply may move the ticket between views (status)
+    return redirect(ticket_url(request, ticket_id, "sent=1") + "#composer")
 
 
 def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -157,7 +159,7 @@ def _form_changes(form: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if value is not None:
             changes[key] = int(value) if value.isdigit() else None
     if form.get("tags") is not None:
-        changes["tags"] = [t.strip() for t in form.get("tags").replace(",", " ").split() if t.strip()]
+        changes["tags"] = [t.strip() for t in form.get("tags").split(",") if t.strip()]
     due = form.get("due_at")
     if due is not None:
         changes["due_at"] = datetime.fromisoformat(due + ":00+00:00") if due else None
@@ -216,75 +218,8 @@ async def update_properties(
             else exc.detail
         )
         return await _page(request, actor, platform, ticket_id, status=exc.status, errors={"_props": msg})
-    return redirect(f"/tickets/{ticket_id}?saved=1")
-
-
-@router.post("/tickets/{ticket_id}/merge")
-async def merge(
-    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, target: Text = ""
-) -> Response:
-    ticket_id = _id(ticket_id)
-    try:
-        target_id = await ticket_id_by_number(platform, actor, target)
-        async with platform.db.transaction() as uow:
-            source = await queries.access_ticket(uow.conn, actor, ticket_id)
-            dest = await queries.access_ticket(uow.conn, actor, target_id)
-            await relations.merge(uow, platform.pubsub, actor, source, dest)
-    except Problem as exc:
-        return await _page(
-            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
-        )
-    return redirect(f"/tickets/{target_id}")
-
-
-@router.post("/tickets/{ticket_id}/split")
-async def split(
-    request: Request,
-    ticket_id: int,
-    actor: StaffPage,
-    platform: PlatformDep,
-    message_id: Text = "",
-    subject: Text = "",
-) -> Response:
-    ticket_id = _id(ticket_id)
-    try:
-        if not message_id.isdigit():
-            raise Problem("choose a message to split off", status=422)
-        async with platform.db.transaction() as uow:
-            ticket = await queries.access_ticket(uow.conn, actor, ticket_id)
-            new_id = await relations.split(
-                uow, platform.pubsub, actor, ticket, int(message_id), subject.strip() or None
-            )
-    except Problem as exc:
-        return await _page(
-            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
-        )
-    return redirect(f"/tickets/{new_id}")
-
-
-@router.post("/tickets/{ticket_id}/links")
-async def link(
-    request: Request,
-    ticket_id: int,
-    actor: StaffPage,
-    platform: PlatformDep,
-    target: Text = "",
-    kind: Text = "related",
-) -> Response:
-    ticket_id = _id(ticket_id)
-    try:
-        target_id = await ticket_id_by_number(platform, actor, target)
-        if kind not in {k.value for k in LinkKind}:
-            raise Problem("choose a kind of link", status=422)
-        async with platform.db.transaction() as uow:
-            source = await queries.access_ticket(uow.conn, actor, ticket_id)
-            dest = await queries.access_ticket(uow.conn, actor, target_id)
-            await relations.link(uow, actor, source, dest, LinkKind(kind))
-    except Problem as exc:
-        return await _page(
-            request, actor, platform, ticket_id, status=exc.status, errors={"_relations": exc.detail}
-        )
-    return redirect(f"/tickets/{ticket_id}")
+    await forget_counts(platform, actor)
+    return redirect(ticket_url(request, ticket_id, "saved=1"))
 
 
 @router.get("/tickets/{ticket_id}/canned")
@@ -346,7 +281,8 @@ async def presence(
 async def presence_stream(
     request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep
 ) -> StreamingResponse:
-    """Events for one ticket: agents viewing/typing, and a new message (so the composer can warn)."""
+    """Events for one ticket: agents viewing/typing, a new message (so the composer can warn), and
+    ``changed`` for any other ticket change of the workspace (the list pane re-reads what it shows)."""
     async with platform.db.read() as conn:
         await queries.access_ticket(conn, actor, _id(ticket_id))
 
@@ -355,7 +291,9 @@ async def presence_stream(
             return message
         if message.get("ticket_id") == ticket_id and message.get("kind") == "message_added":
             return {"kind": "message", "author_user_id": message.get("user_id")}
-        return None
+        # Any other ticket change: the list pane beside the ticket refreshes (one stream per page,
+        # not two: browsers allow few connections per site).
+        return {"kind": "changed"}
 
     return sse(
         request,

@@ -16,108 +16,38 @@ from helpline.domains.accounts import live, principal_cache
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import queries, service
-from helpline.domains.tickets.models import Priority, SavedView, Status, Ticket
-from helpline.domains.tickets.page_reads import (
-    COUNT_CAP,
-    _ints,
-    _saved_views,
-    agents_of,
-    builtin_views,
-    filters_from,
-    groups_for,
-    people_names,
-    requester_names,
-    view_counts,
-)
+from helpline.domains.tickets.inbox_page import list_context
+from helpline.domains.tickets.models import SavedView, Status, Ticket
+from helpline.domains.tickets.page_reads import _ints, forget_counts
 from helpline.domains.tickets.schemas import TicketUpdate
+from helpline.domains.tickets.workspace_views import confirm_merge_many, tabs_of
 from helpline.errors import NotFound, Problem
 from helpline.platform.db import UnitOfWork
 from helpline.web import deps
 from helpline.web.deps import PlatformDep
-from helpline.web.pages import StaffPage, redirect
+from helpline.web.flash import clear_flash, flash_redirect, read_flash
+from helpline.web.pages import StaffPage, redirect, safe_next
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 tickets, views_t = Ticket.__table__, SavedView.__table__
-PAGE = 25
-
-
-async def _inbox_context(request: Request, actor: Principal, platform: Any) -> dict[str, Any]:
-    view_key = request.query_params.get("view") or "mine"
-    async with platform.db.read() as conn:
-        group_names = await groups_for(conn, actor)
-        views = builtin_views(actor, group_names) + await _saved_views(conn, actor)
-        current = next((v for v in views if v["key"] == view_key), None)
-        if current is None:
-            raise NotFound("no such view")
-        given = filters_from(request)
-        f = {**current["filters"], **{k: v for k, v in given.items() if v}}
-        if "tag" in f:
-            f["tags"] = f.pop("tag")
-        sort = request.query_params.get("sort") or current.get("sort") or f.get("sort") or "-updated_at"
-        if sort not in (
-            "-updated_at",
-            "updated_at",
-            "-created_at",
-            "created_at",
-            "-id",
-            "id",
-            "-number",
-            "number",
-        ):
-            sort = "-updated_at"
-        q = f.pop("q", None)
-        f.pop("sort", None)
-        cursor = request.query_params.get("cursor") or None
-        try:
-            rows, next_cursor = await queries.list_tickets(
-                conn,
-                actor,
-                dialect=platform.db.dialect,
-                filters=f,
-                q=q,
-                sort=sort if not q else "-id",
-                cursor=cursor,
-                limit=PAGE,
-            )
-        except Problem:
-            rows, next_cursor = [], None
-        counts = await view_counts(platform, conn, actor, views)
-        names = await people_names(conn, actor, {r["assignee_id"] for r in rows if r.get("assignee_id")})
-        requesters = await requester_names(conn, {r["requester_id"] for r in rows if r.get("requester_id")})
-        agents = await agents_of(conn, actor)
-        tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
-    qs = request.url.query
-    return {
-        "title": current["name"],
-        "views": views,
-        "view": current,
-        "rows": rows,
-        "next_cursor": next_cursor,
-        "counts": counts,
-        "names": names,
-        "requesters": requesters,
-        "agents": agents,
-        "groups": group_names,
-        "tag_map": tag_map,
-        "sort": sort,
-        "q": q or "",
-        "filters": f,
-        "count_cap": COUNT_CAP,
-        "statuses": [s.value for s in Status],
-        "priorities": [p.value for p in Priority],
-        "query": qs,
-        "view_key": view_key,
-        "flash": request.query_params.get("flash"),
-    }
 
 
 @router.get("/inbox")
 async def inbox(request: Request, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
-    ctx = await _inbox_context(request, actor, platform)
+    """The views and list panes, and the ticket pane's place (the ticket page is the same workspace
+    with a ticket in it: ``/tickets/<id>?<this list's parameters>``)."""
+    async with platform.db.read() as conn:
+        ctx = await list_context(platform, conn, actor, request.query_params)
+    current = request.query_params.get("current") or ""
+    ctx.update(title=ctx["view"]["name"], current_id=int(current) if current.isdigit() else 0)
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "ticket-list":
         return render(request, "tickets/_list.html", ctx)
-    return render(request, "tickets/inbox.html", ctx)
+    shown = read_flash(request, platform.settings.secret_key)
+    if shown:
+        ctx.update(flash_kind=shown[0], flash=shown[1])
+    ctx["tabs"] = await tabs_of(request, platform, actor)
+    return clear_flash(request, render(request, "tickets/inbox.html", ctx))  # type: ignore[return-value]
 
 
 @router.get("/inbox/live")
@@ -202,10 +132,13 @@ async def bulk(
     add_tag: Annotated[str, Form(alias="bulk_tag")] = "",
     merge_into: Annotated[str, Form(alias="bulk_merge")] = "",
     back: Annotated[str, Form()] = "/inbox",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
     ids = list(dict.fromkeys(_ints(ticket_ids)))[:100]
+    back = _back(back)
+    secret = platform.settings.secret_key
     if not ids:
-        return redirect(_with_flash(back, "Select at least one ticket."))
+        return flash_redirect(request, secret, back, "Select at least one ticket.", kind="error")
     changes: dict[str, Any] = {}
     if assignee == "me":
         changes["assignee_id"] = actor.user_id
@@ -229,27 +162,29 @@ async def bulk(
         try:
             update = TicketUpdate(**changes)
         except ValueError:
-            return redirect(_with_flash(back, "Those changes are not valid."))
+            return flash_redirect(request, secret, back, "Those changes are not valid.", kind="error")
 
         async def change(uow: UnitOfWork, ticket: dict[str, Any]) -> None:
             await service.update_ticket(uow, platform.pubsub, actor, ticket, update)
 
     else:
-        return redirect(_with_flash(back, "Choose what to change."))
+        return flash_redirect(request, secret, back, "Choose what to change.", kind="error")
+    if merge_into.strip() and confirm != "1":
+        return await confirm_merge_many(request, platform, actor, ids, target_id, back)
     updated, failures = await service.for_each_ticket(platform.db, actor, ids, change)
+    await forget_counts(platform, actor)
     done, failed = len(updated), [f["detail"] for f in failures]
     message = f"Updated {done} ticket{'s' if done != 1 else ''}."
     if failed:
         message += f" {len(failed)} failed: {failed[0]}"
-    return redirect(_with_flash(back, message))
+    return flash_redirect(request, secret, back, message, kind="error" if failed and not done else "ok")
 
 
-def _with_flash(back: str, message: str) -> str:
-    from urllib.parse import parse_qsl, urlencode, urlsplit
-
-    parts = urlsplit(back if back.startswith("/inbox") else "/inbox")
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "flash"] + [("flash", message)]
-    return f"{parts.path}?{urlencode(query)}"
+def _back(back: str) -> str:
+    """Where a bulk action returns: the inbox or a ticket of the workspace, with its list."""
+    if back.startswith("/inbox") or (back.startswith("/tickets/") and "//" not in back):
+        return safe_next(back, "/inbox")
+    return "/inbox"
 
 
 async def ticket_id_by_number(platform: Any, actor: Principal, ref: str) -> int:
@@ -284,7 +219,9 @@ async def save_view(
 
     name = name.strip()[:100]
     if not name:
-        return redirect(_with_flash("/inbox?" + query, "Give the view a name."))
+        return flash_redirect(
+            request, platform.settings.secret_key, "/inbox?" + query, "Give the view a name.", kind="error"
+        )
     qp = parse_qs(query)
     stored: dict[str, Any] = {}
     for key in ("status", "priority"):
