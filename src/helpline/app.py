@@ -42,6 +42,7 @@ from helpline.domains.tickets.admin_views import router as catalog_pages
 from helpline.domains.tickets.api import router as tickets_router
 from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.files_api import router as files_router
+from helpline.domains.tickets.search_views import router as search_pages
 from helpline.domains.tickets.ticket_views import router as ticket_pages
 from helpline.domains.tickets.views import router as inbox_pages
 from helpline.platform.jobs import JobRunner
@@ -66,6 +67,7 @@ PAGE_ROUTERS = [
     invitation_pages,
     passkey_pages,
     inbox_pages,
+    search_pages,
     ticket_pages,
     portal_pages,
     customer_pages,
