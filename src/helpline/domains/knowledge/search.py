@@ -2,8 +2,9 @@
 
 - Lexical: the query's words (stop words dropped, at most 12) are OR-ed and ranked by BM25 on SQLite
   (title weighted 5:1) and by ``ts_rank`` on PostgreSQL, each translation indexed with its language's
-  text-search configuration (``content.pg_config``). Words the knowledge base does not contain are
-  corrected to the nearest word it does contain (edit distance ≤ 2, most frequent first).
+  text-search configuration (``content.pg_config``). Words that are neither in the knowledge base nor
+  English words are corrected to the nearest word it does contain (edit distance ≤ 2, most frequent
+  first), and only when the corrected words find clearly better matches (:func:`clearly_better`).
 - Semantic (``helpline[ai]``): each published translation's chunks are embedded; an article's score is
   its best chunk's cosine similarity to the query. Vectors are held in memory per workspace and
   reloaded when the workspace's published articles change (a cheap stamp query per search).
@@ -25,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.knowledge import content, embed, index
+from helpline.domains.knowledge import content, embed, index, typo
 from helpline.domains.knowledge.typo import Vocabulary
 
 MAX_TERMS = 12
@@ -91,6 +92,32 @@ class Result:
     #: view of the same search (a customer's, one language) without searching again.
     pool: dict[int, Candidate] = field(default_factory=dict, repr=False)
     dialect: str = ""
+
+
+#: A correction must beat the words as typed by this factor (best lexical score) to be used.
+BETTER = 1.5
+
+
+def clearly_better(
+    fixed: list[tuple[int, float, str, str]], typed: list[tuple[int, float, str, str]]
+) -> bool:
+    """Whether the corrected words' matches are clearly better than the typed words': they find
+    something where the typed words find nothing, or their best match scores :data:`BETTER` times
+    higher (it matches more of the words, or rarer ones)."""
+    if not fixed:
+        return False
+    if not typed:
+        return True
+    return max(r[1] for r in fixed) >= BETTER * max(r[1] for r in typed)
+
+
+def _rewrite(q: str, fixes: dict[str, str]) -> str:
+    """``q`` as typed with each corrected word replaced (case-insensitive, whole words)."""
+    fixes = {a: b for a, b in fixes.items() if a != b}
+    if not fixes:
+        return q
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in fixes) + r")\b", re.IGNORECASE)
+    return " ".join(pattern.sub(lambda m: fixes[m.group(0).lower()], q[:500]).split())
 
 
 def query_words(q: str) -> list[str]:
@@ -186,24 +213,33 @@ async def search(
     locale: str | None = "en",
     limit: int = 10,
     mode: str = "fused",
+    correct: bool = True,
 ) -> Result:
     """Published articles for ``q``, best first. ``customer=True`` never returns an internal article.
     ``mode`` is ``fused`` (the default), ``lexical`` or ``semantic``; without the ``ai`` extra every
-    mode runs lexically and ``Result.semantic_off`` says why."""
+    mode runs lexically and ``Result.semantic_off`` says why.
+
+    Typos: a word that is neither in the published articles nor an English word is replaced by the
+    nearest word of the articles (``typo``), and the replacement is kept only when it finds clearly
+    better results (:func:`clearly_better`); ``Result.corrected`` is then ``q`` with those words
+    replaced. ``correct=False`` searches the words as typed ("search instead for …")."""
     terms = query_words(q)
     why_off = embed.unavailable()
     use_lex = mode in ("fused", "lexical") or why_off is not None
     use_sem = mode in ("fused", "semantic") and why_off is None
     corpus = await index.corpus(conn, workspace_id, vectors=use_sem)
     vocab: Vocabulary = corpus.vocabulary
-    fixed = [vocab.correct(w) for w in terms]
-    corrected = " ".join(fixed) if fixed != terms else None
-    lex_terms = list(dict.fromkeys(terms + [w for w in fixed if w not in terms]))
+    lexical_rows = await _lexical_rows(conn, workspace_id, terms, customer=customer, locale=locale)
+    corrected = None
+    fixed = [w if typo.is_english(w) else vocab.correct(w) for w in terms] if correct else terms
+    if fixed != terms:
+        fixed_rows = await _lexical_rows(conn, workspace_id, fixed, customer=customer, locale=locale)
+        if clearly_better(fixed_rows, lexical_rows):
+            lexical_rows, corrected = fixed_rows, _rewrite(q, dict(zip(terms, fixed, strict=True)))
+            terms = fixed
     pool: dict[int, Candidate] = {}
     if use_lex:
-        for tid, score, visibility, loc in await _lexical_rows(
-            conn, workspace_id, lex_terms, customer=customer, locale=locale
-        ):
+        for tid, score, visibility, loc in lexical_rows:
             pool[tid] = Candidate(visibility == "public", loc, lexical=score)
     if use_sem:
         for tid, (sim, public, loc) in corpus.semantic_scored(
@@ -211,7 +247,7 @@ async def search(
         ).items():
             pool.setdefault(tid, Candidate(public, loc)).semantic = sim
     used = "lexical" if not use_sem else ("semantic" if not use_lex else "fused")
-    result = Result([], used, corrected, why_off, fixed, pool, conn.dialect.name)
+    result = Result([], used, corrected, why_off, terms, pool, conn.dialect.name)
     result.hits = await _ranked_hits(conn, result, customer=customer, locale=locale, limit=limit)
     return result
 
