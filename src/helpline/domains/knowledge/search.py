@@ -36,11 +36,22 @@ CANDIDATES = 40
 LEX_WEIGHT = {"sqlite": 0.12, "postgresql": 0.04}
 #: Below this fused score a semantic-only hit is noise, not a result.
 MIN_SEMANTIC = 0.35
+#: With ``min_overlap``, an article sharing fewer words is still a hit from this similarity up.
+STRONG_SEMANTIC = 0.55
+#: With ``min_overlap`` and semantic search on, an article this far from the query in meaning is no
+#: hit whatever words it shares ("Feature request: dark mode" and "Request a refund": 0.004).
+SEMANTIC_FLOOR = 0.25
 
 _STOP_WORDS = (
     "a an and are as at be been but by can could do does did for from had has have how i if in into is "
     "it its me my of on or our please so than that the their them then there these they this to too us "
-    "was we were what when where which who why will with would you your yours hi hello thanks thank"
+    "was we were what when where which who why will with would you your yours hi hello thanks thank "
+    # the rest of a common English stop-word list: words that say nothing about what an article is about
+    "about above after again against all also am any because before being below between both during "
+    "each few further here hers herself him himself his i'm just more most no nor not now off once only "
+    "other ours ourselves out over own same she should some such theirs themselves those through under "
+    "until up very while whom yourself yourselves he her ve ll re don't dont get got still since yet "
+    "ago already always ever every never often sometimes today yesterday tomorrow"
 )
 STOP = frozenset(_STOP_WORDS.split())
 _SAFE_WORD = re.compile(r"^\w+$", re.UNICODE)
@@ -214,6 +225,7 @@ async def search(
     limit: int = 10,
     mode: str = "fused",
     correct: bool = True,
+    min_overlap: int = 0,
 ) -> Result:
     """Published articles for ``q``, best first. ``customer=True`` never returns an internal article.
     ``mode`` is ``fused`` (the default), ``lexical`` or ``semantic``; without the ``ai`` extra every
@@ -222,7 +234,13 @@ async def search(
     Typos: a word that is neither in the published articles nor an English word is replaced by the
     nearest word of the articles (``typo``), and the replacement is kept only when it finds clearly
     better results (:func:`clearly_better`); ``Result.corrected`` is then ``q`` with those words
-    replaced. ``correct=False`` searches the words as typed ("search instead for …")."""
+    replaced. ``correct=False`` searches the words as typed ("search instead for …").
+
+    ``min_overlap`` (the ticket page's suggestions, searching a whole message): an article must share
+    a word of its title with the query, or that many distinct words of its text (stop words never
+    count; fewer when the query has fewer), or be very close in meaning (:data:`STRONG_SEMANTIC`):
+    one everyday word of its text in common is no match. With semantic search on, it must also not
+    be far apart in meaning (:data:`SEMANTIC_FLOOR`)."""
     terms = query_words(q)
     why_off = embed.unavailable()
     use_lex = mode in ("fused", "lexical") or why_off is not None
@@ -248,8 +266,23 @@ async def search(
             pool.setdefault(tid, Candidate(public, loc)).semantic = sim
     used = "lexical" if not use_sem else ("semantic" if not use_lex else "fused")
     result = Result([], used, corrected, why_off, terms, pool, conn.dialect.name)
-    result.hits = await _ranked_hits(conn, result, customer=customer, locale=locale, limit=limit)
+    result.hits = await _ranked_hits(
+        conn, result, customer=customer, locale=locale, limit=limit, min_overlap=min_overlap
+    )
     return result
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def overlap(hit: Hit, words: list[str]) -> int:
+    """How many distinct ``words`` (stemmed crudely) the article's title and text contain."""
+    have = {_stem(w) for w in content.words(f"{hit.title} {hit.text}")}
+    return len({_stem(w) for w in words if w not in STOP} & have)
 
 
 async def narrow(conn: AsyncConnection, wide: Result, *, locale: str | None = "en", limit: int = 3) -> Result:
@@ -323,10 +356,12 @@ async def _ranked_hits(
     locale: str | None,
     limit: int,
     known: dict[int, Hit] | None = None,
+    min_overlap: int = 0,
 ) -> list[Hit]:
     """The hits of :func:`_rank`, read from the database (those in ``known`` were read by this search
-    already: reused, for a customer only if public)."""
-    ranked = _rank(result, customer=customer, locale=locale, limit=limit)
+    already: reused, for a customer only if public); with ``min_overlap``, only those sharing enough
+    words with the query (see :func:`search`)."""
+    ranked = _rank(result, customer=customer, locale=locale, limit=len(result.pool) if min_overlap else limit)
     wanted = {r[0] for r in ranked}
     known = known or {}
     hits = {
@@ -341,8 +376,17 @@ async def _ranked_hits(
         if (hit := hits.get(tid)) is None:
             continue
         hit.score, hit.lexical, hit.semantic = total, lx, sm
+        if min_overlap and sm < STRONG_SEMANTIC:
+            meaningful = [w for w in dict.fromkeys(result.words) if w not in STOP]
+            in_title = overlap(replace(hit, text=""), meaningful)
+            if in_title == 0 and overlap(hit, meaningful) < min(min_overlap, len(meaningful)):
+                continue
+            if result.mode == "fused" and sm < SEMANTIC_FLOOR:  # words in common, meaning apart
+                continue
         hit.excerpt = content.excerpt(hit.text, result.words)
         out.append(hit)
+        if len(out) == limit:
+            break
     return out
 
 
