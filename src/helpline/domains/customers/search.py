@@ -53,6 +53,13 @@ def highlight(text: str, q: str) -> Markup:
     return Markup("".join(out))  # noqa: S704 (every piece escaped)
 
 
+def _has(column: sa.ColumnElement[Any], q: str) -> sa.ColumnElement[bool]:
+    """``column`` contains ``q``, case-insensitively: ILIKE on PostgreSQL (which the trigram indexes
+    answer; ``lower(x) LIKE`` would not use them), lower() LIKE on SQLite."""
+    escaped = q.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return column.ilike(f"%{escaped}%", escape="/")
+
+
 def _closeness(name: str | None, q: str) -> int:
     n, q = (name or "").lower(), q.lower()
     if n == q:
@@ -78,16 +85,19 @@ async def find_contacts(
     q = q.strip()
     if not q:
         return Found([], 0, False)
-    by_identity = sa.select(identities.c.contact_id).where(
-        identities.c.workspace_id == actor.workspace_id, identities.c.value.icontains(q, autoescape=True)
+    # Two index lookups (trigram indexes on PostgreSQL, migration 0042) joined, not an OR that would
+    # read every contact.
+    named = sa.select(contacts.c.id.label("cid")).where(
+        contacts.c.workspace_id == actor.workspace_id, _has(contacts.c.name, q)
     )
+    by_identity = sa.select(identities.c.contact_id.label("cid")).where(
+        identities.c.workspace_id == actor.workspace_id, _has(identities.c.value, q)
+    )
+    matched = sa.union(named, by_identity).subquery("m")
     stmt = (
         sa.select(contacts.c.id, contacts.c.name)
-        .where(
-            contacts_visible(actor),
-            contacts.c.merged_into_id.is_(None),
-            sa.or_(contacts.c.name.icontains(q, autoescape=True), contacts.c.id.in_(by_identity)),
-        )
+        .join_from(matched, contacts, contacts.c.id == matched.c.cid)
+        .where(contacts_visible(actor), contacts.c.merged_into_id.is_(None))
         .order_by(contacts.c.id.desc())
         .limit(CAP + 1)
     )

@@ -1,9 +1,9 @@
 """Tickets by relevance: the console's global search (``/search``) and ``GET /api/v1/search``.
 
 The newest :data:`CANDIDATES` tickets the actor may open that match every word (the same statement,
-scope and filters as the ticket list, ``list_tickets``) are ranked, then one page of them is shown
-with a highlighted snippet. Ranking a bounded set keeps a word found in most tickets as cheap as a rare
-one (ADR 0004); the total is exact up to the cap and shown as "1,000+" beyond it.
+scope and filters as the ticket list, ``list_tickets``; ids and subjects only) are ranked, then one
+page of them is read and shown with a highlighted snippet. Ranking a bounded set keeps a word found
+in most tickets as cheap as a rare one (ADR 0004); the total is exact up to the cap, "1,000+" beyond.
 
 Score: ``2 * (share of the query's words in the subject) + body rank``, the body rank being PostgreSQL's
 ``ts_rank_cd(doc_all, query, 32)`` or FTS5's ``bm25`` squashed into 0..1 the same way (``r / (r + 1)``),
@@ -25,7 +25,9 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.tickets.queries._listing import list_tickets
+from helpline.domains.tickets.queries._listing import matching_subjects
+from helpline.domains.tickets.queries._tables import tickets
+from helpline.domains.tickets.queries._visibility import visible
 from helpline.platform import search
 
 #: How many of the newest matches are ranked; also the cap of the total ("1,000+").
@@ -73,8 +75,9 @@ def subject_share(subject: str, words: list[str]) -> float:
     """The share of ``words`` (query words) that appear in ``subject``, comparing crude stems."""
     if not words:
         return 0.0
-    have = {_stem(w) for w in search.terms(subject or "")} | {w.lower() for w in search.terms(subject or "")}
-    return sum(1 for w in words if _stem(w) in have or w in have) / len(words)
+    said = search.terms(subject or "")
+    have = set(said) | {_stem(w) for w in said}
+    return sum(1 for w in words if w in have or _stem(w) in have) / len(words)
 
 
 async def _body_ranks(conn: AsyncConnection, dialect: str, q: str, ids: list[int]) -> dict[int, float]:
@@ -153,15 +156,25 @@ async def ranked_tickets(
     page = max(1, page)
     if not words:
         return RankedPage([], 0, False, page, per_page)
-    rows, more = await list_tickets(
-        conn, actor, dialect=dialect, filters=filters, q=q, sort="-id", cursor=None, limit=CANDIDATES
+    found = await matching_subjects(conn, actor, dialect=dialect, filters=filters, q=q, limit=CANDIDATES + 1)
+    more = len(found) > CANDIDATES
+    found = found[:CANDIDATES]
+    ranks = await _body_ranks(conn, dialect, q, [i for i, _ in found])
+    scored = sorted(
+        ((2.0 * subject_share(subject, words) + ranks.get(i, 0.0), i) for i, subject in found),
+        key=lambda s: (-s[0], -s[1]),
     )
-    ranks = await _body_ranks(conn, dialect, q, [r["id"] for r in rows])
-    for r in rows:
-        r["score"] = 2.0 * subject_share(r["subject"], words) + ranks.get(r["id"], 0.0)
-    rows.sort(key=lambda r: (-r["score"], -r["id"]))
-    shown = rows[(page - 1) * per_page : page * per_page]
-    snippets = await _snippets(conn, dialect, q, [r["id"] for r in shown])
-    for r in shown:
-        r["snippet"] = marked(snippets.get(r["id"], ""))
-    return RankedPage(shown, len(rows), more is not None, page, per_page, words)
+    shown = scored[(page - 1) * per_page : page * per_page]
+    ids = [i for _, i in shown]
+    rows = {
+        r["id"]: dict(r)
+        for r in (
+            await conn.execute(sa.select(tickets).where(tickets.c.id.in_(ids), visible(actor)))
+        ).mappings()
+    }
+    snippets = await _snippets(conn, dialect, q, ids)
+    out = []
+    for score, i in shown:
+        if (row := rows.get(i)) is not None:
+            out.append(row | {"score": score, "snippet": marked(snippets.get(i, ""))})
+    return RankedPage(out, len(found), more, page, per_page, words)
