@@ -371,5 +371,6 @@ async def matching_subjects(
     if built is None:
         return []
     shape, params = built
-    stmt = _statement((*shape, "lean"), lambda: _build_list(*shape[1:], lean=True))
+    lean = (*shape, True)  # the last of _build_list's arguments: ``lean``
+    stmt = _statement(lean, lambda: _build_list(*lean[1:]))
     return [(int(r[0]), str(r[1])) for r in await conn.execute(stmt, params)]
