@@ -73,11 +73,22 @@ def _stem(word: str) -> str:
 
 def subject_share(subject: str, words: list[str]) -> float:
     """The share of ``words`` (query words) that appear in ``subject``, comparing crude stems."""
-    if not words:
-        return 0.0
-    said = search.terms(subject or "")
-    have = set(said) | {_stem(w) for w in said}
-    return sum(1 for w in words if w in have or _stem(w) in have) / len(words)
+    return _SubjectMatcher(words)(subject)
+
+
+class _SubjectMatcher:
+    """:func:`subject_share` for one query over many subjects: one regular expression pass each."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.stems = [_stem(w) for w in words]
+        alternatives = "|".join(re.escape(s) for s in sorted(set(self.stems), key=len, reverse=True))
+        self.pattern = re.compile(rf"\b({alternatives})(?:s|es|ed|ing)?\b", re.IGNORECASE) if words else None
+
+    def __call__(self, subject: str) -> float:
+        if self.pattern is None or not subject:
+            return 0.0
+        found = {m.lower() for m in self.pattern.findall(subject)}
+        return sum(1 for s in self.stems if s in found) / len(self.stems)
 
 
 async def _body_ranks(conn: AsyncConnection, dialect: str, q: str, ids: list[int]) -> dict[int, float]:
@@ -160,8 +171,9 @@ async def ranked_tickets(
     more = len(found) > CANDIDATES
     found = found[:CANDIDATES]
     ranks = await _body_ranks(conn, dialect, q, [i for i, _ in found])
+    share = _SubjectMatcher(words)
     scored = sorted(
-        ((2.0 * subject_share(subject, words) + ranks.get(i, 0.0), i) for i, subject in found),
+        ((2.0 * share(subject) + ranks.get(i, 0.0), i) for i, subject in found),
         key=lambda s: (-s[0], -s[1]),
     )
     shown = scored[(page - 1) * per_page : page * per_page]
