@@ -141,3 +141,29 @@ async def test_contacts_organizations_and_articles_are_found_in_their_tabs(ws, m
     articles = await page.get("/search?q=zephyr&tab=articles")
     assert "Zephyr shipping times" in articles.text and "Internal zephyr notes" in articles.text
     assert "Draft zephyr" not in articles.text
+
+
+async def test_the_api_searches_the_same_way_for_staff_only(ws, make_ws):
+    admin = await ws.person(Role.admin, groups=["Billing"])
+    agent = await ws.person(Role.agent, groups=["Sales"])
+    customer = await ws.person(Role.customer)
+    await made(ws, admin, "Payroll refund", "Refund <b>now</b>.", group_id=ws.groups["Billing"])
+    await made(ws, admin, "Sales question", "A refund for our payroll plan?", group_id=ws.groups["Sales"])
+    other = await make_ws("Other")
+    await made(other, await other.person(Role.admin), "Payroll refund elsewhere", "Refund.")
+    await drain(ws.platform)
+    async with ws.client(admin) as c:
+        r = await c.get("/search", params={"q": "payroll refund"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert [h["title"].split(" ", 1)[1] for h in body["hits"]] == ["Payroll refund", "Sales question"]
+        assert body["counts"][0] == {"kind": "tickets", "total": 2, "capped": False}
+        assert "<mark>" in body["hits"][0]["snippet"] and "<b>" not in body["hits"][0]["snippet"]
+        bad = await c.get("/search", params={"q": "refund", "created_after": "soon"})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "created_after"
+    async with ws.client(agent) as c:
+        body = (await c.get("/search", params={"q": "payroll refund"})).json()
+        assert [h["title"].split(" ", 1)[1] for h in body["hits"]] == ["Sales question"]
+        assert body["counts"][0]["total"] == 1
+    async with ws.client(customer) as c:
+        assert (await c.get("/search", params={"q": "refund"})).status_code == 403
