@@ -53,10 +53,13 @@ def highlight(text: str, q: str) -> Markup:
     return Markup("".join(out))  # noqa: S704 (every piece escaped)
 
 
-def _has(column: sa.ColumnElement[Any], q: str) -> sa.ColumnElement[bool]:
+def _has(column: sa.ColumnElement[Any], q: str, dialect: str) -> sa.ColumnElement[bool]:
     """``column`` contains ``q``, case-insensitively: ILIKE on PostgreSQL (which the trigram indexes
-    answer; ``lower(x) LIKE`` would not use them), lower() LIKE on SQLite."""
+    answer; ``lower(x) LIKE`` would not use them); on SQLite, LIKE, which ignores ASCII case itself
+    (``lower()`` on every row doubled the time), with ``lower()`` kept for other letters."""
     escaped = q.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    if dialect == "sqlite" and q.isascii():
+        return column.like(f"%{escaped}%", escape="/")
     return column.ilike(f"%{escaped}%", escape="/")
 
 
@@ -88,10 +91,10 @@ async def find_contacts(
     # Two index lookups (trigram indexes on PostgreSQL, migration 0042) joined, not an OR that would
     # read every contact.
     named = sa.select(contacts.c.id.label("cid")).where(
-        contacts.c.workspace_id == actor.workspace_id, _has(contacts.c.name, q)
+        contacts.c.workspace_id == actor.workspace_id, _has(contacts.c.name, q, conn.dialect.name)
     )
     by_identity = sa.select(identities.c.contact_id.label("cid")).where(
-        identities.c.workspace_id == actor.workspace_id, _has(identities.c.value, q)
+        identities.c.workspace_id == actor.workspace_id, _has(identities.c.value, q, conn.dialect.name)
     )
     matched = sa.union(named, by_identity).subquery("m")
     stmt = (
