@@ -43,6 +43,8 @@ from helpline.domains.tickets.api import router as tickets_router
 from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.files_api import router as files_router
 from helpline.domains.tickets.relation_views import router as relation_pages
+from helpline.domains.tickets.search_api import router as search_router
+from helpline.domains.tickets.search_views import router as search_pages
 from helpline.domains.tickets.ticket_views import router as ticket_pages
 from helpline.domains.tickets.views import router as inbox_pages
 from helpline.domains.tickets.workspace_views import router as workspace_pages
@@ -68,6 +70,7 @@ PAGE_ROUTERS = [
     invitation_pages,
     passkey_pages,
     inbox_pages,
+    search_pages,
     ticket_pages,
     relation_pages,
     workspace_pages,
@@ -146,6 +149,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     api = APIRouter(prefix=API_PREFIX)
     for r in (
         tickets_router,
+        search_router,
         catalog_router,
         files_router,
         customers_router,

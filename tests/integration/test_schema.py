@@ -27,6 +27,11 @@ SEARCH_TABLES = {"ticket_search", "kb_search"}
 # Kept by the feed's migration on PostgreSQL only (ADR 0014): the commit-order column of a feed source
 # and its index. No model declares them, since SQLite has no such column.
 FEED_ONLY = {("events", "txid"), ("events", "ix_events_txid")}
+# Kept by migration 0042 on PostgreSQL only: the global search's trigram indexes on contacts.
+FEED_ONLY |= {
+    ("contacts", "ix_contacts_name_trgm"),
+    ("contact_identities", "ix_contact_identities_value_trgm"),
+}
 
 
 def _search_table(name: str) -> bool:

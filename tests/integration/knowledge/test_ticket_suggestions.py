@@ -94,3 +94,47 @@ async def test_narrowed_search_ranks_as_a_customers_own(ws: Any, kbase: Any) -> 
                 assert [round(h.score, 6) for h in view.hits] == [round(h.score, 6) for h in own.hits]
                 assert [str(h.excerpt) for h in view.hits] == [str(h.excerpt) for h in own.hits]
                 assert all(h.visibility == "public" for h in view.hits)
+
+
+async def _demo_ticket(ws: Any, person: Any, subject: str, body: str) -> int:
+    async with ws.platform.db.transaction() as uow:
+        t = await tickets.create_ticket(
+            uow,
+            ws.platform.pubsub,
+            principal(person, ws),
+            TicketCreate(subject=subject, body=body, requester={"email": "c@example.test", "name": "C"}),
+        )
+    return int(t["id"] if isinstance(t, dict) else t)
+
+
+async def test_suggestions_need_meaningful_words_in_common(ws: Any, console: Any, kbase: Any) -> None:
+    """The demo's articles and tickets: one stop word ("after") or one everyday word ("times", "plans")
+    in common is no suggestion; the article about the ticket's subject is."""
+    from helpline.demo.help import load_help
+
+    await load_help(ws.platform, kbase.admin)
+    person, agent = await console(Role.agent)
+
+    async def titles(subject: str, body: str) -> list[str]:
+        tid = await _demo_ticket(ws, person, subject, body)
+        frag = await agent.get(f"/kb/suggest-for-ticket/{tid}")
+        assert frag.status_code == 200
+        return re.findall(r'<li><a href="/kb/articles/\d+">([^<]*)</a>', frag.text)
+
+    locked = await titles(
+        "Locked out after too many password attempts",
+        "I mistyped my password a few times and now I'm locked out. I have a customer call in an hour.",
+    )
+    assert "Reset your password" in locked
+    assert "Dashboard totals look wrong after an update" not in locked and "Change your plan" not in locked
+    never = await titles(
+        "Password reset email never arrives",
+        "I've requested the reset link three times. Nothing in my inbox or spam folder.",
+    )
+    assert never[:1] == ["Reset your password"] and "Change your plan" not in never
+    dark = await titles(
+        "Feature request: dark mode",
+        "Our team works late shifts. A dark theme would really help with eye strain. Any plans?",
+    )
+    if embed.unavailable() is None:  # words in common ("request", "plans") but nothing in meaning
+        assert dark == []

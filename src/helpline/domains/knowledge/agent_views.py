@@ -42,7 +42,9 @@ async def suggest_for_ticket(
     async with platform.db.read() as conn:
         ticket, first, _ = await _ticket_text(conn, actor, ticket_id)
         text = f"{ticket['subject']}. {first[:400]}"
-        found = await search.search(conn, actor.workspace_id, text, customer=False, locale=None, limit=5)
+        found = await search.search(
+            conn, actor.workspace_id, text, customer=False, locale=None, limit=5, min_overlap=2
+        )
         # The bot's suggested reply for an email (or any) ticket: public articles only, since it is
         # written to the customer, citing the article; None below the bot's threshold.
         reply = await bot.answer(

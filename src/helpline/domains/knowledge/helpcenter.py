@@ -241,12 +241,15 @@ async def search_page(
     slug: str,
     locale: str,
     q: Annotated[str, Query(max_length=200)] = "",
+    exact: bool = False,
 ) -> Response:
     portal = await _help(request, platform, slug, locale)
     result = None
     if q.strip():
         async with platform.db.read() as conn:
-            result = await search(conn, portal.id, q, customer=True, locale=locale, limit=20)
+            result = await search(
+                conn, portal.id, q, customer=True, locale=locale, limit=20, correct=not exact
+            )
         async with platform.db.transaction() as uow:
             await tracking.log_search(
                 uow,

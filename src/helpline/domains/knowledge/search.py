@@ -2,8 +2,9 @@
 
 - Lexical: the query's words (stop words dropped, at most 12) are OR-ed and ranked by BM25 on SQLite
   (title weighted 5:1) and by ``ts_rank`` on PostgreSQL, each translation indexed with its language's
-  text-search configuration (``content.pg_config``). Words the knowledge base does not contain are
-  corrected to the nearest word it does contain (edit distance ≤ 2, most frequent first).
+  text-search configuration (``content.pg_config``). Words that are neither in the knowledge base nor
+  English words are corrected to the nearest word it does contain (edit distance ≤ 2, most frequent
+  first), and only when the corrected words find clearly better matches (:func:`clearly_better`).
 - Semantic (``helpline[ai]``): each published translation's chunks are embedded; an article's score is
   its best chunk's cosine similarity to the query. Vectors are held in memory per workspace and
   reloaded when the workspace's published articles change (a cheap stamp query per search).
@@ -25,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.knowledge import content, embed, index
+from helpline.domains.knowledge import content, embed, index, typo
 from helpline.domains.knowledge.typo import Vocabulary
 
 MAX_TERMS = 12
@@ -35,11 +36,22 @@ CANDIDATES = 40
 LEX_WEIGHT = {"sqlite": 0.12, "postgresql": 0.04}
 #: Below this fused score a semantic-only hit is noise, not a result.
 MIN_SEMANTIC = 0.35
+#: With ``min_overlap``, an article sharing fewer words is still a hit from this similarity up.
+STRONG_SEMANTIC = 0.55
+#: With ``min_overlap`` and semantic search on, an article this far from the query in meaning is no
+#: hit whatever words it shares ("Feature request: dark mode" and "Request a refund": 0.004).
+SEMANTIC_FLOOR = 0.25
 
 _STOP_WORDS = (
     "a an and are as at be been but by can could do does did for from had has have how i if in into is "
     "it its me my of on or our please so than that the their them then there these they this to too us "
-    "was we were what when where which who why will with would you your yours hi hello thanks thank"
+    "was we were what when where which who why will with would you your yours hi hello thanks thank "
+    # the rest of a common English stop-word list: words that say nothing about what an article is about
+    "about above after again against all also am any because before being below between both during "
+    "each few further here hers herself him himself his i'm just more most no nor not now off once only "
+    "other ours ourselves out over own same she should some such theirs themselves those through under "
+    "until up very while whom yourself yourselves he her ve ll re don't dont get got still since yet "
+    "ago already always ever every never often sometimes today yesterday tomorrow"
 )
 STOP = frozenset(_STOP_WORDS.split())
 _SAFE_WORD = re.compile(r"^\w+$", re.UNICODE)
@@ -91,6 +103,32 @@ class Result:
     #: view of the same search (a customer's, one language) without searching again.
     pool: dict[int, Candidate] = field(default_factory=dict, repr=False)
     dialect: str = ""
+
+
+#: A correction must beat the words as typed by this factor (best lexical score) to be used.
+BETTER = 1.5
+
+
+def clearly_better(
+    fixed: list[tuple[int, float, str, str]], typed: list[tuple[int, float, str, str]]
+) -> bool:
+    """Whether the corrected words' matches are clearly better than the typed words': they find
+    something where the typed words find nothing, or their best match scores :data:`BETTER` times
+    higher (it matches more of the words, or rarer ones)."""
+    if not fixed:
+        return False
+    if not typed:
+        return True
+    return max(r[1] for r in fixed) >= BETTER * max(r[1] for r in typed)
+
+
+def _rewrite(q: str, fixes: dict[str, str]) -> str:
+    """``q`` as typed with each corrected word replaced (case-insensitive, whole words)."""
+    fixes = {a: b for a, b in fixes.items() if a != b}
+    if not fixes:
+        return q
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in fixes) + r")\b", re.IGNORECASE)
+    return " ".join(pattern.sub(lambda m: fixes[m.group(0).lower()], q[:500]).split())
 
 
 def query_words(q: str) -> list[str]:
@@ -186,24 +224,40 @@ async def search(
     locale: str | None = "en",
     limit: int = 10,
     mode: str = "fused",
+    correct: bool = True,
+    min_overlap: int = 0,
 ) -> Result:
     """Published articles for ``q``, best first. ``customer=True`` never returns an internal article.
     ``mode`` is ``fused`` (the default), ``lexical`` or ``semantic``; without the ``ai`` extra every
-    mode runs lexically and ``Result.semantic_off`` says why."""
+    mode runs lexically and ``Result.semantic_off`` says why.
+
+    Typos: a word that is neither in the published articles nor an English word is replaced by the
+    nearest word of the articles (``typo``), and the replacement is kept only when it finds clearly
+    better results (:func:`clearly_better`); ``Result.corrected`` is then ``q`` with those words
+    replaced. ``correct=False`` searches the words as typed ("search instead for …").
+
+    ``min_overlap`` (the ticket page's suggestions, searching a whole message): an article must share
+    a word of its title with the query, or that many distinct words of its text (stop words never
+    count; fewer when the query has fewer), or be very close in meaning (:data:`STRONG_SEMANTIC`):
+    one everyday word of its text in common is no match. With semantic search on, it must also not
+    be far apart in meaning (:data:`SEMANTIC_FLOOR`)."""
     terms = query_words(q)
     why_off = embed.unavailable()
     use_lex = mode in ("fused", "lexical") or why_off is not None
     use_sem = mode in ("fused", "semantic") and why_off is None
     corpus = await index.corpus(conn, workspace_id, vectors=use_sem)
     vocab: Vocabulary = corpus.vocabulary
-    fixed = [vocab.correct(w) for w in terms]
-    corrected = " ".join(fixed) if fixed != terms else None
-    lex_terms = list(dict.fromkeys(terms + [w for w in fixed if w not in terms]))
+    lexical_rows = await _lexical_rows(conn, workspace_id, terms, customer=customer, locale=locale)
+    corrected = None
+    fixed = [w if typo.is_english(w) else vocab.correct(w) for w in terms] if correct else terms
+    if fixed != terms:
+        fixed_rows = await _lexical_rows(conn, workspace_id, fixed, customer=customer, locale=locale)
+        if clearly_better(fixed_rows, lexical_rows):
+            lexical_rows, corrected = fixed_rows, _rewrite(q, dict(zip(terms, fixed, strict=True)))
+            terms = fixed
     pool: dict[int, Candidate] = {}
     if use_lex:
-        for tid, score, visibility, loc in await _lexical_rows(
-            conn, workspace_id, lex_terms, customer=customer, locale=locale
-        ):
+        for tid, score, visibility, loc in lexical_rows:
             pool[tid] = Candidate(visibility == "public", loc, lexical=score)
     if use_sem:
         for tid, (sim, public, loc) in corpus.semantic_scored(
@@ -211,9 +265,24 @@ async def search(
         ).items():
             pool.setdefault(tid, Candidate(public, loc)).semantic = sim
     used = "lexical" if not use_sem else ("semantic" if not use_lex else "fused")
-    result = Result([], used, corrected, why_off, fixed, pool, conn.dialect.name)
-    result.hits = await _ranked_hits(conn, result, customer=customer, locale=locale, limit=limit)
+    result = Result([], used, corrected, why_off, terms, pool, conn.dialect.name)
+    result.hits = await _ranked_hits(
+        conn, result, customer=customer, locale=locale, limit=limit, min_overlap=min_overlap
+    )
     return result
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def overlap(hit: Hit, words: list[str]) -> int:
+    """How many distinct ``words`` (stemmed crudely) the article's title and text contain."""
+    have = {_stem(w) for w in content.words(f"{hit.title} {hit.text}")}
+    return len({_stem(w) for w in words if w not in STOP} & have)
 
 
 async def narrow(conn: AsyncConnection, wide: Result, *, locale: str | None = "en", limit: int = 3) -> Result:
@@ -287,10 +356,12 @@ async def _ranked_hits(
     locale: str | None,
     limit: int,
     known: dict[int, Hit] | None = None,
+    min_overlap: int = 0,
 ) -> list[Hit]:
     """The hits of :func:`_rank`, read from the database (those in ``known`` were read by this search
-    already: reused, for a customer only if public)."""
-    ranked = _rank(result, customer=customer, locale=locale, limit=limit)
+    already: reused, for a customer only if public); with ``min_overlap``, only those sharing enough
+    words with the query (see :func:`search`)."""
+    ranked = _rank(result, customer=customer, locale=locale, limit=len(result.pool) if min_overlap else limit)
     wanted = {r[0] for r in ranked}
     known = known or {}
     hits = {
@@ -305,8 +376,17 @@ async def _ranked_hits(
         if (hit := hits.get(tid)) is None:
             continue
         hit.score, hit.lexical, hit.semantic = total, lx, sm
+        if min_overlap and sm < STRONG_SEMANTIC:
+            meaningful = [w for w in dict.fromkeys(result.words) if w not in STOP]
+            in_title = overlap(replace(hit, text=""), meaningful)
+            if in_title == 0 and overlap(hit, meaningful) < min(min_overlap, len(meaningful)):
+                continue
+            if result.mode == "fused" and sm < SEMANTIC_FLOOR:  # words in common, meaning apart
+                continue
         hit.excerpt = content.excerpt(hit.text, result.words)
         out.append(hit)
+        if len(out) == limit:
+            break
     return out
 
 

@@ -3,11 +3,31 @@
 Each vocabulary word is indexed under itself and every one-letter deletion of it; a query word's own
 deletions find every vocabulary word within two edits (a substitution is one deletion on each side,
 a transposition likewise), which is then confirmed with the optimal-string-alignment distance.
+
+Only a word that is neither in the vocabulary nor an English word (:func:`is_english`) is a typo: "came"
+is not corrected to "name" because the articles happen not to say "came".
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
+from pathlib import Path
+
+#: The WordPiece vocabulary shipped for the sentence model (bert-base-uncased's, Apache-2.0): its whole
+#: words are about 20,000 common English words, which is what "known English word" means here.
+_ENGLISH = Path(__file__).parent / "data" / "minilm-vocab.txt"
+
+
+@cache
+def _english() -> frozenset[str]:
+    words = _ENGLISH.read_text(encoding="utf-8").split()
+    return frozenset(w for w in words if w.isalpha() and w.isascii() and w.islower() and len(w) > 1)
+
+
+def is_english(word: str) -> bool:
+    """Whether ``word`` (lower case) is a common English word."""
+    return word in _english()
 
 
 def _deletes(word: str) -> set[str]:

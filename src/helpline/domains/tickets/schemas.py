@@ -229,3 +229,30 @@ class TagRename(Strict):
 
 
 TicketDetail.model_rebuild()
+
+
+class SearchCount(BaseModel):
+    kind: str = Field(description="tickets, contacts, organizations or articles")
+    total: int = Field(description="How many match; a floor when capped")
+    capped: bool = Field(description="More match than total (tickets, contacts: 1,000; articles: 40)")
+
+
+class SearchHit(BaseModel):
+    kind: str
+    id: int
+    title: str = Field(description="Ticket subject (with its number), name, or article title")
+    url: str = Field(description="The console page of the hit")
+    snippet: str = Field(
+        description="Escaped HTML: the passage that matched, each matched word in <mark>; nothing else"
+    )
+    status: str | None = None
+    score: float | None = Field(default=None, description="Tickets: the relevance score, higher first")
+
+
+class SearchResults(BaseModel):
+    q: str
+    kind: str
+    page: int
+    per_page: int
+    counts: list[SearchCount]
+    hits: list[SearchHit]

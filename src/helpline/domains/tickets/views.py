@@ -1,4 +1,5 @@
-"""Console pages: the inbox (views, saved views, counts, bulk actions, live refresh) and global search."""
+"""Console pages: the inbox (views, saved views, counts, bulk actions, live refresh); global search is
+in ``search_views.py``."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from helpline.domains.accounts import live, principal_cache
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import queries, service
 from helpline.domains.tickets.inbox_page import list_context
 from helpline.domains.tickets.models import SavedView, Status, Ticket
 from helpline.domains.tickets.page_reads import _ints, forget_counts
 from helpline.domains.tickets.schemas import TicketUpdate
 from helpline.domains.tickets.workspace_views import confirm_merge_many, tabs_of
-from helpline.errors import NotFound, Problem
+from helpline.errors import NotFound
 from helpline.platform.db import UnitOfWork
 from helpline.web import deps
 from helpline.web.deps import PlatformDep
@@ -269,56 +269,3 @@ async def delete_view(view_id: int, actor: StaffPage, platform: PlatformDep) -> 
     if gone.rowcount != 1:
         raise NotFound("no such view")
     return redirect("/inbox")
-
-
-@router.get("/search")
-async def search(request: Request, actor: StaffPage, platform: PlatformDep, q: str = "") -> HTMLResponse:
-    q = q.strip()[:200]
-    found: dict[str, Any] = {"tickets": [], "contacts": [], "organizations": []}
-    if q:
-        async with platform.db.read() as conn:
-            if q.lstrip("#").isdigit() and int(q.lstrip("#")) < 2**63:
-                found["tickets"] = [
-                    dict(r)
-                    for r in (
-                        await conn.execute(
-                            sa.select(tickets).where(
-                                tickets.c.workspace_id == actor.workspace_id,
-                                tickets.c.number == int(q.lstrip("#")),
-                                queries.visible(actor),
-                            )
-                        )
-                    ).mappings()
-                ]
-            try:
-                rows, _ = await queries.list_tickets(
-                    conn,
-                    actor,
-                    dialect=platform.db.dialect,
-                    filters={},
-                    q=q,
-                    sort="-id",
-                    cursor=None,
-                    limit=20,
-                )
-            except Problem:
-                rows = []
-            found["tickets"] += [r for r in rows if r["id"] not in {t["id"] for t in found["tickets"]}]
-            found["contacts"] = await _safe(
-                customer_queries.list_contacts(conn, actor, q=q, organization_id=None, cursor=None, limit=20)
-            )
-            found["organizations"] = await _safe(
-                customer_queries.list_organizations(conn, actor, q=q, cursor=None, limit=20)
-            )
-    return render(
-        request, "tickets/search.html", {"title": f"Search: {q}" if q else "Search", "q": q, **found}
-    )
-
-
-async def _safe(call: Any) -> list[dict[str, Any]]:
-    try:
-        result = await call
-    except Problem:
-        return []
-    items = result[0] if isinstance(result, tuple) else result
-    return list(items)

@@ -193,6 +193,7 @@ def _build_list(
     sort: str,
     has_cursor: bool,
     n: int,
+    lean: bool = False,
 ) -> sa.Select[Any]:
     where: list[sa.ColumnElement[bool]] = [_visible_template(kind)]
     for key in keys:
@@ -269,22 +270,23 @@ def _build_list(
         for i in range(n_tags):
             where.append(tickets.c.id.in_(tagged(i)))
         u = sa.select(tickets).where(*where).order_by(*order).limit(n).subquery("u")
+    if lean:  # ids and subjects only (the global search's candidates)
+        return sa.select(u.c.id, u.c.subject).order_by(*_order_on(u, sort)).limit(n)
     return sa.select(u, _extra(dialect, "_tags", "u.id")).order_by(*_order_on(u, sort)).limit(n)
 
 
-async def list_tickets(
-    conn: AsyncConnection,
+def _shape_and_params(
     actor: Principal,
     *,
     dialect: str,
     filters: dict[str, Any],
     q: str | None,
-    sort: str | None,
+    sort: str,
     cursor: str | None,
-    limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
-    if sort is None:
-        sort = "-id" if q else "-updated_at"
+    n: int,
+) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+    """The statement's shape (what :func:`_build_list` takes, after a name) and its parameters; None
+    when ``q`` is given but has no word."""
     params = _visible_params(actor)
     keys = []
     for key in _FILTER_KEYS:
@@ -304,10 +306,9 @@ async def list_tickets(
     if q:
         found = search.query_params(dialect, q, public_only=actor.is_customer)
         if found is None:
-            return [], None
+            return None
         params.update(found)
         search_mode = "pg" if dialect == "postgresql" else "fts-newest" if sort == "-id" else "fts"
-    n = limit + 1
     shape = (
         "list",
         dialect,
@@ -322,6 +323,28 @@ async def list_tickets(
         cursor is not None,
         n,
     )
+    return shape, params
+
+
+async def list_tickets(
+    conn: AsyncConnection,
+    actor: Principal,
+    *,
+    dialect: str,
+    filters: dict[str, Any],
+    q: str | None,
+    sort: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    if sort is None:
+        sort = "-id" if q else "-updated_at"
+    built = _shape_and_params(
+        actor, dialect=dialect, filters=filters, q=q, sort=sort, cursor=cursor, n=limit + 1
+    )
+    if built is None:
+        return [], None
+    shape, params = built
     stmt = _statement(shape, lambda: _build_list(*shape[1:]))
     rows = []
     for r in (await conn.execute(stmt, params)).mappings():
@@ -336,3 +359,18 @@ async def list_tickets(
     for row, row_tags in rows:
         remember(conn, ("tags", row["id"]), row_tags)
     return [row for row, _ in rows], next_cursor
+
+
+async def matching_subjects(
+    conn: AsyncConnection, actor: Principal, *, dialect: str, filters: dict[str, Any], q: str, limit: int
+) -> list[tuple[int, str]]:
+    """(id, subject) of the newest ``limit`` tickets :func:`list_tickets` finds for ``q`` and
+    ``filters`` (sorted newest first): the same statement, scope and plans, without the rest of each
+    row (the global search's candidates)."""
+    built = _shape_and_params(actor, dialect=dialect, filters=filters, q=q, sort="-id", cursor=None, n=limit)
+    if built is None:
+        return []
+    shape, params = built
+    lean = (*shape, True)  # the last of _build_list's arguments: ``lean``
+    stmt = _statement(lean, lambda: _build_list(*lean[1:]))
+    return [(int(r[0]), str(r[1])) for r in await conn.execute(stmt, params)]
