@@ -13,6 +13,7 @@ from helpline.domains.automation import queries as canned_queries
 from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import channel_port, fields, queries
 from helpline.domains.tickets.api import render_detail
+from helpline.domains.tickets.compose_page import compose_context
 from helpline.domains.tickets.models import LinkKind, Priority, Status, TicketType
 from helpline.domains.tickets.page_reads import agents_of, groups_for, people_names, requester_names
 from helpline.errors import Problem
@@ -72,6 +73,9 @@ async def _page(
         all_groups = await groups_for(conn, actor, all_groups=True)
         agents = await agents_of(conn, actor)
         canned = await canned_queries.canned_for(conn, actor)
+        composing = await compose_context(
+            conn, actor, ticket, msgs, events, parts, people, contacts, all_groups
+        )
     timeline = sorted(
         [
             {
@@ -111,6 +115,10 @@ async def _page(
         "draft": "",
         "draft_public": actor.can_reply_publicly,
     }
+    ctx.update(composing)
+    if "draft" not in extra and composing["saved_draft"]:  # what this agent typed last, on any device
+        ctx["draft"] = composing["saved_draft"]["body"]
+        ctx["draft_public"] = composing["saved_draft"]["public"] and actor.can_reply_publicly
     ctx.update(extra)
     template = extra.pop("template", "tickets/ticket.html")
     return render(request, template, ctx, status=status, headers=parts.headers or None)

@@ -87,6 +87,7 @@ async def _inbox_context(request: Request, actor: Principal, platform: Any) -> d
         requesters = await requester_names(conn, {r["requester_id"] for r in rows if r.get("requester_id")})
         agents = await agents_of(conn, actor)
         tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
+        snoozed = await queries.snoozes_of(conn, [r["id"] for r in rows])
     qs = request.url.query
     return {
         "title": current["name"],
@@ -100,6 +101,7 @@ async def _inbox_context(request: Request, actor: Principal, platform: Any) -> d
         "agents": agents,
         "groups": group_names,
         "tag_map": tag_map,
+        "snoozed": snoozed,
         "sort": sort,
         "q": q or "",
         "filters": f,
