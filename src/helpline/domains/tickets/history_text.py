@@ -277,7 +277,7 @@ def message_via(message: Mapping[str, Any], delivered: Mapping[int, str]) -> str
         return "note"
     channel = str(message.get("channel") or "")
     if message.get("author_kind") == "customer":
-        return channel_words(channel) if channel not in ("api", "web") else channel or "API"
+        return {"api": "API", "web": "web form", "": "unknown"}.get(channel, channel)
     how = delivered.get(int(message["id"]))
     if how:
         return how
