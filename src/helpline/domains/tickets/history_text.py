@@ -228,7 +228,9 @@ def sentence(event: TicketEvent, row: Mapping[str, Any], names: Names) -> str:
         old, new = _value(event.name, event.old, names), _value(event.name, event.new, names)
         return f"{who} changed {what} from {old} to {new}"
     if isinstance(event, Linked):
-        return f"{who} linked this to {_ticket(event.ticket_id, names)} as its {event.link}"
+        if event.link in ("parent", "child"):
+            return f"{who} linked {_ticket(event.ticket_id, names)} as this ticket's {event.link}"
+        return f"{who} linked this to {_ticket(event.ticket_id, names)}"
     if isinstance(event, Unlinked):
         return f"{who} removed the link to {_ticket(event.ticket_id, names)}"
     if isinstance(event, MergedInto):
