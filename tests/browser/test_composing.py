@@ -6,6 +6,7 @@ hiding a ticket until the customer writes, and logged time adding up."""
 from __future__ import annotations
 
 import uuid
+
 import httpx
 
 from helpline.domains.accounts.models import Role
@@ -118,7 +119,7 @@ def test_a_mentioned_colleague_is_offered_and_mailed(site, new_page):
     tab.page.get_by_label("Internal note").check()
     box = tab.page.get_by_label("Message", exact=True)
     box.press_sequentially(f"Please check, @Jonas {tag[:3]}")
-    option = tab.page.get_by_role("option", name=f"Jonas {tag}")
+    option = tab.page.locator("#mention-list").get_by_role("option", name=f"Jonas {tag}")
     option.wait_for(timeout=5000)
     box.press("Enter")
     assert box.input_value() == f"Please check, @Jonas {tag} "

@@ -15,9 +15,9 @@ import hmac
 import re
 import socket
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 

@@ -108,7 +108,7 @@ async def test_the_console_restores_the_draft_and_sending_clears_it(ws, console)
     )
     assert r.status_code == 204
     assert "Half a reply</textarea>" in (await page.get(f"/tickets/{t['id']}")).text
-    jonas, other_page = await console(Role.agent)
+    _jonas, other_page = await console(Role.agent)
     assert "Half a reply" not in (await other_page.get(f"/tickets/{t['id']}")).text
     sent = await page.post(
         f"/tickets/{t['id']}/messages",
@@ -218,7 +218,7 @@ async def test_new_ticket_from_the_console_logs_a_phone_call_with_a_note(ws, con
 async def test_new_ticket_form_re_renders_with_the_field_named_and_keeps_workspaces_apart(
     ws, make_ws, console
 ):
-    maya, page = await console(Role.agent)
+    _maya, page = await console(Role.agent)
     r = await page.post("/tickets/new", {"requester_email": "nora@example.test", "subject": "", "body": "x"})
     assert r.status_code == 422 and "subject" in field_error(r.text, "subject").lower()
     assert 'value="nora@example.test"' in r.text
@@ -237,7 +237,7 @@ async def test_new_ticket_form_re_renders_with_the_field_named_and_keeps_workspa
     assert r.status_code == 422 and "Secret Person" not in r.text
     found = await page.get("/tickets/new?contact_q=secret")
     assert "Secret Person" not in found.text
-    light, light_page = await console(Role.light_agent)
+    _light, light_page = await console(Role.light_agent)
     assert (await light_page.get("/tickets/new")).status_code == 403
 
 
