@@ -41,7 +41,10 @@ from helpline.domains.tickets import jobs as _ticket_jobs  # registers job handl
 from helpline.domains.tickets.admin_views import router as catalog_pages
 from helpline.domains.tickets.api import router as tickets_router
 from helpline.domains.tickets.catalog_api import router as catalog_router
+from helpline.domains.tickets.compose_api import router as compose_router
+from helpline.domains.tickets.compose_views import router as compose_pages
 from helpline.domains.tickets.files_api import router as files_router
+from helpline.domains.tickets.new_ticket_views import router as new_ticket_pages
 from helpline.domains.tickets.relation_views import router as relation_pages
 from helpline.domains.tickets.search_api import router as search_router
 from helpline.domains.tickets.search_views import router as search_pages
@@ -71,9 +74,11 @@ PAGE_ROUTERS = [
     passkey_pages,
     inbox_pages,
     search_pages,
+    new_ticket_pages,  # /tickets/new, before /tickets/{ticket_id}
     ticket_pages,
     relation_pages,
     workspace_pages,
+    compose_pages,
     portal_pages,
     customer_pages,
     admin_pages,
@@ -150,6 +155,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     for r in (
         tickets_router,
         search_router,
+        compose_router,
         catalog_router,
         files_router,
         customers_router,

@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -802,6 +803,13 @@ BODIES: dict[tuple[str, str], Body] = {
         "json": {"target_id": t["ticket2"], "kind": "related"}
     },
     ("DELETE", "/api/v1/tickets/{ticket_id}/links/{target_id}"): NOTHING,
+    ("PUT", "/api/v1/tickets/{ticket_id}/draft"): _json(body="a draft", public=True),
+    ("DELETE", "/api/v1/tickets/{ticket_id}/draft"): NOTHING,
+    ("PUT", "/api/v1/tickets/{ticket_id}/snooze"): lambda _t: {
+        "json": {"until": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    },
+    ("DELETE", "/api/v1/tickets/{ticket_id}/snooze"): NOTHING,
+    ("POST", "/api/v1/tickets/{ticket_id}/time-entries"): _json(minutes=5, note="x"),
     ("PATCH", "/api/v1/tags/{name}"): _json(name="renamed"),
     ("DELETE", "/api/v1/tags/{name}"): NOTHING,
     ("PATCH", "/api/v1/custom-fields/{field_id}"): _json(label="changed"),
@@ -847,6 +855,10 @@ BODIES: dict[tuple[str, str], Body] = {
     ("GET", "/tickets/{ticket_id}/canned"): lambda t: {"params": {"id": t["canned"]}},
     ("POST", "/tickets/{ticket_id}/presence"): _form(state="typing"),
     ("POST", "/tickets/{ticket_id}/tab/close"): _form(back="/inbox"),
+    ("POST", "/tickets/{ticket_id}/draft"): _form(body="a draft", public="true"),
+    ("POST", "/tickets/{ticket_id}/snooze"): _form(**{"for": "1d"}),
+    ("POST", "/tickets/{ticket_id}/snooze/end"): NOTHING,
+    ("POST", "/tickets/{ticket_id}/time"): _form(minutes="5", note="x"),
     ("POST", "/tickets/{ticket_id}/email/{outbound_id}/retry"): NOTHING,
     ("POST", "/contacts/{contact_id}/edit"): _form(name="changed", notes="changed", tags=""),
     ("POST", "/contacts/{contact_id}/identities"): _form(kind="phone", identity_value="+1 555 0199"),

@@ -450,6 +450,10 @@ OWN_WRITES: list[tuple[str, str, int]] = [
     ("POST", "/admin/sso/{provider_id}/delete", 303),
     ("POST", "/api/v1/contacts/{contact_id}/erase", 200),
     ("POST", "/contacts/{contact_id}/erase", 303),  # again: erasing twice changes nothing and is allowed
+    ("PUT", "/api/v1/tickets/{ticket_id}/draft", 200),
+    ("PUT", "/api/v1/tickets/{ticket_id}/snooze", 200),
+    ("POST", "/api/v1/tickets/{ticket_id}/time-entries", 201),
+    ("POST", "/tickets/{ticket_id}/time", 303),
 ]
 
 

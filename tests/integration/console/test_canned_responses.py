@@ -40,8 +40,12 @@ def test_fill_replaces_every_documented_placeholder():
     assert out == ('Hi Ada (Ada Lovelace, ada@example.test), about #42 "Printer on fire": Bob / Bob Stone')
 
 
-def test_fill_leaves_unknown_and_missing_values_empty():
-    assert render.fill("[{{ customer.shoe_size }}][{{ nobody.at.all }}][{{ ticket.number }}]") == "[][][]"
+def test_fill_leaves_unknown_placeholders_as_written_and_missing_values_empty():
+    # An unknown placeholder stays visible, so the agent sees the mistake before sending.
+    out = render.fill("[{{ customer.shoe_size }}][{{ nobody.at.all }}][{{ ticket.number }}]")
+    assert out == "[{{ customer.shoe_size }}][{{ nobody.at.all }}][]"
+    out = render.fill("Hi {{ticket.requester.first_name}}", customer={"name": "Nora Berg"})
+    assert out == "Hi Nora"
     assert render.fill("Hi {{ customer.first_name|default('there') }}", customer=None) == "Hi there"
 
 
@@ -63,7 +67,7 @@ def test_fill_output_is_plain_text_and_values_are_not_templates():
     ],
 )
 def test_fill_reaches_no_python_internals(body):
-    assert render.fill(body, customer={"name": "Ada"}) == ""
+    assert render.fill(body, customer={"name": "Ada"}) == body  # shown as written, never evaluated
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,8 @@ class Membership(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: Deactivated in this workspace only (by its admins); the person's other workspaces are untouched.
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    #: Appended to this person's public replies in this workspace (set on their profile page).
+    signature: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Invitation(IdMixin, Base):

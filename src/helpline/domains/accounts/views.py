@@ -243,7 +243,21 @@ async def _profile(request: Request, actor: Any, platform: Any, **extra: Any) ->
             )
         ).one()
         fresh = await service.session_is_fresh(conn, actor.session_id)
-    ctx = {"title": "Profile and security", "user": user, "errors": {}, "fresh": fresh, **extra}
+        signature = (
+            await conn.execute(
+                sa.select(members.c.signature).where(
+                    members.c.workspace_id == actor.workspace_id, members.c.user_id == actor.user_id
+                )
+            )
+        ).scalar()
+    ctx = {
+        "title": "Profile and security",
+        "user": user,
+        "errors": {},
+        "fresh": fresh,
+        "signature": signature or "",
+        **extra,
+    }
     if user.totp_pending and extra.get("setup"):
         ctx["otpauth"] = security.totp_uri(user.totp_pending, user.email)
         ctx["secret"] = user.totp_pending

@@ -13,6 +13,7 @@ template sees only the fields listed in :data:`PLACEHOLDERS`; any other placehol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -23,9 +24,12 @@ from jinja2.sandbox import SandboxedEnvironment
 #: Every placeholder a canned response may use, as shown on the admin page.
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "customer": ("first_name", "name", "email"),
-    "ticket": ("number", "subject"),
+    "ticket": ("number", "subject", "requester.name", "requester.first_name", "requester.email"),
     "agent": ("first_name", "name"),
 }
+#: Every dotted name a placeholder may use; any other is left in the text as written.
+KNOWN = frozenset(f"{obj}.{attr}" for obj, attrs in PLACEHOLDERS.items() for attr in attrs)
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)\s*(?:\|[^{}]*)?\}\}")
 #: Filters that only reshape a string (no loops, no attribute access).
 FILTERS = frozenset({"default", "d", "upper", "lower", "title", "capitalize", "trim"})
 MAX_BODY = 20_000
@@ -98,25 +102,56 @@ def context(*, customer: Any = None, ticket: Any = None, agent: Any = None) -> d
     ag = _person(agent)
     return {
         "customer": {k: cust[k] for k in PLACEHOLDERS["customer"]},
-        "ticket": {"number": _text(_get(ticket, "number")), "subject": _text(_get(ticket, "subject"))},
+        "ticket": {
+            "number": _text(_get(ticket, "number")),
+            "subject": _text(_get(ticket, "subject")),
+            **{f"requester.{k}": cust[k] for k in ("name", "first_name", "email")},
+        },
         "agent": {k: ag[k] for k in PLACEHOLDERS["agent"]},
     }
+
+
+def _keep_unknown(body: str) -> str:
+    """``body`` with each placeholder that names nothing known (``{{ ticket.colour }}``) made literal
+    text, so the agent sees it and fixes it instead of sending a blank."""
+
+    def keep(m: re.Match[str]) -> str:
+        if m.group(1) in KNOWN:
+            return m.group(0)
+        return "{% raw %}" + m.group(0) + "{% endraw %}"
+
+    return _PLACEHOLDER.sub(keep, body)
+
+
+def _space(values: dict[str, str]) -> SimpleNamespace:
+    """Nested namespaces of the non-empty values (``requester.name`` → ``requester`` → ``name``)."""
+    top: dict[str, Any] = {}
+    for key, value in values.items():
+        if not value:
+            continue
+        head, _, rest = key.partition(".")
+        if rest:
+            top.setdefault(head, {})[rest] = value
+        else:
+            top[head] = value
+    return SimpleNamespace(**{k: _space(v) if isinstance(v, dict) else v for k, v in top.items()})
 
 
 def fill(body: str, *, customer: Any = None, ticket: Any = None, agent: Any = None) -> str:
     """``body`` with its placeholders filled in, as plain text.
 
     ``customer`` (a contact: ``name``, ``email``), ``ticket`` (``number``, ``subject``) and ``agent``
-    (a principal or user: ``name``) may be mappings or objects, or None; missing values and unknown
-    placeholders render empty. A body that :func:`check` refuses (saved before the rules, or edited
-    in the database) comes back unchanged rather than half-run.
+    (a principal or user: ``name``) may be mappings or objects, or None; the ticket's requester is
+    ``customer`` (``{{ ticket.requester.name }}``). Missing values render empty; placeholders that
+    name nothing known are left in the text as written. A body that :func:`check` refuses (saved
+    before the rules, or edited in the database) comes back unchanged rather than half-run.
     """
     try:
         check(body)
         values = context(customer=customer, ticket=ticket, agent=agent)
         # Namespaces, not dicts: ``{{ customer.items }}`` must not find a dict method. An empty value
         # is left out, so it is undefined and ``|default("there")`` applies.
-        spaces = {k: SimpleNamespace(**{f: x for f, x in v.items() if x}) for k, v in values.items()}
-        return _env.from_string(body).render(spaces)
+        spaces = {k: _space(v) for k, v in values.items()}
+        return _env.from_string(_keep_unknown(body)).render(spaces)
     except Exception:  # a refused or broken template is shown as written, never raised into a page
         return body

@@ -78,6 +78,8 @@ class PageParts:
     below: dict[int, list[Part]] = field(default_factory=dict)
     #: Headers of this response (email: a policy that allows one message's remote images).
     headers: dict[str, str] = field(default_factory=dict)
+    #: By message id: how the channel delivered a staff message ("email", "chat"), for its label.
+    via: dict[int, str] = field(default_factory=dict)
 
     def add(self, other: PageParts) -> None:
         self.actions.extend(other.actions)
@@ -85,6 +87,8 @@ class PageParts:
             for message_id, parts in theirs.items():
                 mine.setdefault(message_id, []).extend(parts)
         self.headers.update(other.headers)
+        for message_id, how in other.via.items():
+            self.via.setdefault(message_id, how)
 
 
 @dataclass

@@ -143,6 +143,7 @@ async def list_context(platform: Any, conn: Any, actor: Principal, query: Any) -
     requesters = await requester_names(conn, {r["requester_id"] for r in rows if r.get("requester_id")})
     agents = await agents_of(conn, actor)
     tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
+    snoozed = await queries.snoozes_of(conn, [r["id"] for r in rows])
     pairs = list_pairs(query.pairs if isinstance(query, Params) else query.multi_items())
     base = [(k, v) for k, v in pairs if k not in ("cursor", "before")]
     ascending = not effective.startswith("-")
@@ -161,6 +162,7 @@ async def list_context(platform: Any, conn: Any, actor: Principal, query: Any) -
         "agents": agents,
         "groups": group_names,
         "tag_map": tag_map,
+        "snoozed": snoozed,
         "sort": sort,
         "q": q or "",
         "filters": f,

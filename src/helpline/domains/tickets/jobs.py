@@ -75,3 +75,38 @@ async def notify_customer_reply(platform: Platform, batch: list[dict[str, Any]])
             "Customer replied",
             ["The customer replied:", "", (body or "")[:2000]],
         )
+
+
+@job_handler("notify.mentioned")
+async def notify_mentioned(platform: Platform, batch: list[dict[str, Any]]) -> None:
+    """A colleague @mentioned the user in an internal note (``service.notify_mentions``)."""
+    for args in batch:
+        async with platform.db.read() as conn:
+            body = (
+                await conn.execute(
+                    sa.select(messages.c.body_text).where(messages.c.id == int(args["message_id"]))
+                )
+            ).scalar()
+        by = str(args.get("by") or "A colleague")
+        await _mail(
+            platform,
+            int(args["ticket_id"]),
+            int(args["user_id"]),
+            f"{by} mentioned you",
+            [f"{by} mentioned you in an internal note:", "", (body or "")[:2000]],
+        )
+
+
+@job_handler("tickets.snooze_wake")
+async def snooze_wake(platform: Platform, batch: list[dict[str, Any]]) -> None:
+    """Snoozed tickets whose time has come go back to the open views (``service._snooze``)."""
+    from helpline.domains.tickets.service import after_change, wake_due
+
+    async with platform.db.transaction() as uow:
+        woke = await wake_due(uow, sorted({int(a["ticket_id"]) for a in batch}))
+        if woke:
+            rows = await uow.execute(
+                sa.select(tickets.c.id, tickets.c.workspace_id).where(tickets.c.id.in_(woke))
+            )
+            for r in rows:
+                after_change(uow, platform.pubsub, int(r.workspace_id), int(r.id), "unsnoozed")

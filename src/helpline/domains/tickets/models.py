@@ -253,3 +253,47 @@ class SavedView(IdMixin, Base):
     name: Mapped[str] = mapped_column(sa.String(100))
     filters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketDraft(Base):
+    """What an agent has typed in a ticket's composer and not sent yet: one per agent and ticket,
+    saved as they type (``tickets/service/_compose.py``) and deleted when they send."""
+
+    __tablename__ = "ticket_drafts"
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    public: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketSnooze(Base):
+    """A ticket put aside until ``until``: it leaves the open views until then (a job wakes it, and
+    so does any customer reply). At most one per ticket (``tickets/service/_snooze.py``)."""
+
+    __tablename__ = "ticket_snoozes"
+    __table_args__ = (sa.Index("ix_ticket_snoozes_until", "until"),)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    until: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TimeEntry(IdMixin, Base):
+    """Minutes an agent spent on a ticket, with an optional note (``tickets/service/_time.py``)."""
+
+    __tablename__ = "time_entries"
+    __table_args__ = (
+        sa.Index("ix_time_entries_ticket", "ticket_id", "id"),
+        sa.Index("ix_time_entries_ws_user", "workspace_id", "user_id", "created_at"),
+    )
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    minutes: Mapped[int]
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -31,19 +31,24 @@ def builtin_views(actor: Principal, group_names: dict[int, str]) -> list[dict[st
         {
             "key": "mine",
             "name": "My open tickets",
-            "filters": {"assignee_id": [actor.user_id], "status": UNRESOLVED},
+            "filters": {"assignee_id": [actor.user_id], "status": UNRESOLVED, "awake": True},
         },
-        {"key": "unassigned", "name": "Unassigned", "filters": {"unassigned": True, "status": UNRESOLVED}},
+        {
+            "key": "unassigned",
+            "name": "Unassigned",
+            "filters": {"unassigned": True, "status": UNRESOLVED, "awake": True},
+        },
     ]
     for gid, name in sorted(group_names.items(), key=lambda g: g[1].lower()):
         out.append(
             {
                 "key": f"group:{gid}",
                 "name": f"{name} queue",
-                "filters": {"group_id": [gid], "status": UNRESOLVED},
+                "filters": {"group_id": [gid], "status": UNRESOLVED, "awake": True},
             }
         )
     out += [
+        {"key": "snoozed", "name": "Snoozed", "filters": {"snoozed": True, "status": UNRESOLVED}},
         {"key": "all", "name": "All tickets", "filters": {}},
         {"key": "recent", "name": "Recently updated", "filters": {}, "sort": "-updated_at"},
     ]
@@ -89,6 +94,8 @@ def _where(actor: Principal, f: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
             where.append(tickets.c[key].in_(f[key]))
     if f.get("unassigned"):
         where.append(tickets.c.assignee_id.is_(None))
+    if f.get("awake") or f.get("snoozed"):
+        where.append(queries.awake() if f.get("awake") else ~queries.awake())
     return where
 
 

@@ -231,6 +231,66 @@ class TagRename(Strict):
 TicketDetail.model_rebuild()
 
 
+# --- composing: drafts, snooze, time entries (compose_api.py) ---------------------------------------
+
+
+class DraftWrite(Strict):
+    """What the agent has typed and not sent; an empty body deletes the draft."""
+
+    body: str = Field(default="", max_length=200_000)
+    public: bool = True
+
+
+class DraftRead(BaseModel):
+    """The calling agent's own draft on the ticket (nobody reads another's)."""
+
+    body: str
+    public: bool
+    updated_at: datetime | None
+
+
+class SnoozeWrite(Strict):
+    until: datetime = Field(description="When the ticket comes back (with its offset; within a year)")
+
+
+class SnoozeRead(BaseModel):
+    snoozed: bool
+    until: datetime | None = None
+    user_id: int | None = None
+
+
+class TimeEntryCreate(Strict):
+    minutes: int = Field(ge=1, le=24 * 60, description="Minutes spent (1 to 1440)")
+    note: str = Field(default="", max_length=500)
+
+
+class TimeEntryRead(BaseModel):
+    id: int
+    user_id: int | None
+    minutes: int
+    note: str
+    created_at: datetime
+
+
+class TimeEntryPage(BaseModel):
+    items: list[TimeEntryRead]
+    total_minutes: int
+
+
+class TimeTotal(BaseModel):
+    """Minutes summed for one agent (``user_id``) or one ticket (``ticket_id``)."""
+
+    user_id: int | None = None
+    ticket_id: int | None = None
+    minutes: int
+    entries: int
+
+
+class TimeReport(BaseModel):
+    by: str
+    items: list[TimeTotal]
+
+
 class SearchCount(BaseModel):
     kind: str = Field(description="tickets, contacts, organizations or articles")
     total: int = Field(description="How many match; a floor when capped")

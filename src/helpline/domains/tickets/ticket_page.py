@@ -14,6 +14,7 @@ from helpline.domains.automation import queries as canned_queries
 from helpline.domains.customers import queries as customer_queries
 from helpline.domains.tickets import channel_port, fields, queries
 from helpline.domains.tickets.api import render_detail
+from helpline.domains.tickets.compose_page import compose_context
 from helpline.domains.tickets.inbox_page import Params, list_context, list_query_for, neighbours
 from helpline.domains.tickets.models import LinkKind, Priority, Status, TicketType
 from helpline.domains.tickets.page_reads import agents_of, groups_for, people_names, requester_names
@@ -82,6 +83,9 @@ async def _page(
         except NotFound:
             list_query = ""
             listing = await list_context(platform, conn, actor, Params([]))
+        composing = await compose_context(
+            conn, actor, ticket, msgs, events, parts, people, contacts, all_groups
+        )
     prev_ticket, next_ticket = neighbours(listing["rows"], ticket_id)
     timeline = sorted(
         [
@@ -129,6 +133,10 @@ async def _page(
         "draft": "",
         "draft_public": actor.can_reply_publicly,
     }
+    ctx.update(composing)
+    if "draft" not in extra and composing["saved_draft"]:  # what this agent typed last, on any device
+        ctx["draft"] = composing["saved_draft"]["body"]
+        ctx["draft_public"] = composing["saved_draft"]["public"] and actor.can_reply_publicly
     ctx.update(extra)
     template = extra.pop("template", "tickets/ticket.html")
     response = render(request, template, ctx, status=status, headers=parts.headers or None)

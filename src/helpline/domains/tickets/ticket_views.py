@@ -132,8 +132,11 @@ async def post_message(
                     blocked=s.blocked_attachment_types,
                 )
                 tokens.append(item["token"])
+            if is_public:  # the agent's signature below a public reply (shown in the composer)
+                body = service.with_signature(body, await queries.signature_of(uow.conn, actor))
             data = MessageCreate(body=body, public=is_public, attachments=tokens)
-            await service.add_message(uow, platform.pubsub, actor, ticket, data)
+            message_id = await service.add_message(uow, platform.pubsub, actor, ticket, data)
+            await service.sent(uow, actor, ticket, message_id, body, public=is_public)
     except Problem as exc:
         return await _page(
             request,

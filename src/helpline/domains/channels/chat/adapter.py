@@ -116,4 +116,13 @@ class ChatAdapter:
     async def page_parts(self, conn: AsyncConnection, page: TicketPage) -> PageParts | None:
         if page.ticket["channel"] != "chat":
             return None
-        return PageParts(actions=[Part("chat/_ticket_actions.html")])
+        parts = PageParts(actions=[Part("chat/_ticket_actions.html")])
+        staff = [m["id"] for m in page.messages if m["public"] and m["author_kind"] != "customer"]
+        if staff:  # the staff replies this chat carried (its numbered lines), for their "via chat"
+            rows = await conn.execute(
+                sa.select(bridge.chat_messages.c.message_id).where(
+                    bridge.chat_messages.c.message_id.in_(staff)
+                )
+            )
+            parts.via.update({int(r[0]): "chat" for r in rows})
+        return parts

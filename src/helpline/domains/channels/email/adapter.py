@@ -58,6 +58,8 @@ class EmailAdapter:
         for message_id, mail in facts.items():
             if mail.get("auth"):
                 parts.above[message_id] = [Part("email/_message_auth.html", mail)]
+            if mail.get("delivery"):
+                parts.via[message_id] = "email"
             if mail.get("remote_images") or mail.get("inbound_id") or mail.get("delivery"):
                 parts.below[message_id] = [Part("email/_message_tools.html", mail)]
         return parts

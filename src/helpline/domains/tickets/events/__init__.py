@@ -36,10 +36,12 @@ from helpline.domains.tickets.events._kinds import (
     MergedFrom,
     MergedInto,
     MessageAdded,
+    Snoozed,
     Split,
     StatusChanged,
     TagsChanged,
     Unlinked,
+    Unsnoozed,
     field_changed,
 )
 from helpline.domains.tickets.models import Event
@@ -50,7 +52,19 @@ table = Event.__table__
 
 KINDS: dict[str, type[TicketEvent]] = {
     c.kind: c
-    for c in (Created, MessageAdded, FieldChanged, Linked, Unlinked, MergedInto, MergedFrom, Split, Erased)
+    for c in (
+        Created,
+        MessageAdded,
+        FieldChanged,
+        Linked,
+        Unlinked,
+        MergedInto,
+        MergedFrom,
+        Split,
+        Erased,
+        Snoozed,
+        Unsnoozed,
+    )
 }
 
 
@@ -117,12 +131,14 @@ __all__ = [
     "MergedFrom",
     "MergedInto",
     "MessageAdded",
+    "Snoozed",
     "Split",
     "StatusChanged",
     "TagsChanged",
     "TicketEvent",
     "UnknownEvent",
     "Unlinked",
+    "Unsnoozed",
     "field_changed",
     "parse",
     "record",

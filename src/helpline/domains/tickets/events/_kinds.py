@@ -280,3 +280,34 @@ class Erased(TicketEvent):
     @classmethod
     def from_values(cls, field: str | None, old: Any, new: Any) -> Erased:
         return cls(int(_get(new, "messages", 0)))
+
+
+@dataclass(frozen=True)
+class Snoozed(TicketEvent):
+    """The ticket was put aside until ``until`` (an ISO 8601 time in UTC)."""
+
+    kind: ClassVar[str] = "snoozed"
+    until: str
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, None, {"until": self.until}
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> Snoozed:
+        return cls(str(_get(new, "until", "")))
+
+
+@dataclass(frozen=True)
+class Unsnoozed(TicketEvent):
+    """The ticket came back from a snooze: ``reason`` is ``time`` (its time came), ``reply`` (the
+    customer wrote) or ``agent`` (someone woke it)."""
+
+    kind: ClassVar[str] = "unsnoozed"
+    reason: str
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return None, None, {"reason": self.reason}
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> Unsnoozed:
+        return cls(str(_get(new, "reason", "")))

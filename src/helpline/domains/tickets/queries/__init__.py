@@ -7,6 +7,16 @@ A package of private modules; import from here."""
 
 from __future__ import annotations
 
+from helpline.domains.tickets.queries._compose import (
+    awake,
+    draft_of,
+    mentionable,
+    signature_of,
+    snooze_of,
+    snoozes_of,
+    time_entries,
+    time_report,
+)
 from helpline.domains.tickets.queries._conversation import (
     access_attachment,
     list_events,
@@ -89,9 +99,11 @@ __all__ = [
     "access_attachment",
     "access_ticket",
     "attachments",
+    "awake",
     "ccs",
     "decode_cursor",
     "detail_extras",
+    "draft_of",
     "encode_cursor",
     "events",
     "followers",
@@ -100,13 +112,19 @@ __all__ = [
     "list_events",
     "list_messages",
     "list_tickets",
+    "mentionable",
     "messages",
     "remember_detail",
+    "signature_of",
+    "snooze_of",
+    "snoozes_of",
     "tag_counts",
     "tags",
     "tags_of",
     "tags_sort_like_db",
     "tickets",
+    "time_entries",
+    "time_report",
     "visible",
     "visible_row",
 ]

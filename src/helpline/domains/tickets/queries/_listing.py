@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.principal import Principal
+from helpline.domains.tickets.queries._compose import awake
 from helpline.domains.tickets.queries._detail import _extra, _list_value
 from helpline.domains.tickets.queries._tables import tags, tickets
 from helpline.domains.tickets.queries._visibility import (
@@ -193,9 +194,12 @@ def _build_list(
     sort: str,
     has_cursor: bool,
     n: int,
+    snooze: str | None = None,
     lean: bool = False,
 ) -> sa.Select[Any]:
     where: list[sa.ColumnElement[bool]] = [_visible_template(kind)]
+    if snooze is not None:  # "awake": the open views leave snoozed tickets out; "snoozed": only those
+        where.append(awake() if snooze == "awake" else ~awake())
     for key in keys:
         where.append(tickets.c[key].in_(sa.bindparam(f"f_{key}", expanding=True)))
     if unassigned:
@@ -322,6 +326,7 @@ def _shape_and_params(
         sort,
         cursor is not None,
         n,
+        "snoozed" if filters.get("snoozed") else "awake" if filters.get("awake") else None,
     )
     return shape, params
 

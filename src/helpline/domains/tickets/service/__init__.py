@@ -13,6 +13,9 @@ inside the caller's unit of work and register their side effects for after the c
 - ``_notes``: Helpline's own notes (``add_system_note``), CCs (``add_ccs``), attachment rows
 - ``_update``: ``update_ticket`` (If-Match), ``set_fields`` (the system, routing), tags and people,
   ``for_each_ticket`` (bulk)
+- ``_compose``: an agent's draft, signature and the @mentions of a note
+- ``_snooze``: ``snooze`` / ``unsnooze``, and the wakes (the job's, a customer's reply)
+- ``_time``: ``log_time`` (minutes an agent spent on a ticket)
 """
 
 from helpline.domains.tickets.events import record, record_many
@@ -31,6 +34,15 @@ from helpline.domains.tickets.service._common import (
     reindex_many,
     tickets,
 )
+from helpline.domains.tickets.service._compose import (
+    clear_draft,
+    mentioned,
+    notify_mentions,
+    save_draft,
+    sent,
+    set_signature,
+    with_signature,
+)
 from helpline.domains.tickets.service._create import check_create, create_ticket
 from helpline.domains.tickets.service._inbound import (
     CustomerMessage,
@@ -42,6 +54,8 @@ from helpline.domains.tickets.service._inbound import (
 )
 from helpline.domains.tickets.service._messages import add_message, check_message, insert_message
 from helpline.domains.tickets.service._notes import add_ccs, add_system_note, attach_files, attach_files_many
+from helpline.domains.tickets.service._snooze import snooze, unsnooze, wake_due, wake_on_reply
+from helpline.domains.tickets.service._time import log_time
 from helpline.domains.tickets.service._update import (
     check_editor,
     check_if_match,
@@ -72,6 +86,7 @@ __all__ = [
     "check_if_match",
     "check_message",
     "check_update",
+    "clear_draft",
     "contact_org",
     "create_ticket",
     "create_ticket_from_contact",
@@ -80,14 +95,25 @@ __all__ = [
     "find_or_create_contact",
     "for_each_ticket",
     "insert_message",
+    "log_time",
+    "mentioned",
     "messages",
     "next_number",
     "next_numbers",
+    "notify_mentions",
     "record",
     "record_many",
     "reindex",
     "reindex_many",
+    "save_draft",
+    "sent",
     "set_fields",
+    "set_signature",
+    "snooze",
     "tickets",
+    "unsnooze",
     "update_ticket",
+    "wake_due",
+    "wake_on_reply",
+    "with_signature",
 ]

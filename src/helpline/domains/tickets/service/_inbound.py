@@ -42,6 +42,7 @@ from helpline.domains.tickets.service._common import (
     reindex_many,
     tickets,
 )
+from helpline.domains.tickets.service._snooze import wake_on_reply
 from helpline.platform import jobs
 from helpline.platform.db import QUIET, UnitOfWork
 from helpline.platform.pubsub import PubSub
@@ -326,6 +327,7 @@ async def add_customer_messages(
     touched = list(seen)
     await uow.execute(_TOUCH, [{"b_id": tid, "b_now": now} for tid in touched])
     await record_many(uow, events, at=now)
+    await wake_on_reply(uow, touched)  # a snoozed ticket comes back when its customer writes
     if not live:
         await reindex_many(uow, touched)
     await jobs.enqueue_many(uow, "notify.customer_reply", notify)
