@@ -72,8 +72,12 @@ def test_ten_tickets_worked_through_with_the_keyboard_never_lose_the_list(site, 
         keys.press("Enter")
         tab.page.wait_for_url(re.compile(rf".*/tickets/{ticket['id']}\?.*saved=1"))
         _list_is_shown(tab, "All tickets", tag)
-        # SNOOZE STEP: the compose helper adds snoozing (issue 13); when it lands on main, snooze
-        # this ticket here with its keyboard shortcut and assert the list is still shown.
+        # Snooze: z, Enter (the default choice: until tomorrow).
+        keys.press("z")
+        keys.press("Enter")
+        tab.page.wait_for_url(re.compile(rf".*/tickets/{ticket['id']}\?.*snoozed=1"))
+        tab.page.locator("#snoozed").wait_for()
+        _list_is_shown(tab, "All tickets", tag)
         if i + 1 < len(made):
             keys.press("Shift+J")  # the next ticket of the list
             tab.page.wait_for_url(f"**/tickets/{made[i + 1]['id']}?*")

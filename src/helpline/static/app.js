@@ -62,6 +62,7 @@
       case "r": if (document.getElementById("composer-body")) { composer("reply"); e.preventDefault(); } break;
       case "n": if (document.getElementById("composer-body")) { composer("note"); e.preventDefault(); } break;
       case "a": var s = document.getElementById("f-assignee_id"); if (s) { s.focus(); e.preventDefault(); } break;
+      case "z": var z = document.getElementById("snooze-for"); if (z) { z.focus(); e.preventDefault(); } break;
       case "/": var q = document.querySelector("[data-shortcut='/']"); if (q) { q.focus(); e.preventDefault(); } break;
       case "?": toggleHelp(); e.preventDefault(); break;
     }

@@ -15,6 +15,7 @@ from helpline.domains.tickets import queries, service
 from helpline.domains.tickets.ticket_page import _page
 from helpline.errors import Invalid, NotFound, Problem
 from helpline.web.deps import PlatformDep
+from helpline.domains.tickets.inbox_page import ticket_url
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
 
@@ -81,7 +82,7 @@ async def snooze(
         message = str(exc.errors[0]["message"]) if exc.errors else exc.detail
         errors = {field: message[:1].upper() + message[1:] + ".", "_snooze": "The ticket was not snoozed."}
         return await _page(request, actor, platform, ticket_id, status=exc.status, errors=errors)
-    return redirect(f"/tickets/{ticket_id}?snoozed=1#snoozed")
+    return redirect(ticket_url(request, ticket_id, "snoozed=1") + "#snoozed")
 
 
 @router.post("/tickets/{ticket_id}/snooze/end")
@@ -95,7 +96,7 @@ async def wake(request: Request, ticket_id: int, actor: StaffPage, platform: Pla
         return await _page(
             request, actor, platform, ticket_id, status=exc.status, errors={"_snooze": exc.detail}
         )
-    return redirect(f"/tickets/{ticket_id}")
+    return redirect(ticket_url(request, ticket_id))
 
 
 @router.post("/tickets/{ticket_id}/time")
@@ -126,7 +127,7 @@ async def log_time(
         field = str(exc.errors[0]["field"]) if exc.errors else "minutes"
         message = str(exc.errors[0]["message"]) if exc.errors else exc.detail
         return await _page(request, actor, platform, ticket_id, status=exc.status, errors={field: message})
-    return redirect(f"/tickets/{ticket_id}?logged=1#time-total")
+    return redirect(ticket_url(request, ticket_id, "logged=1") + "#time-total")
 
 
 @router.post("/profile/signature")
