@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from helpline.db.base import utcnow
 from helpline.domains.tickets import queries, service
+from helpline.domains.tickets.inbox_page import ticket_url
 from helpline.domains.tickets.ticket_page import _page
 from helpline.errors import Invalid, NotFound, Problem
 from helpline.web.deps import PlatformDep
-from helpline.domains.tickets.inbox_page import ticket_url
 from helpline.web.pages import StaffPage, redirect
 from helpline.web.templating import render
 
