@@ -101,17 +101,23 @@ async def record_many(
     rows = [event.to_row(ticket, actor, when) for ticket, actor, event in items]
     if not rows:
         return
-    # One statement whatever the count: a list of rows goes as one multi-row INSERT ... RETURNING
-    # (insertmanyvalues, ids in row order), not as the driver's executemany, which on asyncpg is a
-    # costlier protocol exchange; a single row goes as a plain execute.
+    wanted = ticket_feed.wants_rows()
+    if len(rows) > 1 and uow.dialect == "sqlite" and not wanted:
+        # SQLite's executemany is native and cheaper than one long multi-row statement.
+        await uow.execute(_INSERT_MANY, rows)
+        return
+    # Otherwise one statement: a list of rows goes as one multi-row INSERT ... RETURNING
+    # (insertmanyvalues, ids in row order) rather than asyncpg's executemany, a costlier protocol
+    # exchange; a single row goes as a plain execute.
     inserted = await uow.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
-    if ticket_feed.wants_rows():
+    if wanted:
         # The ids, for the consumers that run in this transaction.
         for row, (event_id,) in zip(rows, inserted.all(), strict=True):
             row["id"] = event_id
         await ticket_feed.in_transaction(uow, rows)
 
 
+_INSERT_MANY = table.insert()
 _INSERT = table.insert().returning(table.c.id, sort_by_parameter_order=True)
 
 
