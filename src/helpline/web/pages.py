@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -131,6 +132,11 @@ def login_url_for(request: Request, login_path: str) -> str:
     return f"{login_path}?next={quote(here, safe='/')}"
 
 
+#: Run for every console page shown (GET) after sign-in, in order: a domain adds what the shared
+#: chrome shows (``request.state.nav``: chat adds its count to the main navigation).
+STAFF_PAGE_HOOKS: list[Callable[[Request, Any, Principal], Awaitable[None]]] = []
+
+
 async def _page_actor(request: Request, platform: PlatformDep, *, staff: bool) -> Principal:
     found = await session_of(request, platform)
     if found is None or found[0].is_staff != staff:
@@ -142,6 +148,9 @@ async def _page_actor(request: Request, platform: PlatformDep, *, staff: bool) -
     request.state.actor, request.state.csrf_token = actor, csrf
     request.state.brand = await workspace_brand(platform, actor.workspace_id)
     await check_csrf(request, csrf)
+    if staff and request.method == "GET":
+        for hook in STAFF_PAGE_HOOKS:
+            await hook(request, platform, actor)
     return actor
 
 

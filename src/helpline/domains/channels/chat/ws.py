@@ -132,6 +132,7 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
             had = v.session is not None
             fields = as_dict(f.get("fields"))
             bot = as_dict(f.get("bot")) or None
+            v.page = str(f.get("page") or "")[:500]
             await service.start(p, v, fields, str(f.get("body") or ""), f.get("cid"), bot)
             assert v.session is not None
             if not had:
