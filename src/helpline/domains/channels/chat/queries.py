@@ -309,23 +309,17 @@ async def online_agents(conn: AsyncConnection, cache: Any, workspace_id: int) ->
 
 async def agent_status(conn: AsyncConnection, workspace_id: int, user_id: int) -> str:
     """The status the agent set; online for an admin or agent who never set one, else offline."""
+    own = sa.and_(agents.c.workspace_id == members.c.workspace_id, agents.c.user_id == members.c.user_id)
     row = (
         await conn.execute(
-            sa.select(agents.c.status).where(
-                agents.c.workspace_id == workspace_id, agents.c.user_id == user_id
-            )
+            sa.select(agents.c.status, members.c.role)
+            .select_from(members.outerjoin(agents, own))
+            .where(members.c.workspace_id == workspace_id, members.c.user_id == user_id)
         )
-    ).scalar()
-    if row:
-        return str(row)
-    role = (
-        await conn.execute(
-            sa.select(members.c.role).where(
-                members.c.workspace_id == workspace_id, members.c.user_id == user_id
-            )
-        )
-    ).scalar()
-    return AgentStatus.online.value if role in CHAT_ROLES else AgentStatus.offline.value
+    ).first()
+    if row is not None and row[0]:
+        return str(row[0])
+    return AgentStatus.online.value if row is not None and row[1] in CHAT_ROLES else AgentStatus.offline.value
 
 
 async def active_counts(conn: AsyncConnection, workspace_id: int) -> dict[int, int]:
