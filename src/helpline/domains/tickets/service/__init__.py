@@ -49,6 +49,7 @@ from helpline.domains.tickets.service._update import (
     etag,
     for_each_ticket,
     set_fields,
+    solve_by_customer,
     update_ticket,
 )
 
@@ -88,6 +89,7 @@ __all__ = [
     "reindex",
     "reindex_many",
     "set_fields",
+    "solve_by_customer",
     "tickets",
     "update_ticket",
 ]
