@@ -127,6 +127,13 @@ async def check_csrf(request: Request, expected: str) -> None:
         raise Forbidden("the form has expired or did not come from this site; reload the page and try again")
 
 
+def public_url(request: Request) -> str:
+    """Where this install is reached, for links a page shows (snippets, canonical links): the
+    configured ``HELPLINE_BASE_URL``, else the address this request came to."""
+    settings = request.app.state.platform.settings
+    return str(settings.public_url(str(request.base_url)))
+
+
 def login_url_for(request: Request, login_path: str) -> str:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return f"{login_path}?next={quote(here, safe='/')}"
