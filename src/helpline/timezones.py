@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from helpline.errors import Invalid
 
 #: A stored time shown to a person: date and minutes, then the zone's abbreviation (CET, EST, UTC).
-FORMAT = "%Y-%m-%d %H:%M"
+FORMAT = "%Y-%m-%d %H:%M %Z"
 
 
 @cache
@@ -44,10 +44,8 @@ def local(value: datetime, tz: str | None) -> datetime:
 
 
 def text(value: datetime, tz: str | None, fmt: str = FORMAT) -> str:
-    """``value`` as ``fmt`` in ``tz``, followed by the zone's abbreviation when ``fmt`` has minutes."""
-    at = local(value, tz)
-    shown = at.strftime(fmt)
-    return f"{shown} {at.strftime('%Z')}" if "%M" in fmt else shown
+    """``value`` as ``fmt`` (``%Z``: the zone's abbreviation, such as CEST) in ``tz``."""
+    return local(value, tz).strftime(fmt)
 
 
 def utc_iso(value: datetime) -> str:

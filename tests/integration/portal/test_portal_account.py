@@ -19,7 +19,7 @@ from tests.integration.portal.test_portal_pages import browser, csrf, signed_in,
 async def as_customer(
     ws, slug: str, email: str, password: str = PASSWORD
 ) -> AsyncIterator[httpx.AsyncClient]:
-    c = await signed_in(ws, slug, email, pw)
+    c = await signed_in(ws, slug, email, password)
     try:
         yield c
     finally:
