@@ -134,6 +134,8 @@ def test_each_agent_sees_the_same_ticket_in_their_own_time_zone(site: Any, new_p
         tab.page.get_by_role("button", name="Save", exact=True).click()
         tab.page.get_by_text("Saved.").wait_for()
         if tid is None:
+            tab.check("profile-time-zone")
+        if tid is None:
             with site.api(agent) as api:
                 r = api.post(
                     "/tickets",

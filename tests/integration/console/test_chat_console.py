@@ -137,3 +137,44 @@ async def _set_workspace_zone(ws, zone: str) -> None:
             sa.text("UPDATE workspaces SET settings = :s WHERE id = :i"),
             {"s": json.dumps({"timezone": zone}), "i": ws.id},
         )
+
+
+async def _start_chat(ws, key: str, origin: str, name: str) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=ws.app), base_url="http://testserver"
+    ) as c:
+        frame = {"t": "start", "fields": {"name": name}, "body": f"Hello from {name}", "cid": "c0"}
+        r = await c.post(f"/chat/frame?widget={key}", json={"frame": frame}, headers={"Origin": origin})
+        assert r.json()["t"] == "started", r.text
+
+
+def _count(html: str) -> str:
+    found = re.search(r"\((\d+) waiting, (\d+) open with you\)", html)
+    assert found, html[:2000]
+    return f"{found.group(1)}/{found.group(2)}"
+
+
+async def test_the_chat_count_is_the_workspaces_queue_and_my_own_chats(ws, make_ws, console):
+    admin = await ws.person(Role.admin)
+    w = await _widget(ws, admin, ["https://shop.example"])
+    _, ari = await console(Role.agent)
+    r = await ari.post("/chats/status", {"status": "away"})  # takes no chat: the chats wait
+    assert r.status_code == 303
+    _, bo = await console(Role.agent)
+    assert (await bo.post("/chats/status", {"status": "away"})).status_code == 303
+
+    # Another workspace's waiting chat is not counted here.
+    other = await make_ws("Other Co")
+    other_admin = await other.person(Role.admin)
+    ow = await _widget(other, other_admin, ["https://other.example"])
+    await _start_chat(other, ow["key"], "https://other.example", "Olga")
+    assert _count((await ari.get("/chats/count")).text) == "0/0"
+
+    await _start_chat(ws, w["key"], "https://shop.example", "Vic")
+    await _start_chat(ws, w["key"], "https://shop.example", "Val")
+    assert _count((await ari.get("/inbox")).text) == "2/0"
+    page = await ari.get("/chats")
+    ticket = int(re.findall(r'action="/chats/(\d+)/accept"', page.text)[0])
+    assert (await ari.post(f"/chats/{ticket}/accept", {})).status_code == 303
+    assert _count((await ari.get("/chats/count")).text) == "1/1"  # one waits, one is Ari's
+    assert _count((await bo.get("/chats/count")).text) == "1/0"  # Ari's chat is not Bo's
