@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     first run into ``<var_dir>/secret_key`` with mode 0600 and reused."""
 
     base_url: str = "http://127.0.0.1:8000"
-    """The public address of this install, used in links sent by email."""
+    """The public address of this install, used in links sent by email. When unset, pages (the chat
+    widget's snippet, the help centre's canonical links) use the address they were served at."""
 
     environment: str = "development"
     """``development`` or ``production``. Production refuses insecure settings (http base URL,
@@ -231,6 +232,13 @@ class Settings(BaseSettings):
     @property
     def effective_files_dir(self) -> Path:
         return self.files_dir or self.var_dir / "files"
+
+    def public_url(self, served: str | None = None) -> str:
+        """The install's public address, without a trailing slash: ``base_url`` when it was set;
+        otherwise ``served`` (the address a page was requested at), else the default."""
+        if "base_url" in self.model_fields_set or not served:
+            return self.base_url.rstrip("/")
+        return served.rstrip("/")
 
     def ensure_secret_key(self) -> str:
         """Return the configured key, or the one kept in ``var/secret_key``, creating it (0600) if needed."""

@@ -142,6 +142,11 @@ async def populate(t: Tenant) -> Tenant:
                 await anon.post("/api/v1/session", json={"email": t.person(role).email, "password": PASSWORD})
             )
             t.sessions[role] = Session(anon.cookies["helpline_session"], r.json()["csrf_token"])
+    # Admins and agents take chats while a console page is open, unless away: away here, so that the
+    # walk's page loads leave the tenant's waiting chat in its queue (the walk must change nothing).
+    for role in ("admin", "agent"):
+        async with t.pages(role) as page:
+            ok(await page.post("/chats/status", data={"status": "away"}))
 
     async with t.api() as api:
         # customers: an organization (sharing its tickets), a contact with a second identity, a second contact
@@ -920,6 +925,9 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/portal/{slug}/logout"): NOTHING,
     ("POST", "/portal/{slug}/requests/new"): _form(subject="x", body="y"),
     ("POST", "/portal/{slug}/requests/{ticket_id}/reply"): _form(body="a reply"),
+    ("POST", "/portal/{slug}/requests/{ticket_id}/solve"): NOTHING,
+    ("POST", "/portal/{slug}/profile"): _form(name="changed", timezone="Europe/Berlin"),
+    ("POST", "/portal/{slug}/profile/password"): _form(current=PASSWORD, password="a-new-password-1"),
     ("POST", "/help/{slug}/{locale}/articles/{article_id}/feedback"): _anon_form(helpful="no", comment="bad"),
     # an identity provider's answer to a sign-in nobody started (no CSRF token: the provider's page posts
     # it; the flow named by RelayState stands in)

@@ -124,7 +124,7 @@ async def load_chat_widget(platform: Platform, admin: Principal) -> None:
             admin,
             widgets.WidgetWrite(
                 name="Acme Help",
-                allowed_origins=[platform.settings.base_url.rstrip("/")],
+                allowed_origins=[platform.settings.public_url()],
                 greeting="Hi! Ask us anything: our help centre answers first, a person when you need one.",
             ),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -126,9 +127,21 @@ async def check_csrf(request: Request, expected: str) -> None:
         raise Forbidden("the form has expired or did not come from this site; reload the page and try again")
 
 
+def public_url(request: Request) -> str:
+    """Where this install is reached, for links a page shows (snippets, canonical links): the
+    configured ``HELPLINE_BASE_URL``, else the address this request came to."""
+    settings = request.app.state.platform.settings
+    return str(settings.public_url(str(request.base_url)))
+
+
 def login_url_for(request: Request, login_path: str) -> str:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return f"{login_path}?next={quote(here, safe='/')}"
+
+
+#: Run for every console page shown (GET) after sign-in, in order: a domain adds what the shared
+#: chrome shows (``request.state.nav``: chat adds its count to the main navigation).
+STAFF_PAGE_HOOKS: list[Callable[[Request, Any, Principal], Awaitable[None]]] = []
 
 
 async def _page_actor(request: Request, platform: PlatformDep, *, staff: bool) -> Principal:
@@ -142,6 +155,9 @@ async def _page_actor(request: Request, platform: PlatformDep, *, staff: bool) -
     request.state.actor, request.state.csrf_token = actor, csrf
     request.state.brand = await workspace_brand(platform, actor.workspace_id)
     await check_csrf(request, csrf)
+    if staff and request.method == "GET":
+        for hook in STAFF_PAGE_HOOKS:
+            await hook(request, platform, actor)
     return actor
 
 

@@ -15,8 +15,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
+
+from helpline import timezones
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "static"
@@ -44,8 +47,34 @@ def static(path: str) -> str:
     return f"/static/{path}?v={_static_hash(path)}"
 
 
-def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return value.strftime(fmt) + " UTC" if value else ""
+def viewer_timezone(ctx: dict[str, Any] | Context) -> str:
+    """Whose clock a page shows: the signed-in person's own time zone, else their workspace's."""
+    actor = ctx.get("actor")
+    own = getattr(actor, "timezone", None)
+    if own:
+        return str(own)
+    brand = ctx.get("brand") or {}
+    return str(brand.get("timezone") or "UTC")
+
+
+@pass_context
+def _localtime(
+    ctx: Context, value: datetime | None, fmt: str = timezones.FORMAT, *, bare: bool = False
+) -> str:
+    """``<time datetime="UTC ISO">local text</time>`` in the viewer's time zone (:func:`viewer_timezone`);
+    ``bare=True`` gives the text alone (inside an ``<option>`` or an attribute)."""
+    if value is None:
+        return ""
+    shown = timezones.text(value, viewer_timezone(ctx), fmt)
+    if bare:
+        return shown
+    return Markup('<time datetime="{}">{}</time>').format(timezones.utc_iso(value), escape(shown))
+
+
+@pass_context
+def _when(ctx: Context, value: datetime | None, fmt: str = timezones.FORMAT) -> str:
+    """The text of :func:`_localtime` alone (kept for templates written before it)."""
+    return "" if value is None else timezones.text(value, viewer_timezone(ctx), fmt)
 
 
 def _ago(value: datetime | None) -> str:
@@ -76,6 +105,7 @@ env = Environment(
 env.globals["static"] = static
 env.filters["when"] = _when
 env.filters["ago"] = _ago
+env.filters["localtime"] = _localtime
 env.filters["stored_html"] = _stored_html
 env.filters["zip_self"] = lambda values: [(v, v) for v in values]
 
@@ -95,6 +125,7 @@ def render(
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "brand": getattr(request.state, "brand", None) or {},
         "path": request.url.path,
+        "nav": getattr(request.state, "nav", None) or {},
     }
     ctx.update(context or {})
     html = env.get_template(name).render(ctx)

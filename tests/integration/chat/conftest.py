@@ -131,6 +131,14 @@ async def sign_in(base: str, email: str) -> tuple[str, str]:
         return "; ".join(f"{k}={v}" for k, v in c.cookies.items()), r.json()["csrf_token"]
 
 
+async def set_status(base: str, cookie: str, csrf: str, status: str) -> None:
+    """Set the signed-in agent's chat status from the console page (admins and agents are online
+    until they set another)."""
+    async with httpx.AsyncClient(base_url=base, headers={"Cookie": cookie}, timeout=30) as c:
+        r = await c.post("/chats/status", data={"csrf_token": csrf, "status": status})
+        assert r.status_code == 303, r.text
+
+
 async def latest_ticket(platform: Any) -> int:
     """The ticket of the newest chat."""
     import sqlalchemy as sa

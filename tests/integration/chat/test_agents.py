@@ -118,6 +118,9 @@ async def test_console_pages(ws: Any, server: str, widget: dict[str, Any]) -> No
     ticket = await latest_ticket(ws.platform)
     cookie, csrf = await sign_in(server, person.email)
     async with httpx.AsyncClient(base_url=server, headers={"Cookie": cookie}) as c:
+        # Available by default while a console page is open: set away, this agent accepts by hand.
+        r = await c.post("/chats/status", data={"csrf_token": csrf, "status": "away"})
+        assert r.status_code == 303
         page = await c.get("/chats")
         assert page.status_code == 200 and "Pam" in page.text and "Accept chat" in page.text
         r = await c.post(f"/chats/{ticket}/accept", data={"csrf_token": csrf})

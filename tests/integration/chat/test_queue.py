@@ -12,7 +12,7 @@ import httpx
 
 from helpline.domains.accounts.models import Role
 
-from .conftest import HOST_ORIGIN, PASSWORD, Wire, agent_socket, sign_in, visitor
+from .conftest import HOST_ORIGIN, PASSWORD, Wire, agent_socket, set_status, sign_in, visitor
 
 
 def queues(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -29,7 +29,8 @@ async def test_start_publishes_once_and_reconnects_and_polls_publish_nothing(
     ws: Any, server: str, widget: dict[str, Any]
 ) -> None:
     person = await ws.person(Role.agent, password=PASSWORD)
-    cookie, _ = await sign_in(server, person.email)
+    cookie, csrf = await sign_in(server, person.email)
+    await set_status(server, cookie, csrf, "offline")
     console, _ = await agent_socket(server, cookie)  # the agent's status is offline: every chat waits
     assert len(queues(await console.drain())) == 1  # its own copy of the queue, on connecting
 

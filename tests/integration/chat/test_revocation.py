@@ -47,6 +47,7 @@ from .conftest import (
     Wire,
     agent_socket,
     latest_ticket,
+    set_status,
     sign_in,
     visitor,
 )
@@ -330,7 +331,8 @@ async def test_a_demoted_agent_is_disconnected_and_reconnects_with_the_new_role(
     v, _ = await visitor(server, widget["key"])
     await v.start("Hello?", "v-1", name="Pat", email="pat@example.test")
     ticket = await latest_ticket(platform)
-    cookie, _ = await sign_in(server, agent.email)
+    cookie, csrf = await sign_in(server, agent.email)
+    await set_status(server, cookie, csrf, "away")  # the chat stays in the queue
     sock, _ = await agent_socket(server, cookie)
     closing = asyncio.create_task(_until_closed(sock))
     async with ws.client(admin) as c:

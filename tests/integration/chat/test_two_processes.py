@@ -60,7 +60,7 @@ async def test_visitor_on_a_agent_on_b(processes: list[str], setup: dict[str, An
         key = r.json()["key"]
     cookie, _csrf = await sign_in(b, setup["agent_email"])
     agent, welcome = await agent_socket(b, cookie)
-    assert welcome["status"] == "offline"
+    assert welcome["status"] == "online"  # an agent's default
     await agent.send(t="status", status="online")
     await agent.until("status")
 

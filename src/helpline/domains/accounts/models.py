@@ -53,6 +53,8 @@ class User(IdMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     #: The instance operator: manages workspaces (``/api/v1/workspaces``), sees the instance audit log.
     is_operator: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: The person's own time zone (an IANA name) for the times pages show; None: the workspace's.
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

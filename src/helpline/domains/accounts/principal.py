@@ -29,6 +29,8 @@ class Principal:
     token_id: int | None = None
     #: The instance operator (manages workspaces); their role inside this workspace is ``role``.
     is_operator: bool = False
+    #: The person's own time zone (IANA name) for the times pages show; None: the workspace's.
+    timezone: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -70,6 +72,7 @@ def dump(p: Principal) -> list[object]:
         p.session_id,
         p.token_id,
         p.is_operator,
+        p.timezone,
     ]
 
 
@@ -78,6 +81,7 @@ def load(v: Sequence[Any]) -> Principal:
     # Entries cached by an older release (30 s at most) have no operator flag: not an operator.
     user_id, ws, role, email, name, groups, contact_id, shared_org, session_id, token_id = v[:10]
     operator = bool(v[10]) if len(v) > 10 else False
+    timezone = v[11] if len(v) > 11 and isinstance(v[11], str) else None
     return Principal(
         user_id=user_id,
         workspace_id=ws,
@@ -90,4 +94,5 @@ def load(v: Sequence[Any]) -> Principal:
         session_id=session_id,
         token_id=token_id,
         is_operator=operator,
+        timezone=timezone,
     )

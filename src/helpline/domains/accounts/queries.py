@@ -64,6 +64,7 @@ def _principal_select(
             sa.case((orgs.c.shared_tickets, orgs.c.id), else_=None),
             _group_ids_column(conn),
             users.c.is_operator,
+            users.c.timezone,
             *extra_cols,
         )
         .select_from(
@@ -83,7 +84,7 @@ def _principal_select(
 
 def _principal(base: list[Any], **ids: int) -> Principal:
     """A Principal from the leading columns of :func:`_principal_select`."""
-    user_id, ws_id, role, email, name, contact_id, shared_org, group_csv, operator = base
+    user_id, ws_id, role, email, name, contact_id, shared_org, group_csv, operator, tz = base
     return Principal(
         user_id=user_id,
         workspace_id=ws_id,
@@ -94,6 +95,7 @@ def _principal(base: list[Any], **ids: int) -> Principal:
         shared_organization_id=shared_org,
         group_ids=frozenset(int(g) for g in group_csv.split(",")) if group_csv else frozenset(),
         is_operator=bool(operator),
+        timezone=tz,
         **ids,
     )
 

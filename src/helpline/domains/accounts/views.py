@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from helpline import timezones
 from helpline.domains.accounts import audit, links, security, service, signin
 from helpline.domains.accounts.models import Membership, User
 from helpline.domains.accounts.sso import service as sso_service
@@ -237,9 +238,9 @@ async def _profile(request: Request, actor: Any, platform: Any, **extra: Any) ->
     async with platform.db.read() as conn:
         user = (
             await conn.execute(
-                sa.select(users.c.name, users.c.email, users.c.totp_enabled, users.c.totp_pending).where(
-                    users.c.id == actor.user_id
-                )
+                sa.select(
+                    users.c.name, users.c.email, users.c.totp_enabled, users.c.totp_pending, users.c.timezone
+                ).where(users.c.id == actor.user_id)
             )
         ).one()
         fresh = await service.session_is_fresh(conn, actor.session_id)
@@ -256,6 +257,7 @@ async def _profile(request: Request, actor: Any, platform: Any, **extra: Any) ->
         "errors": {},
         "fresh": fresh,
         "signature": signature or "",
+        "zones": timezones.names(),
         **extra,
     }
     if user.totp_pending and extra.get("setup"):
@@ -271,17 +273,23 @@ async def profile(request: Request, actor: StaffPage, platform: PlatformDep) -> 
 
 @router.post("/profile")
 async def update_profile(
-    request: Request, actor: StaffPage, platform: PlatformDep, name: Text = ""
+    request: Request, actor: StaffPage, platform: PlatformDep, name: Text = "", timezone: OptText = ""
 ) -> Response:
     name = name.strip()[:200]
     if not name:
         return await _profile(request, actor, platform, errors={"name": "Enter your name."}, status=422)
     try:
+        tz = timezones.check(timezone) if timezone.strip() else None  # empty: the workspace's
         async with platform.db.transaction() as uow:
             await service.check_identity_change(uow, actor)
-            await uow.execute(users.update().where(users.c.id == actor.user_id).values(name=name))
+            await uow.execute(
+                users.update().where(users.c.id == actor.user_id).values(name=name, timezone=tz)
+            )
     except Problem as exc:
-        return await _profile(request, actor, platform, errors={"name": exc.detail}, status=exc.status)
+        field, said = (
+            (exc.errors[0]["field"], exc.errors[0]["message"]) if exc.errors else ("name", exc.detail)
+        )
+        return await _profile(request, actor, platform, errors={field: said}, status=exc.status)
     return await _profile(request, actor, platform, flash="Saved.")
 
 

@@ -15,7 +15,7 @@ from helpline.domains.knowledge import bot, queries, search, service
 from helpline.domains.portal.queries import workspace_slug
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.web.deps import PlatformDep
-from helpline.web.pages import StaffPage, redirect
+from helpline.web.pages import StaffPage, public_url, redirect
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 
@@ -55,7 +55,7 @@ async def suggest_for_ticket(
             found=await search.narrow(conn, found, locale="en", limit=3),
         )
         slug = await workspace_slug(conn, actor.workspace_id)
-    base = platform.settings.base_url.rstrip("/")
+    base = public_url(request)
     hits = [
         {
             "hit": h,

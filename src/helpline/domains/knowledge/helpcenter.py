@@ -21,7 +21,7 @@ from helpline.domains.portal.common import Portal, portal_of, theme_css
 from helpline.errors import NotFound
 from helpline.web.deps import PlatformDep
 from helpline.web.downloads import stored_file
-from helpline.web.pages import anon_csrf, check_anon_csrf, keep_anon_csrf, redirect
+from helpline.web.pages import anon_csrf, check_anon_csrf, keep_anon_csrf, public_url, redirect
 from helpline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +82,7 @@ async def help_theme(request: Request, platform: PlatformDep, slug: str) -> Resp
 @router.get("/help/{slug}/sitemap.xml")
 async def sitemap(request: Request, platform: PlatformDep, slug: str) -> Response:
     portal = await _help(request, platform, slug)
-    base = platform.settings.base_url.rstrip("/")
+    base = public_url(request)
     async with platform.db.read() as conn:
         rows = await queries.sitemap(conn, portal.id)
     urls = [f"<url><loc>{escape(base)}/help/{portal.slug}/{lang}</loc></url>" for lang in _languages(request)]
@@ -192,7 +192,7 @@ async def article_page(
         files = [f for f in (await queries.access_files(conn, portal.id, art["id"]))]
     async with platform.db.transaction() as uow:
         await tracking.record_view(uow, portal.id, art["id"])
-    base = platform.settings.base_url.rstrip("/")
+    base = public_url(request)
     canonical = f"{base}/help/{portal.slug}/{locale}/articles/{art['id']}-{art['slug']}"
     return _page(
         request,

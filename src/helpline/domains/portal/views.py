@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from helpline.domains.portal import auth, queries, service
+from helpline.domains.portal import account_views, auth, queries, service
 from helpline.domains.portal.common import AnonPortal, CustomerVisit, Visit, files_of, theme_css
 from helpline.domains.tickets import fields, lifecycle
 from helpline.domains.tickets import queries as ticket_queries
@@ -31,6 +31,7 @@ from helpline.web.types import IdPath
 
 router = APIRouter(include_in_schema=False)
 router.include_router(auth.router)
+router.include_router(account_views.router)  # /portal/<slug>/profile, a request's "Mark as solved"
 
 PAGE_SIZE = 25
 #: What a customer reads for each status: the team's internal states mean nothing to them.
@@ -252,13 +253,13 @@ async def _request_page(
             "requester": requester.get(ticket["requester_id"], ""),
             "errors": errors or {},
             "body": body,
+            # Only what is true: the portal's requests are answered here (no email goes to the customer).
             "flash": flash
-            or (
-                "Your request is sent. We will reply here and by email."
-                if request.query_params.get("created")
-                else None
-            ),
+            or ("Your request is sent. We will reply here." if request.query_params.get("created") else None)
+            or account_views.FLASHES.get(request.query_params.get("done", "")),
             "can_reply": lifecycle.customer_may_write(ticket["status"]),
+            "can_solve": ticket["requester_id"] == actor.contact_id
+            and ticket["status"] not in (Status.solved, Status.closed),
         },
         status=status,
     )

@@ -10,6 +10,10 @@
   var ticket = chat ? +chat.getAttribute("data-ticket") : 0;
   var last = chat ? +chat.getAttribute("data-last-seq") : 0;
   var visitorRead = chat ? +chat.getAttribute("data-visitor-read") : 0;
+  var visitorName = (chat && chat.getAttribute("data-visitor-name")) || "Visitor";
+  var zone = (chat && chat.getAttribute("data-tz")) || undefined;
+  var clock = null;
+  try { clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone }); } catch (err) { clock = null; }
   var log = chat && chat.querySelector("[data-chat-log]");
   var typingEl = chat && chat.querySelector("[data-chat-typing]");
   var seenEl = chat && chat.querySelector("[data-chat-seen]");
@@ -27,11 +31,16 @@
     if (m.pseq) li.setAttribute("data-pseq", String(m.pseq));
     var who = document.createElement("span");
     who.className = "who";
-    who.textContent = (m.from === "visitor" ? "Visitor" : m.from === "system" ? "Helpline" : m.name) + (m.public === false ? " (internal note)" : "");
+    who.textContent = (m.from === "visitor" ? visitorName : m.from === "system" ? "Helpline" : m.name) + (m.public === false ? " (internal note)" : "");
+    var at = document.createElement("time");
+    at.className = "at";
+    var when = m.at ? new Date(m.at) : new Date();
+    at.setAttribute("datetime", when.toISOString());
+    at.textContent = clock ? clock.format(when) : when.toISOString().slice(11, 16);
     var body = document.createElement("span");
     body.className = "body";
     body.textContent = m.body;
-    li.appendChild(who); li.appendChild(body);
+    li.appendChild(who); li.appendChild(at); li.appendChild(body);
     (m.files || []).forEach(function (f) { var s = document.createElement("span"); s.className = "file"; s.textContent = f.name; li.appendChild(s); });
     return li;
   }

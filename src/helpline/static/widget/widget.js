@@ -419,7 +419,7 @@
     if (failed) { var n = log.querySelector('[data-cid="' + id + '"]'); if (n) n.classList.add("failed"); }
   }
   function frameOf(p) {
-    return p.start ? { t: "start", cid: p.cid, fields: p.fields, body: p.body, bot: p.bot || null } : { t: "msg", cid: p.cid, body: p.body, files: p.files || [] };
+    return p.start ? { t: "start", cid: p.cid, fields: p.fields, body: p.body, bot: p.bot || null, page: location.href } : { t: "msg", cid: p.cid, body: p.body, files: p.files || [] };
   }
   function flush() { state.pending.forEach(function (p) { if (!p.start || !state.chat) send(frameOf(p)); }); }
   function send(f) {

@@ -22,7 +22,7 @@ from helpline.domains.tickets.page_reads import groups_for
 from helpline.errors import Invalid, Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.forms import errors_of, flash_of, form_of
-from helpline.web.pages import redirect
+from helpline.web.pages import public_url, redirect
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 
@@ -208,7 +208,7 @@ async def _edit(
     async with platform.db.read() as conn:
         w = await widgets.get(conn, actor, widget_id)
         groups = await groups_for(conn, actor, all_groups=True)
-    base = platform.settings.base_url.rstrip("/")
+    base = public_url(request)
     snippet = f'<script src="{base}/widget.js" data-widget="{w["key"]}" async></script>'
     return render(
         request,

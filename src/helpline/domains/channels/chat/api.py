@@ -107,7 +107,7 @@ async def widget_js() -> Response:
 async def _widget(request: Request, platform: Any, key: str) -> dict[str, Any]:
     async with platform.db.read() as conn:
         w = await queries.widget_by_key(conn, key)
-    if not origin_allowed(w, request.headers.get("origin")):
+    if not origin_allowed(w, request.headers.get("origin"), request.headers.get("host")):
         raise Forbidden("this page's origin may not use this chat widget")
     return w
 

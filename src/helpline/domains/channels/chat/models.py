@@ -103,6 +103,8 @@ class ChatSession(IdMixin, Base):
     visitor_read_pseq: Mapped[int] = mapped_column(default=0)
     agent_read_pseq: Mapped[int] = mapped_column(default=0)
     origin: Mapped[str] = mapped_column(sa.String(300), default="")
+    #: The page the visitor started the chat on (what the widget said; shown to agents as text).
+    page_url: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     accepted_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]

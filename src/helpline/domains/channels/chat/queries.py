@@ -280,13 +280,24 @@ async def average_wait(conn: AsyncConnection, workspace_id: int) -> float:
     return sum(waits) / len(waits) if waits else 60.0
 
 
+#: Roles that take chats; their status is online until they set another (no ``chat_agents`` row).
+CHAT_ROLES = ("admin", "agent")
+
+
 async def online_agents(conn: AsyncConnection, cache: Any, workspace_id: int) -> list[int]:
-    """Agents whose status is online and who are connected (a heartbeat in the cache)."""
+    """Agents whose status is online (the default of admins and agents) and who are connected (a
+    heartbeat in the cache: the chat socket, or a console page open)."""
+    own = sa.and_(agents.c.workspace_id == members.c.workspace_id, agents.c.user_id == members.c.user_id)
     ids = [
         int(r[0])
         for r in await conn.execute(
-            sa.select(agents.c.user_id).where(
-                agents.c.workspace_id == workspace_id, agents.c.status == AgentStatus.online.value
+            sa.select(members.c.user_id)
+            .select_from(members.outerjoin(agents, own))
+            .where(
+                members.c.workspace_id == workspace_id,
+                members.c.role.in_(CHAT_ROLES),
+                members.c.is_active.is_(True),
+                sa.or_(agents.c.status.is_(None), agents.c.status == AgentStatus.online.value),
             )
         )
     ]
@@ -297,14 +308,18 @@ async def online_agents(conn: AsyncConnection, cache: Any, workspace_id: int) ->
 
 
 async def agent_status(conn: AsyncConnection, workspace_id: int, user_id: int) -> str:
+    """The status the agent set; online for an admin or agent who never set one, else offline."""
+    own = sa.and_(agents.c.workspace_id == members.c.workspace_id, agents.c.user_id == members.c.user_id)
     row = (
         await conn.execute(
-            sa.select(agents.c.status).where(
-                agents.c.workspace_id == workspace_id, agents.c.user_id == user_id
-            )
+            sa.select(agents.c.status, members.c.role)
+            .select_from(members.outerjoin(agents, own))
+            .where(members.c.workspace_id == workspace_id, members.c.user_id == user_id)
         )
-    ).scalar()
-    return str(row or AgentStatus.offline.value)
+    ).first()
+    if row is not None and row[0]:
+        return str(row[0])
+    return AgentStatus.online.value if row is not None and row[1] in CHAT_ROLES else AgentStatus.offline.value
 
 
 async def active_counts(conn: AsyncConnection, workspace_id: int) -> dict[int, int]:

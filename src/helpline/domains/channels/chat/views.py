@@ -5,20 +5,41 @@ makes them live over ``/chat/agent/ws``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from helpline.domains.channels.chat import admin_views, queries, routing, service
+from helpline.domains.accounts.principal import Principal
+from helpline.domains.automation import render as canned_render
+from helpline.domains.channels.chat import admin_views, console, queries, routing, service
 from helpline.domains.tickets import queries as ticket_queries
 from helpline.domains.tickets.page_reads import groups_for
+from helpline.web import pages
 from helpline.web.deps import PlatformDep
 from helpline.web.pages import StaffPage, redirect
-from helpline.web.templating import render
+from helpline.web.templating import render, viewer_timezone
 
 router = APIRouter(include_in_schema=False)
 router.include_router(admin_views.router)  # /admin/chat-widgets
+
+
+async def _console_page(request: Request, platform: Any, actor: Principal) -> None:
+    """Every console page: the agent is present for chats, and the navigation shows the chat count."""
+    await console.page_seen(platform, actor)
+    async with platform.db.read() as conn:
+        request.state.nav = {"chats": await console.nav_counts(conn, actor)}
+
+
+pages.STAFF_PAGE_HOOKS.append(_console_page)
+
+
+@router.get("/chats/count")
+async def nav_count(request: Request, actor: StaffPage) -> HTMLResponse:
+    """The navigation's chat count, asked every 20 s by the page (htmx): it also keeps the agent
+    present for chats while a console page is open."""
+    return render(request, "chat/_nav_count.html", {"nav": request.state.nav})
 
 
 @router.get("/chats")
@@ -46,19 +67,35 @@ async def accept(ticket_id: int, actor: StaffPage, platform: PlatformDep) -> Res
 
 
 @router.get("/chats/{ticket_id}")
-async def chat(request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep) -> HTMLResponse:
+async def chat(
+    request: Request, ticket_id: int, actor: StaffPage, platform: PlatformDep, canned: str = ""
+) -> HTMLResponse:
     async with platform.db.read() as conn:
         ticket = await ticket_queries.access_ticket(conn, actor, ticket_id)
         session = await queries.session_by_ticket(conn, ticket_id)
         backlog = await queries.backlog(conn, ticket_id, 0, public_only=False, limit=1000)
         agents = await queries.workspace_agents(conn, actor.workspace_id)
         groups = await groups_for(conn, actor)
+        panel = await console.customer_panel(conn, actor, ticket, session, platform.db.dialect)
     last = backlog[-1]["seq"] if backlog else 0
+    for m in backlog:
+        m["created_at"] = datetime.fromisoformat(m["at"])
+    name = console.visitor_name(panel)
+    # Without JavaScript, "Insert" reloads the page with the canned response in the message box.
+    chosen = next((c for c in panel["canned"] if str(c["id"]) == canned), None)
+    draft = ""
+    if chosen is not None:
+        customer = {"name": name, "email": panel["visitor"]["email"] or (panel["contact"] or {}).get("email")}
+        draft = canned_render.fill(chosen["body"], customer=customer, ticket=ticket, agent=actor)
     return render(
         request,
         "chat/chat.html",
         {
-            "title": f"Chat #{ticket['number']}",
+            "title": f"Chat with {name} (#{ticket['number']})",
+            "visitor_name": name,
+            "panel": panel,
+            "draft": draft,
+            "tz": viewer_timezone({"actor": actor, "brand": request.state.brand}),
             "ticket": ticket,
             "session": session,
             "messages": backlog,

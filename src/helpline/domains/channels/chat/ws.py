@@ -55,8 +55,12 @@ def client_ip(conn: Any) -> str:
     return conn.client.host if conn.client else ""
 
 
-def origin_allowed(widget: dict[str, Any], origin: str | None) -> bool:
-    return bool(origin) and origin in (widget.get("allowed_origins") or [])
+def origin_allowed(widget: dict[str, Any], origin: str | None, host: str | None = None) -> bool:
+    """A page of one of the widget's allowed origins, or of this install itself (``host``, the
+    request's own Host: its help centre and the demo, on whatever address it is served)."""
+    if not origin:
+        return False
+    return origin in (widget.get("allowed_origins") or []) or bool(host and urlsplit(origin).netloc == host)
 
 
 async def agents_online(platform: Any, workspace_id: int) -> int:
@@ -132,6 +136,7 @@ async def visitor_frame(s: Stream, v: service.Visitor, f: dict[str, Any]) -> dic
             had = v.session is not None
             fields = as_dict(f.get("fields"))
             bot = as_dict(f.get("bot")) or None
+            v.page = str(f.get("page") or "")[:500]
             await service.start(p, v, fields, str(f.get("body") or ""), f.get("cid"), bot)
             assert v.session is not None
             if not had:
@@ -228,7 +233,7 @@ async def visitor_socket(sock: WebSocket, widget: str = "") -> None:
         await sock.close(code=4404)
         return
     origin = sock.headers.get("origin")
-    if not origin_allowed(w, origin):
+    if not origin_allowed(w, origin, sock.headers.get("host")):
         await sock.close(code=4403)  # before accept: the handshake is refused (HTTP 403)
         return
     await sock.accept()

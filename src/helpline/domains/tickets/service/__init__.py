@@ -63,6 +63,7 @@ from helpline.domains.tickets.service._update import (
     etag,
     for_each_ticket,
     set_fields,
+    solve_by_customer,
     update_ticket,
 )
 
@@ -110,6 +111,7 @@ __all__ = [
     "set_fields",
     "set_signature",
     "snooze",
+    "solve_by_customer",
     "tickets",
     "unsnooze",
     "update_ticket",

@@ -37,7 +37,7 @@ from helpline.domains.tickets.service._common import (
     tag_rows,
     tickets,
 )
-from helpline.errors import Forbidden, Invalid, PreconditionFailed, Problem
+from helpline.errors import Forbidden, Invalid, NotFound, PreconditionFailed, Problem
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 from helpline.platform.pubsub import PubSub
@@ -144,6 +144,27 @@ async def set_fields(
     for name, new in changes.items():
         _change(ticket, values, events, name, new)
     await _write(uow, pubsub, actor, ticket, values, events, utcnow(), check_version=False)
+
+
+async def solve_by_customer(
+    uow: UnitOfWork, pubsub: PubSub, actor: Principal, ticket: dict[str, Any]
+) -> bool:
+    """The requester marks their own request solved (the portal's "Mark as solved"), recorded as their
+    action; whether it changed. Only the customer the ticket was opened for, in its workspace (another
+    customer, a colleague of a shared organization included, gets 404 as for a ticket that does not
+    exist); a closed ticket is final (409); a solved one stays as it is."""
+    if not actor.is_customer:
+        raise Forbidden("only the customer marks their own request solved")
+    if ticket["workspace_id"] != actor.workspace_id or ticket["requester_id"] != actor.contact_id:
+        raise NotFound(f"ticket {ticket['id']} not found")
+    lifecycle.check_change(ticket["status"])
+    if ticket["status"] == lifecycle.SOLVED:
+        return False
+    values: dict[str, Any] = {}
+    events: list[TicketEvent] = []
+    _change(ticket, values, events, "status", lifecycle.SOLVED)
+    await _write(uow, pubsub, actor, ticket, values, events, utcnow(), check_version=False)
+    return True
 
 
 def _change(

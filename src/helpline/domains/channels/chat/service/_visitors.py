@@ -33,6 +33,8 @@ class Visitor:
     external_id: str | None = None
     hints: dict[str, str] = field(default_factory=dict)
     origin: str = ""
+    #: The address of the page the chat was started on, as the widget said (shown to agents as text).
+    page: str = ""
     ip: str = ""
     session: dict[str, Any] | None = None
 
@@ -242,6 +244,7 @@ async def start(
                         visitor_read_pseq=0,
                         agent_read_pseq=0,
                         origin=v.origin[:300],
+                        page_url=v.page[:500],
                         queued_at=utcnow(),
                     )
                     .returning(sessions.c.id)

@@ -30,7 +30,7 @@ from helpline.domains.channels.email.views._common import (
 from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
 from helpline.web.forms import flash_of, form_of
-from helpline.web.pages import redirect
+from helpline.web.pages import public_url, redirect
 from helpline.web.templating import render
 from helpline.web.types import IdPath
 
@@ -70,7 +70,7 @@ async def _form_page(
     shown = shown_values(mailbox) if mailbox else {**DEFAULTS, "active": "on"}
     if values is not None:
         shown = values
-    base = platform.settings.base_url.rstrip("/")
+    base = public_url(request)
     return render(
         request,
         "email/mailbox.html",
