@@ -110,6 +110,10 @@ def test_every_console_page_fits_its_window(new_page: Any, place: Place) -> None
             ("/admin/chat-widgets", "admin-chat-widgets"),
             ("/profile", "profile"),
             ("/profile/passkeys", "profile-passkeys"),
+            ("/profile/signature", "profile-signature"),
+            ("/tickets/new", "ticket-new"),
+            (f"/tickets/new?requester_id={t['requester_id']}", "ticket-new-for-contact"),
+            ("/inbox?view=snoozed", "inbox-snoozed"),
         ],
     )
 
@@ -124,6 +128,7 @@ def test_every_portal_page_fits_its_window(new_page: Any, place: Place) -> None:
             (f"{base}/requests", "portal-requests"),
             (f"{base}/requests/new", "portal-new"),
             (f"{base}/requests/{place.ticket['id']}", "portal-request"),
+            (f"{base}/profile", "portal-profile"),
         ],
     )
 
