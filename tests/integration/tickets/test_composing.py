@@ -14,6 +14,11 @@ from helpline.platform import jobs
 from tests.conftest import PASSWORD, drain, field_error, problem
 
 
+def _row(t: dict) -> str:
+    """How the ticket's row reads in an inbox list (number and subject of its link)."""
+    return f'<span class="number">#{t["number"]}</span> Printer jam'
+
+
 async def ticket(ws: Any, who: Any, **extra: Any) -> dict[str, Any]:
     body = {"subject": "Printer jam", "body": "It jams.", **extra}
     if "requester_id" not in body:
@@ -140,9 +145,9 @@ async def test_snooze_hides_from_open_views_and_a_customer_reply_wakes_it(ws, ma
         r = await c.put(url, json={"until": later(days=1)})
         assert r.status_code == 200 and r.json()["snoozed"] is True
     mine = (await page.get("/inbox?view=mine")).text
-    assert f"#{t['number']} Printer jam" not in mine
+    assert _row(t) not in mine
     snoozed = (await page.get("/inbox?view=snoozed")).text
-    assert f"#{t['number']} Printer jam" in snoozed and "snoozed until" in snoozed
+    assert _row(t) in snoozed and "snoozed until" in snoozed
     assert "Snoozed until" in (await page.get(f"/tickets/{t['id']}")).text
     async with other.client(stranger) as c:
         problem(await c.delete(url), 404)
@@ -150,7 +155,7 @@ async def test_snooze_hides_from_open_views_and_a_customer_reply_wakes_it(ws, ma
         assert (await c.post(f"/tickets/{t['id']}/messages", json={"body": "Any news?"})).status_code == 201
     async with ws.client(maya) as c:
         assert (await c.get(url)).json()["snoozed"] is False
-    assert f"#{t['number']} Printer jam" in (await page.get("/inbox?view=mine")).text
+    assert _row(t) in (await page.get("/inbox?view=mine")).text
     history = (await page.get(f"/tickets/{t['id']}")).text
     assert "snoozed this until" in history and "The customer replied, so the snooze ended" in history
 
@@ -160,7 +165,7 @@ async def test_the_wake_job_brings_a_ticket_back_when_its_time_comes(ws, console
     t = await ticket(ws, maya, assignee_id=maya.user_id)
     r = await page.post(f"/tickets/{t['id']}/snooze", {"for": "1h", "until": ""})
     assert r.status_code == 303
-    assert f"#{t['number']} Printer jam" not in (await page.get("/inbox?view=mine")).text
+    assert _row(t) not in (await page.get("/inbox?view=mine")).text
     snoozes = TicketSnooze.__table__
     async with ws.platform.db.transaction() as uow:  # an hour passes
         await uow.execute(
@@ -170,7 +175,7 @@ async def test_the_wake_job_brings_a_ticket_back_when_its_time_comes(ws, console
         )
         await jobs.enqueue(uow, "tickets.snooze_wake", {"ticket_id": t["id"]})
     await drain(ws.platform)
-    assert f"#{t['number']} Printer jam" in (await page.get("/inbox?view=mine")).text
+    assert _row(t) in (await page.get("/inbox?view=mine")).text
     assert "The snooze ended" in (await page.get(f"/tickets/{t['id']}")).text
 
 
