@@ -33,7 +33,7 @@ from helpline.domains.customers import jobs as _customer_jobs  # registers job h
 from helpline.domains.customers.api import router as customers_router
 from helpline.domains.customers.views import router as customer_pages
 from helpline.domains.knowledge.api import router as help_router
-from helpline.domains.knowledge.helpcenter import router as help_pages
+from helpline.domains.knowledge.helpcenter_views import router as help_pages
 from helpline.domains.knowledge.views import router as kb_pages
 from helpline.domains.portal.views import router as portal_pages
 from helpline.domains.tickets import feed as _ticket_feed  # registers the events feed source

@@ -2,7 +2,7 @@
 bot, and the steps they take (each recorded for the insights page). One implementation serves the
 help centre's public JSON (``knowledge/api.py``, addressed by workspace slug), the chat widget
 (``/chat/help/*``, addressed by widget key with its origin allow-list) and the portal form's HTML
-fragment (``helpcenter.py``); :func:`suggest` is also the package's ``knowledge.suggest``. Customers
+fragment (``helpcenter_views.py``); :func:`suggest` is also the package's ``knowledge.suggest``. Customers
 are only ever given public, published articles."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def suggest(
     """Articles for what someone is typing: ``{"articles": [{id, title, url, excerpt, score}], "mode"}``,
     best first (``mode`` is ``none`` for fewer than 3 characters). The one implementation of "search,
     record, shape" behind the help-centre JSON (``api.py``), the chat widget (``/chat/help/suggest``),
-    the portal form's HTML fragment (``helpcenter.suggest_fragment``) and the package's ``suggest``.
+    the portal form's HTML fragment (``helpcenter_views.suggest_fragment``) and the package's ``suggest``.
 
     A language other than English that finds nothing is searched again over every language. The
     excerpt is escaped HTML with ``<mark>``ed matches (``Markup``, so a template shows it as is; JSON

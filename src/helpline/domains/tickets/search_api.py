@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from helpline.domains.tickets.global_search import PER_PAGE, search_all, ticket_filters
 from helpline.domains.tickets.schemas import SearchCount, SearchHit, SearchResults
-from helpline.domains.tickets.search_views import PER_PAGE, search_all, ticket_filters
 from helpline.errors import Forbidden, Invalid
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 

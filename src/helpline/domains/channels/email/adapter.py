@@ -7,7 +7,7 @@ transaction (``outbound.queue_reply``): the ``email.send`` job sends it after th
 rolled-back write leaves no mail. Internal notes never leave; a chat's lines never reach here
 while its chat takes them (the chat adapter is asked first).
 
-On the ticket page it adds what each message says about its mail (``ticket_pages.py``).
+On the ticket page it adds what each message says about its mail (``ticket_page_views.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.channels.email import outbound, ticket_pages
+from helpline.domains.channels.email import outbound, ticket_page_views
 from helpline.domains.channels.email.models import EmailThread
 from helpline.domains.tickets.channel_port import PageParts, Part, StaffMessage, TicketPage
 from helpline.platform.db import UnitOfWork
@@ -48,13 +48,13 @@ class EmailAdapter:
         return True
 
     async def page_parts(self, conn: AsyncConnection, page: TicketPage) -> PageParts | None:
-        facts = await ticket_pages.message_facts(conn, page.actor, page.messages)
+        facts = await ticket_page_views.message_facts(conn, page.actor, page.messages)
         if not facts:
             return None
         parts = PageParts()
         wanted = page.query.get("images", "")
         if wanted.isascii() and wanted.isdigit() and len(wanted) <= 19 and int(wanted):
-            parts.headers.update(ticket_pages.show_images(page.messages, facts, int(wanted)) or {})
+            parts.headers.update(ticket_page_views.show_images(page.messages, facts, int(wanted)) or {})
         for message_id, mail in facts.items():
             if mail.get("auth"):
                 parts.above[message_id] = [Part("email/_message_auth.html", mail)]
