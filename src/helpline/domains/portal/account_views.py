@@ -77,16 +77,9 @@ async def save_profile(
     request: Request, visit: CustomerVisit, platform: PlatformDep, name: Text = "", timezone: Text = ""
 ) -> Response:
     actor = visit.actor
-    name = name.strip()[:200]
-    if not name:
-        return await _profile(request, visit, platform, errors={"name": "Enter your name."}, status=422)
     try:
-        tz = timezones.check(timezone) if timezone.strip() else None  # empty: the workspace's
         async with platform.db.transaction() as uow:
-            await accounts.check_identity_change(uow, actor)
-            await uow.execute(
-                users.update().where(users.c.id == actor.user_id).values(name=name, timezone=tz)
-            )
+            await accounts.update_own_profile(uow, actor, name=name, timezone=timezone)
     except Problem as exc:
         field, said = (
             (exc.errors[0]["field"], exc.errors[0]["message"]) if exc.errors else ("name", exc.detail)

@@ -61,6 +61,7 @@ from helpline.domains.accounts.service._signin import (
     session_is_fresh,
     set_password,
     start_session,
+    update_own_profile,
 )
 from helpline.domains.accounts.service._workspaces import (
     do_create_workspace,
@@ -124,6 +125,7 @@ __all__ = [
     "start_session",
     "ticket_sequence",
     "tokens",
+    "update_own_profile",
     "user_id_by_email",
     "users",
     "workspace_by_slug",

@@ -8,6 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline import timezones
 from helpline.db.base import utcnow
 from helpline.domains.accounts import audit, security
 from helpline.domains.accounts.principal import Principal
@@ -180,6 +181,17 @@ async def session_is_fresh(uow: UnitOfWork | AsyncConnection, session_id: int | 
     if row is None or row.reauth_at is None or row.reauth_at <= utcnow() - timedelta(seconds=REAUTH_SECONDS):
         return False
     return row.method != "sso" or await belongs_only_to(uow, row.user_id, row.workspace_id)
+
+
+async def update_own_profile(uow: UnitOfWork, actor: Principal, *, name: str, timezone: str) -> None:
+    """A person's own name and time zone (empty: their workspace's), from the console's profile page
+    or the portal's. Raises :class:`Invalid` naming the field."""
+    name = name.strip()[:200]
+    if not name:
+        raise Invalid("name", "Enter your name.")
+    tz = timezones.check(timezone) if timezone.strip() else None
+    await check_identity_change(uow, actor)
+    await uow.execute(users.update().where(users.c.id == actor.user_id).values(name=name, timezone=tz))
 
 
 async def check_identity_change(uow: UnitOfWork | AsyncConnection, actor: Principal) -> None:
