@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from helpline.db.base import Base, IdMixin, utcnow
+from helpline.db.base import Base, IdMixin, JSONType, utcnow
 
 
 class CannedResponse(IdMixin, Base):
@@ -24,3 +25,160 @@ class CannedResponse(IdMixin, Base):
     created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- business hours (schedules) ---------------------------------------------------------------------
+
+
+class Schedule(IdMixin, Base):
+    """Business hours: an IANA time zone, intervals per weekday and named holidays, as the JSON
+    ``body`` that ``automation.calendar.Calendar.from_body`` reads (the one shape the API, the pages
+    and the SLA engine share). Each edit bumps ``version`` and appends a :class:`ScheduleVersion`, so
+    time counted before the edit stays counted under the hours then in force. One schedule per
+    workspace is the default (``is_default``); others apply to the groups named in
+    :class:`ScheduleGroup`."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleVersion(Base):
+    """What a schedule said from ``valid_from`` on (append-only; the SLA engine's history)."""
+
+    __tablename__ = "schedule_versions"
+    schedule_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    valid_from: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScheduleGroup(Base):
+    """A group whose tickets follow ``schedule_id`` instead of the workspace's default."""
+
+    __tablename__ = "schedule_groups"
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(sa.ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+
+
+# --- SLA policies and clocks --------------------------------------------------------------------------
+
+
+class SlaPolicy(IdMixin, Base):
+    """An ordered SLA policy: the first active one (by ``position``) whose ``conditions`` match a
+    ticket applies, else the workspace's fallback (``is_fallback``, at most one). ``targets`` maps a
+    priority to its targets per metric (``{"urgent": {"first_reply": {"minutes": 30, "business":
+    true, "warn": 10}}}``); ``escalations`` lists what happens on a warning or a breach. The shapes
+    are documented in ``docs/sla.md`` and checked by ``automation.sla_policies``."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    is_fallback: Mapped[bool] = mapped_column(default=False)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    targets: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    escalations: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaEvent(IdMixin, Base):
+    """One entry of a ticket's append-only SLA stream (``apply``, ``activate``, ``pause``,
+    ``resume``, ``fulfil``, ``stop``, ``warn``, ``breach``, ``escalate``). Every clock state and
+    every SLA report is a function of these rows and the schedules' versions
+    (``automation.sla.clocks.replay``). A warning and a breach are written once per ticket, metric
+    and cycle (the partial unique index), however many workers sweep."""
+
+    __tablename__ = "sla_events"
+    __table_args__ = (
+        sa.Index("ix_sla_events_ticket", "ticket_id", "id"),
+        sa.Index(
+            "uq_sla_events_alert",
+            "ticket_id",
+            "metric",
+            "cycle",
+            "kind",
+            unique=True,
+            sqlite_where=sa.text("kind IN ('warn', 'breach')"),
+            postgresql_where=sa.text("kind IN ('warn', 'breach')"),
+        ),
+    )
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    metric: Mapped[str | None] = mapped_column(sa.String(32))
+    cycle: Mapped[int] = mapped_column(default=0)
+    at: Mapped[datetime] = mapped_column()
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class TicketClock(Base):
+    """The current state of one SLA clock of a ticket (its latest cycle), kept by the engine as it
+    folds each event: what the inbox sorts by and what the alert sweep looks for. It is a cache of
+    ``sla_events`` (``replay`` gives the same), never the only record.
+
+    ``elapsed_business`` / ``elapsed_calendar`` are seconds counted up to ``since``; while
+    ``state == 'running'`` the clock has run since ``since``. ``alert_at`` is the next warning or
+    breach still to fire (NULL when none), indexed for the sweep."""
+
+    __tablename__ = "ticket_clocks"
+    __table_args__ = (
+        sa.Index(
+            "ix_ticket_clocks_alert",
+            "alert_at",
+            sqlite_where=sa.text("alert_at IS NOT NULL"),
+            postgresql_where=sa.text("alert_at IS NOT NULL"),
+        ),
+        sa.Index("ix_ticket_clocks_schedule", "schedule_id", "state"),
+    )
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    metric: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    cycle: Mapped[int] = mapped_column(default=1)
+    policy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sla_policies.id", ondelete="SET NULL"))
+    target_seconds: Mapped[int] = mapped_column()
+    warn_seconds: Mapped[int] = mapped_column(default=0)
+    business: Mapped[bool] = mapped_column(default=True)
+    schedule_id: Mapped[int | None] = mapped_column(sa.ForeignKey("schedules.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime] = mapped_column()
+    since: Mapped[datetime] = mapped_column()
+    elapsed_business: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    elapsed_calendar: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    due_at: Mapped[datetime | None] = mapped_column()
+    warn_at: Mapped[datetime | None] = mapped_column()
+    alert_at: Mapped[datetime | None] = mapped_column()
+    warned_at: Mapped[datetime | None] = mapped_column()
+    breached_at: Mapped[datetime | None] = mapped_column()
+    stopped_at: Mapped[datetime | None] = mapped_column()
+    achieved: Mapped[bool | None] = mapped_column()
+
+
+class TicketSlaSummary(Base):
+    """Per ticket, its policy and the soonest due time of a running clock (``next_due_at``), with
+    the soonest warning: the inbox's "next breach" column, its sort and its "at risk" / "breached"
+    filters read this one row instead of every clock."""
+
+    __tablename__ = "ticket_sla"
+    __table_args__ = (sa.Index("ix_ticket_sla_ws_due", "workspace_id", "next_due_at"),)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    policy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sla_policies.id", ondelete="SET NULL"))
+    next_due_at: Mapped[datetime | None] = mapped_column()
+    next_warn_at: Mapped[datetime | None] = mapped_column()
+    breached: Mapped[bool] = mapped_column(default=False)
