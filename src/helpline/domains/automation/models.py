@@ -128,8 +128,9 @@ class SlaEvent(IdMixin, Base):
 
 
 class TicketClock(Base):
-    """The current state of one SLA clock of a ticket (its latest cycle), kept by the engine as it
-    folds each event: what the inbox sorts by and what the alert sweep looks for. It is a cache of
+    """The current state of one SLA clock of a ticket (its latest cycle; every metric is measured,
+    ``target_seconds`` is NULL where the policy sets no target), kept by the engine as it folds each
+    event: what the inbox sorts by and what the alert sweep looks for. It is a cache of
     ``sla_events`` (``replay`` gives the same), never the only record.
 
     ``elapsed_business`` / ``elapsed_calendar`` are seconds counted up to ``since``; while
@@ -151,7 +152,7 @@ class TicketClock(Base):
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     cycle: Mapped[int] = mapped_column(default=1)
     policy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sla_policies.id", ondelete="SET NULL"))
-    target_seconds: Mapped[int] = mapped_column()
+    target_seconds: Mapped[int | None] = mapped_column()
     warn_seconds: Mapped[int] = mapped_column(default=0)
     business: Mapped[bool] = mapped_column(default=True)
     schedule_id: Mapped[int | None] = mapped_column(sa.ForeignKey("schedules.id", ondelete="SET NULL"))
@@ -179,6 +180,10 @@ class TicketSlaSummary(Base):
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     policy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sla_policies.id", ondelete="SET NULL"))
+    schedule_id: Mapped[int | None] = mapped_column(sa.ForeignKey("schedules.id", ondelete="SET NULL"))
     next_due_at: Mapped[datetime | None] = mapped_column()
     next_warn_at: Mapped[datetime | None] = mapped_column()
     breached: Mapped[bool] = mapped_column(default=False)
+    #: What the clocks' rules need to know of the ticket between events: its status, whether an
+    #: agent has replied in public, whether the customer spoke last (``automation.sla.clocks``).
+    facts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
