@@ -35,6 +35,8 @@ from helpline.app import create_app
 from helpline.db.migrate import upgrade
 from helpline.domains.accounts import service as accounts
 from helpline.domains.accounts.models import Role
+from helpline.platform.feed import REGISTRY as FEED
+from helpline.platform.feed import FeedWorker
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
@@ -170,6 +172,8 @@ def settings(database_url: str, tmp_root: Path) -> Settings:
 @pytest.fixture
 async def platform(settings: Settings) -> AsyncIterator[Platform]:
     p = build_platform(settings)
+    # As `helpline migrate` does: the feed's consumers (the SLA engine) start before any data.
+    await FeedWorker(p, FEED).setup()
     yield p
     await p.close()
 

@@ -27,6 +27,7 @@ from helpline.domains.accounts.sso.api import router as sso_router
 from helpline.domains.accounts.sso.views import router as sso_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.accounts.workspaces_api import router as workspaces_router
+from helpline.domains.automation.sla import jobs as _sla_jobs  # the SLA engine and its jobs
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels import startup as channels  # their job handlers register along
 from helpline.domains.customers import jobs as _customer_jobs  # registers job handlers
@@ -61,7 +62,7 @@ from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.metrics import router as metrics_router
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _ticket_feed, _account_jobs, _customer_jobs)
+_ = (_ticket_jobs, _ticket_feed, _account_jobs, _customer_jobs, _sla_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"

@@ -17,6 +17,7 @@ from helpline.cli._common import (
     run,
     settings,
 )
+from helpline.settings import Settings
 
 
 @app.command()
@@ -30,7 +31,22 @@ def migrate() -> None:
     except Exception as exc:
         fail(f"migration failed: {str(exc).splitlines()[0]}. Check HELPLINE_DATABASE_URL.", 1)
     s.ensure_secret_key()
+    run(lambda: _start_feed(s))
     err.print("database is up to date", highlight=False)
+
+
+async def _start_feed(s: Settings) -> None:
+    """Give every feed consumer its cursor now, so that what is written next (demo data, an import)
+    reaches them: a consumer starts from the moment it first runs."""
+    import helpline.app  # noqa: F401 - importing the app registers every consumer
+    from helpline.platform.feed import REGISTRY, FeedWorker
+    from helpline.platform.runtime import build_platform
+
+    platform = build_platform(s)
+    try:
+        await FeedWorker(platform, REGISTRY).setup()
+    finally:
+        await platform.close()
 
 
 @app.command()

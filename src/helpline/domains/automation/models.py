@@ -176,7 +176,10 @@ class TicketSlaSummary(Base):
     filters read this one row instead of every clock."""
 
     __tablename__ = "ticket_sla"
-    __table_args__ = (sa.Index("ix_ticket_sla_ws_due", "workspace_id", "next_due_at"),)
+    __table_args__ = (
+        sa.Index("ix_ticket_sla_ws_due", "workspace_id", "next_due_at"),
+        sa.Index("ix_ticket_sla_schedule", "schedule_id", "ticket_id"),
+    )
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     policy_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sla_policies.id", ondelete="SET NULL"))

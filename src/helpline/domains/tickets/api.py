@@ -10,6 +10,7 @@ from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.accounts.principal import Principal
+from helpline.domains.automation.sla import read as sla_read
 from helpline.domains.tickets import fields, queries, relations, service
 from helpline.domains.tickets.models import Channel, Priority, Status, TicketType
 from helpline.domains.tickets.schemas import (
@@ -59,6 +60,7 @@ async def render_detail(conn: AsyncConnection, actor: Principal, ticket_id: IdPa
     row = await queries.access_ticket(conn, actor, ticket_id)
     (item,) = await render_tickets(conn, actor, [row])
     item.update(await queries.detail_extras(conn, ticket_id))
+    item["sla"] = [] if actor.is_customer else (await sla_read.targets(conn, [ticket_id]))[ticket_id]
     return item
 
 

@@ -22,6 +22,7 @@ from helpline.domains.tickets.events import (
     MergedFrom,
     MergedInto,
     MessageAdded,
+    SlaAlert,
     Snoozed,
     Split,
     StatusChanged,
@@ -257,7 +258,31 @@ def sentence(event: TicketEvent, row: Mapping[str, Any], names: Names) -> str:
         if event.reason == "time":
             return "The snooze ended"
         return f"{who} woke this up"
+    if isinstance(event, SlaAlert):
+        return sla_sentence(event, names)
     return f"{who} changed this ({event.kind})"
+
+
+#: How the history names each SLA metric.
+METRIC_NAMES = {
+    "first_reply": "First reply",
+    "next_reply": "Next reply",
+    "periodic_update": "Periodic update",
+    "resolution": "Resolution",
+    "requester_wait": "Requester wait",
+    "agent_work": "Agent work",
+}
+
+
+def sla_sentence(event: SlaAlert, names: Names) -> str:
+    """ "Resolution target missed (due Fri 17:00); escalated: raised the priority to urgent"."""
+    what = METRIC_NAMES.get(event.metric, event.metric)
+    try:
+        due = f" (due {names.when(datetime.fromisoformat(event.due_at))})" if event.due_at else ""
+    except ValueError:
+        due = ""
+    head = f"{what} target missed{due}" if event.stage == "breach" else f"{what} target due soon{due}"
+    return f"{head}; escalated: {', '.join(event.actions)}" if event.actions else head
 
 
 def describe(row: Mapping[str, Any], names: Names) -> str:

@@ -26,7 +26,9 @@ async def index(platform: Platform, batch: list[dict[str, Any]]) -> None:
         await search.index_tickets(uow, [int(a["ticket_id"]) for a in batch])
 
 
-async def _mail(platform: Platform, ticket_id: int, user_id: int, subject: str, lines: list[str]) -> None:
+async def mail_staff(
+    platform: Platform, ticket_id: int, user_id: int, subject: str, lines: list[str]
+) -> None:
     async with platform.db.read() as conn:
         user = (
             await conn.execute(sa.select(users.c.email, users.c.name).where(users.c.id == user_id))
@@ -50,7 +52,7 @@ async def _mail(platform: Platform, ticket_id: int, user_id: int, subject: str, 
 @job_handler("notify.assigned")
 async def notify_assigned(platform: Platform, batch: list[dict[str, Any]]) -> None:
     for args in batch:
-        await _mail(
+        await mail_staff(
             platform,
             int(args["ticket_id"]),
             int(args["user_id"]),
@@ -68,7 +70,7 @@ async def notify_customer_reply(platform: Platform, batch: list[dict[str, Any]])
                     sa.select(messages.c.body_text).where(messages.c.id == int(args["message_id"]))
                 )
             ).scalar()
-        await _mail(
+        await mail_staff(
             platform,
             int(args["ticket_id"]),
             int(args["user_id"]),
@@ -88,7 +90,7 @@ async def notify_mentioned(platform: Platform, batch: list[dict[str, Any]]) -> N
                 )
             ).scalar()
         by = str(args.get("by") or "A colleague")
-        await _mail(
+        await mail_staff(
             platform,
             int(args["ticket_id"]),
             int(args["user_id"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
@@ -83,10 +83,33 @@ class TicketRead(BaseModel):
     solved_at: datetime | None
 
 
+class SlaTarget(BaseModel):
+    """One SLA target of the ticket (docs/sla.md): ``status`` is ``active``, ``paused``, ``fulfilled``
+    or ``breached``; ``due_at`` is set while the clock runs; minutes are used so far (or in all,
+    once it stopped), in business hours and in calendar time."""
+
+    metric: Literal[
+        "first_reply", "next_reply", "periodic_update", "resolution", "requester_wait", "agent_work"
+    ]
+    cycle: int
+    status: Literal["active", "paused", "fulfilled", "breached"]
+    due_at: datetime | None
+    warn_at: datetime | None
+    target_minutes: int
+    business: bool
+    started_at: datetime | None
+    stopped_at: datetime | None
+    breached_at: datetime | None
+    business_minutes: float
+    calendar_minutes: float
+
+
 class TicketDetail(TicketRead):
     follower_ids: list[int]
     cc_contact_ids: list[int]
     links: list[LinkRead]
+    #: The ticket's SLA targets (staff only; empty for customers and for tickets without a policy).
+    sla: list[SlaTarget] = []
 
 
 class TicketPage(BaseModel):

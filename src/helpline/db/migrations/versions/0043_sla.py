@@ -169,6 +169,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_ticket_sla")),
     )
     op.create_index("ix_ticket_sla_ws_due", "ticket_sla", ["workspace_id", "next_due_at"])
+    op.create_index("ix_ticket_sla_schedule", "ticket_sla", ["schedule_id", "ticket_id"])
 
 
 def downgrade() -> None:

@@ -36,6 +36,7 @@ from helpline.domains.tickets.events._kinds import (
     MergedFrom,
     MergedInto,
     MessageAdded,
+    SlaAlert,
     Snoozed,
     Split,
     StatusChanged,
@@ -64,6 +65,7 @@ KINDS: dict[str, type[TicketEvent]] = {
         Erased,
         Snoozed,
         Unsnoozed,
+        SlaAlert,
     )
 }
 
@@ -137,6 +139,7 @@ __all__ = [
     "MergedFrom",
     "MergedInto",
     "MessageAdded",
+    "SlaAlert",
     "Snoozed",
     "Split",
     "StatusChanged",

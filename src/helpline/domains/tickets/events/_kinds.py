@@ -311,3 +311,37 @@ class Unsnoozed(TicketEvent):
     @classmethod
     def from_values(cls, field: str | None, old: Any, new: Any) -> Unsnoozed:
         return cls(str(_get(new, "reason", "")))
+
+
+@dataclass(frozen=True)
+class SlaAlert(TicketEvent):
+    """An SLA target of the ticket was about to be missed (``stage`` ``warn``) or was missed
+    (``breach``): which ``metric``, when it was due (ISO 8601, UTC), and what the escalation did
+    (``actions``: short sentences, e.g. "raised the priority to urgent")."""
+
+    kind: ClassVar[str] = "sla_alert"
+    metric: str
+    stage: str
+    due_at: str = ""
+    actions: tuple[str, ...] = ()
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return (
+            None,
+            None,
+            {
+                "metric": self.metric,
+                "stage": self.stage,
+                "due_at": self.due_at,
+                "actions": list(self.actions),
+            },
+        )
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> SlaAlert:
+        return cls(
+            str(_get(new, "metric", "")),
+            str(_get(new, "stage", "")),
+            str(_get(new, "due_at", "") or ""),
+            tuple(_get(new, "actions") or ()),
+        )

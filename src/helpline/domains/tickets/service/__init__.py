@@ -44,6 +44,7 @@ from helpline.domains.tickets.service._compose import (
     with_signature,
 )
 from helpline.domains.tickets.service._create import check_create, create_ticket
+from helpline.domains.tickets.service._escalate import escalate
 from helpline.domains.tickets.service._inbound import (
     CustomerMessage,
     NewTicket,
@@ -92,6 +93,7 @@ __all__ = [
     "create_ticket",
     "create_ticket_from_contact",
     "create_tickets_from_contacts",
+    "escalate",
     "etag",
     "find_or_create_contact",
     "for_each_ticket",

@@ -1,0 +1,1 @@
+"""SLA engine: clocks, policies, alerts and recomputes (docs/sla.md)."""
