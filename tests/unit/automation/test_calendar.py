@@ -66,15 +66,63 @@ BETWEEN = [
     ("new york spring night 23 h", ALL_DAY_NY, at(NEW_YORK, 2026, 3, 8), at(NEW_YORK, 2026, 3, 9), 23 * 60),
     ("new york autumn night 25 h", ALL_DAY_NY, at(NEW_YORK, 2026, 11, 1), at(NEW_YORK, 2026, 11, 2), 25 * 60),
     # 02:30 does not exist that night in Berlin: the window opens at 03:00 CEST (01:00 UTC).
-    ("berlin start in gap", sunday("Europe/Berlin", ["02:30", "10:00"]), utc(2026, 3, 28), utc(2026, 3, 30), 420),
-    ("berlin window in gap", sunday("Europe/Berlin", ["02:00", "02:30"]), utc(2026, 3, 28), utc(2026, 3, 30), 0),
-    ("berlin end in gap", sunday("Europe/Berlin", ["01:30", "02:30"]), utc(2026, 3, 28), utc(2026, 3, 30), 30),
-    # 02:30–03:00 CEST, then the clock goes back and 02:30–04:00 CET.
-    ("berlin start in repeat", sunday("Europe/Berlin", ["02:30", "04:00"]), utc(2026, 10, 24), utc(2026, 10, 26), 120),
-    ("berlin end in repeat", sunday("Europe/Berlin", ["01:00", "02:30"]), utc(2026, 10, 24), utc(2026, 10, 26), 120),
-    ("berlin repeated hour", sunday("Europe/Berlin", ["02:00", "03:00"]), utc(2026, 10, 24), utc(2026, 10, 26), 120),
-    ("new york edge in gap", sunday("America/New_York", ["02:15", "03:15"]), utc(2026, 3, 7), utc(2026, 3, 9), 15),
-    ("new york in repeat", sunday("America/New_York", ["01:15", "01:45"]), utc(2026, 10, 31), utc(2026, 11, 2), 60),
+    (
+        "berlin start in gap",
+        sunday("Europe/Berlin", ["02:30", "10:00"]),
+        utc(2026, 3, 28),
+        utc(2026, 3, 30),
+        420,
+    ),
+    (
+        "berlin window in gap",
+        sunday("Europe/Berlin", ["02:00", "02:30"]),
+        utc(2026, 3, 28),
+        utc(2026, 3, 30),
+        0,
+    ),
+    (
+        "berlin end in gap",
+        sunday("Europe/Berlin", ["01:30", "02:30"]),
+        utc(2026, 3, 28),
+        utc(2026, 3, 30),
+        30,
+    ),
+    # 02:30-03:00 CEST, then the clock goes back and 02:30-04:00 CET.
+    (
+        "berlin start in repeat",
+        sunday("Europe/Berlin", ["02:30", "04:00"]),
+        utc(2026, 10, 24),
+        utc(2026, 10, 26),
+        120,
+    ),
+    (
+        "berlin end in repeat",
+        sunday("Europe/Berlin", ["01:00", "02:30"]),
+        utc(2026, 10, 24),
+        utc(2026, 10, 26),
+        120,
+    ),
+    (
+        "berlin repeated hour",
+        sunday("Europe/Berlin", ["02:00", "03:00"]),
+        utc(2026, 10, 24),
+        utc(2026, 10, 26),
+        120,
+    ),
+    (
+        "new york edge in gap",
+        sunday("America/New_York", ["02:15", "03:15"]),
+        utc(2026, 3, 7),
+        utc(2026, 3, 9),
+        15,
+    ),
+    (
+        "new york in repeat",
+        sunday("America/New_York", ["01:15", "01:45"]),
+        utc(2026, 10, 31),
+        utc(2026, 11, 2),
+        60,
+    ),
     ("24:00 end runs into tuesday", LATE, at(BERLIN, 2026, 6, 15, 22), at(BERLIN, 2026, 6, 16, 2), 240),
     ("christmas closed", CHRISTMAS, at(BERLIN, 2026, 12, 23, 16), at(BERLIN, 2026, 12, 28, 10), 120),
     ("reversed span is zero", OFFICE, at(BERLIN, 2026, 6, 16, 12), at(BERLIN, 2026, 6, 15, 12), 0),
@@ -94,8 +142,20 @@ ADD = [
     ("lunch break skipped", LUNCH, at(BERLIN, 2026, 6, 15, 11), 120, at(BERLIN, 2026, 6, 15, 14)),
     ("due at the lunch break", LUNCH, at(BERLIN, 2026, 6, 15, 11), 90, at(BERLIN, 2026, 6, 15, 12, 30)),
     ("full lunch day ends at 17:00", LUNCH, at(BERLIN, 2026, 6, 15, 9), 420, at(BERLIN, 2026, 6, 15, 17)),
-    ("480 from 09:00 is 17:00 same day", OFFICE, at(BERLIN, 2026, 6, 15, 9), 480, at(BERLIN, 2026, 6, 15, 17)),
-    ("481 from 09:00 is 09:01 next day", OFFICE, at(BERLIN, 2026, 6, 15, 9), 481, at(BERLIN, 2026, 6, 16, 9, 1)),
+    (
+        "480 from 09:00 is 17:00 same day",
+        OFFICE,
+        at(BERLIN, 2026, 6, 15, 9),
+        480,
+        at(BERLIN, 2026, 6, 15, 17),
+    ),
+    (
+        "481 from 09:00 is 09:01 next day",
+        OFFICE,
+        at(BERLIN, 2026, 6, 15, 9),
+        481,
+        at(BERLIN, 2026, 6, 16, 9, 1),
+    ),
     ("early start waits for 09:00", OFFICE, at(BERLIN, 2026, 6, 15, 6), 480, at(BERLIN, 2026, 6, 15, 17)),
     ("friday evening", OFFICE, at(BERLIN, 2026, 6, 19, 18), 60, at(BERLIN, 2026, 6, 22, 10)),
     ("friday 16:00 + 60 is 17:00", OFFICE, at(BERLIN, 2026, 6, 19, 16), 60, at(BERLIN, 2026, 6, 19, 17)),
@@ -103,10 +163,34 @@ ADD = [
     ("easter + DST", EASTER_2027, at(BERLIN, 2027, 3, 25, 16), 120, at(BERLIN, 2027, 3, 30, 10)),
     ("created on christmas", CHRISTMAS, at(BERLIN, 2026, 12, 25, 10), 60, at(BERLIN, 2026, 12, 28, 10)),
     ("berlin spring night", ALL_DAY_BERLIN, at(BERLIN, 2026, 3, 29), 180, at(BERLIN, 2026, 3, 29, 4)),
-    ("berlin autumn night", ALL_DAY_BERLIN, at(BERLIN, 2026, 10, 25), 180, at(BERLIN, 2026, 10, 25, 2, fold=1)),
-    ("berlin start in gap", sunday("Europe/Berlin", ["02:30", "10:00"]), utc(2026, 3, 28), 1, utc(2026, 3, 29, 1, 1)),
-    ("berlin repeat", sunday("Europe/Berlin", ["02:30", "04:00"]), utc(2026, 10, 24), 45, utc(2026, 10, 25, 1, 45)),
-    ("new york autumn", sunday("America/New_York", ["01:15", "01:45"]), utc(2026, 11, 1), 45, utc(2026, 11, 1, 6, 30)),
+    (
+        "berlin autumn night",
+        ALL_DAY_BERLIN,
+        at(BERLIN, 2026, 10, 25),
+        180,
+        at(BERLIN, 2026, 10, 25, 2, fold=1),
+    ),
+    (
+        "berlin start in gap",
+        sunday("Europe/Berlin", ["02:30", "10:00"]),
+        utc(2026, 3, 28),
+        1,
+        utc(2026, 3, 29, 1, 1),
+    ),
+    (
+        "berlin repeat",
+        sunday("Europe/Berlin", ["02:30", "04:00"]),
+        utc(2026, 10, 24),
+        45,
+        utc(2026, 10, 25, 1, 45),
+    ),
+    (
+        "new york autumn",
+        sunday("America/New_York", ["01:15", "01:45"]),
+        utc(2026, 11, 1),
+        45,
+        utc(2026, 11, 1, 6, 30),
+    ),
     ("new york spring", ALL_DAY_NY, at(NEW_YORK, 2026, 3, 8, 1), 90, at(NEW_YORK, 2026, 3, 8, 3, 30)),
     ("24:00 end runs into tuesday", LATE, at(BERLIN, 2026, 6, 15, 23), 120, at(BERLIN, 2026, 6, 16, 1)),
     ("zero is the start itself", OFFICE, at(BERLIN, 2026, 6, 20, 10), 0, at(BERLIN, 2026, 6, 20, 10)),
@@ -125,11 +209,13 @@ def test_add(b: Any, start: datetime, minutes: int, due: datetime) -> None:
 
 
 def test_autumn_repeat_wall_clock() -> None:
-    # 01:15 EDT + 30 business minutes of 01:15–01:45 ends at 01:45 EDT; 45 reach 01:30 EST (fold=1).
+    # 01:15 EDT + 30 business minutes of 01:15-01:45 ends at 01:45 EDT; 45 reach 01:30 EST (fold=1).
     cal = Calendar.from_body(sunday("America/New_York", ["01:15", "01:45"]))
     start = at(NEW_YORK, 2026, 11, 1, 1, 15)
     assert cal_.add_business_minutes(cal, start, 30) == at(NEW_YORK, 2026, 11, 1, 1, 45).astimezone(UTC)
-    assert cal_.add_business_minutes(cal, start, 45) == at(NEW_YORK, 2026, 11, 1, 1, 30, fold=1).astimezone(UTC)
+    assert cal_.add_business_minutes(cal, start, 45) == at(NEW_YORK, 2026, 11, 1, 1, 30, fold=1).astimezone(
+        UTC
+    )
     assert cal_.add_business_minutes(cal, start, 45) == utc(2026, 11, 1, 6, 30)
 
 
@@ -152,7 +238,7 @@ def test_never_open_gives_none_and_naive_is_refused() -> None:
     assert cal_.next_open(closed, utc(2026, 1, 1)) is None
     assert cal_.business_minutes_between(closed, utc(2026, 1, 1), utc(2030, 1, 1)) == 0
     with pytest.raises(ValueError, match="aware"):
-        cal_.is_open(cal_.ALWAYS_OPEN, datetime(2026, 1, 1))  # noqa: DTZ001
+        cal_.is_open(cal_.ALWAYS_OPEN, datetime(2026, 1, 1))
     with pytest.raises(ValueError, match=">= 0"):
         cal_.add_business_seconds(cal_.ALWAYS_OPEN, utc(2026, 1, 1), -1)
 
@@ -188,7 +274,13 @@ def test_normalize_body_is_canonical() -> None:
             **{d: [] for d in cal_.DAYS[1:]},
         },
         "holidays": [
-            {"name": "Christmas Day", "start": "2026-12-25", "end": "2026-12-25", "enabled": True, "source": "holidays:DE"},
+            {
+                "name": "Christmas Day",
+                "start": "2026-12-25",
+                "end": "2026-12-25",
+                "enabled": True,
+                "source": "holidays:DE",
+            },
             {"name": "Boxing Day", "start": "2026-12-26", "end": "2026-12-26", "enabled": False},
         ],
     }
@@ -201,8 +293,12 @@ def _week(**days: list[list[str]]) -> Any:
 
 
 INVALID = [
-    (_week(mon=[["09:00", "12:00"], ["09:30", "10:00"]]), "week.mon[1]", "09:30–10:00 overlaps 09:00–12:00"),
-    (_week(tue=[["09:30", "10:00"], ["08:00", "09:00"], ["09:00", "12:00"]]), "week.tue[2]", "overlaps 09:30"),
+    (_week(mon=[["09:00", "12:00"], ["09:30", "10:00"]]), "week.mon[1]", "09:30-10:00 overlaps 09:00-12:00"),
+    (
+        _week(tue=[["09:30", "10:00"], ["08:00", "09:00"], ["09:00", "12:00"]]),
+        "week.tue[2]",
+        "overlaps 09:30",
+    ),
     (_week(wed=[["25:00", "26:00"]]), "week.wed[0]", "'25:00' is not a time of day"),
     (_week(wed=[["9:00", "17:00"]]), "week.wed[0]", "'9:00' is not a time of day"),
     (_week(wed=[["09:00", "17:60"]]), "week.wed[0]", "'17:60' is not a time of day"),
@@ -212,15 +308,24 @@ INVALID = [
     (_week(sat=[["09:00", "10:00"]] * 21), "week.sat", "at most 20"),
     (_week(monday=[]), "week.monday", "is not a weekday"),
     (body("Mars/Olympus", {}), "timezone", "is not an IANA time zone, such as Europe/Berlin"),
-    (body("Europe/Berlin", {}, [{"name": "X", "start": "2026-12-26", "end": "2026-12-25"}]), "holidays[0].end",
-     "is before start"),
+    (
+        body("Europe/Berlin", {}, [{"name": "X", "start": "2026-12-26", "end": "2026-12-25"}]),
+        "holidays[0].end",
+        "is before start",
+    ),
     (body("Europe/Berlin", {}, [{"name": " ", "start": "2026-12-26"}]), "holidays[0].name", "is required"),
     (body("Europe/Berlin", {}, [{"name": "X" * 201, "start": "2026-12-26"}]), "holidays[0].name", "200"),
     (body("Europe/Berlin", {}, [{"name": "X", "start": "2026-02-30"}]), "holidays[0].start", "is not a date"),
-    (body("Europe/Berlin", {}, [{"name": "X", "start": "2026-12-26", "enabled": "yes"}]), "holidays[0].enabled",
-     "true or false"),
-    (body("Europe/Berlin", {}, [{"name": "X", "start": "2026-12-26", "date": "x"}]), "holidays[0].date",
-     "is not a holiday field"),
+    (
+        body("Europe/Berlin", {}, [{"name": "X", "start": "2026-12-26", "enabled": "yes"}]),
+        "holidays[0].enabled",
+        "true or false",
+    ),
+    (
+        body("Europe/Berlin", {}, [{"name": "X", "start": "2026-12-26", "date": "x"}]),
+        "holidays[0].date",
+        "is not a holiday field",
+    ),
     (body("Europe/Berlin", {}, [{"name": "X", "start": "2026-12-26"}] * 1001), "holidays", "at most 1000"),
     ({**OFFICE, "weeks": {}}, "weeks", "is not a schedule field"),
 ]

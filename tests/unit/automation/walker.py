@@ -36,10 +36,11 @@ def _closed_days(body: dict[str, Any]) -> set[date]:
     return days
 
 
-def is_business_minute(body: dict[str, Any], instant: datetime) -> bool:
-    """Whether the UTC minute starting at ``instant`` is business time under ``body``."""
+def is_business_minute(body: dict[str, Any], instant: datetime, closed: set[date] | None = None) -> bool:
+    """Whether the UTC minute starting at ``instant`` is business time under ``body`` (``closed``: its
+    holiday dates, when the caller has them already)."""
     local = instant.astimezone(ZoneInfo(body["timezone"]))
-    if local.date() in _closed_days(body):
+    if local.date() in (_closed_days(body) if closed is None else closed):
         return False
     now = local.hour * 60 + local.minute
     for start, end in body.get("week", {}).get(DAY_KEYS[local.weekday()], []):
@@ -60,7 +61,8 @@ def _minutes(a: datetime, b: datetime) -> list[datetime]:
 
 def walk_between(body: dict[str, Any], a: datetime, b: datetime) -> int:
     """Business minutes in ``[a, b)``, counted one UTC minute at a time."""
-    return sum(1 for t in _minutes(a, b) if is_business_minute(body, t))
+    closed = _closed_days(body)
+    return sum(1 for t in _minutes(a, b) if is_business_minute(body, t, closed))
 
 
 def walk_add(body: dict[str, Any], a: datetime, minutes: int, limit_days: int = 60) -> datetime | None:
@@ -71,9 +73,9 @@ def walk_add(body: dict[str, Any], a: datetime, minutes: int, limit_days: int = 
     if minutes == 0:
         return t
     stop = t + timedelta(days=limit_days)
-    used = 0
+    used, closed = 0, _closed_days(body)
     while t < stop:
-        if is_business_minute(body, t):
+        if is_business_minute(body, t, closed):
             used += 1
             if used == minutes:
                 return t + MINUTE
