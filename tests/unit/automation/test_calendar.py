@@ -258,6 +258,13 @@ def test_calendar_is_hashable_and_equal_by_value() -> None:
     assert one.week[0] == ((540, 1020),) and one.week[5] == ()
 
 
+def test_a_calendar_built_by_hand_may_list_intervals_in_any_order() -> None:
+    by_hand = Calendar("Europe/Berlin", (((780, 840), (540, 800)),) + ((),) * 6)
+    a, b = at(BERLIN, 2026, 6, 15), at(BERLIN, 2026, 6, 16)
+    assert cal_.business_minutes_between(by_hand, a, b) == 300
+    assert cal_.add_business_minutes(by_hand, a, 300) == at(BERLIN, 2026, 6, 15, 14)
+
+
 def test_normalize_body_is_canonical() -> None:
     raw = {
         "timezone": " Europe/Berlin ",

@@ -286,6 +286,7 @@ class _Index:
                     a, b = max(base + m0 * 60, seg_start), min(base + m1 * 60, seg_end)
                     if a < b:
                         pieces.append((a, b))
+        pieces.sort()  # already sorted for a normalized week; a Calendar built by hand may not be
         starts: list[float] = []
         ends: list[float] = []
         for a, b in pieces:
