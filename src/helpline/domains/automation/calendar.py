@@ -8,15 +8,15 @@ on a :class:`Calendar` built once per schedule version (``Calendar.from_body``).
 wall-clock time (``t.astimezone(ZoneInfo(timezone))``) falls inside one of the half-open intervals
 ``[start, end)`` of its local date's weekday, and that local date is not an enabled holiday.
 Consequences on daylight-saving nights: the repeated local hour of the autumn night counts twice when
-it is inside a window (00:00–24:00 then holds 25 hours), the skipped hour of the spring night does not
-exist (23 hours). A window edge inside the skipped hour simply has no instant: 02:30–10:00 on a
-Berlin spring night starts at 03:00 CEST; a window 02:00–02:30 on that night is empty. A window edge
-in the repeated hour is met twice: 02:30–04:00 on the Berlin autumn night opens at 02:30 CEST, closes
+it is inside a window (00:00-24:00 then holds 25 hours), the skipped hour of the spring night does not
+exist (23 hours). A window edge inside the skipped hour simply has no instant: 02:30-10:00 on a
+Berlin spring night starts at 03:00 CEST; a window 02:00-02:30 on that night is empty. A window edge
+in the repeated hour is met twice: 02:30-04:00 on the Berlin autumn night opens at 02:30 CEST, closes
 at 03:00 CEST (the clock goes back to 02:00), reopens at 02:30 CET and closes at 04:00 CET.
 
 **Adding.** ``add_business_seconds(cal, start, s)`` is the earliest instant ``t >= start`` with
 ``business_seconds_between(cal, start, t) == s``: a due time may equal the end of a window (09:00 +
-480 business minutes on a 09:00–17:00 day is 17:00 that day, not 09:00 the next morning) and, for
+480 business minutes on a 09:00-17:00 day is 17:00 that day, not 09:00 the next morning) and, for
 ``s > 0``, never lies in closed time. ``s == 0`` gives ``start``. ``None`` when the target cannot be
 reached within ten years (a schedule with no open time at all).
 
@@ -53,11 +53,11 @@ _TIME = re.compile(r"(\d\d):(\d\d)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _BODY_KEYS = ("timezone", "week", "holidays")
 _HOLIDAY_KEYS = ("name", "start", "end", "enabled", "source")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORD = date(1970, 1, 1).toordinal()
 _DAY = 86400
-_FIRST_YEAR, _LAST_YEAR = 1800, 2500
+_FIRST_YEAR, _LAST_YEAR = 1800, 2500  # the years counted lie strictly between
 _YEAR_STARTS = [(date(y, 1, 1).toordinal() - _EPOCH_ORD) * _DAY for y in range(_FIRST_YEAR, _LAST_YEAR + 1)]
+_YEAR_SECONDS = 31_556_952  # an average Gregorian year
 
 
 # --- the body ---------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def _day(raw: Any, path: str) -> list[tuple[int, int]]:
             late, early = (span, widest) if span[2] > widest[2] else (widest, span)
             raise Invalid(
                 f"{path}[{late[2]}]",
-                f"{_hhmm(late[0])}–{_hhmm(late[1])} overlaps {_hhmm(early[0])}–{_hhmm(early[1])}",
+                f"{_hhmm(late[0])}-{_hhmm(late[1])} overlaps {_hhmm(early[0])}-{_hhmm(early[1])}",
             )
         if widest is None or span[1] > widest[1]:
             widest = span
@@ -256,21 +256,25 @@ def _segments(tz: str, year: int) -> list[tuple[int, int, int]]:
     return [s for s in out if s[1] > s[0]]
 
 
+# starts, ends, cumulative business seconds at each end (floats: a float bisects fastest among floats)
+_Year = tuple[list[float], list[float], list[float]]
+
+
 class _Index:
     """Per UTC year: sorted merged business intervals ``starts``/``ends`` and cumulative seconds."""
 
     def __init__(self, cal: Calendar) -> None:
         self.cal = cal
         self.closed = {d.toordinal() - _EPOCH_ORD for d in cal.closed}
-        self.years: dict[int, tuple[list[int], list[int], list[int]]] = {}
+        self.years: dict[int, _Year] = {}
 
-    def year(self, year: int) -> tuple[list[int], list[int], list[int]]:
+    def year(self, year: int) -> _Year:
         built = self.years.get(year)
         if built is None:
             built = self.years[year] = self._build(year)
         return built
 
-    def _build(self, year: int) -> tuple[list[int], list[int], list[int]]:
+    def _build(self, year: int) -> _Year:
         week, closed = self.cal.week, self.closed
         pieces: list[tuple[int, int]] = []
         for seg_start, seg_end, off in _segments(self.cal.timezone, year):
@@ -282,46 +286,57 @@ class _Index:
                     a, b = max(base + m0 * 60, seg_start), min(base + m1 * 60, seg_end)
                     if a < b:
                         pieces.append((a, b))
-        starts: list[int] = []
-        ends: list[int] = []
+        pieces.sort()  # already sorted for a normalized week; a Calendar built by hand may not be
+        starts: list[float] = []
+        ends: list[float] = []
         for a, b in pieces:
             if ends and a <= ends[-1]:
                 ends[-1] = max(ends[-1], b)
             else:
-                starts.append(a)
-                ends.append(b)
-        cum: list[int] = []
-        total = 0
-        for a, b in zip(starts, ends, strict=True):
-            total += b - a
+                starts.append(float(a))
+                ends.append(float(b))
+        cum: list[float] = []
+        total = 0.0
+        for a_, b_ in zip(starts, ends, strict=True):
+            total += b_ - a_
             cum.append(total)
         return starts, ends, cum
 
-    def upto(self, year: int, ts: float) -> float:
-        """Business seconds from the start of UTC ``year`` to ``ts`` (inside that year)."""
-        starts, ends, cum = self.year(year)
-        i = bisect_right(starts, ts) - 1
-        if i < 0:
-            return 0.0
-        return cum[i] - (ends[i] - min(ts, ends[i]))
 
-    def total(self, year: int) -> int:
-        cum = self.year(year)[2]
-        return cum[-1] if cum else 0
+def _upto(entry: _Year, ts: float) -> float:
+    """Business seconds from the start of the entry's UTC year to ``ts`` (inside that year)."""
+    starts, ends, cum = entry
+    i = bisect_right(starts, ts) - 1
+    if i < 0:
+        return 0.0
+    end = ends[i]
+    return cum[i] - (end - ts) if ts < end else cum[i]
+
+
+def _total(entry: _Year) -> float:
+    cum = entry[2]
+    return cum[-1] if cum else 0.0
 
 
 def _ts(t: datetime, name: str) -> tuple[float, int]:
-    if t.tzinfo is None or t.utcoffset() is None:
+    """``t`` as a POSIX timestamp, and its UTC year."""
+    if t.tzinfo is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, not a naive one")
     ts = t.timestamp()
-    i = bisect_right(_YEAR_STARTS, ts) - 1
-    if i < 0 or i >= len(_YEAR_STARTS) - 1:
-        raise ValueError(f"{name} is outside the years {_FIRST_YEAR}–{_LAST_YEAR - 1}")
-    return ts, _FIRST_YEAR + i
+    i = int(ts // _YEAR_SECONDS) + (1970 - _FIRST_YEAR)  # off by one at most, near a new year
+    if 0 < i < len(_YEAR_STARTS) - 2:
+        if ts < _YEAR_STARTS[i]:
+            i -= 1
+        elif ts >= _YEAR_STARTS[i + 1]:
+            i += 1
+        year = _FIRST_YEAR + i
+        if _FIRST_YEAR < year < _LAST_YEAR:
+            return ts, year
+    raise ValueError(f"{name} is outside the years {_FIRST_YEAR + 1}-{_LAST_YEAR - 1}")
 
 
 def _at(ts: float) -> datetime:
-    return _EPOCH + timedelta(seconds=ts)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def business_seconds_between(cal: Calendar, a: datetime, b: datetime) -> float:
@@ -331,10 +346,12 @@ def business_seconds_between(cal: Calendar, a: datetime, b: datetime) -> float:
     if tb <= ta:
         return 0.0
     index = cal._index()
+    first = index.years.get(ya) or index.year(ya)
     if ya == yb:
-        return index.upto(yb, tb) - index.upto(ya, ta)
-    total = index.total(ya) - index.upto(ya, ta) + index.upto(yb, tb)
-    return total + sum(index.total(y) for y in range(ya + 1, yb))
+        return _upto(first, tb) - _upto(first, ta)
+    last = index.years.get(yb) or index.year(yb)
+    total = _total(first) - _upto(first, ta) + _upto(last, tb)
+    return total + sum(_total(index.year(y)) for y in range(ya + 1, yb))
 
 
 def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
@@ -345,14 +362,15 @@ def business_minutes_between(cal: Calendar, a: datetime, b: datetime) -> float:
 def add_business_seconds(cal: Calendar, start: datetime, seconds: float) -> datetime | None:
     """The earliest instant ``t >= start`` with ``seconds`` business seconds in ``[start, t)``."""
     ts, year = _ts(start, "start")
-    if not math.isfinite(seconds) or seconds < 0:
+    if not 0 <= seconds < math.inf:
         raise ValueError("seconds must be a finite number >= 0")
     if seconds == 0:
         return start.astimezone(UTC)
     index = cal._index()
-    need = index.upto(year, ts) + seconds
+    entry = index.years.get(year) or index.year(year)
+    need = _upto(entry, ts) + seconds
     for y in range(year, min(year + HORIZON_YEARS + 1, _LAST_YEAR)):
-        _starts, ends, cum = index.year(y)
+        _starts, ends, cum = entry if y == year else index.year(y)
         if cum and need <= cum[-1]:
             i = bisect_left(cum, need)
             return _at(ends[i] - (cum[i] - need))
@@ -368,7 +386,8 @@ def add_business_minutes(cal: Calendar, start: datetime, minutes: float) -> date
 def is_open(cal: Calendar, t: datetime) -> bool:
     """Whether the instant ``t`` is business time."""
     ts, year = _ts(t, "t")
-    starts, ends, _cum = cal._index().year(year)
+    index = cal._index()
+    starts, ends, _cum = index.years.get(year) or index.year(year)
     i = bisect_right(starts, ts) - 1
     return i >= 0 and ts < ends[i]
 
