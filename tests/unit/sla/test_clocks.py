@@ -96,7 +96,7 @@ def test_pending_then_solved_directly_deducts_the_pause() -> None:
 def test_on_hold_pauses_agent_work_but_not_requester_wait() -> None:
     m = started(t(7, 9), requester_wait=minutes(60), agent_work=minutes(60))
     m.status(t(7, 9, 0), "open")
-    m.status(t(7, 9, 20), "on_hold")
+    m.status(t(7, 9, 20), "on-hold")
     assert m.clocks["agent_work"].state == "paused"
     assert m.clocks["requester_wait"].state == "running" and m.clocks["requester_wait"].due_at == t(7, 10)
     m.status(t(7, 9, 50), "open")

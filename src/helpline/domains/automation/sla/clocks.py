@@ -44,7 +44,7 @@ METRICS: tuple[str, ...] = (
 #: Clocks a reply fulfils for good (their cycle ends); the others freeze on solve and resume on reopen.
 REPLY_METRICS = frozenset({"first_reply", "next_reply", "periodic_update"})
 
-UNSOLVED = frozenset({"new", "open", "pending", "on_hold"})
+UNSOLVED = frozenset({"new", "open", "pending", "on-hold"})
 DONE = frozenset({"solved", "closed"})
 #: The statuses in which each clock runs while active (outside them it is paused).
 RUNS_IN: dict[str, frozenset[str]] = {
@@ -52,7 +52,7 @@ RUNS_IN: dict[str, frozenset[str]] = {
     "next_reply": UNSOLVED,
     "periodic_update": UNSOLVED,
     "resolution": UNSOLVED,
-    "requester_wait": frozenset({"new", "open", "on_hold"}),
+    "requester_wait": frozenset({"new", "open", "on-hold"}),
     "agent_work": frozenset({"new", "open"}),
 }
 

@@ -13,8 +13,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from helpline.db.base import utcnow
 from helpline.domains.automation.sla import policy, store
 from helpline.domains.automation.sla.clocks import Facts, Hours, Machine
@@ -123,24 +121,17 @@ async def _write(uow: UnitOfWork, changed: list[tuple[store.State, Machine]]) ->
 
 async def schedule_sweep(uow: UnitOfWork, at: datetime, now: datetime | None = None) -> None:
     """Make sure a sweep runs at ``at`` (to the second) when it is within :data:`SWEEP_AHEAD`, and
-    that one runs within that time otherwise."""
+    one within a minute otherwise (at most one queued job per second or per minute: the dedupe key
+    names the time)."""
     now = now or utcnow()
     if at - now <= SWEEP_AHEAD:
-        second = max(at, now).replace(microsecond=0) + timedelta(seconds=1 if at.microsecond else 0)
-        await jobs.enqueue(
-            uow,
-            "sla.sweep",
-            {},
-            dedupe_key=f"sla.sweep@{second.isoformat()}",
-            delay=max(second - now, timedelta(0)),
-        )
+        when = max(at, now)
+        when = when.replace(microsecond=0) + timedelta(seconds=1 if when.microsecond else 0)
     else:
-        await jobs.enqueue(uow, "sla.sweep", {}, dedupe_key="sla.sweep", delay=SWEEP_AHEAD)
-
-
-async def restate(conn: AsyncConnection, ticket_ids: list[int]) -> dict[int, store.State]:
-    """The stored state of tickets (for the recompute jobs)."""
-    return await store.load(conn, ticket_ids)
+        when = (now + SWEEP_AHEAD).replace(second=0, microsecond=0)
+    await jobs.enqueue(
+        uow, "sla.sweep", {}, dedupe_key=f"sla.sweep@{when.isoformat()}", delay=max(when - now, timedelta(0))
+    )
 
 
 def install() -> None:

@@ -112,10 +112,16 @@ async def load(conn: AsyncConnection, ticket_ids: Sequence[int]) -> dict[int, St
             r["policy_id"],
             r["schedule_id"],
             r["breached"],
+            {"targets": (r["facts"] or {}).get("targets") or {}},
         )
     for r in (await conn.execute(sa.select(clocks_t).where(clocks_t.c.ticket_id.in_(ticket_ids)))).mappings():
         if r["ticket_id"] in states:
             states[r["ticket_id"]].clocks[r["metric"]] = clock_of(r)
+    for s in states.values():
+        # A clock that never started has no row: its target is kept with the summary.
+        for m, t in s.extra.get("targets", {}).items():
+            if m in METRICS and m not in s.clocks:
+                s.clocks[m] = Clock(m, target=Target.of(t), schedule_id=s.schedule_id)
     return states
 
 
@@ -132,7 +138,12 @@ def summary_row(s: State) -> dict[str, Any]:
         "breached": any(
             c.breached_at is not None and c.state in ("running", "paused") for c in s.clocks.values()
         ),
-        "facts": s.facts.as_json(),
+        "facts": s.facts.as_json()
+        | {
+            "targets": {
+                m: c.target.as_json() for m, c in s.clocks.items() if c.target and c.started_at is None
+            }
+        },
     }
 
 
