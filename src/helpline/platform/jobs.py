@@ -278,8 +278,10 @@ class JobRunner:
         for _ in range(max_rounds):
             n = await self.run_once()
             total += n
-            if n == 0:
+            if n == 0 and not self.feed.held_back:
                 break
+            if n == 0:  # committed feed rows wait behind an older transaction: look again soon
+                await asyncio.sleep(0.01)
         return total
 
     async def run_forever(self, *, poll_seconds: float = 1.0) -> None:

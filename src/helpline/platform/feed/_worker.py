@@ -150,7 +150,8 @@ class FeedWorker:
             sa.select(c.consumer, c.bucket)
             .where(
                 c.consumer.in_(names),
-                sa.or_(c.lease_until.is_(None), c.lease_until < now),
+                # Released (no owner) or its lease ran out.
+                sa.or_(c.lease_owner.is_(None), c.lease_until.is_(None), c.lease_until < now),
                 sa.or_(c.retry_at.is_(None), c.retry_at <= now),
                 waiting,
             )
