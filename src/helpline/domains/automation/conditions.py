@@ -104,7 +104,8 @@ def validate(conditions: Any, *, custom_fields: Mapping[str, str]) -> dict[str, 
         raise Invalid("conditions", 'an object with "all" and/or "any", each a list of conditions')
     out: dict[str, Any] = {}
     for part in ("all", "any"):
-        items = conditions.get(part) or []
+        items = conditions.get(part)
+        items = [] if items is None else items
         if not isinstance(items, list) or len(items) > MAX_CONDITIONS:
             raise Invalid(f"conditions.{part}", f"a list of at most {MAX_CONDITIONS} conditions")
         out[part] = [_condition(c, f"conditions.{part}[{i}]", custom_fields) for i, c in enumerate(items)]
