@@ -15,7 +15,12 @@ WEEKDAYS = {f"{d}_start_0": "09:00" for d in ("mon", "tue", "wed", "thu", "fri")
 
 async def test_agents_get_403(console):
     _, agent = await console(Role.agent)
-    for path in ("/admin/schedules", "/admin/schedules/new", "/admin/sla-policies", "/admin/sla-policies/new"):
+    for path in (
+        "/admin/schedules",
+        "/admin/schedules/new",
+        "/admin/sla-policies",
+        "/admin/sla-policies/new",
+    ):
         assert (await agent.get(path)).status_code == 403, path
     assert (await agent.post("/admin/schedules/new", {"name": "X", "timezone": "UTC"})).status_code == 403
 
@@ -23,10 +28,18 @@ async def test_agents_get_403(console):
 async def test_schedule_form_saves_shows_errors_and_imports_holidays(ws, console):
     _, admin = await console(Role.admin, groups=["Support"])
     page = await admin.get("/admin/schedules/new")
-    assert page.status_code == 200 and 'name="mon_start_0"' in page.text and 'for="f-mon_start_0"' in page.text
+    assert (
+        page.status_code == 200 and 'name="mon_start_0"' in page.text and 'for="f-mon_start_0"' in page.text
+    )
     bad = await admin.post(
         "/admin/schedules/new",
-        {"name": "Office", "timezone": "Europe/Berlin", **WEEKDAYS, "mon_start_1": "12:00", "mon_end_1": "13:00"},
+        {
+            "name": "Office",
+            "timezone": "Europe/Berlin",
+            **WEEKDAYS,
+            "mon_start_1": "12:00",
+            "mon_end_1": "13:00",
+        },
     )
     assert bad.status_code == 422
     assert "overlaps" in field_error(bad.text, "mon_start_1")
@@ -52,14 +65,30 @@ async def test_schedule_form_saves_shows_errors_and_imports_holidays(ws, console
     async with ws.client(await ws.person(Role.admin)) as c:
         got = (await c.get(f"/schedules/{sid}")).json()
     assert got["body"]["week"]["mon"] == [["09:00", "17:00"], ["18:00", "24:00"]]
-    assert got["body"]["holidays"] == [{"name": "Company day", "start": "2027-07-01", "end": "2027-07-03", "enabled": True}]
+    assert got["body"]["holidays"] == [
+        {"name": "Company day", "start": "2027-07-01", "end": "2027-07-03", "enabled": True}
+    ]
     assert got["group_ids"] == [ws.groups["Support"]] and got["is_default"] is True
     listing = (await admin.get("/admin/schedules")).text
-    assert "Office" in listing and "Default" in listing and "Support" in listing and "Tue–Fri 09:00–17:00" in listing
+    assert (
+        "Office" in listing
+        and "Default" in listing
+        and "Support" in listing
+        and "Tue\u2013Fri 09:00\u201317:00" in listing
+    )
 
     # a holiday whose last day is before its first is refused under that input
-    bad = await admin.post(url, {"name": "Office", "timezone": "Europe/Berlin", **WEEKDAYS,
-                                 "h_name_0": "Oops", "h_start_0": "2027-07-05", "h_last_0": "2027-07-01"})  # fmt: skip
+    bad = await admin.post(
+        url,
+        {
+            "name": "Office",
+            "timezone": "Europe/Berlin",
+            **WEEKDAYS,
+            "h_name_0": "Oops",
+            "h_start_0": "2027-07-05",
+            "h_last_0": "2027-07-01",
+        },
+    )
     assert bad.status_code == 422 and field_error(bad.text, "h_last_0")
 
     # import: preview DE-BY 2027, uncheck Easter Monday, import the rest
@@ -70,14 +99,22 @@ async def test_schedule_form_saves_shows_errors_and_imports_holidays(ws, console
     assert "2027-03-29" in shown
     r = await admin.client.post(
         f"{url}/holidays/import",
-        data={"csrf_token": admin.csrf, "country": "DE", "subdiv": "BY", "year": "2027", "shown": shown,
-              "day": [d for d in shown if d != "2027-03-29"]},
-    )  # fmt: skip
+        data={
+            "csrf_token": admin.csrf,
+            "country": "DE",
+            "subdiv": "BY",
+            "year": "2027",
+            "shown": shown,
+            "day": [d for d in shown if d != "2027-03-29"],
+        },
+    )
     assert r.status_code == 303 and "imported" in r.headers["location"]
     page = (await admin.get(url)).text
     assert 'value="Easter Monday"' in page and "holidays:DE-BY" in page
     async with ws.client(await ws.person(Role.admin)) as c:
-        hol = {h["start"]: h["enabled"] for h in (await c.get(f"/schedules/{sid}")).json()["body"]["holidays"]}
+        hol = {
+            h["start"]: h["enabled"] for h in (await c.get(f"/schedules/{sid}")).json()["body"]["holidays"]
+        }
     assert hol["2027-03-26"] is True and hol["2027-03-29"] is False
     bad = await admin.get(url, params={"country": "XX", "year": "2027"})
     assert bad.status_code == 422 and "known" in field_error(bad.text, "country")
@@ -90,17 +127,29 @@ async def test_policy_form_saves_shows_errors_and_orders(ws, console):
     form = {
         "name": "VIP",
         "active": "1",
-        "c_part_0": "all", "c_field_0": "tags", "c_op_0": "includes_any", "c_value_0": "vip, gold",
-        "c_part_1": "any", "c_field_1": "priority", "c_op_1": "in", "c_value_1": "high,urgent",
-        "t_urgent_first_reply_minutes": "30", "t_urgent_first_reply_business": "calendar",
+        "c_part_0": "all",
+        "c_field_0": "tags",
+        "c_op_0": "includes_any",
+        "c_value_0": "vip, gold",
+        "c_part_1": "any",
+        "c_field_1": "priority",
+        "c_op_1": "in",
+        "c_value_1": "high,urgent",
+        "t_urgent_first_reply_minutes": "30",
+        "t_urgent_first_reply_business": "calendar",
         "t_urgent_first_reply_warn": "30",
-        "x_on_0": "breach", "x_metric_0": "", "x_action_0": "notify", "x_target_0": f"group:{ws.groups['Tier 2']}",
+        "x_on_0": "breach",
+        "x_metric_0": "",
+        "x_action_0": "notify",
+        "x_target_0": f"group:{ws.groups['Tier 2']}",
         "x_text_0": "",
-    }  # fmt: skip
+    }
     bad = await admin.post("/admin/sla-policies/new", form)
     assert bad.status_code == 422
     assert "less than" in field_error(bad.text, "t_urgent_first_reply_warn")
-    bad = await admin.post("/admin/sla-policies/new", {**form, "t_urgent_first_reply_warn": "5", "c_op_1": "contains"})
+    bad = await admin.post(
+        "/admin/sla-policies/new", {**form, "t_urgent_first_reply_warn": "5", "c_op_1": "contains"}
+    )
     assert bad.status_code == 422 and "allowed" in field_error(bad.text, "c_op_1")
     r = await admin.post("/admin/sla-policies/new", {**form, "t_urgent_first_reply_warn": "5"})
     assert r.status_code == 303, r.text
@@ -110,7 +159,9 @@ async def test_policy_form_saves_shows_errors_and_orders(ws, console):
         assert got["conditions"]["all"][0]["value"] == ["vip", "gold"]
         assert got["conditions"]["any"][0]["value"] == ["high", "urgent"]
         assert got["targets"] == {"urgent": {"first_reply": {"minutes": 30, "business": False, "warn": 5}}}
-        assert got["escalations"][0]["actions"] == [{"type": "notify", "user_ids": [], "group_ids": [ws.groups["Tier 2"]]}]
+        assert got["escalations"][0]["actions"] == [
+            {"type": "notify", "user_ids": [], "group_ids": [ws.groups["Tier 2"]]}
+        ]
     edit = (await admin.get(f"/admin/sla-policies/{vip}")).text
     assert 'value="vip, gold"' in edit and 'value="30"' in edit
 

@@ -21,7 +21,9 @@ def body(tz: str = "Europe/Berlin", **extra):
 async def jobs_of(ws, kind: str) -> list[dict]:
     async with ws.platform.db.read() as conn:
         rows = await conn.execute(
-            sa.select(jobs_t.c.args, jobs_t.c.dedupe_key).where(jobs_t.c.kind == kind, jobs_t.c.state == "queued")
+            sa.select(jobs_t.c.args, jobs_t.c.dedupe_key).where(
+                jobs_t.c.kind == kind, jobs_t.c.state == "queued"
+            )
         )
         return [dict(r) for r in rows.mappings()]
 
@@ -40,7 +42,9 @@ async def test_crud_versions_default_and_jobs(ws):
         assert {"schedule_id": first["id"]} in [j["args"] for j in await jobs_of(ws, "sla.recompute")]
         assert [j["dedupe_key"] for j in await jobs_of(ws, "sla.reapply")] == [f"sla.reapply:{ws.id}"]
 
-        r = await c.post("/schedules", json={"name": "NY", "body": body("America/New_York"), "group_ids": [gid]})
+        r = await c.post(
+            "/schedules", json={"name": "NY", "body": body("America/New_York"), "group_ids": [gid]}
+        )
         second = r.json()
         assert r.status_code == 201 and second["is_default"] is False and second["group_ids"] == [gid]
 
@@ -51,11 +55,17 @@ async def test_crud_versions_default_and_jobs(ws):
         assert r.json()["version"] == 2 and r.json()["body"]["week"]["mon"] == [["08:00", "16:00"]]
         async with ws.platform.db.read() as conn:
             versions = (
-                await conn.execute(
-                    sa.text("SELECT version FROM schedule_versions WHERE schedule_id = :s ORDER BY version"),
-                    {"s": second["id"]},
+                (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT version FROM schedule_versions WHERE schedule_id = :s ORDER BY version"
+                        ),
+                        {"s": second["id"]},
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         assert versions == [1, 2]
         keys = [j["dedupe_key"] for j in await jobs_of(ws, "sla.recompute")]
         assert f"sla.recompute:{second['id']}" in keys
@@ -103,7 +113,9 @@ async def test_groups_of_this_workspace_only_and_one_schedule_each(ws, make_ws):
     await other.person(Role.admin, groups=["Theirs"])
     async with ws.client(admin) as c:
         got = problem(
-            await c.post("/schedules", json={"name": "S", "body": body(), "group_ids": [other.groups["Theirs"]]}),
+            await c.post(
+                "/schedules", json={"name": "S", "body": body(), "group_ids": [other.groups["Theirs"]]}
+            ),
             422,
         )
         assert got["errors"][0]["field"] == "group_ids"
@@ -115,7 +127,11 @@ async def test_groups_of_this_workspace_only_and_one_schedule_each(ws, make_ws):
 
 
 async def test_who_may_read_and_write(ws, make_ws):
-    admin, agent, customer = await ws.person(Role.admin), await ws.person(Role.agent), await ws.person(Role.customer)
+    admin, agent, customer = (
+        await ws.person(Role.admin),
+        await ws.person(Role.agent),
+        await ws.person(Role.customer),
+    )
     async with ws.client(admin) as c:
         sid = (await c.post("/schedules", json={"name": "S", "body": body()})).json()["id"]
     async with ws.client(agent) as c:
@@ -150,7 +166,9 @@ async def test_holiday_preview_and_import(ws):
         assert r.json()["source"] == "holidays:DE-BY"
         got = problem(await c.get("/schedules/holidays", params={"country": "XX", "year": 2027}), 422)
         assert got["errors"][0]["field"] == "country"
-        got = problem(await c.get("/schedules/holidays", params={"country": "DE", "subdiv": "ZZ", "year": 2027}), 422)
+        got = problem(
+            await c.get("/schedules/holidays", params={"country": "DE", "subdiv": "ZZ", "year": 2027}), 422
+        )
         assert got["errors"][0]["field"] == "subdiv" and "BY" in got["errors"][0]["message"]
         got = problem(await c.get("/schedules/holidays", params={"country": "DE", "year": 1990}), 422)
         assert got["errors"][0]["field"] == "year"
@@ -162,8 +180,12 @@ async def test_holiday_preview_and_import(ws):
         assert r.json()["added"] == len(days)
         hol = {h["start"]: h for h in r.json()["schedule"]["body"]["holidays"]}
         assert hol["2027-03-26"] == {
-            "name": "Good Friday", "start": "2027-03-26", "end": "2027-03-27", "enabled": True, "source": "holidays:DE-BY"
-        }  # fmt: skip
+            "name": "Good Friday",
+            "start": "2027-03-26",
+            "end": "2027-03-27",
+            "enabled": True,
+            "source": "holidays:DE-BY",
+        }
         assert hol["2027-03-29"]["enabled"] is False  # switched off, kept visible
         version = r.json()["schedule"]["version"]
         again = await c.post(f"/schedules/{sid}/holidays/import", json={**imp, "dates_off": []})

@@ -11,13 +11,17 @@ from helpline.platform.models import Job
 from tests.conftest import problem
 
 jobs_t = Job.__table__
-URGENT = {"urgent": {"first_reply": {"minutes": 60, "warn": 15}, "resolution": {"minutes": 480, "business": False}}}
+URGENT = {
+    "urgent": {"first_reply": {"minutes": 60, "warn": 15}, "resolution": {"minutes": 480, "business": False}}
+}
 
 
 async def reapply_jobs(ws) -> list:
     async with ws.platform.db.read() as conn:
         rows = await conn.execute(
-            sa.select(jobs_t.c.args, jobs_t.c.dedupe_key).where(jobs_t.c.kind == "sla.reapply", jobs_t.c.state == "queued")
+            sa.select(jobs_t.c.args, jobs_t.c.dedupe_key).where(
+                jobs_t.c.kind == "sla.reapply", jobs_t.c.state == "queued"
+            )
         )
         return [tuple(r) for r in rows]
 
@@ -33,7 +37,11 @@ async def test_crud_defaults_version_and_reapply(ws):
                 "targets": URGENT,
                 "escalations": [
                     {"on": "breach", "actions": [{"type": "notify", "group_ids": [ws.groups["VIP"]]}]},
-                    {"on": "warn", "metrics": ["first_reply"], "actions": [{"type": "tag", "tag": "at-risk"}]},
+                    {
+                        "on": "warn",
+                        "metrics": ["first_reply"],
+                        "actions": [{"type": "tag", "tag": "at-risk"}],
+                    },
                 ],
             },
         )
@@ -43,9 +51,17 @@ async def test_crud_defaults_version_and_reapply(ws):
         assert p["targets"]["urgent"]["first_reply"] == {"minutes": 60, "business": True, "warn": 15}
         assert p["targets"]["urgent"]["resolution"] == {"minutes": 480, "business": False, "warn": 0}
         assert p["escalations"][0]["metrics"] == [
-            "first_reply", "next_reply", "periodic_update", "resolution", "requester_wait", "agent_work"
-        ]  # fmt: skip
-        assert p["conditions"] == {"all": [{"field": "tags", "operator": "includes_any", "value": ["vip"]}], "any": []}
+            "first_reply",
+            "next_reply",
+            "periodic_update",
+            "resolution",
+            "requester_wait",
+            "agent_work",
+        ]
+        assert p["conditions"] == {
+            "all": [{"field": "tags", "operator": "includes_any", "value": ["vip"]}],
+            "any": [],
+        }
         assert await reapply_jobs(ws) == [({"workspace_id": ws.id}, f"sla.reapply:{ws.id}")]
 
         r = await c.patch(f"/sla-policies/{p['id']}", json={"description": "Key accounts"})
@@ -64,27 +80,57 @@ async def test_errors_name_the_exact_part(ws, make_ws):
     stranger = await other.person(Role.agent)
     await ws.person(Role.admin, groups=["G"])
     cases = [
-        ({"targets": {"urgent": {"first_reply": {"minutes": 30, "warn": 30}}}}, "targets.urgent.first_reply.warn"),
+        (
+            {"targets": {"urgent": {"first_reply": {"minutes": 30, "warn": 30}}}},
+            "targets.urgent.first_reply.warn",
+        ),
         ({"targets": {"urgent": {"first_reply": {"minutes": 0}}}}, "targets.urgent.first_reply.minutes"),
         ({"targets": {"urgent": {"first_response": {"minutes": 5}}}}, "targets.urgent.first_response"),
-        ({"conditions": {"all": [{"field": "priority", "operator": "contains", "value": "x"}]}}, "conditions.all[0].operator"),
-        ({"conditions": {"any": [{"field": "shoe_size", "operator": "is", "value": 1}]}}, "conditions.any[0].field"),
-        ({"conditions": {"all": [{"field": "priority", "operator": "is", "value": "asap"}]}}, "conditions.all[0].value"),
-        ({"escalations": [{"on": "breach", "actions": [{"type": "notify", "user_ids": [customer.user_id]}]}]},
-         "escalations[0].actions[0].user_ids"),
-        ({"escalations": [{"on": "breach", "actions": [{"type": "assign", "user_id": stranger.user_id}]}]},
-         "escalations[0].actions[0].user_id"),
-        ({"escalations": [{"on": "warn", "actions": [{"type": "webhook", "url": "ftp://x.test/"}]}]},
-         "escalations[0].actions[0].url"),
-        ({"escalations": [{"on": "warn", "actions": [{"type": "assign"}]}]}, "escalations[0].actions[0].user_id"),
-    ]  # fmt: skip
+        (
+            {"conditions": {"all": [{"field": "priority", "operator": "contains", "value": "x"}]}},
+            "conditions.all[0].operator",
+        ),
+        (
+            {"conditions": {"any": [{"field": "shoe_size", "operator": "is", "value": 1}]}},
+            "conditions.any[0].field",
+        ),
+        (
+            {"conditions": {"all": [{"field": "priority", "operator": "is", "value": "asap"}]}},
+            "conditions.all[0].value",
+        ),
+        (
+            {
+                "escalations": [
+                    {"on": "breach", "actions": [{"type": "notify", "user_ids": [customer.user_id]}]}
+                ]
+            },
+            "escalations[0].actions[0].user_ids",
+        ),
+        (
+            {"escalations": [{"on": "breach", "actions": [{"type": "assign", "user_id": stranger.user_id}]}]},
+            "escalations[0].actions[0].user_id",
+        ),
+        (
+            {"escalations": [{"on": "warn", "actions": [{"type": "webhook", "url": "ftp://x.test/"}]}]},
+            "escalations[0].actions[0].url",
+        ),
+        (
+            {"escalations": [{"on": "warn", "actions": [{"type": "assign"}]}]},
+            "escalations[0].actions[0].user_id",
+        ),
+    ]
     async with ws.client(admin) as c:
         for extra, field in cases:
             got = problem(await c.post("/sla-policies", json={"name": "P", **extra}), 422)
             assert got["errors"][0]["field"].startswith(field), (extra, got["errors"])
         ok = await c.post(
             "/sla-policies",
-            json={"name": "P", "escalations": [{"on": "warn", "actions": [{"type": "webhook", "url": "https://hooks.example.test/sla"}]}]},
+            json={
+                "name": "P",
+                "escalations": [
+                    {"on": "warn", "actions": [{"type": "webhook", "url": "https://hooks.example.test/sla"}]}
+                ],
+            },
         )
         assert ok.status_code == 201, ok.text
 
@@ -112,7 +158,11 @@ async def test_order_and_fallback(ws):
 
 
 async def test_who_may_and_across_workspaces(ws, make_ws):
-    admin, agent, customer = await ws.person(Role.admin), await ws.person(Role.agent), await ws.person(Role.customer)
+    admin, agent, customer = (
+        await ws.person(Role.admin),
+        await ws.person(Role.agent),
+        await ws.person(Role.customer),
+    )
     async with ws.client(admin) as c:
         pid = (await c.post("/sla-policies", json={"name": "P"})).json()["id"]
     async with ws.client(agent) as c:

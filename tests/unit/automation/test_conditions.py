@@ -19,7 +19,13 @@ FACTS = {
     "assignee_id": None,
     "requester_id": 11,
     "tags": ["vip", "billing"],
-    "custom": {"plan": "Gold", "seats": 25, "renewal": "2027-03-01", "trial": False, "note": "Call before noon"},
+    "custom": {
+        "plan": "Gold",
+        "seats": 25,
+        "renewal": "2027-03-01",
+        "trial": False,
+        "note": "Call before noon",
+    },
     "key_account_level": "Platinum",
 }
 
@@ -125,24 +131,72 @@ def test_fails_closed_on_unknown_or_mistyped_facts():
         ({"all": {}}, "conditions.all", "list"),
         ({"all": ["priority"]}, "conditions.all[0]", "field"),
         ({"all": [{"field": "shoe", "operator": "is", "value": 1}]}, "conditions.all[0].field", "priority"),
-        ({"any": [{}, {"field": "custom.nope", "operator": "is", "value": 1}]}, "conditions.any[0].field", "custom.plan"),
-        ({"all": [{"field": "tags", "operator": "is", "value": "x"}]}, "conditions.all[0].operator", "includes_any"),
-        ({"all": [{"field": "priority", "operator": "lt", "value": "x"}]}, "conditions.all[0].operator", "is_not"),
-        ({"all": [{"field": "priority", "operator": "is", "value": "asap"}]}, "conditions.all[0].value", "urgent"),
-        ({"all": [{"field": "priority", "operator": "in", "value": "high"}]}, "conditions.all[0].value", "list"),
+        (
+            {"any": [{}, {"field": "custom.nope", "operator": "is", "value": 1}]},
+            "conditions.any[0].field",
+            "custom.plan",
+        ),
+        (
+            {"all": [{"field": "tags", "operator": "is", "value": "x"}]},
+            "conditions.all[0].operator",
+            "includes_any",
+        ),
+        (
+            {"all": [{"field": "priority", "operator": "lt", "value": "x"}]},
+            "conditions.all[0].operator",
+            "is_not",
+        ),
+        (
+            {"all": [{"field": "priority", "operator": "is", "value": "asap"}]},
+            "conditions.all[0].value",
+            "urgent",
+        ),
+        (
+            {"all": [{"field": "priority", "operator": "in", "value": "high"}]},
+            "conditions.all[0].value",
+            "list",
+        ),
         ({"all": [{"field": "priority", "operator": "in", "value": []}]}, "conditions.all[0].value", "list"),
-        ({"all": [{"field": "priority", "operator": "in", "value": ["high", "x"]}]}, "conditions.all[0].value[1]", "one of"),
+        (
+            {"all": [{"field": "priority", "operator": "in", "value": ["high", "x"]}]},
+            "conditions.all[0].value[1]",
+            "one of",
+        ),
         ({"all": [{"field": "group_id", "operator": "is", "value": "7"}]}, "conditions.all[0].value", "id"),
         ({"all": [{"field": "group_id", "operator": "is", "value": True}]}, "conditions.all[0].value", "id"),
-        ({"all": [{"field": "custom.seats", "operator": "gt", "value": "ten"}]}, "conditions.all[0].value", "number"),
-        ({"all": [{"field": "custom.renewal", "operator": "lt", "value": "2027-13-01"}]}, "conditions.all[0].value", "date"),
-        ({"all": [{"field": "custom.trial", "operator": "is", "value": "yes"}]}, "conditions.all[0].value", "true"),
-        ({"all": [{"field": "custom.trial", "operator": "gt", "value": 1}]}, "conditions.all[0].operator", "is"),
-        ({"all": [{"field": "status", "operator": "present", "value": "x"}]}, "conditions.all[0].value", "no value"),
-        ({"all": [{"field": "status", "operator": "is", "value": "x", "extra": 1}]}, "conditions.all[0]", "field"),
+        (
+            {"all": [{"field": "custom.seats", "operator": "gt", "value": "ten"}]},
+            "conditions.all[0].value",
+            "number",
+        ),
+        (
+            {"all": [{"field": "custom.renewal", "operator": "lt", "value": "2027-13-01"}]},
+            "conditions.all[0].value",
+            "date",
+        ),
+        (
+            {"all": [{"field": "custom.trial", "operator": "is", "value": "yes"}]},
+            "conditions.all[0].value",
+            "true",
+        ),
+        (
+            {"all": [{"field": "custom.trial", "operator": "gt", "value": 1}]},
+            "conditions.all[0].operator",
+            "is",
+        ),
+        (
+            {"all": [{"field": "status", "operator": "present", "value": "x"}]},
+            "conditions.all[0].value",
+            "no value",
+        ),
+        (
+            {"all": [{"field": "status", "operator": "is", "value": "x", "extra": 1}]},
+            "conditions.all[0]",
+            "field",
+        ),
         ({"all": [{"field": "priority", "operator": "is", "value": "high"}] * 51}, "conditions.all", "50"),
     ],
-)  # fmt: skip
+)
 def test_validation_names_the_part_and_what_is_allowed(conditions, field, says):
     with pytest.raises(Invalid) as err:
         validate(conditions, custom_fields=CUSTOM)
@@ -152,10 +206,14 @@ def test_validation_names_the_part_and_what_is_allowed(conditions, field, says):
 
 def test_validate_normalizes():
     got = validate(
-        {"any": [{"field": "tags", "operator": "includes_any", "value": [" vip ", "vip"]},
-                 {"field": "type", "operator": "absent"}]},
+        {
+            "any": [
+                {"field": "tags", "operator": "includes_any", "value": [" vip ", "vip"]},
+                {"field": "type", "operator": "absent"},
+            ]
+        },
         custom_fields={},
-    )  # fmt: skip
+    )
     assert got == {
         "all": [],
         "any": [

@@ -10,6 +10,7 @@ including, ``end`` (one day: ``end`` is the next day).
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date
 from typing import Any
@@ -60,7 +61,7 @@ def normalize_body(body: Any) -> dict[str, Any]:
         for i, pair in enumerate(rows):
             field = f"week.{day}[{i}]"
             if not isinstance(pair, list | tuple) or len(pair) != 2:
-                raise Invalid(field, "a pair [start, end] such as [\"09:00\", \"17:00\"]")
+                raise Invalid(field, 'a pair [start, end] such as ["09:00", "17:00"]')
             start, end = _minutes(pair[0], field), _minutes(pair[1], field)
             if start >= 24 * 60:
                 raise Invalid(field, "24:00 may only end an interval")
@@ -68,7 +69,7 @@ def normalize_body(body: Any) -> dict[str, Any]:
                 raise Invalid(field, "the end must be after the start")
             spans.append((start, end, i))
         spans.sort()
-        for (_, end_a, _), (start_b, _, i) in zip(spans, spans[1:], strict=False):
+        for (_, end_a, _), (start_b, _, i) in itertools.pairwise(spans):
             if start_b < end_a:
                 raise Invalid(f"week.{day}[{i}]", "overlaps another interval of the day")
         week[day] = [[pair_of(s), pair_of(e)] for s, e, _ in spans]
@@ -83,9 +84,9 @@ def normalize_body(body: Any) -> dict[str, Any]:
         name = h.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise Invalid(f"{field}.name", "a name of 1 to 200 characters")
-        start = _day(h.get("start"), f"{field}.start")
-        end = _day(h.get("end"), f"{field}.end")
-        if end <= start:
+        first = _day(h.get("start"), f"{field}.start")
+        after = _day(h.get("end"), f"{field}.end")
+        if after <= first:
             raise Invalid(f"{field}.end", "the day after the last day off (after the start)")
         enabled = h.get("enabled", True)
         if not isinstance(enabled, bool):
@@ -95,8 +96,8 @@ def normalize_body(body: Any) -> dict[str, Any]:
             raise Invalid(f"{field}.source", "a short text such as holidays:DE-BY")
         item: dict[str, Any] = {
             "name": name.strip(),
-            "start": start.isoformat(),
-            "end": end.isoformat(),
+            "start": first.isoformat(),
+            "end": after.isoformat(),
             "enabled": enabled,
         }
         if source:

@@ -156,7 +156,12 @@ def _one(spec: FieldSpec, value: Any, where: str) -> Any:
             raise Invalid(where, f"a text of 1 to {MAX_TEXT} characters")
         return value.strip()
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) > 1e15:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value != value
+            or abs(value) > 1e15
+        ):
             raise Invalid(where, "a number")
         return value
     if kind == "date":
@@ -192,7 +197,11 @@ _MISSING = object()
 def _fact(field: str, facts: Mapping[str, Any]) -> Any:
     if field.startswith(CUSTOM_PREFIX):
         custom = facts.get("custom")
-        return custom.get(field.removeprefix(CUSTOM_PREFIX), _MISSING) if isinstance(custom, Mapping) else _MISSING
+        return (
+            custom.get(field.removeprefix(CUSTOM_PREFIX), _MISSING)
+            if isinstance(custom, Mapping)
+            else _MISSING
+        )
     return facts.get(field, _MISSING)
 
 

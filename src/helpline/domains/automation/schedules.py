@@ -68,7 +68,7 @@ async def _group_ids(conn: AsyncConnection, workspace_id: int) -> dict[int, list
         .order_by(sgroups.c.group_id)
     )
     out: dict[int, list[int]] = {}
-    for sid, gid in rows:
+    for sid, gid in rows.tuples():
         out.setdefault(sid, []).append(gid)
     return out
 
@@ -126,7 +126,7 @@ async def schedule_bodies(conn: AsyncConnection, workspace_id: int) -> dict[int,
     rows = await conn.execute(
         sa.select(schedules.c.id, schedules.c.body).where(schedules.c.workspace_id == workspace_id)
     )
-    return {sid: body for sid, body in rows}
+    return {int(r[0]): r[1] for r in rows.tuples()}
 
 
 async def schedule_choice(conn: AsyncConnection, workspace_id: int) -> tuple[int | None, dict[int, int]]:
@@ -142,7 +142,7 @@ async def schedule_choice(conn: AsyncConnection, workspace_id: int) -> tuple[int
     rows = await conn.execute(
         sa.select(sgroups.c.group_id, sgroups.c.schedule_id).where(sgroups.c.workspace_id == workspace_id)
     )
-    return default, {gid: sid for gid, sid in rows}
+    return default, {int(r[0]): int(r[1]) for r in rows.tuples()}
 
 
 def pick(choice: tuple[int | None, dict[int, int]], group_id: int | None) -> int | None:
@@ -164,7 +164,7 @@ async def versions(conn: AsyncConnection, schedule_id: int) -> list[tuple[int, d
         .where(versions_t.c.schedule_id == schedule_id)
         .order_by(versions_t.c.version)
     )
-    return [(v, at, body) for v, at, body in rows]
+    return [(int(r[0]), r[1], r[2]) for r in rows.tuples()]
 
 
 # --- writes -----------------------------------------------------------------------------------------
@@ -225,9 +225,13 @@ async def reapply(uow: UnitOfWork, workspace_id: int) -> None:
 
 async def _set_groups(uow: UnitOfWork, actor: Principal, schedule_id: int, group_ids: list[int]) -> None:
     ws = actor.workspace_id
-    await uow.execute(sgroups.delete().where(sgroups.c.workspace_id == ws, sgroups.c.schedule_id == schedule_id))
+    await uow.execute(
+        sgroups.delete().where(sgroups.c.workspace_id == ws, sgroups.c.schedule_id == schedule_id)
+    )
     if group_ids:
-        await uow.execute(sgroups.delete().where(sgroups.c.workspace_id == ws, sgroups.c.group_id.in_(group_ids)))
+        await uow.execute(
+            sgroups.delete().where(sgroups.c.workspace_id == ws, sgroups.c.group_id.in_(group_ids))
+        )
         await uow.execute(
             sgroups.insert(),
             [{"group_id": g, "schedule_id": schedule_id, "workspace_id": ws} for g in group_ids],
@@ -250,7 +254,9 @@ async def do_create(uow: UnitOfWork, actor: Principal, data: ScheduleChanges) ->
     body = calendar.normalize_body(data.body if data.body is not None else {})
     group_ids = await _check_groups(uow, actor, data.group_ids or [])
     first = (
-        await uow.execute(sa.select(schedules.c.id).where(schedules.c.workspace_id == actor.workspace_id).limit(1))
+        await uow.execute(
+            sa.select(schedules.c.id).where(schedules.c.workspace_id == actor.workspace_id).limit(1)
+        )
     ).first() is None
     now = utcnow()
     result = await _write(
@@ -269,7 +275,9 @@ async def do_create(uow: UnitOfWork, actor: Principal, data: ScheduleChanges) ->
         .returning(schedules.c.id),
     )
     schedule_id = int(result.scalar_one())
-    await uow.execute(versions_t.insert().values(schedule_id=schedule_id, version=1, body=body, valid_from=now))
+    await uow.execute(
+        versions_t.insert().values(schedule_id=schedule_id, version=1, body=body, valid_from=now)
+    )
     if first or data.is_default:
         await _make_default(uow, actor, schedule_id)
     if group_ids:
@@ -344,7 +352,9 @@ async def do_delete(uow: UnitOfWork, actor: Principal, schedule_id: int) -> None
                 errors=[{"field": "is_default", "message": "make another schedule the default first"}],
             )
     await uow.execute(
-        schedules.delete().where(schedules.c.id == schedule_id, schedules.c.workspace_id == actor.workspace_id)
+        schedules.delete().where(
+            schedules.c.id == schedule_id, schedules.c.workspace_id == actor.workspace_id
+        )
     )
     await reapply(uow, actor.workspace_id)
 
@@ -370,7 +380,9 @@ async def do_import_holidays(
         list(current["body"].get("holidays", [])), days, source=source, off=set(dates_off)
     )
     if added:
-        await do_update(uow, actor, schedule_id, ScheduleChanges(body={**current["body"], "holidays": merged}))
+        await do_update(
+            uow, actor, schedule_id, ScheduleChanges(body={**current["body"], "holidays": merged})
+        )
     return added
 
 

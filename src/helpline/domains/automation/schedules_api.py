@@ -141,4 +141,6 @@ async def import_holidays(
             years=years,
             dates_off=body.dates_off,
         )
-        return JSON({"added": added, "schedule": await schedules.access_schedule(uow.conn, actor, schedule_id)})
+        return JSON(
+            {"added": added, "schedule": await schedules.access_schedule(uow.conn, actor, schedule_id)}
+        )

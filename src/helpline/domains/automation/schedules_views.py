@@ -29,8 +29,16 @@ from helpline.web.templating import render
 from helpline.web.types import IdPath
 
 router = APIRouter(include_in_schema=False)
-DAYS = [("mon", "Monday"), ("tue", "Tuesday"), ("wed", "Wednesday"), ("thu", "Thursday"), ("fri", "Friday"),
-        ("sat", "Saturday"), ("sun", "Sunday")]  # fmt: skip
+DASH = "\u2013"
+DAYS = [
+    ("mon", "Monday"),
+    ("tue", "Tuesday"),
+    ("wed", "Wednesday"),
+    ("thu", "Thursday"),
+    ("fri", "Friday"),
+    ("sat", "Saturday"),
+    ("sun", "Sunday"),
+]
 SPARE_ROWS = 2
 DEFAULT_BODY: dict[str, Any] = {
     "timezone": "UTC",
@@ -41,17 +49,19 @@ PAGE_FLASHES = {**FLASHES, "imported": "The checked days are imported.", "none":
 
 
 def summary(body: dict[str, Any]) -> str:
-    """A line such as ``Mon–Fri 09:00–17:00; Sat 10:00–14:00``."""
+    """A line such as ``Mon\u2013Fri 09:00\u201317:00; Sat 10:00\u201314:00`` (en dashes)."""
     parts: list[tuple[list[str], str]] = []
     for day, _ in DAYS:
-        hours = ", ".join(f"{a}–{b}" for a, b in body.get("week", {}).get(day, []))
+        hours = ", ".join(f"{a}{DASH}{b}" for a, b in body.get("week", {}).get(day, []))
         if not hours:
             continue
         if parts and parts[-1][1] == hours and _next(parts[-1][0][-1]) == day:
             parts[-1][0].append(day)
         else:
             parts.append(([day], hours))
-    words = [(d[0].title() if len(d) == 1 else f"{d[0].title()}–{d[-1].title()}") + f" {h}" for d, h in parts]
+    words = [
+        (d[0].title() if len(d) == 1 else f"{d[0].title()}{DASH}{d[-1].title()}") + f" {h}" for d, h in parts
+    ]
     return "; ".join(words) or "No hours"
 
 
@@ -83,7 +93,10 @@ def _parse(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     for day, _ in DAYS:
         week[day] = []
         for i in range(24 + SPARE_ROWS):
-            start, end = str(form.get(f"{day}_start_{i}", "")).strip(), str(form.get(f"{day}_end_{i}", "")).strip()
+            start, end = (
+                str(form.get(f"{day}_start_{i}", "")).strip(),
+                str(form.get(f"{day}_end_{i}", "")).strip(),
+            )
             if start or end:
                 where[f"week.{day}[{len(week[day])}]"] = f"{day}_start_{i}"
                 week[day].append([start, end])
@@ -104,7 +117,12 @@ def _parse(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             end = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
         except ValueError:
             raise Invalid(f"h_last_{i}", "a date as YYYY-MM-DD") from None
-        item: dict[str, Any] = {"name": name, "start": start, "end": end, "enabled": bool(form.get(f"h_on_{i}"))}
+        item: dict[str, Any] = {
+            "name": name,
+            "start": start,
+            "end": end,
+            "enabled": bool(form.get(f"h_on_{i}")),
+        }
         if form.get(f"h_source_{i}"):
             item["source"] = str(form[f"h_source_{i}"])
         holidays.append(item)
@@ -147,8 +165,12 @@ async def _edit_page(
 ) -> HTMLResponse:
     async with platform.db.read() as conn:
         groups = await workspace_groups(conn, actor)
-        others = {gid: s["name"] for s in await schedules.list_schedules(conn, actor) for gid in s["group_ids"]
-                  if item is None or s["id"] != item["id"]}  # fmt: skip
+        others = {
+            gid: s["name"]
+            for s in await schedules.list_schedules(conn, actor)
+            for gid in s["group_ids"]
+            if item is None or s["id"] != item["id"]
+        }
     shown = shown or {
         "name": item["name"] if item else "",
         "body": item["body"] if item else DEFAULT_BODY,
@@ -212,7 +234,12 @@ async def schedules_page(request: Request, actor: AdminPage, platform: PlatformD
     return render(
         request,
         "automation/schedules.html",
-        {"title": "Business hours", "items": items, "flash": flash_of(request, PAGE_FLASHES), "section": "schedules"},
+        {
+            "title": "Business hours",
+            "items": items,
+            "flash": flash_of(request, PAGE_FLASHES),
+            "section": "schedules",
+        },
     )
 
 
@@ -230,9 +257,18 @@ async def create_schedule(request: Request, actor: AdminPage, platform: Platform
         async with platform.db.transaction() as uow:
             schedule_id = await schedules.do_create(uow, actor, changes)
     except Problem as exc:
-        changes = ScheduleChanges(name=str(form.get("name", "")), body=_parse_safely(form), group_ids=ids_in(form, "group_ids"))
-        return await _edit_page(request, actor, platform, None, shown=_shown(form, changes),
-                                errors=_form_errors(exc, where), status=422)  # fmt: skip
+        changes = ScheduleChanges(
+            name=str(form.get("name", "")), body=_parse_safely(form), group_ids=ids_in(form, "group_ids")
+        )
+        return await _edit_page(
+            request,
+            actor,
+            platform,
+            None,
+            shown=_shown(form, changes),
+            errors=_form_errors(exc, where),
+            status=422,
+        )
     return redirect(f"/admin/schedules/{schedule_id}?done=created")
 
 
@@ -244,7 +280,9 @@ def _parse_safely(form: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/admin/schedules/{schedule_id}")
-async def schedule_page(request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep) -> HTMLResponse:
+async def schedule_page(
+    request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> HTMLResponse:
     async with platform.db.read() as conn:
         item = await schedules.access_schedule(conn, actor, schedule_id)
     q = request.query_params
@@ -255,13 +293,19 @@ async def schedule_page(request: Request, schedule_id: IdPath, actor: AdminPage,
         days = holiday_import.preview(q["country"], q.get("subdiv") or None, years)
     except Problem as exc:
         return await _edit_page(request, actor, platform, item, errors=errors_of(exc), status=422)
-    preview = {"country": q["country"].strip().upper(), "subdiv": q.get("subdiv", "").strip(), "years": years,
-               "days": days}  # fmt: skip
+    preview = {
+        "country": q["country"].strip().upper(),
+        "subdiv": q.get("subdiv", "").strip(),
+        "years": years,
+        "days": days,
+    }
     return await _edit_page(request, actor, platform, item, preview=preview)
 
 
 @router.post("/admin/schedules/{schedule_id}")
-async def update_schedule(request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
+async def update_schedule(
+    request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> Response:
     form = await form_of(request, many=("group_ids",))
     where: dict[str, str] = {}
     try:
@@ -273,15 +317,28 @@ async def update_schedule(request: Request, schedule_id: IdPath, actor: AdminPag
             raise
         async with platform.db.read() as conn:
             item = await schedules.access_schedule(conn, actor, schedule_id)
-        changes = ScheduleChanges(name=str(form.get("name", "")), body=_parse_safely(form),
-                                  is_default=bool(form.get("is_default")), group_ids=ids_in(form, "group_ids"))  # fmt: skip
-        return await _edit_page(request, actor, platform, item, shown=_shown(form, changes),
-                                errors=_form_errors(exc, where), status=422)  # fmt: skip
+        changes = ScheduleChanges(
+            name=str(form.get("name", "")),
+            body=_parse_safely(form),
+            is_default=bool(form.get("is_default")),
+            group_ids=ids_in(form, "group_ids"),
+        )
+        return await _edit_page(
+            request,
+            actor,
+            platform,
+            item,
+            shown=_shown(form, changes),
+            errors=_form_errors(exc, where),
+            status=422,
+        )
     return redirect(f"/admin/schedules/{schedule_id}?done=saved")
 
 
 @router.post("/admin/schedules/{schedule_id}/holidays/import")
-async def import_holidays(request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
+async def import_holidays(
+    request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> Response:
     form = await form_of(request, many=("year", "day", "shown"))
     years = [int(y) for y in form.get("year", []) if y.isdigit() and len(y) == 4] or [0]
     chosen = set(form.get("day", []))
@@ -289,9 +346,14 @@ async def import_holidays(request: Request, schedule_id: IdPath, actor: AdminPag
     try:
         async with platform.db.transaction() as uow:
             added = await schedules.do_import_holidays(
-                uow, actor, schedule_id, country=str(form.get("country", "")), subdiv=str(form.get("subdiv", "")) or None,
-                years=years, dates_off=off,
-            )  # fmt: skip
+                uow,
+                actor,
+                schedule_id,
+                country=str(form.get("country", "")),
+                subdiv=str(form.get("subdiv", "")) or None,
+                years=years,
+                dates_off=off,
+            )
     except Problem as exc:
         if exc.status in (403, 404):
             raise
@@ -302,7 +364,9 @@ async def import_holidays(request: Request, schedule_id: IdPath, actor: AdminPag
 
 
 @router.post("/admin/schedules/{schedule_id}/delete")
-async def delete_schedule(request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
+async def delete_schedule(
+    request: Request, schedule_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> Response:
     try:
         async with platform.db.transaction() as uow:
             await schedules.do_delete(uow, actor, schedule_id)
@@ -313,6 +377,3 @@ async def delete_schedule(request: Request, schedule_id: IdPath, actor: AdminPag
             item = await schedules.access_schedule(conn, actor, schedule_id)
         return await _edit_page(request, actor, platform, item, errors={"delete": exc.detail}, status=409)
     return redirect("/admin/schedules?done=deleted")
-
-
-

@@ -7,7 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 
 from helpline.domains.automation import sla_policies
-from helpline.domains.automation.schemas import SlaPolicyCreate, SlaPolicyOrder, SlaPolicyRead, SlaPolicyUpdate
+from helpline.domains.automation.schemas import (
+    SlaPolicyCreate,
+    SlaPolicyOrder,
+    SlaPolicyRead,
+    SlaPolicyUpdate,
+)
 from helpline.domains.automation.sla_policies import PolicyChanges
 from helpline.platform.db import UnitOfWork
 from helpline.web import idempotency
@@ -70,7 +75,9 @@ async def get_policy(policy_id: IdPath, actor: CurrentPrincipal, platform: Platf
         return JSON(await sla_policies.access_policy(conn, actor, policy_id))
 
 
-@router.patch("/sla-policies/{policy_id}", response_model=SlaPolicyRead, summary="Change an SLA policy (admins)")
+@router.patch(
+    "/sla-policies/{policy_id}", response_model=SlaPolicyRead, summary="Change an SLA policy (admins)"
+)
 async def update_policy(
     policy_id: IdPath, body: SlaPolicyUpdate, actor: CurrentPrincipal, platform: PlatformDep
 ) -> JSON:

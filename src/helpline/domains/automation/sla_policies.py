@@ -119,7 +119,9 @@ async def access_policy(conn: AsyncConnection, actor: Principal, policy_id: int)
     row = (
         (
             await conn.execute(
-                sa.select(policies).where(policies.c.id == policy_id, policies.c.workspace_id == actor.workspace_id)
+                sa.select(policies).where(
+                    policies.c.id == policy_id, policies.c.workspace_id == actor.workspace_id
+                )
             )
         )
         .mappings()
@@ -131,7 +133,7 @@ async def access_policy(conn: AsyncConnection, actor: Principal, policy_id: int)
 
 
 def _read(r: Any) -> dict[str, Any]:
-    out = {k: r[k] for k in policies.c.keys() if k != "workspace_id"}
+    out = {c.name: r[c.name] for c in policies.c if c.name != "workspace_id"}
     out["active"], out["is_fallback"] = bool(r["active"]), bool(r["is_fallback"])
     return out
 
@@ -246,7 +248,9 @@ async def _check_name(uow: UnitOfWork, actor: Principal, name: str, current_id: 
     name = name.strip()
     if not name or len(name) > 200:
         raise Invalid("name", "a name of 1 to 200 characters")
-    dup = sa.select(policies.c.id).where(policies.c.workspace_id == actor.workspace_id, policies.c.name == name)
+    dup = sa.select(policies.c.id).where(
+        policies.c.workspace_id == actor.workspace_id, policies.c.name == name
+    )
     if current_id is not None:
         dup = dup.where(policies.c.id != current_id)
     if (await uow.execute(dup)).first():
@@ -288,7 +292,11 @@ async def _write(uow: UnitOfWork, stmt: Any) -> Any:
 async def _unmark_fallback(uow: UnitOfWork, actor: Principal, keep: int) -> None:
     await uow.execute(
         policies.update()
-        .where(policies.c.workspace_id == actor.workspace_id, policies.c.id != keep, policies.c.is_fallback.is_(True))
+        .where(
+            policies.c.workspace_id == actor.workspace_id,
+            policies.c.id != keep,
+            policies.c.is_fallback.is_(True),
+        )
         .values(is_fallback=False, updated_at=utcnow())
     )
 
@@ -300,7 +308,9 @@ async def do_create(uow: UnitOfWork, actor: Principal, data: PolicyChanges) -> i
     require_admin(actor)
     values = await _clean(uow, actor, PolicyChanges(**{**data.__dict__, "name": data.name or ""}), None)
     last = (
-        await uow.execute(sa.select(sa.func.max(policies.c.position)).where(policies.c.workspace_id == actor.workspace_id))
+        await uow.execute(
+            sa.select(sa.func.max(policies.c.position)).where(policies.c.workspace_id == actor.workspace_id)
+        )
     ).scalar()
     now = utcnow()
     result = await _write(
@@ -363,7 +373,9 @@ async def do_reorder(uow: UnitOfWork, actor: Principal, ids: list[int]) -> None:
     require_admin(actor)
     existing = {
         pid
-        for (pid,) in await uow.execute(sa.select(policies.c.id).where(policies.c.workspace_id == actor.workspace_id))
+        for (pid,) in await uow.execute(
+            sa.select(policies.c.id).where(policies.c.workspace_id == actor.workspace_id)
+        )
     }
     if len(ids) != len(set(ids)) or set(ids) != existing:
         raise Invalid("ids", "list every SLA policy of the workspace exactly once")

@@ -1,6 +1,6 @@
 """Admin pages of SLA policies: the ordered list (move up/down, the fallback marked), a new policy and
 one policy: name, description, active, fallback, conditions (rows of all/any, field, operator, value),
-targets (priority × metric: minutes, business or calendar, warn before) and escalations (rows of
+targets (priority by metric: minutes, business or calendar, warn before) and escalations (rows of
 warn/breach, metric, action and its value). Admins only. Works without JavaScript: each list shows
 its rows and two empty ones (clear a row to remove it).
 
@@ -48,11 +48,22 @@ ACTIONS = [
     ("webhook", "Call webhook"),
 ]
 OPERATOR_LABELS = {
-    "is": "is", "is_not": "is not", "in": "is one of", "not_in": "is none of", "present": "is set",
-    "absent": "is not set", "includes_any": "include any of", "includes_all": "include all of",
-    "includes_none": "include none of", "contains": "contains", "not_contains": "does not contain",
-    "lt": "is less than", "lte": "is at most", "gt": "is more than", "gte": "is at least",
-}  # fmt: skip
+    "is": "is",
+    "is_not": "is not",
+    "in": "is one of",
+    "not_in": "is none of",
+    "present": "is set",
+    "absent": "is not set",
+    "includes_any": "include any of",
+    "includes_all": "include all of",
+    "includes_none": "include none of",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "lt": "is less than",
+    "lte": "is at most",
+    "gt": "is more than",
+    "gte": "is at least",
+}
 
 
 # --- form -> policy ----------------------------------------------------------------------------------
@@ -155,7 +166,11 @@ def _escalations(form: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
         elif kind == "webhook":
             action["url"] = text
         out.append(
-            {"on": str(form.get(f"x_on_{i}", "breach")), "metrics": [metric] if metric else None, "actions": [action]}
+            {
+                "on": str(form.get(f"x_on_{i}", "breach")),
+                "metrics": [metric] if metric else None,
+                "actions": [action],
+            }
         )
     return out, where
 
@@ -180,10 +195,16 @@ def _condition_rows(conditions: dict[str, Any]) -> list[dict[str, Any]]:
     for part in ("all", "any"):
         for c in conditions.get(part, []):
             value = c.get("value")
-            text = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else str(value))
+            text = (
+                ", ".join(map(str, value))
+                if isinstance(value, list)
+                else ("" if value is None else str(value))
+            )
             if isinstance(value, bool):
                 text = "true" if value else "false"
-            rows.append({"part": part, "field": c.get("field", ""), "op": c.get("operator", ""), "value": text})
+            rows.append(
+                {"part": part, "field": c.get("field", ""), "op": c.get("operator", ""), "value": text}
+            )
     return rows + [{"part": "all", "field": "", "op": "", "value": ""}] * SPARE
 
 
@@ -195,14 +216,32 @@ def _escalation_rows(escalations: list[Any]) -> list[dict[str, Any]]:
             for a in esc.get("actions", []):
                 target, text = "", ""
                 if a.get("type") in ("notify", "assign"):
-                    ids = [("user", u) for u in a.get("user_ids", [])] + [("group", g) for g in a.get("group_ids", [])]
+                    ids = [("user", u) for u in a.get("user_ids", [])] + [
+                        ("group", g) for g in a.get("group_ids", [])
+                    ]
                     ids += [("user", a["user_id"])] if a.get("user_id") else []
                     ids += [("group", a["group_id"])] if a.get("group_id") else []
                     for who, ident in ids or [("", "")]:
-                        rows.append({"on": esc.get("on"), "metric": metric, "action": a["type"], "target": f"{who}:{ident}", "text": ""})
+                        rows.append(
+                            {
+                                "on": esc.get("on"),
+                                "metric": metric,
+                                "action": a["type"],
+                                "target": f"{who}:{ident}",
+                                "text": "",
+                            }
+                        )
                     continue
                 text = a.get("value") or a.get("tag") or a.get("url") or ""
-                rows.append({"on": esc.get("on"), "metric": metric, "action": a["type"], "target": target, "text": text})
+                rows.append(
+                    {
+                        "on": esc.get("on"),
+                        "metric": metric,
+                        "action": a["type"],
+                        "target": target,
+                        "text": text,
+                    }
+                )
     return rows + [{"on": "breach", "metric": "", "action": "", "target": "", "text": ""}] * SPARE
 
 
@@ -222,9 +261,16 @@ async def _page(
         people = await workspace_people(conn, actor, staff_only=True)
     shown = shown or {
         k: (item or {}).get(k, d)
-        for k, d in (("name", ""), ("description", ""), ("active", True), ("is_fallback", False),
-                     ("conditions", {}), ("targets", {}), ("escalations", []))
-    }  # fmt: skip
+        for k, d in (
+            ("name", ""),
+            ("description", ""),
+            ("active", True),
+            ("is_fallback", False),
+            ("conditions", {}),
+            ("targets", {}),
+            ("escalations", []),
+        )
+    }
     field_opts = [(k, s.label) for k, s in cond.FIELDS.items()]
     field_opts += [(f"{cond.CUSTOM_PREFIX}{k}", f"Custom: {d['label']}") for k, d in defs.items()]
     ops = list(dict.fromkeys(op for kind in cond.OPERATORS.values() for op in kind))
@@ -283,7 +329,9 @@ async def _save(request: Request, actor: Principal, platform: Any, policy_id: in
             async with platform.db.read() as conn:
                 item = await sla_policies.access_policy(conn, actor, policy_id)
         shown = {**changes.__dict__, "name": form.get("name", "")}
-        return await _page(request, actor, platform, item, shown=shown, errors=_errors(exc, {**w1, **w2, **w3}), status=422)
+        return await _page(
+            request, actor, platform, item, shown=shown, errors=_errors(exc, {**w1, **w2, **w3}), status=422
+        )
     return redirect(f"/admin/sla-policies/{policy_id}?done=saved")
 
 
@@ -315,19 +363,25 @@ async def create_policy(request: Request, actor: AdminPage, platform: PlatformDe
 
 
 @router.get("/admin/sla-policies/{policy_id}")
-async def policy_page(request: Request, policy_id: IdPath, actor: AdminPage, platform: PlatformDep) -> HTMLResponse:
+async def policy_page(
+    request: Request, policy_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> HTMLResponse:
     async with platform.db.read() as conn:
         item = await sla_policies.access_policy(conn, actor, policy_id)
     return await _page(request, actor, platform, item)
 
 
 @router.post("/admin/sla-policies/{policy_id}")
-async def update_policy(request: Request, policy_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
+async def update_policy(
+    request: Request, policy_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> Response:
     return await _save(request, actor, platform, policy_id)
 
 
 @router.post("/admin/sla-policies/{policy_id}/move")
-async def move_policy(request: Request, policy_id: IdPath, actor: AdminPage, platform: PlatformDep) -> Response:
+async def move_policy(
+    request: Request, policy_id: IdPath, actor: AdminPage, platform: PlatformDep
+) -> Response:
     form = await form_of(request)
     async with platform.db.transaction() as uow:
         await sla_policies.do_move(uow, actor, policy_id, -1 if form.get("direction") == "up" else 1)
