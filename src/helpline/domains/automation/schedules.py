@@ -68,8 +68,8 @@ async def _group_ids(conn: AsyncConnection, workspace_id: int) -> dict[int, list
         .order_by(sgroups.c.group_id)
     )
     out: dict[int, list[int]] = {}
-    for sid, gid in rows.tuples():
-        out.setdefault(sid, []).append(gid)
+    for r in rows.mappings():
+        out.setdefault(r["schedule_id"], []).append(r["group_id"])
     return out
 
 
@@ -126,7 +126,7 @@ async def schedule_bodies(conn: AsyncConnection, workspace_id: int) -> dict[int,
     rows = await conn.execute(
         sa.select(schedules.c.id, schedules.c.body).where(schedules.c.workspace_id == workspace_id)
     )
-    return {int(r[0]): r[1] for r in rows.tuples()}
+    return {r["id"]: r["body"] for r in rows.mappings()}
 
 
 async def schedule_choice(conn: AsyncConnection, workspace_id: int) -> tuple[int | None, dict[int, int]]:
@@ -142,7 +142,7 @@ async def schedule_choice(conn: AsyncConnection, workspace_id: int) -> tuple[int
     rows = await conn.execute(
         sa.select(sgroups.c.group_id, sgroups.c.schedule_id).where(sgroups.c.workspace_id == workspace_id)
     )
-    return default, {int(r[0]): int(r[1]) for r in rows.tuples()}
+    return default, {r["group_id"]: r["schedule_id"] for r in rows.mappings()}
 
 
 def pick(choice: tuple[int | None, dict[int, int]], group_id: int | None) -> int | None:
@@ -164,7 +164,7 @@ async def versions(conn: AsyncConnection, schedule_id: int) -> list[tuple[int, d
         .where(versions_t.c.schedule_id == schedule_id)
         .order_by(versions_t.c.version)
     )
-    return [(int(r[0]), r[1], r[2]) for r in rows.tuples()]
+    return [(r["version"], r["valid_from"], r["body"]) for r in rows.mappings()]
 
 
 # --- writes -----------------------------------------------------------------------------------------
