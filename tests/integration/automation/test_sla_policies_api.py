@@ -23,7 +23,7 @@ async def reapply_jobs(ws) -> list:
                 jobs_t.c.kind == "sla.reapply", jobs_t.c.state == "queued"
             )
         )
-        return [tuple(r) for r in rows]
+        return [tuple(r) for r in rows if r[0] == {"workspace_id": ws.id}]  # the jobs table is shared
 
 
 async def test_crud_defaults_version_and_reapply(ws):
