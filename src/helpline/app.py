@@ -27,7 +27,11 @@ from helpline.domains.accounts.sso.api import router as sso_router
 from helpline.domains.accounts.sso.views import router as sso_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.accounts.workspaces_api import router as workspaces_router
+from helpline.domains.automation.schedules_api import router as schedules_router
+from helpline.domains.automation.schedules_views import router as schedule_pages
 from helpline.domains.automation.sla import jobs as _sla_jobs  # the SLA engine and its jobs
+from helpline.domains.automation.sla_api import router as sla_router
+from helpline.domains.automation.sla_views import router as sla_pages
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels import startup as channels  # their job handlers register along
 from helpline.domains.customers import jobs as _customer_jobs  # registers job handlers
@@ -87,6 +91,8 @@ PAGE_ROUTERS = [
     sso_admin_pages,
     catalog_pages,
     canned_pages,
+    schedule_pages,
+    sla_pages,
     *channels.page_routers(),  # each channel's pages, widgets and sockets (channels/startup.py)
     kb_pages,
     help_pages,
@@ -167,6 +173,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         sso_router,
         *channels.api_routers(),
         help_router,
+        schedules_router,
+        sla_router,
     ):
         api.include_router(r)
     app.include_router(api)

@@ -201,6 +201,17 @@ async def populate(t: Tenant) -> Tenant:
         t.ids["group"] = ok(
             await api.post("/groups", json={"name": f"{W} Billing", "member_ids": [t["agent"]]})
         ).json()["id"]
+        # business hours and an SLA policy
+        t.ids["schedule"] = ok(
+            await api.post(
+                "/schedules",
+                json={
+                    "name": f"{W} hours",
+                    "body": {"timezone": "UTC", "week": {"mon": [["09:00", "17:00"]]}},
+                },
+            )
+        ).json()["id"]
+        t.ids["sla_policy"] = ok(await api.post("/sla-policies", json={"name": f"{W} SLA"})).json()["id"]
         # an API token needs a fresh proof: the password
         t.ids["token"] = ok(
             await api.post("/tokens", json={"name": f"{W} script", "password": PASSWORD})
@@ -643,6 +654,8 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/api/v1/tickets/{ticket_id}/links/", "target_id"): obj("ticket2"),
     ("/api/v1/tags/", "name"): obj("tag", missing="no-such-tag"),
     ("/api/v1/custom-fields/", "field_id"): obj("field"),
+    ("/api/v1/schedules/", "schedule_id"): obj("schedule"),
+    ("/api/v1/sla-policies/", "policy_id"): obj("sla_policy"),
     ("/api/v1/attachments/", "attachment_id"): obj("attachment", "note_attachment"),
     ("/api/v1/contacts/", "contact_id"): obj("contact"),
     ("/api/v1/contacts/{contact_id}/erase", "contact_id"): obj("victim"),
@@ -682,6 +695,8 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/admin/fields/", "field_id"): obj("field"),
     ("/admin/tags/", "name"): obj("tag", missing="no-such-tag"),
     ("/admin/canned/", "canned_id"): obj("canned"),
+    ("/admin/schedules/", "schedule_id"): obj("schedule"),
+    ("/admin/sla-policies/", "policy_id"): obj("sla_policy"),
     ("/admin/email/inbound/", "inbound_id"): obj("failed_inbound"),
     ("/admin/mailboxes/", "mailbox_id"): obj("mailbox"),
     ("/admin/chat-widgets/", "widget_id"): obj("widget"),
@@ -819,6 +834,13 @@ BODIES: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/v1/tags/{name}"): NOTHING,
     ("PATCH", "/api/v1/custom-fields/{field_id}"): _json(label="changed"),
     ("DELETE", "/api/v1/custom-fields/{field_id}"): NOTHING,
+    ("PATCH", "/api/v1/schedules/{schedule_id}"): _json(name="changed"),
+    ("DELETE", "/api/v1/schedules/{schedule_id}"): NOTHING,
+    ("POST", "/api/v1/schedules/{schedule_id}/holidays/import"): lambda _t: {
+        "json": {"country": "DE", "year": datetime.now(UTC).year}
+    },
+    ("PATCH", "/api/v1/sla-policies/{policy_id}"): _json(name="changed"),
+    ("DELETE", "/api/v1/sla-policies/{policy_id}"): NOTHING,
     ("PATCH", "/api/v1/contacts/{contact_id}"): _json(name="changed", notes="changed"),
     ("POST", "/api/v1/contacts/{contact_id}/identities"): _json(kind="phone", value="+1 555 0199"),
     ("DELETE", "/api/v1/contacts/{contact_id}/identities/{identity_id}"): NOTHING,
@@ -884,6 +906,14 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/admin/tags/{name:path}/delete"): _form(confirm="1"),
     ("POST", "/admin/canned/{canned_id}"): _form(title="changed", body="changed"),
     ("POST", "/admin/canned/{canned_id}/delete"): NOTHING,
+    ("POST", "/admin/schedules/{schedule_id}"): _form(name="changed", timezone="UTC"),
+    ("POST", "/admin/schedules/{schedule_id}/holidays/import"): lambda _t: {
+        "data": {"country": "DE", "year": str(datetime.now(UTC).year)}
+    },
+    ("POST", "/admin/schedules/{schedule_id}/delete"): NOTHING,
+    ("POST", "/admin/sla-policies/{policy_id}"): _form(name="changed"),
+    ("POST", "/admin/sla-policies/{policy_id}/move"): _form(direction="up"),
+    ("POST", "/admin/sla-policies/{policy_id}/delete"): NOTHING,
     ("POST", "/admin/email/inbound/{inbound_id}/reprocess"): NOTHING,
     ("POST", "/admin/mailboxes/{mailbox_id}"): _form(name="changed", address="changed@x.test"),
     ("POST", "/admin/mailboxes/{mailbox_id}/test"): NOTHING,
@@ -1079,6 +1109,38 @@ CROSS: list[Cross] = [
         "group",
         _j(group_map=lambda x: {"staff": x}),
         (("provider_id", "sso_provider"),),
+    ),
+    # API: schedules and SLA policies
+    Cross(
+        "POST",
+        "/api/v1/schedules",
+        "group",
+        _j(name=same("x"), body=same({"timezone": "UTC"}), group_ids=listed),
+    ),
+    Cross(
+        "PATCH",
+        "/api/v1/schedules/{schedule_id}",
+        "group",
+        _j(group_ids=listed),
+        (("schedule_id", "schedule"),),
+    ),
+    Cross(
+        "POST",
+        "/api/v1/sla-policies",
+        "group",
+        _j(
+            name=same("x"),
+            escalations=lambda x: [{"on": "breach", "actions": [{"type": "notify", "group_ids": [x]}]}],
+        ),
+    ),
+    Cross(
+        "POST",
+        "/api/v1/sla-policies",
+        "agent",
+        _j(
+            name=same("x"),
+            escalations=lambda x: [{"on": "warn", "actions": [{"type": "assign", "user_id": x}]}],
+        ),
     ),
     # console pages
     Cross("GET", "/tickets/{ticket_id}/canned", "canned", _q(id=it), TICKET),
