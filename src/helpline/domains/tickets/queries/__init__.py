@@ -52,6 +52,7 @@ from helpline.domains.tickets.queries._listing import (
     list_tickets,
     tags_sort_like_db,
 )
+from helpline.domains.tickets.queries._sla_list import NEXT_BREACH, SLA_FILTERS, sla_condition
 from helpline.domains.tickets.queries._tables import (
     TICKET_COLUMNS,
     attachments,
@@ -77,6 +78,9 @@ __all__ = [
     "SORTS",
     "TICKET_COLUMNS",
     "_FILTER_KEYS",
+    "NEXT_BREACH",
+    "SLA_FILTERS",
+    "sla_condition",
     "_PG_COMMON_WORDS",
     "_PG_EXTRAS",
     "_SIMPLE_TAG",
