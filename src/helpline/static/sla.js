@@ -33,7 +33,12 @@
     var warnAttr = el.getAttribute("data-sla-warn");
     var warn = warnAttr ? Date.parse(warnAttr) : NaN;
     var state = "ok";
-    if (el.hasAttribute("data-sla-breached") || nowMs >= due) state = "breached";
+    if (el.hasAttribute("data-sla-breached")) {
+      // Missed (the sweep said so): overdue at least since it was marked.
+      var marked = Date.parse(el.getAttribute("data-sla-breached") || "");
+      nowMs = Math.max(nowMs, isNaN(marked) ? due : marked);
+    }
+    if (nowMs >= due) state = "breached";
     else if (!isNaN(warn) && nowMs >= warn) state = "warn";
     var text = countdown(due, nowMs);
     var out = el.querySelector(".sla-countdown");

@@ -60,6 +60,7 @@ def target_view(t: dict[str, Any], now: datetime) -> dict[str, Any]:
         "name": METRIC_NAMES.get(t["metric"], t["metric"]),
         "due_at": t["due_at"],
         "warn_at": t["warn_at"],
+        "breached_at": t["breached_at"],
         "live": False,
         "target": f"{span(t['target_minutes'] * 60)} ({kind} time)",
     }
@@ -73,7 +74,10 @@ def target_view(t: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {**view, "state": "breached", "text": f"missed by {span(over)}"}
     if t["due_at"] is None:  # running with no due time (no business hours ahead)
         return {**view, "state": "ok", "text": "no due time"}
-    state = "breached" if status == "breached" else running_state(t["due_at"], t["warn_at"], now)
+    if status == "breached":  # missed while running: overdue since the due time, at least since the sweep
+        since = max(now, t["breached_at"] or now)
+        return {**view, "state": "breached", "live": True, "text": countdown(t["due_at"], since)}
+    state = running_state(t["due_at"], t["warn_at"], now)
     return {**view, "state": state, "live": True, "text": countdown(t["due_at"], now)}
 
 
