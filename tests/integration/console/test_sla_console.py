@@ -94,7 +94,10 @@ async def test_the_ticket_page_shows_a_running_first_reply_target(ws, console):
     iso = due.isoformat().replace("+00:00", "Z")
     assert re.search(rf'<time datetime="{re.escape(iso[:19])}[^"]*">', row), row
     assert re.search(r'<span class="sla-countdown" aria-live="off">in (59|60) min</span>', row), row
-    assert "data-sla-timer" in row and f'data-sla-warn="{datetime.fromisoformat(first["warn_at"]).isoformat()}"' in row
+    assert (
+        "data-sla-timer" in row
+        and f'data-sla-warn="{datetime.fromisoformat(first["warn_at"]).isoformat()}"' in row
+    )
     resolution = _target(block, "resolution")
     assert '<span class="sla-word">active</span>' in resolution and "in 9 h 59 min" in resolution
     assert "target 10 h (business time)" in resolution

@@ -75,12 +75,11 @@ from helpline.domains.tickets.queries._visibility import (
 )
 
 __all__ = [
+    "NEXT_BREACH",
+    "SLA_FILTERS",
     "SORTS",
     "TICKET_COLUMNS",
     "_FILTER_KEYS",
-    "NEXT_BREACH",
-    "SLA_FILTERS",
-    "sla_condition",
     "_PG_COMMON_WORDS",
     "_PG_EXTRAS",
     "_SIMPLE_TAG",
@@ -120,6 +119,7 @@ __all__ = [
     "messages",
     "remember_detail",
     "signature_of",
+    "sla_condition",
     "snooze_of",
     "snoozes_of",
     "tag_counts",

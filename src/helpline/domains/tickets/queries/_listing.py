@@ -52,6 +52,7 @@ SORTS = {
     "id": tickets.c.id,
 }
 
+
 def encode_cursor(sort: str, value: Any, last_id: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()

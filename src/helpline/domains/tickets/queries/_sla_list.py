@@ -30,9 +30,7 @@ def _sla_where(which: str) -> sa.ColumnElement[bool]:
     if which == "breached":
         cond = sa.or_(sla_t.c.next_due_at <= now, sla_t.c.breached.is_(True))
     else:
-        cond = sa.and_(
-            sla_t.c.next_warn_at <= now, sla_t.c.next_due_at > now, sla_t.c.breached.is_(False)
-        )
+        cond = sa.and_(sla_t.c.next_warn_at <= now, sla_t.c.next_due_at > now, sla_t.c.breached.is_(False))
     return tickets.c.id.in_(
         sa.select(sla_t.c.ticket_id).where(sla_t.c.workspace_id == sa.bindparam("v_ws"), cond)
     )
