@@ -123,7 +123,7 @@ def test_sla_block_countdown_and_inbox(site: Site, new_page: Any) -> None:
     # The breached filter from the form.
     tab.page.get_by_text("Filter and sort").click()
     tab.page.get_by_label("SLA").select_option("breached")
-    tab.page.get_by_role("button", name="Apply").click()
+    tab.page.get_by_role("button", name="Apply", exact=True).click()
     tab.page.wait_for_load_state()
     assert "sla=breached" in tab.page.url
     subjects = tab.page.locator("table.ticket-list tbody .subject a").all_inner_texts()

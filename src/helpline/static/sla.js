@@ -38,7 +38,7 @@
       var marked = Date.parse(el.getAttribute("data-sla-breached") || "");
       nowMs = Math.max(nowMs, isNaN(marked) ? due : marked);
     }
-    if (nowMs >= due) state = "breached";
+    if (nowMs >= due || el.hasAttribute("data-sla-missed")) state = "breached";
     else if (!isNaN(warn) && nowMs >= warn) state = "warn";
     var text = countdown(due, nowMs);
     var out = el.querySelector(".sla-countdown");

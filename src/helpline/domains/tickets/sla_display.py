@@ -89,7 +89,16 @@ def list_view(row: dict[str, Any] | None, now: datetime) -> dict[str, Any] | Non
     due, warn = row["next_due_at"], row["next_warn_at"]
     if due is None:
         return {"state": "breached", "due_at": None, "warn_at": None, "text": "target missed"}
-    state = "breached" if row["breached"] else running_state(due, warn, now)
+    if row["breached"]:  # a target is missed; another still runs: its countdown, marked "next"
+        return {
+            "state": "breached",
+            "missed": True,
+            "due_at": due,
+            "warn_at": warn,
+            "prefix": "next",
+            "text": countdown(due, now),
+        }
+    state = running_state(due, warn, now)
     return {"state": state, "due_at": due, "warn_at": warn, "text": countdown(due, now)}
 
 
