@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import StringConstraints
@@ -121,7 +121,20 @@ async def list_tickets(
     q: Annotated[
         str | None, Query(max_length=500, description="Full-text search; results newest first")
     ] = None,
-    sort: Annotated[str | None, Query(pattern=r"^-?(updated_at|created_at|number|id)$")] = None,
+    sla: Annotated[
+        Literal["at_risk", "breached"] | None,
+        Query(
+            description="Staff only: tickets warned about a target not yet missed (at_risk), or with "
+            "a missed target (breached)"
+        ),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        Query(
+            pattern=r"^-?(updated_at|created_at|number|id|next_breach)$",
+            description="next_breach (staff only): the soonest running SLA due time first, none last",
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Limit = 25,
 ) -> JSON:
@@ -140,6 +153,7 @@ async def list_tickets(
         "created_before": created_before,
         "updated_after": updated_after,
         "updated_before": updated_before,
+        "sla": sla,
     }
     for key in ("created_after", "created_before", "updated_after", "updated_before"):
         value = filters[key]

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.tickets import queries
+from helpline.domains.tickets import queries, sla_display
 from helpline.domains.tickets.models import Priority, Status
 from helpline.domains.tickets.page_reads import (
     COUNT_CAP,
@@ -18,6 +19,7 @@ from helpline.domains.tickets.page_reads import (
     builtin_views,
     filters_from,
     groups_for,
+    next_breaches,
     people_names,
     requester_names,
     view_counts,
@@ -35,11 +37,22 @@ LIST_KEYS = (
     "unassigned",
     "tag",
     "q",
+    "sla",
     "sort",
     "cursor",
     "before",
 )
-SORTS = ("-updated_at", "updated_at", "-created_at", "created_at", "-id", "id", "-number", "number")
+SORTS = (
+    "-updated_at",
+    "updated_at",
+    "-created_at",
+    "created_at",
+    "-id",
+    "id",
+    "-number",
+    "number",
+    "next_breach",
+)
 
 
 class Params:
@@ -144,6 +157,8 @@ async def list_context(platform: Any, conn: Any, actor: Principal, query: Any) -
     agents = await agents_of(conn, actor)
     tag_map = await queries.tags_of(conn, [r["id"] for r in rows])
     snoozed = await queries.snoozes_of(conn, [r["id"] for r in rows])
+    now = utcnow()
+    sla_of = sla_display.list_views(await next_breaches(conn, actor, [r["id"] for r in rows]), now)
     pairs = list_pairs(query.pairs if isinstance(query, Params) else query.multi_items())
     base = [(k, v) for k, v in pairs if k not in ("cursor", "before")]
     ascending = not effective.startswith("-")
@@ -153,9 +168,10 @@ async def list_context(platform: Any, conn: Any, actor: Principal, query: Any) -
         "rows": rows,
         "next_url": f"?{urlencode([*base, ('cursor', next_cursor)])}" if next_cursor else None,
         "prev_url": f"?{urlencode([*base, ('before', prev_cursor)])}" if prev_cursor else None,
-        # Which way the pages go: "Older" follows the newest-first sorts, "Newer" the oldest-first.
-        "next_label": "Newer" if ascending else "Older",
-        "prev_label": "Older" if ascending else "Newer",
+        # Which way the pages go: "Older" follows the newest-first sorts, "Newer" the oldest-first;
+        # by next breach, "Later" due times follow the sooner ones.
+        "next_label": "Later" if col == "next_breach" else "Newer" if ascending else "Older",
+        "prev_label": "Sooner" if col == "next_breach" else "Older" if ascending else "Newer",
         "counts": counts,
         "names": names,
         "requesters": requesters,
@@ -163,6 +179,7 @@ async def list_context(platform: Any, conn: Any, actor: Principal, query: Any) -
         "groups": group_names,
         "tag_map": tag_map,
         "snoozed": snoozed,
+        "sla_of": sla_of,
         "sort": sort,
         "q": q or "",
         "filters": f,

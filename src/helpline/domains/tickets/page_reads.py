@@ -11,8 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.db.base import utcnow
 from helpline.domains.accounts.models import Group, Membership, User
 from helpline.domains.accounts.principal import Principal
+from helpline.domains.automation.models import TicketSlaSummary
 from helpline.domains.tickets import queries
 from helpline.domains.tickets.models import Priority, SavedView, Status, Ticket
 
@@ -23,7 +25,7 @@ COUNT_CAP = 1000
 #: Seconds after which an agent's view counts are recounted in the background (see view_counts).
 COUNTS_TTL = 10
 #: Filters a saved view may hold, and the query parameters of the inbox that set them.
-FILTER_KEYS = ("status", "priority", "assignee_id", "group_id", "tag", "unassigned", "q", "sort")
+FILTER_KEYS = ("status", "priority", "assignee_id", "group_id", "tag", "unassigned", "q", "sort", "sla")
 
 
 def builtin_views(actor: Principal, group_names: dict[int, str]) -> list[dict[str, Any]]:
@@ -96,6 +98,8 @@ def _where(actor: Principal, f: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
         where.append(tickets.c.assignee_id.is_(None))
     if f.get("awake") or f.get("snoozed"):
         where.append(queries.awake() if f.get("awake") else ~queries.awake())
+    if f.get("sla") in queries.SLA_FILTERS:
+        where.append(queries.sla_condition(actor.workspace_id, f["sla"], utcnow()))
     return where
 
 
@@ -175,6 +179,7 @@ def filters_from(qp: Any) -> dict[str, Any]:
         "tags": [t[:80] for t in qp.getlist("tag") if t.strip()][:5],
         "unassigned": qp.get("unassigned") in ("1", "true", "on"),
         "q": (qp.get("q") or "").strip()[:500] or None,
+        "sla": qp.get("sla") if qp.get("sla") in queries.SLA_FILTERS else None,
     }
 
 
@@ -219,3 +224,17 @@ async def agents_of(conn: AsyncConnection, actor: Principal) -> list[tuple[int, 
         .order_by(users.c.name)
     )
     return [(r.id, r.name or r.email) for r in rows]
+
+
+async def next_breaches(conn: AsyncConnection, actor: Principal, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The SLA of each listed ticket as its ``ticket_sla`` row says (one read for the page, staff
+    only): ``next_due_at``, ``next_warn_at`` and ``breached``; tickets without one are left out."""
+    sla = TicketSlaSummary.__table__
+    if not ids or actor.is_customer:
+        return {}
+    rows = await conn.execute(
+        sa.select(sla.c.ticket_id, sla.c.next_due_at, sla.c.next_warn_at, sla.c.breached).where(
+            sla.c.ticket_id.in_(ids), sla.c.workspace_id == actor.workspace_id
+        )
+    )
+    return {r.ticket_id: dict(r._mapping) for r in rows if r.next_due_at is not None or r.breached}

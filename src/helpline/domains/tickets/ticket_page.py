@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation import queries as canned_queries
 from helpline.domains.customers import queries as customer_queries
-from helpline.domains.tickets import channel_port, fields, queries
+from helpline.domains.tickets import channel_port, fields, queries, sla_display
 from helpline.domains.tickets.api import render_detail
 from helpline.domains.tickets.compose_page import compose_context
 from helpline.domains.tickets.inbox_page import Params, list_context, list_query_for, neighbours
@@ -112,6 +113,7 @@ async def _page(
         "tabs": await _tabs(request, platform, actor, ticket),
         "title": f"#{ticket['number']} {ticket['subject']}",
         "ticket": ticket,
+        "sla_targets": [sla_display.target_view(t, utcnow()) for t in ticket.get("sla") or []],
         "messages": msgs,
         "parts": parts,
         "events": events,

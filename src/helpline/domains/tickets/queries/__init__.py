@@ -52,6 +52,7 @@ from helpline.domains.tickets.queries._listing import (
     list_tickets,
     tags_sort_like_db,
 )
+from helpline.domains.tickets.queries._sla_list import NEXT_BREACH, SLA_FILTERS, sla_condition
 from helpline.domains.tickets.queries._tables import (
     TICKET_COLUMNS,
     attachments,
@@ -74,6 +75,8 @@ from helpline.domains.tickets.queries._visibility import (
 )
 
 __all__ = [
+    "NEXT_BREACH",
+    "SLA_FILTERS",
     "SORTS",
     "TICKET_COLUMNS",
     "_FILTER_KEYS",
@@ -116,6 +119,7 @@ __all__ = [
     "messages",
     "remember_detail",
     "signature_of",
+    "sla_condition",
     "snooze_of",
     "snoozes_of",
     "tag_counts",

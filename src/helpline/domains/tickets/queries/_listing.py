@@ -12,9 +12,17 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets.queries._compose import awake
 from helpline.domains.tickets.queries._detail import _extra, _list_value
+from helpline.domains.tickets.queries._sla_list import (
+    NEXT_BREACH,
+    _build_next_breach,
+    _null_last_order,
+    _sla_params,
+    _sla_where,
+)
 from helpline.domains.tickets.queries._tables import tags, tickets
 from helpline.domains.tickets.queries._visibility import (
     _actor_kind,
@@ -57,7 +65,9 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         got_sort, value, last_id = orjson.loads(raw)
         if got_sort != sort or not isinstance(last_id, int):
             raise ValueError
-        if sort.lstrip("-") in ("updated_at", "created_at"):
+        if sort.lstrip("-") == NEXT_BREACH:
+            value = None if value is None else datetime.fromisoformat(value)
+        elif sort.lstrip("-") in ("updated_at", "created_at"):
             value = datetime.fromisoformat(value)
         elif not isinstance(value, int):
             raise ValueError
@@ -99,6 +109,8 @@ def keyset(
 def _order_on(sel: Any, sort: str) -> list[sa.ColumnElement[Any]]:
     """The ORDER BY of :func:`keyset` for ``sort``, on the columns of ``sel`` (a subquery)."""
     name, desc = sort.lstrip("-"), sort.startswith("-")
+    if name == NEXT_BREACH:
+        return _null_last_order(sel.c[name], sel.c.id, desc)
     cols = [sel.c[name]] if name == "id" else [sel.c[name], sel.c.id]
     return [c.desc() if desc else c.asc() for c in cols]
 
@@ -195,6 +207,8 @@ def _build_list(
     has_cursor: bool,
     n: int,
     snooze: str | None = None,
+    sla: str | None = None,
+    cursor_has_value: bool = True,
     lean: bool = False,
 ) -> sa.Select[Any]:
     where: list[sa.ColumnElement[bool]] = [_visible_template(kind)]
@@ -209,7 +223,13 @@ def _build_list(
             col = tickets.c[colname]
             value = sa.bindparam(key, type_=col.type)
             where.append(col >= value if op == "ge" else col < value)
+    if sla is not None:
+        where.append(_sla_where(sla))
     name, desc = sort.lstrip("-"), sort.startswith("-")
+    if name == NEXT_BREACH:
+        return _build_next_breach(
+            dialect, where, n_tags, search_mode, customer, desc, has_cursor, cursor_has_value, n, lean
+        )
     col = SORTS[name]
     order = _sort_order(name, desc)
     if has_cursor:
@@ -304,8 +324,13 @@ def _shape_and_params(
     tag_list = list(filters.get("tags") or [])
     for i, tag in enumerate(tag_list):
         params[f"tag{i}"] = tag
+    sla = _sla_params(actor, filters, sort)
+    if sla is not None:
+        params["sla_now"] = utcnow()
+    cursor_has_value = True
     if cursor is not None:
         params["k_val"], params["k_id"] = decode_cursor(cursor, sort)
+        cursor_has_value = params["k_val"] is not None
     search_mode = None
     if q:
         found = search.query_params(dialect, q, public_only=actor.is_customer)
@@ -327,6 +352,8 @@ def _shape_and_params(
         cursor is not None,
         n,
         "snoozed" if filters.get("snoozed") else "awake" if filters.get("awake") else None,
+        sla,
+        cursor_has_value,
     )
     return shape, params
 
