@@ -52,7 +52,7 @@ from helpline.domains.tickets.service._import_plan import (
     refusal,
 )
 from helpline.domains.tickets.service._inbound import _insert_messages, _message_row
-from helpline.errors import Forbidden
+from helpline.errors import Conflict, Forbidden
 from helpline.platform import search
 from helpline.platform.db import UnitOfWork
 
@@ -296,7 +296,16 @@ async def import_tickets(
         else:
             report.refused.append(refusal(index, {"source_id": item.source_id}, planned))
     if plans:
-        for p, (tid, number) in zip(plans, await _write(uow, actor, source, plans), strict=True):
+        try:
+            async with uow.conn.begin_nested():
+                written = await _write(uow, actor, source, plans)
+        except IntegrityError:  # the same items, imported by another request that committed first
+            raise Conflict(
+                "another import of some of these tickets finished first; send them again "
+                "(those already imported will be unchanged)",
+                code="import_conflict",
+            ) from None
+        for p, (tid, number) in zip(plans, written, strict=True):
             report.created += 1
             report.tickets.append(
                 {
