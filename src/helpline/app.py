@@ -49,6 +49,7 @@ from helpline.domains.tickets.catalog_api import router as catalog_router
 from helpline.domains.tickets.compose_api import router as compose_router
 from helpline.domains.tickets.compose_views import router as compose_pages
 from helpline.domains.tickets.files_api import router as files_router
+from helpline.domains.tickets.imports_api import router as imports_router
 from helpline.domains.tickets.new_ticket_views import router as new_ticket_pages
 from helpline.domains.tickets.relation_views import router as relation_pages
 from helpline.domains.tickets.search_api import router as search_router
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         compose_router,
         catalog_router,
         files_router,
+        imports_router,
         customers_router,
         accounts_router,
         audit_router,

@@ -35,6 +35,8 @@ from helpline.domains.tickets.events import (
 )
 
 SYSTEM_NAME = "Helpline"
+#: The ``actor_kind`` of an imported ticket's history (``tickets/service/_import.py``).
+IMPORTED = "import"
 #: How a channel reads after "by" / "via": "replied by email", "logged a phone call".
 CHANNEL_WORDS = {
     "api": "API",
@@ -90,6 +92,8 @@ def _list(items: Sequence[str]) -> str:
 def actor_name(row: Mapping[str, Any], names: Names) -> str:
     """Who acted: the person by name, the customer (the requester's name when known), or Helpline."""
     uid = row.get("actor_user_id")
+    if row.get("actor_kind") == IMPORTED:
+        return "The import"
     if uid is not None and row.get("actor_kind") != "customer":
         return names.people.get(uid) or f"User #{uid}"
     if row.get("actor_kind") == "customer":
@@ -179,6 +183,13 @@ def _message(e: MessageAdded, who: str, names: Names) -> str:
 def _created(e: Created, who: str, row: Mapping[str, Any], names: Names) -> str:
     if e.split_from is not None:
         return f"{who} split this off {_ticket(e.split_from, names)}"
+    if row.get("actor_kind") == IMPORTED:
+        requester = names.contacts.get(e.requester_id) if e.requester_id is not None else None
+        by = row.get("actor_user_id")
+        return (
+            f"{requester or names.requester or 'The customer'} opened this by {channel_words(e.channel)}"
+            f" (imported{f' by {_person(by, names)}' if by is not None else ''})"
+        )
     if row.get("actor_kind") in ("customer", "system") and row.get("actor_user_id") is None:
         requester = names.contacts.get(e.requester_id) if e.requester_id is not None else None
         name = requester or names.requester or "The customer"
@@ -199,6 +210,8 @@ def sentence(event: TicketEvent, row: Mapping[str, Any], names: Names) -> str:
         return _message(event, who, names)
     if isinstance(event, StatusChanged):
         old, new = _value("status", event.old, names), _value("status", event.new, names)
+        if row.get("actor_kind") == IMPORTED:
+            return f"The status changed from {old} to {new} (imported)"
         return f"{who} changed the status from {old} to {new}"
     if isinstance(event, Assigned):
         return _assigned(event, who, row, names)

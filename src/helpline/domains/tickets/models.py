@@ -297,3 +297,17 @@ class TimeEntry(IdMixin, Base):
     minutes: Mapped[int]
     note: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketImport(IdMixin, Base):
+    """A ticket brought in from another help desk (``tickets/service/_import.py``): which item of which
+    source it was, so that importing the same item again changes nothing."""
+
+    __tablename__ = "ticket_imports"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "source", "source_id"),)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    #: Where it came from: ``zendesk``, ``csv:<name>``, or what an API client names.
+    source: Mapped[str] = mapped_column(sa.String(100))
+    source_id: Mapped[str] = mapped_column(sa.String(200))
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

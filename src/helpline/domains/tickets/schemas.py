@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from helpline.domains.tickets.models import Channel, FieldType, LinkKind, Priority, Status, TicketType
 from helpline.types import Email, Id, Strict, Tag
@@ -339,3 +339,107 @@ class SearchResults(BaseModel):
     per_page: int
     counts: list[SearchCount]
     hits: list[SearchHit]
+
+
+# --- imports: tickets with their history from another help desk (imports_api.py, service/_import.py) ---
+
+SourceName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+ImportText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+AuthorKindIn = Literal["customer", "agent"]
+
+
+class ImportPerson(Strict):
+    """Who wrote a message, or who asked: matched by email (contacts, or the workspace's staff)."""
+
+    email: Email | None = None
+    name: ImportText = ""
+
+
+class ImportMessage(Strict):
+    author: ImportPerson | None = Field(
+        default=None, description="Customers: the contact (default: the requester); agents: matched by email"
+    )
+    author_kind: AuthorKindIn = Field(description="customer or agent")
+    public: bool = Field(default=True, description="false: an internal note (agents only)")
+    channel: Channel | None = Field(default=None, description="Default: the ticket's channel")
+    created_at: AwareDatetime = Field(description="When it was written (RFC 3339 with its offset)")
+    body_text: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    body_html: Annotated[str, StringConstraints(max_length=400_000)] | None = Field(
+        default=None, description="Sanitized on the way in"
+    )
+
+    @model_validator(mode="after")
+    def _one_body(self) -> ImportMessage:
+        if not (self.body_text or "").strip() and not (self.body_html or "").strip():
+            raise ValueError("give body_text or body_html")
+        if self.author_kind == "customer" and not self.public:
+            raise ValueError("a customer's message is public")
+        return self
+
+
+class ImportStatusChange(Strict):
+    at: AwareDatetime
+    status: Status
+
+
+class ImportTicket(Strict):
+    """One ticket of an export, with its history. Validated one by one: a bad item is refused and
+    the others still import."""
+
+    source_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    created_at: AwareDatetime
+    status: Status = Field(description="The status now; the history ends in it")
+    priority: Priority = Priority.normal
+    type: TicketType | None = None
+    channel: Channel = Channel.api
+    requester: ImportPerson
+    organization: ImportText | None = Field(default=None, description="Matched by name, created if new")
+    group: ImportText | None = Field(default=None, description="Matched by name; unknown is refused")
+    assignee: Email | None = Field(default=None, description="A staff member's email; unknown is refused")
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    custom: dict[str, Any] = Field(default_factory=dict, description="Custom field values by key")
+    messages: list[ImportMessage] = Field(min_length=1, max_length=1000)
+    status_changes: list[ImportStatusChange] = Field(default_factory=list, max_length=1000)
+
+
+#: The most tickets one request may carry.
+IMPORT_BATCH = 100
+
+
+class TicketImportRequest(Strict):
+    source: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    ] = Field(description='Where the tickets come from, e.g. "zendesk"; source ids are unique within it')
+    tickets: list[dict[str, Any]] = Field(
+        max_length=IMPORT_BATCH, description=f"At most {IMPORT_BATCH} tickets (ImportTicket) per request"
+    )
+
+
+class ImportFieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ImportRefusal(BaseModel):
+    index: int = Field(description="The item's position in the request (or the file's row)")
+    source_id: str | None
+    errors: list[ImportFieldError]
+
+
+class ImportedTicket(BaseModel):
+    source_id: str
+    ticket_id: int
+    number: int
+    result: str = Field(description="created or unchanged")
+    notes: list[str] = Field(default_factory=list, description="What was imported differently, and why")
+
+
+class TicketImportResult(BaseModel):
+    created: int
+    unchanged: int
+    refused: list[ImportRefusal]
+    tickets: list[ImportedTicket]

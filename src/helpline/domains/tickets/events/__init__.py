@@ -95,12 +95,24 @@ async def record_many(
     items: Iterable[tuple[Mapping[str, Any], Actor | None, TicketEvent]],
     *,
     at: datetime | None = None,
+    times: Sequence[datetime] | None = None,
 ) -> None:
     """Record events of any number of tickets, each ``(ticket, actor, event)``, in one statement: the
     only writer of the ``events`` table, and so the one place for whatever must see every change
-    inside its transaction (the durable feed's in-transaction consumers)."""
+    inside its transaction (the durable feed's in-transaction consumers).
+
+    ``times``: each event's own time, in the order of ``items`` (an import's history, whose events
+    happened long ago); otherwise all happen ``at`` (now by default). Ids follow the order of
+    ``items`` either way."""
     when = at or utcnow()
-    rows = [event.to_row(ticket, actor, when) for ticket, actor, event in items]
+    listed = list(items)
+    stamps = list(times) if times is not None else [when] * len(listed)
+    if len(stamps) != len(listed):
+        raise ValueError("record_many: one time per event")
+    rows = [
+        event.to_row(ticket, actor, stamp)
+        for (ticket, actor, event), stamp in zip(listed, stamps, strict=True)
+    ]
     if not rows:
         return
     wanted = ticket_feed.wants_rows()

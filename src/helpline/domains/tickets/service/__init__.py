@@ -16,6 +16,7 @@ inside the caller's unit of work and register their side effects for after the c
 - ``_compose``: an agent's draft, signature and the @mentions of a note
 - ``_snooze``: ``snooze`` / ``unsnooze``, and the wakes (the job's, a customer's reply)
 - ``_time``: ``log_time`` (minutes an agent spent on a ticket)
+- ``_import``: ``import_tickets`` (tickets with their history from another help desk, docs/import.md)
 """
 
 from helpline.domains.tickets.events import record, record_many
@@ -45,6 +46,7 @@ from helpline.domains.tickets.service._compose import (
 )
 from helpline.domains.tickets.service._create import check_create, create_ticket
 from helpline.domains.tickets.service._escalate import escalate
+from helpline.domains.tickets.service._import import ImportReport, check_import, import_tickets, importer
 from helpline.domains.tickets.service._inbound import (
     CustomerMessage,
     NewTicket,
@@ -71,6 +73,7 @@ from helpline.domains.tickets.service._update import (
 __all__ = [
     "ASSIGNABLE",
     "CustomerMessage",
+    "ImportReport",
     "NewTicket",
     "add_ccs",
     "add_contact_message",
@@ -86,6 +89,7 @@ __all__ = [
     "check_editor",
     "check_group",
     "check_if_match",
+    "check_import",
     "check_message",
     "check_update",
     "clear_draft",
@@ -97,6 +101,8 @@ __all__ = [
     "etag",
     "find_or_create_contact",
     "for_each_ticket",
+    "import_tickets",
+    "importer",
     "insert_message",
     "log_time",
     "mentioned",
