@@ -1,14 +1,9 @@
-"""Configuring business hours and an SLA policy for a test workspace, in one call."""
+"""Configuring business hours and an SLA policy for a test workspace, in one call, the way an admin
+does: through the API (``/api/v1/schedules``, ``/api/v1/sla-policies``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-
-import sqlalchemy as sa
-
-from helpline.db.base import utcnow
-from helpline.domains.automation.models import Schedule, ScheduleVersion, SlaPolicy
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 OFFICE = {
@@ -23,6 +18,25 @@ ALWAYS = {
 }
 
 
+def schedule_json(body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``POST /api/v1/schedules``'s body: the first schedule of a workspace is its default."""
+    return {"name": "Office hours", "body": body or ALWAYS}
+
+
+def policy_json(
+    targets: dict[str, Any],
+    escalations: list[Any] | None = None,
+    conditions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``POST /api/v1/sla-policies``'s body: the fallback unless ``conditions`` are given."""
+    policy: dict[str, Any] = {"name": "Standard", "targets": targets, "escalations": escalations or []}
+    if conditions is None:
+        policy["is_fallback"] = True
+    else:
+        policy["conditions"] = conditions
+    return policy
+
+
 async def configure(
     ws: Any,
     *,
@@ -30,50 +44,19 @@ async def configure(
     body: dict[str, Any] | None = None,
     escalations: list[Any] | None = None,
     conditions: dict[str, Any] | None = None,
-    since: datetime = datetime(2000, 1, 1, tzinfo=UTC),
 ) -> tuple[int, int]:
-    """A default schedule (``body``, around the clock by default) valid ``since``, and a fallback
-    policy with ``targets`` (``{"normal": {"first_reply": {"minutes": 60}}}``); their ids."""
-    body = body or ALWAYS
-    now = utcnow()
-    async with ws.platform.db.transaction() as uow:
-        sid = (
-            await uow.execute(
-                sa.insert(Schedule.__table__)
-                .values(
-                    workspace_id=ws.id,
-                    name="Office hours",
-                    timezone=body["timezone"],
-                    body=body,
-                    is_default=True,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(Schedule.__table__.c.id)
-            )
-        ).scalar_one()
-        await uow.execute(
-            sa.insert(ScheduleVersion.__table__).values(schedule_id=sid, version=1, body=body, valid_from=since)
-        )
-        pid = (
-            await uow.execute(
-                sa.insert(SlaPolicy.__table__)
-                .values(
-                    workspace_id=ws.id,
-                    name="Standard",
-                    description="",
-                    position=0,
-                    active=True,
-                    is_fallback=conditions is None,
-                    conditions=conditions or {},
-                    targets=targets,
-                    escalations=escalations or [],
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(SlaPolicy.__table__.c.id)
-            )
-        ).scalar_one()
-    return sid, pid
+    """A default schedule (``body``, around the clock by default; the first schedule is the
+    default, and its first version counts backwards too) and a policy with ``targets``
+    (``{"normal": {"first_reply": {"minutes": 60}}}``): the fallback unless ``conditions`` are
+    given. Their ids."""
+    from tests.conftest import drain
+
+    admin = await ws.person("admin")
+    async with ws.client(admin) as c:
+        r = await c.post("/schedules", json=schedule_json(body))
+        assert r.status_code == 201, r.text
+        sid = int(r.json()["id"])
+        r = await c.post("/sla-policies", json=policy_json(targets, escalations, conditions))
+        assert r.status_code == 201, r.text
+    await drain(ws.platform)
+    return sid, int(r.json()["id"])

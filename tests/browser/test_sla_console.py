@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ import httpx
 from helpline.domains.accounts.models import Role
 from helpline.domains.automation.sla import alerts
 from tests.browser.conftest import Site
-from tests.sla_setup import configure
+from tests.sla_setup import policy_json, schedule_json
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img" / "console"
 TARGETS = {
@@ -43,9 +42,10 @@ def _sla(api: httpx.Client, tid: int, metrics: int) -> list[dict[str, Any]]:
 
 def test_sla_block_countdown_and_inbox(site: Site, new_page: Any) -> None:
     ws, _slug = site.workspace("Northwind Support")
-    site.run(lambda platform: configure(SimpleNamespace(platform=platform, id=ws), targets=TARGETS))
     admin = site.person(Role.admin, name="Ada Admin", workspace_id=ws)
     staff = site.api(admin, workspace_id=ws)
+    assert staff.post("/schedules", json=schedule_json()).status_code == 201
+    assert staff.post("/sla-policies", json=policy_json(TARGETS)).status_code == 201
 
     def ticket(subject: str, priority: str, who: str) -> int:
         customer = site.person(Role.customer, name=who, workspace_id=ws)

@@ -137,7 +137,7 @@ async def test_policy_form_saves_shows_errors_and_orders(ws, console):
         "c_value_1": "high,urgent",
         "t_urgent_first_reply_minutes": "30",
         "t_urgent_first_reply_business": "calendar",
-        "t_urgent_first_reply_warn": "30",
+        "t_urgent_first_reply_warn": "31",
         "x_on_0": "breach",
         "x_metric_0": "",
         "x_action_0": "notify",
@@ -146,7 +146,7 @@ async def test_policy_form_saves_shows_errors_and_orders(ws, console):
     }
     bad = await admin.post("/admin/sla-policies/new", form)
     assert bad.status_code == 422
-    assert "less than" in field_error(bad.text, "t_urgent_first_reply_warn")
+    assert "at most" in field_error(bad.text, "t_urgent_first_reply_warn")
     bad = await admin.post(
         "/admin/sla-policies/new", {**form, "t_urgent_first_reply_warn": "5", "c_op_1": "contains"}
     )

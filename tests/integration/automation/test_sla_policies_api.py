@@ -81,7 +81,7 @@ async def test_errors_name_the_exact_part(ws, make_ws):
     await ws.person(Role.admin, groups=["G"])
     cases = [
         (
-            {"targets": {"urgent": {"first_reply": {"minutes": 30, "warn": 30}}}},
+            {"targets": {"urgent": {"first_reply": {"minutes": 30, "warn": 31}}}},
             "targets.urgent.first_reply.warn",
         ),
         ({"targets": {"urgent": {"first_reply": {"minutes": 0}}}}, "targets.urgent.first_reply.minutes"),

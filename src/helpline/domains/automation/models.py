@@ -179,6 +179,12 @@ class TicketSlaSummary(Base):
     __table_args__ = (
         sa.Index("ix_ticket_sla_ws_due", "workspace_id", "next_due_at"),
         sa.Index("ix_ticket_sla_schedule", "schedule_id", "ticket_id"),
+        sa.Index(
+            "ix_ticket_sla_breached",
+            "workspace_id",
+            sqlite_where=sa.text("breached"),
+            postgresql_where=sa.text("breached"),
+        ),
     )
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))

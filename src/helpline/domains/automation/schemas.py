@@ -34,13 +34,14 @@ DateText = Annotated[str, StringConstraints(max_length=10)]
 
 
 class Holiday(Strict):
-    """Days off from ``start`` up to, not including, ``end`` (one day: ``end`` is the day after)."""
+    """Days off from ``start`` to ``end``, both included (one day: leave ``end`` out, or the same
+    date). A holiday switched off (``enabled: false``) stays listed and does not close the day."""
 
     name: Name
     start: DateText
-    end: DateText
+    end: DateText | None = None
     enabled: bool = True
-    source: Annotated[str, StringConstraints(max_length=100)] | None = None
+    source: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
 class Week(Strict):

@@ -164,8 +164,11 @@ def check_targets(targets: Any) -> dict[str, Any]:
     out = parsed.model_dump(exclude_none=True)
     for priority, metrics in out.items():
         for metric, target in metrics.items():
-            if target["warn"] >= target["minutes"]:
-                raise Invalid(f"targets.{priority}.{metric}.warn", "must be less than the target's minutes")
+            if target["warn"] > target["minutes"]:
+                raise Invalid(
+                    f"targets.{priority}.{metric}.warn",
+                    "must be at most the target's minutes (at risk from the start)",
+                )
     return {p: m for p, m in out.items() if m}
 
 

@@ -170,6 +170,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_ticket_sla_ws_due", "ticket_sla", ["workspace_id", "next_due_at"])
     op.create_index("ix_ticket_sla_schedule", "ticket_sla", ["schedule_id", "ticket_id"])
+    op.create_index(
+        "ix_ticket_sla_breached",
+        "ticket_sla",
+        ["workspace_id"],
+        sqlite_where=sa.text("breached"),
+        postgresql_where=sa.text("breached"),
+    )
 
 
 def downgrade() -> None:

@@ -94,9 +94,7 @@ async def _summaries(uow: Any, ids: list[int]) -> None:
         .where(s_t.c.ticket_id.in_(ids))
         .values(
             next_due_at=sa.select(sa.func.min(c_t.c.due_at)).where(running).scalar_subquery(),
-            next_warn_at=sa.select(sa.func.min(c_t.c.warn_at))
-            .where(running, c_t.c.warned_at.is_(None))
-            .scalar_subquery(),
+            next_warn_at=sa.select(sa.func.min(c_t.c.warn_at)).where(running).scalar_subquery(),
         )
     )
 

@@ -127,7 +127,8 @@ async def load(conn: AsyncConnection, ticket_ids: Sequence[int]) -> dict[int, St
 
 def summary_row(s: State) -> dict[str, Any]:
     running = [c for c in s.clocks.values() if c.due_at is not None and c.breached_at is None]
-    warns = [c.warn_at for c in running if c.warn_at is not None and c.warned_at is None]
+    # A warned clock stays at risk until it is met or breached: its warning time is kept.
+    warns = [c.warn_at for c in running if c.warn_at is not None]
     return {
         "ticket_id": s.ticket_id,
         "workspace_id": s.workspace_id,
