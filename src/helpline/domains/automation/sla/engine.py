@@ -97,7 +97,7 @@ def _choose(
 ) -> None:
     """Apply the policy and schedule the ticket's facts choose, when they differ from the applied ones."""
     chosen = space.policy_for(facts)
-    targets = chosen.targets_for(facts["priority"]) if chosen else {}
+    targets = policy.targets_for(chosen, facts["priority"]) if chosen else {}
     schedule_id = space.schedule_for(facts)
     applied = {k: c.target for k, c in m.clocks.items()}
     wanted = {k: targets.get(k) for k in m.clocks}

@@ -14,85 +14,55 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from helpline.domains.automation import conditions
-from helpline.domains.automation.models import Schedule, ScheduleGroup, SlaPolicy
+from helpline.domains.automation import conditions, schedules, sla_policies
 from helpline.domains.automation.sla.clocks import METRICS, Target
+from helpline.domains.automation.sla_policies import PolicyRow
 from helpline.domains.customers.models import Organization
 from helpline.domains.tickets.models import Ticket, TicketTag
 
-policies_t = SlaPolicy.__table__
-schedules_t = Schedule.__table__
-groups_t = ScheduleGroup.__table__
 tickets_t = Ticket.__table__
 tags_t = TicketTag.__table__
 orgs_t = Organization.__table__
 
 
-@dataclass(frozen=True)
-class Policy:
-    id: int
-    conditions: Mapping[str, Any]
-    targets: Mapping[str, Any]
-    escalations: Sequence[Mapping[str, Any]]
-    is_fallback: bool
-
-    def targets_for(self, priority: str) -> dict[str, Target | None]:
-        """The targets of ``priority`` by metric, in seconds."""
-        mine = self.targets.get(priority) or {}
-        out: dict[str, Target | None] = {}
-        for m in METRICS:
-            t = mine.get(m)
-            out[m] = (
-                Target(int(t["minutes"]) * 60, bool(t.get("business", True)), int(t.get("warn", 0)) * 60)
-                if t
-                else None
-            )
-        return out
+def targets_for(policy: PolicyRow, priority: str) -> dict[str, Target | None]:
+    """The policy's targets for ``priority`` by metric, in seconds."""
+    mine = policy.targets.get(priority) or {}
+    out: dict[str, Target | None] = {}
+    for m in METRICS:
+        t = mine.get(m)
+        out[m] = (
+            Target(int(t["minutes"]) * 60, bool(t.get("business", True)), int(t.get("warn", 0)) * 60)
+            if t
+            else None
+        )
+    return out
 
 
 @dataclass
 class Workspace:
-    """What a workspace's tickets are matched against."""
+    """What a workspace's tickets are matched against: its policies in match order (the fallback
+    last) and its choice of schedules."""
 
-    policies: list[Policy]
-    default_schedule: int | None
-    group_schedules: dict[int, int]
+    policies: list[PolicyRow]
+    schedules: tuple[int | None, dict[int, int]]
 
-    def policy_for(self, facts: Mapping[str, Any]) -> Policy | None:
+    def policy_for(self, facts: Mapping[str, Any]) -> PolicyRow | None:
         for p in self.policies:
-            if not p.is_fallback and conditions.matches(p.conditions, facts):
+            if p.is_fallback or conditions.matches(p.conditions, facts):
                 return p
-        return next((p for p in self.policies if p.is_fallback), None)
+        return None
 
     def schedule_for(self, facts: Mapping[str, Any]) -> int | None:
-        group = facts.get("group_id")
-        return self.group_schedules.get(group, self.default_schedule) if group else self.default_schedule
+        return schedules.pick(self.schedules, facts.get("group_id"))
 
 
 async def workspaces(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Workspace]:
-    """The policies (in match order) and schedules of each workspace."""
-    ids = set(ids)
-    out = {ws: Workspace([], None, {}) for ws in ids}
-    if not ids:
-        return out
-    rows = await conn.execute(
-        sa.select(policies_t)
-        .where(policies_t.c.workspace_id.in_(ids), policies_t.c.active.is_(True))
-        .order_by(policies_t.c.position, policies_t.c.id)
-    )
-    for r in rows:
-        out[r.workspace_id].policies.append(
-            Policy(r.id, r.conditions or {}, r.targets or {}, r.escalations or [], r.is_fallback)
-        )
-    for r in await conn.execute(
-        sa.select(schedules_t.c.id, schedules_t.c.workspace_id).where(
-            schedules_t.c.workspace_id.in_(ids), schedules_t.c.is_default.is_(True)
-        )
-    ):
-        out[r.workspace_id].default_schedule = r.id
-    for r in await conn.execute(sa.select(groups_t).where(groups_t.c.workspace_id.in_(ids))):
-        out[r.workspace_id].group_schedules[r.group_id] = r.schedule_id
-    return out
+    """The policies and schedules of each workspace."""
+    return {
+        ws: Workspace(await sla_policies.policies_for(conn, ws), await schedules.schedule_choice(conn, ws))
+        for ws in set(ids)
+    }
 
 
 async def ticket_facts(conn: AsyncConnection, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
