@@ -5,7 +5,7 @@ pages, so every rule holds whichever way a change arrives."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -15,14 +15,8 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Priority = Literal["low", "normal", "high", "urgent"]
 Metric = Literal["first_reply", "next_reply", "periodic_update", "resolution", "requester_wait", "agent_work"]
 PRIORITIES: tuple[str, ...] = ("urgent", "high", "normal", "low")
-METRICS: tuple[str, ...] = (
-    "first_reply",
-    "next_reply",
-    "periodic_update",
-    "resolution",
-    "requester_wait",
-    "agent_work",
-)
+#: The SLA metrics, in the order pages and the API list them (``automation/sla/clocks.py``).
+METRICS: tuple[str, ...] = get_args(Metric)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Clock = Annotated[str, StringConstraints(max_length=5)]
 Interval = Annotated[list[Clock], Field(min_length=2, max_length=2)]

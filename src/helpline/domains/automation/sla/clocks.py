@@ -32,15 +32,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from helpline.domains.automation import calendar
+from helpline.domains.automation.schemas import METRICS
 
-METRICS: tuple[str, ...] = (
-    "first_reply",
-    "next_reply",
-    "periodic_update",
-    "resolution",
-    "requester_wait",
-    "agent_work",
-)
+__all__ = ["METRICS", "Clock", "Facts", "Hours", "Machine", "Recorded", "Target", "plan", "replay"]
+
 #: Clocks a reply fulfils for good (their cycle ends); the others freeze on solve and resume on reopen.
 REPLY_METRICS = frozenset({"first_reply", "next_reply", "periodic_update"})
 
