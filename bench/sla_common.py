@@ -30,9 +30,17 @@ from helpline.settings import Settings
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 HOLIDAYS = [{"name": "New Year", "start": "2027-01-01"}, {"name": "Labour Day", "start": "2027-05-01"}]
-OFFICE = {"timezone": "Europe/Berlin", "week": {d: [["09:00", "17:00"]] for d in WEEKDAYS}, "holidays": HOLIDAYS}
+OFFICE = {
+    "timezone": "Europe/Berlin",
+    "week": {d: [["09:00", "17:00"]] for d in WEEKDAYS},
+    "holidays": HOLIDAYS,
+}
 #: The edit the recompute follows: longer days.
-LONGER = {"timezone": "Europe/Berlin", "week": {d: [["08:00", "18:00"]] for d in WEEKDAYS}, "holidays": HOLIDAYS}
+LONGER = {
+    "timezone": "Europe/Berlin",
+    "week": {d: [["08:00", "18:00"]] for d in WEEKDAYS},
+    "holidays": HOLIDAYS,
+}
 TARGETS = {
     "normal": {
         "first_reply": {"minutes": 240, "business": True, "warn": 30},

@@ -57,7 +57,9 @@ async def templates(d: Desk, base: datetime, check: list[int]) -> tuple[list[tup
         created = {
             r.ticket_id: r.created_at
             for r in await conn.execute(
-                sa.text("SELECT ticket_id, created_at FROM events WHERE kind = 'created' AND ticket_id = ANY(:t)"),
+                sa.text(
+                    "SELECT ticket_id, created_at FROM events WHERE kind = 'created' AND ticket_id = ANY(:t)"
+                ),
                 {"t": check},
             )
         }
@@ -65,7 +67,13 @@ async def templates(d: Desk, base: datetime, check: list[int]) -> tuple[list[tup
 
     def fold(tid: int, at: datetime) -> store.State:
         events = [
-            {"ticket_id": tid, "workspace_id": d.ws, "kind": "created", "created_at": at, "new": {"status": "new"}},
+            {
+                "ticket_id": tid,
+                "workspace_id": d.ws,
+                "kind": "created",
+                "created_at": at,
+                "new": {"status": "new"},
+            },
             {
                 "ticket_id": tid,
                 "workspace_id": d.ws,
@@ -101,7 +109,9 @@ async def templates(d: Desk, base: datetime, check: list[int]) -> tuple[list[tup
                 row = store.clock_row(0, d.ws, s.policy_id, s.clocks[m])
                 clocks.append((k, *(row[c] for c in COLS)))
         row = store.summary_row(s)
-        summaries.append((k, row["next_due_at"], row["next_warn_at"], row["breached"], json.dumps(row["facts"])))
+        summaries.append(
+            (k, row["next_due_at"], row["next_warn_at"], row["breached"], json.dumps(row["facts"]))
+        )
     return clocks, summaries
 
 
@@ -116,18 +126,27 @@ async def seed(url: str, d: Desk, n: int) -> float:
     try:
         await conn.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB'")
         async with conn.transaction():
-            first = await conn.fetchval("SELECT coalesce(max(number), 0) + 1 FROM tickets WHERE workspace_id = $1", d.ws)
+            first = await conn.fetchval(
+                "SELECT coalesce(max(number), 0) + 1 FROM tickets WHERE workspace_id = $1", d.ws
+            )
             await conn.execute(
-                """INSERT INTO tickets (workspace_id, number, subject, status, priority, channel, requester_id,
-                     custom, version, created_at, updated_at)
-                   SELECT $1, $2 + g, 'Bench ticket ' || g, 'new', 'normal', 'api', $3, '{}', 1,
-                     $4::timestamptz - (g % $5) * interval '1 minute', $4::timestamptz - (g % $5) * interval '1 minute'
-                   FROM generate_series(0, $6 - 1) g""",
-                d.ws, first, d.contact_id, base, MINUTES, n,
+                """INSERT INTO tickets (workspace_id, number, subject, status, priority, channel,
+                     requester_id, custom, version, created_at, updated_at)
+                   SELECT $1, $2 + g, 'Bench ticket ' || g, 'new', 'normal', 'api', $3, '{}', 1, at, at
+                   FROM generate_series(0, $6 - 1) g,
+                     LATERAL (SELECT $4::timestamptz - (g % $5) * interval '1 minute' AS at) x""",
+                d.ws,
+                first,
+                d.contact_id,
+                base,
+                MINUTES,
+                n,
             )
             await conn.execute("CREATE TEMP TABLE tpl_clocks (LIKE ticket_clocks) ON COMMIT DROP")
-            await conn.execute("ALTER TABLE tpl_clocks ADD COLUMN k int, ALTER COLUMN ticket_id DROP NOT NULL,"
-                               " ALTER COLUMN workspace_id DROP NOT NULL")
+            await conn.execute(
+                "ALTER TABLE tpl_clocks ADD COLUMN k int, ALTER COLUMN ticket_id DROP NOT NULL,"
+                " ALTER COLUMN workspace_id DROP NOT NULL"
+            )
             await conn.copy_records_to_table("tpl_clocks", records=clocks, columns=["k", *COLS])
             await conn.execute(
                 "CREATE TEMP TABLE tpl_sla (k int, next_due_at timestamptz, next_warn_at timestamptz,"
@@ -135,20 +154,28 @@ async def seed(url: str, d: Desk, n: int) -> float:
             )
             await conn.copy_records_to_table("tpl_sla", records=summaries)
             cols = ", ".join(COLS)
-            picked = f"SELECT id, workspace_id, (number - $2) % {MINUTES} AS k FROM tickets WHERE workspace_id = $1 AND number >= $2"
+            picked = (
+                f"SELECT id, workspace_id, (number - $2) % {MINUTES} AS k"
+                " FROM tickets WHERE workspace_id = $1 AND number >= $2"
+            )
             log(f"copying the SLA rows of {n:,} tickets")
             await conn.execute(
                 f"""INSERT INTO ticket_clocks (ticket_id, workspace_id, {cols})
                     SELECT t.id, t.workspace_id, {", ".join("c." + c for c in COLS)}
                     FROM ({picked}) t JOIN tpl_clocks c ON c.k = t.k""",
-                d.ws, first,
+                d.ws,
+                first,
             )
             await conn.execute(
                 f"""INSERT INTO ticket_sla (ticket_id, workspace_id, policy_id, schedule_id, next_due_at,
                       next_warn_at, breached, facts)
-                    SELECT t.id, t.workspace_id, $3, $4, s.next_due_at, s.next_warn_at, s.breached, s.facts::jsonb
+                    SELECT t.id, t.workspace_id, $3, $4, s.next_due_at, s.next_warn_at, s.breached,
+                      s.facts::jsonb
                     FROM ({picked}) t JOIN tpl_sla s ON s.k = t.k""",
-                d.ws, first, d.policy_id, d.schedule_id,
+                d.ws,
+                first,
+                d.policy_id,
+                d.schedule_id,
             )
         await conn.execute("VACUUM ANALYZE tickets, ticket_clocks, ticket_sla")
     finally:
@@ -210,7 +237,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--database-url", default=DEFAULT_URL, help="dropped and created again")
     p.add_argument("--tickets", type=int, default=1_000_000)
-    p.add_argument("--page", type=int, default=recompute.PAGE, help="tickets per transaction")
+    p.add_argument("--page", type=int, default=recompute.SCHEDULE_PAGE, help="tickets per transaction")
     asyncio.run(run(p.parse_args()))
 
 
