@@ -49,11 +49,13 @@ SELECT t.workspace_id, t.id, 'created', jsonb_build_object('tags', '[]'::jsonb, 
 FROM tickets t WHERE t.workspace_id = :ws AND t.number >= :first ORDER BY t.id"""
 MESSAGE = """INSERT INTO events (workspace_id, ticket_id, kind, new, actor_kind, created_at)
 SELECT t.workspace_id, t.id, 'message_added', jsonb_build_object('public', true, 'channel', 'api',
-  'message_id', NULL, 'author_kind', CAST(:who AS text)), CAST(:who AS text), t.created_at + CAST(:after AS int) * interval '1 minute'
+  'message_id', NULL, 'author_kind', CAST(:who AS text)), CAST(:who AS text),
+  t.created_at + CAST(:after AS int) * interval '1 minute'
 FROM tickets t WHERE t.workspace_id = :ws AND t.number >= :first ORDER BY t.id"""
 CHANGE = """INSERT INTO events (workspace_id, ticket_id, kind, field, old, new, actor_kind, created_at)
 SELECT t.workspace_id, t.id, 'field_changed', :field, to_jsonb(CAST(:old AS text)),
-  to_jsonb(CAST(:new AS text)), 'agent', t.created_at + CAST(:after AS int) * interval '1 minute'
+  to_jsonb(CAST(:new AS text)), 'agent',
+  t.created_at + CAST(:after AS int) * interval '1 minute'
 FROM tickets t WHERE t.workspace_id = :ws AND t.number >= :first ORDER BY t.id"""
 
 
