@@ -10,6 +10,7 @@ there because one worker saturates a core in Python), 10 s per operation.
     make bench                                             # both databases, 100k tickets
     make bench BENCH_ARGS="--tickets 1000000 --db postgresql"
     .venv/bin/python bench/run_all.py --db sqlite --seconds 5 --no-seed
+    make bench BENCH_ARGS="--db postgresql --ops ticket_get --no-feed --sla-tickets 1000000"  # + SLA
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def main() -> None:
     p.add_argument("--ops", help="comma-separated subset of operations (see api_load.py)")
     p.add_argument("--no-feed", action="store_true", help="skip feed.py")
     p.add_argument("--feed-sizes", default="100000,1000000", help="stored events for feed.py")
+    p.add_argument(
+        "--sla-tickets",
+        type=int,
+        default=0,
+        help="on PostgreSQL, also sla_recompute.py at this many tickets and sla_update.py (issue 14)",
+    )
     a = p.parse_args()
     targets: list[tuple[str, str, int]] = []
     if a.db in ("sqlite", "both"):
@@ -103,6 +110,13 @@ def main() -> None:
             else url.rsplit("/", 1)[0] + "/helpline_bench_feed"
         )
         _run("feed.py", "--database-url", feed_url, "--sizes", a.feed_sizes)
+    for db, url, _ in targets if a.sla_tickets else []:
+        if db == "postgresql":  # each in a database of its own (dropped and created again)
+            base = url.rsplit("/", 1)[0]
+            _run(
+                "sla_recompute.py", "--database-url", f"{base}/bench_sla_1m", "--tickets", str(a.sla_tickets)
+            )
+            _run("sla_update.py", "--database-url", f"{base}/bench_sla_update")
 
 
 if __name__ == "__main__":

@@ -378,6 +378,54 @@ def add_business_seconds(cal: Calendar, start: datetime, seconds: float) -> date
     return None
 
 
+def timestamp(t: datetime) -> float:
+    """``t`` as a POSIX timestamp (``ValueError`` on a naive or out-of-range one), for the float
+    forms below."""
+    return _ts(t, "t")[0]
+
+
+def business_seconds_between_ts(cal: Calendar, ta: float, tb: float) -> float:
+    """:func:`business_seconds_between` on timestamps that :func:`timestamp` gave (the same
+    arithmetic)."""
+    return 0.0 if tb <= ta else _between(cal, ta, tb)
+
+
+def add_business_seconds_ts(cal: Calendar, ts: float, seconds: float) -> float | None:
+    """:func:`add_business_seconds` on a timestamp that :func:`timestamp` gave, for ``seconds > 0``
+    (the same arithmetic); ``None`` past the horizon."""
+    year = _year(ts)
+    index = cal._index()
+    entry = index.years.get(year) or index.year(year)
+    need = _upto(entry, ts) + seconds
+    for y in range(year, min(year + HORIZON_YEARS + 1, _LAST_YEAR)):
+        _starts, ends, cum = entry if y == year else index.year(y)
+        if cum and need <= cum[-1]:
+            i = bisect_left(cum, need)
+            return ends[i] - (cum[i] - need)
+        need -= cum[-1] if cum else 0
+    return None
+
+
+def _year(ts: float) -> int:
+    i = int(ts // _YEAR_SECONDS) + (1970 - _FIRST_YEAR)
+    if ts < _YEAR_STARTS[i]:
+        i -= 1
+    elif ts >= _YEAR_STARTS[i + 1]:
+        i += 1
+    return _FIRST_YEAR + i
+
+
+def _between(cal: Calendar, ta: float, tb: float) -> float:
+    ya, yb = _year(ta), _year(tb)
+    index = cal._index()
+    first = index.years.get(ya) or index.year(ya)
+    if ya == yb:
+        return _upto(first, tb) - _upto(first, ta)
+    last = index.years.get(yb) or index.year(yb)
+    total = _total(first) - _upto(first, ta) + _upto(last, tb)
+    return total + sum(_total(index.year(y)) for y in range(ya + 1, yb))
+
+
 def add_business_minutes(cal: Calendar, start: datetime, minutes: float) -> datetime | None:
     """The earliest instant ``t >= start`` with ``minutes`` business minutes in ``[start, t)``."""
     return add_business_seconds(cal, start, minutes * 60)

@@ -11,26 +11,34 @@ Both walk the tickets in pages by id, one transaction a page, so a restart simpl
 
 from __future__ import annotations
 
-from datetime import datetime
+import bisect
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from helpline.db.base import utcnow
+from helpline.db.base import UTCDateTime, utcnow
+from helpline.domains.automation import calendar
 from helpline.domains.automation.sla import policy, store
-from helpline.domains.automation.sla.clocks import RUNNING, plan
+from helpline.domains.automation.sla.clocks import Hours
 from helpline.domains.automation.sla.engine import _choose, schedule_sweep
 
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
 
 PAGE = 2000
+#: Tickets per transaction of a schedule's recompute (a page's clocks are planned in Python and
+#: written with one statement).
+SCHEDULE_PAGE = 10_000
 s_t = store.summary_t
 c_t = store.clocks_t
 
 
-async def schedule_changed(platform: Platform, schedule_id: int, *, page: int = PAGE) -> int:
-    """Plan again every running clock of tickets under ``schedule_id``; how many clocks."""
+async def schedule_changed(platform: Platform, schedule_id: int, *, page: int = SCHEDULE_PAGE) -> int:
+    """Plan again every running clock with a target of tickets under ``schedule_id``; how many
+    clocks. The due and warning times are :func:`clocks.plan`'s (:class:`_Planner` is its arithmetic
+    on timestamps); the clocks and summaries of a page are written with one statement each on
+    PostgreSQL."""
     after, total = 0, 0
     while True:
         async with platform.db.transaction() as uow:
@@ -46,48 +54,141 @@ async def schedule_changed(platform: Platform, schedule_id: int, *, page: int = 
             )
             if not ids:
                 return total
-            after = ids[-1]
-            hours = await store.hours(uow.conn, [schedule_id])
-            rows = (
-                (await uow.execute(sa.select(c_t).where(c_t.c.ticket_id.in_(ids), c_t.c.state == RUNNING)))
-                .mappings()
-                .all()
+            first, after = after, ids[-1]
+            planner = _Planner(await store.hours(uow.conn, [schedule_id]))
+            rows: list[Any] = list(
+                await uow.execute(_RUNNING, {"sid": schedule_id, "after": first, "last": after})
             )
-            updates: list[dict[str, Any]] = []
-            for r in rows:
-                clock = store.clock_of(r)
-                if clock.target is None:
-                    continue
-                plan(clock, hours)
-                updates.append(
-                    {
-                        "t": r["ticket_id"],
-                        "m": r["metric"],
-                        "due": clock.due_at,
-                        "warn": clock.warn_at,
-                        "alert": clock.alert_at,
-                    }
-                )
+            updates: list[tuple[int, str, datetime | None, datetime | None, datetime | None]] = []
+            for t, m, since, eb, ec, target, warn, business, sid, fresh, unbreached in rows:
+                rest = target - (eb if business else ec)
+                due = planner.add(sid if business else None, since, rest)
+                warn_at = planner.add(sid if business else None, since, rest - warn) if warn > 0 else None
+                alert = warn_at if warn_at is not None and fresh else (due if unbreached else None)
+                updates.append((t, m, due, warn_at, alert))
             total += len(updates)
             if updates:
-                await uow.execute(
-                    c_t.update()
-                    .where(c_t.c.ticket_id == sa.bindparam("t"), c_t.c.metric == sa.bindparam("m"))
-                    .values(
-                        due_at=sa.bindparam("due"),
-                        warn_at=sa.bindparam("warn"),
-                        alert_at=sa.bindparam("alert"),
-                    ),
-                    updates,
-                )
+                await _write_plans(uow, updates)
                 await _summaries(uow, ids)
-                soonest = min((u["alert"] for u in updates if u["alert"] is not None), default=None)
+                soonest = min((u[4] for u in updates if u[4] is not None), default=None)
                 if soonest is not None:
                     await schedule_sweep(uow, soonest)
 
 
+#: A page's running clocks (``clocks.RUNNING``) with a target, of tickets whose summary names the
+#: schedule.
+_RUNNING = (
+    sa.text(
+        "SELECT c.ticket_id, c.metric, c.since, c.elapsed_business, c.elapsed_calendar, c.target_seconds,"
+        " c.warn_seconds, c.business, c.schedule_id,"
+        " c.warned_at IS NULL AND c.breached_at IS NULL, c.breached_at IS NULL"
+        " FROM ticket_clocks c JOIN ticket_sla s ON s.ticket_id = c.ticket_id"
+        " WHERE s.schedule_id = :sid AND c.ticket_id > :after AND c.ticket_id <= :last"
+        " AND c.state = 'running' AND c.target_seconds IS NOT NULL"
+    )
+    .bindparams(sa.bindparam("after", type_=sa.BigInteger), sa.bindparam("last", type_=sa.BigInteger))
+    .columns(
+        sa.column("ticket_id", sa.BigInteger),
+        sa.column("metric", sa.String),
+        sa.column("since", UTCDateTime()),
+        sa.column("elapsed_business", sa.Float),
+        sa.column("elapsed_calendar", sa.Float),
+        sa.column("target_seconds", sa.Integer),
+        sa.column("warn_seconds", sa.Integer),
+        sa.column("business", sa.Boolean),
+        sa.column("schedule_id", sa.BigInteger),
+        sa.column("fresh", sa.Boolean),
+        sa.column("unbreached", sa.Boolean),
+    )
+)
+
+
+class _Planner:
+    """``Hours.add`` (the due and warning times ``clocks.plan`` gives) on timestamps, with each
+    schedule version's start converted once and the time counted in the version a clock started in
+    kept for its second target (the due and warning times of a clock start at the same instant)."""
+
+    def __init__(self, hours: Hours) -> None:
+        self.hours = hours
+        self.versions = {
+            sid: (vs, [v[0] for v in vs], [calendar.timestamp(v[0]) for v in vs])
+            for sid, vs in hours._versions.items()
+        }
+        self._room: tuple[int | None, int, float, float] = (None, -1, 0.0, 0.0)
+
+    def add(self, sid: int | None, start: datetime, seconds: float) -> datetime | None:
+        if seconds <= 0:
+            return start
+        known = self.versions.get(sid) if sid is not None else None
+        if known is None:
+            return start + timedelta(seconds=seconds)
+        vs, starts, starts_ts = known
+        left, t = float(seconds), calendar.timestamp(start)
+        for j in range(max(bisect.bisect_right(starts, start) - 1, 0), len(vs)):
+            cal = vs[j][1]
+            if j + 1 < len(vs):
+                end = starts_ts[j + 1]
+                if end <= t:
+                    continue
+                memo = self._room
+                if memo[0] == sid and memo[1] == j and memo[2] == t:
+                    room = memo[3]
+                else:
+                    room = calendar.business_seconds_between_ts(cal, t, end)
+                    self._room = (sid, j, t, room)
+                if room < left:
+                    left -= room
+                    t = end
+                    continue
+            at = calendar.add_business_seconds_ts(cal, t, left)
+            return None if at is None else datetime.fromtimestamp(at, UTC)
+        return None
+
+
+async def _write_plans(
+    uow: Any, updates: list[tuple[int, str, datetime | None, datetime | None, datetime | None]]
+) -> None:
+    if uow.dialect == "postgresql":
+        cols = list(zip(*updates, strict=True))
+        await uow.execute(
+            sa.text(
+                "UPDATE ticket_clocks c SET due_at = u.due, warn_at = u.warn, alert_at = u.alert"
+                " FROM unnest(CAST(:t AS BIGINT[]), CAST(:m AS TEXT[]), CAST(:due AS TIMESTAMPTZ[]),"
+                " CAST(:warn AS TIMESTAMPTZ[]), CAST(:alert AS TIMESTAMPTZ[])) AS u(t, m, due, warn, alert)"
+                " WHERE c.ticket_id = u.t AND c.metric = u.m"
+            ),
+            {
+                "t": list(cols[0]),
+                "m": list(cols[1]),
+                "due": list(cols[2]),
+                "warn": list(cols[3]),
+                "alert": list(cols[4]),
+            },
+        )
+        return
+    await uow.execute(
+        c_t.update()
+        .where(c_t.c.ticket_id == sa.bindparam("t"), c_t.c.metric == sa.bindparam("m"))
+        .values(due_at=sa.bindparam("due"), warn_at=sa.bindparam("warn"), alert_at=sa.bindparam("alert")),
+        [{"t": t, "m": m, "due": d, "warn": w, "alert": a} for t, m, d, w, a in updates],
+    )
+
+
 async def _summaries(uow: Any, ids: list[int]) -> None:
     """Each ticket's soonest due and warning times again, from its clocks."""
+    if uow.dialect == "postgresql":
+        await uow.execute(
+            sa.text(
+                "UPDATE ticket_sla s SET next_due_at = x.due, next_warn_at = x.warn"
+                " FROM (SELECT i.id, min(c.due_at) AS due, min(c.warn_at) AS warn"
+                "  FROM unnest(CAST(:ids AS BIGINT[])) AS i(id)"
+                "  LEFT JOIN ticket_clocks c ON c.ticket_id = i.id AND c.breached_at IS NULL"
+                "  GROUP BY i.id) AS x"
+                " WHERE s.ticket_id = x.id"
+            ),
+            {"ids": ids},
+        )
+        return
     running = sa.and_(c_t.c.ticket_id == s_t.c.ticket_id, c_t.c.breached_at.is_(None))
     await uow.execute(
         s_t.update()
