@@ -1,8 +1,9 @@
 """``helpline demo``: fill the default workspace with a help desk that looks lived in.
 
 Everything is created through the domain services, as the API would, so the demo has the same events
-and jobs as real use; only the timestamps are moved afterwards, to spread the history over the last 90
-days. Sign in with any demo login and the password :data:`DEMO_PASSWORD`.
+and jobs as real use; only the timestamps are moved, in the transaction that wrote them, to spread the
+history over the last 90 days (so the SLA engine, reading the events after commit, sees the story's times).
+Sign in with any demo login and the password :data:`DEMO_PASSWORD`.
 
 - ``people``: staff, groups, organizations, contacts, custom fields, canned responses
 - ``sla``: business hours with the country's holidays, SLA policies, and stories that show them
