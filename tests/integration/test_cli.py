@@ -12,7 +12,9 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -130,8 +132,16 @@ def test_tokens_create_prints_only_a_token_that_the_api_accepts(home: Path, serv
     assert refused.headers["content-type"].startswith("application/problem+json")
 
 
-def test_demo_loads_a_help_desk_and_prints_the_logins(home: Path, server: str) -> None:
-    result = ok(helpline(home, "demo", "--contacts", "40", "--tickets", "30"))
+@pytest.fixture(scope="module")
+def demo(home: Path, server: str) -> subprocess.CompletedProcess[str]:
+    """``helpline demo`` run once, with the server running, as ``make run`` does it."""
+    return ok(helpline(home, "demo", "--contacts", "40", "--tickets", "30"))
+
+
+def test_demo_loads_a_help_desk_and_prints_the_logins(
+    home: Path, server: str, demo: subprocess.CompletedProcess[str]
+) -> None:
+    result = demo
     assert "admin@example.com / helpline-demo" in result.stderr, result.stderr
     found = re.search(r"\b(hl_\S+)", result.stderr)
     assert found, result.stderr
@@ -173,6 +183,79 @@ def test_demo_loads_a_help_desk_and_prints_the_logins(home: Path, server: str) -
     assert "admin@example.com" in again.stderr
     recount = httpx.get(f"{server}/api/v1/tickets", params={"limit": 100}, headers=auth, timeout=10)
     assert len(recount.json()["items"]) == 30
+
+
+def test_demo_shows_business_hours_and_slas(server: str, demo: subprocess.CompletedProcess[str]) -> None:
+    """The demo's default schedule (weekdays 9-17 with lunch in the workspace's zone, the country's
+    holidays), its policies with escalations, and tickets whose clocks ran on their moved-back
+    history: fulfilled, running, at risk, breached, paused in pending."""
+    found = re.search(r"\b(hl_\S+)", demo.stderr)
+    assert found, demo.stderr
+    api = httpx.Client(
+        base_url=f"{server}/api/v1", headers={"Authorization": f"Bearer {found.group(1)}"}, timeout=10
+    )
+    [schedule] = api.get("/schedules").json()
+    assert schedule["is_default"] and schedule["timezone"] == "Europe/Berlin"
+    week = schedule["body"]["week"]
+    assert week["mon"] == week["fri"] == [["09:00", "12:30"], ["13:30", "17:00"]]
+    assert week["sat"] == week["sun"] == []
+    year = datetime.now(UTC).year
+    days = {h["start"]: h for h in schedule["body"]["holidays"]}
+    for day in (f"{year}-12-25", f"{year + 1}-01-01", f"{year + 1}-10-03"):
+        assert days[day]["source"] == "holidays:DE" and days[day]["enabled"], day
+    groups = {g["name"]: g["id"] for g in api.get("/groups").json()}
+
+    policies = api.get("/sla-policies").json()
+    assert [(p["name"], p["is_fallback"]) for p in policies] == [
+        ("Enterprise plan", False),
+        ("Standard", True),
+    ]
+    for p in policies:
+        assert set(p["targets"]) == {"urgent", "high", "normal", "low"}
+        warn, breach = p["escalations"]
+        assert warn["on"] == "warn" and warn["actions"][0]["type"] == "notify"
+        assert groups["Billing"] in warn["actions"][0]["group_ids"]
+        assert breach["on"] == "breach"
+        assert breach["actions"] == [
+            {"type": "priority", "value": "urgent"},
+            {"type": "tag", "tag": "sla-breached"},
+        ]
+
+    now = datetime.now(UTC)
+    tickets = api.get("/tickets", params={"limit": 100}).json()["items"]
+    assert len(tickets) == 30
+    seen: set[str] = set()
+    by_subject: dict[str, dict[str, Any]] = {}
+    for t in tickets:
+        ticket = api.get(f"/tickets/{t['id']}").json()
+        by_subject[ticket["subject"]] = ticket
+        sla = {e["metric"]: e for e in ticket["sla"]}
+        # Every clock began when the story did, weeks ago for some, not when the demo ran.
+        started = datetime.fromisoformat(sla["first_reply"]["started_at"])
+        assert abs(started - datetime.fromisoformat(ticket["created_at"])) < timedelta(seconds=1), ticket
+        seen |= {e["status"] for e in ticket["sla"]}
+    assert seen == {"fulfilled", "active", "paused", "breached"}, seen
+    assert min(datetime.fromisoformat(t["created_at"]) for t in tickets) < now - timedelta(days=14)
+
+    def clock(subject: str, metric: str) -> dict[str, Any]:
+        return next(e for e in by_subject[subject]["sla"] if e["metric"] == metric)
+
+    at_risk = clock("Webhook deliveries fail since this morning", "first_reply")
+    assert at_risk["status"] == "active"
+    assert datetime.fromisoformat(at_risk["warn_at"]) <= now < datetime.fromisoformat(at_risk["due_at"])
+    assert at_risk["business_minutes"] == pytest.approx(200, abs=2)
+    breached = clock("Charged twice for the annual plan", "first_reply")
+    assert breached["status"] == "breached"
+    charged = by_subject["Charged twice for the annual plan"]
+    if now - datetime.fromisoformat(breached["due_at"]) < timedelta(hours=23):
+        # Missed within the last day (not a stale alert): the demo's sweep escalated it.
+        assert charged["priority"] == "urgent" and "sla-breached" in charged["tags"], charged
+    paused = by_subject["Parcel marked delivered but not here"]
+    assert paused["status"] == "pending"
+    assert clock(paused["subject"], "requester_wait")["status"] == "paused"
+    assert clock(paused["subject"], "first_reply")["status"] == "fulfilled"
+    assert clock("Export to CSV drops the last column", "next_reply")["status"] == "active"
+    api.close()
 
 
 def test_check_passes_on_a_migrated_install(home: Path) -> None:

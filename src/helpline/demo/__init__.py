@@ -1,10 +1,12 @@
 """``helpline demo``: fill the default workspace with a help desk that looks lived in.
 
 Everything is created through the domain services, as the API would, so the demo has the same events
-and jobs as real use; only the timestamps are moved afterwards, to spread the history over the last 90
-days. Sign in with any demo login and the password :data:`DEMO_PASSWORD`.
+and jobs as real use; only the timestamps are moved, in the transaction that wrote them, to spread the
+history over the last 90 days (so the SLA engine, reading the events after commit, sees the story's times).
+Sign in with any demo login and the password :data:`DEMO_PASSWORD`.
 
 - ``people``: staff, groups, organizations, contacts, custom fields, canned responses
+- ``sla``: business hours with the country's holidays, SLA policies, and stories that show them
 - ``tickets``: each ticket's story, told through the tickets service, then moved back in time
 - ``help``: the help centre's articles and the chat widget
 - ``texts``: the words they are made of
@@ -18,7 +20,9 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from helpline.db.base import utcnow
 from helpline.demo import help as help_demo
+from helpline.demo import sla as sla_demo
 from helpline.demo.people import ADMIN_EMAIL, DEMO_PASSWORD, MEMBERS, USERS, load_people
 from helpline.demo.texts import ORGS, STAFF
 from helpline.demo.tickets import index_jobs, load_tickets
@@ -60,9 +64,10 @@ async def load_demo(settings: Settings, *, contacts: int, tickets: int, seed: in
         ) as progress:
             people = progress.add_task("people & organizations", total=contacts + len(ORGS) + len(STAFF) + 1)
             ctx, token = await load_people(platform, rng, contacts, progress, people)
+            body = await sla_demo.load_sla(platform, ctx, utcnow())
             work = progress.add_task("tickets", total=tickets)
-            await load_tickets(platform, ctx, rng, tickets, progress, work)
-            await index_jobs(platform, progress)
+            await load_tickets(platform, ctx, rng, tickets, progress, work, sla_demo.showcase(ctx, body))
+            await index_jobs(platform, progress, ctx.ws)
             await help_demo.load_help(platform, ctx.admin.principal)
             await help_demo.load_chat_widget(platform, ctx.admin.principal)
         return _lines(settings, next((r.email for r in ctx.requesters if r.signin), None), token)

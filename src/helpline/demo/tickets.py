@@ -3,7 +3,10 @@ through the tickets service and then moved back in time; and the search index bu
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +19,7 @@ from helpline.demo.people import Ctx, make_principal
 from helpline.demo.texts import CATEGORY, CLOSING, FOLLOW_UPS, MONTHS, NOTES, REPLIES, TEMPLATES
 from helpline.domains.accounts.models import Role
 from helpline.domains.accounts.principal import Principal
+from helpline.domains.automation.sla import alerts
 from helpline.domains.tickets import jobs as _ticket_jobs  # registers the search.index handler
 from helpline.domains.tickets import service as tickets
 from helpline.domains.tickets.models import Channel, Event, Message, Ticket
@@ -54,9 +58,11 @@ def _status_for(rng: random.Random, age_days: float) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def _plan(
-    ctx: Ctx, rng: random.Random, now: datetime
-) -> tuple[TicketCreate, Principal, list[Step], datetime]:
+#: A ticket's story: what opens it, who, the steps that follow, and when it began.
+Plan = tuple[TicketCreate, Principal, list[Step], datetime]
+
+
+def _plan(ctx: Ctx, rng: random.Random, now: datetime) -> Plan:
     """One ticket's story: who opens it, the triage, the conversation and where it ends."""
     req = rng.choices(ctx.requesters, weights=ctx.weights)[0]
     if ctx.csv_rows and rng.random() < 0.15:
@@ -177,9 +183,18 @@ def _plan(
 
 
 async def load_tickets(
-    platform: Platform, ctx: Ctx, rng: random.Random, n: int, progress: Progress, task: TaskID
+    platform: Platform,
+    ctx: Ctx,
+    rng: random.Random,
+    n: int,
+    progress: Progress,
+    task: TaskID,
+    extra: Callable[[datetime], list[Plan]] | None = None,
 ) -> None:
-    """Create ``n`` tickets in transactions of 25, then move their history back in time.
+    """Create ``n`` tickets in transactions of 25 (the last of them the ``extra`` stories, planned
+    for the same ``now``), each transaction moving its tickets' history back in time before it commits: the
+    SLA engine, which reads the events from the feed after commit, only ever sees them at the
+    story's times.
 
     The services stamp everything with the current time. Each step of a ticket's story remembers
     when it really ran and when it should appear to have happened; events and messages written from
@@ -210,12 +225,14 @@ async def load_tickets(
             ),
         )
     )
-    for start in range(0, n, batch):
+    extras = (extra(now) if extra else [])[:n]
+    stories = itertools.chain((_plan(ctx, rng, now) for _ in range(n - len(extras))), extras)
+    while chunk := list(itertools.islice(stories, batch)):
         async with platform.db.transaction() as uow:
             marks: list[dict[str, Any]] = []
             finals: list[dict[str, Any]] = []
-            for _ in range(start, min(n, start + batch)):
-                await _one_ticket(uow, platform, ctx, rng, now, marks, finals)
+            for plan in chunk:
+                await _one_ticket(uow, platform, plan, marks, finals)
                 progress.advance(task)
             marks.reverse()
             for stmt in restamp.values():
@@ -234,13 +251,11 @@ async def load_tickets(
 async def _one_ticket(
     uow: UnitOfWork,
     platform: Platform,
-    ctx: Ctx,
-    rng: random.Random,
-    now: datetime,
+    plan: Plan,
     marks: list[dict[str, Any]],
     finals: list[dict[str, Any]],
 ) -> None:
-    data, opener, steps, t0 = _plan(ctx, rng, now)
+    data, opener, steps, t0 = plan
     real = utcnow()
     tid = await tickets.create_ticket(uow, platform.pubsub, opener, data)
     marks.append({"tid": tid, "real": real, "sim": t0})
@@ -262,12 +277,32 @@ async def _one_ticket(
     finals.append({"tid": tid, "created": t0, "updated": last, "solved": solved_at or last})
 
 
-async def index_jobs(platform: Platform, progress: Progress) -> None:
+async def index_jobs(platform: Platform, progress: Progress, ws: int) -> None:
+    """Run the queued jobs and the event feed until both are done: the search index, and the SLA
+    engine's clocks with the warnings and breaches they have come to (the escalations' changes
+    are made; the mails they and the ticket changes would send the demo's made-up people are
+    dropped)."""
     jobs = JOBS
     async with platform.db.read() as conn:
         queued = (await conn.execute(sa.select(sa.func.count()).where(jobs.c.state == "queued"))).scalar_one()
-    task = progress.add_task("search index", total=queued or 1)
+    task = progress.add_task("search index & SLAs", total=queued or 1)
     runner = JobRunner(platform)
-    while n := await runner.run_once():
-        progress.advance(task, n)
+    mine = sa.select(TICKETS.c.id).where(TICKETS.c.workspace_id == ws)
+    mails = sa.and_(
+        sa.or_(jobs.c.kind.like("notify.%"), jobs.c.kind == "sla.notify"),
+        jobs.c.state == "queued",
+        jobs.c.args["ticket_id"].as_integer().in_(mine),
+    )
+    for sweep in (True, False):
+        while True:
+            async with platform.db.transaction() as uow:
+                await uow.execute(jobs.delete().where(mails))
+            n = await runner.run_once()
+            if not n:
+                if not runner.feed.held_back:
+                    break
+                await asyncio.sleep(0.01)  # committed feed rows wait behind an older transaction
+            progress.advance(task, n)
+        if sweep:  # the warnings and breaches due by now, without waiting for the sweep's second
+            await alerts.sweep(platform)
     progress.update(task, completed=queued or 1)
