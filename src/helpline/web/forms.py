@@ -22,10 +22,12 @@ async def form_of(request: Request, *, many: tuple[str, ...] = ()) -> dict[str, 
     return out
 
 
-def errors_of(exc: Exception) -> dict[str, str]:
+def errors_of(exc: Exception, where: Mapping[str, str] | None = None) -> dict[str, str]:
     """Form errors by field name (the first part of a dotted field: an error inside a list or an
     object shows at its form field), from a pydantic ``ValidationError`` or a ``Problem``; ``_`` for
-    the form as a whole."""
+    the form as a whole. ``where`` maps a service's field paths to the inputs they came from
+    (``week.mon[1]`` -> ``mon_start_3``): an error shows under the input of its path or of the
+    nearest path above it."""
     out: dict[str, str] = {}
     if isinstance(exc, ValidationError):
         for err in exc.errors():
@@ -35,11 +37,17 @@ def errors_of(exc: Exception) -> dict[str, str]:
             )
     elif isinstance(exc, Problem):
         for problem in exc.errors:
-            out.setdefault(
-                str(problem.get("field", "_")).split(".")[0], str(problem.get("message", exc.detail))
-            )
+            path = str(problem.get("field", "_"))
+            out.setdefault(_input_of(path, where or {}), str(problem.get("message", exc.detail)))
         out = out or {"_": exc.detail}
     return out
+
+
+def _input_of(path: str, where: Mapping[str, str]) -> str:
+    field = path
+    while field not in where and ("." in field or "[" in field):
+        field = field[: max(field.rfind("."), field.rfind("["))]
+    return where.get(field) or path.split(".")[0].split("[")[0]
 
 
 def flash_of(request: Request, flashes: Mapping[str, str]) -> str | None:

@@ -91,3 +91,25 @@ def merge(
         if d["date"] not in present
     ]
     return [*current, *added], len(added)
+
+
+def subdiv_of(country: str, subdiv: str | None) -> str | None:
+    """The subdivision's code as the package spells it (:func:`preview` has checked it exists)."""
+    if not subdiv or not subdiv.strip():
+        return None
+    known = countries().get(country.strip().upper(), ())
+    return next((s for s in known if s.upper() == subdiv.strip().upper()), subdiv.strip())
+
+
+def offer(country: str, subdiv: str | None, years: list[int]) -> dict[str, Any]:
+    """What an import of ``country``/``subdiv``/``years`` would add: the days, and the ``source`` they
+    would carry (the preview the API and the schedule page show)."""
+    days = preview(country, subdiv, years)
+    code, sub = country.strip().upper(), subdiv_of(country, subdiv)
+    return {
+        "country": code,
+        "subdiv": sub,
+        "source": source_of(code, sub),
+        "years": sorted(set(years)),
+        "days": days,
+    }

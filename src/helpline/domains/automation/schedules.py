@@ -373,22 +373,15 @@ async def do_import_holidays(
     (``dates_off`` kept disabled; dates already imported from the same source skipped): how many
     days were added."""
     require_admin(actor)
+    if not years:
+        raise Invalid("year", "give year or years")
     current = await access_schedule(uow.conn, actor, schedule_id)
-    days = holiday_import.preview(country, subdiv, years)
-    source = holiday_import.source_of(country.strip().upper(), _subdiv_of(country, subdiv))
+    offer = holiday_import.offer(country, subdiv, years)
     merged, added = holiday_import.merge(
-        list(current["body"].get("holidays", [])), days, source=source, off=set(dates_off)
+        list(current["body"].get("holidays", [])), offer["days"], source=offer["source"], off=set(dates_off)
     )
     if added:
         await do_update(
             uow, actor, schedule_id, ScheduleChanges(body={**current["body"], "holidays": merged})
         )
     return added
-
-
-def _subdiv_of(country: str, subdiv: str | None) -> str | None:
-    """The subdivision's code as the package spells it (``preview`` has checked it exists)."""
-    if not subdiv or not subdiv.strip():
-        return None
-    known = holiday_import.countries().get(country.strip().upper(), ())
-    return next((s for s in known if s.upper() == subdiv.strip().upper()), subdiv.strip())

@@ -18,7 +18,6 @@ from helpline.domains.automation.schemas import (
     ScheduleRead,
     ScheduleUpdate,
 )
-from helpline.errors import Invalid
 from helpline.platform.db import UnitOfWork
 from helpline.web import idempotency
 from helpline.web.deps import CurrentPrincipal, PlatformDep
@@ -71,18 +70,7 @@ async def preview_holidays(
     subdiv: Annotated[str | None, Query(max_length=40)] = None,
 ) -> JSON:
     require_staff(actor)
-    days = holiday_import.preview(country, subdiv, year)
-    code = country.strip().upper()
-    sub = schedules._subdiv_of(country, subdiv)
-    return JSON(
-        {
-            "country": code,
-            "subdiv": sub,
-            "source": holiday_import.source_of(code, sub),
-            "years": sorted(set(year)),
-            "days": days,
-        }
-    )
+    return JSON(holiday_import.offer(country, subdiv, year))
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleRead, summary="One schedule")
@@ -129,8 +117,6 @@ async def import_holidays(
     schedule_id: IdPath, body: HolidayImport, actor: CurrentPrincipal, platform: PlatformDep
 ) -> JSON:
     years = sorted({*(body.years or []), *([body.year] if body.year is not None else [])})
-    if not years:
-        raise Invalid("year", "give year or years")
     async with platform.db.transaction() as uow:
         added = await schedules.do_import_holidays(
             uow,
