@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from helpline.domains.automation import calendar
@@ -80,6 +80,8 @@ class Hours:
     def __init__(self, versions: Mapping[int, Sequence[tuple[datetime, calendar.Calendar]]]):
         self._versions = {sid: sorted(vs, key=lambda v: v[0]) for sid, vs in versions.items()}
         self._starts = {sid: [v[0] for v in vs] for sid, vs in self._versions.items()}
+        self._starts_ts = {sid: [calendar.timestamp(v[0]) for v in vs] for sid, vs in self._versions.items()}
+        self._room: tuple[int | None, int, float, float] = (None, -1, 0.0, 0.0)
 
     def known(self, schedule_id: int | None) -> bool:
         return schedule_id is None or schedule_id in self._versions
@@ -107,21 +109,32 @@ class Hours:
         return total
 
     def add(self, sid: int | None, start: datetime, seconds: float) -> datetime | None:
+        """The instant ``seconds`` of business time after ``start``, across versions. On POSIX
+        timestamps; the business time left in a version before the next one begins is kept for the
+        next call from the same instant (a clock's due and warning times start at the same one)."""
         if seconds <= 0:
             return start
         if sid is None or sid not in self._versions:
             return start + timedelta(seconds=seconds)
-        left, t = seconds, start
-        for end, cal in self._segments(sid, start):
-            if end is not None:
+        vs, starts, starts_ts = self._versions[sid], self._starts[sid], self._starts_ts[sid]
+        left, t = float(seconds), calendar.timestamp(start)
+        for j in range(max(bisect.bisect_right(starts, start) - 1, 0), len(vs)):
+            cal = vs[j][1]
+            if j + 1 < len(vs):
+                end = starts_ts[j + 1]
                 if end <= t:
                     continue
-                room = calendar.business_seconds_between(cal, t, end)
+                if self._room[:3] == (sid, j, t):
+                    room = self._room[3]
+                else:
+                    room = calendar.business_seconds_between_ts(cal, t, end)
+                    self._room = (sid, j, t, room)
                 if room < left:
                     left -= room
                     t = end
                     continue
-            return calendar.add_business_seconds(cal, t, left)
+            at = calendar.add_business_seconds_ts(cal, t, left)
+            return None if at is None else datetime.fromtimestamp(at, UTC)
         return None
 
 

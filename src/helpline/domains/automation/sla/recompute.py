@@ -11,19 +11,19 @@ Both walk the tickets in pages by id, one transaction a page, so a restart simpl
 
 from __future__ import annotations
 
-import bisect
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from helpline.db.base import UTCDateTime, utcnow
-from helpline.domains.automation import calendar
 from helpline.domains.automation.sla import policy, store
-from helpline.domains.automation.sla.clocks import Hours
 from helpline.domains.automation.sla.engine import _choose, schedule_sweep
+from helpline.platform.db import UnitOfWork
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from helpline.platform.runtime import Platform
 
 PAGE = 2000
@@ -34,45 +34,56 @@ s_t = store.summary_t
 c_t = store.clocks_t
 
 
-async def schedule_changed(platform: Platform, schedule_id: int, *, page: int = SCHEDULE_PAGE) -> int:
-    """Plan again every running clock with a target of tickets under ``schedule_id``; how many
-    clocks. The due and warning times are :func:`clocks.plan`'s (:class:`_Planner` is its arithmetic
-    on timestamps); the clocks and summaries of a page are written with one statement each on
-    PostgreSQL."""
-    after, total = 0, 0
+async def _pages(
+    platform: Platform, where: sa.ColumnElement[bool], page: int
+) -> AsyncIterator[tuple[UnitOfWork, int, list[int]]]:
+    """The summaries' ticket ids matching ``where`` in pages by id, each with its own transaction
+    (and the id the page starts after): a restart simply runs the walk again."""
+    after = 0
     while True:
         async with platform.db.transaction() as uow:
             ids: list[int] = list(
                 (
                     await uow.execute(
                         sa.select(s_t.c.ticket_id)
-                        .where(s_t.c.schedule_id == schedule_id, s_t.c.ticket_id > after)
+                        .where(where, s_t.c.ticket_id > after)
                         .order_by(s_t.c.ticket_id)
                         .limit(page)
                     )
                 ).scalars()
             )
             if not ids:
-                return total
-            first, after = after, ids[-1]
-            planner = _Planner(await store.hours(uow.conn, [schedule_id]))
-            rows: list[Any] = list(
-                await uow.execute(_RUNNING, {"sid": schedule_id, "after": first, "last": after})
-            )
-            updates: list[tuple[int, str, datetime | None, datetime | None, datetime | None]] = []
-            for t, m, since, eb, ec, target, warn, business, sid, fresh, unbreached in rows:
-                rest = target - (eb if business else ec)
-                due = planner.add(sid if business else None, since, rest)
-                warn_at = planner.add(sid if business else None, since, rest - warn) if warn > 0 else None
-                alert = warn_at if warn_at is not None and fresh else (due if unbreached else None)
-                updates.append((t, m, due, warn_at, alert))
-            total += len(updates)
-            if updates:
-                await _write_plans(uow, updates)
-                await _summaries(uow, ids)
-                soonest = min((u[4] for u in updates if u[4] is not None), default=None)
-                if soonest is not None:
-                    await schedule_sweep(uow, soonest)
+                return
+            yield uow, after, ids
+            after = ids[-1]
+
+
+async def schedule_changed(platform: Platform, schedule_id: int, *, page: int = SCHEDULE_PAGE) -> int:
+    """Plan again every running clock with a target of tickets under ``schedule_id``; how many
+    clocks. The due and warning times are :func:`clocks.plan`'s (``Hours.add``, on timestamps); the
+    clocks and summaries of a page are written with one statement each on PostgreSQL."""
+    total = 0
+    async for uow, first, ids in _pages(platform, s_t.c.schedule_id == schedule_id, page):
+        after = ids[-1]
+        planner = await store.hours(uow.conn, [schedule_id])
+        rows: list[Any] = list(
+            await uow.execute(_RUNNING, {"sid": schedule_id, "after": first, "last": after})
+        )
+        updates: list[tuple[int, str, datetime | None, datetime | None, datetime | None]] = []
+        for t, m, since, eb, ec, target, warn, business, sid, fresh, unbreached in rows:
+            rest = target - (eb if business else ec)
+            due = planner.add(sid if business else None, since, rest)
+            warn_at = planner.add(sid if business else None, since, rest - warn) if warn > 0 else None
+            alert = warn_at if warn_at is not None and fresh else (due if unbreached else None)
+            updates.append((t, m, due, warn_at, alert))
+        total += len(updates)
+        if updates:
+            await _write_plans(uow, updates)
+            await _summaries(uow, ids)
+            soonest = min((u[4] for u in updates if u[4] is not None), default=None)
+            if soonest is not None:
+                await schedule_sweep(uow, soonest)
+    return total
 
 
 #: A page's running clocks (``clocks.RUNNING``) with a target, of tickets whose summary names the
@@ -101,48 +112,6 @@ _RUNNING = (
         sa.column("unbreached", sa.Boolean),
     )
 )
-
-
-class _Planner:
-    """``Hours.add`` (the due and warning times ``clocks.plan`` gives) on timestamps, with each
-    schedule version's start converted once and the time counted in the version a clock started in
-    kept for its second target (the due and warning times of a clock start at the same instant)."""
-
-    def __init__(self, hours: Hours) -> None:
-        self.hours = hours
-        self.versions = {
-            sid: (vs, [v[0] for v in vs], [calendar.timestamp(v[0]) for v in vs])
-            for sid, vs in hours._versions.items()
-        }
-        self._room: tuple[int | None, int, float, float] = (None, -1, 0.0, 0.0)
-
-    def add(self, sid: int | None, start: datetime, seconds: float) -> datetime | None:
-        if seconds <= 0:
-            return start
-        known = self.versions.get(sid) if sid is not None else None
-        if known is None:
-            return start + timedelta(seconds=seconds)
-        vs, starts, starts_ts = known
-        left, t = float(seconds), calendar.timestamp(start)
-        for j in range(max(bisect.bisect_right(starts, start) - 1, 0), len(vs)):
-            cal = vs[j][1]
-            if j + 1 < len(vs):
-                end = starts_ts[j + 1]
-                if end <= t:
-                    continue
-                memo = self._room
-                if memo[0] == sid and memo[1] == j and memo[2] == t:
-                    room = memo[3]
-                else:
-                    room = calendar.business_seconds_between_ts(cal, t, end)
-                    self._room = (sid, j, t, room)
-                if room < left:
-                    left -= room
-                    t = end
-                    continue
-            at = calendar.add_business_seconds_ts(cal, t, left)
-            return None if at is None else datetime.fromtimestamp(at, UTC)
-        return None
 
 
 async def _write_plans(
@@ -205,43 +174,28 @@ async def policies_changed(
 ) -> int:
     """Match every unsolved ticket of the workspace again; how many tickets changed policy,
     targets or schedule."""
-    after, total = 0, 0
-    while True:
+    total = 0
+    async for uow, _, ids in _pages(platform, s_t.c.workspace_id == workspace_id, page):
         at = now or utcnow()
-        async with platform.db.transaction() as uow:
-            ids: list[int] = list(
-                (
-                    await uow.execute(
-                        sa.select(s_t.c.ticket_id)
-                        .where(s_t.c.workspace_id == workspace_id, s_t.c.ticket_id > after)
-                        .order_by(s_t.c.ticket_id)
-                        .limit(page)
-                    )
-                ).scalars()
-            )
-            if not ids:
-                return total
-            after = ids[-1]
-            states = await store.load(uow.conn, ids)
-            states = {t: s for t, s in states.items() if s.facts.status not in ("solved", "closed")}
-            facts = await policy.ticket_facts(uow.conn, list(states))
-            space = (await policy.workspaces(uow.conn, [workspace_id]))[workspace_id]
-            schedules = {s.schedule_id for s in states.values()} | {
-                space.schedule_for(f) for f in facts.values()
-            }
-            hours = await store.hours(uow.conn, schedules)
-            changed = []
-            for tid, state in states.items():
-                if tid not in facts:
-                    continue
-                m = state.machine(hours)
-                _choose(m, state, at, facts[tid], space)
-                state.clocks = m.clocks
-                if m.recorded:
-                    await store.record(uow, tid, state.workspace_id, m.recorded)
-                    changed.append(state)
-            total += len(changed)
-            await store.save(uow, changed)
-            alerts = [c.alert_at for s in changed for c in s.clocks.values() if c.alert_at is not None]
-            if alerts:
-                await schedule_sweep(uow, min(alerts))
+        states = await store.load(uow.conn, ids)
+        states = {t: s for t, s in states.items() if s.facts.status not in ("solved", "closed")}
+        facts = await policy.ticket_facts(uow.conn, list(states))
+        space = (await policy.workspaces(uow.conn, [workspace_id]))[workspace_id]
+        schedules = {s.schedule_id for s in states.values()} | {space.schedule_for(f) for f in facts.values()}
+        hours = await store.hours(uow.conn, schedules)
+        changed = []
+        for tid, state in states.items():
+            if tid not in facts:
+                continue
+            m = state.machine(hours)
+            _choose(m, state, at, facts[tid], space)
+            state.clocks = m.clocks
+            if m.recorded:
+                await store.record(uow, tid, state.workspace_id, m.recorded)
+                changed.append(state)
+        total += len(changed)
+        await store.save(uow, changed)
+        alerts = [c.alert_at for s in changed for c in s.clocks.values() if c.alert_at is not None]
+        if alerts:
+            await schedule_sweep(uow, min(alerts))
+    return total
