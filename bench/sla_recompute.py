@@ -34,12 +34,13 @@ import asyncpg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, log, plain_pg_url
+from common import VAR, emit, log, plain_pg_url
 from loadgen import CpuMeter
-from sla_common import LONGER, Desk, customer_ticket, desk, platform_for, prepare
+from sla_common import LONGER, OFFICE, Desk, customer_ticket, desk, platform_for, prepare
 
+from helpline.app import create_app
 from helpline.db.base import utcnow
-from helpline.domains.automation.sla import engine, policy, recompute, store
+from helpline.domains.automation.sla import clocks, engine, policy, recompute, store
 from helpline.domains.automation.sla.clocks import METRICS
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_sla_1m"
@@ -110,7 +111,14 @@ async def templates(d: Desk, base: datetime, check: list[int]) -> tuple[list[tup
                 clocks.append((k, *(row[c] for c in COLS)))
         row = store.summary_row(s)
         summaries.append(
-            (k, row["next_due_at"], row["next_warn_at"], row["breached"], json.dumps(row["facts"]))
+            (
+                k,
+                row["next_due_at"],
+                row["next_warn_at"],
+                row["next_alert_at"],
+                row["breached"],
+                json.dumps(row["facts"]),
+            )
         )
     return clocks, summaries
 
@@ -150,7 +158,7 @@ async def seed(url: str, d: Desk, n: int) -> float:
             await conn.copy_records_to_table("tpl_clocks", records=clocks, columns=["k", *COLS])
             await conn.execute(
                 "CREATE TEMP TABLE tpl_sla (k int, next_due_at timestamptz, next_warn_at timestamptz,"
-                " breached boolean, facts text) ON COMMIT DROP"
+                " next_alert_at timestamptz, breached boolean, facts text) ON COMMIT DROP"
             )
             await conn.copy_records_to_table("tpl_sla", records=summaries)
             cols = ", ".join(COLS)
@@ -168,9 +176,9 @@ async def seed(url: str, d: Desk, n: int) -> float:
             )
             await conn.execute(
                 f"""INSERT INTO ticket_sla (ticket_id, workspace_id, policy_id, schedule_id, next_due_at,
-                      next_warn_at, breached, facts)
-                    SELECT t.id, t.workspace_id, $3, $4, s.next_due_at, s.next_warn_at, s.breached,
-                      s.facts::jsonb
+                      next_warn_at, next_alert_at, breached, facts)
+                    SELECT t.id, t.workspace_id, $3, $4, s.next_due_at, s.next_warn_at, s.next_alert_at,
+                      s.breached, s.facts::jsonb
                     FROM ({picked}) t JOIN tpl_sla s ON s.k = t.k""",
                 d.ws,
                 first,
@@ -183,47 +191,107 @@ async def seed(url: str, d: Desk, n: int) -> float:
     return time.perf_counter() - t0
 
 
-async def run(a: argparse.Namespace) -> None:
+#: The seeded database's desk (ids and tokens), for ``--again``.
+STATE = VAR / "sla_recompute.json"
+
+
+async def seeded(a: argparse.Namespace, platform: Any) -> tuple[Desk, int]:
+    """The desk and ticket count: seeded now, or (``--again``) the ones seeded before."""
+    if a.again:
+        saved = json.loads(STATE.read_text())
+        d = Desk(platform, create_app(platform=platform), *saved["desk"])
+        return d, int(saved["tickets"])
     log(f"preparing {a.database_url}")
     await prepare(a.database_url)
+    d = await desk(platform)
+    seconds = await seed(a.database_url, d, a.tickets)
+    log(f"seeded {a.tickets:,} tickets in {seconds:.1f} s")
+    emit(bench="sla.seed", tickets=a.tickets, seconds=round(seconds, 1))
+    STATE.parent.mkdir(parents=True, exist_ok=True)
+    desk_fields = [d.ws, d.schedule_id, d.policy_id, d.tokens, d.contact_id]
+    STATE.write_text(json.dumps({"url": a.database_url, "tickets": a.tickets, "desk": desk_fields}))
+    return d, a.tickets
+
+
+async def misplanned(platform: Any, sample: int) -> int:
+    """Of ``sample`` random running clocks with a target, how many differ from the engine's own
+    plan (``clocks.plan`` over the stored clock, on datetimes)."""
+    async with platform.db.read() as conn:
+        ids = list(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT ticket_id FROM ticket_sla TABLESAMPLE SYSTEM (1) ORDER BY random() LIMIT :n"
+                    ),
+                    {"n": sample},
+                )
+            ).scalars()
+        )
+        states = await store.load(conn, ids)
+        hours = await store.hours(conn, {s.schedule_id for s in states.values()})
+    off = 0
+    for s in states.values():
+        for c in s.clocks.values():
+            if c.state != "running" or c.target is None:
+                continue
+            stored = (c.due_at, c.warn_at)
+            clocks.plan(c, hours)
+            if (c.due_at, c.warn_at) != stored:
+                off += 1
+    return off
+
+
+async def run(a: argparse.Namespace) -> None:
     platform = platform_for(a.database_url)
     try:
-        d = await desk(platform)
-        seconds = await seed(a.database_url, d, a.tickets)
-        log(f"seeded {a.tickets:,} tickets in {seconds:.1f} s")
-        emit(bench="sla.seed", tickets=a.tickets, seconds=round(seconds, 1))
+        d, tickets = await seeded(a, platform)
         async with d.client("admin") as c:  # the product's own path: a new version, sla.recompute queued
-            r = await c.patch(f"/schedules/{d.schedule_id}", json={"body": LONGER})
+            body = (await c.get(f"/schedules/{d.schedule_id}")).json()["body"]
+            longer = body["week"]["mon"] == LONGER["week"]["mon"]
+            r = await c.patch(f"/schedules/{d.schedule_id}", json={"body": OFFICE if longer else LONGER})
             assert r.status_code == 200, r.text
         load = os.getloadavg()
         meter = CpuMeter()
         meter.start()
         cpu0, t0 = time.process_time(), time.perf_counter()
-        clocks = await recompute.schedule_changed(platform, d.schedule_id, page=a.page)
+        planned = await recompute.schedule_changed(platform, d.schedule_id, page=a.page)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         used = meter.stop(requests=1)
-        async with platform.db.read() as conn:  # every running clock with a target was planned again
+        async with platform.db.read() as conn:  # every summary agrees with its clocks
             stale = (
                 await conn.execute(
                     sa.text(
-                        "SELECT count(*) FROM ticket_clocks c JOIN ticket_sla s USING (ticket_id)"
-                        " WHERE c.state = 'running' AND c.target_seconds IS NOT NULL"
-                        " AND s.next_due_at IS DISTINCT FROM (SELECT min(due_at) FROM ticket_clocks x"
-                        "   WHERE x.ticket_id = c.ticket_id AND x.breached_at IS NULL)"
+                        "SELECT count(*) FROM ticket_sla s WHERE"
+                        " s.next_due_at IS DISTINCT FROM (SELECT min(due_at) FROM ticket_clocks x"
+                        "   WHERE x.ticket_id = s.ticket_id AND x.breached_at IS NULL)"
+                        " OR s.next_alert_at IS DISTINCT FROM (SELECT min(alert_at) FROM ticket_clocks x"
+                        "   WHERE x.ticket_id = s.ticket_id)"
+                    )
+                )
+            ).scalar_one()
+            alerts_off = (  # each clock's alert_at is Clock.alert_at of its times
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM ticket_clocks WHERE alert_at IS DISTINCT FROM CASE"
+                        " WHEN state <> 'running' OR target_seconds IS NULL THEN NULL"
+                        " WHEN warn_at IS NOT NULL AND warned_at IS NULL AND breached_at IS NULL THEN warn_at"
+                        " WHEN breached_at IS NULL THEN due_at END"
                     )
                 )
             ).scalar_one()
         emit(
             bench="sla.recompute",
             db="postgresql",
-            tickets=a.tickets + 3,
-            clocks=clocks,
+            tickets=tickets + 3,
+            clocks=planned,
             page=a.page,
             seconds=round(wall, 2),
             cpu_s_process=round(cpu, 2),
             cpu_s_db=round(used["cpu_ms_per_req_db"] / 1000, 2),
-            us_per_ticket=round(wall * 1e6 / (a.tickets + 3), 1),
+            us_per_ticket=round(wall * 1e6 / (tickets + 3), 1),
             summaries_off=stale,
+            alerts_off=alerts_off,
+            sampled_clocks_off=await misplanned(platform, a.sample),
             target_s=60,
             load1_before=round(load[0], 2),
             load1_after=round(os.getloadavg()[0], 2),
@@ -238,6 +306,14 @@ def main() -> None:
     p.add_argument("--database-url", default=DEFAULT_URL, help="dropped and created again")
     p.add_argument("--tickets", type=int, default=1_000_000)
     p.add_argument("--page", type=int, default=recompute.SCHEDULE_PAGE, help="tickets per transaction")
+    p.add_argument(
+        "--sample", type=int, default=2000, help="tickets whose clocks are checked against clocks.plan"
+    )
+    p.add_argument(
+        "--again",
+        action="store_true",
+        help="no seeding: edit the schedule of the database seeded last (back and forth) and recompute",
+    )
     asyncio.run(run(p.parse_args()))
 
 

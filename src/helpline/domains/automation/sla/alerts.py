@@ -1,7 +1,8 @@
 """Warnings and breaches, fired on time by the job runner, once per ticket, target and cycle.
 
-:func:`sweep` takes the clocks whose ``alert_at`` has come (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so two workers take different clocks), writes the ``warn`` / ``breach`` SLA event
+:func:`sweep` takes the tickets whose soonest alert (``ticket_sla.next_alert_at``) has come (``FOR
+UPDATE SKIP LOCKED`` on PostgreSQL, so two workers take different tickets), writes for each of their
+clocks whose ``alert_at`` has come the ``warn`` / ``breach`` SLA event
 (the partial unique index makes a second write of the same alert a no-op) and, only for the one
 that wrote it, runs the policy's escalations: the ticket's own changes through the tickets service
 (raise priority, reassign, tag; the history shows them), people notified by mail and webhooks
@@ -36,32 +37,35 @@ policies_t = SlaPolicy.__table__
 async def sweep(platform: Platform, now: datetime | None = None, *, limit: int = 500) -> int:
     """Fire the warnings and breaches due by ``now``; how many fired."""
     now = now or utcnow()
-    c = store.clocks_t
-    q = sa.select(c.c.ticket_id, c.c.metric).where(c.c.alert_at <= now).order_by(c.c.alert_at).limit(limit)
+    s = store.summary_t
+    q = sa.select(s.c.ticket_id).where(s.c.next_alert_at <= now).order_by(s.c.next_alert_at).limit(limit)
     fired = 0
     async with platform.db.transaction() as uow:
         if uow.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        due = (await uow.execute(q)).all()
+        due: list[int] = list((await uow.execute(q)).scalars())
         if due:
             fired = await _fire(uow, platform, due, now)
         upcoming = (
-            await uow.execute(sa.select(sa.func.min(c.c.alert_at)).where(c.c.alert_at > now))
+            await uow.execute(sa.select(sa.func.min(s.c.next_alert_at)).where(s.c.next_alert_at > now))
         ).scalar()
         if upcoming is not None:
             await schedule_sweep(uow, upcoming, now)
     return fired
 
 
-async def _fire(uow: UnitOfWork, platform: Platform, due: Sequence[Any], now: datetime) -> int:
-    states = await store.load(uow.conn, sorted({t for t, _ in due}))
+async def _fire(uow: UnitOfWork, platform: Platform, due: Sequence[int], now: datetime) -> int:
+    states = await store.load(uow.conn, sorted(due))
     escalations = await _escalations(uow, {s.policy_id for s in states.values() if s.policy_id})
     fired = 0
-    for tid, metric in due:
-        state = states.get(tid)
-        clock = state.clocks.get(metric) if state else None
-        if state is None or clock is None:
-            continue
+    ripe = [
+        (state, metric, clock)
+        for state in states.values()
+        for metric, clock in state.clocks.items()
+        if clock.alert_at is not None and clock.alert_at <= now
+    ]
+    ripe.sort(key=lambda r: (r[2].alert_at, r[0].ticket_id, r[1]))
+    for state, metric, clock in ripe:
         for stage, at in (("warn", clock.warn_at), ("breach", clock.due_at)):
             seen = clock.warned_at if stage == "warn" else clock.breached_at
             if at is None or at > now or seen is not None or clock.state != "running":

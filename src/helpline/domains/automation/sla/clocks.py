@@ -81,7 +81,10 @@ class Hours:
         self._versions = {sid: sorted(vs, key=lambda v: v[0]) for sid, vs in versions.items()}
         self._starts = {sid: [v[0] for v in vs] for sid, vs in self._versions.items()}
         self._starts_ts = {sid: [calendar.timestamp(v[0]) for v in vs] for sid, vs in self._versions.items()}
-        self._room: tuple[int | None, int, float, float] = (None, -1, 0.0, 0.0)
+        #: The business time left in each version before the next begins, from one instant on:
+        #: (schedule, instant) and {(version index, from): seconds}.
+        self._room_of: tuple[int | None, float] = (None, 0.0)
+        self._rooms: dict[tuple[int, float], float] = {}
 
     def known(self, schedule_id: int | None) -> bool:
         return schedule_id is None or schedule_id in self._versions
@@ -109,32 +112,44 @@ class Hours:
         return total
 
     def add(self, sid: int | None, start: datetime, seconds: float) -> datetime | None:
-        """The instant ``seconds`` of business time after ``start``, across versions. On POSIX
-        timestamps; the business time left in a version before the next one begins is kept for the
-        next call from the same instant (a clock's due and warning times start at the same one)."""
+        """The instant ``seconds`` of business time after ``start``, across versions (``None``
+        past the calendar's horizon)."""
         if seconds <= 0:
             return start
         if sid is None or sid not in self._versions:
             return start + timedelta(seconds=seconds)
-        vs, starts, starts_ts = self._versions[sid], self._starts[sid], self._starts_ts[sid]
-        left, t = float(seconds), calendar.timestamp(start)
-        for j in range(max(bisect.bisect_right(starts, start) - 1, 0), len(vs)):
+        at = self.add_ts(sid, calendar.timestamp(start), seconds)
+        return None if at is None else datetime.fromtimestamp(at, UTC)
+
+    def add_ts(self, sid: int | None, t: float, seconds: float) -> float | None:
+        """:meth:`add` on a POSIX timestamp that :func:`calendar.timestamp` gave. The business time
+        left in a version before the next one begins is kept for the next call from the same
+        instant (a clock's due and warning times start at the same one)."""
+        if seconds <= 0:
+            return t
+        if sid is None or sid not in self._versions:
+            return t + seconds
+        vs, starts_ts = self._versions[sid], self._starts_ts[sid]
+        j0 = max(bisect.bisect_right(starts_ts, t) - 1, 0)
+        if j0 + 1 == len(vs):  # the latest version: no other to cross
+            return calendar.add_business_seconds_ts(vs[j0][1], t, seconds)
+        if self._room_of != (sid, t):
+            self._room_of, self._rooms = (sid, t), {}
+        rooms, left = self._rooms, float(seconds)
+        for j in range(j0, len(vs)):
             cal = vs[j][1]
             if j + 1 < len(vs):
                 end = starts_ts[j + 1]
                 if end <= t:
                     continue
-                if self._room[:3] == (sid, j, t):
-                    room = self._room[3]
-                else:
-                    room = calendar.business_seconds_between_ts(cal, t, end)
-                    self._room = (sid, j, t, room)
+                room = rooms.get((j, t))
+                if room is None:
+                    room = rooms[j, t] = calendar.business_seconds_between_ts(cal, t, end)
                 if room < left:
                     left -= room
                     t = end
                     continue
-            at = calendar.add_business_seconds_ts(cal, t, left)
-            return None if at is None else datetime.fromtimestamp(at, UTC)
+            return calendar.add_business_seconds_ts(cal, t, left)
         return None
 
 

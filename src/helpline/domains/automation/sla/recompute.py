@@ -11,18 +11,22 @@ Both walk the tickets in pages by id, one transaction a page, so a restart simpl
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from helpline.db.base import UTCDateTime, utcnow
+from helpline.domains.automation import calendar
 from helpline.domains.automation.sla import policy, store
+from helpline.domains.automation.sla.clocks import Hours
 from helpline.domains.automation.sla.engine import _choose, schedule_sweep
 from helpline.platform.db import UnitOfWork
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from helpline.platform.runtime import Platform
 
@@ -60,48 +64,68 @@ async def _pages(
 
 async def schedule_changed(platform: Platform, schedule_id: int, *, page: int = SCHEDULE_PAGE) -> int:
     """Plan again every running clock with a target of tickets under ``schedule_id``; how many
-    clocks. The due and warning times are :func:`clocks.plan`'s (``Hours.add``, on timestamps); the
-    clocks and summaries of a page are written with one statement each on PostgreSQL."""
+    clocks. A page is read and planned (:func:`_read`) while the previous page is written, in its
+    own transaction (:func:`_write`)."""
     total = 0
-    async for uow, first, ids in _pages(platform, s_t.c.schedule_id == schedule_id, page):
-        after = ids[-1]
-        planner = await store.hours(uow.conn, [schedule_id])
-        rows: list[Any] = list(
-            await uow.execute(_RUNNING, {"sid": schedule_id, "after": first, "last": after})
-        )
-        updates: list[tuple[int, str, datetime | None, datetime | None, datetime | None]] = []
-        for t, m, since, eb, ec, target, warn, business, sid, fresh, unbreached in rows:
-            rest = target - (eb if business else ec)
-            due = planner.add(sid if business else None, since, rest)
-            warn_at = planner.add(sid if business else None, since, rest - warn) if warn > 0 else None
-            alert = warn_at if warn_at is not None and fresh else (due if unbreached else None)
-            updates.append((t, m, due, warn_at, alert))
-        total += len(updates)
-        if updates:
-            await _write_plans(uow, updates)
-            await _summaries(uow, ids)
-            soonest = min((u[4] for u in updates if u[4] is not None), default=None)
-            if soonest is not None:
-                await schedule_sweep(uow, soonest)
+    writing: asyncio.Task[int] | None = None
+    try:
+        after: int | None = 0
+        while after is not None:
+            after, plans = await _read(platform, schedule_id, after, page)  # while the last is written
+            if writing is not None:
+                total += await writing
+            writing = asyncio.create_task(_write(platform, plans)) if plans.clocks else None
+        if writing is not None:
+            total += await writing
+            writing = None
+    finally:
+        if writing is not None:
+            writing.cancel()
     return total
 
 
-#: A page's running clocks (``clocks.RUNNING``) with a target, of tickets whose summary names the
-#: schedule.
-_RUNNING = (
-    sa.text(
-        "SELECT c.ticket_id, c.metric, c.since, c.elapsed_business, c.elapsed_calendar, c.target_seconds,"
-        " c.warn_seconds, c.business, c.schedule_id,"
-        " c.warned_at IS NULL AND c.breached_at IS NULL, c.breached_at IS NULL"
+async def _read(platform: Platform, schedule_id: int, after: int, page: int) -> tuple[int | None, _Plans]:
+    """The plans of the next ``page`` tickets under ``schedule_id`` after ticket ``after`` (the
+    arithmetic of :func:`clocks.plan`: ``Hours.add`` on timestamps), and the last ticket read
+    (``None`` when there was none)."""
+    async with platform.db.read() as conn:
+        ids: list[int] = list(
+            (
+                await conn.execute(
+                    sa.select(s_t.c.ticket_id)
+                    .where(s_t.c.schedule_id == schedule_id, s_t.c.ticket_id > after)
+                    .order_by(s_t.c.ticket_id)
+                    .limit(page)
+                )
+            ).scalars()
+        )
+        if not ids:
+            return None, _Plans()
+        hours = await store.hours(conn, [schedule_id])
+        pg = platform.db.dialect == "postgresql"
+        running, stamp = (_RUNNING_PG, float) if pg else (_RUNNING, calendar.timestamp)
+        rows = (await conn.execute(running, {"sid": schedule_id, "after": after, "last": ids[-1]})).all()
+    plans = _plans(hours, rows, stamp)
+    plans.schedule_id = schedule_id
+    return ids[-1], plans
+
+
+_PAGE = "AND c.ticket_id > CAST(:after AS BIGINT) AND c.ticket_id <= CAST(:last AS BIGINT)"
+
+
+def _running(since: str, since_type: Any, version: str, where: str = _PAGE) -> sa.TextualSelect:
+    """A page's running clocks (``clocks.RUNNING``) with a target, of tickets whose summary names
+    the schedule, each with its summary's row ``version`` (PostgreSQL's ``xmin``)."""
+    return sa.text(
+        f"SELECT c.ticket_id, c.metric, {since}, c.elapsed_business, c.elapsed_calendar,"  # noqa: S608 - constants
+        " c.target_seconds, c.warn_seconds, c.business, c.schedule_id,"
+        f" c.warned_at IS NULL AND c.breached_at IS NULL, c.breached_at IS NULL, {version}"
         " FROM ticket_clocks c JOIN ticket_sla s ON s.ticket_id = c.ticket_id"
-        " WHERE s.schedule_id = :sid AND c.ticket_id > :after AND c.ticket_id <= :last"
-        " AND c.state = 'running' AND c.target_seconds IS NOT NULL"
-    )
-    .bindparams(sa.bindparam("after", type_=sa.BigInteger), sa.bindparam("last", type_=sa.BigInteger))
-    .columns(
+        f" WHERE s.schedule_id = :sid AND c.state = 'running' AND c.target_seconds IS NOT NULL {where}"
+    ).columns(
         sa.column("ticket_id", sa.BigInteger),
         sa.column("metric", sa.String),
-        sa.column("since", UTCDateTime()),
+        sa.column("since", since_type),
         sa.column("elapsed_business", sa.Float),
         sa.column("elapsed_calendar", sa.Float),
         sa.column("target_seconds", sa.Integer),
@@ -110,61 +134,170 @@ _RUNNING = (
         sa.column("schedule_id", sa.BigInteger),
         sa.column("fresh", sa.Boolean),
         sa.column("unbreached", sa.Boolean),
+        sa.column("version", sa.BigInteger),
     )
-)
 
 
-async def _write_plans(
-    uow: Any, updates: list[tuple[int, str, datetime | None, datetime | None, datetime | None]]
-) -> None:
-    if uow.dialect == "postgresql":
-        cols = list(zip(*updates, strict=True))
+_RUNNING = _running("c.since", UTCDateTime(), "0")
+#: On PostgreSQL ``since`` comes as a POSIX timestamp (what the planning counts in).
+_PG = ("date_part('epoch', c.since)", sa.Float(), "CAST(CAST(s.xmin AS TEXT) AS BIGINT)")
+_RUNNING_PG = _running(*_PG)
+#: The same for given tickets, whose summaries it locks.
+_RUNNING_PG_LOCKED = _running(*_PG, "AND c.ticket_id = ANY(CAST(:ids AS BIGINT[])) FOR UPDATE OF s")
+
+
+@dataclass
+class _Plans:
+    """A page's new plans. Per clock (ticket, metric, the ``since`` and target it was planned
+    from, due, warn, alert), per ticket (its summary's row version, soonest due, warning and alert:
+    ``store.summary_row``'s), the times as POSIX timestamps."""
+
+    clocks: list[tuple[int, str, Any, int, float | None, float | None, float | None]] = field(
+        default_factory=list
+    )
+    tickets: dict[int, list[Any]] = field(default_factory=dict)
+    hours: Hours | None = None
+    schedule_id: int = 0
+
+
+def _plans(hours: Hours, rows: Sequence[Any], stamp: Callable[[Any], float]) -> _Plans:
+    """Each running clock's due, warning and next alert times (``clocks.plan`` and
+    ``Clock.alert_at``), and each ticket's soonest of them; ``stamp`` gives a row's ``since`` as
+    a POSIX timestamp."""
+    out = _Plans(hours=hours)
+    add, tickets = hours.add_ts, out.tickets
+    for t, m, since, eb, ec, target, warn, business, sid, fresh, unbreached, version in rows:
+        rest, at = target - (eb if business else ec), stamp(since)
+        sid = sid if business else None
+        due = add(sid, at, rest)
+        warn_at = add(sid, at, rest - warn) if warn > 0 else None
+        alert = warn_at if warn_at is not None and fresh else (due if unbreached else None)
+        out.clocks.append((t, m, since, target, due, warn_at, alert))
+        mins = tickets.get(t)
+        if mins is None:
+            mins = tickets[t] = [version, None, None, None]
+        if unbreached and due is not None:
+            mins[1] = due if mins[1] is None else min(mins[1], due)
+            if warn_at is not None:
+                mins[2] = warn_at if mins[2] is None else min(mins[2], warn_at)
+        if alert is not None:
+            mins[3] = alert if mins[3] is None else min(mins[3], alert)
+    return out
+
+
+async def _write(platform: Platform, plans: _Plans) -> int:
+    """Write a page's plans and schedule the sweep for its soonest alert; how many clocks were
+    written.
+
+    On PostgreSQL the summaries go first, each only where its row version (``xmin``) is still
+    the one read: the engine rewrites a ticket's summary with every change, so a ticket written
+    here is one whose read is current, and it stays locked until commit. A ticket the engine
+    changed since is read again with its summary locked (the engine planned the clocks it
+    touched, but not the others) and planned again. Then the clocks of the tickets written. On
+    SQLite (one writer at a time) a clock is written where
+    its ``since`` and target are still the ones planned from, and the summaries are folded from
+    the clocks again."""
+    async with platform.db.transaction() as uow:
+        if uow.dialect == "postgresql":
+            count = await _write_pg(uow, plans)
+        else:
+            result = await uow.execute(
+                c_t.update()
+                .where(
+                    c_t.c.ticket_id == sa.bindparam("t"),
+                    c_t.c.metric == sa.bindparam("m"),
+                    c_t.c.since == sa.bindparam("s"),
+                    c_t.c.target_seconds == sa.bindparam("target"),
+                    c_t.c.state == "running",
+                )
+                .values(
+                    due_at=sa.bindparam("due"), warn_at=sa.bindparam("warn"), alert_at=sa.bindparam("alert")
+                ),
+                [
+                    {
+                        "t": t,
+                        "m": m,
+                        "s": since,
+                        "target": target,
+                        "due": _at(d),
+                        "warn": _at(w),
+                        "alert": _at(a),
+                    }
+                    for t, m, since, target, d, w, a in plans.clocks
+                ],
+            )
+            await _summaries(uow, sorted(plans.tickets))
+            count = result.rowcount
+        soonest = min((c[6] for c in plans.clocks if c[6] is not None), default=None)
+        if soonest is not None:
+            await schedule_sweep(uow, datetime.fromtimestamp(soonest, UTC))
+        return count
+
+
+async def _write_pg(uow: UnitOfWork, plans: _Plans) -> int:
+    """:func:`_write` on PostgreSQL; a ticket changed since its page was read is read again, its
+    summary locked, and planned again."""
+    kept = await _write_summaries(uow, plans)
+    missed = [t for t in plans.tickets if t not in kept]
+    again = _Plans()
+    if missed and plans.hours is not None:
+        rows = (await uow.execute(_RUNNING_PG_LOCKED, {"sid": plans.schedule_id, "ids": missed})).all()
+        again = _plans(plans.hours, rows, float)
+        await _write_summaries(uow, again)
+    mine = [c for c in plans.clocks if c[0] in kept] + again.clocks
+    if mine:
+        t, m, _, _, due, warn, alert = (list(col) for col in zip(*mine, strict=True))
         await uow.execute(
             sa.text(
-                "UPDATE ticket_clocks c SET due_at = u.due, warn_at = u.warn, alert_at = u.alert"
-                " FROM unnest(CAST(:t AS BIGINT[]), CAST(:m AS TEXT[]), CAST(:due AS TIMESTAMPTZ[]),"
-                " CAST(:warn AS TIMESTAMPTZ[]), CAST(:alert AS TIMESTAMPTZ[])) AS u(t, m, due, warn, alert)"
+                "UPDATE ticket_clocks c SET due_at = to_timestamp(u.due),"
+                " warn_at = to_timestamp(u.warn), alert_at = to_timestamp(u.alert)"
+                " FROM unnest(CAST(:t AS BIGINT[]), CAST(:m AS TEXT[]),"
+                " CAST(:due AS FLOAT8[]), CAST(:warn AS FLOAT8[]), CAST(:alert AS FLOAT8[]))"
+                " AS u(t, m, due, warn, alert)"
                 " WHERE c.ticket_id = u.t AND c.metric = u.m"
             ),
-            {
-                "t": list(cols[0]),
-                "m": list(cols[1]),
-                "due": list(cols[2]),
-                "warn": list(cols[3]),
-                "alert": list(cols[4]),
-            },
+            {"t": t, "m": m, "due": due, "warn": warn, "alert": alert},
         )
-        return
-    await uow.execute(
-        c_t.update()
-        .where(c_t.c.ticket_id == sa.bindparam("t"), c_t.c.metric == sa.bindparam("m"))
-        .values(due_at=sa.bindparam("due"), warn_at=sa.bindparam("warn"), alert_at=sa.bindparam("alert")),
-        [{"t": t, "m": m, "due": d, "warn": w, "alert": a} for t, m, d, w, a in updates],
+    return len(mine)
+
+
+async def _write_summaries(uow: UnitOfWork, plans: _Plans) -> set[int]:
+    """The page's summaries, each where its row version is still the one read; the tickets written."""
+    if not plans.tickets:
+        return set()
+    version, due, warn, alert = (list(col) for col in zip(*plans.tickets.values(), strict=True))
+    rows = await uow.execute(
+        sa.text(
+            "UPDATE ticket_sla s SET next_due_at = to_timestamp(u.due),"
+            " next_warn_at = to_timestamp(u.warn), next_alert_at = to_timestamp(u.alert)"
+            " FROM unnest(CAST(:t AS BIGINT[]), CAST(:v AS XID[]), CAST(:due AS FLOAT8[]),"
+            " CAST(:warn AS FLOAT8[]), CAST(:alert AS FLOAT8[])) AS u(t, v, due, warn, alert)"
+            " WHERE s.ticket_id = u.t AND s.xmin = u.v RETURNING s.ticket_id"
+        ),
+        {"t": list(plans.tickets), "v": version, "due": due, "warn": warn, "alert": alert},
     )
+    return set(rows.scalars())
+
+
+def _at(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 async def _summaries(uow: Any, ids: list[int]) -> None:
-    """Each ticket's soonest due and warning times again, from its clocks."""
-    if uow.dialect == "postgresql":
-        await uow.execute(
-            sa.text(
-                "UPDATE ticket_sla s SET next_due_at = x.due, next_warn_at = x.warn"
-                " FROM (SELECT i.id, min(c.due_at) AS due, min(c.warn_at) AS warn"
-                "  FROM unnest(CAST(:ids AS BIGINT[])) AS i(id)"
-                "  LEFT JOIN ticket_clocks c ON c.ticket_id = i.id AND c.breached_at IS NULL"
-                "  GROUP BY i.id) AS x"
-                " WHERE s.ticket_id = x.id"
-            ),
-            {"ids": ids},
-        )
-        return
-    running = sa.and_(c_t.c.ticket_id == s_t.c.ticket_id, c_t.c.breached_at.is_(None))
+    """Each ticket's soonest due, warning and alert times again, from its clocks (as
+    ``store.summary_row`` has them)."""
+    unbreached = sa.and_(c_t.c.ticket_id == s_t.c.ticket_id, c_t.c.breached_at.is_(None))
     await uow.execute(
         s_t.update()
         .where(s_t.c.ticket_id.in_(ids))
         .values(
-            next_due_at=sa.select(sa.func.min(c_t.c.due_at)).where(running).scalar_subquery(),
-            next_warn_at=sa.select(sa.func.min(c_t.c.warn_at)).where(running).scalar_subquery(),
+            next_due_at=sa.select(sa.func.min(c_t.c.due_at)).where(unbreached).scalar_subquery(),
+            next_warn_at=sa.select(sa.func.min(c_t.c.warn_at))
+            .where(unbreached, c_t.c.due_at.is_not(None))
+            .scalar_subquery(),
+            next_alert_at=sa.select(sa.func.min(c_t.c.alert_at))
+            .where(c_t.c.ticket_id == s_t.c.ticket_id)
+            .scalar_subquery(),
         )
     )
 

@@ -136,6 +136,7 @@ def summary_row(s: State) -> dict[str, Any]:
         "schedule_id": s.schedule_id,
         "next_due_at": min((c.due_at for c in running if c.due_at), default=None),
         "next_warn_at": min(warns, default=None),
+        "next_alert_at": min((a for c in s.clocks.values() if (a := c.alert_at) is not None), default=None),
         "breached": any(
             c.breached_at is not None and c.state in ("running", "paused") for c in s.clocks.values()
         ),
