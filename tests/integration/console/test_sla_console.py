@@ -261,3 +261,26 @@ async def test_a_ticket_stays_at_risk_after_the_sweep_warned(ws, console):
         r = await a.get("/tickets", params={"sla": "at_risk"})
         assert [t["id"] for t in r.json()["items"]] == [tid]
     assert _subjects((await page.get("/inbox?view=all&sla=at_risk")).text) == ["Warned ticket"]
+
+
+async def test_a_saved_view_keeps_the_sla_filter_and_the_next_breach_sort(ws, console):
+    await configure(ws, targets=TARGETS)
+    admin, page = await console(Role.admin)
+    customer = await ws.person(Role.customer)
+    await _ticket(ws, customer, admin, "Low ticket", priority="low")
+    await _ticket(ws, customer, admin, "Normal ticket")
+    await _ticket(ws, customer, admin, "Urgent ticket", priority="urgent")
+    r = await page.post(
+        "/inbox/views", data={"name": "Soonest", "query": "view=all&sort=next_breach&sla=bogus"}
+    )
+    assert r.status_code == 303, r.text
+    soonest = (await page.get(r.headers["location"])).text
+    assert _subjects(soonest) == ["Urgent ticket", "Normal ticket", "Low ticket"]
+    assert '<option value="next_breach" selected>Next breach</option>' in soonest
+    r = await page.post("/inbox/views", data={"name": "At risk", "query": "view=all&sla=at_risk"})
+    assert r.status_code == 303, r.text
+    view = r.headers["location"]
+    assert _subjects((await page.get(view)).text) == ["Normal ticket"]
+    # What the view shows is the filter's, not a copy: a new ticket at risk joins it.
+    await _ticket(ws, customer, admin, "Second normal ticket")
+    assert _subjects((await page.get(view)).text) == ["Second normal ticket", "Normal ticket"]

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from helpline.domains.accounts import live, principal_cache
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.tickets import queries, service
-from helpline.domains.tickets.inbox_page import list_context
+from helpline.domains.tickets.inbox_page import SORTS, list_context
 from helpline.domains.tickets.models import SavedView, Status, Ticket
 from helpline.domains.tickets.page_reads import _ints, forget_counts
 from helpline.domains.tickets.schemas import TicketUpdate
@@ -236,6 +236,10 @@ async def save_view(
         stored["q"] = qp["q"][0][:500]
     if qp.get("unassigned"):
         stored["unassigned"] = True
+    if qp.get("sla") and qp["sla"][0] in queries.SLA_FILTERS:
+        stored["sla"] = qp["sla"][0]
+    if qp.get("sort") and qp["sort"][0] in SORTS:
+        stored["sort"] = qp["sort"][0]
     group_id = int(share_group) if share_group.isdigit() and int(share_group) in actor.group_ids else None
     async with platform.db.transaction() as uow:
         new_id = (

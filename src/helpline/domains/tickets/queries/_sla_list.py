@@ -24,21 +24,24 @@ NEXT_BREACH = "next_breach"
 SLA_FILTERS = ("at_risk", "breached")
 
 
-def _sla_where(which: str) -> sa.ColumnElement[bool]:
-    """Tickets of the workspace (``:v_ws``) whose SLA row is ``which`` at ``:sla_now``."""
-    now = sa.bindparam("sla_now", type_=sla_t.c.next_due_at.type)
+def _sla_where(which: str, values: dict[str, Any] | None = None) -> sa.ColumnElement[bool]:
+    """Tickets of the workspace (``:v_ws``) whose SLA row is ``which`` at ``:sla_now`` (bound to
+    ``values`` when given)."""
+
+    def param(name: str, **kw: Any) -> sa.BindParameter[Any]:
+        return sa.bindparam(name, values[name], **kw) if values else sa.bindparam(name, **kw)
+
+    now = param("sla_now", type_=sla_t.c.next_due_at.type)
     if which == "breached":
         cond = sa.or_(sla_t.c.next_due_at <= now, sla_t.c.breached.is_(True))
     else:
         cond = sa.and_(sla_t.c.next_warn_at <= now, sla_t.c.next_due_at > now, sla_t.c.breached.is_(False))
-    return tickets.c.id.in_(
-        sa.select(sla_t.c.ticket_id).where(sla_t.c.workspace_id == sa.bindparam("v_ws"), cond)
-    )
+    return tickets.c.id.in_(sa.select(sla_t.c.ticket_id).where(sla_t.c.workspace_id == param("v_ws"), cond))
 
 
 def sla_condition(workspace_id: int, which: str, now: datetime) -> sa.ColumnElement[bool]:
     """:func:`_sla_where` with its values bound (a count of a view that holds the filter)."""
-    return _sla_where(which).params(v_ws=workspace_id, sla_now=now)
+    return _sla_where(which, {"v_ws": workspace_id, "sla_now": now})
 
 
 def _null_last_order(col: Any, id_col: Any, desc: bool) -> list[sa.ColumnElement[Any]]:
