@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from helpline.domains.automation import calendar
@@ -111,20 +111,12 @@ class Hours:
                 break
         return total
 
-    def add(self, sid: int | None, start: datetime, seconds: float) -> datetime | None:
-        """The instant ``seconds`` of business time after ``start``, across versions (``None``
-        past the calendar's horizon)."""
-        if seconds <= 0:
-            return start
-        if sid is None or sid not in self._versions:
-            return start + timedelta(seconds=seconds)
-        at = self.add_ts(sid, calendar.timestamp(start), seconds)
-        return None if at is None else datetime.fromtimestamp(at, UTC)
-
     def add_ts(self, sid: int | None, t: float, seconds: float) -> float | None:
-        """:meth:`add` on a POSIX timestamp that :func:`calendar.timestamp` gave. The business time
-        left in a version before the next one begins is kept for the next call from the same
-        instant (a clock's due and warning times start at the same one)."""
+        """The instant (a POSIX timestamp, as :func:`calendar.timestamp` gives) ``seconds`` of
+        business time after ``t``, across versions (``None`` past the calendar's horizon); calendar
+        time where ``sid`` is ``None``. The business time left in a version before the next one
+        begins is kept for the next call from the same instant (a clock's due and warning times
+        start at the same one)."""
         if seconds <= 0:
             return t
         if sid is None or sid not in self._versions:
@@ -429,24 +421,26 @@ def left(c: Clock) -> float:
     return c.target.seconds - used
 
 
-def _add(c: Clock, hours: Hours, seconds: float) -> datetime | None:
-    assert c.target is not None and c.since is not None
-    if seconds <= 0:
-        return c.since
-    if c.target.business:
-        return hours.add(c.schedule_id, c.since, seconds)
-    return c.since + timedelta(seconds=seconds)
+def due_and_warn(
+    hours: Hours, sid: int | None, since: float, rest: float, warn: int
+) -> tuple[float | None, float | None]:
+    """Where ``rest`` seconds from ``since`` run out, and where ``warn`` seconds before that do
+    (``None`` without a margin), in business time under ``sid`` or calendar time (``None``); POSIX
+    timestamps (``None`` past the calendar's horizon)."""
+    due = hours.add_ts(sid, since, rest)
+    return due, (hours.add_ts(sid, since, rest - warn) if warn > 0 else None)
 
 
 def plan(c: Clock, hours: Hours) -> None:
     """Set the due and warning times of a running clock with a target (None otherwise): where the
     time still left, counted from ``since`` in the target's kind of time, runs out."""
-    if c.state != RUNNING or c.target is None:
+    if c.state != RUNNING or c.target is None or c.since is None:
         c.due_at = c.warn_at = None
         return
-    rest = left(c)
-    c.due_at = _add(c, hours, rest)
-    c.warn_at = _add(c, hours, rest - c.target.warn) if c.target.warn > 0 else None
+    sid = c.schedule_id if c.target.business else None
+    due, warn = due_and_warn(hours, sid, calendar.timestamp(c.since), left(c), c.target.warn)
+    c.due_at = None if due is None else datetime.fromtimestamp(due, UTC)
+    c.warn_at = None if warn is None else datetime.fromtimestamp(warn, UTC)
 
 
 def replay(events: Iterable[Recorded], hours: Hours) -> Machine:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from helpline.db.base import UTCDateTime, utcnow
 from helpline.domains.automation import calendar
 from helpline.domains.automation.sla import policy, store
-from helpline.domains.automation.sla.clocks import Hours
+from helpline.domains.automation.sla.clocks import Hours, due_and_warn
 from helpline.domains.automation.sla.engine import _choose, schedule_sweep
 from helpline.platform.db import UnitOfWork
 
@@ -86,7 +86,7 @@ async def schedule_changed(platform: Platform, schedule_id: int, *, page: int = 
 
 async def _read(platform: Platform, schedule_id: int, after: int, page: int) -> tuple[int | None, _Plans]:
     """The plans of the next ``page`` tickets under ``schedule_id`` after ticket ``after`` (the
-    arithmetic of :func:`clocks.plan`: ``Hours.add`` on timestamps), and the last ticket read
+    arithmetic of :func:`clocks.plan`: ``Hours.add_ts``), and the last ticket read
     (``None`` when there was none)."""
     pg = platform.db.dialect == "postgresql"
     async with platform.db.read() as conn:
@@ -156,16 +156,16 @@ class _Plans:
 
 
 def _plans(hours: Hours, rows: Sequence[Any], stamp: Callable[[Any], float]) -> _Plans:
-    """Each running clock's due, warning and next alert times (``clocks.plan`` and
-    ``Clock.alert_at``), and each ticket's soonest of them; ``stamp`` gives a row's ``since`` as
-    a POSIX timestamp."""
+    """Each running clock's due, warning and next alert times (``clocks.plan``'s
+    ``due_and_warn`` and ``Clock.alert_at``), and each ticket's soonest of them; ``stamp`` gives a
+    row's ``since`` as a POSIX timestamp."""
     out = _Plans(hours=hours)
-    add, tickets = hours.add_ts, out.tickets
+    tickets = out.tickets
     for t, m, since, eb, ec, target, warn, business, sid, fresh, unbreached, version in rows:
-        rest, at = target - (eb if business else ec), stamp(since)
-        sid = sid if business else None
-        due = add(sid, at, rest)
-        warn_at = add(sid, at, rest - warn) if warn > 0 else None
+        if business:
+            due, warn_at = due_and_warn(hours, sid, stamp(since), target - eb, warn)
+        else:
+            due, warn_at = due_and_warn(hours, None, stamp(since), target - ec, warn)
         alert = warn_at if warn_at is not None and fresh else (due if unbreached else None)
         out.clocks.append((t, m, since, target, due, warn_at, alert))
         mins = tickets.get(t)
