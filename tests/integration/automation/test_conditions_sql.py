@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from helpline.domains.automation import conditions, conditions_sql
+from helpline.domains.automation.models import TicketSlaSummary
 from helpline.domains.automation.sla import policy
 from helpline.domains.customers.models import Organization
 from helpline.domains.tickets.models import Channel, Priority, Status, Ticket, TicketTag, TicketType
@@ -23,6 +25,7 @@ from helpline.errors import Invalid
 from tests.conftest import WS
 
 tickets_t, tags_t, orgs_t = Ticket.__table__, TicketTag.__table__, Organization.__table__
+sla_t = TicketSlaSummary.__table__
 CUSTOM = {"plan": "text", "seats": "number", "renewal": "date", "vip": "checkbox", "tier": "dropdown"}
 #: Stored custom values, of the field's type and of others.
 STORED: dict[str, list[Any]] = {
@@ -43,6 +46,12 @@ TAGS = ["vip", "billing", "bug", "refund"]
 TEXTS = ["gold", "Gold", "old", "5", "50%", "_", "A", "b", "true", "soon"]
 NUMBERS = [0, 5, 12.5, 7, -3, 100, 1]
 DATES = ["2026-12-01", "2027-01-01", "2025-06-30", "2027-01-15"]
+HOURS = [0, 1, 2.5, 24, 72, 168, -1, -24]
+#: The instant the timed fields count at; the tickets' times lie around it.
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+#: Offsets from NOW of the tickets' created/updated/solved times and SLA due times, in hours (some
+#: exactly on a tested boundary).
+OFFSETS = [-200, -168, -72, -71.5, -24, -2.5, -1, 0, 1, 2.5, 24, 72, 200]
 
 
 async def _desk(ws: WS, rng: random.Random, n: int) -> list[int]:
@@ -69,6 +78,11 @@ async def _desk(ws: WS, rng: random.Random, n: int) -> list[int]:
             )
         for tid in ids:
             custom = {k: rng.choice(v) for k, v in STORED.items() if rng.random() < 0.7}
+
+            def when(past: bool = True) -> datetime:
+                hours = rng.choice([h for h in OFFSETS if h <= 0] if past else OFFSETS)
+                return NOW + timedelta(hours=hours)
+
             await uow.execute(
                 tickets_t.update()
                 .where(tickets_t.c.id == tid)
@@ -81,8 +95,22 @@ async def _desk(ws: WS, rng: random.Random, n: int) -> list[int]:
                     assignee_id=rng.choice([None, agent.user_id]),
                     organization_id=rng.choice([None, *orgs]),
                     custom=custom,
+                    created_at=when(),
+                    updated_at=when(),
+                    solved_at=rng.choice([None, when()]),
                 )
             )
+            due = rng.choice([None, when(past=False)])
+            if rng.random() < 0.8:
+                await uow.execute(
+                    sla_t.insert().values(
+                        ticket_id=tid,
+                        workspace_id=ws.id,
+                        next_due_at=due,
+                        breached=False,
+                        facts={},
+                    )
+                )
             for tag in rng.sample(TAGS, rng.randint(0, 3)):
                 await uow.execute(tags_t.insert().values(ticket_id=tid, tag=tag, workspace_id=ws.id))
     return ids
@@ -97,6 +125,7 @@ def _values(spec: conditions.FieldSpec, ids: list[int]) -> st.SearchStrategy[Any
         "number": st.sampled_from(NUMBERS),
         "date": st.sampled_from(DATES),
         "bool": st.booleans(),
+        "hours": st.sampled_from(HOURS),
     }[spec.kind]
 
 
@@ -150,15 +179,15 @@ async def test_sql_selects_exactly_the_tickets_matches_accepts_and_only_its_work
     other = await make_ws("Other desk")
     theirs = await _desk(other, rng, 8)
     async with ws.platform.db.read() as conn:
-        facts = await policy.ticket_facts(conn, mine)
+        facts = await policy.ticket_facts(conn, mine, timed=True)
     people = sorted({f[k] for f in facts.values() for k in ("requester_id", "assignee_id") if f[k]})
     groups = sorted({f["group_id"] for f in facts.values() if f["group_id"]})
     checked = 0
-    for raw in _sets([*people, *groups, *theirs[:1]], 250):
-        valid = conditions.validate(raw, custom_fields=CUSTOM)
-        expected = {t for t, f in facts.items() if conditions.matches(valid, f)}
+    for raw in _sets([*people, *groups, *theirs[:1]], 300):
+        valid = conditions.validate(raw, custom_fields=CUSTOM, timed=True)
+        expected = {t for t, f in facts.items() if conditions.matches(valid, f, NOW)}
         query = sa.select(tickets_t.c.id).where(
-            conditions_sql.where(valid, workspace_id=ws.id, dialect=ws.platform.db.dialect)
+            conditions_sql.where(valid, workspace_id=ws.id, dialect=ws.platform.db.dialect, now=NOW)
         )
         async with ws.platform.db.read() as conn:
             got = set((await conn.execute(query)).scalars())
@@ -223,9 +252,21 @@ _HOSTILE = st.sampled_from(
 )
 def test_hostile_condition_sets_are_refused_with_the_part_named_or_compile(raw: Any) -> None:
     try:
-        valid = conditions.validate(raw, custom_fields=CUSTOM)
+        valid = conditions.validate(raw, custom_fields=CUSTOM, timed=True)
     except Invalid as e:
         assert e.errors and str(e.errors[0]["field"]).startswith("conditions"), e.errors
         return
     for dialect in ("sqlite", "postgresql"):
         conditions_sql.where(valid, workspace_id=1, dialect=dialect)
+
+
+def test_timed_fields_are_refused_where_a_set_is_matched_once_per_event() -> None:
+    raw = {"all": [{"field": "hours_since_created", "operator": "gt", "value": 72}]}
+    try:
+        conditions.validate(raw, custom_fields={})
+    except Invalid as e:
+        assert e.errors[0]["field"] == "conditions.all[0].field"
+        assert "changes with the clock" in e.errors[0]["message"]
+    else:
+        raise AssertionError("a timed field was accepted without timed=True")
+    assert conditions.validate(raw, custom_fields={}, timed=True)["all"][0]["value"] == 72

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from helpline.domains.tickets.models import Channel, Priority, Status, TicketType
@@ -35,6 +35,7 @@ OPERATORS: dict[str, tuple[str, ...]] = {
     "number": ("is", "is_not", "lt", "lte", "gt", "gte", "present", "absent"),
     "date": ("is", "is_not", "lt", "lte", "gt", "gte", "present", "absent"),
     "bool": ("is", "present", "absent"),
+    "hours": ("lt", "lte", "gt", "gte", "present", "absent"),
 }
 #: Operators that take no value, and those that take a list.
 NO_VALUE = frozenset({"present", "absent"})
@@ -42,6 +43,8 @@ LIST_VALUE = frozenset({"in", "not_in", "includes_any", "includes_all", "include
 MAX_CONDITIONS = 50
 MAX_LIST = 100
 MAX_TEXT = 200
+#: The largest number of hours a time condition takes (ten years).
+MAX_HOURS = 87_600
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,11 @@ class FieldSpec:
     kind: str
     label: str
     choices: tuple[str, ...] = ()
+    #: For an ``hours`` field: the instant it counts from or to (a fact holding a datetime), and
+    #: whether it counts since (``now - instant``), until (``instant - now``) or since only once
+    #: the instant has passed (``since_past``).
+    instant: str = ""
+    way: str = ""
 
 
 def _enum(label: str, values: Any) -> FieldSpec:
@@ -70,7 +78,19 @@ FIELDS: dict[str, FieldSpec] = {
     "requester_id": FieldSpec("id", "Requester"),
     "tags": FieldSpec("tags", "Tags"),
     "key_account_level": FieldSpec("text", "Key-account level"),
+    "hours_since_created": FieldSpec("hours", "Hours since created", instant="created_at", way="since"),
+    "hours_since_updated": FieldSpec("hours", "Hours since updated", instant="updated_at", way="since"),
+    "hours_since_solved": FieldSpec("hours", "Hours since solved", instant="solved_at", way="since"),
+    "hours_until_breach": FieldSpec(
+        "hours", "Hours until the next SLA breach", instant="next_due_at", way="until"
+    ),
+    "hours_since_breach": FieldSpec(
+        "hours", "Hours since the SLA target was missed", instant="next_due_at", way="since_past"
+    ),
 }
+#: Fields whose truth changes with the clock alone: what time rules and views use, and what a set
+#: matched once per event (an SLA policy's) may not name.
+TIMED = frozenset(name for name, spec in FIELDS.items() if spec.kind == "hours")
 #: A custom field's type (``tickets.models.FieldType``) -> the kind of its conditions.
 CUSTOM_KINDS: dict[str, str] = {
     "text": "text",
@@ -94,10 +114,11 @@ def spec_of(field: str, custom_fields: Mapping[str, str]) -> FieldSpec | None:
 # --- validation -------------------------------------------------------------------------------------
 
 
-def validate(conditions: Any, *, custom_fields: Mapping[str, str]) -> dict[str, Any]:
+def validate(conditions: Any, *, custom_fields: Mapping[str, str], timed: bool = False) -> dict[str, Any]:
     """``conditions`` checked and normalized (``{"all": [...], "any": [...]}``, each condition with
     the three keys, a present/absent's value ``None``), or :class:`Invalid` naming the exact part at
-    fault (``conditions.all[0].operator``) and what is allowed there."""
+    fault (``conditions.all[0].operator``) and what is allowed there. The :data:`TIMED` fields
+    only where ``timed``."""
     if conditions is None:
         return {"all": [], "any": []}
     if not isinstance(conditions, dict) or set(conditions) - {"all", "any"}:
@@ -108,17 +129,21 @@ def validate(conditions: Any, *, custom_fields: Mapping[str, str]) -> dict[str, 
         items = [] if items is None else items
         if not isinstance(items, list) or len(items) > MAX_CONDITIONS:
             raise Invalid(f"conditions.{part}", f"a list of at most {MAX_CONDITIONS} conditions")
-        out[part] = [_condition(c, f"conditions.{part}[{i}]", custom_fields) for i, c in enumerate(items)]
+        out[part] = [
+            _condition(c, f"conditions.{part}[{i}]", custom_fields, timed) for i, c in enumerate(items)
+        ]
     return out
 
 
-def _condition(cond: Any, where: str, custom_fields: Mapping[str, str]) -> dict[str, Any]:
+def _condition(cond: Any, where: str, custom_fields: Mapping[str, str], timed: bool) -> dict[str, Any]:
     if not isinstance(cond, dict) or set(cond) - {"field", "operator", "value"}:
         raise Invalid(where, 'an object with "field", "operator" and "value"')
     field = cond.get("field")
     spec = spec_of(field, custom_fields) if isinstance(field, str) else None
+    if spec is not None and field in TIMED and not timed:
+        raise Invalid(f"{where}.field", f"{field} changes with the clock alone: not allowed here")
     if spec is None:
-        known = [*FIELDS, *(CUSTOM_PREFIX + k for k in custom_fields)]
+        known = [*(f for f in FIELDS if timed or f not in TIMED), *(CUSTOM_PREFIX + k for k in custom_fields)]
         raise Invalid(f"{where}.field", f"no such field; known: {', '.join(known)}")
     allowed = OPERATORS[spec.kind]
     op = cond.get("operator")
@@ -155,6 +180,10 @@ def _one(spec: FieldSpec, value: Any, where: str) -> Any:
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
             raise Invalid(where, f"a text of 1 to {MAX_TEXT} characters")
         return value.strip()
+    if kind == "hours":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_HOURS:
+            raise Invalid(where, f"a number of hours between -{MAX_HOURS} and {MAX_HOURS}")
+        return value
     if kind == "number":
         if (
             isinstance(value, bool)
@@ -179,16 +208,42 @@ def _one(spec: FieldSpec, value: Any, where: str) -> Any:
 # --- matching ----------------------------------------------------------------------------------------
 
 
-def matches(conditions: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
-    """Whether a ticket's ``facts`` satisfy a set :func:`validate` returned. ``facts`` holds
-    ``priority``, ``status``, ``type``, ``channel``, the ``*_id`` fields, ``tags`` (a list),
-    ``custom`` (key -> value) and ``key_account_level``; missing ones are unknown (see the module's
-    note on failing closed)."""
+def matches(conditions: Mapping[str, Any], facts: Mapping[str, Any], now: datetime | None = None) -> bool:
+    """Whether a ticket's ``facts`` satisfy a set :func:`validate` returned, at ``now`` (for the
+    :data:`TIMED` fields; the current time when not given). ``facts`` holds ``priority``,
+    ``status``, ``type``, ``channel``, the ``*_id`` fields, ``tags`` (a list), ``custom`` (key ->
+    value), ``key_account_level`` and, for the timed fields, ``created_at``, ``updated_at``,
+    ``solved_at`` and ``next_due_at``; missing ones are unknown (see the module's note on failing
+    closed)."""
     every = conditions.get("all") or []
     some = conditions.get("any") or []
-    if not all(_holds(c, facts) for c in every):
+    at = now or datetime.now(UTC)
+    if not all(_holds(c, facts, at) for c in every):
         return False
-    return not some or any(_holds(c, facts) for c in some)
+    return not some or any(_holds(c, facts, at) for c in some)
+
+
+def threshold(spec: FieldSpec, hours: float, now: datetime) -> datetime:
+    """The instant an ``hours`` field's value equals ``hours`` at ``now``: SQL compares the column
+    with it, and :func:`matches` the fact, so both round alike."""
+    return now + timedelta(hours=hours) if spec.way == "until" else now - timedelta(hours=hours)
+
+
+#: An ``hours`` field's operator -> the comparison of its instant with :func:`threshold`: the value
+#: grows as the instant moves back for "since" and forward for "until".
+SINCE = {"gt": "lt", "gte": "lte", "lt": "gt", "lte": "gte"}
+
+
+def _timed(spec: FieldSpec, op: str, want: Any, facts: Mapping[str, Any], now: datetime) -> bool:
+    instant = facts.get(spec.instant)
+    if not isinstance(instant, datetime):
+        return op == "absent"
+    if spec.way == "since_past" and instant > now:
+        return op == "absent"
+    if op in NO_VALUE:
+        return op == "present"
+    mark = threshold(spec, float(want), now)
+    return _compare(op if spec.way == "until" else SINCE[op], instant, mark)
 
 
 _MISSING = object()
@@ -205,10 +260,13 @@ def _fact(field: str, facts: Mapping[str, Any]) -> Any:
     return facts.get(field, _MISSING)
 
 
-def _holds(cond: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+def _holds(cond: Mapping[str, Any], facts: Mapping[str, Any], now: datetime) -> bool:
     try:
+        spec = FIELDS.get(str(cond.get("field")))
+        if spec is not None and spec.kind == "hours":
+            return _timed(spec, str(cond.get("operator")), cond.get("value"), facts, now)
         return _test(cond, facts)
-    except (TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError, AttributeError, KeyError):
         return False  # a fact of the wrong type: unknown, so not a match
 
 
@@ -261,7 +319,13 @@ def _equal(got: Any, want: Any) -> bool:
 
 
 def _compare(op: str, got: Any, want: Any) -> bool:
-    if isinstance(want, str):  # a date: compare ISO dates, which sort as text
+    a: Any
+    b: Any
+    if isinstance(want, datetime):
+        if not isinstance(got, datetime):
+            return False
+        a, b = got, want
+    elif isinstance(want, str):  # a date: compare ISO dates, which sort as text
         if not isinstance(got, str):
             return False
         a, b = date.fromisoformat(got[:10]), date.fromisoformat(want)

@@ -17,17 +17,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from helpline.domains.automation.conditions import CUSTOM_PREFIX, FIELDS, LIST_VALUE
+from helpline.domains.automation.conditions import (
+    CUSTOM_PREFIX,
+    FIELDS,
+    LIST_VALUE,
+    SINCE,
+    FieldSpec,
+    threshold,
+)
+from helpline.domains.automation.models import TicketSlaSummary
 from helpline.domains.customers.models import Organization
 from helpline.domains.tickets.models import Ticket, TicketTag
 
 tickets_t = Ticket.__table__
 tags_t = TicketTag.__table__
 orgs_t = Organization.__table__
+sla_t = TicketSlaSummary.__table__
 #: ``YYYY-MM-DD`` at the start of a text, as a pattern of each database.
 _DATE_PREFIX = {
     "postgresql": "^[0-9]{4}-[0-9]{2}-[0-9]{2}",
@@ -51,21 +61,28 @@ class _Fact:
     flag: sa.ColumnElement[Any]
 
 
-def where(conditions: Mapping[str, Any], *, workspace_id: int, dialect: str) -> sa.ColumnElement[bool]:
+def where(
+    conditions: Mapping[str, Any], *, workspace_id: int, dialect: str, now: datetime | None = None
+) -> sa.ColumnElement[bool]:
     """The tickets of ``workspace_id`` that satisfy ``conditions`` (a set :func:`conditions.validate`
-    returned, with the workspace's custom fields), as a condition on ``tickets``."""
-    every = [_condition(c, dialect) for c in conditions.get("all") or []]
-    some = [_condition(c, dialect) for c in conditions.get("any") or []]
+    returned, with the workspace's custom fields) at ``now`` (the timed fields; the current time
+    when not given), as a condition on ``tickets``."""
+    at = now or datetime.now(UTC)
+    every = [_condition(c, dialect, at) for c in conditions.get("all") or []]
+    some = [_condition(c, dialect, at) for c in conditions.get("any") or []]
     parts = [tickets_t.c.workspace_id == workspace_id, *every]
     if some:
         parts.append(sa.or_(*some))
     return sa.and_(*parts)
 
 
-def _condition(cond: Mapping[str, Any], dialect: str) -> sa.ColumnElement[bool]:
+def _condition(cond: Mapping[str, Any], dialect: str, now: datetime) -> sa.ColumnElement[bool]:
     field, op, want = str(cond["field"]), str(cond["operator"]), cond.get("value")
     if field == "tags":
         return _tags(op, list(want or []))
+    spec = FIELDS.get(field)
+    if spec is not None and spec.kind == "hours":
+        return _timed(spec, op, want, now)
     fact = _fact_of(field, dialect)
     if op == "present":
         return fact.known
@@ -110,6 +127,26 @@ def _compare(fact: _Fact, op: str, want: Any, dialect: str) -> sa.ColumnElement[
     if isinstance(want, bool):
         return sa.false()
     return sa.and_(fact.is_number, ops[op](fact.number, float(want)))
+
+
+def _timed(spec: FieldSpec, op: str, want: Any, now: datetime) -> sa.ColumnElement[bool]:
+    """An ``hours`` field: its instant compared with the instant the hours give
+    (``conditions.threshold``), as ``conditions.matches`` does."""
+    if spec.instant == "next_due_at":
+        col: sa.ColumnElement[Any] = (
+            sa.select(sla_t.c.next_due_at).where(sla_t.c.ticket_id == tickets_t.c.id).scalar_subquery()
+        )
+    else:
+        col = tickets_t.c[spec.instant]
+    present = sa.and_(col.is_not(None), col <= now) if spec.way == "since_past" else col.is_not(None)
+    if op == "present":
+        return present
+    if op == "absent":
+        return sa.not_(present)
+    mark = threshold(spec, float(want), now)
+    cmp = op if spec.way == "until" else SINCE[op]
+    compared = {"lt": col < mark, "lte": col <= mark, "gt": col > mark, "gte": col >= mark}[cmp]
+    return sa.and_(present, compared)
 
 
 def _tags(op: str, want: list[str]) -> sa.ColumnElement[bool]:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.domains.automation import conditions, schedules, sla_policies
+from helpline.domains.automation.models import TicketSlaSummary
 from helpline.domains.automation.sla.clocks import METRICS, Target
 from helpline.domains.automation.sla_policies import PolicyRow
 from helpline.domains.customers.models import Organization
@@ -23,6 +24,7 @@ from helpline.domains.tickets.models import Ticket, TicketTag
 tickets_t = Ticket.__table__
 tags_t = TicketTag.__table__
 orgs_t = Organization.__table__
+sla_t = TicketSlaSummary.__table__
 
 
 def targets_for(policy: PolicyRow, priority: str) -> dict[str, Target | None]:
@@ -65,11 +67,19 @@ async def workspaces(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Wor
     }
 
 
-async def ticket_facts(conn: AsyncConnection, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """What policy conditions look at, per ticket (as it is now)."""
+async def ticket_facts(
+    conn: AsyncConnection, ticket_ids: Sequence[int], *, timed: bool = False
+) -> dict[int, dict[str, Any]]:
+    """What policy conditions look at, per ticket (as it is now); with ``timed``, also what the
+    timed fields count from (``created_at``, ``updated_at``, ``solved_at``, ``next_due_at``)."""
     if not ticket_ids:
         return {}
     t = tickets_t
+    joined = t.outerjoin(orgs_t, orgs_t.c.id == t.c.organization_id)
+    extra: list[Any] = []
+    if timed:
+        joined = joined.outerjoin(sla_t, sla_t.c.ticket_id == t.c.id)
+        extra = [t.c.created_at, t.c.updated_at, t.c.solved_at, sla_t.c.next_due_at]
     rows = await conn.execute(
         sa.select(
             t.c.id,
@@ -84,8 +94,9 @@ async def ticket_facts(conn: AsyncConnection, ticket_ids: Sequence[int]) -> dict
             t.c.requester_id,
             t.c.custom,
             orgs_t.c.attributes,
+            *extra,
         )
-        .select_from(t.outerjoin(orgs_t, orgs_t.c.id == t.c.organization_id))
+        .select_from(joined)
         .where(t.c.id.in_(ticket_ids))
     )
     out: dict[int, dict[str, Any]] = {}
