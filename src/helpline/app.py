@@ -27,11 +27,13 @@ from helpline.domains.accounts.sso.api import router as sso_router
 from helpline.domains.accounts.sso.views import router as sso_pages
 from helpline.domains.accounts.views import router as accounts_pages
 from helpline.domains.accounts.workspaces_api import router as workspaces_router
+from helpline.domains.automation import time_rule_jobs as _time_rule_jobs  # the time rules' pass
 from helpline.domains.automation.schedules_api import router as schedules_router
 from helpline.domains.automation.schedules_views import router as schedule_pages
 from helpline.domains.automation.sla import jobs as _sla_jobs  # the SLA engine and its jobs
 from helpline.domains.automation.sla_api import router as sla_router
 from helpline.domains.automation.sla_views import router as sla_pages
+from helpline.domains.automation.time_rules_api import router as time_rules_router
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels import startup as channels  # their job handlers register along
 from helpline.domains.customers import jobs as _customer_jobs  # registers job handlers
@@ -67,7 +69,7 @@ from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.metrics import router as metrics_router
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _ticket_feed, _account_jobs, _customer_jobs, _sla_jobs)
+_ = (_ticket_jobs, _ticket_feed, _account_jobs, _customer_jobs, _sla_jobs, _time_rule_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -177,6 +179,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         help_router,
         schedules_router,
         sla_router,
+        time_rules_router,
     ):
         api.include_router(r)
     app.include_router(api)

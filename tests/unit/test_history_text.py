@@ -15,6 +15,7 @@ from helpline.domains.tickets.events import (
     MergedFrom,
     MergedInto,
     MessageAdded,
+    RuleApplied,
     Snoozed,
     Split,
     StatusChanged,
@@ -119,6 +120,13 @@ def test_snoozes():
     assert says(Unsnoozed("time"), by=None) == "The snooze ended"
     assert says(Unsnoozed("reply"), by=None) == "The customer replied, so the snooze ended"
     assert says(Unsnoozed("agent")) == "Maya woke this up"
+
+
+def test_rules_name_themselves_and_what_they_did():
+    rule = RuleApplied("time_rule", 3, "Close after 7 days", ("set the status to closed",))
+    assert says(rule, by=None) == "Time rule “Close after 7 days”: set the status to closed"
+    assert says(RuleApplied("macro", 4, "Refund", ()), by=None) == "Macro “Refund” found nothing to change"
+    assert says(RuleApplied("other", 5, "X", ("tagged it x",)), by=None) == "Rule “X”: tagged it x"
 
 
 def test_the_time_is_written_as_the_page_asks():

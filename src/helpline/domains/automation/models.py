@@ -198,3 +198,37 @@ class TicketSlaSummary(Base):
     #: What the clocks' rules need to know of the ticket between events: its status, whether an
     #: agent has replied in public, whether the customer spoke last (``automation.sla.clocks``).
     facts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class TimeRule(IdMixin, Base):
+    """A time rule (an "automation"): every few minutes the job runner finds the workspace's open
+    tickets that match ``conditions`` (the condition language with its timed fields) and applies
+    ``actions`` (``automation.actions``) to each through the tickets service. Ordered by
+    ``position``; the actions must stop the conditions (checked on save) so a rule acts once per
+    ticket until the ticket changes again."""
+
+    __tablename__ = "time_rules"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    actions: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TimeRuleRun(Base):
+    """That a time rule acted on a ticket in one of its periods (the ticket's ``updated_at`` when it
+    matched): unique, so two workers or a pass run again after a restart act once."""
+
+    __tablename__ = "time_rule_runs"
+    rule_id: Mapped[int] = mapped_column(sa.ForeignKey("time_rules.id", ondelete="CASCADE"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    period: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -238,3 +238,72 @@ class SlaPolicyOrder(Strict):
     """Every policy's id, in the order they are to be matched (the fallback is matched last anyway)."""
 
     ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
+
+
+# --- time rules -------------------------------------------------------------------------------------
+
+
+class RuleAction(Strict):
+    """One action (``automation.actions``): ``type`` and its ``value``."""
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    value: Any = None
+
+
+Actions = Annotated[list[RuleAction], Field(min_length=1, max_length=20)]
+
+
+class TimeRuleCreate(Strict):
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    active: bool = True
+    conditions: Conditions = Conditions()
+    actions: Actions
+
+
+class TimeRuleUpdate(Strict):
+    """What to change; a field left out stays as it is."""
+
+    name: Name | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    active: bool | None = None
+    conditions: Conditions | None = None
+    actions: Actions | None = None
+
+
+class TimeRuleRead(BaseModel):
+    id: int
+    name: str
+    description: str
+    position: int
+    active: bool
+    conditions: dict[str, Any]
+    actions: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimeRuleOrder(Strict):
+    ids: Annotated[list[int], Field(max_length=500)]
+
+
+class TimeRuleDryRun(Strict):
+    """A rule to try (not saved): its conditions and actions."""
+
+    conditions: Conditions = Conditions()
+    actions: Actions
+
+
+class DryRunTicket(BaseModel):
+    id: int
+    number: int
+    subject: str
+    status: str
+
+
+class TimeRuleDryRunResult(BaseModel):
+    looked_at: int
+    matches: int
+    tickets: list[DryRunTicket]
+    would: list[str]
+    stops: bool

@@ -192,15 +192,15 @@ async def _check_action(uow: UnitOfWork, actor: Principal, action: dict[str, Any
     if kind == "notify":
         if not action.get("user_ids") and not action.get("group_ids"):
             raise Invalid(f"{where}.user_ids", "name at least one person or group to notify")
-        await _check_users(uow, actor, action.get("user_ids", []), f"{where}.user_ids")
-        await _check_groups(uow, actor, action.get("group_ids", []), f"{where}.group_ids")
+        await check_users(uow, actor, action.get("user_ids", []), f"{where}.user_ids")
+        await check_groups(uow, actor, action.get("group_ids", []), f"{where}.group_ids")
     elif kind == "assign":
         if action.get("user_id") is None and action.get("group_id") is None:
             raise Invalid(f"{where}.user_id", "name a person or a group to assign to")
         if action.get("user_id") is not None:
-            await _check_users(uow, actor, [action["user_id"]], f"{where}.user_id")
+            await check_users(uow, actor, [action["user_id"]], f"{where}.user_id")
         if action.get("group_id") is not None:
-            await _check_groups(uow, actor, [action["group_id"]], f"{where}.group_id")
+            await check_groups(uow, actor, [action["group_id"]], f"{where}.group_id")
     elif kind == "webhook":
         parts = urlsplit(action["url"].strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -208,7 +208,7 @@ async def _check_action(uow: UnitOfWork, actor: Principal, action: dict[str, Any
         action["url"] = action["url"].strip()
 
 
-async def _check_users(uow: UnitOfWork, actor: Principal, ids: list[int], field: str) -> None:
+async def check_users(uow: UnitOfWork, actor: Principal, ids: list[int], field: str) -> None:
     if not ids:
         return
     found = {
@@ -226,7 +226,7 @@ async def _check_users(uow: UnitOfWork, actor: Principal, ids: list[int], field:
         raise Invalid(field, f"not staff of this workspace: {', '.join(map(str, missing))}")
 
 
-async def _check_groups(uow: UnitOfWork, actor: Principal, ids: list[int], field: str) -> None:
+async def check_groups(uow: UnitOfWork, actor: Principal, ids: list[int], field: str) -> None:
     if not ids:
         return
     found = {
@@ -242,9 +242,12 @@ async def _check_groups(uow: UnitOfWork, actor: Principal, ids: list[int], field
         raise Invalid(field, f"no such group: {', '.join(map(str, missing))}")
 
 
-async def check_conditions(conn: AsyncConnection, workspace_id: int, value: Any) -> dict[str, Any]:
+async def check_conditions(
+    conn: AsyncConnection, workspace_id: int, value: Any, *, timed: bool = False
+) -> dict[str, Any]:
+    """A condition set checked against the workspace's custom fields (``conditions.validate``)."""
     defs = await fields.definitions(conn, workspace_id)
-    return cond.validate(value, custom_fields={k: str(d["type"]) for k, d in defs.items()})
+    return cond.validate(value, custom_fields={k: str(d["type"]) for k, d in defs.items()}, timed=timed)
 
 
 async def _check_name(uow: UnitOfWork, actor: Principal, name: str, current_id: int | None) -> str:

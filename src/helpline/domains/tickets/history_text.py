@@ -22,6 +22,7 @@ from helpline.domains.tickets.events import (
     MergedFrom,
     MergedInto,
     MessageAdded,
+    RuleApplied,
     SlaAlert,
     Snoozed,
     Split,
@@ -273,7 +274,19 @@ def sentence(event: TicketEvent, row: Mapping[str, Any], names: Names) -> str:
         return f"{who} woke this up"
     if isinstance(event, SlaAlert):
         return sla_sentence(event, names)
+    if isinstance(event, RuleApplied):
+        return rule_sentence(event)
     return f"{who} changed this ({event.kind})"
+
+
+#: How the history names each kind of rule.
+RULE_NAMES = {"time_rule": "Time rule", "trigger": "Trigger", "macro": "Macro"}
+
+
+def rule_sentence(event: RuleApplied) -> str:
+    """ "Time rule “Close after 7 days”: set the status to closed, tagged it auto-closed"."""
+    head = f"{RULE_NAMES.get(event.rule, 'Rule')} “{event.name}”"
+    return f"{head}: {', '.join(event.actions)}" if event.actions else f"{head} found nothing to change"
 
 
 #: How the history names each SLA metric.

@@ -36,6 +36,7 @@ from helpline.domains.tickets.events._kinds import (
     MergedFrom,
     MergedInto,
     MessageAdded,
+    RuleApplied,
     SlaAlert,
     Snoozed,
     Split,
@@ -66,6 +67,7 @@ KINDS: dict[str, type[TicketEvent]] = {
         Snoozed,
         Unsnoozed,
         SlaAlert,
+        RuleApplied,
     )
 }
 
@@ -151,6 +153,7 @@ __all__ = [
     "MergedFrom",
     "MergedInto",
     "MessageAdded",
+    "RuleApplied",
     "SlaAlert",
     "Snoozed",
     "Split",

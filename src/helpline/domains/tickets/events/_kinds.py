@@ -345,3 +345,33 @@ class SlaAlert(TicketEvent):
             str(_get(new, "due_at", "") or ""),
             tuple(_get(new, "actions") or ()),
         )
+
+
+@dataclass(frozen=True)
+class RuleApplied(TicketEvent):
+    """A rule acted on the ticket: which (``rule`` ``time_rule``, ``trigger`` or ``macro``, its id
+    and name as it was then) and what it did (``actions``: short sentences, e.g. "set the status to
+    closed"). The changes themselves are recorded as their own events beside it."""
+
+    kind: ClassVar[str] = "rule_applied"
+    rule: str
+    rule_id: int
+    name: str
+    actions: tuple[str, ...] = ()
+
+    def values(self) -> tuple[str | None, Any, Any]:
+        return (
+            None,
+            None,
+            {"rule": self.rule, "rule_id": self.rule_id, "name": self.name, "actions": list(self.actions)},
+        )
+
+    @classmethod
+    def from_values(cls, field: str | None, old: Any, new: Any) -> RuleApplied:
+        actions = _get(new, "actions", [])
+        return cls(
+            str(_get(new, "rule", "")),
+            int(_get(new, "rule_id", 0) or 0),
+            str(_get(new, "name", "")),
+            tuple(str(a) for a in actions) if isinstance(actions, list) else (),
+        )

@@ -17,6 +17,8 @@ inside the caller's unit of work and register their side effects for after the c
 - ``_snooze``: ``snooze`` / ``unsnooze``, and the wakes (the job's, a customer's reply)
 - ``_time``: ``log_time`` (minutes an agent spent on a ticket)
 - ``_import``: ``import_tickets`` (tickets with their history from another help desk, docs/import.md)
+- ``_escalate`` / ``_rules``: an SLA escalation's and a rule's changes, as Helpline's own, with the
+  history's sentence (``escalate``, ``apply_rule``)
 """
 
 from helpline.domains.tickets.events import record, record_many
@@ -57,6 +59,7 @@ from helpline.domains.tickets.service._inbound import (
 )
 from helpline.domains.tickets.service._messages import add_message, check_message, insert_message
 from helpline.domains.tickets.service._notes import add_ccs, add_system_note, attach_files, attach_files_many
+from helpline.domains.tickets.service._rules import apply_rule
 from helpline.domains.tickets.service._snooze import snooze, unsnooze, wake_due, wake_on_reply
 from helpline.domains.tickets.service._time import log_time
 from helpline.domains.tickets.service._update import (
@@ -81,6 +84,7 @@ __all__ = [
     "add_message",
     "add_system_note",
     "after_change",
+    "apply_rule",
     "attach_files",
     "attach_files_many",
     "cc_contacts",
