@@ -34,6 +34,7 @@ from helpline.domains.automation.sla import jobs as _sla_jobs  # the SLA engine 
 from helpline.domains.automation.sla_api import router as sla_router
 from helpline.domains.automation.sla_views import router as sla_pages
 from helpline.domains.automation.time_rules_api import router as time_rules_router
+from helpline.domains.automation.time_rules_views import router as time_rules_pages
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels import startup as channels  # their job handlers register along
 from helpline.domains.customers import jobs as _customer_jobs  # registers job handlers
@@ -96,6 +97,7 @@ PAGE_ROUTERS = [
     canned_pages,
     schedule_pages,
     sla_pages,
+    time_rules_pages,
     *channels.page_routers(),  # each channel's pages, widgets and sockets (channels/startup.py)
     kb_pages,
     help_pages,

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpline.domains.automation import conditions as cond
+from helpline.domains.automation.condition_form import SPARE
 from helpline.domains.automation.schemas import METRICS, PRIORITIES
-
-SPARE = 2
-
 
 METRIC_LABELS = {
     "first_reply": "First reply",
@@ -28,68 +25,6 @@ ACTIONS = [
     ("tag", "Add tag"),
     ("webhook", "Call webhook"),
 ]
-
-
-OPERATOR_LABELS = {
-    "is": "is",
-    "is_not": "is not",
-    "in": "is one of",
-    "not_in": "is none of",
-    "present": "is set",
-    "absent": "is not set",
-    "includes_any": "include any of",
-    "includes_all": "include all of",
-    "includes_none": "include none of",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "lt": "is less than",
-    "lte": "is at most",
-    "gt": "is more than",
-    "gte": "is at least",
-}
-
-
-def _typed(spec: cond.FieldSpec | None, op: str, text: str) -> Any:
-    """A condition's value as the form's text gives it (lists comma-separated), typed by its field
-    where the text allows; what does not parse goes on as text for ``validate`` to name."""
-    if op in cond.NO_VALUE:
-        return None
-    if op in cond.LIST_VALUE:
-        return [_scalar(spec, p.strip()) for p in text.split(",") if p.strip()]
-    return _scalar(spec, text.strip())
-
-
-def _scalar(spec: cond.FieldSpec | None, text: str) -> Any:
-    kind = spec.kind if spec else "text"
-    if kind == "id" and text.isdigit() and len(text) < 19:
-        return int(text)
-    if kind == "number":
-        try:
-            return int(text) if text.lstrip("-").isdigit() and len(text) < 16 else float(text)
-        except ValueError:
-            return text
-    if kind == "bool" and text.lower() in ("true", "false", "yes", "no"):
-        return text.lower() in ("true", "yes")
-    return text
-
-
-def _conditions(form: dict[str, Any], custom: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    out: dict[str, list[Any]] = {"all": [], "any": []}
-    where: dict[str, str] = {}
-    for i in range(100):
-        if f"c_field_{i}" not in form:
-            break
-        field, op = str(form.get(f"c_field_{i}", "")), str(form.get(f"c_op_{i}", ""))
-        part = "any" if form.get(f"c_part_{i}") == "any" else "all"
-        if not field:
-            continue
-        base = f"conditions.{part}[{len(out[part])}]"
-        for key in ("field", "operator", "value"):
-            where[f"{base}.{key}"] = f"c_{ {'operator': 'op'}.get(key, key) }_{i}"
-        where[base] = f"c_field_{i}"
-        value = _typed(cond.spec_of(field, custom), op, str(form.get(f"c_value_{i}", "")))
-        out[part].append({"field": field, "operator": op, "value": value})
-    return out, where
 
 
 def _targets(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -153,24 +88,6 @@ def _escalations(form: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
             }
         )
     return out, where
-
-
-def _condition_rows(conditions: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for part in ("all", "any"):
-        for c in conditions.get(part, []):
-            value = c.get("value")
-            text = (
-                ", ".join(map(str, value))
-                if isinstance(value, list)
-                else ("" if value is None else str(value))
-            )
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            rows.append(
-                {"part": part, "field": c.get("field", ""), "op": c.get("operator", ""), "value": text}
-            )
-    return rows + [{"part": "all", "field": "", "op": "", "value": ""}] * SPARE
 
 
 def _escalation_rows(escalations: list[Any]) -> list[dict[str, Any]]:

@@ -20,13 +20,11 @@ from helpline.domains.accounts.admin_views import FLASHES, AdminPage, workspace_
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.automation import conditions as cond
 from helpline.domains.automation import sla_policies
+from helpline.domains.automation.condition_form import OPERATOR_LABELS, condition_rows, conditions_of
 from helpline.domains.automation.schemas import METRICS, PRIORITIES
 from helpline.domains.automation.sla_form import (
     ACTIONS,
     METRIC_LABELS,
-    OPERATOR_LABELS,
-    _condition_rows,
-    _conditions,
     _escalation_rows,
     _escalations,
     _targets,
@@ -75,9 +73,9 @@ async def _page(
             ("escalations", []),
         )
     }
-    field_opts = [(k, s.label) for k, s in cond.FIELDS.items()]
+    field_opts = [(k, s.label) for k, s in cond.FIELDS.items() if k not in cond.TIMED]
     field_opts += [(f"{cond.CUSTOM_PREFIX}{k}", f"Custom: {d['label']}") for k, d in defs.items()]
-    ops = list(dict.fromkeys(op for kind in cond.OPERATORS.values() for op in kind))
+    ops = list(dict.fromkeys(op for kind, some in cond.OPERATORS.items() if kind != "hours" for op in some))
     return render(
         request,
         "automation/sla_policy_edit.html",
@@ -85,7 +83,7 @@ async def _page(
             "title": f"SLA policy {item['name']}" if item else "New SLA policy",
             "item": item,
             "values": shown,
-            "conditions": _condition_rows(shown["conditions"]),
+            "conditions": condition_rows(shown["conditions"]),
             "escalations": _escalation_rows(shown["escalations"]),
             "field_options": [("", "—"), *field_opts],
             "operator_options": [("", "—"), *((o, OPERATOR_LABELS[o]) for o in ops)],
@@ -107,7 +105,7 @@ async def _save(request: Request, actor: Principal, platform: Any, policy_id: in
     form = await form_of(request)
     async with platform.db.read() as conn:
         defs = await fields.definitions(conn, actor.workspace_id)
-    conditions, w1 = _conditions(form, {k: str(d["type"]) for k, d in defs.items()})
+    conditions, w1 = conditions_of(form, {k: str(d["type"]) for k, d in defs.items()})
     targets, w2 = _targets(form)
     escalations, w3 = _escalations(form)
     changes = PolicyChanges(

@@ -359,3 +359,15 @@ async def dry_run(
         "tickets": found[:100],
         "would": [acts.describe(a) for a in actions],
     }
+
+
+async def do_move(uow: UnitOfWork, actor: Principal, rule_id: int, step: int) -> None:
+    """Move a rule one place up (``step`` -1) or down (+1) in the run order."""
+    require_admin(actor)
+    ids = [r["id"] for r in await list_rules(uow.conn, actor)]
+    if rule_id not in ids:
+        raise NotFound(f"time rule {rule_id} not found")
+    i = ids.index(rule_id)
+    j = min(max(i + step, 0), len(ids) - 1)
+    ids[i], ids[j] = ids[j], ids[i]
+    await do_reorder(uow, actor, ids)
