@@ -259,3 +259,26 @@ async def test_the_dry_run_shows_what_a_rule_would_do_and_saving_queues_the_pass
         with travel(max(queued) + timedelta(seconds=1)):
             await drain(ws.platform)
         assert "reminded" in (await _ticket_read(ws, agent, waiting))["tags"]
+
+
+async def test_a_ticket_that_changes_between_the_match_and_the_act_is_left_for_the_next_pass(ws: WS) -> None:
+    admin, agent, customer = await ws.person("admin"), await ws.person("agent"), await ws.person("customer")
+    with travel(DAY0):
+        rule_id = await _rule(ws, admin, REMIND)
+        tid = await _ticket(ws, customer)
+        await _set(ws, agent, tid, status="pending")
+    async with ws.platform.db.read() as conn:
+        rule = dict(
+            (await conn.execute(sa.select(time_rules.rules_t).where(time_rules.rules_t.c.id == rule_id)))
+            .mappings()
+            .one()
+        )
+    with travel(DAY0 + timedelta(days=3, hours=1)):
+        found = await time_rules._matching(ws.platform, rule, DAY0 + timedelta(days=3, hours=1), 10)
+        assert [t for t, _ in found] == [tid]
+        async with ws.client(customer) as c:  # the customer answers: the ticket is open again
+            r = await c.post(f"/tickets/{tid}/messages", json={"body": "Here you go"})
+            assert r.status_code == 201, r.text
+        assert await time_rules._act(ws.platform, rule, tid, found[0][1]) is False
+    t = await _ticket_read(ws, agent, tid)
+    assert "reminded" not in t["tags"] and t["status"] == "open"

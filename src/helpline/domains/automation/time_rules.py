@@ -6,11 +6,13 @@ runner, and actions applied to each ticket that matches (docs/automation.md).
   conditions (``actions.stops``): a rule that would match the same ticket again after acting is
   refused, naming ``actions``.
 - A pass (:func:`run_pass`, the ``automation.time_rules`` job every :data:`EVERY`) runs each active
-  rule of each workspace in order over its tickets that are not closed (:func:`conditions_sql.where`), at most
-  :data:`LIMIT` tickets a rule and pass. For each ticket it writes ``time_rule_runs`` (rule, ticket,
-  period = the ticket's ``updated_at`` when it matched) and applies the actions in the same
-  transaction: a second worker, or the pass run again after a restart, finds the row and does
-  nothing; the rule acts again only once the ticket has changed and matches again.
+  rule of each workspace in order over its tickets that are not closed
+  (:func:`conditions_sql.where`), at most :data:`LIMIT` tickets a rule and pass. For each ticket,
+  under its row lock and only if it has not changed since it matched, it writes
+  ``time_rule_runs`` (rule, ticket, period = the ticket's ``updated_at`` when it matched) and
+  applies the actions in the same transaction: a second worker, or the pass run again after a
+  restart, finds the row (or the ticket changed) and does nothing; the rule acts again only once
+  the ticket has changed and matches again.
 - A dry run (:func:`dry_run`) shows which of the workspace's latest 1,000 tickets a rule would act on
   now, and what it would do, without saving anything.
 """
@@ -274,10 +276,18 @@ async def run_pass(
 
 
 async def _run_rule(platform: Platform, rule: dict[str, Any], now: datetime, limit: int) -> int:
-    ws, dialect = int(rule["workspace_id"]), platform.db.dialect
-    match = conditions_sql.where(rule["conditions"], workspace_id=ws, dialect=dialect, now=now)
+    acted = 0
+    for tid, updated_at in await _matching(platform, rule, now, limit):
+        acted += await _act(platform, rule, tid, updated_at)
+    return acted
+
+
+async def _matching(platform: Platform, rule: dict[str, Any], now: datetime, limit: int) -> list[Any]:
+    """The rule's tickets at ``now`` (id and ``updated_at``), at most ``limit``, by id."""
+    ws = int(rule["workspace_id"])
+    match = conditions_sql.where(rule["conditions"], workspace_id=ws, dialect=platform.db.dialect, now=now)
     async with platform.db.read() as conn:
-        found: list[Any] = list(
+        return list(
             await conn.execute(
                 sa.select(tickets_t.c.id, tickets_t.c.updated_at)
                 .where(*_live(ws), match)
@@ -285,23 +295,32 @@ async def _run_rule(platform: Platform, rule: dict[str, Any], now: datetime, lim
                 .limit(limit)
             )
         )
-    acted = 0
-    for tid, updated_at in found:
-        async with platform.db.transaction() as uow:
-            if not await _claim(uow, rule, int(tid), updated_at):
-                continue  # acted already in this period (another worker, an earlier pass)
-            said = await tickets_service.apply_rule(
-                uow,
-                platform.pubsub,
-                int(tid),
-                rule="time_rule",
-                rule_id=int(rule["id"]),
-                name=str(rule["name"]),
-                actions=rule["actions"],
-                describe=acts.describe,
+
+
+async def _act(platform: Platform, rule: dict[str, Any], ticket_id: int, updated_at: datetime) -> bool:
+    """Apply the rule to a ticket that matched when it was last updated at ``updated_at``; whether
+    it acted (not when the ticket changed since, or the rule acted in this period already)."""
+    async with platform.db.transaction() as uow:
+        current = (
+            await uow.execute(
+                sa.select(tickets_t.c.updated_at).where(tickets_t.c.id == ticket_id).with_for_update()
             )
-            acted += said is not None
-    return acted
+        ).scalar()
+        if current != updated_at:
+            return False  # changed since it matched (an agent, another worker): the next pass looks again
+        if not await _claim(uow, rule, ticket_id, updated_at):
+            return False  # acted already in this period (another worker, an earlier pass)
+        said = await tickets_service.apply_rule(
+            uow,
+            platform.pubsub,
+            ticket_id,
+            rule="time_rule",
+            rule_id=int(rule["id"]),
+            name=str(rule["name"]),
+            actions=rule["actions"],
+            describe=acts.describe,
+        )
+        return said is not None
 
 
 async def _claim(uow: UnitOfWork, rule: dict[str, Any], ticket_id: int, updated_at: datetime) -> bool:
