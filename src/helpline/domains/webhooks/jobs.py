@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,15 +57,28 @@ def backoff(attempts: int) -> timedelta:
 @job_handler(DELIVER)
 async def deliver(platform: Platform, batch: list[dict[str, Any]]) -> None:
     ids = sorted({int(a["delivery_id"]) for a in batch})
+    # One ticket's events go one after the other, in the order they happened (a retry may still
+    # overtake: receivers order by ``timestamp``); different tickets and targets in parallel.
+    lanes: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+    async with platform.db.read() as conn:
+        for r in await conn.execute(
+            sa.select(deliveries_t.c.id, deliveries_t.c.target_id, deliveries_t.c.ticket_id).where(
+                deliveries_t.c.id.in_(ids)
+            )
+        ):
+            lanes[(int(r.target_id), r.ticket_id if r.ticket_id is not None else -int(r.id))].append(
+                int(r.id)
+            )
     timeout = platform.settings.webhook_timeout_seconds
     gate = asyncio.Semaphore(PARALLEL)
     async with egress.http_client(platform.settings, purpose=egress.HTTP, timeout=timeout) as client:
 
-        async def one(delivery_id: int) -> None:
+        async def lane(delivery_ids: list[int]) -> None:
             async with gate:
-                await attempt(platform, client, delivery_id)
+                for delivery_id in sorted(delivery_ids):
+                    await attempt(platform, client, delivery_id)
 
-        await asyncio.gather(*(one(i) for i in ids))
+        await asyncio.gather(*(lane(v) for v in lanes.values()))
 
 
 async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: int) -> None:

@@ -233,7 +233,7 @@ async def outbox(uow: UnitOfWork, items: list[Outgoing]) -> list[int]:
     ]
     stmt = _INSERT[uow.dialect].values(rows).on_conflict_do_nothing(index_elements=["target_id", "event_id"])
     inserted = await uow.execute(stmt.returning(deliveries_t.c.id))
-    ids: list[int] = sorted(int(i) for i in inserted.scalars())
+    ids: list[int] = sorted(map(int, inserted.scalars()))
     await jobs.enqueue_many(uow, DELIVER, [({"delivery_id": i}, f"{DELIVER}:{i}") for i in ids])
     return ids
 
