@@ -212,6 +212,16 @@ async def populate(t: Tenant) -> Tenant:
             )
         ).json()["id"]
         t.ids["sla_policy"] = ok(await api.post("/sla-policies", json={"name": f"{W} SLA"})).json()["id"]
+        t.ids["webhook"] = ok(
+            await api.post(
+                "/webhooks",
+                json={
+                    "name": f"{W} CRM",
+                    "url": "https://hooks.example.com/in",
+                    "event_types": ["ticket.created"],
+                },
+            )
+        ).json()["id"]
         # an API token needs a fresh proof: the password
         t.ids["token"] = ok(
             await api.post("/tokens", json={"name": f"{W} script", "password": PASSWORD})
@@ -656,6 +666,7 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/api/v1/custom-fields/", "field_id"): obj("field"),
     ("/api/v1/schedules/", "schedule_id"): obj("schedule"),
     ("/api/v1/sla-policies/", "policy_id"): obj("sla_policy"),
+    ("/api/v1/webhooks/", "webhook_id"): obj("webhook"),
     ("/api/v1/attachments/", "attachment_id"): obj("attachment", "note_attachment"),
     ("/api/v1/contacts/", "contact_id"): obj("contact"),
     ("/api/v1/contacts/{contact_id}/erase", "contact_id"): obj("victim"),
@@ -697,6 +708,7 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/admin/canned/", "canned_id"): obj("canned"),
     ("/admin/schedules/", "schedule_id"): obj("schedule"),
     ("/admin/sla-policies/", "policy_id"): obj("sla_policy"),
+    ("/admin/webhooks/", "webhook_id"): obj("webhook"),
     ("/admin/email/inbound/", "inbound_id"): obj("failed_inbound"),
     ("/admin/mailboxes/", "mailbox_id"): obj("mailbox"),
     ("/admin/chat-widgets/", "widget_id"): obj("widget"),
@@ -841,6 +853,10 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("PATCH", "/api/v1/sla-policies/{policy_id}"): _json(name="changed"),
     ("DELETE", "/api/v1/sla-policies/{policy_id}"): NOTHING,
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): _json(name="changed"),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): NOTHING,
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): NOTHING,
+    ("POST", "/api/v1/webhooks/{webhook_id}/test"): NOTHING,
     ("PATCH", "/api/v1/contacts/{contact_id}"): _json(name="changed", notes="changed"),
     ("POST", "/api/v1/contacts/{contact_id}/identities"): _json(kind="phone", value="+1 555 0199"),
     ("DELETE", "/api/v1/contacts/{contact_id}/identities/{identity_id}"): NOTHING,
@@ -914,6 +930,14 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/admin/sla-policies/{policy_id}"): _form(name="changed"),
     ("POST", "/admin/sla-policies/{policy_id}/move"): _form(direction="up"),
     ("POST", "/admin/sla-policies/{policy_id}/delete"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}"): _form(
+        name="changed", url="https://changed.example.com/", event_types="ticket.created"
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/enable"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/disable"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/rotate"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/test"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/delete"): NOTHING,
     ("POST", "/admin/email/inbound/{inbound_id}/reprocess"): NOTHING,
     ("POST", "/admin/mailboxes/{mailbox_id}"): _form(name="changed", address="changed@x.test"),
     ("POST", "/admin/mailboxes/{mailbox_id}/test"): NOTHING,

@@ -6,11 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from helpline.domains.accounts.models import AuditEntry
 from helpline.domains.webhooks.service import new_secret
 from tests.conftest import WS, drain, problem
 from tests.integration.webhooks.helpers import ALL, add_target, allow, deliveries
 from tests.integration.webhooks.receiver import Receiver
+
+audit_t = AuditEntry.__table__
 
 BAD_URLS = [
     "file:///etc/passwd",
@@ -72,6 +76,21 @@ async def test_the_secret_is_shown_once_and_rotation_signs_with_the_new_one(
         await c.post(f"/webhooks/{created['id']}/test")
     await drain(ws.platform)
     assert receiver.got[-1].verified
+    # The audit log names the changes, never a secret.
+    async with ws.platform.db.read() as conn:
+        entries = (
+            (
+                await conn.execute(
+                    sa.select(audit_t.c.detail)
+                    .where(audit_t.c.workspace_id == ws.id, audit_t.c.action == "webhook.changed")
+                    .order_by(audit_t.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [e["change"] for e in entries] == ["created", "secret rotated"]
+    assert "whsec_" not in repr(entries)
     assert receiver.got[-1].json["type"] == "webhook.test"
     assert receiver.got[-1].json["data"] == {
         "workspace_id": ws.id,

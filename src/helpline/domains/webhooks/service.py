@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from helpline.db.base import utcnow
+from helpline.domains.accounts import audit
 from helpline.domains.accounts.principal import Principal
 from helpline.domains.accounts.queries import require_admin
 from helpline.domains.webhooks.models import WebhookDelivery, WebhookTarget
@@ -124,6 +125,19 @@ def _values(changes: TargetChanges) -> dict[str, Any]:
     return values
 
 
+async def _audit(uow: UnitOfWork, actor: Principal, target_id: int, what: str, keys: Any = ()) -> None:
+    """Audit an admin's change (field names only: never the secret)."""
+    await audit.record(
+        uow,
+        "webhook.changed",
+        workspace_id=actor.workspace_id,
+        actor=actor,
+        target_type="webhook",
+        target_id=target_id,
+        detail={"change": what, "fields": sorted(keys)},
+    )
+
+
 def _enabling(enabled: bool, now: datetime) -> dict[str, Any]:
     if enabled:
         return {"enabled": True, "disabled_reason": None, "disabled_at": None, "consecutive_failures": 0}
@@ -155,6 +169,7 @@ async def do_create(uow: UnitOfWork, actor: Principal, changes: TargetChanges) -
             .returning(targets_t.c.id)
         )
     ).scalar_one()
+    await _audit(uow, actor, int(target_id), "created", values)
     return int(target_id), secret
 
 
@@ -165,6 +180,7 @@ async def do_update(uow: UnitOfWork, actor: Principal, target_id: int, changes: 
     if changes.enabled is not None and bool(changes.enabled) != bool(row["enabled"]):
         values |= _enabling(changes.enabled, now)
     if values:
+        await _audit(uow, actor, target_id, "updated", values.keys() - {"disabled_at", "disabled_reason"})
         await uow.execute(
             targets_t.update().where(targets_t.c.id == target_id).values(updated_at=now, **values)
         )
@@ -175,12 +191,14 @@ async def do_delete(uow: UnitOfWork, actor: Principal, target_id: int) -> None:
     await target_row(uow.conn, actor, target_id)
     await uow.execute(deliveries_t.delete().where(deliveries_t.c.target_id == target_id))
     await uow.execute(targets_t.delete().where(targets_t.c.id == target_id))
+    await _audit(uow, actor, target_id, "deleted")
 
 
 async def do_rotate(uow: UnitOfWork, actor: Principal, target_id: int) -> str:
     """A new secret for the target (the old one stops signing at once); returned this once."""
     await target_row(uow.conn, actor, target_id)
     secret = new_secret()
+    await _audit(uow, actor, target_id, "secret rotated")
     await uow.execute(
         targets_t.update().where(targets_t.c.id == target_id).values(secret=secret, updated_at=utcnow())
     )
