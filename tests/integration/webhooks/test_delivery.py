@@ -181,3 +181,32 @@ async def test_repeated_failures_disable_the_target_until_an_admin_enables_it(
         assert (await c.post("/tickets", json={"subject": "Again", "body": "Hello"})).status_code == 201
     await drain(ws.platform)
     assert [g.json["type"] for g in receiver.got[2 * MAX_ATTEMPTS :]] == ["ticket.created", "message.created"]
+
+
+async def test_erasing_a_contact_redacts_the_text_their_deliveries_hold(ws: WS, receiver: Receiver) -> None:
+    allow(ws, receiver)
+    admin, customer = await ws.person("admin"), await ws.person("customer")
+    target = await add_target(ws, admin, receiver.url, receiver=receiver)
+    receiver.answers = [500, 500]  # ticket.created and its message wait for a retry
+    now = datetime.now(UTC)
+    with time_machine.travel(now, tick=False):
+        async with ws.client(customer) as c:
+            r = await c.post("/tickets", json={"subject": "Card 4111 stolen", "body": "My PIN is 1234"})
+            assert r.status_code == 201, r.text
+        await drain(ws.platform)
+        assert all(d["status"] == "pending" for d in await deliveries(ws, admin, target["id"]))
+        async with ws.client(admin) as c:
+            r = await c.post(f"/contacts/{customer.contact_id}/erase", json={"confirm": "ERASE"})
+            assert r.status_code == 200, r.text
+        await drain(ws.platform)
+    with time_machine.travel(now + BACKOFF[0], tick=False):
+        await drain(ws.platform)
+    log = await deliveries(ws, admin, target["id"])
+    assert [d["status"] for d in log] == ["delivered", "delivered"]
+    assert "4111" not in repr(log) and "1234" not in repr(log)
+    retried = receiver.got[2:]
+    assert len(retried) == 2 and all(g.verified for g in retried)
+    assert all(b"4111" not in g.body and b"1234" not in g.body for g in retried)
+    assert "[erased at the customer's request]" in {
+        g.json["data"].get("subject") or g.json["data"].get("body_text") for g in retried
+    }

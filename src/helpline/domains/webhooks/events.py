@@ -9,6 +9,9 @@ is documented in docs/webhooks.md; nothing of another workspace is ever read.
 - ``created`` → ``ticket.created``
 - ``field_changed`` → ``ticket.updated`` (and ``ticket.solved`` when the status becomes solved)
 - ``message_added`` → ``message.created`` (the text only for public messages)
+- ``erased`` (a contact's data was erased from the ticket, ``customers.privacy``): the copies that
+  the ticket's deliveries hold of its free text (subjects, message text, text fields) are replaced
+  by :data:`MARKER`, so the log keeps nothing the erasure removed and a pending retry sends none.
 """
 
 from __future__ import annotations
@@ -20,14 +23,19 @@ import sqlalchemy as sa
 
 from helpline.domains.tickets.feed import SOURCE
 from helpline.domains.tickets.models import Message
-from helpline.domains.webhooks.models import WebhookTarget
+from helpline.domains.webhooks.models import WebhookDelivery, WebhookTarget
 from helpline.domains.webhooks.service import Outgoing, outbox, rfc3339
 from helpline.platform import feed
 from helpline.platform.db import UnitOfWork
 
 CONSUMER = "webhooks.outbox"
+#: What erased text reads as (the same words as ``customers.privacy.MARKER``).
+MARKER = "[erased at the customer's request]"
+#: ``ticket.updated`` fields whose values are free text.
+TEXT_FIELDS = frozenset({"subject", "custom_fields", "custom"})
 targets_t: sa.Table = WebhookTarget.__table__
 messages_t: sa.Table = Message.__table__
+deliveries_t: sa.Table = WebhookDelivery.__table__
 
 #: The ticket fields ``ticket.created`` carries (from the ``created`` event).
 CREATED_FIELDS = (
@@ -52,6 +60,14 @@ async def apply_events(uow: UnitOfWork, rows: list[dict[str, Any]]) -> list[int]
     """Write the deliveries of ticket event ``rows``; the new deliveries' ids."""
     if not rows:
         return []
+    ids = await _queue(uow, rows)
+    erased = {int(r["ticket_id"]) for r in rows if r["kind"] == "erased"}
+    if erased:
+        await _scrub(uow, erased)
+    return ids
+
+
+async def _queue(uow: UnitOfWork, rows: list[dict[str, Any]]) -> list[int]:
     conn = uow.conn
     subscribed: dict[int, list[tuple[int, set[str]]]] = defaultdict(list)
     for t in await conn.execute(
@@ -127,6 +143,24 @@ def _webhook_events(r: dict[str, Any], texts: dict[int, str]) -> list[tuple[str,
             data["body_text"] = texts.get(mid)
         return [("message.created", "", data)]
     return []
+
+
+async def _scrub(uow: UnitOfWork, ticket_ids: set[int]) -> None:
+    """Replace the free text that the tickets' deliveries hold by :data:`MARKER`."""
+    found = await uow.conn.execute(
+        sa.select(deliveries_t.c.id, deliveries_t.c.body).where(deliveries_t.c.ticket_id.in_(ticket_ids))
+    )
+    for d in found.all():
+        data = dict(d.body.get("data") or {})
+        for key in ("subject", "body_text"):
+            if data.get(key) is not None:
+                data[key] = MARKER
+        if d.body.get("type") == "ticket.updated" and data.get("field") in TEXT_FIELDS:
+            data |= {k: None if data.get(k) is None else MARKER for k in ("old", "new")}
+        if data != d.body.get("data"):
+            await uow.execute(
+                deliveries_t.update().where(deliveries_t.c.id == d.id).values(body={**d.body, "data": data})
+            )
 
 
 def install() -> None:

@@ -131,7 +131,7 @@ async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: in
 async def _excerpt(response: httpx.Response) -> str:
     """The first :data:`EXCERPT` characters of the answer, reading no more than needed."""
     got = b""
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
         got += chunk
         if len(got) >= EXCERPT * 4:
             break
