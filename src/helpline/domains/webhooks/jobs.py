@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -75,14 +75,21 @@ async def deliver(platform: Platform, batch: list[dict[str, Any]]) -> None:
 
         async def lane(delivery_ids: list[int]) -> None:
             async with gate:
-                for delivery_id in sorted(delivery_ids):
-                    await attempt(platform, client, delivery_id)
+                queue = sorted(delivery_ids)
+                for n, delivery_id in enumerate(queue):
+                    retry_at = await attempt(platform, client, delivery_id)
+                    if retry_at is not None:
+                        # The receiver is failing: the ticket's later events wait for the retry
+                        # (in order, and one timeout per run rather than one per event).
+                        await _defer(platform, queue[n + 1 :], retry_at)
+                        break
 
         await asyncio.gather(*(lane(v) for v in lanes.values()))
 
 
-async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: int) -> None:
-    """Send one delivery once (when pending and due) and record the outcome."""
+async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: int) -> datetime | None:
+    """Send one delivery once (when pending and due) and record the outcome; when it failed and
+    will be retried, the time of the retry."""
     async with platform.db.read() as conn:
         row = (
             (
@@ -97,13 +104,12 @@ async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: in
         )
     now = utcnow()
     if row is None or row["status"] != "pending":
-        return
+        return None
     if row["next_attempt_at"] is not None and row["next_attempt_at"] > now + timedelta(seconds=1):
-        return  # an early twin of the job; the one queued for that time will send it
+        return None  # an early twin of the job; the one queued for that time will send it
     if not row["enabled"]:
         why = "not sent: the webhook is disabled"
-        await _record(platform, row, None, why, None, "", final=True, sent=False)
-        return
+        return await _record(platform, row, None, why, None, "", final=True, sent=False)
     body = orjson.dumps(row["body"])
     headers = signing.headers(row["secret"], f"whd_{delivery_id}", int(time.time()), body)
     headers["user-agent"] = "Helpline-Webhooks/1"
@@ -125,7 +131,7 @@ async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: in
     latency = round((time.perf_counter() - started) * 1000)
     if code is not None and not 200 <= code < 300:
         error = f"HTTP {code}"
-    await _record(platform, row, code, error, latency, excerpt, final=final)
+    return await _record(platform, row, code, error, latency, excerpt, final=final)
 
 
 async def _excerpt(response: httpx.Response) -> str:
@@ -148,7 +154,7 @@ async def _record(
     *,
     final: bool,
     sent: bool = True,
-) -> None:
+) -> datetime | None:
     now = utcnow()
     attempts = row["attempts"] + (1 if sent else 0)
     delivered = error is None
@@ -179,7 +185,7 @@ async def _record(
             .values(**values)
         )
         if moved.rowcount != 1:
-            return  # another run recorded this attempt first
+            return None  # another run recorded this attempt first
         target = targets_t.c
         if delivered:
             await uow.execute(
@@ -195,6 +201,30 @@ async def _record(
                 dedupe_key=f"{DELIVER}:{row['id']}",
                 delay=backoff(attempts),
             )
+            return now + backoff(attempts)
+    return None
+
+
+async def _defer(platform: Platform, delivery_ids: list[int], until: datetime) -> None:
+    """Hold pending deliveries until ``until`` (no attempt is counted) and queue their jobs then."""
+    if not delivery_ids:
+        return
+    async with platform.db.transaction() as uow:
+        held = await uow.execute(
+            deliveries_t.update()
+            .where(
+                deliveries_t.c.id.in_(delivery_ids),
+                deliveries_t.c.status == "pending",
+                sa.or_(deliveries_t.c.next_attempt_at.is_(None), deliveries_t.c.next_attempt_at < until),
+            )
+            .values(next_attempt_at=until)
+            .returning(deliveries_t.c.id)
+        )
+        ids = sorted(map(int, held.scalars()))
+        delay = max(until - utcnow(), timedelta(0))
+        await jobs.enqueue_many(
+            uow, DELIVER, [({"delivery_id": i}, f"{DELIVER}:{i}") for i in ids], delay=delay
+        )
 
 
 async def _count_failure(uow: Any, target_id: int, error: str, now: Any) -> None:
