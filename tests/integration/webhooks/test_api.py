@@ -186,3 +186,33 @@ def test_a_new_secret_is_random_base64_of_32_bytes() -> None:
 
     s1, s2 = new_secret(), new_secret()
     assert s1 != s2 and len(base64.b64decode(s1.removeprefix("whsec_"))) == 32
+
+
+async def test_update_and_the_delivery_log_pages_newest_first(ws: WS) -> None:
+    admin = await ws.person("admin")
+    t = await add_target(ws, admin, "https://hooks.example.com/in")
+    async with ws.client(admin) as c:
+        r = await c.patch(
+            f"/webhooks/{t['id']}",
+            json={"name": "Warehouse", "url": "https://dw.example.com/in", "event_types": ["ticket.solved"]},
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["name"], r.json()["url"], r.json()["event_types"]) == (
+            "Warehouse",
+            "https://dw.example.com/in",
+            ["ticket.solved"],
+        )
+        made = [(await c.post(f"/webhooks/{t['id']}/test")).json()["id"] for _ in range(3)]
+        first = (await c.get(f"/webhooks/{t['id']}/deliveries", params={"limit": 2})).json()
+        assert [d["id"] for d in first["items"]] == made[::-1][:2] and first["next_before"] == made[1]
+        rest = (
+            await c.get(
+                f"/webhooks/{t['id']}/deliveries", params={"limit": 2, "before": first["next_before"]}
+            )
+        ).json()
+        assert [d["id"] for d in rest["items"]] == [made[0]] and rest["next_before"] is None
+        listed = (await c.get("/webhooks")).json()
+        assert listed[0]["last_delivery"]["id"] == made[-1]
+        assert (await c.delete(f"/webhooks/{t['id']}")).status_code == 204
+        problem(await c.get(f"/webhooks/{t['id']}"), 404)
+        assert (await c.get("/webhooks")).json() == []
