@@ -129,8 +129,9 @@ async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: in
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     latency = round((time.perf_counter() - started) * 1000)
-    if code is not None and not 200 <= code < 300:
-        error = f"HTTP {code}"
+    if code is not None:
+        # The status decides, even when the rest of the answer's body did not arrive in time.
+        error = None if 200 <= code < 300 else f"HTTP {code}"
     return await _record(platform, row, code, error, latency, excerpt, final=final)
 
 
