@@ -3,10 +3,12 @@ delivery, and scoping (admins only; another workspace's target is 404 everywhere
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from helpline.domains.accounts.models import AuditEntry
 from helpline.domains.webhooks.service import new_secret
@@ -216,3 +218,20 @@ async def test_update_and_the_delivery_log_pages_newest_first(ws: WS) -> None:
         assert (await c.delete(f"/webhooks/{t['id']}")).status_code == 204
         problem(await c.get(f"/webhooks/{t['id']}"), 404)
         assert (await c.get("/webhooks")).json() == []
+
+
+async def test_finished_deliveries_leave_the_log_after_30_days(ws: WS) -> None:
+    admin = await ws.person("admin")
+    t = await add_target(ws, admin, "http://10.9.8.7/hooks")  # refused: each delivery fails at once
+    now = datetime.now(UTC)
+    with time_machine.travel(now - timedelta(days=31), tick=False):
+        async with ws.client(admin) as c:
+            for _ in range(2):
+                assert (await c.post(f"/webhooks/{t['id']}/test")).status_code == 202
+        await drain(ws.platform)
+        assert [d["status"] for d in await deliveries(ws, admin, t["id"])] == ["failed", "failed"]
+    with time_machine.travel(now, tick=False):
+        async with ws.client(admin) as c:
+            recent = (await c.post(f"/webhooks/{t['id']}/test")).json()["id"]
+        await drain(ws.platform)  # the prune job queued with the old deliveries is due by now
+    assert [d["id"] for d in await deliveries(ws, admin, t["id"])] == [recent]

@@ -29,7 +29,7 @@ from helpline.db.base import utcnow
 from helpline.domains.automation import signing
 from helpline.domains.webhooks import events
 from helpline.domains.webhooks.models import WebhookDelivery, WebhookTarget
-from helpline.domains.webhooks.service import DELIVER
+from helpline.domains.webhooks.service import DELIVER, PRUNE
 from helpline.platform import egress, jobs
 from helpline.platform.jobs import job_handler
 
@@ -46,12 +46,31 @@ MAX_ATTEMPTS = 8
 #: Wait before attempt n + 1 after attempt n failed (n = 1 … 7): about a day in all.
 BACKOFF: tuple[timedelta, ...] = tuple(timedelta(seconds=s) for s in (10, 60, 300, 1800, 7200, 18000, 36000))
 EXCERPT = 500
+#: How long a delivered or failed delivery stays in the log.
+RETENTION = timedelta(days=30)
 #: Deliveries sent at once by one job run.
 PARALLEL = 8
 
 
 def backoff(attempts: int) -> timedelta:
     return BACKOFF[min(attempts, len(BACKOFF)) - 1]
+
+
+@job_handler(PRUNE)
+async def prune(platform: Platform, batch: list[dict[str, Any]]) -> None:
+    """Delete delivered and failed deliveries older than :data:`RETENTION`, a chunk at a time."""
+    d = deliveries_t.c
+    while True:
+        old = (
+            sa.select(d.id)
+            .where(d.status.in_(("delivered", "failed")), d.created_at < utcnow() - RETENTION)
+            .limit(2000)
+            .scalar_subquery()
+        )
+        async with platform.db.transaction() as uow:
+            gone = await uow.execute(deliveries_t.delete().where(d.id.in_(old)))
+        if gone.rowcount < 2000:
+            return
 
 
 @job_handler(DELIVER)

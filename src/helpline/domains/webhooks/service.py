@@ -20,7 +20,7 @@ import base64
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +46,7 @@ EVENT_TYPES: tuple[str, ...] = ("ticket.created", "ticket.updated", "message.cre
 TEST_EVENT = "webhook.test"
 URL_MAX = 2000
 DELIVER = "webhooks.deliver"
+PRUNE = "webhooks.prune"
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,8 @@ async def outbox(uow: UnitOfWork, items: list[Outgoing]) -> list[int]:
     inserted = await uow.execute(stmt.returning(deliveries_t.c.id))
     ids: list[int] = sorted(map(int, inserted.scalars()))
     await jobs.enqueue_many(uow, DELIVER, [({"delivery_id": i}, f"{DELIVER}:{i}") for i in ids])
+    # Finished deliveries past their retention go at most once an hour while events flow.
+    await jobs.enqueue(uow, PRUNE, {}, dedupe_key=f"{PRUNE}@{now:%Y-%m-%dT%H}", delay=timedelta(minutes=10))
     return ids
 
 
