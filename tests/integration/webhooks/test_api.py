@@ -235,3 +235,21 @@ async def test_finished_deliveries_leave_the_log_after_30_days(ws: WS) -> None:
             recent = (await c.post(f"/webhooks/{t['id']}/test")).json()["id"]
         await drain(ws.platform)  # the prune job queued with the old deliveries is due by now
     assert [d["id"] for d in await deliveries(ws, admin, t["id"])] == [recent]
+
+
+async def test_a_delivery_id_is_never_reused_after_its_target_is_deleted(ws: WS, receiver: Receiver) -> None:
+    # The id is the webhook-id receivers drop repeats by: a new delivery must never get an old one.
+    allow(ws, receiver)
+    admin = await ws.person("admin")
+    first = await add_target(ws, admin, receiver.url, receiver=receiver)
+    async with ws.client(admin) as c:
+        old = (await c.post(f"/webhooks/{first['id']}/test")).json()["id"]
+        assert (await c.delete(f"/webhooks/{first['id']}")).status_code == 204
+    second = await add_target(ws, admin, receiver.url, receiver=receiver)
+    assert second["id"] != first["id"]
+    async with ws.client(admin) as c:
+        new = (await c.post(f"/webhooks/{second['id']}/test")).json()["id"]
+    assert new > old
+    await drain(ws.platform)
+    assert [g.headers["webhook-id"] for g in receiver.got] == [f"whd_{new}"]
+    assert [d["status"] for d in await deliveries(ws, admin, second["id"])] == ["delivered"]

@@ -125,7 +125,16 @@ async def attempt(platform: Platform, client: httpx.AsyncClient, delivery_id: in
     if row is None or row["status"] != "pending":
         return None
     if row["next_attempt_at"] is not None and row["next_attempt_at"] > now + timedelta(seconds=1):
-        return None  # an early twin of the job; the one queued for that time will send it
+        # An early twin of the job: make sure one is queued for the due time (a no-op when it is).
+        async with platform.db.transaction() as uow:
+            await jobs.enqueue(
+                uow,
+                DELIVER,
+                {"delivery_id": delivery_id},
+                dedupe_key=f"{DELIVER}:{delivery_id}",
+                delay=row["next_attempt_at"] - now,
+            )
+        return None
     if not row["enabled"]:
         why = "not sent: the webhook is disabled"
         return await _record(platform, row, None, why, None, "", final=True, sent=False)

@@ -18,6 +18,7 @@ class WebhookTarget(IdMixin, Base):
     ``disabled_at``) until an admin enables it again."""
 
     __tablename__ = "webhook_targets"
+    __table_args__ = {"sqlite_autoincrement": True}
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     url: Mapped[str] = mapped_column(sa.String(2000))
@@ -41,6 +42,8 @@ class WebhookDelivery(IdMixin, Base):
     __table_args__ = (
         sa.UniqueConstraint("target_id", "event_id"),
         sa.Index("ix_webhook_deliveries_target", "target_id", "id"),
+        # Never reuse an id on SQLite: it is the ``webhook-id`` receivers drop repeats by.
+        {"sqlite_autoincrement": True},
     )
     target_id: Mapped[int] = mapped_column(sa.ForeignKey("webhook_targets.id", ondelete="CASCADE"))
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

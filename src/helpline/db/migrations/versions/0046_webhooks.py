@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("updated_at", UTC, nullable=False),
         _fk("webhook_targets", "workspace_id", "workspaces"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_targets")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_webhook_targets_workspace_id"), "webhook_targets", ["workspace_id"])
     op.create_table(
@@ -73,6 +74,9 @@ def upgrade() -> None:
         _fk("webhook_deliveries", "workspace_id", "workspaces"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint("target_id", "event_id", name=op.f("uq_webhook_deliveries_target_id_event_id")),
+        # Ids are never reused (SQLite would, after the newest rows are deleted): a delivery's id is
+        # its ``webhook-id``, by which receivers drop repeats.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_webhook_deliveries_target", "webhook_deliveries", ["target_id", "id"])
     op.create_index(op.f("ix_webhook_deliveries_workspace_id"), "webhook_deliveries", ["workspace_id"])
