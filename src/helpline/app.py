@@ -60,6 +60,9 @@ from helpline.domains.tickets.search_views import router as search_pages
 from helpline.domains.tickets.ticket_views import router as ticket_pages
 from helpline.domains.tickets.views import router as inbox_pages
 from helpline.domains.tickets.workspace_views import router as workspace_pages
+from helpline.domains.webhooks import jobs as _webhook_jobs  # the outbox consumer and delivery job
+from helpline.domains.webhooks.api import router as webhooks_router
+from helpline.domains.webhooks.views import router as webhook_pages
 from helpline.platform.jobs import JobRunner
 from helpline.platform.runtime import Platform, build_platform
 from helpline.settings import Settings
@@ -70,7 +73,7 @@ from helpline.web.limits import BodyLimitMiddleware, QueryNulMiddleware
 from helpline.web.metrics import router as metrics_router
 from helpline.web.responses import JSON
 
-_ = (_ticket_jobs, _ticket_feed, _account_jobs, _customer_jobs, _sla_jobs, _time_rule_jobs)
+_ = (_ticket_jobs, _ticket_feed, _account_jobs, _customer_jobs, _sla_jobs, _time_rule_jobs, _webhook_jobs)
 
 API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
@@ -98,6 +101,7 @@ PAGE_ROUTERS = [
     schedule_pages,
     sla_pages,
     time_rules_pages,
+    webhook_pages,
     *channels.page_routers(),  # each channel's pages, widgets and sockets (channels/startup.py)
     kb_pages,
     help_pages,
@@ -182,6 +186,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         schedules_router,
         sla_router,
         time_rules_router,
+        webhooks_router,
     ):
         api.include_router(r)
     app.include_router(api)

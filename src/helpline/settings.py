@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     ``[fd00::25]:25``). An entry lifts the address and port checks for what it names only; a host
     name entry trusts whatever that name resolves to. A bad entry stops start-up (ADR 0012)."""
 
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    """How long an outbound webhook delivery waits for the receiver's answer (connecting included)
+    before the attempt counts as failed and is retried later (docs/webhooks.md)."""
+
     # --- email channel (docs/email.md) ---------------------------------------------------------
 
     smtp_receiver_port: int = 0

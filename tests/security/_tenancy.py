@@ -95,6 +95,18 @@ class Tenant:
         )
 
 
+#: A time rule every workspace has (closing solved tickets after a week).
+TIME_RULE: dict[str, Any] = {
+    "conditions": {
+        "all": [
+            {"field": "status", "operator": "is", "value": "solved"},
+            {"field": "hours_since_solved", "operator": "gt", "value": 168},
+        ]
+    },
+    "actions": [{"type": "set_status", "value": "closed"}],
+}
+
+
 def ok(r: httpx.Response, *codes: int) -> httpx.Response:
     assert r.status_code in (codes or (200, 201, 202, 204, 303)), (r.request.method, r.request.url, r.text)
     return r
@@ -212,6 +224,19 @@ async def populate(t: Tenant) -> Tenant:
             )
         ).json()["id"]
         t.ids["sla_policy"] = ok(await api.post("/sla-policies", json={"name": f"{W} SLA"})).json()["id"]
+        t.ids["time_rule"] = ok(
+            await api.post("/time-rules", json={"name": f"{W} close", **TIME_RULE})
+        ).json()["id"]
+        t.ids["webhook"] = ok(
+            await api.post(
+                "/webhooks",
+                json={
+                    "name": f"{W} CRM",
+                    "url": "https://hooks.example.com/in",
+                    "event_types": ["ticket.created"],
+                },
+            )
+        ).json()["id"]
         # an API token needs a fresh proof: the password
         t.ids["token"] = ok(
             await api.post("/tokens", json={"name": f"{W} script", "password": PASSWORD})
@@ -656,6 +681,8 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/api/v1/custom-fields/", "field_id"): obj("field"),
     ("/api/v1/schedules/", "schedule_id"): obj("schedule"),
     ("/api/v1/sla-policies/", "policy_id"): obj("sla_policy"),
+    ("/api/v1/time-rules/", "rule_id"): obj("time_rule"),
+    ("/api/v1/webhooks/", "webhook_id"): obj("webhook"),
     ("/api/v1/attachments/", "attachment_id"): obj("attachment", "note_attachment"),
     ("/api/v1/contacts/", "contact_id"): obj("contact"),
     ("/api/v1/contacts/{contact_id}/erase", "contact_id"): obj("victim"),
@@ -697,6 +724,8 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/admin/canned/", "canned_id"): obj("canned"),
     ("/admin/schedules/", "schedule_id"): obj("schedule"),
     ("/admin/sla-policies/", "policy_id"): obj("sla_policy"),
+    ("/admin/time-rules/", "rule_id"): obj("time_rule"),
+    ("/admin/webhooks/", "webhook_id"): obj("webhook"),
     ("/admin/email/inbound/", "inbound_id"): obj("failed_inbound"),
     ("/admin/mailboxes/", "mailbox_id"): obj("mailbox"),
     ("/admin/chat-widgets/", "widget_id"): obj("widget"),
@@ -841,6 +870,12 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("PATCH", "/api/v1/sla-policies/{policy_id}"): _json(name="changed"),
     ("DELETE", "/api/v1/sla-policies/{policy_id}"): NOTHING,
+    ("PATCH", "/api/v1/time-rules/{rule_id}"): _json(name="changed"),
+    ("DELETE", "/api/v1/time-rules/{rule_id}"): NOTHING,
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): _json(name="changed"),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): NOTHING,
+    ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): NOTHING,
+    ("POST", "/api/v1/webhooks/{webhook_id}/test"): NOTHING,
     ("PATCH", "/api/v1/contacts/{contact_id}"): _json(name="changed", notes="changed"),
     ("POST", "/api/v1/contacts/{contact_id}/identities"): _json(kind="phone", value="+1 555 0199"),
     ("DELETE", "/api/v1/contacts/{contact_id}/identities/{identity_id}"): NOTHING,
@@ -914,6 +949,17 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/admin/sla-policies/{policy_id}"): _form(name="changed"),
     ("POST", "/admin/sla-policies/{policy_id}/move"): _form(direction="up"),
     ("POST", "/admin/sla-policies/{policy_id}/delete"): NOTHING,
+    ("POST", "/admin/time-rules/{rule_id}"): _form(name="changed"),
+    ("POST", "/admin/time-rules/{rule_id}/move"): _form(direction="up"),
+    ("POST", "/admin/time-rules/{rule_id}/delete"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}"): _form(
+        name="changed", url="https://changed.example.com/", event_types="ticket.created"
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/enable"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/disable"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/rotate"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/test"): NOTHING,
+    ("POST", "/admin/webhooks/{webhook_id}/delete"): NOTHING,
     ("POST", "/admin/email/inbound/{inbound_id}/reprocess"): NOTHING,
     ("POST", "/admin/mailboxes/{mailbox_id}"): _form(name="changed", address="changed@x.test"),
     ("POST", "/admin/mailboxes/{mailbox_id}/test"): NOTHING,
@@ -1140,6 +1186,29 @@ CROSS: list[Cross] = [
         _j(
             name=same("x"),
             escalations=lambda x: [{"on": "warn", "actions": [{"type": "assign", "user_id": x}]}],
+        ),
+    ),
+    Cross(
+        "POST",
+        "/api/v1/time-rules",
+        "group",
+        _j(
+            name=same("x"),
+            conditions=same(TIME_RULE["conditions"]),
+            actions=lambda x: [{"type": "set_group", "value": x}, {"type": "set_status", "value": "closed"}],
+        ),
+    ),
+    Cross(
+        "POST",
+        "/api/v1/time-rules",
+        "agent",
+        _j(
+            name=same("x"),
+            conditions=same(TIME_RULE["conditions"]),
+            actions=lambda x: [
+                {"type": "set_assignee", "value": x},
+                {"type": "set_status", "value": "closed"},
+            ],
         ),
     ),
     # console pages

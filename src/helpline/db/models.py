@@ -8,6 +8,7 @@ from helpline.domains.channels.email import models as email
 from helpline.domains.customers import models as customers
 from helpline.domains.knowledge import models as knowledge  # noqa: F401 (registers the knowledge tables)
 from helpline.domains.tickets import models as tickets
+from helpline.domains.webhooks import models as webhooks
 from helpline.platform import models as platform
 
-__all__ = ["Base", "accounts", "automation", "customers", "email", "platform", "tickets"]
+__all__ = ["Base", "accounts", "automation", "customers", "email", "platform", "tickets", "webhooks"]

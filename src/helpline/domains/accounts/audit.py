@@ -59,6 +59,7 @@ ACTIONS: dict[str, str] = {
     "group.deleted": "deleted a group",
     "settings.changed": "changed workspace settings",
     "mailbox.changed": "changed a mailbox",
+    "webhook.changed": "changed a webhook",
     "sso.changed": "changed single sign-on",
     "audit.exported": "exported the audit log",
     "contact.exported": "exported a contact's data",

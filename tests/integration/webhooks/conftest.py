@@ -1,0 +1,3 @@
+from tests.integration.webhooks.receiver import receiver, receiver2
+
+__all__ = ["receiver", "receiver2"]
