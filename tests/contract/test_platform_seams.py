@@ -37,6 +37,15 @@ async def _flaky(platform, batch):
         _seen.append(args)
 
 
+@jobs.job_handler("test.alone", alone=True)
+async def _alone(platform, batch):
+    assert len(batch) == 1  # each job is its own call
+    for args in batch:
+        _seen.append(args)
+        if args["key"] == "bad":
+            raise RuntimeError("this one fails")
+
+
 async def _job_rows(platform):
     async with platform.db.read() as conn:
         return [dict(r) for r in (await conn.execute(sa.select(Job.__table__))).mappings()]
@@ -267,3 +276,24 @@ async def test_redis_prefixes_keep_installs_on_one_redis_apart(tmp_path):
             await p.close()
         await raw.delete(a + "ws:1:login:someone")
         await raw.aclose()
+
+
+async def test_jobs_run_alone_retry_alone_so_the_ones_that_succeeded_never_run_again(platform):
+    _seen.clear()
+    async with platform.db.transaction() as uow:
+        for key in ("good", "bad", "also-good"):
+            await jobs.enqueue(uow, "test.alone", {"key": key})
+    runner = jobs.JobRunner(platform)
+    await runner.run_once()
+    assert sorted(a["key"] for a in _seen) == ["also-good", "bad", "good"]
+    left = [r for r in await _job_rows(platform) if r["kind"] == "test.alone"]
+    assert [(r["args"]["key"], r["state"], r["attempts"]) for r in left] == [("bad", "queued", 1)]
+    async with platform.db.transaction() as uow:  # its retry is due now: only it runs again
+        await uow.execute(
+            sa.update(Job.__table__)
+            .where(Job.__table__.c.id == left[0]["id"])
+            .values(run_at=left[0]["created_at"])
+        )
+    _seen.clear()
+    await runner.run_once()
+    assert [a["key"] for a in _seen] == ["bad"]

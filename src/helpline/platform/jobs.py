@@ -39,15 +39,21 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Platform", list[dict[str, Any]]], Awaitable[None]]
 
 _HANDLERS: dict[str, Handler] = {}
+#: Kinds whose jobs run one per handler call (each its own success or retry).
+_ALONE: set[str] = set()
 
 
-def job_handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the handler of one job kind. Handlers must be idempotent: a job may run twice."""
+def job_handler(kind: str, *, alone: bool = False) -> Callable[[Handler], Handler]:
+    """Register the handler of one job kind. Handlers must be idempotent: a job may run twice.
+    Claimed jobs of a kind reach the handler together, and a failure retries them all; with
+    ``alone`` each job is its own call, so one that fails (an outside call) retries alone."""
 
     def register(fn: Handler) -> Handler:
         if kind in _HANDLERS:
             raise ValueError(f"job kind {kind!r} registered twice")
         _HANDLERS[kind] = fn
+        if alone:
+            _ALONE.add(kind)
         return fn
 
     return register
@@ -233,7 +239,12 @@ class JobRunner:
         by_kind: dict[str, list[Claimed]] = defaultdict(list)
         for c in claimed:
             by_kind[c.kind].append(c)
-        for kind, group in by_kind.items():
+        groups = [
+            (kind, part)
+            for kind, group in by_kind.items()
+            for part in ([[c] for c in group] if kind in _ALONE else [group])
+        ]
+        for kind, group in groups:
             handler = _HANDLERS.get(kind)
             error: str | None = None
             if handler is None:

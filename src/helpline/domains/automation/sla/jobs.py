@@ -115,10 +115,11 @@ async def notify(platform: Platform, batch: list[dict[str, Any]]) -> None:
             await mail_staff(platform, tid, uid, subject, [f"{subject} (due {args['due_at']})."])
 
 
-@job_handler("sla.webhook")
+@job_handler("sla.webhook", alone=True)
 async def webhook(platform: Platform, batch: list[dict[str, Any]]) -> None:
     """POST the alert to the escalation's URL through the egress guard; a failure raises, so the
-    job runner retries it with backoff."""
+    job runner retries it with backoff (each webhook alone: one that fails never sends another
+    again)."""
     async with egress.http_client(platform.settings, purpose=egress.HTTP, timeout=10) as client:
         for args in batch:
             body = orjson.dumps(
