@@ -116,6 +116,7 @@ def main() -> None:
             _run(
                 "sla_recompute.py", "--database-url", f"{base}/bench_sla_1m", "--tickets", str(a.sla_tickets)
             )
+            _run("time_rules.py")  # a time rules pass over the same open tickets (issue 15)
             _run("sla_update.py", "--database-url", f"{base}/bench_sla_update")
 
 

@@ -34,12 +34,13 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, log
+from common import async_url, emit, log
 from loadgen import CpuMeter
 from sla_common import Desk, platform_for
 from sla_recompute import DEFAULT_URL, STATE
 
 from helpline.app import create_app
+from helpline.db.migrate import upgrade
 from helpline.domains.automation import time_rules
 
 RULES: list[dict[str, Any]] = [
@@ -90,6 +91,7 @@ async def run(a: argparse.Namespace) -> None:
         )
         await platform.close()
     saved = json.loads(STATE.read_text())
+    await asyncio.to_thread(upgrade, async_url(saved["url"]))  # seeded by an older version, maybe
     platform = platform_for(saved["url"])
     try:
         d = Desk(platform, create_app(platform=platform), *saved["desk"])
