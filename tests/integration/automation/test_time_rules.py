@@ -282,3 +282,28 @@ async def test_a_ticket_that_changes_between_the_match_and_the_act_is_left_for_t
         assert await time_rules._act(ws.platform, rule, tid, found[0][1]) is False
     t = await _ticket_read(ws, agent, tid)
     assert "reminded" not in t["tags"] and t["status"] == "open"
+
+
+async def test_a_broken_rule_does_not_stop_the_others(ws: WS) -> None:
+    admin, agent, customer = await ws.person("admin"), await ws.person("agent"), await ws.person("customer")
+    with travel(DAY0):
+        await _rule(ws, admin, REMIND)
+        tid = await _ticket(ws, customer)
+        await _set(ws, agent, tid, status="pending")
+        async with ws.platform.db.transaction() as uow:  # a rule row no version could have saved
+            await uow.execute(
+                time_rules.rules_t.insert().values(
+                    workspace_id=ws.id,
+                    name="Broken",
+                    description="",
+                    position=0,
+                    active=True,
+                    conditions={"all": [{"field": "no_such_field", "operator": "is", "value": "x"}]},
+                    actions=[{"type": "add_tags", "value": ["x"]}],
+                    created_at=DAY0,
+                    updated_at=DAY0,
+                )
+            )
+    with travel(DAY0 + timedelta(days=4)):
+        assert await time_rules.run_pass(ws.platform, workspace_id=ws.id) == 1
+    assert "reminded" in (await _ticket_read(ws, agent, tid))["tags"]

@@ -19,6 +19,7 @@ runner, and actions applied to each ticket that matches (docs/automation.md).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ from helpline.platform.db import UnitOfWork
 if TYPE_CHECKING:
     from helpline.platform.runtime import Platform
 
+log = logging.getLogger(__name__)
 rules_t = TimeRule.__table__
 runs_t = TimeRuleRun.__table__
 tickets_t = Ticket.__table__
@@ -271,7 +273,10 @@ async def run_pass(
         )
     acted = 0
     for rule in rules:
-        acted += await _run_rule(platform, dict(rule), now, limit)
+        try:
+            acted += await _run_rule(platform, dict(rule), now, limit)
+        except Exception:  # one rule's failure (a database error) must not stop the others
+            log.exception("time rule %s of workspace %s failed", rule["id"], rule["workspace_id"])
     return acted
 
 
