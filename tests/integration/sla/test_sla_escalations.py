@@ -88,6 +88,7 @@ async def test_a_breach_calls_the_webhook_signed_and_only_where_egress_allows(
             .one()
         )
     assert job["state"] == "queued" and "refused" in (job["last_error"] or "").lower()
+    assert SECRET not in json.dumps(job["args"])  # the job reads the secret from the policy
     # The operator allows this host and port: the retry delivers it.
     ws.platform.settings.egress_allow = f"127.0.0.1:{receiver.port}"
     with travel(at(7, 9, 30)):
@@ -195,3 +196,31 @@ async def test_an_imported_ticket_gets_its_sla_from_its_history(ws: WS) -> None:
     async with ws.client(admin) as c:
         events = (await c.get(f"/tickets/{tid}/events")).json()["items"]
     assert not [e for e in events if e["kind"] == "sla_alert"]
+
+
+async def test_a_webhook_the_policy_no_longer_calls_is_dropped_before_it_is_sent(
+    ws: WS, receiver: Receiver
+) -> None:
+    url = f"http://127.0.0.1:{receiver.port}/hooks/sla"
+    _, policy = await configure(
+        ws,
+        targets={"normal": {"first_reply": {"minutes": 10}}},
+        escalations=[{"on": "breach", "actions": [{"type": "webhook", "url": url, "secret": SECRET}]}],
+    )
+    customer, admin = await ws.person("customer"), await ws.person("admin")
+    with travel(at(7, 9)):
+        await customer_ticket(ws, customer)
+    with travel(at(7, 9, 10)):
+        await drain(ws.platform)  # fired; the call waits (the egress guard refuses it for now)
+    async with ws.client(admin) as c:
+        r = await c.patch(f"/sla-policies/{policy}", json={"escalations": []})
+        assert r.status_code == 200, r.text
+    ws.platform.settings.egress_allow = f"127.0.0.1:{receiver.port}"
+    with travel(at(7, 9, 30)):
+        await drain(ws.platform)
+    assert receiver.got == []
+    async with ws.platform.db.read() as conn:
+        left = (
+            await conn.execute(sa.select(Job.__table__).where(Job.__table__.c.kind == "sla.webhook"))
+        ).all()
+    assert left == []

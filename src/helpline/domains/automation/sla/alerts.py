@@ -160,7 +160,9 @@ async def _escalate(
                     {
                         "id": f"sla_{state.ticket_id}_{metric}_{cycle}_{stage}",
                         "url": action["url"],
-                        "secret": action.get("secret") or "",
+                        # Not the secret: the job reads it from the policy when it sends (jobs keep
+                        # their arguments, dead ones included).
+                        "policy_id": state.policy_id,
                         "workspace_id": state.workspace_id,
                         "ticket_id": state.ticket_id,
                         "metric": metric,

@@ -4,6 +4,7 @@ feed consumer."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,9 @@ engine.install()
 members_t = Membership.__table__
 group_members_t = GroupMember.__table__
 tickets_t = Ticket.__table__
+
+
+log = logging.getLogger(__name__)
 
 
 @job_handler("sla.sweep")
@@ -117,11 +121,15 @@ async def notify(platform: Platform, batch: list[dict[str, Any]]) -> None:
 
 @job_handler("sla.webhook", alone=True)
 async def webhook(platform: Platform, batch: list[dict[str, Any]]) -> None:
-    """POST the alert to the escalation's URL through the egress guard; a failure raises, so the
-    job runner retries it with backoff (each webhook alone: one that fails never sends another
-    again)."""
+    """POST the alert to the escalation's URL through the egress guard, signed with the secret the
+    policy holds now for that URL (none left: the call is dropped); a failure raises, so the job
+    runner retries it with backoff (each webhook alone: one that fails never sends another again)."""
     async with egress.http_client(platform.settings, purpose=egress.HTTP, timeout=10) as client:
         for args in batch:
+            secret = await _secret(platform, args)
+            if secret is None:
+                log.info("SLA webhook to %s dropped: its policy no longer calls it", args.get("url"))
+                continue
             body = orjson.dumps(
                 {
                     "type": f"sla.{args['stage']}",
@@ -136,6 +144,27 @@ async def webhook(platform: Platform, batch: list[dict[str, Any]]) -> None:
                 }
             )
             msg_id = str(args.get("id") or f"msg_{uuid.uuid4().hex}")
-            headers = signing.headers(args.get("secret") or "", msg_id, int(time.time()), body)
+            headers = signing.headers(secret, msg_id, int(time.time()), body)
             response = await client.post(args["url"], content=body, headers=headers)
             response.raise_for_status()
+
+
+async def _secret(platform: Platform, args: dict[str, Any]) -> str | None:
+    """The secret of the policy's webhook escalation to ``args["url"]`` (its workspace's policy),
+    ``""`` when it has none, None when the policy no longer calls that URL."""
+    if "secret" in args:  # a job queued before secrets stayed out of job arguments
+        return str(args["secret"] or "")
+    async with platform.db.read() as conn:
+        escalations = (
+            await conn.execute(
+                sa.select(alerts.policies_t.c.escalations).where(
+                    alerts.policies_t.c.id == args.get("policy_id"),
+                    alerts.policies_t.c.workspace_id == args.get("workspace_id"),
+                )
+            )
+        ).scalar()
+    for rule in escalations or []:
+        for action in rule.get("actions") or [] if isinstance(rule, dict) else []:
+            if action.get("type") == "webhook" and action.get("url") == args.get("url"):
+                return str(action.get("secret") or "")
+    return None
