@@ -91,6 +91,28 @@ FIELDS: dict[str, FieldSpec] = {
 #: Fields whose truth changes with the clock alone: what time rules and views use, and what a set
 #: matched once per event (an SLA policy's) may not name.
 TIMED = frozenset(name for name, spec in FIELDS.items() if spec.kind == "hours")
+#: What a ticket's change is (triggers only): what kind of change, which fields it changed, who
+#: made it, and whether it added a public reply or an internal note.
+CHANGES = (
+    "status",
+    "priority",
+    "type",
+    "group_id",
+    "assignee_id",
+    "requester_id",
+    "tags",
+    "subject",
+    "custom",
+)
+FIELDS.update(
+    {
+        "update_type": FieldSpec("enum", "Ticket is", ("created", "updated")),
+        "changed": FieldSpec("tags", "Changed fields", CHANGES),
+        "actor": FieldSpec("enum", "Changed by", ("agent", "customer", "system")),
+        "comment": FieldSpec("enum", "Message added", ("public", "internal", "none")),
+    }
+)
+TRIGGER = frozenset({"update_type", "changed", "actor", "comment"})
 #: A custom field's type (``tickets.models.FieldType``) -> the kind of its conditions.
 CUSTOM_KINDS: dict[str, str] = {
     "text": "text",
@@ -114,11 +136,13 @@ def spec_of(field: str, custom_fields: Mapping[str, str]) -> FieldSpec | None:
 # --- validation -------------------------------------------------------------------------------------
 
 
-def validate(conditions: Any, *, custom_fields: Mapping[str, str], timed: bool = False) -> dict[str, Any]:
+def validate(
+    conditions: Any, *, custom_fields: Mapping[str, str], timed: bool = False, trigger: bool = False
+) -> dict[str, Any]:
     """``conditions`` checked and normalized (``{"all": [...], "any": [...]}``, each condition with
     the three keys, a present/absent's value ``None``), or :class:`Invalid` naming the exact part at
     fault (``conditions.all[0].operator``) and what is allowed there. The :data:`TIMED` fields
-    only where ``timed``."""
+    only where ``timed``, the :data:`TRIGGER` fields only where ``trigger``."""
     if conditions is None:
         return {"all": [], "any": []}
     if not isinstance(conditions, dict) or set(conditions) - {"all", "any"}:
@@ -130,20 +154,26 @@ def validate(conditions: Any, *, custom_fields: Mapping[str, str], timed: bool =
         if not isinstance(items, list) or len(items) > MAX_CONDITIONS:
             raise Invalid(f"conditions.{part}", f"a list of at most {MAX_CONDITIONS} conditions")
         out[part] = [
-            _condition(c, f"conditions.{part}[{i}]", custom_fields, timed) for i, c in enumerate(items)
+            _condition(c, f"conditions.{part}[{i}]", custom_fields, timed, trigger)
+            for i, c in enumerate(items)
         ]
     return out
 
 
-def _condition(cond: Any, where: str, custom_fields: Mapping[str, str], timed: bool) -> dict[str, Any]:
+def _condition(
+    cond: Any, where: str, custom_fields: Mapping[str, str], timed: bool, trigger: bool
+) -> dict[str, Any]:
     if not isinstance(cond, dict) or set(cond) - {"field", "operator", "value"}:
         raise Invalid(where, 'an object with "field", "operator" and "value"')
     field = cond.get("field")
     spec = spec_of(field, custom_fields) if isinstance(field, str) else None
     if spec is not None and field in TIMED and not timed:
         raise Invalid(f"{where}.field", f"{field} changes with the clock alone: not allowed here")
+    if spec is not None and field in TRIGGER and not trigger:
+        raise Invalid(f"{where}.field", f"{field} describes a change: only triggers may use it")
     if spec is None:
-        known = [*(f for f in FIELDS if timed or f not in TIMED), *(CUSTOM_PREFIX + k for k in custom_fields)]
+        usable = (f for f in FIELDS if (timed or f not in TIMED) and (trigger or f not in TRIGGER))
+        known = [*usable, *(CUSTOM_PREFIX + k for k in custom_fields)]
         raise Invalid(f"{where}.field", f"no such field; known: {', '.join(known)}")
     allowed = OPERATORS[spec.kind]
     op = cond.get("operator")
@@ -179,6 +209,8 @@ def _one(spec: FieldSpec, value: Any, where: str) -> Any:
     if kind in ("tags", "text"):
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
             raise Invalid(where, f"a text of 1 to {MAX_TEXT} characters")
+        if spec.choices and value.strip() not in spec.choices:
+            raise Invalid(where, f"one of {', '.join(spec.choices)}")
         return value.strip()
     if kind == "hours":
         if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_HOURS:

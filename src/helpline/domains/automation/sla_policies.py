@@ -243,11 +243,12 @@ async def check_groups(uow: UnitOfWork, actor: Principal, ids: list[int], field:
 
 
 async def check_conditions(
-    conn: AsyncConnection, workspace_id: int, value: Any, *, timed: bool = False
+    conn: AsyncConnection, workspace_id: int, value: Any, *, timed: bool = False, trigger: bool = False
 ) -> dict[str, Any]:
     """A condition set checked against the workspace's custom fields (``conditions.validate``)."""
     defs = await fields.definitions(conn, workspace_id)
-    return cond.validate(value, custom_fields={k: str(d["type"]) for k, d in defs.items()}, timed=timed)
+    custom = {k: str(d["type"]) for k, d in defs.items()}
+    return cond.validate(value, custom_fields=custom, timed=timed, trigger=trigger)
 
 
 async def _check_name(uow: UnitOfWork, actor: Principal, name: str, current_id: int | None) -> str:

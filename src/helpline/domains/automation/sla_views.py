@@ -73,7 +73,7 @@ async def _page(
             ("escalations", []),
         )
     }
-    field_opts = [(k, s.label) for k, s in cond.FIELDS.items() if k not in cond.TIMED]
+    field_opts = [(k, s.label) for k, s in cond.FIELDS.items() if k not in cond.TIMED | cond.TRIGGER]
     field_opts += [(f"{cond.CUSTOM_PREFIX}{k}", f"Custom: {d['label']}") for k, d in defs.items()]
     ops = list(dict.fromkeys(op for kind, some in cond.OPERATORS.items() if kind != "hours" for op in some))
     return render(

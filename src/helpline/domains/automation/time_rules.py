@@ -20,25 +20,23 @@ runner, and actions applied to each ticket that matches (docs/automation.md).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from helpline.db.base import utcnow
 from helpline.domains.accounts.principal import Principal
-from helpline.domains.accounts.queries import require_admin, require_staff
+from helpline.domains.accounts.queries import require_staff
 from helpline.domains.automation import actions as acts
 from helpline.domains.automation import conditions_sql
 from helpline.domains.automation.models import TimeRule, TimeRuleRun
-from helpline.domains.automation.sla_policies import check_conditions, check_groups, check_users
+from helpline.domains.automation.rule_book import RuleBook, check_parts
 from helpline.domains.tickets import lifecycle
 from helpline.domains.tickets import service as tickets_service
 from helpline.domains.tickets.models import Ticket
-from helpline.errors import Conflict, Invalid, NotFound
+from helpline.errors import Invalid
 from helpline.platform import jobs
 from helpline.platform.db import UnitOfWork
 
@@ -57,78 +55,12 @@ DRY_RUN_TICKETS = 1000
 _NAME_TAKEN = [{"field": "name", "message": "taken"}]
 
 
-@dataclass
-class RuleChanges:
-    """What a create or an update sets (None: unchanged on update)."""
-
-    name: str | None = None
-    description: str | None = None
-    active: bool | None = None
-    conditions: Any = None
-    actions: Any = None
-
-
-# --- reading -----------------------------------------------------------------------------------------
-
-
-def _read(r: Any) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "name": r["name"],
-        "description": r["description"],
-        "position": r["position"],
-        "active": r["active"],
-        "conditions": r["conditions"] or {"all": [], "any": []},
-        "actions": r["actions"] or [],
-        "created_at": r["created_at"],
-        "updated_at": r["updated_at"],
-    }
-
-
-async def list_rules(conn: AsyncConnection, actor: Principal) -> list[dict[str, Any]]:
-    """The workspace's time rules in the order they run (staff only)."""
-    require_staff(actor)
-    rows = await conn.execute(
-        sa.select(rules_t)
-        .where(rules_t.c.workspace_id == actor.workspace_id)
-        .order_by(rules_t.c.position, rules_t.c.id)
-    )
-    return [_read(r) for r in rows.mappings()]
-
-
-async def access_rule(conn: AsyncConnection, actor: Principal, rule_id: int) -> dict[str, Any]:
-    require_staff(actor)
-    row = (
-        (
-            await conn.execute(
-                sa.select(rules_t).where(
-                    rules_t.c.id == rule_id, rules_t.c.workspace_id == actor.workspace_id
-                )
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"time rule {rule_id} not found")
-    return _read(row)
-
-
-# --- checking and writing ------------------------------------------------------------------------------
-
-
 async def check_rule(
     uow: UnitOfWork, actor: Principal, conditions: Any, actions: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The conditions and actions checked (each part named when wrong), and that the actions stop
-    the conditions."""
-    conds = await check_conditions(uow.conn, actor.workspace_id, conditions, timed=True)
-    checked = acts.validate(actions)
-    for i, a in enumerate(checked):
-        if a["type"] == "set_group" and a["value"] is not None:
-            await check_groups(uow, actor, [a["value"]], f"actions[{i}].value")
-        if a["type"] == "set_assignee" and a["value"] is not None:
-            await check_users(uow, actor, [a["value"]], f"actions[{i}].value")
+    """A time rule's conditions (with the timed fields) and actions checked, each part named when
+    wrong, and that the actions stop the conditions."""
+    conds, checked = await check_parts(uow, actor, conditions, actions, timed=True)
     if not acts.stops(conds, checked):
         raise Invalid(
             "actions",
@@ -139,94 +71,14 @@ async def check_rule(
     return conds, checked
 
 
-async def _check_name(uow: UnitOfWork, actor: Principal, name: str, current_id: int | None) -> str:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise Invalid("name", "a name of 1 to 200 characters")
-    dup = sa.select(rules_t.c.id).where(rules_t.c.workspace_id == actor.workspace_id, rules_t.c.name == name)
-    if current_id is not None:
-        dup = dup.where(rules_t.c.id != current_id)
-    if (await uow.execute(dup)).first():
-        raise Conflict(f"a time rule named {name!r} exists", errors=_NAME_TAKEN)
-    return name
-
-
-async def _write(uow: UnitOfWork, stmt: Any) -> Any:
-    try:
-        async with uow.conn.begin_nested():
-            return await uow.execute(stmt)
-    except IntegrityError:
-        raise Conflict("name: taken by a request that ran at the same time", errors=_NAME_TAKEN) from None
-
-
-async def do_create(uow: UnitOfWork, actor: Principal, data: RuleChanges) -> int:
-    require_admin(actor)
-    name = await _check_name(uow, actor, data.name or "", None)
-    conds, checked = await check_rule(uow, actor, data.conditions, data.actions)
-    last = (
-        await uow.execute(
-            sa.select(sa.func.max(rules_t.c.position)).where(rules_t.c.workspace_id == actor.workspace_id)
-        )
-    ).scalar()
-    now = utcnow()
-    rule_id = (
-        await _write(
-            uow,
-            rules_t.insert()
-            .values(
-                workspace_id=actor.workspace_id,
-                name=name,
-                description=(data.description or "").strip()[:2000],
-                position=(last or 0) + 1,
-                active=True if data.active is None else data.active,
-                conditions=conds,
-                actions=checked,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(rules_t.c.id),
-        )
-    ).scalar_one()
-    await schedule_pass(uow)
-    return int(rule_id)
-
-
-async def do_update(uow: UnitOfWork, actor: Principal, rule_id: int, data: RuleChanges) -> None:
-    require_admin(actor)
-    current = await access_rule(uow.conn, actor, rule_id)
-    values: dict[str, Any] = {"updated_at": utcnow()}
-    if data.name is not None:
-        values["name"] = await _check_name(uow, actor, data.name, rule_id)
-    if data.description is not None:
-        values["description"] = data.description.strip()[:2000]
-    if data.active is not None:
-        values["active"] = data.active
-    if data.conditions is not None or data.actions is not None:
-        conds, checked = await check_rule(
-            uow,
-            actor,
-            current["conditions"] if data.conditions is None else data.conditions,
-            current["actions"] if data.actions is None else data.actions,
-        )
-        values.update(conditions=conds, actions=checked)
-    await _write(uow, rules_t.update().where(rules_t.c.id == rule_id).values(**values))
+async def _saved(uow: UnitOfWork) -> None:
     await schedule_pass(uow)
 
 
-async def do_delete(uow: UnitOfWork, actor: Principal, rule_id: int) -> None:
-    require_admin(actor)
-    await access_rule(uow.conn, actor, rule_id)
-    await uow.execute(rules_t.delete().where(rules_t.c.id == rule_id))
-
-
-async def do_reorder(uow: UnitOfWork, actor: Principal, ids: list[int]) -> None:
-    """Set the run order: ``ids`` lists every rule of the workspace once."""
-    require_admin(actor)
-    mine = [r["id"] for r in await list_rules(uow.conn, actor)]
-    if sorted(ids) != sorted(mine) or len(set(ids)) != len(ids):
-        raise Invalid("ids", "every time rule of the workspace exactly once")
-    for position, rid in enumerate(ids, start=1):
-        await uow.execute(rules_t.update().where(rules_t.c.id == rid).values(position=position))
+BOOK = RuleBook(rules_t, "time rule", check_rule, _saved)
+list_rules, access_rule = BOOK.list_rules, BOOK.access_rule
+do_create, do_update, do_delete = BOOK.do_create, BOOK.do_update, BOOK.do_delete
+do_reorder, do_move = BOOK.do_reorder, BOOK.do_move
 
 
 # --- running -------------------------------------------------------------------------------------------
@@ -383,15 +235,3 @@ async def dry_run(
         "tickets": found[:100],
         "would": [acts.describe(a) for a in actions],
     }
-
-
-async def do_move(uow: UnitOfWork, actor: Principal, rule_id: int, step: int) -> None:
-    """Move a rule one place up (``step`` -1) or down (+1) in the run order."""
-    require_admin(actor)
-    ids = [r["id"] for r in await list_rules(uow.conn, actor)]
-    if rule_id not in ids:
-        raise NotFound(f"time rule {rule_id} not found")
-    i = ids.index(rule_id)
-    j = min(max(i + step, 0), len(ids) - 1)
-    ids[i], ids[j] = ids[j], ids[i]
-    await do_reorder(uow, actor, ids)

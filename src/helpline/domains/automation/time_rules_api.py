@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from helpline.domains.automation import actions as acts
 from helpline.domains.automation import time_rules
+from helpline.domains.automation.rule_book import RuleChanges
 from helpline.domains.automation.schemas import (
     TimeRuleCreate,
     TimeRuleDryRun,
@@ -17,7 +18,6 @@ from helpline.domains.automation.schemas import (
     TimeRuleUpdate,
 )
 from helpline.domains.automation.sla_policies import check_conditions
-from helpline.domains.automation.time_rules import RuleChanges
 from helpline.web.deps import CurrentPrincipal, PlatformDep
 from helpline.web.responses import JSON
 from helpline.web.types import IdPath

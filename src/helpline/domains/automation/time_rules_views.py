@@ -19,8 +19,8 @@ from helpline.domains.automation import actions as acts
 from helpline.domains.automation import conditions as cond
 from helpline.domains.automation import time_rules
 from helpline.domains.automation.condition_form import OPERATOR_LABELS, condition_rows, conditions_of
+from helpline.domains.automation.rule_book import RuleChanges
 from helpline.domains.automation.time_rule_form import ACTION_LABELS, action_rows, actions_of
-from helpline.domains.automation.time_rules import RuleChanges
 from helpline.domains.tickets import fields
 from helpline.errors import Problem
 from helpline.web.deps import PlatformDep
@@ -59,7 +59,7 @@ async def _page(
         k: (item or {}).get(k, d)
         for k, d in (("name", ""), ("description", ""), ("active", True), ("conditions", {}), ("actions", []))
     }
-    field_opts = [(k, s.label) for k, s in cond.FIELDS.items()]
+    field_opts = [(k, s.label) for k, s in cond.FIELDS.items() if k not in cond.TRIGGER]
     field_opts += [(f"{cond.CUSTOM_PREFIX}{k}", f"Custom: {d['label']}") for k, d in defs.items()]
     ops = list(dict.fromkeys(op for kind in cond.OPERATORS.values() for op in kind))
     return render(
