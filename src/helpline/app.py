@@ -35,6 +35,7 @@ from helpline.domains.automation.sla_api import router as sla_router
 from helpline.domains.automation.sla_views import router as sla_pages
 from helpline.domains.automation.time_rules_api import router as time_rules_router
 from helpline.domains.automation.time_rules_views import router as time_rules_pages
+from helpline.domains.automation.triggers_api import router as triggers_router
 from helpline.domains.automation.views import router as canned_pages
 from helpline.domains.channels import startup as channels  # their job handlers register along
 from helpline.domains.customers import jobs as _customer_jobs  # registers job handlers
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         schedules_router,
         sla_router,
         time_rules_router,
+        triggers_router,
         webhooks_router,
     ):
         api.include_router(r)

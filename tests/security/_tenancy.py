@@ -95,6 +95,11 @@ class Tenant:
         )
 
 
+#: A trigger every workspace has (tagging what customers write).
+TRIGGER: dict[str, Any] = {
+    "conditions": {"all": [{"field": "actor", "operator": "is", "value": "customer"}]},
+    "actions": [{"type": "add_tags", "value": ["from-customer"]}],
+}
 #: A time rule every workspace has (closing solved tickets after a week).
 TIME_RULE: dict[str, Any] = {
     "conditions": {
@@ -227,6 +232,7 @@ async def populate(t: Tenant) -> Tenant:
         t.ids["time_rule"] = ok(
             await api.post("/time-rules", json={"name": f"{W} close", **TIME_RULE})
         ).json()["id"]
+        t.ids["trigger"] = ok(await api.post("/triggers", json={"name": f"{W} tag", **TRIGGER})).json()["id"]
         t.ids["webhook"] = ok(
             await api.post(
                 "/webhooks",
@@ -682,6 +688,7 @@ PARAMS: dict[tuple[str, str], Param] = {
     ("/api/v1/schedules/", "schedule_id"): obj("schedule"),
     ("/api/v1/sla-policies/", "policy_id"): obj("sla_policy"),
     ("/api/v1/time-rules/", "rule_id"): obj("time_rule"),
+    ("/api/v1/triggers/", "rule_id"): obj("trigger"),
     ("/api/v1/webhooks/", "webhook_id"): obj("webhook"),
     ("/api/v1/attachments/", "attachment_id"): obj("attachment", "note_attachment"),
     ("/api/v1/contacts/", "contact_id"): obj("contact"),
@@ -872,6 +879,8 @@ BODIES: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/v1/sla-policies/{policy_id}"): NOTHING,
     ("PATCH", "/api/v1/time-rules/{rule_id}"): _json(name="changed"),
     ("DELETE", "/api/v1/time-rules/{rule_id}"): NOTHING,
+    ("PATCH", "/api/v1/triggers/{rule_id}"): _json(name="changed"),
+    ("DELETE", "/api/v1/triggers/{rule_id}"): NOTHING,
     ("PATCH", "/api/v1/webhooks/{webhook_id}"): _json(name="changed"),
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): NOTHING,
     ("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"): NOTHING,
@@ -1209,6 +1218,16 @@ CROSS: list[Cross] = [
                 {"type": "set_assignee", "value": x},
                 {"type": "set_status", "value": "closed"},
             ],
+        ),
+    ),
+    Cross(
+        "POST",
+        "/api/v1/triggers",
+        "group",
+        _j(
+            name=same("x"),
+            conditions=same(TRIGGER["conditions"]),
+            actions=lambda x: [{"type": "set_group", "value": x}],
         ),
     ),
     # console pages

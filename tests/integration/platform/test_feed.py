@@ -94,6 +94,41 @@ async def test_every_consumer_gets_every_event_once_in_order_per_ticket(platform
 
 
 async def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_no_effect(platform, ws, seen):
+    # On PostgreSQL the killed worker has a platform of its own, as another process would: the
+    # connections it leaves behind are closed with it at the end, and what asyncpg says about them
+    # then (a killed process says nothing) is not this test's failure.
+    killed_platform = build_platform(platform.settings) if platform.db.dialect == "postgresql" else platform
+    with _killed_connections_are_quiet():
+        try:
+            await _worker_killed_mid_batch(platform, killed_platform, ws)
+        finally:
+            if killed_platform is not platform:
+                await killed_platform.close()
+                await asyncio.sleep(0.1)  # the closed connections' callbacks run here
+
+
+@contextlib.contextmanager
+def _killed_connections_are_quiet() -> Any:
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, ConnectionError) and "connection_lost" in str(exc):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    try:
+        yield
+    finally:
+        loop.set_exception_handler(previous)
+
+
+async def _worker_killed_mid_batch(platform: Platform, killed_platform: Platform, ws: Any) -> None:
     """The first batch of each consumer hangs and the worker's task is cancelled there: its leases
     and its open transaction are left as a killed process leaves them. A new worker takes over once
     the leases run out. The transactional consumer's effects are there once each (the killed batch
@@ -120,7 +155,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_no_effect(pla
     reg.consumer("events", tx, hang_first(tx, recorder(tx, got_tx)), batch=4)
     reg.consumer("events", idem, hang_first(idem, recorder(idem, got_idem)), idempotent=True, batch=4)
     lease = timedelta(seconds=1)
-    first = feed.FeedWorker(platform, reg, name="first", lease=lease, partitions=8)
+    first = feed.FeedWorker(killed_platform, reg, name="first", lease=lease, partitions=8)
     await first.setup()
     ids = await write_events(platform, ws.id, tickets, rounds=5)
     ticket_of = tickets_of(ids, tickets)

@@ -232,3 +232,22 @@ class TimeRuleRun(Base):
     period: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Trigger(IdMixin, Base):
+    """A trigger: when a person (an agent, a customer) or a time rule changes a ticket, the
+    workspace's active triggers are checked in ``position`` order against the ticket and the change
+    (what changed, who, whether a message came), and each that matches applies ``actions``, at most
+    once per change (``automation.triggers``)."""
+
+    __tablename__ = "triggers"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "name"),)
+    workspace_id: Mapped[int] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    actions: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -43,8 +43,8 @@ async def apply_rule(
     describe: Any,
 ) -> list[str] | None:
     """Apply ``actions`` to the ticket as rule ``rule_id`` (``rule`` is its kind, ``name`` its name
-    now); the sentences of what it did (``describe(action)`` gives one), or None when the ticket is
-    gone or closed (a closed ticket is final)."""
+    now); the sentences of what it did (``describe(action)`` gives one; none: nothing was written),
+    or None when the ticket is gone or closed (a closed ticket is final)."""
     row = (
         (await uow.execute(sa.select(tickets).where(tickets.c.id == ticket_id).with_for_update()))
         .mappings()
@@ -78,6 +78,8 @@ async def apply_rule(
                 said.append(describe(action))
         except Problem as exc:  # a group or person removed since the rule was saved, a status refused
             said.append(f"could not {describe(action)}: {exc.detail}")
+    if not said:
+        return said  # nothing to change: nothing written, not even the rule's name
     events.append(RuleApplied(rule, rule_id, name, tuple(said)))
     await _write(uow, pubsub, None, ticket, values, events, utcnow(), check_version=False)
     for text in notes:
